@@ -1,0 +1,154 @@
+/* Blob reads and deletes: HEAD and GET (zero-copy from a file descriptor
+ * when the store offers one, with single-range support) and DELETE of a
+ * blob's link from a repository. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "oci/range.h"
+
+/* HEAD: libmicrohttpd sends the size as Content-Length and never calls us. */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Streaming through a store reader when there is no file descriptor. */
+static ssize_t read_blob(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	brt_blob_reader *reader = cls;
+	size_t n = 0;
+
+	(void)pos;
+	if (reader->read(reader, buf, max, &n) < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void free_reader(void *cls)
+{
+	brt_blob_reader *reader = cls;
+
+	reader->free(reader);
+}
+
+static int parse_digest(brt_request *req)
+{
+	int error = brt_digest_parse(&req->digest, req->reference, strlen(req->reference));
+
+	if (error < 0)
+		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
+	return error;
+}
+
+static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_t offset, uint64_t len)
+{
+	brt_blobstore *bs = req->server->blobs;
+	struct MHD_Response *resp;
+	brt_blob_reader *reader = NULL;
+	int fd = -1;
+	int error;
+
+	if (bs->open_fd) {
+		if ((error = bs->open_fd(&fd, bs, key)) < 0) {
+			api_fail_error(req, error, E_BLOB_UNKNOWN);
+			return NULL;
+		}
+		resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+		if (!resp)
+			close(fd);
+		return resp;
+	}
+	if ((error = bs->reader_open(&reader, bs, key, offset)) < 0) {
+		api_fail_error(req, error, E_BLOB_UNKNOWN);
+		return NULL;
+	}
+	resp = MHD_create_response_from_callback(len, 256 * 1024, read_blob, reader, free_reader);
+	if (!resp)
+		reader->free(reader);
+	return resp;
+}
+
+void api_blob_get(brt_request *req)
+{
+	brt_blob_info info;
+	struct MHD_Response *resp;
+	uint64_t start = 0, len;
+	unsigned int status = 200;
+	const char *range;
+	char content_range[96];
+	int error;
+
+	if (parse_digest(req) < 0)
+		return;
+	error = req->server->meta->blob_get(req->server->meta, &info, &req->pool, req->repo, req->digest.str);
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UNKNOWN);
+		return;
+	}
+	len = info.size;
+	range = req->method == BRT_GET ? brt_request_header(req, MHD_HTTP_HEADER_RANGE) : NULL;
+	if (range) {
+		error = brt_parse_range(&start, &len, range, info.size);
+		if (error == BRT_ERANGE) {
+			struct MHD_Response *r416 = api_response_empty();
+			snprintf(content_range, sizeof(content_range), "bytes */%llu",
+				 (unsigned long long)info.size);
+			if (r416)
+				MHD_add_response_header(r416, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
+			api_send(req, 416, r416, 0);
+			return;
+		}
+		if (error < 0) { /* malformed or multi-range: send it all */
+			start = 0;
+			len = info.size;
+		} else {
+			status = 206;
+		}
+	}
+	if (req->method == BRT_HEAD)
+		resp = MHD_create_response_from_callback(info.size, 4096, no_body, NULL, NULL);
+	else
+		resp = open_body(req, info.storage_key, start, len);
+	if (!resp) {
+		if (!api_done(req))
+			api_fail(req, 500, E_UNKNOWN, "cannot open blob");
+		return;
+	}
+	MHD_add_response_header(resp, "Docker-Content-Digest", req->digest.str);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	{
+		char etag[BRT_DIGEST_STR_MAX + 3];
+		snprintf(etag, sizeof(etag), "\"%s\"", req->digest.str);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=31536000");
+	if (status == 206) {
+		snprintf(content_range, sizeof(content_range), "bytes %llu-%llu/%llu",
+			 (unsigned long long)start, (unsigned long long)(start + len - 1),
+			 (unsigned long long)info.size);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
+	}
+	api_send(req, status, resp, req->method == BRT_HEAD ? 0 : len);
+}
+
+void api_blob_delete(brt_request *req)
+{
+	int error;
+
+	if (parse_digest(req) < 0)
+		return;
+	error = req->server->meta->blob_unlink(req->server->meta, req->repo, req->digest.str);
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UNKNOWN);
+		return;
+	}
+	api_send(req, 202, api_response_empty(), 0);
+}

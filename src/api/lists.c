@@ -1,0 +1,187 @@
+/* Listings: tags of a repository and the catalog (paginated in byte order
+ * with n / last and a Link header when more remain), and referrers of a
+ * digest (an OCI image index, optionally filtered by artifactType). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/internal.h"
+#include "oci/manifest.h"
+#include "oci/names.h"
+
+#define LAST_MAX 512
+
+static int append_name(const char *name, void *payload)
+{
+	return json_array_append_new(payload, json_string(name)) == 0 ? 0 : BRT_ENOMEM;
+}
+
+/* Read n and last; answers the error itself and returns < 0. */
+static int page_params(brt_request *req, size_t *n_out, const char **last_out)
+{
+	const char *n = brt_request_query(req, "n");
+	const char *last = brt_request_query(req, "last");
+
+	*n_out = req->server->config->page_max;
+	if (n && brt_parse_page_size(n_out, n, req->server->config->page_max) < 0) {
+		api_fail(req, 400, E_UNSUPPORTED, "n must be a non-negative integer");
+		return BRT_EINVALID;
+	}
+	if (last && strlen(last) > LAST_MAX) {
+		api_fail(req, 400, E_UNSUPPORTED, "last is too long");
+		return BRT_EINVALID;
+	}
+	*last_out = last && *last ? last : NULL;
+	return 0;
+}
+
+/* Send `body` as JSON, with a Link to the next page when `more`. */
+static void send_page(brt_request *req, json_t *body, json_t *items, int more, size_t n, const char *path)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	struct MHD_Response *resp;
+	size_t len, count = json_array_size(items);
+
+	if (!text) {
+		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		return;
+	}
+	len = strlen(text);
+	resp = api_response_json(text, len, 1);
+	free(text);
+	if (resp && more && count > 0) {
+		const char *last = json_string_value(json_array_get(items, count - 1));
+		char *link = brt_pool_printf(&req->pool, "<%s?n=%zu&last=%s>; rel=\"next\"", path, n, last);
+		if (link)
+			MHD_add_response_header(resp, "Link", link);
+	}
+	api_send(req, 200, resp, len);
+}
+
+void api_tags_list(brt_request *req)
+{
+	brt_meta *meta = req->server->meta;
+	json_t *body = NULL, *tags = json_array();
+	const char *last, *path;
+	size_t n;
+	int more = 0, error;
+
+	if (!tags || page_params(req, &n, &last) < 0)
+		goto done;
+	error = meta->tags_list(meta, req->repo, last, n, append_name, tags, &more);
+	if (error < 0) {
+		api_fail_error(req, error, E_NAME_UNKNOWN);
+		goto done;
+	}
+	body = json_pack("{s:s,s:O}", "name", req->repo, "tags", tags);
+	path = brt_pool_printf(&req->pool, "/v2/%s/tags/list", req->repo);
+	if (!body || !path) {
+		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		goto done;
+	}
+	send_page(req, body, tags, more, n, path);
+done:
+	json_decref(body);
+	json_decref(tags);
+}
+
+void api_catalog(brt_request *req)
+{
+	brt_meta *meta = req->server->meta;
+	json_t *body = NULL, *repos = json_array();
+	const char *last;
+	size_t n;
+	int more = 0, error;
+
+	if (!repos || page_params(req, &n, &last) < 0)
+		goto done;
+	error = meta->catalog_list(meta, NULL, last, n, append_name, repos, &more);
+	if (error < 0) {
+		api_fail_error(req, error, E_UNKNOWN);
+		goto done;
+	}
+	body = json_pack("{s:O}", "repositories", repos);
+	if (!body) {
+		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		goto done;
+	}
+	send_page(req, body, repos, more, n, "/v2/_catalog");
+done:
+	json_decref(body);
+	json_decref(repos);
+}
+
+struct referrer_acc {
+	json_t *list;
+	size_t max;
+};
+
+static int append_referrer(const brt_referrer *ref, void *payload)
+{
+	struct referrer_acc *acc = payload;
+	json_t *d;
+
+	if (json_array_size(acc->list) >= acc->max)
+		return 1; /* stop: enough */
+	d = json_pack("{s:s,s:s,s:I}", "mediaType", ref->media_type, "digest", ref->digest, "size",
+		      (json_int_t)ref->size);
+	if (!d)
+		return BRT_ENOMEM;
+	if (ref->artifact_type)
+		json_object_set_new(d, "artifactType", json_string(ref->artifact_type));
+	if (ref->annotations) {
+		json_t *a = json_loads(ref->annotations, 0, NULL);
+		if (a && json_is_object(a) && json_object_size(a) > 0)
+			json_object_set_new(d, "annotations", a);
+		else
+			json_decref(a);
+	}
+	return json_array_append_new(acc->list, d) == 0 ? 0 : BRT_ENOMEM;
+}
+
+void api_referrers(brt_request *req)
+{
+	brt_meta *meta = req->server->meta;
+	struct referrer_acc acc = {json_array(), req->server->config->referrers_max};
+	const char *filter = brt_request_query(req, "artifactType");
+	json_t *body = NULL;
+	char *text = NULL;
+	struct MHD_Response *resp;
+	size_t len;
+	int error;
+
+	if (!acc.list)
+		goto done;
+	if (brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0) {
+		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
+		goto done;
+	}
+	if (filter && !*filter)
+		filter = NULL;
+	error = meta->referrers_list(meta, req->repo, req->digest.str, filter, append_referrer, &acc);
+	if (error < 0) {
+		api_fail_error(req, error, E_UNKNOWN);
+		goto done;
+	}
+	body = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", BRT_MT_OCI_INDEX, "manifests",
+			 acc.list);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (!text) {
+		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		goto done;
+	}
+	len = strlen(text);
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_COPY);
+	if (resp) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, BRT_MT_OCI_INDEX);
+		if (filter)
+			MHD_add_response_header(resp, "OCI-Filters-Applied", "artifactType");
+	}
+	api_send(req, 200, resp, len);
+done:
+	free(text);
+	json_decref(body);
+	json_decref(acc.list);
+}

@@ -1,0 +1,336 @@
+/* Blob uploads: POST (start, monolithic with ?digest=, cross-repository
+ * mount), PATCH (chunked or streamed), PUT (finish), GET (status) and
+ * DELETE (cancel).  The session is a metadata row holding the acknowledged
+ * offset and the saved hash state, so any request, process or node can
+ * continue it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "auth/auth.h"
+#include "oci/names.h"
+#include "oci/range.h"
+
+static int upload_id_valid(const char *id)
+{
+	size_t i;
+
+	for (i = 0; id[i]; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return i == BRT_UPLOAD_ID_LEN;
+}
+
+static char *upload_location(brt_request *req, const char *id)
+{
+	return brt_pool_printf(&req->pool, "/v2/%s/blobs/uploads/%s", req->repo, id);
+}
+
+static void add_range(struct MHD_Response *resp, uint64_t offset)
+{
+	char range[48];
+
+	snprintf(range, sizeof(range), "0-%llu", (unsigned long long)(offset ? offset - 1 : 0));
+	MHD_add_response_header(resp, "Range", range);
+}
+
+/* 202 with where the session stands. */
+static void send_session(brt_request *req, const char *id, uint64_t offset, unsigned int status)
+{
+	struct MHD_Response *resp = api_response_empty();
+	const char *location = upload_location(req, id);
+
+	if (resp && location) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+		add_range(resp, offset);
+		MHD_add_response_header(resp, "Docker-Upload-UUID", id);
+	}
+	api_send(req, status, resp, 0);
+}
+
+/* 201 for a blob now linked into the repository. */
+static void send_created(brt_request *req, const brt_digest *digest)
+{
+	struct MHD_Response *resp = api_response_empty();
+	const char *location = brt_pool_printf(&req->pool, "/v2/%s/blobs/%s", req->repo, digest->str);
+
+	if (resp && location) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+		MHD_add_response_header(resp, "Docker-Content-Digest", digest->str);
+	}
+	api_send(req, 201, resp, 0);
+}
+
+static int load_session(brt_request *req)
+{
+	brt_meta *meta = req->server->meta;
+	int error;
+
+	if (!upload_id_valid(req->reference)) {
+		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "no such upload");
+		return BRT_ENOTFOUND;
+	}
+	req->session = brt_pool_alloc(&req->pool, sizeof(*req->session));
+	if (!req->session) {
+		api_fail_error(req, BRT_ENOMEM, E_BLOB_UPLOAD_UNKNOWN);
+		return BRT_ENOMEM;
+	}
+	error = meta->upload_get(meta, req->session, req->reference);
+	if (error == 0 && strcmp(req->session->repo, req->repo) != 0)
+		error = brt_error_set(BRT_ENOTFOUND, "upload belongs to another repository");
+	if (error < 0) {
+		req->session = NULL;
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+	}
+	return error;
+}
+
+static int parse_digest_param(brt_request *req, const char *value)
+{
+	int error;
+
+	if (!value || !*value) {
+		api_fail(req, 400, E_DIGEST_INVALID, "the digest parameter is required");
+		return BRT_EINVALID;
+	}
+	error = brt_digest_parse(&req->digest, value, strlen(value));
+	if (error < 0)
+		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
+	return error;
+}
+
+static void open_upload(brt_request *req, const char *id, uint64_t offset, const unsigned char *state,
+			size_t state_len, brt_digest_alg alg)
+{
+	int error = brt_blob_upload_open(&req->upload, req->server->blobs, id, offset, state, state_len,
+					 alg, req->server->config->blob_max);
+
+	if (error < 0) {
+		if (error == BRT_ERANGE || error == BRT_EINVALID)
+			api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "upload data is incomplete: %s", brt_error_last());
+		else
+			api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	req->body_kind = BRT_BODY_BLOB;
+}
+
+static void begin_post(brt_request *req)
+{
+	const char *digest = brt_request_query(req, "digest");
+	const char *mount = brt_request_query(req, "mount");
+	char *id;
+
+	if (mount) {
+		parse_digest_param(req, mount);
+		return; /* decided in end_post, once any body is gone */
+	}
+	if (!digest)
+		return;
+	if (parse_digest_param(req, digest) < 0)
+		return;
+	/* Monolithic upload: the data goes to a fresh upload id with no
+	 * session row; nothing is visible unless the digest matches. */
+	id = brt_pool_alloc(&req->pool, BRT_UPLOAD_ID_LEN + 1);
+	if (!id || api_random_id(id) < 0) {
+		api_fail_error(req, BRT_EIO, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	req->monolithic = 1;
+	req->reference = id;
+	open_upload(req, id, 0, NULL, 0, req->digest.alg);
+}
+
+void api_upload_begin(brt_request *req)
+{
+	brt_upload *s;
+	const char *content_range;
+	uint64_t start, end;
+
+	if (req->method == BRT_POST) {
+		begin_post(req);
+		return;
+	}
+	if (req->method == BRT_PUT && parse_digest_param(req, brt_request_query(req, "digest")) < 0)
+		return;
+	if (load_session(req) < 0)
+		return;
+	s = req->session;
+	content_range = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
+	if (content_range) {
+		if (brt_parse_content_range(&start, &end, content_range) < 0) {
+			api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "malformed Content-Range");
+			return;
+		}
+		if (start != s->offset) {
+			api_fail(req, 416, E_BLOB_UPLOAD_INVALID,
+				 "chunk starts at %llu but the upload has %llu bytes",
+				 (unsigned long long)start, (unsigned long long)s->offset);
+			return;
+		}
+	}
+	open_upload(req, s->id, s->offset, s->hash_state, s->hash_state_len, BRT_DIGEST_SHA256);
+}
+
+void api_upload_body(brt_request *req, const char *data, size_t len)
+{
+	int error = brt_blob_upload_write(req->upload, data, len);
+
+	if (error < 0)
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+}
+
+/* Verify, publish and link the uploaded blob; answers 201. */
+static int finish_blob(brt_request *req)
+{
+	char key[BRT_BLOB_KEY_MAX];
+	uint64_t size = 0;
+	int error;
+
+	error = brt_blob_upload_commit(req->upload, &req->digest, key, &size);
+	brt_blob_upload_free(req->upload);
+	req->upload = NULL;
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return error;
+	}
+	error = req->server->meta->blob_link(req->server->meta, req->repo, req->digest.str, size, key,
+					     api_now_ms());
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return error;
+	}
+	return 0;
+}
+
+static void try_mount(brt_request *req)
+{
+	brt_meta *meta = req->server->meta;
+	const char *from = brt_request_query(req, "from");
+	brt_blob_info info;
+
+	if (!from || !brt_name_valid(from, strlen(from)))
+		return;
+	/* Without read access to `from`, fall back silently: the answer must
+	 * not reveal whether the blob is there. */
+	if (brt_auth_check(req, BRT_ACTION_PULL, from) < 0)
+		return;
+	if (meta->blob_get(meta, &info, &req->pool, from, req->digest.str) < 0)
+		return;
+	if (meta->blob_link(meta, req->repo, req->digest.str, info.size, info.storage_key, api_now_ms()) < 0)
+		return;
+	send_created(req, &req->digest);
+}
+
+static void start_session(brt_request *req)
+{
+	brt_upload *s = brt_pool_alloc(&req->pool, sizeof(*s));
+	brt_hasher h;
+	int error;
+
+	if (!s) {
+		api_fail_error(req, BRT_ENOMEM, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	memset(s, 0, sizeof(*s));
+	if ((error = api_random_id(s->id)) < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	snprintf(s->repo, sizeof(s->repo), "%s", req->repo);
+	brt_hasher_init(&h, BRT_DIGEST_SHA256);
+	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
+	s->created_at = s->updated_at = api_now_ms();
+	if ((error = req->server->meta->upload_create(req->server->meta, s)) < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	send_session(req, s->id, 0, 202);
+}
+
+static void end_patch(brt_request *req)
+{
+	brt_upload *s = req->session;
+	int error;
+
+	if ((error = brt_blob_upload_save(req->upload, s->hash_state, &s->hash_state_len)) < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	s->offset = brt_blob_upload_size(req->upload);
+	s->updated_at = api_now_ms();
+	error = req->server->meta->upload_update(req->server->meta, s);
+	if (error == BRT_ECONFLICT) {
+		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "the upload was changed by another request");
+		return;
+	}
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	send_session(req, s->id, s->offset, 202);
+}
+
+void api_upload_end(brt_request *req)
+{
+	if (req->method == BRT_POST) {
+		if (brt_request_query(req, "mount")) {
+			try_mount(req);
+			if (!api_done(req))
+				start_session(req);
+		} else if (req->monolithic) {
+			if (finish_blob(req) == 0)
+				send_created(req, &req->digest);
+		} else {
+			start_session(req);
+		}
+		return;
+	}
+	if (req->method == BRT_PATCH) {
+		end_patch(req);
+		return;
+	}
+	/* PUT: finish the session */
+	if (finish_blob(req) < 0) {
+		/* A digest mismatch ends the session: its data is gone. */
+		if (req->pending_code && strcmp(req->pending_code, E_DIGEST_INVALID) == 0)
+			req->server->meta->upload_delete(req->server->meta, req->session->id);
+		return;
+	}
+	req->server->meta->upload_delete(req->server->meta, req->session->id);
+	send_created(req, &req->digest);
+}
+
+void api_upload_status(brt_request *req)
+{
+	if (load_session(req) < 0)
+		return;
+	send_session(req, req->session->id, req->session->offset, 204);
+}
+
+void api_upload_cancel(brt_request *req)
+{
+	int error;
+
+	if (load_session(req) < 0)
+		return;
+	error = req->server->meta->upload_delete(req->server->meta, req->session->id);
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	brt_blob_upload_discard(req->server->blobs, req->session->id);
+	api_send(req, 204, api_response_empty(), 0);
+}
+
+void api_upload_cleanup(brt_request *req)
+{
+	if (!req->upload)
+		return;
+	brt_blob_upload_free(req->upload);
+	req->upload = NULL;
+	/* A monolithic upload has no session to come back to. */
+	if (req->monolithic)
+		brt_blob_upload_discard(req->server->blobs, req->reference);
+}

@@ -1,0 +1,209 @@
+/* Configuration defaults and the YAML loader (libyaml's document API: the
+ * whole file is small, so it is loaded as a node tree and read by key path). */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+void brt_config_defaults(brt_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	snprintf(config->listen, sizeof(config->listen), "127.0.0.1:5000");
+	snprintf(config->data_dir, sizeof(config->data_dir), "./berth-data");
+	config->threads = 4;
+	config->connection_memory = 256 * 1024;
+	config->connection_limit = 1024;
+	config->connection_timeout = 120;
+	config->drain_timeout = 30;
+	config->manifest_max = 4 * 1024 * 1024;
+	config->blob_max = (uint64_t)64 << 30;
+	config->page_max = 1000;
+	config->referrers_max = 10000;
+	config->json_depth_max = 64;
+	config->log_level = BRT_LOG_INFO;
+	config->access_log = 1;
+}
+
+/* Find the value node under a mapping path like {"http", "addr", NULL}. */
+static yaml_node_t *lookup(yaml_document_t *doc, const char *const *path)
+{
+	yaml_node_t *node = yaml_document_get_root_node(doc);
+
+	for (; node && *path; path++) {
+		yaml_node_pair_t *pair;
+		yaml_node_t *found = NULL;
+
+		if (node->type != YAML_MAPPING_NODE)
+			return NULL;
+		for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
+			yaml_node_t *key = yaml_document_get_node(doc, pair->key);
+			if (key && key->type == YAML_SCALAR_NODE &&
+			    strcmp((const char *)key->data.scalar.value, *path) == 0) {
+				found = yaml_document_get_node(doc, pair->value);
+				break;
+			}
+		}
+		node = found;
+	}
+	return node;
+}
+
+static const char *scalar(yaml_document_t *doc, const char *const *path)
+{
+	yaml_node_t *node = lookup(doc, path);
+
+	if (!node || node->type != YAML_SCALAR_NODE)
+		return NULL;
+	return (const char *)node->data.scalar.value;
+}
+
+static int get_string(char *out, size_t cap, yaml_document_t *doc, const char *key, const char *const *path)
+{
+	const char *v = scalar(doc, path);
+
+	if (!v)
+		return 0;
+	if (strlen(v) >= cap || v[0] == '\0')
+		return brt_error_set(BRT_EINVALID, "config: %s is empty or too long", key);
+	snprintf(out, cap, "%s", v);
+	return 0;
+}
+
+/* Unsigned integer with an optional binary suffix (k, m, g, ki, mi, gi). */
+static int get_u64(uint64_t *out, yaml_document_t *doc, const char *key, const char *const *path,
+		   uint64_t min, uint64_t max)
+{
+	const char *v = scalar(doc, path);
+	char *end;
+	unsigned long long n;
+	uint64_t mult = 1;
+
+	if (!v)
+		return 0;
+	if (v[0] < '0' || v[0] > '9')
+		return brt_error_set(BRT_EINVALID, "config: %s must be a non-negative number", key);
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return brt_error_set(BRT_EINVALID, "config: %s is out of range", key);
+	switch (*end) {
+	case 'k': case 'K': mult = 1024; end++; break;
+	case 'm': case 'M': mult = 1024 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024 * 1024 * 1024; end++; break;
+	}
+	if (mult > 1 && (*end == 'i' || *end == 'b' || *end == 'B'))
+		end++;
+	if (*end != '\0')
+		return brt_error_set(BRT_EINVALID, "config: %s has trailing characters", key);
+	if (__builtin_mul_overflow((uint64_t)n, mult, out) || *out < min || *out > max)
+		return brt_error_set(BRT_EINVALID, "config: %s must be between %llu and %llu", key,
+				     (unsigned long long)min, (unsigned long long)max);
+	return 0;
+}
+
+static int get_bool(int *out, yaml_document_t *doc, const char *key, const char *const *path)
+{
+	const char *v = scalar(doc, path);
+
+	if (!v)
+		return 0;
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+		*out = 1;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+		*out = 0;
+	else
+		return brt_error_set(BRT_EINVALID, "config: %s must be true or false", key);
+	return 0;
+}
+
+#define PATH(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static int apply(brt_config *c, yaml_document_t *doc)
+{
+	int error = 0;
+	uint64_t v;
+	int disabled = !c->access_log;
+	const char *level;
+
+	if ((error = get_string(c->listen, sizeof(c->listen), doc, "http.addr", PATH("http", "addr"))) < 0 ||
+	    (error = get_string(c->data_dir, sizeof(c->data_dir), doc, "storage.filesystem.rootdirectory",
+				PATH("storage", "filesystem", "rootdirectory"))) < 0)
+		return error;
+
+#define U64(field, key, min, max, ...)                                                  \
+	do {                                                                            \
+		v = c->field;                                                           \
+		if ((error = get_u64(&v, doc, key, PATH(__VA_ARGS__), min, max)) < 0)   \
+			return error;                                                   \
+		c->field = (__typeof__(c->field))v;                                     \
+	} while (0)
+
+	U64(threads, "http.threads", 1, 256, "http", "threads");
+	U64(connection_memory, "http.connection_memory_limit", 16384, 64 << 20, "http", "connection_memory_limit");
+	U64(connection_limit, "http.max_connections", 1, 1000000, "http", "max_connections");
+	U64(connection_timeout, "http.idle_timeout", 1, 86400, "http", "idle_timeout");
+	U64(drain_timeout, "http.drain_timeout", 0, 3600, "http", "drain_timeout");
+	U64(manifest_max, "limits.manifest_bytes", 1024, 256 << 20, "limits", "manifest_bytes");
+	U64(blob_max, "limits.blob_bytes", 1, UINT64_MAX / 2, "limits", "blob_bytes");
+	U64(page_max, "limits.page_max", 1, 100000, "limits", "page_max");
+	U64(referrers_max, "limits.referrers_max", 1, 1000000, "limits", "referrers_max");
+	U64(json_depth_max, "limits.json_depth", 4, 1000, "limits", "json_depth");
+#undef U64
+
+	if ((error = get_bool(&disabled, doc, "log.accesslog.disabled", PATH("log", "accesslog", "disabled"))) < 0)
+		return error;
+	c->access_log = !disabled;
+	level = scalar(doc, PATH("log", "level"));
+	if (level) {
+		int l = brt_log_level_parse(level);
+		if (l < 0)
+			return brt_error_set(BRT_EINVALID, "config: log.level must be debug, info, warn or error");
+		c->log_level = l;
+	}
+	return 0;
+}
+
+int brt_config_load(brt_config *config, const char *path)
+{
+	int error = 0;
+	FILE *f = NULL;
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int parser_ready = 0, doc_ready = 0;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		error = brt_error_set(BRT_ENOMEM, "yaml parser");
+		goto done;
+	}
+	parser_ready = 1;
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &doc)) {
+		error = brt_error_set(BRT_EINVALID, "config %s: %s at line %zu", path,
+				      parser.problem ? parser.problem : "syntax error",
+				      parser.problem_mark.line + 1);
+		goto done;
+	}
+	doc_ready = 1;
+	if (yaml_document_get_root_node(&doc))
+		error = apply(config, &doc);
+done:
+	if (doc_ready)
+		yaml_document_delete(&doc);
+	if (parser_ready)
+		yaml_parser_delete(&parser);
+	if (f)
+		fclose(f);
+	return error;
+}

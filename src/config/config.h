@@ -1,0 +1,36 @@
+/* Server configuration: built-in defaults, then a YAML file shaped like
+ * distribution's config.yml, then command-line flags (applied by the
+ * caller).  Every client-controlled size has its limit here. */
+#ifndef BRT_CONFIG_H
+#define BRT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BRT_CONFIG_PATH_MAX 1024
+
+typedef struct brt_config {
+	char listen[256];              /* http.addr, "HOST:PORT" or "[v6]:PORT" */
+	char data_dir[BRT_CONFIG_PATH_MAX]; /* storage.filesystem.rootdirectory */
+	unsigned int threads;          /* http.threads */
+	size_t connection_memory;      /* http.connection_memory_limit (bytes) */
+	unsigned int connection_limit; /* http.max_connections */
+	unsigned int connection_timeout; /* http.idle_timeout (seconds) */
+	unsigned int drain_timeout;    /* http.drain_timeout (seconds) on SIGTERM */
+	size_t manifest_max;           /* limits.manifest_bytes */
+	uint64_t blob_max;             /* limits.blob_bytes */
+	size_t page_max;               /* limits.page_max (tags, catalog) */
+	size_t referrers_max;          /* limits.referrers_max */
+	size_t json_depth_max;         /* limits.json_depth */
+	int log_level;                 /* log.level */
+	int access_log;                /* !log.accesslog.disabled */
+} brt_config;
+
+void brt_config_defaults(brt_config *config);
+
+/* Read the YAML file at `path` over the current values.  Unknown keys are
+ * ignored with a warning; malformed values are BRT_EINVALID (detail names
+ * the key); an unreadable file is BRT_EIO. */
+int brt_config_load(brt_config *config, const char *path);
+
+#endif

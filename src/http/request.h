@@ -1,0 +1,87 @@
+/* One HTTP request as it moves through the server: the libmicrohttpd
+ * connection, a memory pool that dies with the request, the parsed route
+ * and the state of a streamed body.  Shared by src/http (which owns its
+ * life cycle) and src/api (which fills in the response). */
+#ifndef BRT_REQUEST_H
+#define BRT_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "common/pool.h"
+#include "meta/meta.h"
+#include "oci/digest.h"
+#include "storage/blob_upload.h"
+
+typedef struct brt_server brt_server;
+
+typedef enum brt_method {
+	BRT_GET = 1,
+	BRT_HEAD,
+	BRT_PUT,
+	BRT_POST,
+	BRT_PATCH,
+	BRT_DELETE,
+	BRT_OTHER_METHOD,
+} brt_method;
+
+typedef enum brt_endpoint {
+	BRT_EP_NONE = 0,
+	BRT_EP_BASE,      /* /v2/ */
+	BRT_EP_CATALOG,   /* /v2/_catalog */
+	BRT_EP_BLOB,      /* /v2/<name>/blobs/<digest> */
+	BRT_EP_UPLOADS,   /* /v2/<name>/blobs/uploads/ */
+	BRT_EP_UPLOAD,    /* /v2/<name>/blobs/uploads/<id> */
+	BRT_EP_MANIFEST,  /* /v2/<name>/manifests/<reference> */
+	BRT_EP_TAGS,      /* /v2/<name>/tags/list */
+	BRT_EP_REFERRERS, /* /v2/<name>/referrers/<digest> */
+} brt_endpoint;
+
+typedef enum brt_body_kind {
+	BRT_BODY_NONE = 0,
+	BRT_BODY_BLOB,     /* streamed into req->upload */
+	BRT_BODY_MANIFEST, /* collected into req->body (capped) */
+	BRT_BODY_DISCARD,  /* an error is pending; the rest is read and dropped */
+} brt_body_kind;
+
+typedef struct brt_request {
+	struct MHD_Connection *conn;
+	brt_server *server;
+	brt_pool pool;
+	brt_method method;
+	const char *method_name;
+	const char *url;
+	struct timespec started;
+	unsigned int status;   /* sent status, for the access log */
+	uint64_t bytes_out;    /* response body size, for the access log */
+	int responded;
+
+	/* route */
+	brt_endpoint endpoint;
+	const char *repo;      /* pool; validated */
+	const char *reference; /* pool; tag, digest or upload id (unvalidated) */
+
+	/* body */
+	brt_body_kind body_kind;
+	int pending_error;          /* BRT_E* to answer once the body is read */
+	unsigned int pending_status;
+	const char *pending_code;
+	const char *pending_detail;
+	uint64_t discarded;
+	brt_blob_upload *upload;
+	brt_upload *session;        /* pool; the upload row being extended */
+	int monolithic;             /* POST ?digest=: no session row */
+	brt_digest digest;          /* the digest the client named, if any */
+	unsigned char *body;        /* manifest bytes (malloc, capped) */
+	size_t body_len, body_cap;
+} brt_request;
+
+/* A request header or query argument, or NULL.  Borrowed from libmicrohttpd
+ * for the life of the request. */
+const char *brt_request_header(brt_request *req, const char *name);
+const char *brt_request_query(brt_request *req, const char *name);
+
+#endif

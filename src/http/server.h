@@ -1,0 +1,26 @@
+/* The HTTP front end: a libmicrohttpd daemon (epoll, a pool of threads,
+ * a per-connection memory limit) that feeds requests to src/api. */
+#ifndef BRT_SERVER_H
+#define BRT_SERVER_H
+
+#include "config/config.h"
+#include "meta/meta.h"
+#include "storage/blobstore.h"
+
+struct brt_server {
+	const brt_config *config;
+	brt_blobstore *blobs;
+	brt_meta *meta;
+	struct MHD_Daemon *daemon;
+	_Atomic long in_flight; /* requests begun and not completed */
+};
+
+/* Bind and start serving with the stores already opened in `server`.
+ * BRT_EINVALID for a bad listen address, BRT_EIO if it cannot bind. */
+int brt_server_start(struct brt_server *server);
+
+/* Stop accepting, let in-flight requests finish for up to the configured
+ * drain timeout, then stop. */
+void brt_server_stop(struct brt_server *server);
+
+#endif

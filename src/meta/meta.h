@@ -1,0 +1,163 @@
+/* The metadata store interface: repositories, blob links, manifests, tags,
+ * referrers and upload sessions.
+ *
+ * A driver embeds `brt_meta` as the first member of its own struct.  The
+ * struct is versioned and grows only by appending slots.  Every function
+ * may be called from any server thread concurrently; drivers keep their
+ * connections and prepared statements per thread, never behind a global
+ * lock.  Each mutating call is one transaction: it happens entirely or not
+ * at all, and what it changed is visible to every reader once it returns.
+ *
+ * Names, digests and tags handed in are already validated by the caller.
+ * Strings handed out are allocated from the caller's pool.  Times are
+ * integer milliseconds since the epoch, chosen by the caller. */
+#ifndef BRT_META_H
+#define BRT_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/pool.h"
+
+#define BRT_META_VERSION 1
+#define BRT_NAME_MAX 255     /* repository name */
+#define BRT_TAG_MAX 128
+#define BRT_HASH_STATE_MAX 256
+
+typedef struct brt_meta brt_meta;
+
+typedef struct brt_blob_info {
+	uint64_t size;
+	const char *storage_key; /* pool */
+} brt_blob_info;
+
+/* A manifest as stored. */
+typedef struct brt_manifest {
+	const char *digest;        /* pool */
+	const char *media_type;    /* pool */
+	const unsigned char *payload; /* pool; exact bytes received */
+	size_t size;
+} brt_manifest;
+
+/* What a manifest PUT stores.  All pointers are borrowed for the call. */
+typedef struct brt_manifest_put {
+	const char *repo;
+	const char *digest;
+	const char *media_type;
+	const unsigned char *payload;
+	size_t size;
+	const char *tag;            /* NULL when pushed by digest */
+	const char *subject;        /* subject digest, NULL if none */
+	const char *artifact_type;  /* for referrers: artifactType, else config mediaType; NULL */
+	const char *annotations;    /* JSON object text, NULL if none */
+	const char *const *blobs;   /* config + layer digests: must be linked in repo */
+	size_t blob_count;
+	const char *const *children;/* index entries: must be manifests in repo */
+	size_t child_count;
+	int64_t now;
+} brt_manifest_put;
+
+/* One entry of a referrers response. */
+typedef struct brt_referrer {
+	const char *media_type;
+	const char *digest;
+	uint64_t size;
+	const char *artifact_type; /* NULL if none */
+	const char *annotations;   /* JSON object text, NULL if none */
+} brt_referrer;
+
+/* An upload session. */
+typedef struct brt_upload {
+	char id[33];                /* 32 lower-case hex chars */
+	char repo[BRT_NAME_MAX + 1];
+	uint64_t offset;            /* bytes received and acknowledged */
+	unsigned char hash_state[BRT_HASH_STATE_MAX]; /* brt_hasher_save() */
+	size_t hash_state_len;
+	uint64_t generation;        /* bumped by every update (CAS) */
+	int64_t created_at;
+	int64_t updated_at;
+} brt_upload;
+
+typedef int (*brt_meta_name_cb)(const char *name, void *payload);
+typedef int (*brt_meta_referrer_cb)(const brt_referrer *ref, void *payload);
+
+struct brt_meta {
+	unsigned int version;
+	const char *name; /* driver name for logs, e.g. "sqlite" */
+
+	/* 0 if the repository exists, BRT_ENOTFOUND if not. */
+	int (*repo_exists)(brt_meta *m, const char *repo);
+
+	/* The blob `digest` as linked into `repo`.  BRT_ENOTFOUND if the repo
+	 * has no such link (even if another repository has the blob). */
+	int (*blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo, const char *digest);
+
+	/* Record that the stored object `storage_key` holds `digest` (`size`
+	 * bytes), if not yet recorded, and link it into `repo`, creating the
+	 * repository if needed.  Linking an already-linked blob succeeds. */
+	int (*blob_link)(brt_meta *m, const char *repo, const char *digest, uint64_t size,
+			 const char *storage_key, int64_t now);
+
+	/* Remove the link of `digest` from `repo`.  BRT_ENOTFOUND if not
+	 * linked; BRT_ECONFLICT if a manifest of the repository references it. */
+	int (*blob_unlink)(brt_meta *m, const char *repo, const char *digest);
+
+	/* Store a manifest (and move the tag, if any, to it) in one
+	 * transaction.  BRT_EBLOBUNKNOWN (detail names the digest) if a listed
+	 * blob is not linked in the repository or a child is not a manifest
+	 * of it.  Putting an existing digest again only updates the tag. */
+	int (*manifest_put)(brt_meta *m, const brt_manifest_put *put);
+
+	/* A manifest by tag or digest (`is_digest` says which).
+	 * BRT_ENOTFOUND if absent. */
+	int (*manifest_get)(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo,
+			    const char *reference, int is_digest);
+
+	/* Delete a manifest by digest, with every tag pointing at it.
+	 * BRT_ENOTFOUND if absent; BRT_ECONFLICT if an index in the repository
+	 * still lists it. */
+	int (*manifest_delete)(brt_meta *m, const char *repo, const char *digest);
+
+	/* Delete one tag (the manifest stays).  BRT_ENOTFOUND if absent. */
+	int (*tag_delete)(brt_meta *m, const char *repo, const char *tag);
+
+	/* Tags of `repo` in byte order, strictly after `last` (NULL: from the
+	 * start), at most `limit`; *more_out = 1 if further tags exist.
+	 * BRT_ENOTFOUND if the repository does not exist. */
+	int (*tags_list)(brt_meta *m, const char *repo, const char *last, size_t limit,
+			 brt_meta_name_cb cb, void *payload, int *more_out);
+
+	/* Manifests of `repo` whose subject is `subject`, filtered by
+	 * `artifact_type` when not NULL, ordered by digest.  An unknown
+	 * repository or subject simply yields nothing. */
+	int (*referrers_list)(brt_meta *m, const char *repo, const char *subject,
+			      const char *artifact_type, brt_meta_referrer_cb cb, void *payload);
+
+	/* Repository names in byte order, strictly after `last`, at most
+	 * `limit`; only names starting with `prefix` when not NULL. */
+	int (*catalog_list)(brt_meta *m, const char *prefix, const char *last, size_t limit,
+			    brt_meta_name_cb cb, void *payload, int *more_out);
+
+	/* Create an upload session (creates the repository if needed). */
+	int (*upload_create)(brt_meta *m, const brt_upload *upload);
+
+	/* Read an upload session.  BRT_ENOTFOUND if absent. */
+	int (*upload_get)(brt_meta *m, brt_upload *out, const char *id);
+
+	/* Save offset and hash state and bump the generation, only if the
+	 * stored generation is still `upload->generation`; BRT_ECONFLICT if
+	 * another request got there first, BRT_ENOTFOUND if gone. */
+	int (*upload_update)(brt_meta *m, const brt_upload *upload);
+
+	/* Delete an upload session; BRT_ENOTFOUND if absent. */
+	int (*upload_delete)(brt_meta *m, const char *id);
+
+	/* Release the store (all threads must be done with it). */
+	void (*free)(brt_meta *m);
+};
+
+/* The SQLite driver (WAL mode, foreign keys on), database at `path`.
+ * Creates or migrates the schema.  BRT_EIO on failure. */
+int brt_meta_sqlite_open(brt_meta **out, const char *path);
+
+#endif

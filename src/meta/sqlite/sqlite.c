@@ -1,0 +1,1661 @@
+/* The SQLite driver of the metadata store (meta.h).  Every thread gets its
+ * own connection, opened lazily on first use, with all statements prepared
+ * once and reused, so the request path takes no lock of ours; WAL lets
+ * readers run while one writer commits.  The schema is a versioned list of
+ * migrations applied at open time, and the SQL is kept portable so that the
+ * PostgreSQL driver can share it (apart from placeholders and the
+ * auto-increment ids). */
+#include "meta/meta.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "common/error.h"
+
+/* Acknowledged writes must survive power loss, so every commit syncs the
+ * WAL.  Overridable at build time only to measure what FULL costs. */
+#ifndef BRT_META_SQLITE_SYNCHRONOUS
+#define BRT_META_SQLITE_SYNCHRONOUS "FULL"
+#endif
+
+/* A write that still finds the database locked after busy_timeout is tried
+ * again this many times in all before the caller gets BRT_EIO. */
+#define WRITE_ATTEMPTS 3
+
+/* Schema migrations; user_version = number applied.  Only ever append.
+ * BIGINT is the same as INTEGER to SQLite but 64-bit on PostgreSQL; ids are
+ * "INTEGER PRIMARY KEY AUTOINCREMENT" so that, as with a PostgreSQL
+ * sequence, an id is never reused after a delete (future GC queues refer to
+ * rows by id).  Every index on a referencing column exists so that cascades
+ * and reference checks never scan a table. */
+static const char *const migrations[] = {
+	/* 1: repositories, blobs and links, manifests, tags, uploads. */
+	"CREATE TABLE accounts ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" name TEXT,"
+	" quota_bytes BIGINT,"
+	" used_bytes BIGINT NOT NULL DEFAULT 0,"
+	" created_at BIGINT NOT NULL);"
+
+	"CREATE TABLE repositories ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" account_id TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" created_at BIGINT NOT NULL,"
+	" UNIQUE (account_id, name));"
+	"CREATE UNIQUE INDEX repositories_name ON repositories (name);"
+
+	"CREATE TABLE blobs ("
+	" digest TEXT NOT NULL PRIMARY KEY,"
+	" size BIGINT NOT NULL,"
+	" storage_key TEXT NOT NULL,"
+	" created_at BIGINT NOT NULL);"
+
+	"CREATE TABLE repository_blobs ("
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" digest TEXT NOT NULL REFERENCES blobs (digest),"
+	" account_id TEXT NOT NULL,"
+	" linked_at BIGINT NOT NULL,"
+	" touched_at BIGINT NOT NULL,"
+	" PRIMARY KEY (repository_id, digest));"
+	"CREATE INDEX repository_blobs_digest ON repository_blobs (digest);"
+
+	"CREATE TABLE account_blobs ("
+	" account_id TEXT NOT NULL,"
+	" digest TEXT NOT NULL REFERENCES blobs (digest),"
+	" size BIGINT NOT NULL,"
+	" nlinks BIGINT NOT NULL,"
+	" PRIMARY KEY (account_id, digest));"
+	"CREATE INDEX account_blobs_digest ON account_blobs (digest);"
+
+	"CREATE TABLE manifests ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" account_id TEXT NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" media_type TEXT NOT NULL,"
+	" size BIGINT NOT NULL,"
+	" payload BLOB NOT NULL,"
+	" subject_digest TEXT,"
+	" artifact_type TEXT,"
+	" annotations TEXT,"
+	" created_at BIGINT NOT NULL,"
+	" UNIQUE (repository_id, digest));"
+	"CREATE INDEX manifests_subject ON manifests (repository_id, subject_digest)"
+	" WHERE subject_digest IS NOT NULL;"
+
+	"CREATE TABLE manifest_blobs ("
+	" manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,"
+	" repository_id INTEGER NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" PRIMARY KEY (manifest_id, digest),"
+	" FOREIGN KEY (repository_id, digest)"
+	"  REFERENCES repository_blobs (repository_id, digest));"
+	"CREATE INDEX manifest_blobs_link ON manifest_blobs (repository_id, digest);"
+
+	"CREATE TABLE manifest_refs ("
+	" parent_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,"
+	" child_id INTEGER NOT NULL REFERENCES manifests (id),"
+	" PRIMARY KEY (parent_id, child_id));"
+	"CREATE INDEX manifest_refs_child ON manifest_refs (child_id);"
+
+	"CREATE TABLE tags ("
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,"
+	" updated_at BIGINT NOT NULL,"
+	" PRIMARY KEY (repository_id, name));"
+	"CREATE INDEX tags_manifest ON tags (manifest_id);"
+
+	/* "offset" is reserved in PostgreSQL, hence quoted everywhere. */
+	"CREATE TABLE uploads ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" account_id TEXT NOT NULL,"
+	" \"offset\" BIGINT NOT NULL,"
+	" hash_state BLOB,"
+	" generation BIGINT NOT NULL,"
+	" created_at BIGINT NOT NULL,"
+	" updated_at BIGINT NOT NULL);"
+	"CREATE INDEX uploads_repository ON uploads (repository_id);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt_id {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_REPO_ID,
+	STMT_REPO_INSERT,
+	STMT_BLOB_GET,
+	STMT_BLOB_INSERT,
+	STMT_LINK_INSERT,
+	STMT_LINK_TOUCH,
+	STMT_LINK_EXISTS,
+	STMT_LINK_REFERENCED,
+	STMT_LINK_DELETE,
+	STMT_ACCOUNT_BLOB_ADD,
+	STMT_ACCOUNT_BLOB_RELEASE,
+	STMT_ACCOUNT_BLOB_PRUNE,
+	STMT_MANIFEST_ID,
+	STMT_MANIFEST_INSERT,
+	STMT_MANIFEST_BLOB_INSERT,
+	STMT_MANIFEST_REF_INSERT,
+	STMT_MANIFEST_GET_DIGEST,
+	STMT_MANIFEST_GET_TAG,
+	STMT_MANIFEST_REFERENCED,
+	STMT_MANIFEST_DELETE,
+	STMT_TAG_UPSERT,
+	STMT_TAG_DELETE,
+	STMT_TAGS_LIST,
+	STMT_REFERRERS,
+	STMT_CATALOG_AFTER,
+	STMT_CATALOG_AFTER_BELOW,
+	STMT_CATALOG_FROM,
+	STMT_CATALOG_FROM_BELOW,
+	STMT_UPLOAD_INSERT,
+	STMT_UPLOAD_GET,
+	STMT_UPLOAD_UPDATE,
+	STMT_UPLOAD_EXISTS,
+	STMT_UPLOAD_DELETE,
+	STMT_COUNT
+};
+
+/* IMMEDIATE takes the write lock up front, so a transaction never fails
+ * half way for lack of it (a deferred one could get SQLITE_BUSY on its
+ * first write, which no busy handler can resolve). */
+static const char *const stmt_sql[STMT_COUNT] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
+	[STMT_REPO_INSERT] =
+		"INSERT INTO repositories (account_id, name, created_at) VALUES (?1, ?2, ?3)"
+		" RETURNING id",
+	[STMT_BLOB_GET] =
+		"SELECT b.size, b.storage_key FROM repositories r"
+		" JOIN repository_blobs rb ON rb.repository_id = r.id"
+		" JOIN blobs b ON b.digest = rb.digest"
+		" WHERE r.name = ?1 AND rb.digest = ?2",
+	[STMT_BLOB_INSERT] =
+		"INSERT INTO blobs (digest, size, storage_key, created_at) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (digest) DO NOTHING",
+	/* Returns a row only when the link is new. */
+	[STMT_LINK_INSERT] =
+		"INSERT INTO repository_blobs (repository_id, digest, account_id, linked_at, touched_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (repository_id, digest) DO NOTHING"
+		" RETURNING 1",
+	[STMT_LINK_TOUCH] =
+		"UPDATE repository_blobs SET touched_at = ?3"
+		" WHERE repository_id = ?1 AND digest = ?2 AND touched_at < ?3",
+	[STMT_LINK_EXISTS] =
+		"SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	[STMT_LINK_REFERENCED] =
+		"SELECT 1 FROM manifest_blobs WHERE repository_id = ?1 AND digest = ?2 LIMIT 1",
+	[STMT_LINK_DELETE] =
+		"DELETE FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	/* The size comes from the blob row, the one truth about the object. */
+	[STMT_ACCOUNT_BLOB_ADD] =
+		"INSERT INTO account_blobs (account_id, digest, size, nlinks)"
+		" SELECT ?1, digest, size, 1 FROM blobs WHERE digest = ?2"
+		" ON CONFLICT (account_id, digest) DO UPDATE SET nlinks = account_blobs.nlinks + 1",
+	[STMT_ACCOUNT_BLOB_RELEASE] =
+		"UPDATE account_blobs SET nlinks = nlinks - 1 WHERE account_id = ?1 AND digest = ?2",
+	[STMT_ACCOUNT_BLOB_PRUNE] =
+		"DELETE FROM account_blobs WHERE account_id = ?1 AND digest = ?2 AND nlinks <= 0",
+	[STMT_MANIFEST_ID] =
+		"SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+	[STMT_MANIFEST_INSERT] =
+		"INSERT INTO manifests (repository_id, account_id, digest, media_type, size, payload,"
+		" subject_digest, artifact_type, annotations, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+	[STMT_MANIFEST_BLOB_INSERT] =
+		"INSERT INTO manifest_blobs (manifest_id, repository_id, digest) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (manifest_id, digest) DO NOTHING",
+	[STMT_MANIFEST_REF_INSERT] =
+		"INSERT INTO manifest_refs (parent_id, child_id) VALUES (?1, ?2)"
+		" ON CONFLICT (parent_id, child_id) DO NOTHING",
+	[STMT_MANIFEST_GET_DIGEST] =
+		"SELECT m.digest, m.media_type, m.payload FROM repositories r"
+		" JOIN manifests m ON m.repository_id = r.id"
+		" WHERE r.name = ?1 AND m.digest = ?2",
+	[STMT_MANIFEST_GET_TAG] =
+		"SELECT m.digest, m.media_type, m.payload FROM repositories r"
+		" JOIN tags t ON t.repository_id = r.id"
+		" JOIN manifests m ON m.id = t.manifest_id"
+		" WHERE r.name = ?1 AND t.name = ?2",
+	[STMT_MANIFEST_REFERENCED] = "SELECT 1 FROM manifest_refs WHERE child_id = ?1 LIMIT 1",
+	/* Tags, manifest_blobs and the manifest's own manifest_refs cascade. */
+	[STMT_MANIFEST_DELETE] = "DELETE FROM manifests WHERE id = ?1",
+	[STMT_TAG_UPSERT] =
+		"INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (repository_id, name) DO UPDATE SET"
+		" manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+	[STMT_TAG_DELETE] =
+		"DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1)"
+		" AND name = ?2",
+	[STMT_TAGS_LIST] =
+		"SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+	/* The CAST lets PostgreSQL type a parameter that is only tested for NULL. */
+	[STMT_REFERRERS] =
+		"SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations"
+		" FROM repositories r JOIN manifests m ON m.repository_id = r.id"
+		" WHERE r.name = ?1 AND m.subject_digest = ?2"
+		" AND (CAST(?3 AS TEXT) IS NULL OR m.artifact_type = ?3)"
+		" ORDER BY m.digest",
+	/* Four shapes so that both ends of a prefix range bound the index scan
+	 * (a range with an optional end would scan to the end of the table). */
+	[STMT_CATALOG_AFTER] =
+		"SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+	[STMT_CATALOG_AFTER_BELOW] =
+		"SELECT name FROM repositories WHERE name > ?1 AND name < ?2 ORDER BY name LIMIT ?3",
+	[STMT_CATALOG_FROM] =
+		"SELECT name FROM repositories WHERE name >= ?1 ORDER BY name LIMIT ?2",
+	[STMT_CATALOG_FROM_BELOW] =
+		"SELECT name FROM repositories WHERE name >= ?1 AND name < ?2 ORDER BY name LIMIT ?3",
+	[STMT_UPLOAD_INSERT] =
+		"INSERT INTO uploads (id, repository_id, account_id, \"offset\", hash_state, generation,"
+		" created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STMT_UPLOAD_GET] =
+		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
+		" u.updated_at FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+		" WHERE u.id = ?1",
+	[STMT_UPLOAD_UPDATE] =
+		"UPDATE uploads SET \"offset\" = ?2, hash_state = ?3, generation = generation + 1,"
+		" updated_at = ?4 WHERE id = ?1 AND generation = ?5",
+	[STMT_UPLOAD_EXISTS] = "SELECT 1 FROM uploads WHERE id = ?1",
+	[STMT_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
+};
+
+typedef struct sqlite_store sqlite_store;
+typedef struct sqlite_conn sqlite_conn;
+
+/* One thread's connection to one store.  It sits on two lists: its
+ * thread's (walked without a lock, only by that thread) and its store's
+ * (under registry_lock, so that freeing the store can close connections of
+ * threads that are still alive). */
+struct sqlite_conn {
+	sqlite_conn *thread_next;
+	sqlite_conn *store_next; /* registry_lock */
+	sqlite_store *store;     /* registry_lock; NULL once the store is gone */
+	uint64_t serial;         /* of the store; immutable */
+	sqlite3 *db;
+	int busy;                /* the last error was SQLITE_BUSY/LOCKED */
+	int last_rc;             /* extended code of the last error */
+	sqlite3_stmt *stmt[STMT_COUNT];
+};
+
+/* SQLite admits one writer at a time, and a writer that finds the lock
+ * taken sleep-polls (naps of up to 100 ms) while the thread that just
+ * committed takes it straight back: measured with 4 threads, two of them
+ * waited over 2 s and would hit busy_timeout under sustained load.  So the
+ * threads of this process queue for the write lock in arrival order; this
+ * serialises nothing that SQLite does not already serialise, and readers
+ * never touch it.  Other processes are still waited out by busy_timeout. */
+typedef struct write_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t turn;
+	uint64_t next_ticket;
+	uint64_t now_serving;
+} write_gate;
+
+struct sqlite_store {
+	brt_meta base;
+	char *path;
+	uint64_t serial;
+	sqlite_conn *conns; /* registry_lock */
+	write_gate gate;
+};
+
+static void gate_enter(write_gate *g)
+{
+	uint64_t ticket;
+
+	pthread_mutex_lock(&g->lock);
+	ticket = g->next_ticket++;
+	while (ticket != g->now_serving)
+		pthread_cond_wait(&g->turn, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_leave(write_gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->now_serving++;
+	pthread_cond_broadcast(&g->turn);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* One process-wide key whose value is the thread's list of connections.
+ * Stores are matched by a serial number that is never reused, so a store
+ * opened after another was freed never picks up a stale connection (a
+ * pthread key per store could be reused by the next store while threads
+ * still hold values for the old one). */
+static pthread_key_t conn_key;
+static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+static int conn_key_error;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_serial = 1; /* registry_lock */
+
+static void conn_close(sqlite_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_COUNT; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+	}
+	sqlite3_close_v2(c->db);
+	c->db = NULL;
+}
+
+static void store_forget_conn(sqlite_store *s, sqlite_conn *c)
+{
+	sqlite_conn **p;
+
+	for (p = &s->conns; *p; p = &(*p)->store_next) {
+		if (*p == c) {
+			*p = c->store_next;
+			break;
+		}
+	}
+}
+
+/* Thread exit: close this thread's connections to stores still open. */
+static void conn_key_destroy(void *value)
+{
+	sqlite_conn *c = value;
+
+	while (c) {
+		sqlite_conn *next = c->thread_next;
+
+		pthread_mutex_lock(&registry_lock);
+		if (c->store) {
+			store_forget_conn(c->store, c);
+			conn_close(c);
+		}
+		pthread_mutex_unlock(&registry_lock);
+		free(c);
+		c = next;
+	}
+}
+
+static void conn_key_init(void)
+{
+	conn_key_error = pthread_key_create(&conn_key, conn_key_destroy);
+}
+
+static int db_error(sqlite_conn *c, int rc)
+{
+	int primary = rc & 0xff;
+
+	c->last_rc = rc;
+	c->busy = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+	if (primary == SQLITE_NOMEM)
+		return brt_error_set(BRT_ENOMEM, "sqlite: out of memory");
+	return brt_error_set(BRT_EIO, "sqlite: %s", sqlite3_errmsg(c->db));
+}
+
+static int db_exec(sqlite3 *db, const char *sql)
+{
+	char *message = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
+	int error = 0;
+
+	if (rc != SQLITE_OK)
+		error = brt_error_set(BRT_EIO, "sqlite: %s", message ? message : sqlite3_errstr(rc));
+	sqlite3_free(message);
+	return error;
+}
+
+/* The single integer a PRAGMA query returns. */
+static int db_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int error = 0;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		error = brt_error_set(BRT_EIO, "sqlite: %s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Bind parameters 1.. in order.  Types: 't' text (NULL binds NULL),
+ * 'i' int64_t, 'u' uint64_t (must fit int64), 'b' blob as pointer and
+ * size_t (NULL pointer binds NULL).  Values are borrowed until reset. */
+static int stmt_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
+{
+	va_list ap;
+	int error = 0;
+	int rc = SQLITE_OK;
+	int i;
+
+	va_start(ap, types);
+	for (i = 0; types[i] && rc == SQLITE_OK; i++) {
+		int index = i + 1;
+
+		switch (types[i]) {
+		case 't': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, index, s, -1, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, index);
+			break;
+		}
+		case 'i':
+			rc = sqlite3_bind_int64(st, index, va_arg(ap, int64_t));
+			break;
+		case 'u': {
+			uint64_t v = va_arg(ap, uint64_t);
+			if (v > INT64_MAX) {
+				error = brt_error_set(BRT_ETOOBIG, "value %llu too large for the database",
+						      (unsigned long long)v);
+				goto done;
+			}
+			rc = sqlite3_bind_int64(st, index, (sqlite3_int64)v);
+			break;
+		}
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			rc = p ? sqlite3_bind_blob64(st, index, p, n, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, index);
+			break;
+		}
+		default:
+			error = brt_error_set(BRT_EIO, "sqlite: bad bind type '%c'", types[i]);
+			goto done;
+		}
+	}
+	if (rc != SQLITE_OK)
+		error = db_error(c, rc);
+done:
+	va_end(ap);
+	return error;
+}
+
+/* One step; *row_out says whether a row is there to read. */
+static int stmt_step(sqlite_conn *c, sqlite3_stmt *st, int *row_out)
+{
+	int rc = sqlite3_step(st);
+
+	*row_out = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	return db_error(c, rc);
+}
+
+/* Make a statement reusable and drop the borrowed bindings; resetting also
+ * ends the statement's implicit read transaction, which would otherwise
+ * hold back WAL checkpoints. */
+static void stmt_end(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+static int stmt_run(sqlite_conn *c, enum stmt_id id)
+{
+	int row;
+	int error = stmt_step(c, c->stmt[id], &row);
+
+	stmt_end(c->stmt[id]);
+	return error;
+}
+
+static int conn_open(sqlite_conn **out, const char *path, uint64_t serial)
+{
+	sqlite_conn *c = NULL;
+	int error = 0;
+	int rc;
+
+	*out = NULL;
+	if (!(c = calloc(1, sizeof(*c))))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	c->serial = serial;
+	rc = sqlite3_open_v2(path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		error = brt_error_set(BRT_EIO, "sqlite: open %s: %s", path,
+				      c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		goto done;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	/* cache_size is per connection: 1 MiB each keeps idle memory small. */
+	if ((error = db_exec(c->db, "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
+				    "PRAGMA foreign_keys = ON;"
+				    "PRAGMA busy_timeout = 5000;"
+				    "PRAGMA cache_size = -1024;"
+				    "PRAGMA temp_store = MEMORY;")) < 0)
+		goto done;
+	*out = c;
+	c = NULL;
+done:
+	if (c) {
+		sqlite3_close_v2(c->db);
+		free(c);
+	}
+	return error;
+}
+
+static int conn_prepare(sqlite_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return brt_error_set(BRT_EIO, "sqlite: prepare \"%s\": %s", stmt_sql[i],
+					     sqlite3_errmsg(c->db));
+	}
+	return 0;
+}
+
+/* The calling thread's connection to `m`, opened on first use. */
+static int conn_get(sqlite_conn **out, brt_meta *m)
+{
+	sqlite_store *s = (sqlite_store *)m;
+	sqlite_conn *head = pthread_getspecific(conn_key);
+	sqlite_conn *c;
+	int error = 0;
+
+	for (c = head; c; c = c->thread_next) {
+		if (c->serial == s->serial) {
+			*out = c;
+			return 0;
+		}
+	}
+	if ((error = conn_open(&c, s->path, s->serial)) < 0)
+		return error;
+	if ((error = conn_prepare(c)) < 0)
+		goto fail;
+	c->thread_next = head;
+	if (pthread_setspecific(conn_key, c) != 0) {
+		error = brt_error_set(BRT_ENOMEM, "pthread_setspecific failed");
+		goto fail;
+	}
+	pthread_mutex_lock(&registry_lock);
+	c->store = s;
+	c->store_next = s->conns;
+	s->conns = c;
+	pthread_mutex_unlock(&registry_lock);
+	*out = c;
+	return 0;
+fail:
+	conn_close(c);
+	free(c);
+	return error;
+}
+
+/* Run `fn` in one write transaction, again if the database stayed locked. */
+static int run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+{
+	sqlite_conn *c;
+	int error;
+	int attempt;
+
+	if ((error = conn_get(&c, m)) < 0)
+		return error;
+	for (attempt = 1;; attempt++) {
+		c->busy = 0;
+		gate_enter(&((sqlite_store *)m)->gate);
+		if ((error = stmt_run(c, STMT_BEGIN)) == 0) {
+			error = fn(c, ctx);
+			if (error == 0)
+				error = stmt_run(c, STMT_COMMIT);
+			/* Some errors already rolled back; ROLLBACK then fails. */
+			if (error != 0 && !sqlite3_get_autocommit(c->db)) {
+				int keep_busy = c->busy;
+				stmt_run(c, STMT_ROLLBACK);
+				c->busy = keep_busy;
+			}
+		}
+		gate_leave(&((sqlite_store *)m)->gate);
+		if (error == 0 || !c->busy || attempt >= WRITE_ATTEMPTS)
+			return error;
+		{
+			struct timespec pause = { 0, 10000000L * attempt };
+			nanosleep(&pause, NULL);
+		}
+	}
+}
+
+/* The account a repository belongs to: its first path component. */
+static int account_of(char *out, size_t out_size, const char *repo)
+{
+	size_t n = strcspn(repo, "/");
+
+	if (n == 0 || n >= out_size)
+		return brt_error_set(BRT_EINVALID, "bad repository name");
+	memcpy(out, repo, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int repo_find(sqlite_conn *c, const char *repo, int64_t *id_out, int *found_out)
+{
+	sqlite3_stmt *st = c->stmt[STMT_REPO_ID];
+	int error;
+
+	*found_out = 0;
+	if ((error = stmt_bind(c, st, "t", repo)) == 0 && (error = stmt_step(c, st, found_out)) == 0 &&
+	    *found_out)
+		*id_out = sqlite3_column_int64(st, 0);
+	stmt_end(st);
+	return error;
+}
+
+static int repo_lookup(sqlite_conn *c, const char *repo, int64_t *id_out)
+{
+	int found;
+	int error = repo_find(c, repo, id_out, &found);
+
+	if (error == 0 && !found)
+		error = brt_error_set(BRT_ENOTFOUND, "repository %s unknown", repo);
+	return error;
+}
+
+/* Inside a write transaction: the repository's id, creating it if needed. */
+static int repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
+		       int64_t *id_out)
+{
+	sqlite3_stmt *st = c->stmt[STMT_REPO_INSERT];
+	int found;
+	int error;
+
+	if ((error = repo_find(c, repo, id_out, &found)) < 0 || found)
+		return error;
+	if ((error = stmt_bind(c, st, "tti", account, repo, now)) == 0 &&
+	    (error = stmt_step(c, st, &found)) == 0) {
+		if (found)
+			*id_out = sqlite3_column_int64(st, 0);
+		else
+			error = brt_error_set(BRT_EIO, "sqlite: repository insert returned no id");
+	}
+	stmt_end(st);
+	return error;
+}
+
+/* Whether a query with the given int/text parameters returns a row. */
+static int query_exists(sqlite_conn *c, enum stmt_id id, const char *types, int64_t n,
+			const char *s, int *found_out)
+{
+	sqlite3_stmt *st = c->stmt[id];
+	int error;
+
+	*found_out = 0;
+	if (types[0] == 'i')
+		error = s ? stmt_bind(c, st, "it", n, s) : stmt_bind(c, st, "i", n);
+	else
+		error = stmt_bind(c, st, "t", s);
+	if (error == 0)
+		error = stmt_step(c, st, found_out);
+	stmt_end(st);
+	return error;
+}
+
+static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, int64_t *id_out,
+			 int *found_out)
+{
+	sqlite3_stmt *st = c->stmt[STMT_MANIFEST_ID];
+	int error;
+
+	*found_out = 0;
+	if ((error = stmt_bind(c, st, "it", repo_id, digest)) == 0 &&
+	    (error = stmt_step(c, st, found_out)) == 0 && *found_out)
+		*id_out = sqlite3_column_int64(st, 0);
+	stmt_end(st);
+	return error;
+}
+
+/* A NOT NULL text column copied into `pool`. */
+static int column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool *pool,
+			    const char **out)
+{
+	const unsigned char *text = sqlite3_column_text(st, col);
+	char *copy;
+
+	if (!text) {
+		if (sqlite3_errcode(c->db) == SQLITE_NOMEM)
+			return brt_error_set(BRT_ENOMEM, "sqlite: out of memory");
+		return brt_error_set(BRT_EIO, "sqlite: unexpected NULL in column %d", col);
+	}
+	if (!(copy = brt_pool_strndup(pool, (const char *)text, (size_t)sqlite3_column_bytes(st, col))))
+		return brt_error_set(BRT_ENOMEM, "request pool exhausted");
+	*out = copy;
+	return 0;
+}
+
+/* Collected strings, handed to callbacks only after the statement is reset
+ * so a callback may safely call back into the store (and so no read
+ * transaction stays open while the caller writes a response). */
+typedef struct string_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} string_buf;
+
+#define NO_STRING SIZE_MAX
+
+static int string_buf_add(string_buf *b, const char *s, size_t n, size_t *offset_out)
+{
+	size_t need;
+
+	if (__builtin_add_overflow(b->len, n, &need) || __builtin_add_overflow(need, 1, &need))
+		return brt_error_set(BRT_ENOMEM, "listing too large");
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+
+		while (cap < need) {
+			if (__builtin_mul_overflow(cap, 2, &cap))
+				return brt_error_set(BRT_ENOMEM, "listing too large");
+		}
+		if (!(p = realloc(b->data, cap)))
+			return brt_error_set(BRT_ENOMEM, "out of memory");
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->data[b->len + n] = '\0';
+	*offset_out = b->len;
+	b->len = need;
+	return 0;
+}
+
+/* Column `col` (may be NULL: NO_STRING) appended to `b`. */
+static int string_buf_add_column(sqlite_conn *c, string_buf *b, sqlite3_stmt *st, int col,
+				 size_t *offset_out)
+{
+	const unsigned char *text;
+
+	*offset_out = NO_STRING;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	if (!(text = sqlite3_column_text(st, col)))
+		return db_error(c, SQLITE_NOMEM);
+	return string_buf_add(b, (const char *)text, (size_t)sqlite3_column_bytes(st, col), offset_out);
+}
+
+/* LIMIT for "at most `limit` rows, plus one to learn whether there are more". */
+static int64_t limit_plus_one(size_t limit)
+{
+	return limit >= (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit + 1;
+}
+
+/* Read name rows (column 0) from a bound statement: at most `limit` kept;
+ * a further row sets *more_out.  With a `prefix`, the first row without it
+ * ends the listing. */
+static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char *prefix,
+			 string_buf *names, size_t *count_out, int *more_out)
+{
+	size_t prefix_len = prefix ? strlen(prefix) : 0;
+	int error = 0;
+	int row;
+
+	*count_out = 0;
+	*more_out = 0;
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		const unsigned char *text = sqlite3_column_text(st, 0);
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		size_t offset;
+
+		if (!text) {
+			error = db_error(c, SQLITE_NOMEM);
+			break;
+		}
+		if (prefix && (n < prefix_len || memcmp(text, prefix, prefix_len) != 0))
+			break;
+		if (*count_out == limit) {
+			*more_out = 1;
+			break;
+		}
+		if ((error = string_buf_add(names, (const char *)text, n, &offset)) < 0)
+			break;
+		(*count_out)++;
+	}
+	return error;
+}
+
+static int names_emit(const string_buf *names, size_t count, brt_meta_name_cb cb, void *payload)
+{
+	size_t offset = 0;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < count && error == 0; i++) {
+		const char *name = names->data + offset;
+
+		offset += strlen(name) + 1;
+		error = cb(name, payload);
+	}
+	return error;
+}
+
+static int meta_repo_exists(brt_meta *m, const char *repo)
+{
+	sqlite_conn *c;
+	int64_t id;
+	int error;
+
+	if ((error = conn_get(&c, m)) < 0)
+		return error;
+	return repo_lookup(c, repo, &id);
+}
+
+static int meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo,
+			 const char *digest)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	int error;
+	int row;
+	int64_t size;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[STMT_BLOB_GET];
+	if ((error = stmt_bind(c, st, "tt", repo, digest)) < 0 ||
+	    (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", digest, repo);
+		goto done;
+	}
+	size = sqlite3_column_int64(st, 0);
+	if (size < 0) {
+		error = brt_error_set(BRT_EIO, "sqlite: negative blob size");
+		goto done;
+	}
+	if ((error = column_pool_text(c, st, 1, pool, &out->storage_key)) < 0)
+		goto done;
+	out->size = (uint64_t)size;
+done:
+	stmt_end(st);
+	return error;
+}
+
+typedef struct blob_link_args {
+	const char *repo;
+	const char *digest;
+	uint64_t size;
+	const char *storage_key;
+	int64_t now;
+} blob_link_args;
+
+static int tx_blob_link(sqlite_conn *c, void *ctx)
+{
+	const blob_link_args *a = ctx;
+	char account[BRT_NAME_MAX + 1];
+	sqlite3_stmt *st = NULL;
+	int64_t repo_id;
+	int error;
+	int inserted;
+
+	if ((error = account_of(account, sizeof(account), a->repo)) < 0)
+		goto done;
+	st = c->stmt[STMT_BLOB_INSERT];
+	if ((error = stmt_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0 ||
+	    (error = stmt_step(c, st, &inserted)) < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	if ((error = repo_ensure(c, a->repo, account, a->now, &repo_id)) < 0)
+		goto done;
+	st = c->stmt[STMT_LINK_INSERT];
+	if ((error = stmt_bind(c, st, "itti", repo_id, a->digest, account, a->now)) < 0 ||
+	    (error = stmt_step(c, st, &inserted)) < 0)
+		goto done;
+	stmt_end(st);
+	/* A new link counts once more towards the account's use of the blob;
+	 * linking again is a sign of a manifest PUT to come: keep it fresh. */
+	if (inserted) {
+		st = c->stmt[STMT_ACCOUNT_BLOB_ADD];
+		error = stmt_bind(c, st, "tt", account, a->digest);
+	} else {
+		st = c->stmt[STMT_LINK_TOUCH];
+		error = stmt_bind(c, st, "iti", repo_id, a->digest, a->now);
+	}
+	if (error == 0)
+		error = stmt_step(c, st, &inserted);
+done:
+	stmt_end(st);
+	return error;
+}
+
+static int meta_blob_link(brt_meta *m, const char *repo, const char *digest, uint64_t size,
+			  const char *storage_key, int64_t now)
+{
+	blob_link_args a = { repo, digest, size, storage_key, now };
+
+	return run_write(m, tx_blob_link, &a);
+}
+
+typedef struct blob_unlink_args {
+	const char *repo;
+	const char *digest;
+} blob_unlink_args;
+
+static int tx_blob_unlink(sqlite_conn *c, void *ctx)
+{
+	const blob_unlink_args *a = ctx;
+	char account[BRT_NAME_MAX + 1];
+	int64_t repo_id;
+	int found;
+	int error;
+
+	if ((error = account_of(account, sizeof(account), a->repo)) < 0 ||
+	    (error = repo_lookup(c, a->repo, &repo_id)) < 0 ||
+	    (error = query_exists(c, STMT_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
+		return error;
+	if (!found)
+		return brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", a->digest, a->repo);
+	if ((error = query_exists(c, STMT_LINK_REFERENCED, "it", repo_id, a->digest, &found)) < 0)
+		return error;
+	if (found)
+		return brt_error_set(BRT_ECONFLICT, "blob %s is referenced by a manifest of %s",
+				     a->digest, a->repo);
+	if ((error = stmt_bind(c, c->stmt[STMT_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
+	    (error = stmt_run(c, STMT_LINK_DELETE)) < 0 ||
+	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_RELEASE], "tt", account, a->digest)) < 0 ||
+	    (error = stmt_run(c, STMT_ACCOUNT_BLOB_RELEASE)) < 0 ||
+	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_PRUNE], "tt", account, a->digest)) < 0)
+		return error;
+	return stmt_run(c, STMT_ACCOUNT_BLOB_PRUNE);
+}
+
+static int meta_blob_unlink(brt_meta *m, const char *repo, const char *digest)
+{
+	blob_unlink_args a = { repo, digest };
+
+	return run_write(m, tx_blob_unlink, &a);
+}
+
+/* Inside manifest_put's transaction: check the references of a manifest
+ * new to the repository and store it with them. */
+static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
+			   const char *account, int64_t *id_out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t manifest_id = 0;
+	int found;
+	int error = 0;
+	size_t i;
+
+	for (i = 0; i < put->blob_count; i++) {
+		if ((error = query_exists(c, STMT_LINK_EXISTS, "it", repo_id, put->blobs[i],
+					  &found)) < 0)
+			goto done;
+		if (!found) {
+			error = brt_error_set(BRT_EBLOBUNKNOWN, "blob %s unknown", put->blobs[i]);
+			goto done;
+		}
+	}
+	st = c->stmt[STMT_MANIFEST_INSERT];
+	if ((error = stmt_bind(c, st, "itttubttti", repo_id, account, put->digest, put->media_type,
+			       (uint64_t)put->size, (const void *)put->payload, put->size,
+			       put->subject, put->artifact_type, put->annotations, put->now)) < 0 ||
+	    (error = stmt_step(c, st, &found)) < 0)
+		goto done;
+	if (!found) {
+		error = brt_error_set(BRT_EIO, "sqlite: manifest insert returned no id");
+		goto done;
+	}
+	manifest_id = sqlite3_column_int64(st, 0);
+	stmt_end(st);
+	st = NULL;
+	/* ON CONFLICT DO NOTHING: a digest listed twice is stored once. */
+	for (i = 0; i < put->blob_count; i++) {
+		if ((error = stmt_bind(c, c->stmt[STMT_MANIFEST_BLOB_INSERT], "iit", manifest_id,
+				       repo_id, put->blobs[i])) < 0 ||
+		    (error = stmt_run(c, STMT_MANIFEST_BLOB_INSERT)) < 0)
+			goto done;
+	}
+	for (i = 0; i < put->child_count; i++) {
+		int64_t child_id = 0;
+
+		if ((error = manifest_find(c, repo_id, put->children[i], &child_id, &found)) < 0)
+			goto done;
+		if (!found) {
+			error = brt_error_set(BRT_EBLOBUNKNOWN, "manifest %s unknown", put->children[i]);
+			goto done;
+		}
+		if ((error = stmt_bind(c, c->stmt[STMT_MANIFEST_REF_INSERT], "ii", manifest_id,
+				       child_id)) < 0 ||
+		    (error = stmt_run(c, STMT_MANIFEST_REF_INSERT)) < 0)
+			goto done;
+	}
+	*id_out = manifest_id;
+done:
+	stmt_end(st);
+	return error;
+}
+
+/* A failure anywhere rolls back everything, including a repository this
+ * call created. */
+static int tx_manifest_put(sqlite_conn *c, void *ctx)
+{
+	const brt_manifest_put *put = ctx;
+	char account[BRT_NAME_MAX + 1];
+	int64_t repo_id = 0;
+	int64_t manifest_id = 0;
+	int found;
+	int error;
+
+	if ((error = account_of(account, sizeof(account), put->repo)) < 0 ||
+	    (error = repo_ensure(c, put->repo, account, put->now, &repo_id)) < 0 ||
+	    (error = manifest_find(c, repo_id, put->digest, &manifest_id, &found)) < 0)
+		return error;
+	/* Same digest, same bytes: the stored manifest and its references
+	 * stand, only the tag moves. */
+	if (!found && (error = manifest_insert(c, put, repo_id, account, &manifest_id)) < 0)
+		return error;
+	if (!put->tag)
+		return 0;
+	if ((error = stmt_bind(c, c->stmt[STMT_TAG_UPSERT], "itii", repo_id, put->tag, manifest_id,
+			       put->now)) < 0)
+		return error;
+	return stmt_run(c, STMT_TAG_UPSERT);
+}
+
+static int meta_manifest_put(brt_meta *m, const brt_manifest_put *put)
+{
+	return run_write(m, tx_manifest_put, (void *)put);
+}
+
+static int meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo,
+			     const char *reference, int is_digest)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	const void *blob;
+	unsigned char *payload;
+	size_t size;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[is_digest ? STMT_MANIFEST_GET_DIGEST : STMT_MANIFEST_GET_TAG];
+	if ((error = stmt_bind(c, st, "tt", repo, reference)) < 0 ||
+	    (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "manifest %s unknown in %s", reference, repo);
+		goto done;
+	}
+	if ((error = column_pool_text(c, st, 0, pool, &out->digest)) < 0 ||
+	    (error = column_pool_text(c, st, 1, pool, &out->media_type)) < 0)
+		goto done;
+	blob = sqlite3_column_blob(st, 2);
+	size = (size_t)sqlite3_column_bytes(st, 2);
+	if (!blob && size > 0) {
+		error = db_error(c, SQLITE_NOMEM);
+		goto done;
+	}
+	if (!(payload = brt_pool_alloc(pool, size))) {
+		error = brt_error_set(BRT_ENOMEM, "request pool exhausted");
+		goto done;
+	}
+	if (size > 0)
+		memcpy(payload, blob, size);
+	out->payload = payload;
+	out->size = size;
+done:
+	stmt_end(st);
+	return error;
+}
+
+typedef struct manifest_delete_args {
+	const char *repo;
+	const char *digest;
+} manifest_delete_args;
+
+static int tx_manifest_delete(sqlite_conn *c, void *ctx)
+{
+	const manifest_delete_args *a = ctx;
+	int64_t repo_id;
+	int64_t manifest_id;
+	int found;
+	int error;
+
+	if ((error = repo_lookup(c, a->repo, &repo_id)) < 0 ||
+	    (error = manifest_find(c, repo_id, a->digest, &manifest_id, &found)) < 0)
+		return error;
+	if (!found)
+		return brt_error_set(BRT_ENOTFOUND, "manifest %s unknown in %s", a->digest, a->repo);
+	if ((error = query_exists(c, STMT_MANIFEST_REFERENCED, "i", manifest_id, NULL, &found)) < 0)
+		return error;
+	if (found)
+		return brt_error_set(BRT_ECONFLICT, "manifest %s is listed by an index of %s",
+				     a->digest, a->repo);
+	if ((error = stmt_bind(c, c->stmt[STMT_MANIFEST_DELETE], "i", manifest_id)) < 0)
+		return error;
+	return stmt_run(c, STMT_MANIFEST_DELETE);
+}
+
+static int meta_manifest_delete(brt_meta *m, const char *repo, const char *digest)
+{
+	manifest_delete_args a = { repo, digest };
+
+	return run_write(m, tx_manifest_delete, &a);
+}
+
+typedef struct tag_delete_args {
+	const char *repo;
+	const char *tag;
+} tag_delete_args;
+
+static int tx_tag_delete(sqlite_conn *c, void *ctx)
+{
+	const tag_delete_args *a = ctx;
+	int error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_TAG_DELETE], "tt", a->repo, a->tag)) < 0 ||
+	    (error = stmt_run(c, STMT_TAG_DELETE)) < 0)
+		return error;
+	if (sqlite3_changes(c->db) == 0)
+		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
+	return 0;
+}
+
+static int meta_tag_delete(brt_meta *m, const char *repo, const char *tag)
+{
+	tag_delete_args a = { repo, tag };
+
+	return run_write(m, tx_tag_delete, &a);
+}
+
+static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_t limit,
+			  brt_meta_name_cb cb, void *payload, int *more_out)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	string_buf names = { NULL, 0, 0 };
+	size_t count = 0;
+	int64_t repo_id;
+	int more = 0;
+	int error;
+
+	*more_out = 0;
+	if ((error = conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, &repo_id)) < 0)
+		goto done;
+	st = c->stmt[STMT_TAGS_LIST];
+	if ((error = stmt_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0 ||
+	    (error = names_collect(c, st, limit, NULL, &names, &count, &more)) < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	if ((error = names_emit(&names, count, cb, payload)) != 0)
+		goto done;
+	*more_out = more;
+done:
+	stmt_end(st);
+	free(names.data);
+	return error;
+}
+
+typedef struct referrer_row {
+	size_t media_type;
+	size_t digest;
+	size_t artifact_type;
+	size_t annotations;
+	uint64_t size;
+} referrer_row;
+
+static int meta_referrers_list(brt_meta *m, const char *repo, const char *subject,
+			       const char *artifact_type, brt_meta_referrer_cb cb, void *payload)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	string_buf strings = { NULL, 0, 0 };
+	referrer_row *rows = NULL;
+	size_t count = 0;
+	size_t cap = 0;
+	size_t i;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[STMT_REFERRERS];
+	if ((error = stmt_bind(c, st, "ttt", repo, subject, artifact_type)) < 0)
+		goto done;
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		referrer_row *r;
+		int64_t size = sqlite3_column_int64(st, 2);
+
+		if (count == cap) {
+			size_t new_cap = cap ? cap : 8;
+			size_t bytes;
+			referrer_row *p;
+
+			if (cap && __builtin_mul_overflow(cap, 2, &new_cap))
+				new_cap = SIZE_MAX;
+			if (__builtin_mul_overflow(new_cap, sizeof(*rows), &bytes) ||
+			    !(p = realloc(rows, bytes))) {
+				error = brt_error_set(BRT_ENOMEM, "out of memory");
+				goto done;
+			}
+			rows = p;
+			cap = new_cap;
+		}
+		r = &rows[count];
+		if (size < 0) {
+			error = brt_error_set(BRT_EIO, "sqlite: negative manifest size");
+			goto done;
+		}
+		r->size = (uint64_t)size;
+		if ((error = string_buf_add_column(c, &strings, st, 0, &r->media_type)) < 0 ||
+		    (error = string_buf_add_column(c, &strings, st, 1, &r->digest)) < 0 ||
+		    (error = string_buf_add_column(c, &strings, st, 3, &r->artifact_type)) < 0 ||
+		    (error = string_buf_add_column(c, &strings, st, 4, &r->annotations)) < 0)
+			goto done;
+		if (r->media_type == NO_STRING || r->digest == NO_STRING) {
+			error = brt_error_set(BRT_EIO, "sqlite: unexpected NULL in manifests");
+			goto done;
+		}
+		count++;
+	}
+	if (error < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	for (i = 0; i < count; i++) {
+		brt_referrer ref;
+
+		ref.media_type = strings.data + rows[i].media_type;
+		ref.digest = strings.data + rows[i].digest;
+		ref.size = rows[i].size;
+		ref.artifact_type = rows[i].artifact_type == NO_STRING ? NULL
+								       : strings.data + rows[i].artifact_type;
+		ref.annotations = rows[i].annotations == NO_STRING ? NULL
+								   : strings.data + rows[i].annotations;
+		if ((error = cb(&ref, payload)) != 0)
+			goto done;
+	}
+done:
+	stmt_end(st);
+	free(rows);
+	free(strings.data);
+	return error;
+}
+
+/* The least string above every string that starts with `prefix` (the
+ * prefix with its last byte below 0xff incremented); *has_out = 0 when
+ * there is none. */
+static void prefix_upper(char *out, size_t out_size, const char *prefix, int *has_out)
+{
+	size_t n = strlen(prefix);
+
+	while (n > 0 && (unsigned char)prefix[n - 1] == 0xff)
+		n--;
+	*has_out = n > 0 && n < out_size;
+	if (*has_out) {
+		memcpy(out, prefix, n);
+		out[n - 1] = (char)((unsigned char)out[n - 1] + 1);
+		out[n] = '\0';
+	}
+}
+
+static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit,
+			     brt_meta_name_cb cb, void *payload, int *more_out)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	string_buf names = { NULL, 0, 0 };
+	char upper[BRT_NAME_MAX + 2];
+	const char *lower;
+	size_t count = 0;
+	int has_upper = 0;
+	int inclusive = 0;
+	int more = 0;
+	int error;
+
+	*more_out = 0;
+	if (prefix && prefix[0] == '\0')
+		prefix = NULL;
+	if (prefix && strlen(prefix) > BRT_NAME_MAX)
+		return 0; /* no repository name is that long */
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	/* Start at whichever is later: just after `last`, or at `prefix`. */
+	lower = last ? last : "";
+	if (prefix) {
+		prefix_upper(upper, sizeof(upper), prefix, &has_upper);
+		if (!last || strcmp(last, prefix) < 0) {
+			lower = prefix;
+			inclusive = 1;
+		}
+	}
+	if (has_upper) {
+		st = c->stmt[inclusive ? STMT_CATALOG_FROM_BELOW : STMT_CATALOG_AFTER_BELOW];
+		error = stmt_bind(c, st, "tti", lower, upper, limit_plus_one(limit));
+	} else {
+		st = c->stmt[inclusive ? STMT_CATALOG_FROM : STMT_CATALOG_AFTER];
+		error = stmt_bind(c, st, "ti", lower, limit_plus_one(limit));
+	}
+	if (error < 0 || (error = names_collect(c, st, limit, prefix, &names, &count, &more)) < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	if ((error = names_emit(&names, count, cb, payload)) != 0)
+		goto done;
+	*more_out = more;
+done:
+	stmt_end(st);
+	free(names.data);
+	return error;
+}
+
+
+static int tx_upload_create(sqlite_conn *c, void *ctx)
+{
+	const brt_upload *u = ctx;
+	char account[BRT_NAME_MAX + 1];
+	int64_t repo_id = 0;
+	int error;
+
+	if (u->hash_state_len > sizeof(u->hash_state))
+		return brt_error_set(BRT_EINVALID, "hash state too long");
+	if ((error = account_of(account, sizeof(account), u->repo)) < 0 ||
+	    (error = repo_ensure(c, u->repo, account, u->created_at, &repo_id)) < 0 ||
+	    (error = stmt_bind(c, c->stmt[STMT_UPLOAD_INSERT], "titubuii", u->id, repo_id, account,
+			       u->offset, u->hash_state_len ? (const void *)u->hash_state : NULL,
+			       u->hash_state_len, u->generation, u->created_at, u->updated_at)) < 0)
+		return error;
+	error = stmt_run(c, STMT_UPLOAD_INSERT);
+	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+		error = brt_error_set(BRT_EEXISTS, "upload %s exists", u->id);
+	return error;
+}
+
+static int meta_upload_create(brt_meta *m, const brt_upload *upload)
+{
+	return run_write(m, tx_upload_create, (void *)upload);
+}
+
+/* Copy a text column into a fixed buffer; BRT_EIO if it does not fit. */
+static int column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out, size_t out_size)
+{
+	const unsigned char *text = sqlite3_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	if (!text)
+		return sqlite3_errcode(c->db) == SQLITE_NOMEM ? db_error(c, SQLITE_NOMEM)
+			: brt_error_set(BRT_EIO, "sqlite: unexpected NULL in column %d", col);
+	if (n >= out_size)
+		return brt_error_set(BRT_EIO, "sqlite: column %d too long", col);
+	memcpy(out, text, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int meta_upload_get(brt_meta *m, brt_upload *out, const char *id)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	const void *state;
+	size_t state_len;
+	int64_t offset;
+	int64_t generation;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[STMT_UPLOAD_GET];
+	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "upload %s unknown", id);
+		goto done;
+	}
+	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0 ||
+	    (error = column_copy_text(c, st, 1, out->repo, sizeof(out->repo))) < 0)
+		goto done;
+	offset = sqlite3_column_int64(st, 2);
+	state = sqlite3_column_blob(st, 3);
+	state_len = (size_t)sqlite3_column_bytes(st, 3);
+	generation = sqlite3_column_int64(st, 4);
+	if (offset < 0 || generation < 0 || state_len > sizeof(out->hash_state)) {
+		error = brt_error_set(BRT_EIO, "sqlite: corrupt upload row %s", id);
+		goto done;
+	}
+	if (state_len > 0 && !state) {
+		error = db_error(c, SQLITE_NOMEM);
+		goto done;
+	}
+	if (state_len > 0)
+		memcpy(out->hash_state, state, state_len);
+	out->hash_state_len = state_len;
+	out->offset = (uint64_t)offset;
+	out->generation = (uint64_t)generation;
+	out->created_at = sqlite3_column_int64(st, 5);
+	out->updated_at = sqlite3_column_int64(st, 6);
+done:
+	stmt_end(st);
+	return error;
+}
+
+static int tx_upload_update(sqlite_conn *c, void *ctx)
+{
+	const brt_upload *u = ctx;
+	int found;
+	int error;
+
+	if (u->hash_state_len > sizeof(u->hash_state))
+		return brt_error_set(BRT_EINVALID, "hash state too long");
+	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_UPDATE], "tubiu", u->id, u->offset,
+			       u->hash_state_len ? (const void *)u->hash_state : NULL,
+			       u->hash_state_len, u->updated_at, u->generation)) < 0 ||
+	    (error = stmt_run(c, STMT_UPLOAD_UPDATE)) < 0)
+		return error;
+	if (sqlite3_changes(c->db) > 0)
+		return 0;
+	if ((error = query_exists(c, STMT_UPLOAD_EXISTS, "t", 0, u->id, &found)) < 0)
+		return error;
+	if (found)
+		return brt_error_set(BRT_ECONFLICT, "upload %s was updated concurrently", u->id);
+	return brt_error_set(BRT_ENOTFOUND, "upload %s unknown", u->id);
+}
+
+static int meta_upload_update(brt_meta *m, const brt_upload *upload)
+{
+	return run_write(m, tx_upload_update, (void *)upload);
+}
+
+static int tx_upload_delete(sqlite_conn *c, void *ctx)
+{
+	const char *id = ctx;
+	int error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_DELETE], "t", id)) < 0 ||
+	    (error = stmt_run(c, STMT_UPLOAD_DELETE)) < 0)
+		return error;
+	if (sqlite3_changes(c->db) == 0)
+		return brt_error_set(BRT_ENOTFOUND, "upload %s unknown", id);
+	return 0;
+}
+
+static int meta_upload_delete(brt_meta *m, const char *id)
+{
+	return run_write(m, tx_upload_delete, (void *)id);
+}
+
+/* Close every thread's connection: all threads are done with the store,
+ * but some may live on and hold it in their lists. */
+static void meta_free(brt_meta *m)
+{
+	sqlite_store *s = (sqlite_store *)m;
+	sqlite_conn *head;
+	sqlite_conn **p;
+	sqlite_conn *c;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&registry_lock);
+	for (c = s->conns; c; c = c->store_next) {
+		conn_close(c);
+		c->store = NULL;
+	}
+	s->conns = NULL;
+	/* Other threads drop their dead entries when they exit; this one
+	 * (typically the one that opened the store) does it now. */
+	head = pthread_getspecific(conn_key);
+	for (p = &head; *p;) {
+		if (!(*p)->store) {
+			sqlite_conn *dead = *p;
+			*p = dead->thread_next;
+			free(dead);
+		} else {
+			p = &(*p)->thread_next;
+		}
+	}
+	pthread_setspecific(conn_key, head);
+	pthread_mutex_unlock(&registry_lock);
+	pthread_cond_destroy(&s->gate.turn);
+	pthread_mutex_destroy(&s->gate.lock);
+	free(s->path);
+	free(s);
+}
+
+/* Switch to WAL (a property of the file, set once) and bring the schema up
+ * to date in one transaction, so a crash leaves the old version or the new
+ * one.  BEGIN IMMEDIATE serialises processes opening the file together. */
+static int schema_migrate(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	char sql[64];
+	int64_t version = 0;
+	int error = 0;
+	int rc;
+	int v;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		error = brt_error_set(BRT_EIO, "sqlite: journal_mode: %s", sqlite3_errmsg(db));
+		goto done;
+	}
+	mode = sqlite3_column_text(st, 0);
+	if (!mode || strcmp((const char *)mode, "wal") != 0) {
+		error = brt_error_set(BRT_EIO, "sqlite: cannot use WAL (journal mode %s)",
+				      mode ? (const char *)mode : "unknown");
+		goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((error = db_exec(db, "BEGIN IMMEDIATE")) < 0)
+		goto done;
+	if ((error = db_pragma_int(db, "PRAGMA user_version", &version)) < 0)
+		goto done;
+	if (version < 0 || version > SCHEMA_VERSION) {
+		error = brt_error_set(BRT_EIO, "database schema version %lld is newer than %d",
+				      (long long)version, SCHEMA_VERSION);
+		goto done;
+	}
+	for (v = (int)version; v < SCHEMA_VERSION; v++) {
+		if ((error = db_exec(db, migrations[v])) < 0)
+			goto done;
+	}
+	if (version < SCHEMA_VERSION) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+		if ((error = db_exec(db, sql)) < 0)
+			goto done;
+	}
+	error = db_exec(db, "COMMIT");
+done:
+	sqlite3_finalize(st);
+	if (error < 0 && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return error;
+}
+
+int brt_meta_sqlite_open(brt_meta **out, const char *path)
+{
+	sqlite_store *s = NULL;
+	sqlite_conn *c = NULL;
+	int error = 0;
+
+	*out = NULL;
+	pthread_once(&conn_key_once, conn_key_init);
+	if (conn_key_error)
+		return brt_error_set(BRT_EIO, "pthread_key_create failed");
+	if (!(s = calloc(1, sizeof(*s))))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	pthread_mutex_init(&s->gate.lock, NULL);
+	pthread_cond_init(&s->gate.turn, NULL);
+	if (!(s->path = strdup(path))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	s->base.version = BRT_META_VERSION;
+	s->base.name = "sqlite";
+	s->base.repo_exists = meta_repo_exists;
+	s->base.blob_get = meta_blob_get;
+	s->base.blob_link = meta_blob_link;
+	s->base.blob_unlink = meta_blob_unlink;
+	s->base.manifest_put = meta_manifest_put;
+	s->base.manifest_get = meta_manifest_get;
+	s->base.manifest_delete = meta_manifest_delete;
+	s->base.tag_delete = meta_tag_delete;
+	s->base.tags_list = meta_tags_list;
+	s->base.referrers_list = meta_referrers_list;
+	s->base.catalog_list = meta_catalog_list;
+	s->base.upload_create = meta_upload_create;
+	s->base.upload_get = meta_upload_get;
+	s->base.upload_update = meta_upload_update;
+	s->base.upload_delete = meta_upload_delete;
+	s->base.free = meta_free;
+	/* Migrate, and prepare every statement once so that a broken one fails
+	 * here rather than on some request; the connection is then closed:
+	 * threads open their own when they first need one. */
+	if ((error = conn_open(&c, path, 0)) < 0 || (error = schema_migrate(c->db)) < 0 ||
+	    (error = conn_prepare(c)) < 0)
+		goto done;
+	pthread_mutex_lock(&registry_lock);
+	s->serial = next_serial++;
+	pthread_mutex_unlock(&registry_lock);
+	*out = &s->base;
+	s = NULL;
+done:
+	if (c) {
+		conn_close(c);
+		free(c);
+	}
+	if (s) {
+		pthread_cond_destroy(&s->gate.turn);
+		pthread_mutex_destroy(&s->gate.lock);
+		free(s->path);
+		free(s);
+	}
+	return error;
+}
+
+/* For tests only (not part of meta.h): the calling thread's connection to
+ * the store, so they can inspect its settings.  NULL on failure. */
+sqlite3 *brt_meta_sqlite_handle(brt_meta *m);
+
+sqlite3 *brt_meta_sqlite_handle(brt_meta *m)
+{
+	sqlite_conn *c;
+
+	return conn_get(&c, m) < 0 ? NULL : c->db;
+}

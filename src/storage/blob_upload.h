@@ -1,0 +1,51 @@
+/* A blob upload in progress: a blob-store writer plus the running digest.
+ * Bytes are hashed as they stream in; the hash state is saved with the
+ * acknowledged offset so the upload can resume in another request, after a
+ * restart or on another node; commit publishes the object only when the
+ * digest the client names matches what was received. */
+#ifndef BRT_BLOB_UPLOAD_H
+#define BRT_BLOB_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oci/digest.h"
+#include "storage/blobstore.h"
+
+typedef struct brt_blob_upload brt_blob_upload;
+
+/* Open upload `upload_id` at `offset`.  With `state_len` 0 the upload starts
+ * fresh (offset must be 0) hashing with `alg`; otherwise `state` is a saved
+ * hash state that must cover exactly `offset` bytes (BRT_EINVALID if not).
+ * Data must not grow past `max_size` bytes (brt_blob_upload_write then
+ * fails with BRT_ETOOBIG).  Errors from the store's writer_open pass up
+ * (BRT_ERANGE: less data stored than `offset`, BRT_ECONFLICT: in use). */
+int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
+			 uint64_t offset, const unsigned char *state, size_t state_len,
+			 brt_digest_alg alg, uint64_t max_size);
+
+/* Bytes received so far. */
+uint64_t brt_blob_upload_size(const brt_blob_upload *upload);
+
+/* Hash and append.  BRT_ETOOBIG past the limit, BRT_EIO from the store. */
+int brt_blob_upload_write(brt_blob_upload *upload, const void *data, size_t len);
+
+/* Make the data durable and serialise the hash state into `state_out`
+ * (BRT_HASHER_STATE_MAX bytes); *len_out is its length. */
+int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *state_out, size_t *len_out);
+
+/* Verify the data against `expected` and publish it as that blob.  On
+ * success `key_out` (BRT_BLOB_KEY_MAX bytes) holds the storage key and
+ * *size_out the size.  BRT_EDIGEST if the content does not match, and the
+ * received data is then discarded.  Either way the upload is finished: only
+ * brt_blob_upload_free may follow. */
+int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
+			   uint64_t *size_out);
+
+/* Close; uncommitted data stays for a later open unless discarded. */
+void brt_blob_upload_free(brt_blob_upload *upload);
+
+/* Throw away the data of `upload_id`. */
+int brt_blob_upload_discard(brt_blobstore *store, const char *upload_id);
+
+#endif

@@ -13,7 +13,7 @@ typedef struct brt_pool {
 	brt_pool_chunk *chunks;
 	size_t used_total; /* bytes handed out plus chunk overhead */
 	size_t cap;        /* hard limit on used_total */
-	char inline_buf[1024];
+	_Alignas(max_align_t) char inline_buf[1024];
 	size_t inline_used;
 } brt_pool;
 

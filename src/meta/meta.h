@@ -98,8 +98,9 @@ struct brt_meta {
 	int (*blob_link)(brt_meta *m, const char *repo, const char *digest, uint64_t size,
 			 const char *storage_key, int64_t now);
 
-	/* Remove the link of `digest` from `repo`.  BRT_ENOTFOUND if not
-	 * linked; BRT_ECONFLICT if a manifest of the repository references it. */
+	/* Remove the link of `digest` from `repo`, even if a manifest of the
+	 * repository lists it (that manifest's pulls then miss the blob).
+	 * BRT_ENOTFOUND if not linked. */
 	int (*blob_unlink)(brt_meta *m, const char *repo, const char *digest);
 
 	/* Store a manifest (and move the tag, if any, to it) in one

@@ -40,15 +40,26 @@ int brt_digest_parse(brt_digest *out, const char *s, size_t len)
 			return brt_error_set(BRT_EINVALID, "sha512 digest must have 128 lower-case hex characters");
 		out->alg = BRT_DIGEST_SHA512;
 	} else {
-		/* algorithm grammar: [a-z0-9]+([+._-][a-z0-9]+)*, encoded [a-zA-Z0-9=_-]+ */
+		/* algorithm: [a-z0-9]+([+._-][a-z0-9]+)*  encoded: [a-zA-Z0-9=_-]+ */
+		int after_separator = 1;
 		for (size_t i = 0; i < alg_len; i++) {
 			char c = s[i];
-			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-			      c == '.' || c == '_' || c == '-'))
+			int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+			int separator = c == '+' || c == '.' || c == '_' || c == '-';
+			if (!alnum && !(separator && !after_separator))
 				return brt_error_set(BRT_EINVALID, "malformed digest algorithm");
+			after_separator = separator;
 		}
+		if (after_separator)
+			return brt_error_set(BRT_EINVALID, "malformed digest algorithm");
 		if (hex_len == 0)
 			return brt_error_set(BRT_EINVALID, "digest has no encoded part");
+		for (size_t i = alg_len + 1; i < len; i++) {
+			char c = s[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			      c == '=' || c == '_' || c == '-'))
+				return brt_error_set(BRT_EINVALID, "malformed digest encoding");
+		}
 		return brt_error_set(BRT_EUNSUPPORTED, "unsupported digest algorithm");
 	}
 	memcpy(out->str, s, len);
@@ -188,6 +199,8 @@ int brt_hasher_load(brt_hasher *h, const unsigned char *buf, size_t len)
 	p += 2;
 	length = get_be(p, 8);
 	p += 8;
+	if (length >= ((uint64_t)1 << 61))
+		return brt_error_set(BRT_EINVALID, "hash state length out of range");
 	if (h->alg == BRT_DIGEST_SHA512) {
 		SHA512_CTX *c = &h->ctx.sha512;
 		for (int i = 0; i < 8; i++, p += 8)

@@ -128,6 +128,8 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 	/* The client named another algorithm than the one hashed while
 	 * streaming: publish under a private key, re-hash, then move. */
 	snprintf(staging, sizeof(staging), "staging/%s", upload->upload_id);
+	/* A leftover from an interrupted commit would be taken for this one. */
+	store->remove(store, staging);
 	if ((error = upload->writer->commit(upload->writer, staging)) < 0)
 		return error;
 	if ((error = rehash(&got, store, staging, expected->alg)) < 0)

@@ -72,7 +72,8 @@ struct brt_blobstore {
 
 	/* Start (offset 0) or resume an upload's data at `offset`: data stored
 	 * beyond `offset` (appended but never acknowledged) is discarded;
-	 * BRT_ERANGE if less than `offset` bytes are stored. */
+	 * BRT_ERANGE if less than `offset` bytes are stored; BRT_ECONFLICT if
+	 * another writer (in any process) has this upload open. */
 	int (*writer_open)(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset);
 
 	/* Discard an upload's data; 0 if there was none. */
@@ -85,7 +86,8 @@ struct brt_blobstore {
 	 * absent, BRT_EEXISTS if `to` exists. */
 	int (*move)(brt_blobstore *bs, const char *from, const char *to);
 
-	/* Call `cb` for every committed object key, in no particular order;
+	/* Call `cb` for every committed object key (borrowed for the call
+	 * only), in no particular order;
 	 * a non-zero return from `cb` stops the walk and is returned. */
 	int (*list)(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload);
 

@@ -1,7 +1,8 @@
 /* The SQLite driver of the metadata store (meta.h).  Every thread gets its
  * own connection, opened lazily on first use, with all statements prepared
- * once and reused, so the request path takes no lock of ours; WAL lets
- * readers run while one writer commits.  The schema is a versioned list of
+ * once and reused; WAL lets readers run, without any lock of ours, while
+ * one writer commits, and this process's writers queue for that one write
+ * lock in arrival order (see write_gate).  The schema is a versioned list of
  * migrations applied at open time, and the SQL is kept portable so that the
  * PostgreSQL driver can share it (apart from placeholders and the
  * auto-increment ids). */
@@ -88,7 +89,9 @@ static const char *const migrations[] = {
 	" annotations TEXT,"
 	" created_at BIGINT NOT NULL,"
 	" UNIQUE (repository_id, digest));"
-	"CREATE INDEX manifests_subject ON manifests (repository_id, subject_digest)"
+	/* digest too, so referrers come out in order without a sort (else the
+	 * planner walks all of the repository's manifests in digest order). */
+	"CREATE INDEX manifests_subject ON manifests (repository_id, subject_digest, digest)"
 	" WHERE subject_digest IS NOT NULL;"
 
 	"CREATE TABLE manifest_blobs ("
@@ -97,7 +100,7 @@ static const char *const migrations[] = {
 	" digest TEXT NOT NULL,"
 	" PRIMARY KEY (manifest_id, digest),"
 	" FOREIGN KEY (repository_id, digest)"
-	"  REFERENCES repository_blobs (repository_id, digest));"
+	"  REFERENCES repository_blobs (repository_id, digest) ON DELETE CASCADE);"
 	"CREATE INDEX manifest_blobs_link ON manifest_blobs (repository_id, digest);"
 
 	"CREATE TABLE manifest_refs ("
@@ -140,7 +143,6 @@ enum stmt_id {
 	STMT_LINK_INSERT,
 	STMT_LINK_TOUCH,
 	STMT_LINK_EXISTS,
-	STMT_LINK_REFERENCED,
 	STMT_LINK_DELETE,
 	STMT_ACCOUNT_BLOB_ADD,
 	STMT_ACCOUNT_BLOB_RELEASE,
@@ -198,8 +200,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" WHERE repository_id = ?1 AND digest = ?2 AND touched_at < ?3",
 	[STMT_LINK_EXISTS] =
 		"SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
-	[STMT_LINK_REFERENCED] =
-		"SELECT 1 FROM manifest_blobs WHERE repository_id = ?1 AND digest = ?2 LIMIT 1",
 	[STMT_LINK_DELETE] =
 		"DELETE FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
 	/* The size comes from the blob row, the one truth about the object. */
@@ -423,7 +423,7 @@ static int db_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 	int error = 0;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
-	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
 	else
 		error = brt_error_set(BRT_EIO, "sqlite: %s: %s", sql, sqlite3_errmsg(db));
@@ -963,11 +963,9 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", a->digest, a->repo);
-	if ((error = query_exists(c, STMT_LINK_REFERENCED, "it", repo_id, a->digest, &found)) < 0)
-		return error;
-	if (found)
-		return brt_error_set(BRT_ECONFLICT, "blob %s is referenced by a manifest of %s",
-				     a->digest, a->repo);
+	/* A manifest may still list the blob: the client asked for it to go
+	 * all the same (as distribution allows), and the manifest's reference
+	 * rows go with the link (ON DELETE CASCADE). */
 	if ((error = stmt_bind(c, c->stmt[STMT_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
 	    (error = stmt_run(c, STMT_LINK_DELETE)) < 0 ||
 	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_RELEASE], "tt", account, a->digest)) < 0 ||

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,6 +242,7 @@ static int open_object(int *fd_out, struct stat *st, fs_store *fs, const char *k
 	int fd, error = 0;
 
 	*fd_out = -1;
+	memset(st, 0, sizeof(*st));
 	if ((error = check_key(key)) < 0)
 		return error;
 	fd = openat(fs->blobs_fd, key, O_RDONLY | O_CLOEXEC);
@@ -478,6 +480,14 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 			return brt_error_set(BRT_ERANGE, "blob store: upload %s has no data, cannot resume at %llu",
 					     upload_id, (unsigned long long)offset);
 		return fs_io_error(errno, "open upload", upload_id);
+	}
+	/* One writer per upload at a time: two requests appending to the same
+	 * file would leave bytes that differ from what either one hashed. */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		error = errno == EWOULDBLOCK
+				? brt_error_set(BRT_ECONFLICT, "blob store: upload %s is in use", upload_id)
+				: fs_io_error(errno, "lock upload", upload_id);
+		goto done;
 	}
 	if (fstat(fd, &st) != 0) {
 		error = fs_io_error(errno, "stat upload", upload_id);

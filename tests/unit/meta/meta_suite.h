@@ -1,0 +1,865 @@
+/* The metadata store test suite shared by every driver: it drives a store
+ * only through the meta.h interface and checks the documented behaviour,
+ * error codes and pagination edges, then hammers it from four threads.
+ * Call meta_suite_run() on a freshly created, empty store. */
+#ifndef BRT_TEST_META_SUITE_H
+#define BRT_TEST_META_SUITE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "common/error.h"
+#include "common/pool.h"
+#include "meta/meta.h"
+
+#define MS_DIGEST_LEN (7 + 64)
+#define MS_MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
+#define MS_INDEX_TYPE "application/vnd.oci.image.index.v1+json"
+#define MS_NAMES_MAX 64
+
+typedef struct ms_digest {
+	char s[MS_DIGEST_LEN + 1];
+} ms_digest;
+
+/* A well-formed, deterministic fake digest; the store never hashes. */
+static ms_digest ms_digest_of(const char *label, unsigned long n)
+{
+	static const char hex[] = "0123456789abcdef";
+	ms_digest d;
+	uint64_t h = 1469598103934665603ULL;
+	const char *p;
+	size_t i;
+
+	for (p = label; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h ^= n * 0x9e3779b97f4a7c15ULL;
+	memcpy(d.s, "sha256:", 7);
+	for (i = 0; i < 64; i++) {
+		h ^= h >> 29;
+		h *= 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 32;
+		d.s[7 + i] = hex[h & 15];
+	}
+	d.s[MS_DIGEST_LEN] = '\0';
+	return d;
+}
+
+typedef struct ms_names {
+	char names[MS_NAMES_MAX][BRT_NAME_MAX + 1];
+	size_t count;
+	int fail_at;   /* return BRT_EIO on this call (1-based), 0 never */
+	int overflow;
+} ms_names;
+
+static int ms_names_cb(const char *name, void *payload)
+{
+	ms_names *n = payload;
+
+	if (n->fail_at && (size_t)n->fail_at == n->count + 1) {
+		n->count++;
+		return BRT_EIO;
+	}
+	if (n->count >= MS_NAMES_MAX || strlen(name) > BRT_NAME_MAX) {
+		n->overflow = 1;
+		return 0;
+	}
+	snprintf(n->names[n->count], sizeof(n->names[0]), "%s", name);
+	n->count++;
+	return 0;
+}
+
+/* "a,b,c" for easy comparison. */
+static const char *ms_names_join(const ms_names *n)
+{
+	static _Thread_local char buf[MS_NAMES_MAX * 16];
+	size_t used = 0;
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n->count && i < MS_NAMES_MAX; i++) {
+		int w = snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", n->names[i]);
+		if (w < 0 || (size_t)w >= sizeof(buf) - used)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
+}
+
+static int ms_tags(brt_meta *m, const char *repo, const char *last, size_t limit, ms_names *out,
+		   int *more)
+{
+	memset(out, 0, sizeof(*out));
+	*more = -1;
+	return m->tags_list(m, repo, last, limit, ms_names_cb, out, more);
+}
+
+static int ms_catalog(brt_meta *m, const char *prefix, const char *last, size_t limit,
+		      ms_names *out, int *more)
+{
+	memset(out, 0, sizeof(*out));
+	*more = -1;
+	return m->catalog_list(m, prefix, last, limit, ms_names_cb, out, more);
+}
+
+/* Put a manifest whose payload mentions its digest (so it is unique). */
+static int ms_put_full(brt_meta *m, const char *repo, const char *digest, const char *tag,
+		       const char *const *blobs, size_t blob_count, const char *const *children,
+		       size_t child_count, const char *subject, const char *artifact_type,
+		       const char *annotations)
+{
+	char payload[256];
+	brt_manifest_put put;
+	int n = snprintf(payload, sizeof(payload), "{\"schemaVersion\":2,\"x\":\"%s\"}", digest);
+
+	memset(&put, 0, sizeof(put));
+	put.repo = repo;
+	put.digest = digest;
+	put.media_type = child_count ? MS_INDEX_TYPE : MS_MANIFEST_TYPE;
+	put.payload = (const unsigned char *)payload;
+	put.size = n > 0 ? (size_t)n : 0;
+	put.tag = tag;
+	put.subject = subject;
+	put.artifact_type = artifact_type;
+	put.annotations = annotations;
+	put.blobs = blobs;
+	put.blob_count = blob_count;
+	put.children = children;
+	put.child_count = child_count;
+	put.now = 1700000000000LL;
+	return m->manifest_put(m, &put);
+}
+
+static int ms_put(brt_meta *m, const char *repo, const char *digest, const char *tag,
+		  const char *const *blobs, size_t blob_count)
+{
+	return ms_put_full(m, repo, digest, tag, blobs, blob_count, NULL, 0, NULL, NULL, NULL);
+}
+
+/* The digest a tag points at, or "" when manifest_get fails. */
+static const char *ms_tag_target(brt_meta *m, brt_pool *pool, const char *repo, const char *tag,
+				 int *error_out)
+{
+	brt_manifest man;
+	int error = m->manifest_get(m, &man, pool, repo, tag, 0);
+
+	if (error_out)
+		*error_out = error;
+	return error == 0 ? man.digest : "";
+}
+
+static int ms_error_mentions(const char *text)
+{
+	return strstr(brt_error_last(), text) != NULL;
+}
+
+static void ms_test_blobs(brt_meta *m)
+{
+	ms_digest d1 = ms_digest_of("blob", 1), d2 = ms_digest_of("blob", 2);
+	uint64_t big = 5ULL * 1024 * 1024 * 1024;
+	brt_blob_info info;
+	brt_pool pool;
+
+	brt_pool_init(&pool, 1 << 20);
+	CHECK_EQ_INT(m->version, BRT_META_VERSION);
+	CHECK(m->name != NULL);
+	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), BRT_ENOTFOUND);
+
+	/* Linking creates the repository; linking again is fine. */
+	CHECK_EQ_INT(m->blob_link(m, "blob/a", d1.s, 123, "key-1", 1000), 0);
+	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
+	memset(&info, 0, sizeof(info));
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
+	CHECK_EQ_INT(info.size, 123);
+	CHECK_EQ_STR(info.storage_key, "key-1");
+	CHECK_EQ_INT(m->blob_link(m, "blob/a", d1.s, 123, "key-1", 2000), 0);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
+
+	/* Links are per repository; the object is recorded once. */
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_link(m, "blob/b", d1.s, 123, "key-other", 3000), 0);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), 0);
+	CHECK_EQ_STR(info.storage_key, "key-1");
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d2.s), BRT_ENOTFOUND);
+
+	/* Sizes past 4 GiB survive. */
+	CHECK_EQ_INT(m->blob_link(m, "blob/a", d2.s, big, "key-2", 4000), 0);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d2.s), 0);
+	CHECK(info.size == big);
+	CHECK_EQ_STR(info.storage_key, "key-2");
+
+	/* Unlink. */
+	CHECK_EQ_INT(m->blob_unlink(m, "blob/missing", d1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_unlink(m, "blob/b", d2.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_unlink(m, "blob/a", d1.s), 0);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), 0);
+	CHECK_EQ_INT(m->blob_unlink(m, "blob/a", d1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
+	CHECK_EQ_INT(m->blob_link(m, "blob/a", d1.s, 123, "key-1", 5000), 0);
+	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
+	CHECK_EQ_STR(info.storage_key, "key-1");
+	brt_pool_clear(&pool);
+}
+
+static void ms_test_manifests(brt_meta *m)
+{
+	ms_digest config = ms_digest_of("man-config", 0), layer = ms_digest_of("man-layer", 0);
+	ms_digest layer2 = ms_digest_of("man-layer", 2), missing = ms_digest_of("man-missing", 0);
+	ms_digest m1 = ms_digest_of("man", 1), m2 = ms_digest_of("man", 2);
+	ms_digest idx = ms_digest_of("man-index", 1), bad = ms_digest_of("man-bad", 0);
+	const char *blobs1[] = { config.s, layer.s, layer.s };
+	const char *blobs2[] = { config.s, layer2.s };
+	const char *blobs_missing[] = { config.s, missing.s };
+	const char *children[] = { m1.s, m2.s, m1.s };
+	const char *children_missing[] = { m1.s, missing.s };
+	const char *tag;
+	brt_blob_info blob;
+	brt_manifest man;
+	brt_pool pool;
+	ms_names names;
+	int more;
+	int error;
+
+	brt_pool_init(&pool, 1 << 20);
+
+	/* A push to a fresh repository with missing blobs leaves nothing. */
+	brt_error_clear();
+	CHECK_EQ_INT(ms_put(m, "man/fresh", m1.s, "v1", blobs1, 3), BRT_EBLOBUNKNOWN);
+	CHECK(ms_error_mentions(config.s));
+	CHECK_EQ_INT(m->repo_exists(m, "man/fresh"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(ms_catalog(m, "man/fresh", NULL, 10, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+
+	CHECK_EQ_INT(m->blob_link(m, "man/app", config.s, 10, "k-config", 1), 0);
+	CHECK_EQ_INT(m->blob_link(m, "man/app", layer.s, 20, "k-layer", 1), 0);
+	CHECK_EQ_INT(m->blob_link(m, "man/app", layer2.s, 30, "k-layer2", 1), 0);
+
+	/* One missing blob among present ones: nothing stored, detail names it. */
+	brt_error_clear();
+	CHECK_EQ_INT(ms_put(m, "man/app", bad.s, "bad", blobs_missing, 2), BRT_EBLOBUNKNOWN);
+	CHECK(ms_error_mentions(missing.s));
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", bad.s, 1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "bad", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->repo_exists(m, "man/app"), 0);
+
+	/* Store and read back by tag and by digest (duplicate blob listed). */
+	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, "v1", blobs1, 3), 0);
+	memset(&man, 0, sizeof(man));
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "v1", 0), 0);
+	CHECK_EQ_STR(man.digest, m1.s);
+	CHECK_EQ_STR(man.media_type, MS_MANIFEST_TYPE);
+	{
+		char expect[256];
+		int n = snprintf(expect, sizeof(expect), "{\"schemaVersion\":2,\"x\":\"%s\"}", m1.s);
+		CHECK_EQ_INT(man.size, n);
+		CHECK(man.payload && memcmp(man.payload, expect, (size_t)n) == 0);
+	}
+	memset(&man, 0, sizeof(man));
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m1.s, 1), 0);
+	CHECK_EQ_STR(man.digest, m1.s);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m1.s, 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "v1", 1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/other", m1.s, 1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/other", "v1", 0), BRT_ENOTFOUND);
+
+	/* Exact bytes, including NULs, come back. */
+	{
+		static const unsigned char binary[] = { '{', 0, 1, 0xff, '}', 0 };
+		ms_digest bin = ms_digest_of("man-binary", 0);
+		brt_manifest_put put;
+
+		memset(&put, 0, sizeof(put));
+		put.repo = "man/app";
+		put.digest = bin.s;
+		put.media_type = "application/vnd.example+json";
+		put.payload = binary;
+		put.size = sizeof(binary);
+		put.now = 1;
+		CHECK_EQ_INT(m->manifest_put(m, &put), 0);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", bin.s, 1), 0);
+		CHECK_EQ_INT(man.size, sizeof(binary));
+		CHECK(man.payload && memcmp(man.payload, binary, sizeof(binary)) == 0);
+		CHECK_EQ_STR(man.media_type, "application/vnd.example+json");
+		CHECK_EQ_INT(m->manifest_delete(m, "man/app", bin.s), 0);
+	}
+
+	/* Same digest again: only the tag changes. */
+	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, "stable", blobs1, 3), 0);
+	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, NULL, blobs1, 3), 0);
+	CHECK_EQ_INT(ms_tags(m, "man/app", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "stable,v1");
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "man/app", "stable", NULL), m1.s);
+
+	/* Tag move. */
+	CHECK_EQ_INT(ms_put(m, "man/app", m2.s, "v1", blobs2, 2), 0);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "man/app", "v1", NULL), m2.s);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "man/app", "stable", NULL), m1.s);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m1.s, 1), 0);
+
+	/* An index needs its children in the same repository. */
+	brt_error_clear();
+	CHECK_EQ_INT(ms_put_full(m, "man/app", idx.s, "multi", NULL, 0, children_missing, 2, NULL,
+				 NULL, NULL),
+		     BRT_EBLOBUNKNOWN);
+	CHECK(ms_error_mentions(missing.s));
+	CHECK(ms_error_mentions("manifest"));
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", idx.s, 1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "multi", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_link(m, "man/elsewhere", config.s, 10, "k-config", 1), 0);
+	CHECK_EQ_INT(ms_put_full(m, "man/elsewhere", idx.s, NULL, NULL, 0, children, 3, NULL, NULL,
+				 NULL),
+		     BRT_EBLOBUNKNOWN);
+	CHECK_EQ_INT(ms_put_full(m, "man/app", idx.s, "multi", NULL, 0, children, 3, NULL, NULL,
+				 NULL),
+		     0);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "multi", 0), 0);
+	CHECK_EQ_STR(man.media_type, MS_INDEX_TYPE);
+
+	/* Still referenced: a child of the index cannot go before the index. */
+	CHECK_EQ_INT(m->manifest_delete(m, "man/app", m1.s), BRT_ECONFLICT);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m1.s, 1), 0);
+
+	/* Deleting a manifest deletes its tags and releases what it listed. */
+	CHECK_EQ_INT(m->manifest_delete(m, "man/app", idx.s), 0);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "multi", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_delete(m, "man/app", m1.s), 0);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m1.s, 1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "stable", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(ms_tags(m, "man/app", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "v1");
+	CHECK_EQ_INT(m->manifest_delete(m, "man/app", m1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_delete(m, "man/missing", m1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_unlink(m, "man/app", layer.s), 0);
+	/* A blob a manifest (m2) still lists may be unlinked on request; the
+	 * manifest stays, and its blob is then unknown to the repository. */
+	CHECK_EQ_INT(m->blob_unlink(m, "man/app", config.s), 0);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m2.s, 1), 0);
+	CHECK_EQ_INT(m->blob_get(m, &blob, &pool, "man/app", config.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_link(m, "man/app", config.s, 10, "k-config", 2), 0);
+
+	/* Tag delete leaves the manifest. */
+	CHECK_EQ_INT(m->tag_delete(m, "man/app", "v1"), 0);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "v1", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m2.s, 1), 0);
+	CHECK_EQ_INT(m->tag_delete(m, "man/app", "v1"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->tag_delete(m, "man/missing", "v1"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(ms_tags(m, "man/app", NULL, 10, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+
+	/* Re-putting a deleted manifest works (its blobs must be linked). */
+	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, "again", blobs1, 3), BRT_EBLOBUNKNOWN);
+	CHECK_EQ_INT(m->blob_link(m, "man/app", layer.s, 20, "k-layer", 2), 0);
+	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, "again", blobs1, 3), 0);
+	tag = ms_tag_target(m, &pool, "man/app", "again", &error);
+	CHECK_EQ_INT(error, 0);
+	CHECK_EQ_STR(tag, m1.s);
+
+	/* A pool too small for the payload gives BRT_ENOMEM. */
+	{
+		unsigned char payload[4096];
+		ms_digest large = ms_digest_of("man-large", 0);
+		brt_manifest_put put;
+		brt_pool small;
+
+		memset(payload, 'x', sizeof(payload));
+		memset(&put, 0, sizeof(put));
+		put.repo = "man/app";
+		put.digest = large.s;
+		put.media_type = MS_MANIFEST_TYPE;
+		put.payload = payload;
+		put.size = sizeof(payload);
+		put.now = 1;
+		CHECK_EQ_INT(m->manifest_put(m, &put), 0);
+		brt_pool_init(&small, 2048);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &small, "man/app", large.s, 1), BRT_ENOMEM);
+		brt_pool_clear(&small);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", large.s, 1), 0);
+		CHECK_EQ_INT(man.size, sizeof(payload));
+	}
+	brt_pool_clear(&pool);
+}
+
+static void ms_test_tags_pagination(brt_meta *m)
+{
+	/* Inserted out of order; byte order puts '-' < '.' < digits <
+	 * upper case < '_' < lower case. */
+	static const char *const tags[] = { "b", "a", "B", "A", "_x", "1.0", "1.10", "1-0", "z" };
+	ms_digest config = ms_digest_of("pag-config", 0), man = ms_digest_of("pag", 0);
+	const char *blobs[] = { config.s };
+	ms_names names;
+	size_t i;
+	int more;
+
+	CHECK_EQ_INT(ms_tags(m, "pag/none", NULL, 10, &names, &more), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->blob_link(m, "pag/tags", config.s, 1, "k", 1), 0);
+	/* An existing repository without tags. */
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 10, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 0, &names, &more), 0);
+	CHECK_EQ_INT(more, 0);
+	for (i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+		CHECK_EQ_INT(ms_put(m, "pag/tags", man.s, tags[i], blobs, 1), 0);
+
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 100, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "1-0,1.0,1.10,A,B,_x,a,b,z");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 9, &names, &more), 0); /* exact */
+	CHECK_EQ_INT(names.count, 9);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 8, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 8);
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 0, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "b", 0, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "z", 0, &names, &more), 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "z", 5, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "zz", 5, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+	/* `last` between two names, not itself a tag. */
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "Aa", 2, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "B,_x");
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "_x", 3, &names, &more), 0); /* exact */
+	CHECK_EQ_STR(ms_names_join(&names), "a,b,z");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "", 2, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "1-0,1.0");
+	CHECK_EQ_INT(more, 1);
+
+	/* Paging through with limit 4. */
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 4, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "1-0,1.0,1.10,A");
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "A", 4, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "B,_x,a,b");
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_tags(m, "pag/tags", "b", 4, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "z");
+	CHECK_EQ_INT(more, 0);
+
+	/* A callback's error stops the listing and is returned unchanged. */
+	memset(&names, 0, sizeof(names));
+	names.fail_at = 2;
+	CHECK_EQ_INT(m->tags_list(m, "pag/tags", NULL, 100, ms_names_cb, &names, &more), BRT_EIO);
+	CHECK_EQ_INT(names.count, 2);
+}
+
+static void ms_test_catalog(brt_meta *m)
+{
+	static const char *const repos[] = { "cat/b/c", "cat/a", "cat-x/y", "cat0/z", "ca/t", "cat/b" };
+	ms_digest d = ms_digest_of("cat", 0);
+	ms_names all, page, names;
+	size_t i;
+	int more;
+
+	for (i = 0; i < sizeof(repos) / sizeof(repos[0]); i++)
+		CHECK_EQ_INT(m->blob_link(m, repos[i], d.s, 1, "k", 1), 0);
+
+	CHECK_EQ_INT(ms_catalog(m, "cat/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat/a,cat/b,cat/b/c");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_catalog(m, "cat/", NULL, 3, &names, &more), 0); /* exact */
+	CHECK_EQ_INT(names.count, 3);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_catalog(m, "cat/", NULL, 2, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat/a,cat/b");
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_catalog(m, "cat/", "cat/b", 2, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat/b/c");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_catalog(m, "cat/", NULL, 0, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_catalog(m, "cat/", "cat/b/c", 0, &names, &more), 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_catalog(m, "cat/", "cat/b/c", 5, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+	/* `last` before the prefix range, between names, after it. */
+	CHECK_EQ_INT(ms_catalog(m, "cat/", "ca", 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat/a,cat/b,cat/b/c");
+	CHECK_EQ_INT(ms_catalog(m, "cat/", "cat/aa", 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat/b,cat/b/c");
+	CHECK_EQ_INT(ms_catalog(m, "cat/", "zzz", 10, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_catalog(m, "nomatch/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 0);
+	/* A prefix is a string prefix, not a path component. */
+	CHECK_EQ_INT(ms_catalog(m, "cat", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat-x/y,cat/a,cat/b,cat/b/c,cat0/z");
+	CHECK_EQ_INT(ms_catalog(m, "cat", NULL, 4, &names, &more), 0);
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(ms_catalog(m, "cat", "cat/b/c", 4, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat0/z");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(ms_catalog(m, "cat/b", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cat/b,cat/b/c");
+
+	/* Without a prefix: sorted, complete, and paging gives the same. */
+	CHECK_EQ_INT(ms_catalog(m, NULL, NULL, MS_NAMES_MAX, &all, &more), 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(all.overflow, 0);
+	CHECK(all.count >= sizeof(repos) / sizeof(repos[0]));
+	for (i = 1; i < all.count; i++)
+		CHECK(strcmp(all.names[i - 1], all.names[i]) < 0);
+	{
+		ms_names joined;
+		const char *last = NULL;
+		char last_buf[BRT_NAME_MAX + 1];
+		int rounds = 0;
+
+		memset(&joined, 0, sizeof(joined));
+		do {
+			CHECK_EQ_INT(ms_catalog(m, NULL, last, 2, &page, &more), 0);
+			for (i = 0; i < page.count; i++)
+				ms_names_cb(page.names[i], &joined);
+			if (page.count) {
+				snprintf(last_buf, sizeof(last_buf), "%s", page.names[page.count - 1]);
+				last = last_buf;
+			}
+		} while (more == 1 && page.count && ++rounds < MS_NAMES_MAX);
+		CHECK_EQ_INT(joined.count, all.count);
+		for (i = 0; i < joined.count && i < all.count; i++)
+			CHECK_EQ_STR(joined.names[i], all.names[i]);
+	}
+	CHECK_EQ_INT(ms_catalog(m, NULL, NULL, 0, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(more, 1);
+	if (all.count > 0) {
+		CHECK_EQ_INT(ms_catalog(m, NULL, all.names[all.count - 1], 0, &names, &more), 0);
+		CHECK_EQ_INT(more, 0);
+	}
+	CHECK_EQ_INT(ms_catalog(m, "", "cat0/z", 100, &names, &more), 0);
+	for (i = 0; i < names.count; i++)
+		CHECK(strcmp(names.names[i], "cat0/z") > 0);
+}
+
+#define MS_REFS_MAX 8
+
+typedef struct ms_refs {
+	size_t count;
+	char digest[MS_REFS_MAX][MS_DIGEST_LEN + 1];
+	char media_type[MS_REFS_MAX][128];
+	char artifact_type[MS_REFS_MAX][128]; /* "(null)" for NULL */
+	char annotations[MS_REFS_MAX][128];   /* "(null)" for NULL */
+	uint64_t size[MS_REFS_MAX];
+} ms_refs;
+
+static int ms_refs_cb(const brt_referrer *ref, void *payload)
+{
+	ms_refs *r = payload;
+
+	if (r->count < MS_REFS_MAX) {
+		snprintf(r->digest[r->count], sizeof(r->digest[0]), "%s", ref->digest);
+		snprintf(r->media_type[r->count], sizeof(r->media_type[0]), "%s", ref->media_type);
+		snprintf(r->artifact_type[r->count], sizeof(r->artifact_type[0]), "%s",
+			 ref->artifact_type ? ref->artifact_type : "(null)");
+		snprintf(r->annotations[r->count], sizeof(r->annotations[0]), "%s",
+			 ref->annotations ? ref->annotations : "(null)");
+		r->size[r->count] = ref->size;
+	}
+	r->count++;
+	return 0;
+}
+
+static int ms_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void ms_test_referrers(brt_meta *m)
+{
+	ms_digest config = ms_digest_of("ref-config", 0), subject = ms_digest_of("ref-subject", 0);
+	ms_digest sbom = ms_digest_of("ref-sbom", 0), sig = ms_digest_of("ref-sig", 0);
+	ms_digest plain = ms_digest_of("ref-plain", 0), unknown = ms_digest_of("ref-unknown", 0);
+	const char *blobs[] = { config.s };
+	const char *sorted[] = { sbom.s, sig.s, plain.s };
+	ms_refs refs;
+	size_t i;
+
+	CHECK_EQ_INT(m->blob_link(m, "ref/app", config.s, 7, "k", 1), 0);
+	CHECK_EQ_INT(ms_put(m, "ref/app", subject.s, "v1", blobs, 1), 0);
+	/* The subject need not exist: referrers may arrive first. */
+	CHECK_EQ_INT(ms_put_full(m, "ref/app", sbom.s, NULL, blobs, 1, NULL, 0, subject.s,
+				 "application/vnd.example.sbom", "{\"a\":\"1\"}"),
+		     0);
+	CHECK_EQ_INT(ms_put_full(m, "ref/app", sig.s, NULL, blobs, 1, NULL, 0, subject.s,
+				 "application/vnd.example.sig", NULL),
+		     0);
+	CHECK_EQ_INT(ms_put_full(m, "ref/app", plain.s, NULL, blobs, 1, NULL, 0, subject.s, NULL,
+				 NULL),
+		     0);
+	CHECK_EQ_INT(ms_put_full(m, "ref/app", unknown.s, NULL, blobs, 1, NULL, 0, config.s,
+				 "application/vnd.example.sbom", NULL),
+		     0);
+	/* Same subject in another repository: not listed in ref/app. */
+	CHECK_EQ_INT(m->blob_link(m, "ref/other", config.s, 7, "k", 1), 0);
+	CHECK_EQ_INT(ms_put_full(m, "ref/other", sbom.s, NULL, blobs, 1, NULL, 0, subject.s,
+				 "application/vnd.example.sbom", NULL),
+		     0);
+
+	qsort(sorted, 3, sizeof(sorted[0]), ms_cmp_str);
+	memset(&refs, 0, sizeof(refs));
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, NULL, ms_refs_cb, &refs), 0);
+	CHECK_EQ_INT(refs.count, 3);
+	for (i = 0; i < 3 && i < refs.count; i++) {
+		char expect[256];
+		int n = snprintf(expect, sizeof(expect), "{\"schemaVersion\":2,\"x\":\"%s\"}",
+				 refs.digest[i]);
+
+		CHECK_EQ_STR(refs.digest[i], sorted[i]);
+		CHECK_EQ_STR(refs.media_type[i], MS_MANIFEST_TYPE);
+		CHECK_EQ_INT(refs.size[i], n);
+		if (strcmp(refs.digest[i], sbom.s) == 0) {
+			CHECK_EQ_STR(refs.artifact_type[i], "application/vnd.example.sbom");
+			CHECK_EQ_STR(refs.annotations[i], "{\"a\":\"1\"}");
+		} else if (strcmp(refs.digest[i], sig.s) == 0) {
+			CHECK_EQ_STR(refs.artifact_type[i], "application/vnd.example.sig");
+			CHECK_EQ_STR(refs.annotations[i], "(null)");
+		} else {
+			CHECK_EQ_STR(refs.artifact_type[i], "(null)");
+		}
+	}
+
+	memset(&refs, 0, sizeof(refs));
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, "application/vnd.example.sbom",
+				       ms_refs_cb, &refs),
+		     0);
+	CHECK_EQ_INT(refs.count, 1);
+	CHECK_EQ_STR(refs.digest[0], sbom.s);
+	memset(&refs, 0, sizeof(refs));
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, "application/none", ms_refs_cb,
+				       &refs),
+		     0);
+	CHECK_EQ_INT(refs.count, 0);
+	memset(&refs, 0, sizeof(refs));
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", unknown.s, NULL, ms_refs_cb, &refs), 0);
+	CHECK_EQ_INT(refs.count, 0);
+	CHECK_EQ_INT(m->referrers_list(m, "ref/missing", subject.s, NULL, ms_refs_cb, &refs), 0);
+	CHECK_EQ_INT(refs.count, 0);
+	memset(&refs, 0, sizeof(refs));
+	CHECK_EQ_INT(m->referrers_list(m, "ref/other", subject.s, NULL, ms_refs_cb, &refs), 0);
+	CHECK_EQ_INT(refs.count, 1);
+
+	/* Deleting a referrer removes it from the list. */
+	CHECK_EQ_INT(m->manifest_delete(m, "ref/app", sig.s), 0);
+	memset(&refs, 0, sizeof(refs));
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, NULL, ms_refs_cb, &refs), 0);
+	CHECK_EQ_INT(refs.count, 2);
+}
+
+static void ms_test_uploads(brt_meta *m)
+{
+	brt_upload u, got, stale;
+	size_t i;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.id, sizeof(u.id), "%s", "0123456789abcdef0123456789abcdef");
+	snprintf(u.repo, sizeof(u.repo), "%s", "up/app");
+	for (i = 0; i < 40; i++)
+		u.hash_state[i] = (unsigned char)(i * 7); /* includes zero bytes */
+	u.hash_state_len = 40;
+	u.offset = 0;
+	u.generation = 0;
+	u.created_at = 1000;
+	u.updated_at = 1000;
+
+	CHECK_EQ_INT(m->upload_get(m, &got, u.id), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->repo_exists(m, "up/app"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_create(m, &u), 0);
+	CHECK_EQ_INT(m->repo_exists(m, "up/app"), 0);
+	/* Garbage in, so stale fields cannot pass; strings stay printable. */
+	memset(&got, 0x5a, sizeof(got));
+	got.id[sizeof(got.id) - 1] = '\0';
+	got.repo[sizeof(got.repo) - 1] = '\0';
+	CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
+	CHECK_EQ_STR(got.id, u.id);
+	CHECK_EQ_STR(got.repo, "up/app");
+	CHECK_EQ_INT(got.offset, 0);
+	CHECK_EQ_INT(got.generation, 0);
+	CHECK_EQ_INT(got.hash_state_len, 40);
+	CHECK(memcmp(got.hash_state, u.hash_state, 40) == 0);
+	CHECK_EQ_INT(got.created_at, 1000);
+	CHECK_EQ_INT(got.updated_at, 1000);
+
+	/* Compare-and-swap on the generation. */
+	stale = got;
+	got.offset = 5ULL * 1024 * 1024 * 1024;
+	got.hash_state[0] ^= 0xff;
+	got.updated_at = 2000;
+	CHECK_EQ_INT(m->upload_update(m, &got), 0);
+	stale.offset = 7;
+	stale.updated_at = 3000;
+	CHECK_EQ_INT(m->upload_update(m, &stale), BRT_ECONFLICT);
+	memset(&u, 0, sizeof(u));
+	CHECK_EQ_INT(m->upload_get(m, &u, got.id), 0);
+	CHECK(u.offset == 5ULL * 1024 * 1024 * 1024);
+	CHECK_EQ_INT(u.generation, 1);
+	CHECK_EQ_INT(u.updated_at, 2000);
+	CHECK_EQ_INT(u.created_at, 1000);
+	CHECK_EQ_INT(u.hash_state[0], got.hash_state[0]);
+	CHECK_EQ_INT(u.hash_state_len, 40);
+
+	/* The winner's next update, with an empty hash state. */
+	u.hash_state_len = 0;
+	u.offset = 6;
+	CHECK_EQ_INT(m->upload_update(m, &u), 0);
+	CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
+	CHECK_EQ_INT(got.generation, 2);
+	CHECK_EQ_INT(got.hash_state_len, 0);
+	CHECK_EQ_INT(got.offset, 6);
+
+	/* A second session in the same repository is independent. */
+	{
+		brt_upload other = u;
+
+		snprintf(other.id, sizeof(other.id), "%s", "ffffffffffffffffffffffffffffffff");
+		other.generation = 0;
+		CHECK_EQ_INT(m->upload_create(m, &other), 0);
+		CHECK_EQ_INT(m->upload_delete(m, other.id), 0);
+		CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
+	}
+
+	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_get(m, &got, u.id), BRT_ENOTFOUND);
+	got.generation = 2;
+	CHECK_EQ_INT(m->upload_update(m, &got), BRT_ENOTFOUND);
+}
+
+typedef struct ms_worker {
+	brt_meta *m;
+	int id;
+	double seconds;
+	unsigned long ops;
+	int errors;
+	int first_error;
+	char first_detail[256];
+} ms_worker;
+
+static double ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void ms_worker_fail(ms_worker *w, int error)
+{
+	if (!w->errors++) {
+		w->first_error = error;
+		snprintf(w->first_detail, sizeof(w->first_detail), "%s", brt_error_last());
+	}
+}
+
+static void *ms_worker_run(void *arg)
+{
+	ms_worker *w = arg;
+	brt_meta *m = w->m;
+	char repo[32];
+	char tag[32];
+	double end = ms_now() + w->seconds;
+	ms_digest shared = ms_digest_of("conc-shared", 0);
+	unsigned long k;
+	brt_pool pool;
+
+	brt_pool_init(&pool, 1 << 20);
+	/* Two threads per repository, so they race on the same rows. */
+	snprintf(repo, sizeof(repo), "conc/r%d", w->id % 2);
+	for (k = 0; k < 1000000 && ms_now() < end; k++) {
+		ms_digest blob = ms_digest_of("conc-blob", (unsigned long)w->id * 10000000UL + k);
+		ms_digest man = ms_digest_of("conc-man", (unsigned long)w->id * 10000000UL + k);
+		const char *blobs[] = { shared.s, blob.s };
+		brt_manifest got;
+		ms_names names;
+		int more;
+		int error;
+
+		snprintf(tag, sizeof(tag), "t%d-%lu", w->id, k % 5);
+		if ((error = m->blob_link(m, repo, shared.s, 1, "k-shared", (int64_t)k)) < 0 ||
+		    (error = m->blob_link(m, repo, blob.s, 2, "k", (int64_t)k)) < 0 ||
+		    (error = ms_put(m, repo, man.s, tag, blobs, 2)) < 0 ||
+		    (error = ms_tags(m, repo, NULL, 10, &names, &more)) < 0 ||
+		    (error = m->manifest_get(m, &got, &pool, repo, tag, 0)) < 0) {
+			ms_worker_fail(w, error);
+			break;
+		}
+		if (strcmp(got.digest, man.s) != 0 || names.count == 0) {
+			ms_worker_fail(w, 1);
+			break;
+		}
+		w->ops++;
+		brt_pool_clear(&pool);
+	}
+	brt_pool_clear(&pool);
+	return NULL;
+}
+
+static void ms_test_concurrency(brt_meta *m)
+{
+	ms_worker workers[4];
+	pthread_t threads[4];
+	unsigned long total = 0;
+	ms_names names;
+	int started[4];
+	int more;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		memset(&workers[i], 0, sizeof(workers[i]));
+		workers[i].m = m;
+		workers[i].id = i;
+		workers[i].seconds = 2.0;
+		started[i] = pthread_create(&threads[i], NULL, ms_worker_run, &workers[i]) == 0;
+		CHECK(started[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		if (!started[i])
+			continue;
+		pthread_join(threads[i], NULL);
+		CHECK_EQ_INT(workers[i].errors, 0);
+		CHECK(workers[i].ops > 0);
+		if (workers[i].errors)
+			fprintf(stderr, "worker %d: error %d (%s): %s\n", i, workers[i].first_error,
+				brt_error_name(workers[i].first_error), workers[i].first_detail);
+		total += workers[i].ops;
+	}
+	fprintf(stderr, "meta suite: %lu concurrent iterations in 2 s (4 threads)\n", total);
+	/* Every thread's 5 tags are there, two threads per repository. */
+	CHECK_EQ_INT(ms_tags(m, "conc/r0", NULL, 100, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 10);
+	CHECK_EQ_INT(ms_tags(m, "conc/r1", NULL, 100, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 10);
+}
+
+static void meta_suite_run(brt_meta *m)
+{
+	ms_test_blobs(m);
+	ms_test_manifests(m);
+	ms_test_tags_pagination(m);
+	ms_test_catalog(m);
+	ms_test_referrers(m);
+	ms_test_uploads(m);
+	ms_test_concurrency(m);
+}
+
+#endif

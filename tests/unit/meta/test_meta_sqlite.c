@@ -1,0 +1,394 @@
+/* Tests of the SQLite metadata driver: the shared suite on a temporary
+ * database file, then what only SQLite has: persistence across reopen and
+ * across a crashed writer process, connection settings, the schema
+ * version, per-account rows, waiting out another writer's lock, and
+ * per-thread connections outliving or following a store. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "meta_suite.h"
+
+/* Bump together with the driver's migration list. */
+#define EXPECTED_SCHEMA_VERSION 1
+
+/* Test hook exported by the driver (not part of meta.h). */
+sqlite3 *brt_meta_sqlite_handle(brt_meta *m);
+
+static char tmp_dir[64];
+static char db_path[128];
+
+static void remove_tmp_dir(void)
+{
+	DIR *dir = opendir(tmp_dir);
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		char path[512];
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp_dir, e->d_name);
+		unlink(path);
+	}
+	closedir(dir);
+	rmdir(tmp_dir);
+}
+
+static brt_meta *open_store(const char *path)
+{
+	brt_meta *m = NULL;
+	int error = brt_meta_sqlite_open(&m, path);
+
+	if (error)
+		fprintf(stderr, "open %s: %s: %s\n", path, brt_error_name(error), brt_error_last());
+	CHECK_EQ_INT(error, 0);
+	return m;
+}
+
+/* One integer (or NULL -> -1) from a query on the driver's connection. */
+static long long query_int(brt_meta *m, const char *sql)
+{
+	sqlite3 *db = brt_meta_sqlite_handle(m);
+	sqlite3_stmt *st = NULL;
+	long long v = -2;
+
+	if (db && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+		else if (rc == SQLITE_DONE)
+			v = -3;
+	}
+	if (v == -2)
+		fprintf(stderr, "query failed: %s: %s\n", sql, db ? sqlite3_errmsg(db) : "no handle");
+	sqlite3_finalize(st);
+	return v;
+}
+
+static const char *query_text(brt_meta *m, const char *sql, char *buf, size_t size)
+{
+	sqlite3 *db = brt_meta_sqlite_handle(m);
+	sqlite3_stmt *st = NULL;
+
+	snprintf(buf, size, "%s", "(error)");
+	if (db && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return buf;
+}
+
+static void test_settings(brt_meta *m)
+{
+	char buf[32];
+
+	CHECK(brt_meta_sqlite_handle(m) != NULL);
+	CHECK_EQ_STR(m->name, "sqlite");
+	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_keys"), 1);
+	CHECK_EQ_STR(query_text(m, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
+	CHECK_EQ_INT(query_int(m, "PRAGMA synchronous"), 2); /* FULL */
+	CHECK_EQ_INT(query_int(m, "PRAGMA busy_timeout"), 5000);
+	CHECK_EQ_INT(query_int(m, "PRAGMA cache_size"), -1024);
+	CHECK_EQ_INT(query_int(m, "PRAGMA temp_store"), 2); /* MEMORY */
+	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3); /* no violations */
+	CHECK_EQ_STR(query_text(m, "PRAGMA integrity_check", buf, sizeof(buf)), "ok");
+}
+
+static void test_accounts(brt_meta *m)
+{
+	ms_digest d = ms_digest_of("acct", 0), d2 = ms_digest_of("acct", 1);
+	ms_digest man = ms_digest_of("acct-man", 0);
+	const char *blobs[] = { d.s };
+	char buf[64];
+	char sql[256];
+	brt_upload u;
+
+	CHECK_EQ_INT(m->blob_link(m, "acme/a", d.s, 100, "k-acct", 1000), 0);
+	CHECK_EQ_INT(m->blob_link(m, "acme/a", d.s, 100, "k-acct", 900), 0);
+	CHECK_EQ_INT(m->blob_link(m, "acme/team/b", d.s, 100, "k-acct", 1000), 0);
+	CHECK_EQ_INT(m->blob_link(m, "solo", d.s, 100, "k-acct", 1000), 0);
+	CHECK_EQ_INT(m->blob_link(m, "acme/a", d2.s, 50, "k-acct2", 1000), 0);
+	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM repositories WHERE name = 'acme/team/b'",
+				buf, sizeof(buf)),
+		     "acme");
+	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM repositories WHERE name = 'solo'", buf,
+				sizeof(buf)),
+		     "solo");
+	snprintf(sql, sizeof(sql),
+		 "SELECT nlinks FROM account_blobs WHERE account_id = 'acme' AND digest = '%s'", d.s);
+	/* Linked twice into acme/a, once into acme/team/b: two links. */
+	CHECK_EQ_INT(query_int(m, sql), 2);
+	snprintf(sql, sizeof(sql),
+		 "SELECT size FROM account_blobs WHERE account_id = 'acme' AND digest = '%s'", d.s);
+	CHECK_EQ_INT(query_int(m, sql), 100);
+	CHECK_EQ_INT(query_int(m, "SELECT sum(size) FROM account_blobs WHERE account_id = 'acme'"), 150);
+	snprintf(sql, sizeof(sql),
+		 "SELECT nlinks FROM account_blobs WHERE account_id = 'solo' AND digest = '%s'", d.s);
+	CHECK_EQ_INT(query_int(m, sql), 1);
+	/* Re-linking refreshes touched_at but never moves it back. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT touched_at FROM repository_blobs rb JOIN repositories r ON r.id = "
+		 "rb.repository_id WHERE r.name = 'acme/a' AND rb.digest = '%s'",
+		 d.s);
+	CHECK_EQ_INT(query_int(m, sql), 1000);
+	CHECK_EQ_INT(m->blob_link(m, "acme/a", d.s, 100, "k-acct", 5000), 0);
+	CHECK_EQ_INT(query_int(m, sql), 5000);
+	snprintf(sql, sizeof(sql),
+		 "SELECT account_id = 'acme' FROM repository_blobs WHERE digest = '%s' LIMIT 1", d.s);
+	CHECK_EQ_INT(query_int(m, sql), 1);
+
+	CHECK_EQ_INT(ms_put(m, "acme/a", man.s, "v1", blobs, 1), 0);
+	snprintf(sql, sizeof(sql), "SELECT account_id = 'acme' FROM manifests WHERE digest = '%s'",
+		 man.s);
+	CHECK_EQ_INT(query_int(m, sql), 1);
+
+	/* Unlinking counts down; the row goes at zero; the blob row stays. */
+	CHECK_EQ_INT(m->blob_unlink(m, "acme/team/b", d.s), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT nlinks FROM account_blobs WHERE account_id = 'acme' AND digest = '%s'", d.s);
+	CHECK_EQ_INT(query_int(m, sql), 1);
+	CHECK_EQ_INT(m->manifest_delete(m, "acme/a", man.s), 0);
+	CHECK_EQ_INT(m->blob_unlink(m, "acme/a", d.s), 0);
+	CHECK_EQ_INT(query_int(m, sql), -3);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM blobs WHERE digest = '%s'", d.s);
+	CHECK_EQ_INT(query_int(m, sql), 1);
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.id, sizeof(u.id), "%s", "00000000000000000000000000000001");
+	snprintf(u.repo, sizeof(u.repo), "%s", "acme/up");
+	CHECK_EQ_INT(m->upload_create(m, &u), 0);
+	CHECK_EQ_INT(m->upload_create(m, &u), BRT_EEXISTS);
+	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM uploads WHERE id = "
+				   "'00000000000000000000000000000001'",
+				buf, sizeof(buf)),
+		     "acme");
+	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
+}
+
+static int put_persist(brt_meta *m, const char *repo, const char *tag, const char *label)
+{
+	ms_digest d = ms_digest_of(label, 0), man = ms_digest_of(label, 1);
+	const char *blobs[] = { d.s };
+	int error;
+
+	if ((error = m->blob_link(m, repo, d.s, 3, "k", 1)) < 0)
+		return error;
+	return ms_put(m, repo, man.s, tag, blobs, 1);
+}
+
+static void test_reopen(void)
+{
+	ms_digest man = ms_digest_of("persist", 1);
+	brt_manifest got;
+	brt_meta *m;
+	brt_pool pool;
+
+	brt_pool_init(&pool, 1 << 16);
+	if (!(m = open_store(db_path)))
+		return;
+	CHECK_EQ_INT(m->manifest_get(m, &got, &pool, "persist/app", "keep", 0), 0);
+	CHECK_EQ_STR(got.digest, man.s);
+	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
+	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+	m->free(m);
+	brt_pool_clear(&pool);
+}
+
+/* The writer dies right after its call returns, without closing. */
+static void test_crashed_writer(void)
+{
+	ms_digest man = ms_digest_of("crash", 1);
+	brt_manifest got;
+	brt_pool pool;
+	brt_meta *m;
+	pid_t pid;
+	int status = -1;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		brt_meta *child = NULL;
+
+		if (brt_meta_sqlite_open(&child, db_path) != 0 ||
+		    put_persist(child, "crash/app", "crash", "crash") != 0)
+			_exit(1);
+		_exit(0);
+	}
+	if (pid < 0)
+		return;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	brt_pool_init(&pool, 1 << 16);
+	if (!(m = open_store(db_path)))
+		return;
+	CHECK_EQ_INT(m->manifest_get(m, &got, &pool, "crash/app", "crash", 0), 0);
+	CHECK_EQ_STR(got.digest, man.s);
+	m->free(m);
+	brt_pool_clear(&pool);
+}
+
+static void test_refused_opens(void)
+{
+	char path[160];
+	sqlite3 *db = NULL;
+	brt_meta *m = (brt_meta *)1;
+
+	CHECK_EQ_INT(brt_meta_sqlite_open(&m, "/nonexistent-berth-dir/meta.db"), BRT_EIO);
+	CHECK(m == NULL);
+
+	/* A database from a newer Berth is left alone. */
+	snprintf(path, sizeof(path), "%s/newer.db", tmp_dir);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	m = (brt_meta *)1;
+	CHECK_EQ_INT(brt_meta_sqlite_open(&m, path), BRT_EIO);
+	CHECK(m == NULL);
+	CHECK(strstr(brt_error_last(), "99") != NULL);
+}
+
+typedef struct lock_holder {
+	sqlite3 *db;
+	int rc;
+} lock_holder;
+
+static void *release_lock_later(void *arg)
+{
+	lock_holder *h = arg;
+	struct timespec pause = { 0, 300000000L };
+
+	nanosleep(&pause, NULL);
+	h->rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+	return NULL;
+}
+
+/* Another process or connection holding the write lock is waited out. */
+static void test_waits_for_writer(brt_meta *m)
+{
+	ms_digest d = ms_digest_of("busy", 0);
+	lock_holder h = { NULL, -1 };
+	pthread_t thread;
+	double start;
+
+	CHECK_EQ_INT(sqlite3_open(db_path, &h.db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(h.db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	CHECK(pthread_create(&thread, NULL, release_lock_later, &h) == 0);
+	start = ms_now();
+	CHECK_EQ_INT(m->blob_link(m, "busy/app", d.s, 1, "k", 1), 0);
+	CHECK(ms_now() - start > 0.2);
+	pthread_join(thread, NULL);
+	CHECK_EQ_INT(h.rc, SQLITE_OK);
+	sqlite3_close(h.db);
+}
+
+/* A thread that used one store, outlives it and then uses the next one
+ * (which may get the same memory or key) must get a fresh connection. */
+typedef struct relay {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	brt_meta *m;
+	int step;
+	int error_first;
+	int error_second;
+} relay;
+
+static void relay_wait(relay *r, int step)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->step < step)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void relay_set(relay *r, int step)
+{
+	pthread_mutex_lock(&r->lock);
+	r->step = step;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *relay_thread(void *arg)
+{
+	relay *r = arg;
+	ms_digest d = ms_digest_of("relay", 0);
+
+	relay_wait(r, 1);
+	r->error_first = r->m->blob_link(r->m, "relay/one", d.s, 1, "k", 1);
+	relay_set(r, 2);
+	relay_wait(r, 3);
+	r->error_second = r->m->blob_link(r->m, "relay/two", d.s, 1, "k", 1);
+	if (r->error_second == 0)
+		r->error_second = r->m->repo_exists(r->m, "relay/one");
+	relay_set(r, 4);
+	return NULL;
+}
+
+static void test_thread_outlives_store(void)
+{
+	relay r;
+	pthread_t thread;
+	brt_meta *m;
+
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.cond, NULL);
+	r.error_first = r.error_second = -100;
+	CHECK(pthread_create(&thread, NULL, relay_thread, &r) == 0);
+	r.m = open_store(db_path);
+	relay_set(&r, 1);
+	relay_wait(&r, 2);
+	if (r.m)
+		r.m->free(r.m);
+	r.m = m = open_store(db_path);
+	relay_set(&r, 3);
+	relay_wait(&r, 4);
+	pthread_join(thread, NULL);
+	CHECK_EQ_INT(r.error_first, 0);
+	CHECK_EQ_INT(r.error_second, 0);
+	if (m)
+		m->free(m);
+	pthread_cond_destroy(&r.cond);
+	pthread_mutex_destroy(&r.lock);
+}
+
+int main(void)
+{
+	brt_meta *m;
+
+	snprintf(tmp_dir, sizeof(tmp_dir), "%s", "/tmp/berth-meta-XXXXXX");
+	if (!mkdtemp(tmp_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(db_path, sizeof(db_path), "%s/meta.db", tmp_dir);
+
+	if ((m = open_store(db_path)) != NULL) {
+		test_settings(m);
+		meta_suite_run(m);
+		test_accounts(m);
+		test_waits_for_writer(m);
+		CHECK_EQ_INT(put_persist(m, "persist/app", "keep", "persist"), 0);
+		test_settings(m);
+		m->free(m);
+	}
+	test_reopen();
+	test_crashed_writer();
+	test_refused_opens();
+	test_thread_outlives_store();
+	remove_tmp_dir();
+	return check_exit("test_meta_sqlite");
+}

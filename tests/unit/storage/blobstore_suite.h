@@ -1,0 +1,1179 @@
+/* The blob store test suite every driver runs: it uses nothing but the
+ * brt_blobstore interface, so the same checks hold the filesystem driver
+ * and any object-store driver to one contract.  blobstore_suite_run()
+ * covers write/commit/read, resumable uploads, dedupe, remove, move, list,
+ * open_fd, input validation, a large streamed blob and concurrent writers;
+ * blobstore_suite_run_faults() wraps the store in faulty_store.h and checks
+ * that injected I/O failures leave acknowledged data resumable and nothing
+ * half-published.  The store may already hold objects (they are left
+ * alone); everything the suite creates uses fresh upload ids.  Header-only;
+ * include after check.h.  Both return the number of failed checks. */
+#ifndef BRT_TEST_BLOBSTORE_SUITE_H
+#define BRT_TEST_BLOBSTORE_SUITE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common/error.h"
+#include "faulty_store.h"
+#include "oci/digest.h"
+#include "storage/blobstore.h"
+
+#define SUITE_BIG_SIZE ((size_t)64 << 20)
+#define SUITE_BIG_CHUNK ((size_t)256 << 10)
+#define SUITE_THREADS 8
+#define SUITE_THREAD_ROUNDS 3
+#define SUITE_LIST_MAX 100000
+/* An odd read size, so reads do not line up with how data was written. */
+#define SUITE_READ_CHUNK 4093
+
+typedef struct suite_keyset {
+	char (*keys)[BRT_BLOB_KEY_MAX];
+	uint64_t *sizes;
+	size_t count, cap;
+	int overflow;
+} suite_keyset;
+
+typedef struct suite_ctx {
+	const char *label;
+	unsigned long id_counter;
+	suite_keyset before;   /* objects the store held when the suite began */
+	suite_keyset expected; /* objects the suite committed and did not remove */
+	char key_a[BRT_BLOB_KEY_MAX];
+	unsigned char *data_a;
+	size_t len_a;
+} suite_ctx;
+
+/* Deterministic pseudo-random bytes (xorshift64*), continuing `*state`. */
+static inline void suite_fill(unsigned char *buf, size_t len, uint64_t *state)
+{
+	uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		if (i % 8 == 0) {
+			x ^= x >> 12;
+			x ^= x << 25;
+			x ^= x >> 27;
+		}
+		buf[i] = (unsigned char)((x * 0x2545f4914f6cdd1dULL) >> (8 * (i % 8)));
+	}
+	*state = x;
+}
+
+static inline unsigned char *suite_make(size_t len, uint64_t seed)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+
+	if (buf)
+		suite_fill(buf, len, &seed);
+	return buf;
+}
+
+static inline void suite_key_of(char *key, const void *data, size_t len)
+{
+	brt_digest d;
+
+	brt_digest_of(&d, BRT_DIGEST_SHA256, data, len);
+	brt_blob_key(key, d.str);
+}
+
+/* A fresh upload id: the first 32 hex characters of a digest over the
+ * label, pid, time and a counter, so reruns against a persistent store do
+ * not collide. */
+static inline void suite_upload_id(suite_ctx *ctx, char *id)
+{
+	char seed[256];
+	struct timespec ts;
+	brt_digest d;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(seed, sizeof(seed), "%s/%ld/%lld.%ld/%lu", ctx->label, (long)getpid(),
+		     (long long)ts.tv_sec, ts.tv_nsec, ++ctx->id_counter);
+	brt_digest_of(&d, BRT_DIGEST_SHA256, seed, n > 0 ? (size_t)n : 0);
+	memcpy(id, brt_digest_hex(&d), BRT_UPLOAD_ID_LEN);
+	id[BRT_UPLOAD_ID_LEN] = '\0';
+}
+
+static inline int suite_keyset_add(suite_keyset *set, const char *key, uint64_t size)
+{
+	size_t len = strlen(key);
+
+	for (size_t i = 0; i < set->count; i++) {
+		if (strcmp(set->keys[i], key) == 0) {
+			set->sizes[i] = size;
+			return 0;
+		}
+	}
+	if (len >= BRT_BLOB_KEY_MAX || set->count >= SUITE_LIST_MAX) {
+		set->overflow = 1;
+		return 0;
+	}
+	if (set->count == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+		void *keys = realloc(set->keys, cap * sizeof(*set->keys));
+		void *sizes = keys ? realloc(set->sizes, cap * sizeof(*set->sizes)) : NULL;
+		if (keys)
+			set->keys = keys;
+		if (sizes)
+			set->sizes = sizes;
+		if (!sizes) {
+			set->overflow = 1;
+			return 0;
+		}
+		set->cap = cap;
+	}
+	memcpy(set->keys[set->count], key, len + 1);
+	set->sizes[set->count] = size;
+	set->count++;
+	return 0;
+}
+
+static inline long suite_keyset_find(const suite_keyset *set, const char *key)
+{
+	for (size_t i = 0; i < set->count; i++)
+		if (strcmp(set->keys[i], key) == 0)
+			return (long)i;
+	return -1;
+}
+
+static inline void suite_keyset_del(suite_keyset *set, const char *key)
+{
+	long i = suite_keyset_find(set, key);
+
+	if (i < 0)
+		return;
+	set->count--;
+	memmove(set->keys[i], set->keys[set->count], sizeof(set->keys[0]));
+	set->sizes[i] = set->sizes[set->count];
+}
+
+static inline void suite_keyset_free(suite_keyset *set)
+{
+	free(set->keys);
+	free(set->sizes);
+	memset(set, 0, sizeof(*set));
+}
+
+static inline int suite_collect_cb(const char *key, uint64_t size, void *payload)
+{
+	/* Listing the same key twice is a driver bug the caller detects. */
+	suite_keyset *set = payload;
+
+	if (suite_keyset_find(set, key) >= 0) {
+		set->overflow = 2;
+		return 0;
+	}
+	return suite_keyset_add(set, key, size);
+}
+
+/* Append `data` in `chunk`-byte pieces. */
+static inline int suite_append_chunks(brt_blob_writer *w, const unsigned char *data, size_t len, size_t chunk)
+{
+	int error = 0;
+
+	for (size_t done = 0; done < len && error == 0; done += chunk)
+		error = w->append(w, data + done, len - done < chunk ? len - done : chunk);
+	return error;
+}
+
+/* Upload `data` under a fresh id and commit it under its content key. */
+static inline int suite_put(suite_ctx *ctx, brt_blobstore *bs, char *key, const unsigned char *data, size_t len)
+{
+	brt_blob_writer *w = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1];
+	int error;
+
+	suite_key_of(key, data, len);
+	suite_upload_id(ctx, id);
+	if ((error = bs->writer_open(&w, bs, id, 0)) < 0)
+		return error;
+	if ((error = suite_append_chunks(w, data, len, 10007)) == 0)
+		error = w->commit(w, key);
+	w->free(w);
+	if (error == 0)
+		suite_keyset_add(&ctx->expected, key, len);
+	return error;
+}
+
+/* Read `key` from `offset` to the end into `buf` (`cap` bytes).  *got_out
+ * is cap + 1 if the object holds more than cap bytes from there. */
+static inline int suite_read(brt_blobstore *bs, const char *key, uint64_t offset, unsigned char *buf,
+			     size_t cap, size_t *got_out)
+{
+	brt_blob_reader *r = NULL;
+	unsigned char probe[1];
+	size_t got = 0, n = 0;
+	int error;
+
+	*got_out = 0;
+	if ((error = bs->reader_open(&r, bs, key, offset)) < 0)
+		return error;
+	for (;;) {
+		size_t want = cap - got < SUITE_READ_CHUNK ? cap - got : SUITE_READ_CHUNK;
+		if (want == 0) {
+			if ((error = r->read(r, probe, 1, &n)) == 0 && n > 0)
+				got = cap + 1;
+			break;
+		}
+		if ((error = r->read(r, buf + got, want, &n)) < 0 || n == 0)
+			break;
+		if (n > want) { /* a driver claiming more than asked */
+			got = cap + 1;
+			break;
+		}
+		got += n;
+	}
+	r->free(r);
+	*got_out = got;
+	return error;
+}
+
+/* Check that `key` holds exactly `data`, by stat and by reading it. */
+static inline void suite_expect_content(brt_blobstore *bs, const char *key, const unsigned char *data, size_t len)
+{
+	unsigned char *buf = malloc(len + 1);
+	uint64_t size = 0;
+	size_t got = 0;
+
+	CHECK(buf != NULL);
+	if (!buf)
+		return;
+	CHECK_EQ_INT(bs->stat(bs, key, &size), 0);
+	CHECK_EQ_INT(size, len);
+	CHECK_EQ_INT(suite_read(bs, key, 0, buf, len, &got), 0);
+	CHECK_EQ_INT(got, len);
+	CHECK(got == len && memcmp(buf, data, len) == 0);
+	free(buf);
+}
+
+/* Whether upload `id` holds no data: resuming at offset 1 needs at least
+ * one stored byte.  (Were data there, this would cut it to one byte; it
+ * is only asked where the data should be gone.) */
+static inline int suite_upload_gone(brt_blobstore *bs, const char *id)
+{
+	brt_blob_writer *w = NULL;
+	int error = bs->writer_open(&w, bs, id, 1);
+
+	if (w)
+		w->free(w);
+	return error == BRT_ERANGE;
+}
+
+/* Whether upload `id` holds at least `size` bytes, without cutting any. */
+static inline int suite_upload_holds(brt_blobstore *bs, const char *id, uint64_t size)
+{
+	brt_blob_writer *w = NULL;
+	int error = bs->writer_open(&w, bs, id, size);
+
+	if (w)
+		w->free(w);
+	return error == 0;
+}
+
+static inline void suite_check_interface(brt_blobstore *bs)
+{
+	CHECK_EQ_INT(bs->version, BRT_BLOBSTORE_VERSION);
+	CHECK(bs->name != NULL && bs->name[0] != '\0');
+	CHECK(bs->stat && bs->reader_open && bs->writer_open && bs->upload_remove && bs->remove &&
+	      bs->move && bs->list && bs->free);
+}
+
+static inline void suite_basic(suite_ctx *ctx, brt_blobstore *bs)
+{
+	const size_t len = 100003;
+	unsigned char *data = suite_make(len, 1), *buf = malloc(len + 1);
+	unsigned char empty_data[1] = {0};
+	brt_blob_writer *w = NULL;
+	brt_blob_reader *r = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], absent[BRT_BLOB_KEY_MAX];
+	char prefix[BRT_BLOB_KEY_MAX];
+	uint64_t size = 0;
+	size_t got = 0;
+	int fd = -1;
+
+	printf("blobstore suite [%s]: basic\n", ctx->label);
+	CHECK(data && buf);
+	if (!data || !buf)
+		goto done;
+	suite_key_of(key, data, len);
+	suite_upload_id(ctx, id);
+
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK(w != NULL);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, 0);
+	CHECK_EQ_INT(suite_append_chunks(w, data, len, 4096), 0);
+	CHECK_EQ_INT(w->append(w, data, 0), 0);
+	CHECK_EQ_INT(w->size, len);
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+	suite_keyset_add(&ctx->expected, key, len);
+
+	CHECK_EQ_INT(bs->stat(bs, key, &size), 0);
+	CHECK_EQ_INT(size, len);
+	suite_expect_content(bs, key, data, len);
+
+	/* Readers from the middle, the last byte, the end and past it. */
+	CHECK_EQ_INT(suite_read(bs, key, len / 2, buf, len, &got), 0);
+	CHECK(got == len - len / 2 && memcmp(buf, data + len / 2, got) == 0);
+	CHECK_EQ_INT(suite_read(bs, key, len - 1, buf, len, &got), 0);
+	CHECK(got == 1 && buf[0] == data[len - 1]);
+	CHECK_EQ_INT(suite_read(bs, key, len, buf, len, &got), 0);
+	CHECK_EQ_INT(got, 0);
+	r = (brt_blob_reader *)1;
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, len + 1), BRT_ERANGE);
+	CHECK(r == NULL);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, UINT64_MAX), BRT_ERANGE);
+	CHECK(r == NULL);
+
+	/* The upload's data is gone after the commit. */
+	CHECK(suite_upload_gone(bs, id));
+
+	/* Absent objects, and key prefixes that are not objects. */
+	suite_key_of(absent, "absent", 6);
+	CHECK_EQ_INT(bs->stat(bs, absent, &size), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, absent, 0), BRT_ENOTFOUND);
+	CHECK(r == NULL);
+	memcpy(prefix, key, sizeof(prefix));
+	for (int level = 0; level < 2; level++) {
+		char *slash = strrchr(prefix, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		CHECK_EQ_INT(bs->stat(bs, prefix, &size), BRT_ENOTFOUND);
+		CHECK_EQ_INT(bs->reader_open(&r, bs, prefix, 0), BRT_ENOTFOUND);
+		CHECK_EQ_INT(bs->remove(bs, prefix), BRT_ENOTFOUND);
+		CHECK_EQ_INT(bs->move(bs, prefix, "suite/moved/prefix"), BRT_ENOTFOUND);
+		if (bs->open_fd)
+			CHECK_EQ_INT(bs->open_fd(&fd, bs, prefix), BRT_ENOTFOUND);
+	}
+	suite_expect_content(bs, key, data, len);
+
+	/* The empty blob is an object like any other. */
+	CHECK_EQ_INT(suite_put(ctx, bs, absent, empty_data, 0), 0);
+	CHECK_EQ_INT(bs->stat(bs, absent, &size), 0);
+	CHECK_EQ_INT(size, 0);
+	CHECK_EQ_INT(suite_read(bs, absent, 0, buf, len, &got), 0);
+	CHECK_EQ_INT(got, 0);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, absent, 1), BRT_ERANGE);
+
+	memcpy(ctx->key_a, key, sizeof(ctx->key_a));
+	ctx->data_a = data;
+	ctx->len_a = len;
+	data = NULL;
+done:
+	free(data);
+	free(buf);
+}
+
+static inline void suite_resume(suite_ctx *ctx, brt_blobstore *bs)
+{
+	const size_t len1 = 50000, len2 = 30000, len3 = 40001, len = len1 + len2 + len3;
+	unsigned char *data = suite_make(len, 2);
+	brt_blob_writer *w = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX];
+
+	printf("blobstore suite [%s]: resume\n", ctx->label);
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	suite_key_of(key, data, len);
+	suite_upload_id(ctx, id);
+
+	/* Session 1 syncs; session 2 just closes (data stays for a later
+	 * session); session 3 finishes and commits. */
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(suite_append_chunks(w, data, len1, 8192), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	w->free(w);
+	w = NULL;
+
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, len1), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, len1);
+	CHECK_EQ_INT(suite_append_chunks(w, data + len1, len2, 3000), 0);
+	CHECK_EQ_INT(w->size, len1 + len2);
+	w->free(w);
+	w = NULL;
+
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, len1 + len2), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, len1 + len2);
+	CHECK_EQ_INT(suite_append_chunks(w, data + len1 + len2, len3, 65536), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	CHECK_EQ_INT(w->size, len);
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+	suite_keyset_add(&ctx->expected, key, len);
+	suite_expect_content(bs, key, data, len);
+	CHECK(suite_upload_gone(bs, id));
+done:
+	if (w)
+		w->free(w);
+	free(data);
+}
+
+static inline void suite_tail(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *stored = suite_make(1000, 3), *result = malloc(1000);
+	unsigned char tail[400];
+	uint64_t seed = 4;
+	brt_blob_writer *w = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX];
+
+	printf("blobstore suite [%s]: resume at other offsets\n", ctx->label);
+	CHECK(stored && result);
+	if (!stored || !result)
+		goto done;
+	suite_fill(tail, sizeof(tail), &seed);
+	suite_upload_id(ctx, id);
+
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, stored, 1000), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	w->free(w);
+	w = NULL;
+
+	/* More than stored: a range error, and the data is untouched. */
+	w = (brt_blob_writer *)1;
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 2000), BRT_ERANGE);
+	CHECK(w == NULL);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 1001), BRT_ERANGE);
+	CHECK(w == NULL);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 1000), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, 1000);
+	w->free(w);
+	w = NULL;
+
+	/* Less than stored: the unacknowledged tail is dropped. */
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 600), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, 600);
+	CHECK_EQ_INT(w->append(w, tail, sizeof(tail)), 0);
+	CHECK_EQ_INT(w->size, 1000);
+	memcpy(result, stored, 600);
+	memcpy(result + 600, tail, sizeof(tail));
+	suite_key_of(key, result, 1000);
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+	suite_keyset_add(&ctx->expected, key, 1000);
+	suite_expect_content(bs, key, result, 1000);
+
+	/* Resuming an upload that never existed. */
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 1), BRT_ERANGE);
+	CHECK(w == NULL);
+done:
+	if (w)
+		w->free(w);
+	free(stored);
+	free(result);
+}
+
+static inline void suite_dedupe(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *other = suite_make(5000, 5);
+	brt_blob_writer *w = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1];
+
+	printf("blobstore suite [%s]: dedupe\n", ctx->label);
+	CHECK(other != NULL);
+	if (!other || !ctx->data_a)
+		goto done;
+
+	/* The same content again: 0, one object, upload gone. */
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(suite_append_chunks(w, ctx->data_a, ctx->len_a, 50000), 0);
+	CHECK_EQ_INT(w->commit(w, ctx->key_a), 0);
+	w->free(w);
+	w = NULL;
+	CHECK(suite_upload_gone(bs, id));
+	suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
+
+	/* Other bytes under an existing key: a store must never overwrite
+	 * an object (the core guarantees the content matches; this shows
+	 * the driver does not replace it anyway). */
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, other, 5000), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	CHECK_EQ_INT(w->commit(w, ctx->key_a), 0);
+	w->free(w);
+	w = NULL;
+	CHECK(suite_upload_gone(bs, id));
+	suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
+done:
+	if (w)
+		w->free(w);
+	free(other);
+}
+
+static inline void suite_upload_remove(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *data = suite_make(3000, 6);
+	brt_blob_writer *w = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1];
+
+	printf("blobstore suite [%s]: upload_remove\n", ctx->label);
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data, 3000), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	w->free(w);
+	w = NULL;
+	CHECK(suite_upload_holds(bs, id, 3000));
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+	CHECK(suite_upload_gone(bs, id));
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+
+	/* The id can start over from nothing. */
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, 0);
+	w->free(w);
+	w = NULL;
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+done:
+	if (w)
+		w->free(w);
+	free(data);
+}
+
+static inline void suite_remove(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *data = suite_make(7000, 7);
+	brt_blob_reader *r = NULL;
+	char key[BRT_BLOB_KEY_MAX];
+	uint64_t size = 0;
+
+	printf("blobstore suite [%s]: remove\n", ctx->label);
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	CHECK_EQ_INT(suite_put(ctx, bs, key, data, 7000), 0);
+	suite_expect_content(bs, key, data, 7000);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	suite_keyset_del(&ctx->expected, key);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, 0), BRT_ENOTFOUND);
+	CHECK(r == NULL);
+	CHECK_EQ_INT(bs->remove(bs, key), BRT_ENOTFOUND);
+
+	/* Committing it again works (a driver may have pruned directories). */
+	CHECK_EQ_INT(suite_put(ctx, bs, key, data, 7000), 0);
+	suite_expect_content(bs, key, data, 7000);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	suite_keyset_del(&ctx->expected, key);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	free(data);
+}
+
+static inline void suite_move(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *data = suite_make(9000, 8);
+	char key[BRT_BLOB_KEY_MAX], same_dir[BRT_BLOB_KEY_MAX], other_dir[BRT_BLOB_KEY_MAX];
+	char nested[BRT_BLOB_KEY_MAX], longest[BRT_BLOB_KEY_MAX];
+	size_t key_len;
+	uint64_t size = 0;
+
+	printf("blobstore suite [%s]: move\n", ctx->label);
+	CHECK(data != NULL);
+	if (!data || !ctx->data_a)
+		goto done;
+	CHECK_EQ_INT(suite_put(ctx, bs, key, data, 9000), 0);
+	key_len = strlen(key);
+	CHECK(key_len > 12);
+	if (key_len <= 12)
+		goto done;
+
+	/* Targets: same fan-out directory, another one, a deeper new
+	 * prefix, and the longest key allowed. */
+	memcpy(same_dir, key, key_len + 1);
+	same_dir[key_len - 1] = same_dir[key_len - 1] == '0' ? '1' : '0';
+	memcpy(other_dir, key, key_len + 1);
+	other_dir[7] = other_dir[7] == 'f' ? 'e' : 'f';
+	other_dir[10] = other_dir[7];
+	CHECK(snprintf(nested, sizeof(nested), "suite/trash/%s", key) < (int)sizeof(nested));
+	memset(longest, 'z', BRT_BLOB_KEY_MAX - 1);
+	memcpy(longest, "suite/", 6);
+	longest[BRT_BLOB_KEY_MAX - 1] = '\0';
+
+	CHECK_EQ_INT(bs->move(bs, key, same_dir), 0);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	suite_expect_content(bs, same_dir, data, 9000);
+	CHECK_EQ_INT(bs->move(bs, same_dir, other_dir), 0);
+	CHECK_EQ_INT(bs->stat(bs, same_dir, &size), BRT_ENOTFOUND);
+	suite_expect_content(bs, other_dir, data, 9000);
+	CHECK_EQ_INT(bs->move(bs, other_dir, nested), 0);
+	suite_expect_content(bs, nested, data, 9000);
+	CHECK_EQ_INT(bs->move(bs, nested, longest), 0);
+	suite_expect_content(bs, longest, data, 9000);
+	CHECK_EQ_INT(bs->move(bs, longest, key), 0);
+	suite_expect_content(bs, key, data, 9000);
+	CHECK_EQ_INT(bs->stat(bs, longest, &size), BRT_ENOTFOUND);
+
+	/* Absent source; existing target (both stay intact); onto itself. */
+	CHECK_EQ_INT(bs->move(bs, same_dir, other_dir), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->move(bs, key, ctx->key_a), BRT_EEXISTS);
+	suite_expect_content(bs, key, data, 9000);
+	suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
+	CHECK_EQ_INT(bs->move(bs, key, key), BRT_EEXISTS);
+	suite_expect_content(bs, key, data, 9000);
+	/* `key` stays, under its own name, for the list check. */
+done:
+	free(data);
+}
+
+static inline void suite_open_fd(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *buf = NULL;
+	char absent[BRT_BLOB_KEY_MAX];
+	size_t got = 0;
+	int fd = -1;
+
+	if (!bs->open_fd || !ctx->data_a) {
+		printf("blobstore suite [%s]: open_fd not supported, skipped\n", ctx->label);
+		return;
+	}
+	printf("blobstore suite [%s]: open_fd\n", ctx->label);
+	buf = malloc(ctx->len_a + 1);
+	CHECK(buf != NULL);
+	if (!buf)
+		return;
+	CHECK_EQ_INT(bs->open_fd(&fd, bs, ctx->key_a), 0);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		for (int i = 0; i < 100000 && got <= ctx->len_a; i++) {
+			ssize_t n = pread(fd, buf + got, ctx->len_a + 1 - got, (off_t)got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		CHECK_EQ_INT(got, ctx->len_a);
+		CHECK(got == ctx->len_a && memcmp(buf, ctx->data_a, got) == 0);
+		close(fd);
+	}
+	suite_key_of(absent, "no such blob", 12);
+	CHECK_EQ_INT(bs->open_fd(&fd, bs, absent), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->open_fd(&fd, bs, "../etc/passwd"), BRT_EINVALID);
+	free(buf);
+}
+
+static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
+{
+	static const char *const bad_ids[] = {
+		"",
+		"0123456789abcdef0123456789abcde",   /* 31 */
+		"0123456789abcdef0123456789abcdef0", /* 33 */
+		"0123456789ABCDEF0123456789ABCDEF",
+		"0123456789abcdef0123456789abcdeg",
+		"0123456789abcdef0123456789abcd/x",
+		"../0123456789abcdef0123456789abc",
+		"..",
+	};
+	static const char *const bad_keys[] = {
+		"", "../x", "/abs", "/", "sha256/../x", "sha256/./x", "SHA256/AB/CD", "sha256/ab/ABCD",
+		"a//b", "a/", ".", "..", "sha256:abcd", "a b", "a\\b", "a.b", ".hidden", "a/.tmp",
+		"a\nb", "caf\xc3\xa9",
+	};
+	char too_long[BRT_BLOB_KEY_MAX + 1];
+	brt_blob_writer *w = NULL;
+	brt_blob_reader *r = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1];
+	uint64_t size = 0;
+	int fd = -1;
+
+	printf("blobstore suite [%s]: invalid ids and keys\n", ctx->label);
+	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+		w = (brt_blob_writer *)1;
+		CHECK_EQ_INT(bs->writer_open(&w, bs, bad_ids[i], 0), BRT_EINVALID);
+		CHECK(w == NULL);
+		CHECK_EQ_INT(bs->upload_remove(bs, bad_ids[i]), BRT_EINVALID);
+	}
+
+	memset(too_long, 'a', BRT_BLOB_KEY_MAX);
+	too_long[BRT_BLOB_KEY_MAX] = '\0';
+	for (size_t i = 0; i <= sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		const char *key = i < sizeof(bad_keys) / sizeof(bad_keys[0]) ? bad_keys[i] : too_long;
+		CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_EINVALID);
+		r = (brt_blob_reader *)1;
+		CHECK_EQ_INT(bs->reader_open(&r, bs, key, 0), BRT_EINVALID);
+		CHECK(r == NULL);
+		CHECK_EQ_INT(bs->remove(bs, key), BRT_EINVALID);
+		if (ctx->data_a) {
+			CHECK_EQ_INT(bs->move(bs, key, ctx->key_a), BRT_EINVALID);
+			CHECK_EQ_INT(bs->move(bs, ctx->key_a, key), BRT_EINVALID);
+		}
+		if (bs->open_fd)
+			CHECK_EQ_INT(bs->open_fd(&fd, bs, key), BRT_EINVALID);
+
+		suite_upload_id(ctx, id);
+		CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+		if (w) {
+			CHECK_EQ_INT(w->append(w, "x", 1), 0);
+			CHECK_EQ_INT(w->commit(w, key), BRT_EINVALID);
+			w->free(w);
+			w = NULL;
+		}
+		CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+	}
+	if (ctx->data_a)
+		suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
+}
+
+static inline void suite_big(suite_ctx *ctx, brt_blobstore *bs)
+{
+	unsigned char *chunk = malloc(SUITE_BIG_CHUNK), *buf = malloc(1 << 20);
+	uint64_t state = 9, size = 0, total = 0;
+	brt_blob_writer *w = NULL;
+	brt_blob_reader *r = NULL;
+	brt_hasher hasher;
+	brt_digest written, read_back;
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX];
+	int error = 0;
+
+	printf("blobstore suite [%s]: 64 MiB streamed\n", ctx->label);
+	CHECK(chunk && buf);
+	if (!chunk || !buf)
+		goto done;
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	/* Hash while streaming, as the core does; the key is known only at
+	 * the end. */
+	brt_hasher_init(&hasher, BRT_DIGEST_SHA256);
+	for (size_t done = 0; done < SUITE_BIG_SIZE && error == 0; done += SUITE_BIG_CHUNK) {
+		suite_fill(chunk, SUITE_BIG_CHUNK, &state);
+		brt_hasher_update(&hasher, chunk, SUITE_BIG_CHUNK);
+		error = w->append(w, chunk, SUITE_BIG_CHUNK);
+		if (error == 0 && (done + SUITE_BIG_CHUNK) % ((size_t)16 << 20) == 0)
+			error = w->sync(w);
+	}
+	CHECK_EQ_INT(error, 0);
+	CHECK_EQ_INT(w->size, SUITE_BIG_SIZE);
+	brt_hasher_final(&hasher, &written);
+	brt_blob_key(key, written.str);
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+
+	CHECK_EQ_INT(bs->stat(bs, key, &size), 0);
+	CHECK_EQ_INT(size, SUITE_BIG_SIZE);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, 0), 0);
+	if (!r)
+		goto done;
+	brt_hasher_init(&hasher, BRT_DIGEST_SHA256);
+	/* Bounded: every pass reads at least one byte or stops. */
+	for (long pass = 0; pass < (long)(SUITE_BIG_SIZE + 1); pass++) {
+		size_t n = 0;
+		if ((error = r->read(r, buf, 1 << 20, &n)) < 0 || n == 0)
+			break;
+		brt_hasher_update(&hasher, buf, n);
+		total += n;
+	}
+	CHECK_EQ_INT(error, 0);
+	CHECK_EQ_INT(total, SUITE_BIG_SIZE);
+	brt_hasher_final(&hasher, &read_back);
+	CHECK_EQ_STR(read_back.str, written.str);
+	r->free(r);
+	r = NULL;
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+done:
+	if (w)
+		w->free(w);
+	free(chunk);
+	free(buf);
+}
+
+typedef struct suite_thread {
+	brt_blobstore *bs;
+	pthread_barrier_t *barrier;
+	const unsigned char *shared;
+	size_t shared_len;
+	const char *shared_key;
+	unsigned char *own;
+	size_t own_len;
+	char own_key[BRT_BLOB_KEY_MAX];
+	char id_shared[BRT_UPLOAD_ID_LEN + 1];
+	char id_own[BRT_UPLOAD_ID_LEN + 1];
+	int error_shared, error_own;
+	char detail[256];
+} suite_thread;
+
+static inline int suite_thread_write(suite_thread *t, const char *id, const unsigned char *data, size_t len,
+				     brt_blob_writer **out)
+{
+	brt_blob_writer *w = NULL;
+	int error;
+
+	*out = NULL;
+	if ((error = t->bs->writer_open(&w, t->bs, id, 0)) < 0)
+		return error;
+	if ((error = suite_append_chunks(w, data, len, 32768)) == 0)
+		error = w->sync(w);
+	if (error < 0) {
+		w->free(w);
+		return error;
+	}
+	*out = w;
+	return 0;
+}
+
+static inline void *suite_thread_main(void *arg)
+{
+	suite_thread *t = arg;
+	brt_blob_writer *shared = NULL, *own = NULL;
+
+	t->error_shared = suite_thread_write(t, t->id_shared, t->shared, t->shared_len, &shared);
+	t->error_own = suite_thread_write(t, t->id_own, t->own, t->own_len, &own);
+	if (t->error_shared < 0 || t->error_own < 0)
+		snprintf(t->detail, sizeof(t->detail), "%s", brt_error_last());
+	/* Everyone commits at once to make the same-key race likely. */
+	pthread_barrier_wait(t->barrier);
+	if (shared) {
+		t->error_shared = shared->commit(shared, t->shared_key);
+		shared->free(shared);
+	}
+	if (own) {
+		t->error_own = own->commit(own, t->own_key);
+		own->free(own);
+	}
+	if ((t->error_shared < 0 || t->error_own < 0) && !t->detail[0])
+		snprintf(t->detail, sizeof(t->detail), "%s", brt_error_last());
+	return NULL;
+}
+
+static inline void suite_threads(suite_ctx *ctx, brt_blobstore *bs)
+{
+	const size_t shared_len = 300000, own_len = 100000;
+	suite_thread threads[SUITE_THREADS];
+	pthread_t tids[SUITE_THREADS];
+	pthread_barrier_t barrier;
+	char shared_key[BRT_BLOB_KEY_MAX];
+
+	printf("blobstore suite [%s]: %d concurrent writers\n", ctx->label, SUITE_THREADS);
+	for (int round = 0; round < SUITE_THREAD_ROUNDS; round++) {
+		unsigned char *shared = suite_make(shared_len, 100 + (uint64_t)round);
+		int started = 0;
+
+		CHECK(shared != NULL);
+		if (!shared)
+			return;
+		suite_key_of(shared_key, shared, shared_len);
+		memset(threads, 0, sizeof(threads));
+		pthread_barrier_init(&barrier, NULL, SUITE_THREADS);
+		for (int i = 0; i < SUITE_THREADS; i++) {
+			suite_thread *t = &threads[i];
+			t->bs = bs;
+			t->barrier = &barrier;
+			t->shared = shared;
+			t->shared_len = shared_len;
+			t->shared_key = shared_key;
+			t->own_len = own_len;
+			t->own = suite_make(own_len, 1000 + (uint64_t)round * 100 + (uint64_t)i);
+			if (t->own)
+				suite_key_of(t->own_key, t->own, own_len);
+			suite_upload_id(ctx, t->id_shared);
+			suite_upload_id(ctx, t->id_own);
+		}
+		for (int i = 0; i < SUITE_THREADS; i++) {
+			CHECK(threads[i].own != NULL);
+			if (!threads[i].own)
+				break;
+			if (pthread_create(&tids[i], NULL, suite_thread_main, &threads[i]) != 0)
+				break;
+			started++;
+		}
+		CHECK_EQ_INT(started, SUITE_THREADS);
+		/* Threads wait at the barrier for all SUITE_THREADS; if some
+		 * never started the suite cannot recover, so give up loudly. */
+		if (started != SUITE_THREADS) {
+			fprintf(stderr, "blobstore suite: could not start threads\n");
+			exit(1);
+		}
+		for (int i = 0; i < SUITE_THREADS; i++)
+			pthread_join(tids[i], NULL);
+		pthread_barrier_destroy(&barrier);
+
+		for (int i = 0; i < SUITE_THREADS; i++) {
+			suite_thread *t = &threads[i];
+			if (t->error_shared != 0 || t->error_own != 0)
+				fprintf(stderr, "blobstore suite [%s]: thread %d: %d/%d: %s\n", ctx->label, i,
+					t->error_shared, t->error_own, t->detail);
+			CHECK_EQ_INT(t->error_shared, 0);
+			CHECK_EQ_INT(t->error_own, 0);
+			CHECK(suite_upload_gone(bs, t->id_shared));
+			CHECK(suite_upload_gone(bs, t->id_own));
+			suite_expect_content(bs, t->own_key, t->own, own_len);
+			suite_keyset_add(&ctx->expected, t->own_key, own_len);
+			free(t->own);
+		}
+		suite_expect_content(bs, shared_key, shared, shared_len);
+		suite_keyset_add(&ctx->expected, shared_key, shared_len);
+		free(shared);
+	}
+}
+
+static inline int suite_stop_cb(const char *key, uint64_t size, void *payload)
+{
+	(void)key;
+	(void)size;
+	++*(int *)payload;
+	return 42;
+}
+
+/* The listing holds every expected key once with its size, and nothing
+ * else that was not there before the suite ran. */
+static inline void suite_list(suite_ctx *ctx, brt_blobstore *bs)
+{
+	suite_keyset got = {0};
+	size_t matched = 0;
+	int calls = 0;
+
+	printf("blobstore suite [%s]: list\n", ctx->label);
+	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
+	CHECK_EQ_INT(got.overflow, 0);
+	for (size_t i = 0; i < got.count; i++) {
+		long e = suite_keyset_find(&ctx->expected, got.keys[i]);
+		if (e >= 0) {
+			matched++;
+			if (got.sizes[i] != ctx->expected.sizes[e])
+				fprintf(stderr, "blobstore suite [%s]: list size of %s\n", ctx->label, got.keys[i]);
+			CHECK_EQ_INT(got.sizes[i], ctx->expected.sizes[e]);
+		} else if (suite_keyset_find(&ctx->before, got.keys[i]) < 0) {
+			fprintf(stderr, "blobstore suite [%s]: list has unexpected %s\n", ctx->label, got.keys[i]);
+			CHECK(!"unexpected key in list");
+		}
+	}
+	CHECK_EQ_INT(matched, ctx->expected.count);
+	for (size_t e = 0; e < ctx->expected.count; e++)
+		if (suite_keyset_find(&got, ctx->expected.keys[e]) < 0)
+			fprintf(stderr, "blobstore suite [%s]: list misses %s\n", ctx->label, ctx->expected.keys[e]);
+
+	/* A non-zero callback result stops the walk and comes back. */
+	CHECK_EQ_INT(bs->list(bs, suite_stop_cb, &calls), got.count ? 42 : 0);
+	CHECK_EQ_INT(calls, got.count ? 1 : 0);
+	suite_keyset_free(&got);
+}
+
+static inline int blobstore_suite_run(brt_blobstore *bs, const char *label)
+{
+	int failures_before = check_failures;
+	suite_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.label = label;
+	suite_check_interface(bs);
+	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &ctx.before), 0);
+	CHECK_EQ_INT(ctx.before.overflow, 0);
+
+	suite_basic(&ctx, bs);
+	suite_resume(&ctx, bs);
+	suite_tail(&ctx, bs);
+	suite_dedupe(&ctx, bs);
+	suite_upload_remove(&ctx, bs);
+	suite_remove(&ctx, bs);
+	suite_move(&ctx, bs);
+	suite_open_fd(&ctx, bs);
+	suite_invalid(&ctx, bs);
+	suite_big(&ctx, bs);
+	suite_threads(&ctx, bs);
+	suite_list(&ctx, bs);
+
+	free(ctx.data_a);
+	suite_keyset_free(&ctx.before);
+	suite_keyset_free(&ctx.expected);
+	printf("blobstore suite [%s]: %d failed checks\n", label, check_failures - failures_before);
+	return check_failures - failures_before;
+}
+
+/* Injected failures, through a faulty_store wrapped around `inner`. */
+static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *label)
+{
+	int failures_before = check_failures;
+	const size_t len = 30000;
+	unsigned char *data = suite_make(len, 77);
+	faulty_store *fs = NULL;
+	brt_blobstore *bs;
+	brt_blob_writer *w = NULL;
+	suite_keyset got = {0};
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX];
+	uint64_t size = 0;
+	suite_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.label = label;
+	printf("blobstore suite [%s]: injected faults\n", label);
+	CHECK(data != NULL);
+	CHECK_EQ_INT(faulty_store_new(&fs, inner), 0);
+	if (!data || !fs)
+		goto done;
+	bs = &fs->base;
+	suite_key_of(key, data, len);
+
+	/* A failed append, half-written: the writer is unusable, the
+	 * acknowledged prefix resumes, and the partial tail is cut. */
+	fs->fail_append_at = 2;
+	fs->partial_append = 1;
+	suite_upload_id(&ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data, 10000), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	CHECK_EQ_INT(w->append(w, data + 10000, 10000), BRT_EIO);
+	CHECK(strstr(brt_error_last(), "injected") != NULL);
+	CHECK_EQ_INT(w->append(w, data + 10000, 10000), BRT_EIO);
+	CHECK_EQ_INT(w->sync(w), BRT_EIO);
+	CHECK_EQ_INT(w->commit(w, key), BRT_EIO);
+	CHECK_EQ_INT(w->size, 10000);
+	w->free(w);
+	w = NULL;
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	faulty_store_reset(fs);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 10000), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->size, 10000);
+	CHECK_EQ_INT(w->append(w, data + 10000, len - 10000), 0);
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+	suite_expect_content(bs, key, data, len);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+
+	/* A failed sync: unusable; resume from the last good sync. */
+	faulty_store_reset(fs);
+	fs->fail_sync_at = 2;
+	suite_upload_id(&ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data, 5000), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	CHECK_EQ_INT(w->append(w, data + 5000, 5000), 0);
+	CHECK_EQ_INT(w->sync(w), BRT_EIO);
+	CHECK_EQ_INT(w->append(w, data + 10000, 5000), BRT_EIO);
+	w->free(w);
+	w = NULL;
+	faulty_store_reset(fs);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 5000), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data + 5000, len - 5000), 0);
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+	suite_expect_content(bs, key, data, len);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+
+	/* A failed commit publishes nothing, and the upload can retry. */
+	faulty_store_reset(fs);
+	fs->fail_commit_at = 1;
+	suite_upload_id(&ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data, len), 0);
+	CHECK_EQ_INT(w->commit(w, key), BRT_EIO);
+	w->free(w);
+	w = NULL;
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
+	CHECK(suite_keyset_find(&got, key) < 0);
+	CHECK(suite_upload_holds(bs, id, len));
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, len), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->commit(w, key), 0);
+	w->free(w);
+	w = NULL;
+	suite_expect_content(bs, key, data, len);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+
+	/* A commit that ran but reported failure (say the directory fsync
+	 * failed after the rename): the object may be visible, and a retry
+	 * of the same content must still succeed. */
+	faulty_store_reset(fs);
+	fs->fail_commit_at = 1;
+	fs->commit_after = 1;
+	suite_upload_id(&ctx, id);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data, len), 0);
+	CHECK_EQ_INT(w->commit(w, key), BRT_EIO);
+	w->free(w);
+	w = NULL;
+	suite_expect_content(bs, key, data, len);
+	CHECK(suite_upload_gone(bs, id));
+	faulty_store_reset(fs);
+	CHECK_EQ_INT(suite_put(&ctx, bs, key, data, len), 0);
+	suite_expect_content(bs, key, data, len);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+
+	/* Persistent faults hit every later writer too. */
+	faulty_store_reset(fs);
+	fs->fail_append_at = 1;
+	fs->persistent = 1;
+	fs->error_code = BRT_ETOOBIG;
+	for (int i = 0; i < 3; i++) {
+		suite_upload_id(&ctx, id);
+		CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+		if (!w)
+			goto done;
+		CHECK_EQ_INT(w->append(w, data, 100), BRT_ETOOBIG);
+		w->free(w);
+		w = NULL;
+		CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+	}
+	CHECK_EQ_INT(atomic_load(&fs->faults), 3);
+done:
+	if (w)
+		w->free(w);
+	if (fs)
+		fs->base.free(&fs->base);
+	suite_keyset_free(&got);
+	suite_keyset_free(&ctx.expected);
+	free(data);
+	printf("blobstore suite [%s]: faults: %d failed checks\n", label, check_failures - failures_before);
+	return check_failures - failures_before;
+}
+
+#endif

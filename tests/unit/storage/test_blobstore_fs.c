@@ -1,0 +1,617 @@
+/* The filesystem blob store driver: the shared suite (plain and with
+ * injected faults) on a fresh temporary directory, then what only a
+ * filesystem can show: the on-disk layout, no leftovers in uploads/,
+ * read-only objects, pruned fan-out directories, data surviving a writer
+ * process that dies without cleaning up, a real write error (a file size
+ * limit) and a real commit error (a file blocking the fan-out directory),
+ * symlinked upload files refused, and commits racing removals that prune
+ * the directory they need.  Also brt_blob_key. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "blobstore_suite.h"
+#include "common/error.h"
+#include "storage/blobstore.h"
+
+#define RACE_ITERATIONS 300
+
+static char tmp_root[PATH_MAX];
+
+static void path_join(char *out, const char *a, const char *b)
+{
+	int n = snprintf(out, PATH_MAX, "%s/%s", a, b);
+
+	if (n < 0 || n >= PATH_MAX) {
+		fprintf(stderr, "path too long: %s/%s\n", a, b);
+		exit(1);
+	}
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	if (remove(path) != 0)
+		fprintf(stderr, "cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Entries in a directory other than "." and ".."; -1 if unreadable. */
+static int count_entries(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *entry;
+	int count = 0;
+
+	if (!dir)
+		return -1;
+	while ((entry = readdir(dir)))
+		if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0)
+			count++;
+	closedir(dir);
+	return count;
+}
+
+/* Walk blobs/: every name is a key component, every file is read-only. */
+static int blobs_files, blobs_bad_names, blobs_writable;
+
+static int audit_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	const char *name = path + ftw->base;
+
+	if (ftw->level == 0)
+		return 0;
+	for (const char *p = name; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
+			fprintf(stderr, "unexpected name in blobs/: %s\n", path);
+			blobs_bad_names++;
+			break;
+		}
+	}
+	if (type == FTW_F) {
+		blobs_files++;
+		if (st->st_mode & 0222) {
+			fprintf(stderr, "object is writable: %s (mode %o)\n", path, (unsigned)st->st_mode & 0777);
+			blobs_writable++;
+		}
+	} else if (type != FTW_D && type != FTW_DP) {
+		fprintf(stderr, "unexpected entry type in blobs/: %s\n", path);
+		blobs_bad_names++;
+	}
+	return 0;
+}
+
+static void audit_store(const char *root)
+{
+	char blobs[PATH_MAX], uploads[PATH_MAX];
+
+	path_join(blobs, root, "blobs");
+	path_join(uploads, root, "uploads");
+	CHECK_EQ_INT(count_entries(uploads), 0);
+	blobs_files = blobs_bad_names = blobs_writable = 0;
+	CHECK_EQ_INT(nftw(blobs, audit_entry, 16, FTW_PHYS), 0);
+	CHECK_EQ_INT(blobs_bad_names, 0);
+	CHECK_EQ_INT(blobs_writable, 0);
+}
+
+static void test_blob_key(void)
+{
+	char key[BRT_BLOB_KEY_MAX];
+	char digest[8 + 128 + 1];
+	char expected[BRT_BLOB_KEY_MAX];
+
+	brt_blob_key(key, "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	CHECK_EQ_STR(key, "sha256/01/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+
+	memcpy(digest, "sha512:", 7);
+	memset(digest + 7, 'e', 128);
+	digest[7 + 128] = '\0';
+	memcpy(expected, "sha512/ee/", 10);
+	memset(expected + 10, 'e', 128);
+	expected[10 + 128] = '\0';
+	brt_blob_key(key, digest);
+	CHECK_EQ_STR(key, expected);
+
+	/* Unvalidated input never yields a usable key. */
+	brt_blob_key(key, "no-colon");
+	CHECK_EQ_STR(key, "");
+	brt_blob_key(key, ":abcd");
+	CHECK_EQ_STR(key, "");
+	brt_blob_key(key, "sha256:a");
+	CHECK_EQ_STR(key, "");
+}
+
+static void test_open(void)
+{
+	char root[PATH_MAX], path[PATH_MAX];
+	brt_blobstore *bs = NULL;
+	struct stat st;
+	int fd;
+
+	/* mkdir -p of the root and both subdirectories. */
+	path_join(root, tmp_root, "open/a/b/c");
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, root), 0);
+	CHECK(bs != NULL);
+	if (bs) {
+		CHECK_EQ_STR(bs->name, "filesystem");
+		bs->free(bs);
+		bs = NULL;
+	}
+	path_join(path, root, "blobs");
+	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755);
+	path_join(path, root, "uploads");
+	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755);
+
+	/* Opening again is fine. */
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, root), 0);
+	if (bs)
+		bs->free(bs);
+	bs = NULL;
+
+	/* A root that is a file, or empty. */
+	path_join(path, tmp_root, "open/file");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	bs = (brt_blobstore *)1;
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, path), BRT_EIO);
+	CHECK(bs == NULL);
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, ""), BRT_EINVALID);
+	CHECK(bs == NULL);
+}
+
+static int write_upload(brt_blobstore *bs, const char *id, const unsigned char *data, size_t len, int do_sync)
+{
+	brt_blob_writer *w = NULL;
+	int error;
+
+	if ((error = bs->writer_open(&w, bs, id, 0)) < 0)
+		return error;
+	error = w->append(w, data, len);
+	if (error == 0 && do_sync)
+		error = w->sync(w);
+	w->free(w);
+	return error;
+}
+
+static int commit_upload(brt_blobstore *bs, const char *id, uint64_t offset, const char *key)
+{
+	brt_blob_writer *w = NULL;
+	int error;
+
+	if ((error = bs->writer_open(&w, bs, id, offset)) < 0)
+		return error;
+	error = w->commit(w, key);
+	w->free(w);
+	return error;
+}
+
+/* Layout, modes, pruning and traversal attempts on the disk itself. */
+static void test_layout(brt_blobstore *bs, const char *root)
+{
+	const char *id = "0123456789abcdef0123456789abcdef";
+	unsigned char *data = suite_make(12345, 500), buf[12345 + 1];
+	char key[BRT_BLOB_KEY_MAX], path[PATH_MAX], blobs[PATH_MAX], dir[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	suite_key_of(key, data, 12345);
+	path_join(blobs, root, "blobs");
+	path_join(path, blobs, key);
+
+	CHECK_EQ_INT(write_upload(bs, id, data, 12345, 1), 0);
+	path_join(dir, root, "uploads");
+	CHECK_EQ_INT(count_entries(dir), 1);
+	CHECK_EQ_INT(commit_upload(bs, id, 12345, key), 0);
+	CHECK_EQ_INT(count_entries(dir), 0);
+
+	/* The object is a read-only regular file at blobs/<key>. */
+	CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 12345);
+	CHECK_EQ_INT(st.st_mode & 0222, 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf));
+		CHECK(n == 12345 && memcmp(buf, data, 12345) == 0);
+		close(fd);
+	}
+	fd = -1;
+	CHECK_EQ_INT(bs->open_fd(&fd, bs, key), 0);
+	CHECK(fd >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+	CHECK(fd >= 0 && fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+
+	/* Removing the only object of a fan-out directory prunes it. */
+	memcpy(dir, path, sizeof(dir));
+	*strrchr(dir, '/') = '\0';
+	CHECK(is_dir(dir));
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	CHECK(!exists(path));
+	CHECK(!exists(dir));
+	CHECK(is_dir(blobs));
+
+	/* Traversal attempts touch nothing outside the store. */
+	CHECK_EQ_INT(write_upload(bs, id, data, 10, 0), 0);
+	CHECK_EQ_INT(commit_upload(bs, id, 10, "../escape"), BRT_EINVALID);
+	CHECK_EQ_INT(commit_upload(bs, id, 10, "sha256/../../escape"), BRT_EINVALID);
+	path_join(path, root, "escape");
+	CHECK(!exists(path));
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+	CHECK_EQ_INT(bs->upload_remove(bs, "../../../../../../../../escape00"), BRT_EINVALID);
+
+	/* Resuming an absent upload must not create a file. */
+	{
+		brt_blob_writer *w = NULL;
+		CHECK_EQ_INT(bs->writer_open(&w, bs, id, 5), BRT_ERANGE);
+		CHECK(w == NULL);
+		path_join(dir, root, "uploads");
+		CHECK_EQ_INT(count_entries(dir), 0);
+	}
+	free(data);
+}
+
+/* list() reports only names that can be keys. */
+static void test_list_skips_foreign(brt_blobstore *bs, const char *root)
+{
+	static const char *const foreign[] = {
+		"blobs/sha256/ab/.tmp-1234", "blobs/UPPER", "blobs/a.b", "blobs/sha256/ab/x~",
+	};
+	suite_keyset got = {0};
+	char path[PATH_MAX];
+	int fd;
+
+	path_join(path, root, "blobs/sha256");
+	mkdir(path, 0755);
+	path_join(path, root, "blobs/sha256/ab");
+	mkdir(path, 0755);
+	for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+		path_join(path, root, foreign[i]);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		CHECK(fd >= 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	path_join(path, root, "blobs/sha256/ab/real");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	CHECK(fd >= 0 && write(fd, "xyz", 3) == 3);
+	if (fd >= 0)
+		close(fd);
+
+	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
+	CHECK_EQ_INT(got.count, 1);
+	CHECK(got.count >= 1 && strcmp(got.keys[0], "sha256/ab/real") == 0 && got.sizes[0] == 3);
+	suite_keyset_free(&got);
+
+	for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+		path_join(path, root, foreign[i]);
+		unlink(path);
+	}
+	CHECK_EQ_INT(bs->remove(bs, "sha256/ab/real"), 0);
+}
+
+/* A symlink planted as an upload file is not followed. */
+static void test_upload_symlink(brt_blobstore *bs, const char *root)
+{
+	const char *id = "fedcba9876543210fedcba9876543210";
+	char target[PATH_MAX], dir[PATH_MAX], link_path[PATH_MAX], buf[16];
+	brt_blob_writer *w = NULL;
+	int fd;
+
+	path_join(target, root, "victim");
+	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0 && write(fd, "precious", 8) == 8);
+	if (fd >= 0)
+		close(fd);
+	path_join(dir, root, "uploads");
+	path_join(link_path, dir, id);
+	CHECK_EQ_INT(symlink(target, link_path), 0);
+
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), BRT_EIO);
+	CHECK(w == NULL);
+	if (w)
+		w->free(w);
+	fd = open(target, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 8 && memcmp(buf, "precious", 8) == 0);
+	if (fd >= 0)
+		close(fd);
+	/* upload_remove unlinks the link, not its target. */
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+	CHECK(!exists(link_path));
+	CHECK(exists(target));
+	unlink(target);
+}
+
+/* A writer process that dies without free() loses nothing it synced. */
+static void test_crash(brt_blobstore *bs)
+{
+	const char *id = "00000000000000000000000000c0ffee";
+	unsigned char *data = suite_make(25000, 600);
+	char key[BRT_BLOB_KEY_MAX];
+	int status = 0;
+	pid_t pid;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		brt_blob_writer *w = NULL;
+		if (bs->writer_open(&w, bs, id, 0) != 0 || w->append(w, data, 20000) != 0 || w->sync(w) != 0)
+			_exit(2);
+		/* Appended but never acknowledged. */
+		if (w->append(w, data + 20000, 5000) != 0)
+			_exit(3);
+		_exit(0);
+	}
+	if (pid < 0)
+		goto done;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	suite_key_of(key, data, 20000);
+	CHECK_EQ_INT(commit_upload(bs, id, 20000, key), 0);
+	suite_expect_content(bs, key, data, 20000);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+done:
+	free(data);
+}
+
+/* A real write error: a file size limit makes write() fail with EFBIG
+ * after a short write.  Runs in a child so the limit stays there. */
+static void test_write_error(brt_blobstore *bs)
+{
+	const char *id = "0000000000000000000000000000efb1";
+	const size_t part = 48 << 10;
+	unsigned char *data = suite_make(2 * part, 700);
+	char key[BRT_BLOB_KEY_MAX];
+	int status = 0;
+	pid_t pid;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rlimit limit = {64 << 10, 64 << 10};
+		brt_blob_writer *w = NULL;
+		int bad = 0;
+
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
+			_exit(10);
+		if (bs->writer_open(&w, bs, id, 0) != 0)
+			_exit(11);
+		bad += w->append(w, data, part) != 0;
+		bad += w->sync(w) != 0;
+		bad += w->append(w, data + part, part) != BRT_EIO;
+		if (!strstr(brt_error_last(), id) || !strstr(brt_error_last(), "File too large")) {
+			fprintf(stderr, "unexpected detail: %s\n", brt_error_last());
+			bad++;
+		}
+		bad += w->size != part;
+		bad += w->append(w, data + part, 1) != BRT_EIO;
+		bad += w->sync(w) != BRT_EIO;
+		bad += w->commit(w, "sha256/00/00") != BRT_EIO;
+		w->free(w);
+		_exit(bad);
+	}
+	if (pid < 0)
+		goto done;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ_INT(WEXITSTATUS(status), 0);
+
+	/* The short write left a partial tail; resuming cuts it off. */
+	suite_key_of(key, data, part);
+	CHECK_EQ_INT(commit_upload(bs, id, part, key), 0);
+	suite_expect_content(bs, key, data, part);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+done:
+	free(data);
+}
+
+/* A real commit error: a file sits where the fan-out directory must go.
+ * Nothing is published and the upload survives for a retry. */
+static void test_commit_error(brt_blobstore *bs, const char *root)
+{
+	const char *id = "00000000000000000000000000000bad";
+	unsigned char *data = suite_make(4000, 800);
+	suite_keyset got = {0};
+	char key[BRT_BLOB_KEY_MAX], blocker[PATH_MAX], path[PATH_MAX];
+	uint64_t size = 0;
+	int fd;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	suite_key_of(key, data, 4000);
+	path_join(path, root, "blobs/sha256");
+	mkdir(path, 0755);
+	path_join(path, root, "blobs");
+	path_join(blocker, path, key);
+	*strrchr(blocker, '/') = '\0';
+	fd = open(blocker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+
+	CHECK_EQ_INT(write_upload(bs, id, data, 4000, 1), 0);
+	CHECK_EQ_INT(commit_upload(bs, id, 4000, key), BRT_EIO);
+	CHECK(brt_error_last()[0] != '\0');
+	CHECK(strstr(brt_error_last(), tmp_root) == NULL);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
+	CHECK(suite_keyset_find(&got, key) < 0);
+	suite_keyset_free(&got);
+
+	CHECK(suite_upload_holds(bs, id, 4000));
+	unlink(blocker);
+	CHECK_EQ_INT(commit_upload(bs, id, 4000, key), 0);
+	suite_expect_content(bs, key, data, 4000);
+	CHECK(suite_upload_gone(bs, id));
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	free(data);
+}
+
+/* Two threads commit, move and remove objects in shared directories, so
+ * each one's remove prunes directories the other is about to use. */
+typedef struct race_thread {
+	brt_blobstore *bs;
+	int index;
+	int failures;
+	char detail[256]; /* the first failure */
+} race_thread;
+
+static void *race_main(void *arg)
+{
+	race_thread *t = arg;
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], moved[BRT_BLOB_KEY_MAX];
+
+	snprintf(key, sizeof(key), "race/aa/t%d", t->index);
+	snprintf(moved, sizeof(moved), "race/bb/t%d", t->index);
+	for (int i = 0; i < RACE_ITERATIONS; i++) {
+		brt_blob_writer *w = NULL;
+		int error;
+
+		snprintf(id, sizeof(id), "%016x%016x", (unsigned)t->index + 1, (unsigned)i);
+		if ((error = t->bs->writer_open(&w, t->bs, id, 0)) == 0) {
+			if ((error = w->append(w, "data", 4)) == 0)
+				error = w->commit(w, key);
+			w->free(w);
+		}
+		if (error == 0)
+			error = t->bs->move(t->bs, key, moved);
+		if (error == 0)
+			error = t->bs->remove(t->bs, moved);
+		if (error != 0 && t->failures++ == 0) {
+			snprintf(t->detail, sizeof(t->detail), "iteration %d: %s: %s", i, brt_error_name(error),
+				 brt_error_last());
+		}
+	}
+	return NULL;
+}
+
+static void test_prune_race(brt_blobstore *bs)
+{
+	race_thread threads[2];
+	pthread_t tids[2];
+	int started = 0;
+
+	memset(threads, 0, sizeof(threads));
+	for (int i = 0; i < 2; i++) {
+		threads[i].bs = bs;
+		threads[i].index = i;
+		if (pthread_create(&tids[i], NULL, race_main, &threads[i]) == 0)
+			started++;
+	}
+	CHECK_EQ_INT(started, 2);
+	for (int i = 0; i < started; i++) {
+		pthread_join(tids[i], NULL);
+		if (threads[i].failures)
+			fprintf(stderr, "race thread %d: %d failures, first %s\n", i, threads[i].failures,
+				threads[i].detail);
+		CHECK_EQ_INT(threads[i].failures, 0);
+	}
+}
+
+int main(void)
+{
+	const char *base = getenv("TMPDIR");
+	char root[PATH_MAX];
+	brt_blobstore *bs = NULL;
+	int n;
+
+	n = snprintf(tmp_root, sizeof(tmp_root), "%s/berth-blobstore-fs-XXXXXX", base && *base ? base : "/tmp");
+	if (n < 0 || (size_t)n >= sizeof(tmp_root) || !mkdtemp(tmp_root)) {
+		fprintf(stderr, "cannot create a temporary directory\n");
+		return 1;
+	}
+	/* Objects must come out read-only whatever the umask. */
+	umask(0);
+
+	test_blob_key();
+	test_open();
+
+	path_join(root, tmp_root, "suite");
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, root), 0);
+	if (bs) {
+		CHECK_EQ_INT(blobstore_suite_run(bs, "filesystem"), 0);
+		CHECK_EQ_INT(blobstore_suite_run_faults(bs, "filesystem"), 0);
+		audit_store(root);
+		bs->free(bs);
+		bs = NULL;
+	}
+
+	path_join(root, tmp_root, "fs");
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, root), 0);
+	if (bs) {
+		test_layout(bs, root);
+		test_list_skips_foreign(bs, root);
+		test_upload_symlink(bs, root);
+		test_crash(bs);
+		test_write_error(bs);
+		test_commit_error(bs, root);
+		test_prune_race(bs);
+		audit_store(root);
+		bs->free(bs);
+		bs = NULL;
+	}
+
+	/* A second store on the same root sees what the first committed. */
+	path_join(root, tmp_root, "suite");
+	CHECK_EQ_INT(brt_blobstore_fs_open(&bs, root), 0);
+	if (bs) {
+		suite_keyset got = {0};
+		CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
+		CHECK(got.count > 0);
+		suite_keyset_free(&got);
+		bs->free(bs);
+	}
+
+	remove_tree(tmp_root);
+	CHECK(!exists(tmp_root));
+	return check_exit("test_blobstore_fs");
+}

@@ -64,6 +64,9 @@ void api_send(brt_request *req, unsigned int status, struct MHD_Response *resp, 
 		return;
 	}
 	req->responded = 1;
+	/* Release the upload (and its lock) before the client can see the
+	 * answer and send the next request for the same session. */
+	api_upload_cleanup(req);
 	if (!resp) {
 		/* Out of memory: let libmicrohttpd drop the connection. */
 		brt_log_error("cannot create a response for %s %s", req->method_name, req->url);

@@ -537,7 +537,7 @@ static int conn_open(sqlite_conn **out, const char *path, uint64_t serial)
 	if ((error = db_exec(c->db, "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
 				    "PRAGMA foreign_keys = ON;"
 				    "PRAGMA busy_timeout = 5000;"
-				    "PRAGMA cache_size = -1024;"
+				    "PRAGMA cache_size = -512;"
 				    "PRAGMA temp_store = MEMORY;")) < 0)
 		goto done;
 	*out = c;

@@ -173,6 +173,18 @@ int api_done(const brt_request *req)
 	return req->responded || req->pending_status != 0;
 }
 
+/* The methods an endpoint supports, for the Allow header of a 405. */
+static const char *allowed_methods(brt_endpoint endpoint)
+{
+	switch (endpoint) {
+	case BRT_EP_BLOB: return "GET, HEAD, DELETE";
+	case BRT_EP_UPLOADS: return "POST";
+	case BRT_EP_UPLOAD: return "GET, PATCH, PUT, DELETE";
+	case BRT_EP_MANIFEST: return "GET, HEAD, PUT, DELETE";
+	default: return "GET, HEAD";
+	}
+}
+
 static void send_pending(brt_request *req)
 {
 	json_t *body;
@@ -197,7 +209,9 @@ static void send_pending(brt_request *req)
 		MHD_add_response_header(resp, "Range", range);
 	}
 	if (resp && req->pending_status == 405)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, PUT, POST, PATCH, DELETE");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allowed_methods(req->endpoint));
+	if (resp && req->pending_header)
+		MHD_add_response_header(resp, req->pending_header, req->pending_header_value);
 	api_send(req, req->pending_status, resp, len);
 }
 

@@ -97,12 +97,13 @@ void api_blob_get(brt_request *req)
 	if (range) {
 		error = brt_parse_range(&start, &len, range, info.size);
 		if (error == BRT_ERANGE) {
-			struct MHD_Response *r416 = api_response_empty();
-			snprintf(content_range, sizeof(content_range), "bytes */%llu",
+			api_fail(req, 416, E_BLOB_UNKNOWN, "range not satisfiable for a blob of %llu bytes",
 				 (unsigned long long)info.size);
-			if (r416)
-				MHD_add_response_header(r416, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
-			api_send(req, 416, r416, 0);
+			req->pending_header = MHD_HTTP_HEADER_CONTENT_RANGE;
+			req->pending_header_value =
+				brt_pool_printf(&req->pool, "bytes */%llu", (unsigned long long)info.size);
+			if (!req->pending_header_value)
+				req->pending_header = NULL;
 			return;
 		}
 		if (error < 0) { /* malformed or multi-range: send it all */

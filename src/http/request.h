@@ -70,6 +70,8 @@ typedef struct brt_request {
 	unsigned int pending_status;
 	const char *pending_code;
 	const char *pending_detail;
+	const char *pending_header;       /* extra header on the error, or NULL */
+	const char *pending_header_value;
 	uint64_t discarded;
 	brt_blob_upload *upload;
 	brt_upload *session;        /* pool; the upload row being extended */

@@ -89,6 +89,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return req->responded ? MHD_YES : MHD_NO;
 }
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and query arguments.  "%00" stays as it
+ * is: a decoded NUL would cut the string short and make the router see
+ * another path than the client sent; left encoded, it fails validation. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *in = s, *out = s;
+
+	(void)cls;
+	(void)conn;
+	while (*in) {
+		int hi, lo;
+		if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 && (lo = hex_value(in[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*out++ = (char)(hi * 16 + lo);
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -194,6 +228,7 @@ int brt_server_start(struct brt_server *server)
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->connection_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 		MHD_OPTION_END);
 	if (!server->daemon)

@@ -1,0 +1,716 @@
+# Shared helpers for the end-to-end tests: every tests/e2e/test_*.sh sources
+# this file, starts its own berthd on a free loopback port with a fresh data
+# directory, talks to it with curl and counts assertions.  The EXIT trap stops
+# every server the script started, removes the temporary files and prints the
+# summary line "N passed, N failed"; the script then exits 1 if anything failed
+# (or if it stopped before calling berth_done), else 0.
+#
+# Environment:
+#   BERTHD        the server binary (default: $BERTH_SRC/build/berthd, else
+#                 the build/berthd next to this file's ../..)
+#   BERTH_SRC     the source tree (set by ctest)
+#   E2E_VERBOSE=1 print the headers and body of every request
+#   E2E_KEEP=1    keep the temporary directory (its path is printed)
+#
+# Servers:
+#   berth_start [extra berthd args...]  start "$BERTHD serve --listen
+#       127.0.0.1:PORT --data-dir DIR ARGS..." and wait (up to ~10 s) until
+#       GET /v2/ answers.  Sets BERTH_PID, BERTH_PORT, BERTH_URL
+#       (http://127.0.0.1:PORT), BERTH_DATA (the data dir), BERTH_LOG
+#       (DIR/../berthd.log).  Returns 1 (and counts a failure) if it never
+#       answers.  Starting again replaces those variables; the first server
+#       keeps running until berth_stop or exit (save the variables to go back).
+#   berth_stop      SIGTERM, wait up to ~10 s, then SIGKILL; returns berthd's
+#                   exit status (BERTH_EXIT as well)
+#   berth_kill9     SIGKILL, no draining
+#   berth_restart   berth_stop, then start again on the same port, data dir
+#                   and arguments
+#
+# Requests (every request has a 30 s time limit and goes to 127.0.0.1 only):
+#   req METHOD PATH-or-URL [curl args...]
+#       PATH is relative to BERTH_URL ("/v2/..."); a full http://127.0.0.1 URL
+#       (e.g. an absolute Location) is used as is.  HEAD uses curl -I (and
+#       so cannot see a body sent by mistake).  Sets:
+#         REQ_STATUS     3 digits, 000 if the connection failed
+#         REQ_DESC       "METHOD PATH", shortened for the log
+#         REQ_HDRS       file: headers of the final response (no 100
+#                        Continue block), CR stripped
+#         REQ_BODY_FILE  file: the raw body
+#         REQ_BODY       the body as text (up to 1 MiB, up to a NUL byte)
+#   hdr NAME        print the value of the response header NAME (the last
+#                   one; case-insensitive); returns 1 if absent
+#   hdr_count NAME  print how many NAME headers the response has
+#   url_of LOCATION turn a Location value (absolute or relative) into a URL
+
+# Assertions (each counts one pass or one fail; on failure the response is
+# shown):
+#   expect_status CODE                  REQ_STATUS == CODE
+#   expect_status_in CODE...            REQ_STATUS is one of them
+#   expect_header NAME REGEX            header present, whole value matches
+#                                       the extended REGEX
+#   expect_header_eq NAME VALUE         header present, value == VALUE exactly
+#   expect_no_header NAME
+#   expect_json JQ-EXPR EXPECTED        jq -c -r JQ-EXPR on the body == EXPECTED
+#   expect_body_file FILE               body is byte-identical to FILE
+#   expect_body_empty
+#   expect_oci_error                    JSON Content-Type and a body
+#                                       {"errors":[{code,message,..}]};
+#                                       sets E2E_CODES ("A,B")
+#   expect_error_code CODE              expect_oci_error + some code == CODE
+#   expect_eq NAME GOT WANT             plain string comparison
+#   expect_match NAME GOT REGEX
+#   expect_link_next PATH N LAST        one Link: <PATH?n=N&last=LAST>; rel="next"
+#   expect_error_code_in CODE...        like expect_error_code, any of them
+#   ok NAME / fail NAME [details]       count by hand
+#   section TITLE                       print a heading
+#   berth_done                          mark the normal end of the script
+#
+# Content (deterministic):
+#   make_blob FILE SIZE SEED     SIZE bytes of AES-CTR keystream keyed by SEED
+#   digest_of FILE [sha256|sha512]  print "alg:hex"
+#   size_of FILE
+#   push_blob NAME FILE [sha256|sha512]  POST + PUT monolithic upload; sets
+#                                   BLOB_DIGEST; counts a failure unless 201
+#                                   (call it directly, not inside $(...))
+#   make_manifest OUT CONFIG_FILE CONFIG_TYPE [LAYER_FILE...]
+#       write a compact OCI image manifest (layers typed
+#       application/vnd.oci.image.layer.v1.tar+gzip); the blobs are not pushed
+#   push_manifest NAME REF FILE [CONTENT-TYPE]  PUT the exact bytes of FILE;
+#       default type: the file's mediaType, else the OCI manifest type;
+#       leaves the response in REQ_* (no assertion)
+#
+# Pagination: link_next (prints the Link target), query_param URL NAME.
+#
+# Names: BERTH_TENANT is the fixed tenant prefix; use "$BERTH_TENANT/app".
+# Media types: MT_OCI_{MANIFEST,INDEX,CONFIG,LAYER}, MT_DOCKER_{MANIFEST,
+# LIST,CONFIG,LAYER}.  Scratch space: E2E_WORK (removed at exit; E2E_TMP is
+# its parent, holding one srvN/ directory per started server).
+
+# shellcheck shell=bash
+# Variables set here are read by the scripts that source this file.
+# shellcheck disable=SC2034
+
+BERTH_E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -z "${BERTHD:-}" ]; then
+	if [ -n "${BERTH_SRC:-}" ] && [ -x "$BERTH_SRC/build/berthd" ]; then
+		BERTHD=$BERTH_SRC/build/berthd
+	else
+		BERTHD=$BERTH_E2E_DIR/../../build/berthd
+	fi
+fi
+export BERTHD
+
+BERTH_TENANT=0146e9b57080961e2c83536300000000
+MT_OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
+MT_OCI_INDEX=application/vnd.oci.image.index.v1+json
+MT_OCI_CONFIG=application/vnd.oci.image.config.v1+json
+MT_OCI_LAYER=application/vnd.oci.image.layer.v1.tar+gzip
+MT_DOCKER_MANIFEST=application/vnd.docker.distribution.manifest.v2+json
+MT_DOCKER_LIST=application/vnd.docker.distribution.manifest.list.v2+json
+MT_DOCKER_CONFIG=application/vnd.docker.container.image.v1+json
+MT_DOCKER_LAYER=application/vnd.docker.image.rootfs.diff.tar.gzip
+
+E2E_PASS=0
+E2E_FAIL=0
+E2E_DONE=0
+E2E_PIDS=()
+E2E_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-e2e-$E2E_NAME.XXXXXX")
+E2E_WORK=$E2E_TMP/work
+mkdir -p "$E2E_WORK"
+E2E_SRV_SEQ=0
+# The system python starts faster than a pyenv shim.
+E2E_PY=python3
+[ -x /usr/bin/python3 ] && E2E_PY=/usr/bin/python3
+
+BERTH_PID=
+BERTH_PORT=
+BERTH_URL=
+BERTH_DATA=
+BERTH_LOG=
+BERTH_ARGS=()
+BERTH_EXIT=
+
+REQ_STATUS=
+REQ_DESC=
+REQ_BODY=
+REQ_HDRS=$E2E_WORK/resp.hdrs
+REQ_BODY_FILE=$E2E_WORK/resp.body
+REQ_RAW_HDRS=$E2E_WORK/resp.rawhdrs
+
+# ---------------------------------------------------------------- counting
+
+section() { printf '\n== %s\n' "$*"; }
+
+ok() {
+	E2E_PASS=$((E2E_PASS + 1))
+	printf 'ok   %s\n' "$1"
+}
+
+fail() {
+	E2E_FAIL=$((E2E_FAIL + 1))
+	printf 'FAIL %s\n' "$1"
+	if [ $# -gt 1 ]; then
+		printf '     %s\n' "${@:2}"
+	fi
+}
+
+# Shows the last response after a failed assertion about it.
+show_response() {
+	printf '     response to %s: status %s\n' "$REQ_DESC" "$REQ_STATUS"
+	if [ -s "$REQ_HDRS" ]; then
+		sed 's/^/     < /' "$REQ_HDRS" | head -n 30
+	fi
+	if [ -s "$REQ_BODY_FILE" ]; then
+		printf '     body: '
+		head -c 600 "$REQ_BODY_FILE" | tr -c '[:print:]\n' '.'
+		printf '\n'
+	fi
+}
+
+fail_resp() {
+	fail "$@"
+	show_response
+}
+
+berth_done() { E2E_DONE=1; }
+
+e2e_cleanup() {
+	local rc=$?
+	local pid
+	trap - EXIT
+	# Writes to a closed pipe must fail quietly here, not end the cleanup.
+	trap '' PIPE
+	for pid in "${E2E_PIDS[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			e2e_stop_pid "$pid" >/dev/null 2>&1
+		fi
+	done
+	if [ "$E2E_DONE" != 1 ]; then
+		fail "script ended early (exit status $rc) before berth_done"
+	fi
+	if [ "$E2E_FAIL" -gt 0 ]; then
+		for f in "$E2E_TMP"/srv*/berthd.log; do
+			[ -f "$f" ] || continue
+			printf '\n-- last lines of %s\n' "$f"
+			tail -n 40 "$f"
+		done
+	fi
+	if [ "${E2E_KEEP:-0}" = 1 ]; then
+		printf 'kept %s\n' "$E2E_TMP"
+	else
+		rm -rf "$E2E_TMP"
+	fi
+	printf '%d passed, %d failed\n' "$E2E_PASS" "$E2E_FAIL"
+	if [ "$E2E_FAIL" -gt 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
+trap e2e_cleanup EXIT
+# Signals go through the EXIT trap too, so no server outlives the script
+# (PIPE: the output was piped into something that stopped reading).
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+
+# ---------------------------------------------------------------- servers
+
+# Prints a free TCP port on 127.0.0.1 (the kernel's choice).
+e2e_free_port() {
+	local port
+	port=$("$E2E_PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()' 2>/dev/null)
+	if [ -n "$port" ]; then
+		printf '%s\n' "$port"
+		return 0
+	fi
+	# Fallback: probe a pseudo-random range, bounded to 200 tries.
+	local i
+	for i in $(seq 1 200); do
+		port=$((20000 + (RANDOM * 7 + i * 131) % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			printf '%s\n' "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Waits until GET /v2/ on BERTH_URL answers with 200 or 401, or the process
+# dies; bounded to ~10 s.
+e2e_wait_ready() {
+	local i code
+	for i in $(seq 1 100); do
+		if ! kill -0 "$BERTH_PID" 2>/dev/null; then
+			return 1
+		fi
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BERTH_URL/v2/" 2>/dev/null)
+		case $code in
+		200 | 401) return 0 ;;
+		esac
+		sleep 0.1
+	done
+	return 1
+}
+
+# Starts berthd with the current BERTH_PORT/BERTH_DATA/BERTH_ARGS.
+e2e_launch() {
+	"$BERTHD" serve --listen "127.0.0.1:$BERTH_PORT" --data-dir "$BERTH_DATA" \
+		"${BERTH_ARGS[@]}" >>"$BERTH_LOG" 2>&1 &
+	BERTH_PID=$!
+	E2E_PIDS+=("$BERTH_PID")
+	BERTH_URL=http://127.0.0.1:$BERTH_PORT
+	e2e_wait_ready
+}
+
+berth_start() {
+	local dir attempt
+	if [ ! -x "$BERTHD" ]; then
+		fail "berthd binary not found at $BERTHD"
+		return 1
+	fi
+	E2E_SRV_SEQ=$((E2E_SRV_SEQ + 1))
+	dir=$E2E_TMP/srv$E2E_SRV_SEQ
+	mkdir -p "$dir"
+	BERTH_DATA=$(mktemp -d "$dir/data.XXXXXX")
+	BERTH_LOG=$dir/berthd.log
+	BERTH_ARGS=("$@")
+	# A port can be taken between choosing and binding; try a few.
+	for attempt in 1 2 3; do
+		BERTH_PORT=$(e2e_free_port) || break
+		if e2e_launch; then
+			return 0
+		fi
+		if kill -0 "$BERTH_PID" 2>/dev/null; then
+			e2e_stop_pid "$BERTH_PID" >/dev/null 2>&1
+			break # running but never answered: not a port clash
+		fi
+		if ! grep -qi 'in use' "$BERTH_LOG" 2>/dev/null; then
+			break
+		fi
+		printf '(port %s taken, retrying: attempt %d)\n' "$BERTH_PORT" "$attempt"
+	done
+	fail "berthd did not start (log $BERTH_LOG)"
+	tail -n 20 "$BERTH_LOG" 2>/dev/null | sed 's/^/     | /'
+	return 1
+}
+
+# SIGTERM, bounded wait (~10 s), then SIGKILL.  Prints nothing; returns the
+# process's exit status.
+e2e_stop_pid() {
+	local pid=$1 i rc
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			break
+		fi
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		printf 'berthd %s ignored SIGTERM for 10 s, killing it\n' "$pid"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	return $rc
+}
+
+berth_stop() {
+	[ -n "$BERTH_PID" ] || return 0
+	e2e_stop_pid "$BERTH_PID"
+	BERTH_EXIT=$?
+	return $BERTH_EXIT
+}
+
+berth_kill9() {
+	[ -n "$BERTH_PID" ] || return 0
+	kill -KILL "$BERTH_PID" 2>/dev/null
+	wait "$BERTH_PID" 2>/dev/null
+	return 0
+}
+
+berth_restart() {
+	berth_stop
+	if e2e_launch; then
+		return 0
+	fi
+	fail "berthd did not restart on port $BERTH_PORT (log $BERTH_LOG)"
+	tail -n 20 "$BERTH_LOG" 2>/dev/null | sed 's/^/     | /'
+	return 1
+}
+
+# ---------------------------------------------------------------- requests
+
+url_of() {
+	case $1 in
+	http://* | https://*) printf '%s\n' "$1" ;;
+	/*) printf '%s%s\n' "$BERTH_URL" "$1" ;;
+	*) printf '%s/%s\n' "$BERTH_URL" "$1" ;;
+	esac
+}
+
+# Response headers of the last request, parsed once: lower-case name ->
+# last value, and name -> count.  (No forks per lookup: the tests make
+# thousands of them.)
+declare -A REQ_H=()
+declare -A REQ_HN=()
+
+req() {
+	local method=$1 path=$2 url
+	shift 2
+	case $path in
+	http://* | https://*) url=$path ;;
+	/*) url=$BERTH_URL$path ;;
+	*) url=$BERTH_URL/$path ;;
+	esac
+	case $url in
+	http://127.0.0.1:* | http://\[::1\]:* | http://localhost:*) ;;
+	*)
+		fail "refusing non-loopback URL $url"
+		return 1
+		;;
+	esac
+	# Shortened for the log: tenant -> "T", digests -> 12 hex digits.
+	REQ_DESC=${path#"$BERTH_URL"}
+	REQ_DESC="$method ${REQ_DESC//$BERTH_TENANT/T}"
+	while [[ $REQ_DESC =~ (sha(256|512):[0-9a-f]{12})[0-9a-f]{8,} ]]; do
+		REQ_DESC=${REQ_DESC/"${BASH_REMATCH[0]}"/"${BASH_REMATCH[1]}.."}
+	done
+	if [[ $REQ_DESC =~ [=]([^\&=]{25})[^\&]{8,} ]]; then
+		REQ_DESC=${REQ_DESC/"${BASH_REMATCH[0]}"/"=${BASH_REMATCH[1]}.."}
+	fi
+	: >"$REQ_RAW_HDRS"
+	: >"$REQ_BODY_FILE"
+	local -a mflag
+	case $method in
+	GET) mflag=() ;;
+	HEAD) mflag=(-I) ;;
+	*) mflag=(-X "$method") ;;
+	esac
+	# curl -I copies the headers to the -o file too; a HEAD has no body to
+	# keep (and curl could not see one anyway).
+	local out=$REQ_BODY_FILE wout size
+	[ "$method" = HEAD ] && out=/dev/null
+	wout=$(curl -s --max-time 30 "${mflag[@]}" -D "$REQ_RAW_HDRS" -o "$out" \
+		-w '%{http_code} %{size_download}' "$@" "$url" 2>"$E2E_WORK/curl.err")
+	REQ_STATUS=${wout%% *}
+	size=${wout##* }
+	[ -n "$REQ_STATUS" ] || REQ_STATUS=000
+	# Keep only the final header block (drops "100 Continue" blocks).
+	local line name value
+	local -a lines=()
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line%$'\r'}
+		if [[ $line == HTTP/* ]]; then
+			lines=()
+		fi
+		[ -n "$line" ] && lines+=("$line")
+	done <"$REQ_RAW_HDRS"
+	REQ_H=()
+	REQ_HN=()
+	if [ ${#lines[@]} -gt 0 ]; then
+		printf '%s\n' "${lines[@]}" >"$REQ_HDRS"
+	else
+		: >"$REQ_HDRS"
+	fi
+	for line in "${lines[@]:1}"; do
+		[[ $line == *:* ]] || continue
+		name=${line%%:*}
+		name=${name,,}
+		value=${line#*:}
+		value=${value#"${value%%[![:space:]]*}"}
+		value=${value%"${value##*[![:space:]]}"}
+		REQ_H[$name]=$value
+		REQ_HN[$name]=$((${REQ_HN[$name]:-0} + 1))
+	done
+	REQ_BODY=
+	if [ "$method" != HEAD ] && [[ $size =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] && [ "$size" -le 1048576 ]; then
+		IFS= read -r -d '' REQ_BODY <"$REQ_BODY_FILE" || true
+	fi
+	if [ "${E2E_VERBOSE:-0}" = 1 ]; then
+		printf '  > %s -> %s\n' "$REQ_DESC" "$REQ_STATUS"
+		sed 's/^/  < /' "$REQ_HDRS"
+		head -c 400 "$REQ_BODY_FILE" | tr -c '[:print:]\n' '.' | sed 's/^/  | /'
+		printf '\n'
+	fi
+	return 0
+}
+
+hdr() {
+	local n=${1,,}
+	[ -n "${REQ_HN[$n]:-}" ] || return 1
+	printf '%s\n' "${REQ_H[$n]}"
+}
+
+hdr_count() {
+	local n=${1,,}
+	printf '%s\n' "${REQ_HN[$n]:-0}"
+}
+
+# ---------------------------------------------------------------- assertions
+
+expect_status() {
+	if [ "$REQ_STATUS" = "$1" ]; then
+		ok "$REQ_DESC: status $1"
+	else
+		fail_resp "$REQ_DESC: status $REQ_STATUS, want $1"
+	fi
+}
+
+expect_status_in() {
+	local c
+	for c in "$@"; do
+		if [ "$REQ_STATUS" = "$c" ]; then
+			ok "$REQ_DESC: status $c"
+			return
+		fi
+	done
+	fail_resp "$REQ_DESC: status $REQ_STATUS, want one of $*"
+}
+
+expect_header() {
+	local name=$1 re=$2 n=${1,,} v
+	if [ -z "${REQ_HN[$n]:-}" ]; then
+		fail_resp "$REQ_DESC: no $name header (want /$re/)"
+		return
+	fi
+	v=${REQ_H[$n]}
+	if [[ $v =~ ^($re)$ ]]; then
+		ok "$REQ_DESC: $name: $v"
+	else
+		fail_resp "$REQ_DESC: $name is '$v', want /$re/"
+	fi
+}
+
+# The whole value equals VALUE exactly (no regex).
+expect_header_eq() {
+	local name=$1 want=$2 n=${1,,} v
+	if [ -z "${REQ_HN[$n]:-}" ]; then
+		fail_resp "$REQ_DESC: no $name header (want '$want')"
+		return
+	fi
+	v=${REQ_H[$n]}
+	if [ "$v" = "$want" ]; then
+		ok "$REQ_DESC: $name: $v"
+	else
+		fail_resp "$REQ_DESC: $name is '$v', want '$want'"
+	fi
+}
+
+expect_no_header() {
+	local n=${1,,}
+	if [ -n "${REQ_HN[$n]:-}" ]; then
+		fail_resp "$REQ_DESC: unexpected $1: ${REQ_H[$n]}"
+	else
+		ok "$REQ_DESC: no $1 header"
+	fi
+}
+
+expect_json() {
+	local expr=$1 want=$2 got
+	if ! got=$(jq -c -r "$expr" <"$REQ_BODY_FILE" 2>&1); then
+		fail_resp "$REQ_DESC: body is not JSON or jq '$expr' failed: $got"
+		return
+	fi
+	if [ "$got" = "$want" ]; then
+		ok "$REQ_DESC: $expr == $want"
+	else
+		fail_resp "$REQ_DESC: $expr is '$got', want '$want'"
+	fi
+}
+
+expect_body_file() {
+	if cmp -s "$REQ_BODY_FILE" "$1"; then
+		ok "$REQ_DESC: body matches $(basename "$1")"
+	else
+		fail_resp "$REQ_DESC: body ($(size_of "$REQ_BODY_FILE") bytes) differs from $(basename "$1") ($(size_of "$1") bytes)"
+	fi
+}
+
+expect_body_empty() {
+	if [ ! -s "$REQ_BODY_FILE" ]; then
+		ok "$REQ_DESC: empty body"
+	else
+		fail_resp "$REQ_DESC: body not empty ($(size_of "$REQ_BODY_FILE") bytes)"
+	fi
+}
+
+# The OCI error body: {"errors":[{"code":"UPPER_CASE","message":"...","detail":..}]}
+# with a JSON Content-Type.  Sets E2E_CODES to the codes, comma-separated.
+expect_oci_error() {
+	local ct=${REQ_H[content-type]:-}
+	E2E_CODES=
+	if ! [[ $ct =~ ^application/json ]]; then
+		fail_resp "$REQ_DESC: error Content-Type is '$ct', want application/json"
+		return 1
+	fi
+	if E2E_CODES=$(jq -e -r '
+		if (.errors | type == "array" and length > 0) and
+			all(.errors[];
+				(.code | type == "string" and test("^[A-Z_]+$")) and
+				((.message // "") | type == "string"))
+		then [.errors[].code] | join(",") else false end' <"$REQ_BODY_FILE" 2>/dev/null); then
+		ok "$REQ_DESC: OCI error body"
+		return 0
+	fi
+	E2E_CODES=
+	fail_resp "$REQ_DESC: body is not an OCI error document"
+	return 1
+}
+
+expect_error_code() {
+	local want=$1
+	expect_oci_error || return
+	if [[ ,$E2E_CODES, == *",$want,"* ]]; then
+		ok "$REQ_DESC: error code $want"
+	else
+		fail_resp "$REQ_DESC: error codes '$E2E_CODES', want $want"
+	fi
+}
+
+# Like expect_error_code, but any of the listed codes will do.
+expect_error_code_in() {
+	local c
+	expect_oci_error || return
+	for c in "$@"; do
+		if [[ ,$E2E_CODES, == *",$c,"* ]]; then
+			ok "$REQ_DESC: error code $c"
+			return
+		fi
+	done
+	fail_resp "$REQ_DESC: error codes '$E2E_CODES', want one of $*"
+}
+
+expect_eq() {
+	if [ "$2" = "$3" ]; then
+		ok "$1: $2"
+	else
+		fail "$1: got '$2', want '$3'"
+	fi
+}
+
+expect_match() {
+	if [[ $2 =~ $3 ]]; then
+		ok "$1: $2"
+	else
+		fail "$1: '$2' does not match /$3/"
+	fi
+}
+
+# ---------------------------------------------------------------- content
+
+make_blob() {
+	local out=$1 size=$2 seed=$3 key iv
+	key=$(printf 'berth-e2e key %s' "$seed" | sha256sum | cut -c1-32)
+	iv=$(printf 'berth-e2e iv %s' "$seed" | sha256sum | cut -c1-32)
+	head -c "$size" /dev/zero |
+		openssl enc -aes-128-ctr -K "$key" -iv "$iv" -nosalt 2>/dev/null >"$out"
+}
+
+digest_of() {
+	local alg=${2:-sha256} hex
+	case $alg in
+	sha256) hex=$(sha256sum <"$1") ;;
+	sha512) hex=$(sha512sum <"$1") ;;
+	*) return 1 ;;
+	esac
+	printf '%s:%s\n' "$alg" "${hex%% *}"
+}
+
+size_of() { stat -c %s "$1"; }
+
+# Monolithic POST + PUT.  Sets BLOB_DIGEST; returns 1 (and counts a failure)
+# unless both steps succeed.  Call it directly, not in $(...), so that the
+# failure is counted.  The REQ_* state is that of the PUT.
+push_blob() {
+	local name=$1 file=$2 alg=${3:-sha256} loc sep
+	BLOB_DIGEST=$(digest_of "$file" "$alg")
+	req POST "/v2/$name/blobs/uploads/" -H 'Content-Length: 0'
+	if [ "$REQ_STATUS" != 202 ]; then
+		fail_resp "push_blob $name $(basename "$file"): POST status $REQ_STATUS"
+		return 1
+	fi
+	loc=$(hdr Location)
+	sep='?'
+	[[ $loc == *\?* ]] && sep='&'
+	req PUT "$loc${sep}digest=$BLOB_DIGEST" -H 'Content-Type: application/octet-stream' \
+		--data-binary "@$file"
+	if [ "$REQ_STATUS" != 201 ]; then
+		fail_resp "push_blob $name $(basename "$file"): PUT status $REQ_STATUS"
+		return 1
+	fi
+	return 0
+}
+
+# make_manifest OUT CONFIG_FILE CONFIG_TYPE [LAYER_FILE...]
+make_manifest() {
+	local out=$1 cfg=$2 ctype=$3 layers='[]' f
+	shift 3
+	for f in "$@"; do
+		layers=$(jq -c --arg d "$(digest_of "$f")" --argjson s "$(size_of "$f")" \
+			--arg t "$MT_OCI_LAYER" '. + [{mediaType: $t, digest: $d, size: $s}]' <<<"$layers")
+	done
+	jq -c -n --arg mt "$MT_OCI_MANIFEST" --arg ct "$ctype" --arg cd "$(digest_of "$cfg")" \
+		--argjson cs "$(size_of "$cfg")" --argjson layers "$layers" \
+		'{schemaVersion: 2, mediaType: $mt, config: {mediaType: $ct, digest: $cd, size: $cs}, layers: $layers}' |
+		tr -d '\n' >"$out"
+}
+
+push_manifest() {
+	local name=$1 ref=$2 file=$3 ct=${4:-}
+	if [ -z "$ct" ]; then
+		ct=$(jq -r '.mediaType // empty' <"$file" 2>/dev/null)
+		[ -n "$ct" ] || ct=$MT_OCI_MANIFEST
+	fi
+	req PUT "/v2/$name/manifests/$ref" -H "Content-Type: $ct" --data-binary "@$file"
+}
+
+# ---------------------------------------------------------------- pagination
+
+# Prints the URL of a `Link: <URL>; rel="next"` response header; returns 1
+# if there is none or it has another form.
+link_next() {
+	local v
+	v=$(hdr Link) || return 1
+	[[ $v =~ ^\<([^\>]+)\>\;\ rel=\"next\"$ ]] || return 1
+	printf '%s\n' "${BASH_REMATCH[1]}"
+}
+
+# query_param URL NAME: prints the percent-decoded value of NAME in URL's
+# query string; returns 1 if absent.
+query_param() {
+	"$E2E_PY" -c 'import sys, urllib.parse as u
+q = u.parse_qs(u.urlsplit(sys.argv[1]).query, keep_blank_values=True)
+v = q.get(sys.argv[2])
+if not v:
+    sys.exit(1)
+print(v[0])' "$1" "$2"
+}
+
+# expect_link_next PATH N LAST: the response has exactly one
+# `Link: <PATH?n=N&last=LAST>; rel="next"` header (parameters in any order,
+# LAST may be percent-encoded; PATH is a path, not an absolute URL).
+expect_link_next() {
+	local path=$1 n=$2 last=$3 url got_path got_n got_last
+	if [ "$(hdr_count Link)" != 1 ]; then
+		fail_resp "$REQ_DESC: want one Link header, have $(hdr_count Link)"
+		return
+	fi
+	if ! url=$(link_next); then
+		fail_resp "$REQ_DESC: Link is '$(hdr Link)', want '<...>; rel=\"next\"'"
+		return
+	fi
+	got_path=${url%%\?*}
+	got_n=$(query_param "$url" n) || got_n='(none)'
+	got_last=$(query_param "$url" last) || got_last='(none)'
+	if [ "$got_path" = "$path" ] && [ "$got_n" = "$n" ] && [ "$got_last" = "$last" ]; then
+		ok "$REQ_DESC: Link next n=$n last=$last"
+	else
+		fail_resp "$REQ_DESC: Link '$url': path '$got_path' n '$got_n' last '$got_last'; want $path n=$n last=$last"
+	fi
+}

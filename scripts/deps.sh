@@ -1,19 +1,11 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages Berth needs, only those missing.
-#   scripts/deps.sh          build dependencies
-#   scripts/deps.sh --test   plus what the test suite drives (real clients)
-#   scripts/deps.sh --bench  plus what the benchmark compares against
+# Install the Debian 12 packages Berth needs to build, only those missing.
+# (The tests' clients come from tests/e2e/install-clients.sh, the
+# benchmark's tools from bench/run.sh.)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
       libsqlite3-dev libyaml-dev)
-for arg in "$@"; do
-  case $arg in
-    --test) pkgs+=(curl jq sqlite3 openssl python3 skopeo podman containerd uidmap) ;;
-    --bench) pkgs+=(curl jq skopeo apache2-utils docker-registry procps) ;;
-    *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
-  esac
-done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,7 +5,8 @@
 #   scripts/test.sh -L unit    only some labels (arguments go to ctest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh --test
+scripts/deps.sh
+tests/e2e/install-clients.sh >/dev/null
 scripts/build.sh
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DBERTH_SANITIZE=ON
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

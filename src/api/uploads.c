@@ -107,7 +107,9 @@ static void open_upload(brt_request *req, const char *id, uint64_t offset, const
 					 alg, req->server->config->blob_max);
 
 	if (error < 0) {
-		if (error == BRT_ERANGE || error == BRT_EINVALID)
+		if (error == BRT_ECONFLICT)
+			api_fail(req, 409, E_BLOB_UPLOAD_INVALID, "the upload is in use by another request");
+		else if (error == BRT_ERANGE || error == BRT_EINVALID)
 			api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "upload data is incomplete: %s", brt_error_last());
 		else
 			api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);

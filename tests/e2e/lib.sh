@@ -331,7 +331,18 @@ berth_kill9() {
 	[ -n "$BERTH_PID" ] || return 0
 	kill -KILL "$BERTH_PID" 2>/dev/null
 	wait "$BERTH_PID" 2>/dev/null
+	e2e_forget_pid "$BERTH_PID"
 	return 0
+}
+
+# Drop a reaped PID from the cleanup list, so cleanup never signals a
+# process that later got the same number.
+e2e_forget_pid() {
+	local keep=() pid
+	for pid in "${E2E_PIDS[@]}"; do
+		[ "$pid" = "$1" ] || keep+=("$pid")
+	done
+	E2E_PIDS=("${keep[@]}")
 }
 
 berth_restart() {

@@ -18,7 +18,7 @@ void brt_config_defaults(brt_config *config)
 	snprintf(config->listen, sizeof(config->listen), "127.0.0.1:5000");
 	snprintf(config->data_dir, sizeof(config->data_dir), "./berth-data");
 	config->threads = 4;
-	config->connection_memory = 256 * 1024;
+	config->connection_memory = 64 * 1024;
 	config->connection_limit = 1024;
 	config->connection_timeout = 120;
 	config->drain_timeout = 30;

@@ -19,7 +19,7 @@
 
 #include "common/pool.h"
 
-#define BRT_META_VERSION 1
+#define BRT_META_VERSION 2
 #define BRT_NAME_MAX 255     /* repository name */
 #define BRT_TAG_MAX 128
 #define BRT_HASH_STATE_MAX 256
@@ -78,7 +78,38 @@ typedef struct brt_upload {
 	int64_t updated_at;
 } brt_upload;
 
+/* An account (tenant).  Every repository name starts with its id. */
+typedef struct brt_account {
+	char id[33];      /* 32 lower-case hex chars */
+	char name[129];   /* free text, may be empty */
+	int64_t created_at;
+} brt_account;
+
+/* Rights an access key grants within its account. */
+enum brt_permission {
+	BRT_PERM_PULL = 1,
+	BRT_PERM_PUSH = 2,
+	BRT_PERM_DELETE = 4,
+};
+
+#define BRT_KEY_ID_LEN 16
+#define BRT_KEY_HASH_LEN 32
+
+/* An access key.  The secret itself is never stored, only its SHA-256. */
+typedef struct brt_access_key {
+	char id[BRT_KEY_ID_LEN + 1];          /* 16 lower-case hex chars */
+	char account_id[33];
+	unsigned char secret_hash[BRT_KEY_HASH_LEN];
+	unsigned int permissions;             /* enum brt_permission bits */
+	char label[129];
+	int64_t created_at;
+	int64_t expires_at;                   /* 0: never */
+	int64_t revoked_at;                   /* 0: not revoked */
+} brt_access_key;
+
 typedef int (*brt_meta_name_cb)(const char *name, void *payload);
+typedef int (*brt_meta_account_cb)(const brt_account *account, void *payload);
+typedef int (*brt_meta_key_cb)(const brt_access_key *key, void *payload);
 typedef int (*brt_meta_referrer_cb)(const brt_referrer *ref, void *payload);
 
 struct brt_meta {
@@ -155,6 +186,38 @@ struct brt_meta {
 
 	/* Release the store (all threads must be done with it). */
 	void (*free)(brt_meta *m);
+
+	/* --- version 2: accounts and access keys --- */
+
+	/* Create an account; BRT_EEXISTS if the id is taken. */
+	int (*account_create)(brt_meta *m, const brt_account *account);
+
+	/* Read an account; BRT_ENOTFOUND if absent. */
+	int (*account_get)(brt_meta *m, brt_account *out, const char *id);
+
+	/* Every account, ordered by id. */
+	int (*account_list)(brt_meta *m, brt_meta_account_cb cb, void *payload);
+
+	/* Store a new key; BRT_EEXISTS if the id is taken, BRT_ENOTFOUND if
+	 * the account does not exist. */
+	int (*key_create)(brt_meta *m, const brt_access_key *key);
+
+	/* Read a key by id, revoked or expired ones included (the caller
+	 * decides); BRT_ENOTFOUND if absent.  On every authenticated request:
+	 * one indexed read, no allocation. */
+	int (*key_get)(brt_meta *m, brt_access_key *out, const char *id);
+
+	/* The keys of an account, ordered by creation time. */
+	int (*key_list)(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload);
+
+	/* Mark a key revoked at `now`; BRT_ENOTFOUND if absent.  Revoking a
+	 * revoked key keeps the first time and succeeds. */
+	int (*key_revoke)(brt_meta *m, const char *id, int64_t now);
+
+	/* A named server secret shared by every node (e.g. the token signing
+	 * key): read it, or store `len` random bytes under `name` if there is
+	 * none yet (the first writer wins), and copy it into `out`. */
+	int (*secret_get)(brt_meta *m, const char *name, unsigned char *out, size_t len);
 };
 
 /* The SQLite driver (WAL mode, foreign keys on), database at `path`.

@@ -8,12 +8,16 @@
  * auto-increment ids). */
 #include "meta/meta.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -128,6 +132,24 @@ static const char *const migrations[] = {
 	" created_at BIGINT NOT NULL,"
 	" updated_at BIGINT NOT NULL);"
 	"CREATE INDEX uploads_repository ON uploads (repository_id);",
+
+	/* 2: access keys and server secrets.  NULL times mean "never"; the
+	 * account index also orders key listings, so they need no sort. */
+	"CREATE TABLE access_keys ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" secret_hash BLOB NOT NULL,"
+	" permissions INTEGER NOT NULL,"
+	" label TEXT NOT NULL DEFAULT '',"
+	" created_at BIGINT NOT NULL,"
+	" expires_at BIGINT,"
+	" revoked_at BIGINT);"
+	"CREATE INDEX access_keys_account ON access_keys (account_id, created_at, id);"
+
+	"CREATE TABLE server_secrets ("
+	" name TEXT NOT NULL PRIMARY KEY,"
+	" value BLOB NOT NULL,"
+	" created_at BIGINT NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -168,6 +190,16 @@ enum stmt_id {
 	STMT_UPLOAD_UPDATE,
 	STMT_UPLOAD_EXISTS,
 	STMT_UPLOAD_DELETE,
+	STMT_ACCOUNT_INSERT,
+	STMT_ACCOUNT_GET,
+	STMT_ACCOUNT_EXISTS,
+	STMT_ACCOUNT_LIST,
+	STMT_KEY_INSERT,
+	STMT_KEY_GET,
+	STMT_KEY_LIST,
+	STMT_KEY_REVOKE,
+	STMT_SECRET_GET,
+	STMT_SECRET_INSERT,
 	STMT_COUNT
 };
 
@@ -273,6 +305,29 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" updated_at = ?4 WHERE id = ?1 AND generation = ?5",
 	[STMT_UPLOAD_EXISTS] = "SELECT 1 FROM uploads WHERE id = ?1",
 	[STMT_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
+	[STMT_ACCOUNT_INSERT] = "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
+	[STMT_ACCOUNT_GET] = "SELECT id, name, created_at FROM accounts WHERE id = ?1",
+	[STMT_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
+	[STMT_ACCOUNT_LIST] = "SELECT id, name, created_at FROM accounts ORDER BY id",
+	[STMT_KEY_INSERT] =
+		"INSERT INTO access_keys (id, account_id, secret_hash, permissions, label, created_at,"
+		" expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* key_get and key_list read the same columns in the same order
+	 * (key_from_row). */
+	[STMT_KEY_GET] =
+		"SELECT id, account_id, secret_hash, permissions, label, created_at, expires_at,"
+		" revoked_at FROM access_keys WHERE id = ?1",
+	[STMT_KEY_LIST] =
+		"SELECT id, account_id, secret_hash, permissions, label, created_at, expires_at,"
+		" revoked_at FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
+	/* COALESCE keeps the first revocation time; the row still counts as
+	 * changed, so "no change" means "no such key". */
+	[STMT_KEY_REVOKE] =
+		"UPDATE access_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+	[STMT_SECRET_GET] = "SELECT value FROM server_secrets WHERE name = ?1",
+	[STMT_SECRET_INSERT] =
+		"INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (name) DO NOTHING",
 };
 
 typedef struct sqlite_store sqlite_store;
@@ -432,8 +487,9 @@ static int db_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 }
 
 /* Bind parameters 1.. in order.  Types: 't' text (NULL binds NULL),
- * 'i' int64_t, 'u' uint64_t (must fit int64), 'b' blob as pointer and
- * size_t (NULL pointer binds NULL).  Values are borrowed until reset. */
+ * 'i' int64_t, 'z' int64_t where 0 binds NULL (an optional time),
+ * 'u' uint64_t (must fit int64), 'b' blob as pointer and size_t (NULL
+ * pointer binds NULL).  Values are borrowed until reset. */
 static int stmt_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
 {
 	va_list ap;
@@ -455,6 +511,11 @@ static int stmt_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
 		case 'i':
 			rc = sqlite3_bind_int64(st, index, va_arg(ap, int64_t));
 			break;
+		case 'z': {
+			int64_t v = va_arg(ap, int64_t);
+			rc = v ? sqlite3_bind_int64(st, index, v) : sqlite3_bind_null(st, index);
+			break;
+		}
 		case 'u': {
 			uint64_t v = va_arg(ap, uint64_t);
 			if (v > INT64_MAX) {
@@ -1495,6 +1556,417 @@ static int meta_upload_delete(brt_meta *m, const char *id)
 	return run_write(m, tx_upload_delete, (void *)id);
 }
 
+/* Room for item `count` in a growing array of `size`-byte items. */
+static int array_reserve(void **items, size_t *cap, size_t count, size_t size)
+{
+	size_t new_cap;
+	size_t bytes;
+	void *p;
+
+	if (count < *cap)
+		return 0;
+	new_cap = *cap ? *cap : 8;
+	if (*cap && __builtin_mul_overflow(*cap, 2, &new_cap))
+		return brt_error_set(BRT_ENOMEM, "listing too large");
+	if (__builtin_mul_overflow(new_cap, size, &bytes) || !(p = realloc(*items, bytes)))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	*items = p;
+	*cap = new_cap;
+	return 0;
+}
+
+/* A fixed-size string field of a struct handed in must end within it;
+ * ids must not be empty either. */
+static int field_check(const char *s, size_t size, int is_id, const char *what)
+{
+	if (!memchr(s, '\0', size))
+		return brt_error_set(BRT_EINVALID, "%s too long", what);
+	if (is_id && s[0] == '\0')
+		return brt_error_set(BRT_EINVALID, "empty %s", what);
+	return 0;
+}
+
+/* An optional time column: NULL reads as 0 ("never"). */
+static int64_t column_time(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+/* Milliseconds since the epoch, for rows whose time no caller chooses. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int tx_account_create(sqlite_conn *c, void *ctx)
+{
+	const brt_account *a = ctx;
+	int error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_ACCOUNT_INSERT], "tti", a->id, a->name,
+			       a->created_at)) < 0)
+		return error;
+	error = stmt_run(c, STMT_ACCOUNT_INSERT);
+	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+		error = brt_error_set(BRT_EEXISTS, "account %s exists", a->id);
+	return error;
+}
+
+static int meta_account_create(brt_meta *m, const brt_account *account)
+{
+	int error;
+
+	if ((error = field_check(account->id, sizeof(account->id), 1, "account id")) < 0 ||
+	    (error = field_check(account->name, sizeof(account->name), 0, "account name")) < 0)
+		return error;
+	return run_write(m, tx_account_create, (void *)account);
+}
+
+/* Columns id, name, created_at.  Accounts made before names were
+ * required may have a NULL name: it reads as "". */
+static int account_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_account *out)
+{
+	int error;
+
+	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0)
+		return error;
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+		out->name[0] = '\0';
+	else if ((error = column_copy_text(c, st, 1, out->name, sizeof(out->name))) < 0)
+		return error;
+	out->created_at = sqlite3_column_int64(st, 2);
+	return 0;
+}
+
+static int meta_account_get(brt_meta *m, brt_account *out, const char *id)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	brt_account account;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[STMT_ACCOUNT_GET];
+	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "account %s unknown", id);
+		goto done;
+	}
+	if ((error = account_from_row(c, st, &account)) < 0)
+		goto done;
+	*out = account;
+done:
+	stmt_end(st);
+	return error;
+}
+
+static int meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	void *rows = NULL;
+	size_t count = 0;
+	size_t cap = 0;
+	size_t i;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[STMT_ACCOUNT_LIST];
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		if ((error = array_reserve(&rows, &cap, count, sizeof(brt_account))) < 0 ||
+		    (error = account_from_row(c, st, (brt_account *)rows + count)) < 0)
+			goto done;
+		count++;
+	}
+	if (error < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	for (i = 0; i < count; i++) {
+		if ((error = cb((const brt_account *)rows + i, payload)) != 0)
+			goto done;
+	}
+done:
+	stmt_end(st);
+	free(rows);
+	return error;
+}
+
+/* The account is checked first, inside the transaction, so that an unknown
+ * one is a clear BRT_ENOTFOUND rather than a foreign key failure. */
+static int tx_key_create(sqlite_conn *c, void *ctx)
+{
+	const brt_access_key *k = ctx;
+	int found;
+	int error;
+
+	if ((error = query_exists(c, STMT_ACCOUNT_EXISTS, "t", 0, k->account_id, &found)) < 0)
+		return error;
+	if (!found)
+		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", k->account_id);
+	if ((error = stmt_bind(c, c->stmt[STMT_KEY_INSERT], "ttbitizz", k->id, k->account_id,
+			       (const void *)k->secret_hash, sizeof(k->secret_hash),
+			       (int64_t)k->permissions, k->label, k->created_at, k->expires_at,
+			       k->revoked_at)) < 0)
+		return error;
+	error = stmt_run(c, STMT_KEY_INSERT);
+	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+		error = brt_error_set(BRT_EEXISTS, "access key %s exists", k->id);
+	return error;
+}
+
+static int meta_key_create(brt_meta *m, const brt_access_key *key)
+{
+	const unsigned int known = BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE;
+	int error;
+
+	if ((error = field_check(key->id, sizeof(key->id), 1, "access key id")) < 0 ||
+	    (error = field_check(key->account_id, sizeof(key->account_id), 1, "account id")) < 0 ||
+	    (error = field_check(key->label, sizeof(key->label), 0, "access key label")) < 0)
+		return error;
+	if (key->permissions & ~known)
+		return brt_error_set(BRT_EINVALID, "unknown permission bits 0x%x",
+				     key->permissions & ~known);
+	return run_write(m, tx_key_create, (void *)key);
+}
+
+/* The columns of STMT_KEY_GET / STMT_KEY_LIST, copied without allocating
+ * (the text and blob columns are read in their stored types). */
+static int key_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_access_key *out)
+{
+	const void *hash;
+	int64_t permissions;
+	int error;
+
+	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0 ||
+	    (error = column_copy_text(c, st, 1, out->account_id, sizeof(out->account_id))) < 0 ||
+	    (error = column_copy_text(c, st, 4, out->label, sizeof(out->label))) < 0)
+		return error;
+	hash = sqlite3_column_blob(st, 2);
+	if (sqlite3_column_bytes(st, 2) != BRT_KEY_HASH_LEN)
+		return brt_error_set(BRT_EIO, "sqlite: corrupt hash of access key %s", out->id);
+	if (!hash)
+		return db_error(c, SQLITE_NOMEM);
+	memcpy(out->secret_hash, hash, BRT_KEY_HASH_LEN);
+	permissions = sqlite3_column_int64(st, 3);
+	if (permissions < 0 || (uint64_t)permissions > UINT_MAX)
+		return brt_error_set(BRT_EIO, "sqlite: corrupt permissions of access key %s", out->id);
+	out->permissions = (unsigned int)permissions;
+	out->created_at = sqlite3_column_int64(st, 5);
+	out->expires_at = column_time(st, 6);
+	out->revoked_at = column_time(st, 7);
+	return 0;
+}
+
+/* On the path of every authenticated request: one primary key lookup on
+ * this thread's prepared statement, copied straight into the caller's
+ * struct (only on success, so a failed read leaves it untouched). */
+static int meta_key_get(brt_meta *m, brt_access_key *out, const char *id)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	brt_access_key key;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[STMT_KEY_GET];
+	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "access key %s unknown", id);
+		goto done;
+	}
+	if ((error = key_from_row(c, st, &key)) < 0)
+		goto done;
+	*out = key;
+done:
+	stmt_end(st);
+	return error;
+}
+
+/* BRT_ENOTFOUND for an unknown account, so that callers can tell it from an
+ * account without keys. */
+static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	void *rows = NULL;
+	size_t count = 0;
+	size_t cap = 0;
+	size_t i;
+	int found;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0 ||
+	    (error = query_exists(c, STMT_ACCOUNT_EXISTS, "t", 0, account_id, &found)) < 0)
+		goto done;
+	if (!found) {
+		error = brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
+		goto done;
+	}
+	st = c->stmt[STMT_KEY_LIST];
+	if ((error = stmt_bind(c, st, "t", account_id)) < 0)
+		goto done;
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		if ((error = array_reserve(&rows, &cap, count, sizeof(brt_access_key))) < 0 ||
+		    (error = key_from_row(c, st, (brt_access_key *)rows + count)) < 0)
+			goto done;
+		count++;
+	}
+	if (error < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	for (i = 0; i < count; i++) {
+		if ((error = cb((const brt_access_key *)rows + i, payload)) != 0)
+			goto done;
+	}
+done:
+	stmt_end(st);
+	free(rows);
+	return error;
+}
+
+typedef struct key_revoke_args {
+	const char *id;
+	int64_t now;
+} key_revoke_args;
+
+static int tx_key_revoke(sqlite_conn *c, void *ctx)
+{
+	const key_revoke_args *a = ctx;
+	int error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_KEY_REVOKE], "ti", a->id, a->now)) < 0 ||
+	    (error = stmt_run(c, STMT_KEY_REVOKE)) < 0)
+		return error;
+	if (sqlite3_changes(c->db) == 0)
+		return brt_error_set(BRT_ENOTFOUND, "access key %s unknown", a->id);
+	return 0;
+}
+
+static int meta_key_revoke(brt_meta *m, const char *id, int64_t now)
+{
+	key_revoke_args a = { id, now };
+
+	/* 0 means "not revoked" in brt_access_key. */
+	if (now <= 0)
+		return brt_error_set(BRT_EINVALID, "revocation time must be positive");
+	return run_write(m, tx_key_revoke, &a);
+}
+
+/* Server secrets are small keys, never a bulk store. */
+#define SECRET_MAX 4096
+
+/* Read secret `name` into `out` if it exists (*found_out), insisting on
+ * `len` bytes: another length means the caller and the store disagree on
+ * what the secret is, and a truncated or padded key would be worse. */
+static int secret_read(sqlite_conn *c, const char *name, unsigned char *out, size_t len,
+		       int *found_out)
+{
+	sqlite3_stmt *st = c->stmt[STMT_SECRET_GET];
+	const void *value;
+	size_t n;
+	int error;
+
+	if ((error = stmt_bind(c, st, "t", name)) < 0 || (error = stmt_step(c, st, found_out)) < 0 ||
+	    !*found_out)
+		goto done;
+	value = sqlite3_column_blob(st, 0);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	if (n != len) {
+		error = brt_error_set(BRT_EINVALID, "server secret %s has %zu bytes, not %zu", name, n,
+				      len);
+		goto done;
+	}
+	if (!value) {
+		error = db_error(c, SQLITE_NOMEM);
+		goto done;
+	}
+	memcpy(out, value, len);
+done:
+	stmt_end(st);
+	return error;
+}
+
+typedef struct secret_args {
+	const char *name;
+	unsigned char *out; /* holds the candidate value on entry */
+	size_t len;
+	int64_t now;
+} secret_args;
+
+/* Offer our candidate and take whatever is stored afterwards: with
+ * several nodes starting at once, the first insert wins and every node
+ * reads the winner. */
+static int tx_secret_create(sqlite_conn *c, void *ctx)
+{
+	const secret_args *a = ctx;
+	int found;
+	int error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_SECRET_INSERT], "tbi", a->name, (const void *)a->out,
+			       a->len, a->now)) < 0 ||
+	    (error = stmt_run(c, STMT_SECRET_INSERT)) < 0 ||
+	    (error = secret_read(c, a->name, a->out, a->len, &found)) < 0)
+		return error;
+	if (!found)
+		return brt_error_set(BRT_EIO, "sqlite: server secret %s vanished", a->name);
+	return 0;
+}
+
+static int random_fill(unsigned char *out, size_t len)
+{
+	size_t filled = 0;
+	int attempts;
+
+	for (attempts = 0; filled < len && attempts < 100; attempts++) {
+		ssize_t n = getrandom(out + filled, len - filled, 0);
+
+		if (n < 0 && errno != EINTR)
+			return brt_error_set(BRT_EIO, "getrandom failed (errno %d)", errno);
+		if (n > 0)
+			filled += (size_t)n;
+	}
+	if (filled < len)
+		return brt_error_set(BRT_EIO, "getrandom kept being interrupted");
+	return 0;
+}
+
+static int meta_secret_get(brt_meta *m, const char *name, unsigned char *out, size_t len)
+{
+	secret_args a = { name, out, len, 0 };
+	sqlite_conn *c;
+	int found;
+	int error;
+
+	if (len == 0 || len > SECRET_MAX)
+		return brt_error_set(BRT_EINVALID, "server secret length %zu out of range", len);
+	if ((error = conn_get(&c, m)) < 0 || (error = secret_read(c, name, out, len, &found)) < 0)
+		return error;
+	if (found)
+		return 0;
+	/* If a retry of the transaction runs, `out` may hold a value read by
+	 * the failed attempt: still random bytes, still a fine candidate. */
+	if ((error = random_fill(out, len)) < 0)
+		return error;
+	a.now = now_ms();
+	return run_write(m, tx_secret_create, &a);
+}
+
 /* Close every thread's connection: all threads are done with the store,
  * but some may live on and hold it in their lists. */
 static void meta_free(brt_meta *m)
@@ -1622,6 +2094,14 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	s->base.upload_update = meta_upload_update;
 	s->base.upload_delete = meta_upload_delete;
 	s->base.free = meta_free;
+	s->base.account_create = meta_account_create;
+	s->base.account_get = meta_account_get;
+	s->base.account_list = meta_account_list;
+	s->base.key_create = meta_key_create;
+	s->base.key_get = meta_key_get;
+	s->base.key_list = meta_key_list;
+	s->base.key_revoke = meta_key_revoke;
+	s->base.secret_get = meta_secret_get;
 	/* Migrate, and prepare every statement once so that a broken one fails
 	 * here rather than on some request; the connection is then closed:
 	 * threads open their own when they first need one. */

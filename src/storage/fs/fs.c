@@ -42,8 +42,14 @@ typedef struct fs_writer {
 	int dir_sync_pending;
 	int failed;    /* an append or sync failed: the writer is unusable */
 	int committed; /* commit succeeded: only free may follow */
+	uint64_t writeback_from; /* data before this offset is being written back */
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 } fs_writer;
+
+/* Start writeback of dirty upload data every this many bytes, so the disk
+ * works while the rest of the body is still arriving and the fdatasync at
+ * commit has little left to do. */
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
 
 typedef struct fs_reader {
 	brt_blob_reader base;
@@ -363,6 +369,12 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 		left -= (size_t)n;
 	}
 	w->size = new_size;
+	if (new_size - writer->writeback_from >= WRITEBACK_STEP) {
+		/* Only a hint: errors surface at the fdatasync that follows. */
+		(void)sync_file_range(writer->fd, (off64_t)writer->writeback_from,
+				      (off64_t)(new_size - writer->writeback_from), SYNC_FILE_RANGE_WRITE);
+		writer->writeback_from = new_size;
+	}
 	return 0;
 }
 
@@ -516,6 +528,7 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 		goto done;
 	}
 	writer->base.size = offset;
+	writer->writeback_from = offset;
 	writer->base.append = fs_writer_append;
 	writer->base.sync = fs_writer_sync;
 	writer->base.commit = fs_writer_commit;

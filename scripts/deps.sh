@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
-      libsqlite3-dev libyaml-dev)
+      libsqlite3-dev libyaml-dev libgnutls28-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

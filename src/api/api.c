@@ -126,6 +126,21 @@ void api_fail(brt_request *req, unsigned int status, const char *code, const cha
 		req->body_kind = BRT_BODY_DISCARD;
 }
 
+void api_fail_auth(brt_request *req, int error, int action, const char *repo)
+{
+	if (error == BRT_EUNAUTHORIZED) {
+		api_fail(req, 401, E_UNAUTHORIZED, "%s", brt_error_last());
+		req->pending_header = "WWW-Authenticate";
+		req->pending_header_value = brt_auth_challenge(req, (brt_action)action, repo);
+		if (!req->pending_header_value)
+			req->pending_header = NULL;
+	} else if (error == BRT_EINVALID) {
+		api_fail(req, 400, E_NAME_INVALID, "%s", brt_error_last());
+	} else {
+		api_fail_error(req, error, E_DENIED);
+	}
+}
+
 void api_fail_error(brt_request *req, int error, const char *not_found_code)
 {
 	const char *detail = brt_error_last();
@@ -181,6 +196,7 @@ static const char *allowed_methods(brt_endpoint endpoint)
 	case BRT_EP_UPLOADS: return "POST";
 	case BRT_EP_UPLOAD: return "GET, PATCH, PUT, DELETE";
 	case BRT_EP_MANIFEST: return "GET, HEAD, PUT, DELETE";
+	case BRT_EP_TOKEN: return "GET, POST";
 	default: return "GET, HEAD";
 	}
 }
@@ -241,6 +257,10 @@ static void route(brt_request *req)
 	rest = url + 4;
 	if (strcmp(rest, "_catalog") == 0) {
 		req->endpoint = BRT_EP_CATALOG;
+		return;
+	}
+	if (strcmp(rest, "token") == 0) {
+		req->endpoint = BRT_EP_TOKEN;
 		return;
 	}
 	last_slash = strrchr(rest, '/');
@@ -323,8 +343,15 @@ static void dispatch_begin(brt_request *req)
 		method_not_allowed(req);
 		return;
 	}
+	if (req->endpoint == BRT_EP_TOKEN) {
+		if (req->method == BRT_GET || req->method == BRT_POST)
+			api_token_begin(req);
+		else
+			method_not_allowed(req);
+		return;
+	}
 	if ((error = brt_auth_check(req, action, req->repo)) < 0) {
-		api_fail_error(req, error, E_DENIED);
+		api_fail_auth(req, error, action, req->repo);
 		return;
 	}
 	switch (req->endpoint) {
@@ -381,6 +408,9 @@ void brt_api_body(brt_request *req, const char *data, size_t len)
 	case BRT_BODY_MANIFEST:
 		api_manifest_put_body(req, data, len);
 		break;
+	case BRT_BODY_FORM:
+		api_token_body(req, data, len);
+		break;
 	case BRT_BODY_NONE:
 		/* A body nobody asked for (e.g. on GET): ignore it. */
 		req->body_kind = BRT_BODY_DISCARD;
@@ -401,6 +431,7 @@ void brt_api_end(brt_request *req)
 		switch (req->endpoint) {
 		case BRT_EP_BASE: base(req); break;
 		case BRT_EP_CATALOG: api_catalog(req); break;
+		case BRT_EP_TOKEN: api_token_end(req); break;
 		case BRT_EP_TAGS: api_tags_list(req); break;
 		case BRT_EP_REFERRERS: api_referrers(req); break;
 		case BRT_EP_BLOB:
@@ -440,4 +471,5 @@ void brt_api_end(brt_request *req)
 void brt_api_cleanup(brt_request *req)
 {
 	api_upload_cleanup(req);
+	api_token_cleanup(req);
 }

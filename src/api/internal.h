@@ -76,6 +76,16 @@ void api_manifest_put_body(brt_request *req, const char *data, size_t len);
 void api_manifest_put_end(brt_request *req);
 void api_manifest_delete(brt_request *req);
 
+/* handlers: token.c */
+void api_token_begin(brt_request *req);
+void api_token_body(brt_request *req, const char *data, size_t len);
+void api_token_end(brt_request *req);
+void api_token_cleanup(brt_request *req);
+
+/* api_fail for an authorisation failure: 401 with a challenge, 403, or
+ * 400 NAME_INVALID. */
+void api_fail_auth(brt_request *req, int error, int action, const char *repo);
+
 /* handlers: lists.c */
 void api_tags_list(brt_request *req);
 void api_catalog(brt_request *req);

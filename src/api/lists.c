@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "api/internal.h"
+#include "auth/auth.h"
 #include "oci/manifest.h"
 #include "oci/names.h"
 
@@ -91,13 +92,18 @@ void api_catalog(brt_request *req)
 {
 	brt_meta *meta = req->server->meta;
 	json_t *body = NULL, *repos = json_array();
-	const char *last;
+	const char *last, *prefix;
 	size_t n;
 	int more = 0, error;
 
 	if (!repos || page_params(req, &n, &last) < 0)
 		goto done;
-	error = meta->catalog_list(meta, NULL, last, n, append_name, repos, &more);
+	prefix = brt_auth_catalog_prefix(req);
+	if (!prefix && req->server->config->auth_enabled) {
+		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		goto done;
+	}
+	error = meta->catalog_list(meta, prefix, last, n, append_name, repos, &more);
 	if (error < 0) {
 		api_fail_error(req, error, E_UNKNOWN);
 		goto done;

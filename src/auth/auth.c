@@ -1,11 +1,261 @@
-/* Authorisation decisions (see auth.h).  Until accounts and credentials
- * exist every request is allowed; this function is where they plug in. */
+/* Authentication and authorisation decisions (see auth.h).  On the hot
+ * path a request costs one indexed key read and one SHA-256 of a 48-byte
+ * secret (or one HMAC for a token); device certificates are verified once
+ * per TLS connection. */
 #include "auth/auth.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "auth/device.h"
+#include "auth/keys.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "http/server.h"
+#include "oci/names.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An access key presented as a password or a bearer credential. */
+static int key_login(brt_principal *p, brt_request *req, const char *secret, size_t len)
+{
+	brt_meta *meta = req->server->meta;
+	brt_access_key key;
+	char id[BRT_KEY_ID_LEN + 1];
+	unsigned char hash[BRT_KEY_HASH_LEN];
+	int error;
+
+	if ((error = brt_key_parse(id, hash, secret, len)) < 0 ||
+	    (error = meta->key_get(meta, &key, id)) < 0 || (error = brt_key_verify(&key, hash, now_ms())) < 0)
+		return BRT_EUNAUTHORIZED;
+	p->kind = BRT_PRINCIPAL_KEY;
+	memcpy(p->account, key.account_id, sizeof(p->account));
+	snprintf(p->subject, sizeof(p->subject), "key:%s", key.id);
+	p->permissions = key.permissions;
+	return 0;
+}
+
+static int token_login(brt_principal *p, brt_request *req, const char *token, size_t len)
+{
+	brt_meta *meta = req->server->meta;
+	brt_access_key key;
+	int64_t now = now_ms();
+	int error;
+
+	error = brt_token_verify(&p->token, &req->pool, req->server->token_secret,
+				 brt_config_service(req->server->config), token, len, now / 1000);
+	if (error < 0)
+		return BRT_EUNAUTHORIZED;
+	if (strncmp(p->token.subject, "key:", 4) == 0) {
+		/* A token lives no longer than its key. */
+		if (meta->key_get(meta, &key, p->token.subject + 4) < 0 || key.revoked_at ||
+		    (key.expires_at && key.expires_at <= now) || strcmp(key.account_id, p->token.account) != 0)
+			return BRT_EUNAUTHORIZED;
+		p->permissions = key.permissions;
+	} else if (strncmp(p->token.subject, "device:", 7) == 0) {
+		p->permissions = BRT_PERM_PULL;
+	} else {
+		return BRT_EUNAUTHORIZED;
+	}
+	p->kind = BRT_PRINCIPAL_TOKEN;
+	memcpy(p->account, p->token.account, sizeof(p->account));
+	memcpy(p->subject, p->token.subject, sizeof(p->subject));
+	return 0;
+}
+
+/* "Basic base64(KEY:<access key>)": the user name is always KEY. */
+static int basic_login(brt_principal *p, brt_request *req, const char *b64)
+{
+	unsigned char decoded[256];
+	size_t len = strlen(b64), n;
+	int out;
+
+	while (len > 0 && b64[len - 1] == ' ')
+		len--;
+	if (len == 0 || len > 4 * (sizeof(decoded) - 1) / 3 || len % 4 != 0)
+		return BRT_EUNAUTHORIZED;
+	out = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)len);
+	if (out < 0)
+		return BRT_EUNAUTHORIZED;
+	n = (size_t)out;
+	if (b64[len - 1] == '=')
+		n--;
+	if (b64[len - 2] == '=')
+		n--;
+	if (n < 4 || memcmp(decoded, "KEY:", 4) != 0)
+		return BRT_EUNAUTHORIZED;
+	return key_login(p, req, (const char *)decoded + 4, n - 4);
+}
+
+int brt_auth_password(brt_principal *out, brt_request *req, const char *user, const char *password)
+{
+	memset(out, 0, sizeof(*out));
+	if (strcmp(user, "KEY") != 0)
+		return brt_error_set(BRT_EUNAUTHORIZED, "the user name must be KEY");
+	return key_login(out, req, password, strlen(password));
+}
+
+static void authenticate(brt_principal *p, brt_request *req)
+{
+	const brt_config *config = req->server->config;
+	const char *authorization;
+
+	if (!config->auth_enabled) {
+		p->kind = BRT_PRINCIPAL_OPEN;
+		p->permissions = BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE;
+		return;
+	}
+	authorization = brt_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (authorization) {
+		int error = BRT_EUNAUTHORIZED;
+		if (strncasecmp(authorization, "Basic ", 6) == 0) {
+			error = basic_login(p, req, authorization + 6);
+		} else if (strncasecmp(authorization, "Bearer ", 7) == 0) {
+			const char *credential = authorization + 7;
+			size_t len = strlen(credential);
+			if (strncmp(credential, BRT_ACCESS_KEY_PREFIX, 4) == 0)
+				error = key_login(p, req, credential, len);
+			else
+				error = token_login(p, req, credential, len);
+		}
+		if (error < 0)
+			memset(p, 0, sizeof(*p));
+		return;
+	}
+	if (req->conn_state) {
+		brt_device_check(req->conn_state, req->conn, req->server->meta, config->device_account_field);
+		if (req->conn_state->device_state == 1) {
+			p->kind = BRT_PRINCIPAL_DEVICE;
+			memcpy(p->account, req->conn_state->device_account, sizeof(p->account));
+			snprintf(p->subject, sizeof(p->subject), "device:%s", req->conn_state->device_name);
+			p->permissions = BRT_PERM_PULL;
+		}
+	}
+}
+
+const brt_principal *brt_auth_principal(brt_request *req)
+{
+	static const brt_principal nobody;
+	brt_principal *p;
+
+	if (req->principal)
+		return req->principal;
+	p = brt_pool_alloc(&req->pool, sizeof(*p));
+	if (!p)
+		return &nobody;
+	memset(p, 0, sizeof(*p));
+	authenticate(p, req);
+	req->principal = p;
+	return p;
+}
+
+/* Does `repo` belong to `account` ("<account>/...")? */
+static int in_account(const char *repo, const char *account)
+{
+	return strncmp(repo, account, 32) == 0 && repo[32] == '/' && account[0] != '\0';
+}
+
+unsigned int brt_auth_allowed(const brt_principal *p, const char *repo)
+{
+	if (p->kind == BRT_PRINCIPAL_OPEN)
+		return p->permissions;
+	if (p->kind == BRT_PRINCIPAL_NONE || !brt_name_tenant_valid(repo, strlen(repo)) ||
+	    !in_account(repo, p->account))
+		return 0;
+	return p->permissions;
+}
+
+static int token_grants(const brt_token_claims *token, const char *repo, unsigned int need)
+{
+	for (size_t i = 0; i < token->grant_count; i++)
+		if (strcmp(token->grants[i].repo, repo) == 0 && (token->grants[i].actions & need) == need)
+			return 1;
+	return 0;
+}
 
 int brt_auth_check(brt_request *req, brt_action action, const char *repo)
 {
-	(void)req;
-	(void)action;
-	(void)repo;
+	const brt_principal *p = brt_auth_principal(req);
+	unsigned int need = action & (BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE);
+
+	if (p->kind == BRT_PRINCIPAL_OPEN)
+		return 0;
+	if (p->kind == BRT_PRINCIPAL_NONE)
+		return brt_error_set(BRT_EUNAUTHORIZED, "authentication required");
+	if (action == BRT_ACTION_CATALOG) {
+		if (p->kind == BRT_PRINCIPAL_TOKEN && !p->token.catalog)
+			return brt_error_set(BRT_EUNAUTHORIZED, "the token does not grant the catalog");
+		return 0;
+	}
+	if (!repo)
+		return 0;
+	if (!brt_name_tenant_valid(repo, strlen(repo)))
+		return brt_error_set(BRT_EINVALID, "repository names are <account id>/<name>");
+	/* Same answer whether or not the repository exists. */
+	if (!in_account(repo, p->account) || (p->permissions & need) != need)
+		return brt_error_set(BRT_EDENIED, "requested access to the resource is denied");
+	if (p->kind == BRT_PRINCIPAL_TOKEN && !token_grants(&p->token, repo, need))
+		return brt_error_set(BRT_EUNAUTHORIZED, "the token does not grant this scope");
 	return 0;
+}
+
+const char *brt_auth_catalog_prefix(brt_request *req)
+{
+	const brt_principal *p = brt_auth_principal(req);
+
+	if (p->kind == BRT_PRINCIPAL_OPEN)
+		return NULL;
+	return brt_pool_printf(&req->pool, "%s/", p->account);
+}
+
+/* The host clients reach us by: the configured public host, else the
+ * request's Host header when it looks like a host name. */
+static const char *public_host(brt_request *req)
+{
+	const char *host = req->server->config->public_host;
+	size_t i;
+
+	if (host[0])
+		return host;
+	host = brt_request_header(req, MHD_HTTP_HEADER_HOST);
+	if (!host || !host[0] || strlen(host) > 255)
+		return "localhost";
+	for (i = 0; host[i]; i++) {
+		char c = host[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-' || c == ':' || c == '[' || c == ']'))
+			return "localhost";
+	}
+	return host;
+}
+
+const char *brt_auth_challenge(brt_request *req, brt_action action, const char *repo)
+{
+	const brt_config *config = req->server->config;
+	const char *scheme = req->server->tls ? "https" : "http";
+	const char *service = brt_config_service(config);
+	const char *actions;
+
+	if (!config->auth_enabled)
+		return NULL;
+	if (action == BRT_ACTION_CATALOG)
+		return brt_pool_printf(&req->pool,
+				       "Bearer realm=\"%s://%s/v2/token\",service=\"%s\",scope=\"registry:catalog:*\"",
+				       scheme, public_host(req), service);
+	if (!repo)
+		return brt_pool_printf(&req->pool, "Bearer realm=\"%s://%s/v2/token\",service=\"%s\"", scheme,
+				       public_host(req), service);
+	actions = action == BRT_ACTION_PUSH ? "pull,push" : action == BRT_ACTION_DELETE ? "delete" : "pull";
+	return brt_pool_printf(&req->pool, "Bearer realm=\"%s://%s/v2/token\",service=\"%s\",scope=\"repository:%s:%s\"",
+			       scheme, public_host(req), service, repo, actions);
 }

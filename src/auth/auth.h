@@ -1,11 +1,17 @@
-/* Authorisation: the single place where "may this request do this to this
- * repository" is decided.  Every handler passes through brt_auth_check
- * before touching a store.  Authentication is not enabled yet: every
- * request is allowed. */
+/* Authentication and authorisation: the single place where "who is this"
+ * and "may they do this to this repository" are decided.  Every handler
+ * passes through brt_auth_check before touching a store.
+ *
+ * Credentials: Basic KEY:<access key>, Bearer <access key>, Bearer <token>
+ * (from /v2/token), or a TLS client certificate from the configured CA
+ * (a device: pull only).  Tenancy: a repository belongs to the account
+ * named by its first path component. */
 #ifndef BRT_AUTH_H
 #define BRT_AUTH_H
 
+#include "auth/token.h"
 #include "http/request.h"
+#include "meta/meta.h"
 
 typedef enum brt_action {
 	BRT_ACTION_PULL = 1,    /* read manifests, blobs, tags, referrers */
@@ -14,9 +20,48 @@ typedef enum brt_action {
 	BRT_ACTION_CATALOG = 8, /* list repositories */
 } brt_action;
 
+typedef enum brt_principal_kind {
+	BRT_PRINCIPAL_NONE = 0, /* no valid credentials */
+	BRT_PRINCIPAL_OPEN,     /* authentication is switched off */
+	BRT_PRINCIPAL_KEY,      /* an access key, directly */
+	BRT_PRINCIPAL_TOKEN,    /* a bearer token issued for a key or device */
+	BRT_PRINCIPAL_DEVICE,   /* a client certificate */
+} brt_principal_kind;
+
+typedef struct brt_principal {
+	brt_principal_kind kind;
+	char account[33];
+	char subject[96];          /* "key:<id>" or "device:<name>" */
+	unsigned int permissions;  /* what the key or device may do at all */
+	brt_token_claims token;    /* kind TOKEN: the granted scopes */
+} brt_principal;
+
+/* Who sent `req` (memoised in the request).  Never fails: a principal of
+ * kind NONE means unauthenticated. */
+const brt_principal *brt_auth_principal(brt_request *req);
+
+/* Authenticate `user`/`password` (as in an OAuth2 password grant): the
+ * user must be KEY and the password an access key.  0 or
+ * BRT_EUNAUTHORIZED. */
+int brt_auth_password(brt_principal *out, brt_request *req, const char *user, const char *password);
+
 /* 0 if `req` may perform `action` on `repo` (NULL for registry-wide
- * actions); BRT_EUNAUTHORIZED without valid credentials, BRT_EDENIED with
- * credentials that do not allow it. */
+ * actions).  BRT_EUNAUTHORIZED without valid credentials, or with a token
+ * lacking a scope the key could be granted (a bigger token would do);
+ * BRT_EDENIED when the caller can never do it (another account's
+ * repository, a pull-only key pushing); BRT_EINVALID for a repository name
+ * that is not of the tenant form while authentication is on. */
 int brt_auth_check(brt_request *req, brt_action action, const char *repo);
+
+/* The repository-name prefix ("<account>/") that catalog listings are
+ * limited to, or NULL for everything (authentication off).  Pool. */
+const char *brt_auth_catalog_prefix(brt_request *req);
+
+/* The WWW-Authenticate value for a 401 on `req` wanting `action` on `repo`
+ * (pool), or NULL when authentication is off. */
+const char *brt_auth_challenge(brt_request *req, brt_action action, const char *repo);
+
+/* What a principal may be granted for `repo` (enum brt_permission bits). */
+unsigned int brt_auth_allowed(const brt_principal *p, const char *repo);
 
 #endif

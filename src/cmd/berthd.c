@@ -1,6 +1,13 @@
-/* berthd: the registry server.  `berthd [serve] [--listen ADDR:PORT]
- * [--data-dir DIR] [--config FILE]` runs it on the embedded default
- * stores (filesystem blobs, SQLite metadata) under the data directory. */
+/* berthd: the registry server and its admin commands.
+ *
+ *   berthd [serve] [--listen ADDR:PORT] [--data-dir DIR] [--config FILE]
+ *          [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--insecure-no-auth]
+ *   berthd account create [--name NAME] | account list
+ *   berthd key create --account ID [--pull-only] [--expires DURATION] [--label L]
+ *   berthd key list --account ID | key revoke KEY_ID
+ *
+ * Admin commands work on the configured metadata store, also while the
+ * server runs; their stdout is meant for scripts. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -8,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "auth/keys.h"
+#include "auth/token.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "config/config.h"
@@ -20,26 +30,33 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: berthd [serve] [options]\n"
-		"  --listen ADDR:PORT   address to listen on (default 127.0.0.1:5000)\n"
+		"       berthd account create [--id ID] [--name NAME] | account list\n"
+		"       berthd key create --account ID [--pull-only] [--expires DURATION] [--label LABEL]\n"
+		"       berthd key list --account ID | key revoke KEY_ID\n"
+		"options (every command):\n"
 		"  --data-dir DIR       blobs and metadata (default ./berth-data)\n"
 		"  --config FILE        YAML configuration (flags override it)\n"
-		"  --help               this text\n");
+		"serve options:\n"
+		"  --listen ADDR:PORT   address to listen on (default 127.0.0.1:5000)\n"
+		"  --tls-cert FILE      serve HTTPS with this certificate (PEM)...\n"
+		"  --tls-key FILE       ...and key (PEM)\n"
+		"  --client-ca FILE     accept device certificates signed by this CA (PEM)\n"
+		"  --insecure-no-auth   no authentication at all: local experiments only\n"
+		"DURATION is a number with s, m, h or d, e.g. 90d.\n");
 }
 
 struct options {
-	const char *config;
-	const char *listen;
-	const char *data_dir;
+	const char *words[3];  /* command words, e.g. "key" "revoke" "<id>" */
+	int word_count;
+	const char *config, *listen, *data_dir, *tls_cert, *tls_key, *client_ca;
+	const char *name, *account, *expires, *label, *id;
+	int pull_only, no_auth;
 };
 
 static int parse_args(struct options *opt, int argc, char **argv)
 {
-	int i = 1;
-
 	memset(opt, 0, sizeof(*opt));
-	if (i < argc && strcmp(argv[i], "serve") == 0)
-		i++;
-	for (; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char **slot = NULL;
 
@@ -47,15 +64,35 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			usage(stdout);
 			exit(0);
 		}
-		if (strcmp(a, "--config") == 0)
-			slot = &opt->config;
-		else if (strcmp(a, "--listen") == 0)
-			slot = &opt->listen;
-		else if (strcmp(a, "--data-dir") == 0)
-			slot = &opt->data_dir;
+		if (a[0] != '-') {
+			if (opt->word_count == 3) {
+				fprintf(stderr, "berthd: unexpected argument %s\n", a);
+				return -1;
+			}
+			opt->words[opt->word_count++] = a;
+			continue;
+		}
+		if (strcmp(a, "--pull-only") == 0) {
+			opt->pull_only = 1;
+			continue;
+		}
+		if (strcmp(a, "--insecure-no-auth") == 0) {
+			opt->no_auth = 1;
+			continue;
+		}
+		if (strcmp(a, "--config") == 0) slot = &opt->config;
+		else if (strcmp(a, "--listen") == 0) slot = &opt->listen;
+		else if (strcmp(a, "--data-dir") == 0) slot = &opt->data_dir;
+		else if (strcmp(a, "--tls-cert") == 0) slot = &opt->tls_cert;
+		else if (strcmp(a, "--tls-key") == 0) slot = &opt->tls_key;
+		else if (strcmp(a, "--client-ca") == 0) slot = &opt->client_ca;
+		else if (strcmp(a, "--name") == 0) slot = &opt->name;
+		else if (strcmp(a, "--id") == 0) slot = &opt->id;
+		else if (strcmp(a, "--account") == 0) slot = &opt->account;
+		else if (strcmp(a, "--expires") == 0) slot = &opt->expires;
+		else if (strcmp(a, "--label") == 0) slot = &opt->label;
 		if (!slot || i + 1 >= argc) {
-			fprintf(stderr, "berthd: %s: %s\n", a, slot ? "needs a value" : "unknown argument");
-			usage(stderr);
+			fprintf(stderr, "berthd: %s: %s\n", a, slot ? "needs a value" : "unknown option");
 			return -1;
 		}
 		*slot = argv[++i];
@@ -65,6 +102,8 @@ static int parse_args(struct options *opt, int argc, char **argv)
 
 static int set_string(char *dst, size_t cap, const char *value, const char *what)
 {
+	if (!value)
+		return 0;
 	if (strlen(value) >= cap || !*value) {
 		fprintf(stderr, "berthd: %s is empty or too long\n", what);
 		return -1;
@@ -73,29 +112,51 @@ static int set_string(char *dst, size_t cap, const char *value, const char *what
 	return 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int open_meta(brt_meta **out, const brt_config *config)
+{
+	char path[BRT_CONFIG_PATH_MAX + 32];
+
+	if (mkdir(config->data_dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "berthd: cannot create %s: %s\n", config->data_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/meta.db", config->data_dir);
+	if (brt_meta_sqlite_open(out, path) < 0) {
+		fprintf(stderr, "berthd: metadata store: %s\n", brt_error_last());
+		return -1;
+	}
+	return 0;
+}
+
 static int serve(const brt_config *config)
 {
 	struct brt_server server;
-	char path[BRT_CONFIG_PATH_MAX + 32];
 	sigset_t signals;
-	int sig = 0, error;
+	int sig = 0, status = 1;
 
 	memset(&server, 0, sizeof(server));
 	server.config = config;
-	if (mkdir(config->data_dir, 0755) < 0 && errno != EEXIST) {
-		brt_log_error("cannot create %s: %s", config->data_dir, strerror(errno));
+	if (open_meta(&server.meta, config) < 0)
 		return 1;
-	}
-	if ((error = brt_blobstore_fs_open(&server.blobs, config->data_dir)) < 0) {
+	if (brt_blobstore_fs_open(&server.blobs, config->data_dir) < 0) {
 		brt_log_error("blob store: %s", brt_error_last());
-		return 1;
+		goto done;
 	}
-	snprintf(path, sizeof(path), "%s/meta.db", config->data_dir);
-	if ((error = brt_meta_sqlite_open(&server.meta, path)) < 0) {
-		brt_log_error("metadata store: %s", brt_error_last());
-		server.blobs->free(server.blobs);
-		return 1;
+	if (server.meta->secret_get(server.meta, "token-signing", server.token_secret, BRT_TOKEN_SECRET_LEN) < 0) {
+		brt_log_error("token signing key: %s", brt_error_last());
+		goto done;
 	}
+	if (!config->auth_enabled)
+		brt_log_warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone can read, write and delete "
+			     "everything; use this for local experiments only");
 	/* Signals are taken synchronously by this thread; the server threads
 	 * inherit the blocked mask. */
 	sigemptyset(&signals);
@@ -103,21 +164,180 @@ static int serve(const brt_config *config)
 	sigaddset(&signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((error = brt_server_start(&server)) < 0) {
+	if (brt_server_start(&server) < 0) {
 		brt_log_error("%s", brt_error_last());
-		server.meta->free(server.meta);
-		server.blobs->free(server.blobs);
-		return 1;
+		goto done;
 	}
-	brt_log_info("data in %s (blobs: %s, metadata: %s)", config->data_dir, server.blobs->name,
-		     server.meta->name);
+	brt_log_info("data in %s (blobs: %s, metadata: %s), region %s, service %s", config->data_dir,
+		     server.blobs->name, server.meta->name, config->region[0] ? config->region : "-",
+		     brt_config_service(config));
 	sigwait(&signals, &sig);
 	brt_log_info("signal %d: draining in-flight requests", sig);
 	brt_server_stop(&server);
-	server.meta->free(server.meta);
-	server.blobs->free(server.blobs);
 	brt_log_info("stopped");
+	status = 0;
+done:
+	if (server.blobs)
+		server.blobs->free(server.blobs);
+	server.meta->free(server.meta);
+	return status;
+}
+
+static void format_time(char *out, size_t cap, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int print_account(const brt_account *a, void *payload)
+{
+	char created[32];
+
+	(void)payload;
+	format_time(created, sizeof(created), a->created_at);
+	printf("%s\t%s\t%s\n", a->id, created, a->name);
 	return 0;
+}
+
+static int print_key(const brt_access_key *k, void *payload)
+{
+	char created[32], expires[32];
+	const char *state = k->revoked_at ? "revoked" : (k->expires_at && k->expires_at <= now_ms()) ? "expired" : "active";
+
+	(void)payload;
+	format_time(created, sizeof(created), k->created_at);
+	if (k->expires_at)
+		format_time(expires, sizeof(expires), k->expires_at);
+	else
+		snprintf(expires, sizeof(expires), "never");
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n", k->id, brt_permissions_name(k->permissions), created, expires, state,
+	       k->label);
+	return 0;
+}
+
+/* "90d", "12h", "30m", "45s" into milliseconds; -1 if malformed. */
+static int64_t parse_duration(const char *s)
+{
+	char *end;
+	unsigned long long n;
+	int64_t unit, ms;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end[0] == '\0' || end[1] != '\0')
+		return -1;
+	switch (end[0]) {
+	case 's': unit = 1000; break;
+	case 'm': unit = 60 * 1000; break;
+	case 'h': unit = 3600 * 1000; break;
+	case 'd': unit = 86400 * 1000; break;
+	default: return -1;
+	}
+	if (n == 0 || __builtin_mul_overflow((int64_t)n, unit, &ms))
+		return -1;
+	return ms;
+}
+
+static int is_account_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 32;
+}
+
+static int admin(const struct options *opt, const brt_config *config)
+{
+	const char *noun = opt->words[0], *verb = opt->word_count > 1 ? opt->words[1] : "";
+	brt_meta *meta = NULL;
+	int status = 1, error = 0;
+
+	if (!((strcmp(noun, "account") == 0 && (strcmp(verb, "create") == 0 || strcmp(verb, "list") == 0)) ||
+	      (strcmp(noun, "key") == 0 &&
+	       (strcmp(verb, "create") == 0 || strcmp(verb, "list") == 0 || strcmp(verb, "revoke") == 0)))) {
+		usage(stderr);
+		return 2;
+	}
+	if ((strcmp(noun, "key") == 0 && strcmp(verb, "revoke") != 0 && !opt->account) ||
+	    (strcmp(verb, "revoke") == 0 && opt->word_count != 3)) {
+		fprintf(stderr, "berthd: key %s needs %s\n", verb, strcmp(verb, "revoke") == 0 ? "a key id" : "--account ID");
+		return 2;
+	}
+	if (open_meta(&meta, config) < 0)
+		return 1;
+	if (strcmp(noun, "account") == 0 && strcmp(verb, "create") == 0) {
+		brt_account a;
+		memset(&a, 0, sizeof(a));
+		if (opt->id) {
+			/* An account that already exists elsewhere keeps its id. */
+			if (!is_account_id(opt->id)) {
+				fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->id);
+				goto done;
+			}
+			memcpy(a.id, opt->id, sizeof(a.id));
+		} else if (brt_random_hex(a.id, 32) < 0) {
+			goto done;
+		}
+		if (opt->name && strlen(opt->name) >= sizeof(a.name)) {
+			fprintf(stderr, "berthd: --name is too long\n");
+			goto done;
+		}
+		snprintf(a.name, sizeof(a.name), "%s", opt->name ? opt->name : "");
+		a.created_at = now_ms();
+		if ((error = meta->account_create(meta, &a)) < 0)
+			goto fail;
+		printf("%s\n", a.id);
+	} else if (strcmp(noun, "account") == 0) {
+		if ((error = meta->account_list(meta, print_account, NULL)) < 0)
+			goto fail;
+	} else if (strcmp(verb, "create") == 0) {
+		brt_access_key key;
+		char access_key[BRT_ACCESS_KEY_LEN + 1];
+		int64_t now = now_ms(), expires = 0;
+		if (!is_account_id(opt->account)) {
+			fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->account);
+			goto done;
+		}
+		if (opt->expires) {
+			int64_t d = parse_duration(opt->expires);
+			if (d < 0) {
+				fprintf(stderr, "berthd: --expires takes a duration like 90d, 12h, 30m or 45s\n");
+				goto done;
+			}
+			expires = now + d;
+		}
+		if (opt->label && strlen(opt->label) >= sizeof(key.label)) {
+			fprintf(stderr, "berthd: --label is too long\n");
+			goto done;
+		}
+		if (brt_key_generate(&key, access_key, opt->account,
+				     opt->pull_only ? BRT_PERM_PULL : BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
+				     opt->label, now, expires) < 0 ||
+		    (error = meta->key_create(meta, &key)) < 0)
+			goto fail;
+		printf("%s %s\n", key.id, access_key);
+	} else if (strcmp(verb, "list") == 0) {
+		if ((error = meta->key_list(meta, opt->account, print_key, NULL)) < 0)
+			goto fail;
+	} else {
+		if ((error = meta->key_revoke(meta, opt->words[2], now_ms())) < 0)
+			goto fail;
+	}
+	status = 0;
+	goto done;
+fail:
+	fprintf(stderr, "berthd: %s\n", brt_error_last()[0] ? brt_error_last() : brt_error_name(error));
+done:
+	if (meta)
+		meta->free(meta);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -125,17 +345,25 @@ int main(int argc, char **argv)
 	struct options opt;
 	brt_config config;
 
-	if (parse_args(&opt, argc, argv) < 0)
+	if (parse_args(&opt, argc, argv) < 0) {
+		usage(stderr);
 		return 2;
+	}
 	brt_config_defaults(&config);
 	if (opt.config && brt_config_load(&config, opt.config) < 0) {
 		fprintf(stderr, "berthd: %s\n", brt_error_last());
 		return 2;
 	}
-	if (opt.listen && set_string(config.listen, sizeof(config.listen), opt.listen, "--listen") < 0)
+	if (set_string(config.listen, sizeof(config.listen), opt.listen, "--listen") < 0 ||
+	    set_string(config.data_dir, sizeof(config.data_dir), opt.data_dir, "--data-dir") < 0 ||
+	    set_string(config.tls_cert, sizeof(config.tls_cert), opt.tls_cert, "--tls-cert") < 0 ||
+	    set_string(config.tls_key, sizeof(config.tls_key), opt.tls_key, "--tls-key") < 0 ||
+	    set_string(config.client_ca, sizeof(config.client_ca), opt.client_ca, "--client-ca") < 0)
 		return 2;
-	if (opt.data_dir && set_string(config.data_dir, sizeof(config.data_dir), opt.data_dir, "--data-dir") < 0)
-		return 2;
+	if (opt.no_auth)
+		config.auth_enabled = 0;
 	brt_log_set_level(config.log_level);
-	return serve(&config);
+	if (opt.word_count == 0 || (opt.word_count == 1 && strcmp(opt.words[0], "serve") == 0))
+		return serve(&config);
+	return admin(&opt, &config);
 }

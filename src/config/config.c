@@ -29,6 +29,18 @@ void brt_config_defaults(brt_config *config)
 	config->json_depth_max = 64;
 	config->log_level = BRT_LOG_INFO;
 	config->access_log = 1;
+	config->auth_enabled = 1;
+	config->token_ttl = 300;
+	snprintf(config->device_account_field, sizeof(config->device_account_field), "OU");
+}
+
+const char *brt_config_service(const brt_config *config)
+{
+	if (config->service[0])
+		return config->service;
+	if (config->public_host[0])
+		return config->public_host;
+	return "berth";
 }
 
 /* Find the value node under a mapping path like {"http", "addr", NULL}. */
@@ -157,6 +169,32 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	U64(json_depth_max, "limits.json_depth", 4, 1000, "limits", "json_depth");
 #undef U64
 
+	if ((error = get_string(c->service, sizeof(c->service), doc, "auth.service", PATH("auth", "service"))) < 0 ||
+	    (error = get_string(c->device_account_field, sizeof(c->device_account_field), doc,
+				"auth.device.account_field", PATH("auth", "device", "account_field"))) < 0 ||
+	    (error = get_string(c->region, sizeof(c->region), doc, "region", PATH("region"))) < 0 ||
+	    (error = get_string(c->public_host, sizeof(c->public_host), doc, "public_host", PATH("public_host"))) < 0 ||
+	    (error = get_string(c->tls_cert, sizeof(c->tls_cert), doc, "http.tls.certificate",
+				PATH("http", "tls", "certificate"))) < 0 ||
+	    (error = get_string(c->tls_key, sizeof(c->tls_key), doc, "http.tls.key", PATH("http", "tls", "key"))) < 0 ||
+	    (error = get_string(c->client_ca, sizeof(c->client_ca), doc, "http.tls.clientca",
+				PATH("http", "tls", "clientca"))) < 0)
+		return error;
+	{
+		const char *mode = scalar(doc, PATH("auth", "mode"));
+		if (mode) {
+			if (strcmp(mode, "token") == 0)
+				c->auth_enabled = 1;
+			else if (strcmp(mode, "none") == 0)
+				c->auth_enabled = 0;
+			else
+				return brt_error_set(BRT_EINVALID, "config: auth.mode must be token or none");
+		}
+	}
+	v = c->token_ttl;
+	if ((error = get_u64(&v, doc, "auth.token_ttl", PATH("auth", "token_ttl"), 10, 86400)) < 0)
+		return error;
+	c->token_ttl = (unsigned int)v;
 	if ((error = get_bool(&disabled, doc, "log.accesslog.disabled", PATH("log", "accesslog", "disabled"))) < 0)
 		return error;
 	c->access_log = !disabled;

@@ -24,9 +24,22 @@ typedef struct brt_config {
 	size_t json_depth_max;         /* limits.json_depth */
 	int log_level;                 /* log.level */
 	int access_log;                /* !log.accesslog.disabled */
+
+	int auth_enabled;              /* auth.mode: token (1) | none (0) */
+	char service[256];             /* auth.service: token audience; default public_host or "berth" */
+	unsigned int token_ttl;        /* auth.token_ttl (seconds) */
+	char device_account_field[32]; /* auth.device.account_field: OU, O, CN, UID or serialNumber */
+	char region[64];               /* region, e.g. eu-west-1 (informational, in logs) */
+	char public_host[256];         /* public_host: host[:port] clients use; "" = the request's Host */
+	char tls_cert[BRT_CONFIG_PATH_MAX];  /* http.tls.certificate */
+	char tls_key[BRT_CONFIG_PATH_MAX];   /* http.tls.key */
+	char client_ca[BRT_CONFIG_PATH_MAX]; /* http.tls.clientca */
 } brt_config;
 
 void brt_config_defaults(brt_config *config);
+
+/* The token service name: auth.service, else public_host, else "berth". */
+const char *brt_config_service(const brt_config *config);
 
 /* Read the YAML file at `path` over the current values.  Unknown keys are
  * ignored with a warning; malformed values are BRT_EINVALID (detail names

@@ -17,6 +17,17 @@
 #include "storage/blob_upload.h"
 
 typedef struct brt_server brt_server;
+struct brt_principal;
+
+/* What one TLS connection's client certificate proved, worked out on the
+ * connection's first request and reused by the rest (certificate checks
+ * cost a signature verification). */
+typedef struct brt_conn_state {
+	int device_checked;
+	int device_state; /* 0: no certificate, 1: a valid device, -1: refused */
+	char device_account[33];
+	char device_name[65];
+} brt_conn_state;
 
 typedef enum brt_method {
 	BRT_GET = 1,
@@ -38,6 +49,7 @@ typedef enum brt_endpoint {
 	BRT_EP_MANIFEST,  /* /v2/<name>/manifests/<reference> */
 	BRT_EP_TAGS,      /* /v2/<name>/tags/list */
 	BRT_EP_REFERRERS, /* /v2/<name>/referrers/<digest> */
+	BRT_EP_TOKEN,     /* /v2/token */
 } brt_endpoint;
 
 typedef enum brt_body_kind {
@@ -45,6 +57,7 @@ typedef enum brt_body_kind {
 	BRT_BODY_BLOB,     /* streamed into req->upload */
 	BRT_BODY_MANIFEST, /* collected into req->body (capped) */
 	BRT_BODY_DISCARD,  /* an error is pending; the rest is read and dropped */
+	BRT_BODY_FORM,     /* a form for the token endpoint (req->form) */
 } brt_body_kind;
 
 typedef struct brt_request {
@@ -58,6 +71,8 @@ typedef struct brt_request {
 	unsigned int status;   /* sent status, for the access log */
 	uint64_t bytes_out;    /* response body size, for the access log */
 	int responded;
+	brt_conn_state *conn_state;        /* NULL on plain HTTP */
+	struct brt_principal *principal;   /* pool; set by src/auth */
 
 	/* route */
 	brt_endpoint endpoint;
@@ -77,6 +92,7 @@ typedef struct brt_request {
 	brt_upload *session;        /* pool; the upload row being extended */
 	int monolithic;             /* POST ?digest=: no session row */
 	brt_digest digest;          /* the digest the client named, if any */
+	struct brt_token_form *form; /* pool; token endpoint POST */
 	unsigned char *body;        /* manifest bytes (malloc, capped) */
 	size_t body_len, body_cap;
 } brt_request;

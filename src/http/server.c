@@ -69,6 +69,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->url = url;
 		req->method_name = method;
 		req->method = parse_method(method);
+		if (server->tls) {
+			const union MHD_ConnectionInfo *info =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+			req->conn_state = info ? info->socket_context : NULL;
+		}
 		*con_cls = req;
 		server->in_flight++;
 		brt_api_begin(req);
@@ -164,6 +169,54 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	brt_log_warn("http: %s", msg);
 }
 
+/* Per-connection state for TLS connections (the client certificate's
+ * verdict), created when the connection opens and freed when it closes. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	(void)conn;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(brt_conn_state));
+	} else {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* A whole PEM file into a NUL-terminated malloc'd string (kept for the
+ * daemon's life). */
+static int read_pem(char **out, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long size;
+	int error = 0;
+
+	*out = NULL;
+	if (!f)
+		return brt_error_set(BRT_EIO, "cannot open %s: %s", path, strerror(errno));
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > (1L << 20) || fseek(f, 0, SEEK_SET) != 0) {
+		error = brt_error_set(BRT_EIO, "cannot read %s (or it is over 1 MiB)", path);
+		goto done;
+	}
+	if (!(buf = malloc((size_t)size + 1))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+		error = brt_error_set(BRT_EIO, "cannot read %s", path);
+		goto done;
+	}
+	buf[size] = '\0';
+	*out = buf;
+	buf = NULL;
+done:
+	free(buf);
+	fclose(f);
+	return error;
+}
+
 /* "HOST:PORT" or "[V6]:PORT" into a socket address. */
 static int parse_listen(struct sockaddr_storage *out, socklen_t *len_out, const char *listen)
 {
@@ -215,10 +268,29 @@ int brt_server_start(struct brt_server *server)
 	const union MHD_DaemonInfo *info;
 	int error;
 
+	struct MHD_OptionItem tls_options[5];
+	size_t n = 0;
+
 	if ((error = parse_listen(&addr, &addr_len, c->listen)) < 0)
 		return error;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (c->tls_cert[0] || c->tls_key[0]) {
+		if (!c->tls_cert[0] || !c->tls_key[0])
+			return brt_error_set(BRT_EINVALID, "TLS needs both a certificate and a key");
+		if ((error = read_pem(&server->tls_cert_pem, c->tls_cert)) < 0 ||
+		    (error = read_pem(&server->tls_key_pem, c->tls_key)) < 0 ||
+		    (c->client_ca[0] && (error = read_pem(&server->client_ca_pem, c->client_ca)) < 0))
+			return error;
+		flags |= MHD_USE_TLS;
+		server->tls = 1;
+		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert_pem};
+		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key_pem};
+		if (server->client_ca_pem)
+			tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, server->client_ca_pem};
+		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
+	}
+	tls_options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	server->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, server,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
@@ -230,12 +302,14 @@ int brt_server_start(struct brt_server *server)
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+		MHD_OPTION_ARRAY, tls_options,
 		MHD_OPTION_END);
 	if (!server->daemon)
 		return brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
 	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	brt_log_info("listening on %s (port %u, %u threads)", c->listen,
-		     info ? (unsigned int)info->port : 0u, c->threads);
+	brt_log_info("listening on %s (port %u, %u threads, %s%s)", c->listen,
+		     info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
+		     server->client_ca_pem ? " with device certificates" : "");
 	return 0;
 }
 
@@ -258,4 +332,7 @@ void brt_server_stop(struct brt_server *server)
 	}
 	MHD_stop_daemon(server->daemon);
 	server->daemon = NULL;
+	free(server->tls_cert_pem);
+	free(server->tls_key_pem);
+	free(server->client_ca_pem);
 }

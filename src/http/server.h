@@ -13,6 +13,9 @@ struct brt_server {
 	brt_meta *meta;
 	struct MHD_Daemon *daemon;
 	_Atomic long in_flight; /* requests begun and not completed */
+	int tls;                /* serving HTTPS */
+	unsigned char token_secret[32]; /* token signing key, shared by all nodes */
+	char *tls_cert_pem, *tls_key_pem, *client_ca_pem;
 };
 
 /* Bind and start serving with the stores already opened in `server`.

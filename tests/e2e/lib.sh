@@ -114,6 +114,9 @@ E2E_PASS=0
 E2E_FAIL=0
 E2E_DONE=0
 E2E_PIDS=()
+BERTH_ACCOUNT=${BERTH_ACCOUNT:-$BERTH_TENANT}
+BERTH_KEY=
+BERTH_AUTH_HDR=()
 E2E_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-e2e-$E2E_NAME.XXXXXX")
 E2E_WORK=$E2E_TMP/work
@@ -280,6 +283,20 @@ berth_start() {
 	BERTH_DATA=$(mktemp -d "$dir/data.XXXXXX")
 	BERTH_LOG=$dir/berthd.log
 	BERTH_ARGS=("$@")
+	# BERTH_OPEN=1: authentication off (tests of other things that drive
+	# clients without credentials).  BERTH_AUTO_KEY=1: an account with
+	# the id in BERTH_ACCOUNT and a push key (BERTH_KEY) that every req
+	# sends as a bearer credential.
+	[ "${BERTH_OPEN:-0}" = 1 ] && BERTH_ARGS+=(--insecure-no-auth)
+	if [ "${BERTH_AUTO_KEY:-0}" = 1 ]; then
+		"$BERTHD" account create --id "$BERTH_ACCOUNT" --data-dir "$BERTH_DATA" >/dev/null &&
+			BERTH_KEY=$("$BERTHD" key create --account "$BERTH_ACCOUNT" --data-dir "$BERTH_DATA" --label e2e) &&
+			BERTH_KEY=${BERTH_KEY#* } || {
+			fail "cannot create the test account and key"
+			return 1
+		}
+		BERTH_AUTH_HDR=(-H "Authorization: Bearer $BERTH_KEY")
+	fi
 	# A port can be taken between choosing and binding; try a few.
 	for attempt in 1 2 3; do
 		BERTH_PORT=$(e2e_free_port) || break
@@ -407,7 +424,11 @@ req() {
 	# keep (and curl could not see one anyway).
 	local out=$REQ_BODY_FILE wout size
 	[ "$method" = HEAD ] && out=/dev/null
-	wout=$(curl -s --max-time 30 "${mflag[@]}" -D "$REQ_RAW_HDRS" -o "$out" \
+	local -a auth=()
+	if [ ${#BERTH_AUTH_HDR[@]} -gt 0 ] && [[ " $* " != *"Authorization:"* ]] && [[ " $* " != *" -u "* ]]; then
+		auth=("${BERTH_AUTH_HDR[@]}")
+	fi
+	wout=$(curl -s --max-time 30 "${mflag[@]}" "${auth[@]}" -D "$REQ_RAW_HDRS" -o "$out" \
 		-w '%{http_code} %{size_download}' "$@" "$url" 2>"$E2E_WORK/curl.err")
 	REQ_STATUS=${wout%% *}
 	size=${wout##* }

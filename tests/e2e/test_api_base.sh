@@ -2,6 +2,7 @@
 # End-to-end: the base endpoint /v2/, the headers every response carries
 # (errors included), the OCI error document on every 4xx, the startup and
 # access-log lines, and a SIGTERM that lets an in-flight download finish.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 R=$BERTH_TENANT/base
@@ -78,12 +79,13 @@ section "HEAD sends no body (checked on a kept-alive connection)"
 # head_then_get PATH: HEAD PATH and GET /v2/ pipelined on one connection; the
 # second answer must start right after the first one's headers.
 head_then_get() {
-	"$E2E_PY" - "$BERTH_PORT" "$1" <<'PY'
+	"$E2E_PY" - "$BERTH_PORT" "$1" "$BERTH_KEY" <<'PY'
 import socket, sys
-port, path = int(sys.argv[1]), sys.argv[2]
+port, path, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+auth = "Authorization: Bearer %s\r\n" % key if key else ""
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
-s.sendall(("HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n"
-           "GET /v2/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % path).encode())
+s.sendall(("HEAD %s HTTP/1.1\r\nHost: t\r\n%s\r\n"
+           "GET /v2/ HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n" % (path, auth, auth)).encode())
 data = b""
 while True:
     try:
@@ -121,7 +123,7 @@ push_blob "$R" "$E2E_WORK/big"
 BIG=$BLOB_DIGEST
 # A slow reader (8 MiB/s: about 2 s for 16 MiB) is still downloading when the
 # server is told to stop.
-curl -s --max-time 60 --limit-rate 8M -o "$E2E_WORK/big.out" -w '%{http_code}' \
+curl -s --max-time 60 --limit-rate 8M -o "$E2E_WORK/big.out" -w '%{http_code}' "${BERTH_AUTH_HDR[@]}" \
 	"$BERTH_URL/v2/$R/blobs/$BIG" >"$E2E_WORK/big.status" 2>/dev/null &
 CURL_PID=$!
 sleep 0.5

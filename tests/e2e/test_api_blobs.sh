@@ -2,6 +2,7 @@
 # End-to-end: blob HEAD/GET (headers, exact bytes), Range requests, unknown
 # and invalid digests, per-repository visibility, and DELETE (including a blob
 # a manifest still references).
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 R=$BERTH_TENANT/blobs

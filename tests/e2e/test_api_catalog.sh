@@ -2,6 +2,7 @@
 # End-to-end: GET /v2/_catalog.  Empty registry, lexical order, pagination
 # (n, last, Link exactly when more remain), n=0, last past the end, invalid
 # n, and the page_max limit.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 T=$BERTH_TENANT

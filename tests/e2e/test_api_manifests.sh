@@ -3,6 +3,7 @@
 # over them), GET/HEAD headers, ETag/If-None-Match, Accept negotiation,
 # references to missing blobs and children, invalid documents, the size
 # limit, Helm/artifact/Docker shapes, and DELETE by digest and by tag.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 R=$BERTH_TENANT/manifests

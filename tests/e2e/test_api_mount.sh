@@ -2,6 +2,7 @@
 # End-to-end: cross-repository blob mount (POST ?mount=&from=): 201 with
 # Location and Docker-Content-Digest when mounted; otherwise 202 and an
 # ordinary upload session that works.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 A=$BERTH_TENANT/mount-src

@@ -4,6 +4,7 @@
 # components look like endpoint words, path traversal, invalid tags (400 on
 # PUT, 404 on GET/HEAD), unknown endpoints (404 with an OCI error body) and
 # wrong methods (405 UNSUPPORTED with an Allow header).
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 T=$BERTH_TENANT

@@ -3,6 +3,7 @@
 # API: the index document and its descriptors (artifactType, falling back to
 # the config mediaType; annotations), the artifactType filter with
 # OCI-Filters-Applied, unknown and invalid subjects, and deletion.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 R=$BERTH_TENANT/referrers

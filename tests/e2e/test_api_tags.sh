@@ -3,6 +3,7 @@
 # last, the Link header exactly when more remain, n=0, last past the end,
 # invalid n, a repository without tags, an unknown repository, and the
 # page_max limit.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 R=$BERTH_TENANT/tags

@@ -4,6 +4,7 @@
 # encoding), last chunk in the PUT, out-of-order chunks, status, cancel,
 # digest mismatch, unknown sessions, sha512 blobs, and a session resumed
 # after a restart and after a crash.
+BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 R=$BERTH_TENANT/uploads

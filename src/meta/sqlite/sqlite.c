@@ -594,10 +594,13 @@ static int conn_open(sqlite_conn **out, const char *path, uint64_t serial)
 		goto done;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
-	/* cache_size is per connection: 1 MiB each keeps idle memory small. */
-	if ((error = db_exec(c->db, "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
+	/* busy_timeout first: some pragmas read the schema, and another
+	 * process may hold the lock for a moment (the last connection to close
+	 * checkpoints and removes the WAL), which without it fails at once.
+	 * cache_size is per connection: 512 KiB each keeps idle memory small. */
+	if ((error = db_exec(c->db, "PRAGMA busy_timeout = 5000;"
+				    "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
 				    "PRAGMA foreign_keys = ON;"
-				    "PRAGMA busy_timeout = 5000;"
 				    "PRAGMA cache_size = -512;"
 				    "PRAGMA temp_store = MEMORY;")) < 0)
 		goto done;

@@ -1,6 +1,7 @@
 /* The metadata store test suite shared by every driver: it drives a store
  * only through the meta.h interface and checks the documented behaviour,
- * error codes and pagination edges, then hammers it from four threads.
+ * error codes and pagination edges, accounts, access keys and server
+ * secrets, then hammers it from four threads.
  * Call meta_suite_run() on a freshly created, empty store. */
 #ifndef BRT_TEST_META_SUITE_H
 #define BRT_TEST_META_SUITE_H
@@ -851,6 +852,423 @@ static void ms_test_concurrency(brt_meta *m)
 	CHECK_EQ_INT(names.count, 10);
 }
 
+/* --- version 2: accounts, access keys, server secrets --- */
+
+#define MS_ACCOUNT_A "0146e9b57080961e2c835363000000aa"
+#define MS_ACCOUNT_B "0146e9b57080961e2c835363000000bb"
+#define MS_ACCOUNT_C "0146e9b57080961e2c835363000000cc"
+#define MS_ACCOUNT_NONE "0146e9b57080961e2c835363000000ff"
+#define MS_LIST_MAX 16
+
+typedef struct ms_accounts {
+	brt_account items[MS_LIST_MAX];
+	size_t count;
+	int fail_at; /* return BRT_EIO on this call (1-based), 0 never */
+} ms_accounts;
+
+static int ms_accounts_cb(const brt_account *account, void *payload)
+{
+	ms_accounts *a = payload;
+
+	a->count++;
+	if (a->fail_at && (size_t)a->fail_at == a->count)
+		return BRT_EIO;
+	if (a->count <= MS_LIST_MAX)
+		a->items[a->count - 1] = *account;
+	return 0;
+}
+
+typedef struct ms_keys {
+	brt_access_key items[MS_LIST_MAX];
+	size_t count;
+	int fail_at;
+	brt_meta *reenter; /* if set, key_get each listed key from the callback */
+	int reenter_errors;
+} ms_keys;
+
+static int ms_keys_cb(const brt_access_key *key, void *payload)
+{
+	ms_keys *k = payload;
+
+	k->count++;
+	if (k->fail_at && (size_t)k->fail_at == k->count)
+		return BRT_EIO;
+	if (k->reenter) {
+		brt_access_key again;
+
+		if (k->reenter->key_get(k->reenter, &again, key->id) != 0 ||
+		    strcmp(again.id, key->id) != 0)
+			k->reenter_errors++;
+	}
+	if (k->count <= MS_LIST_MAX)
+		k->items[k->count - 1] = *key;
+	return 0;
+}
+
+/* "a,b,c" of the ids listed. */
+static const char *ms_keys_join(const ms_keys *k)
+{
+	static _Thread_local char buf[MS_LIST_MAX * (BRT_KEY_ID_LEN + 1) + 1];
+	size_t used = 0;
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < k->count && i < MS_LIST_MAX; i++) {
+		int w = snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "",
+				 k->items[i].id);
+		if (w < 0 || (size_t)w >= sizeof(buf) - used)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
+}
+
+static brt_account ms_account(const char *id, const char *name, int64_t created_at)
+{
+	brt_account a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.id, sizeof(a.id), "%s", id);
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	a.created_at = created_at;
+	return a;
+}
+
+/* A key whose hash is derived from its id and contains zero bytes. */
+static brt_access_key ms_key(const char *id, const char *account, unsigned int permissions,
+			     const char *label, int64_t created_at, int64_t expires_at)
+{
+	ms_digest d = ms_digest_of(id, 7);
+	brt_access_key k;
+	size_t i;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.id, sizeof(k.id), "%s", id);
+	snprintf(k.account_id, sizeof(k.account_id), "%s", account);
+	for (i = 0; i < BRT_KEY_HASH_LEN; i++)
+		k.secret_hash[i] = (unsigned char)(d.s[7 + i] * 31 + i);
+	k.secret_hash[3] = 0;
+	k.secret_hash[BRT_KEY_HASH_LEN - 1] = 0;
+	k.permissions = permissions;
+	snprintf(k.label, sizeof(k.label), "%s", label);
+	k.created_at = created_at;
+	k.expires_at = expires_at;
+	return k;
+}
+
+static void ms_check_key(const brt_access_key *got, const brt_access_key *want)
+{
+	CHECK_EQ_STR(got->id, want->id);
+	CHECK_EQ_STR(got->account_id, want->account_id);
+	CHECK(memcmp(got->secret_hash, want->secret_hash, BRT_KEY_HASH_LEN) == 0);
+	CHECK_EQ_INT(got->permissions, want->permissions);
+	CHECK_EQ_STR(got->label, want->label);
+	CHECK_EQ_INT(got->created_at, want->created_at);
+	CHECK_EQ_INT(got->expires_at, want->expires_at);
+	CHECK_EQ_INT(got->revoked_at, want->revoked_at);
+}
+
+/* Garbage in, so that fields the store forgets to fill cannot pass;
+ * strings stay terminated. */
+static void ms_key_garbage(brt_access_key *k)
+{
+	memset(k, 0x5a, sizeof(*k));
+	k->id[sizeof(k->id) - 1] = '\0';
+	k->account_id[sizeof(k->account_id) - 1] = '\0';
+	k->label[sizeof(k->label) - 1] = '\0';
+}
+
+static void ms_test_accounts(brt_meta *m)
+{
+	char long_name[129];
+	brt_account a, b, c, got;
+	ms_accounts list;
+	size_t i;
+
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	a = ms_account(MS_ACCOUNT_A, "acme corp", 1000);
+	b = ms_account(MS_ACCOUNT_B, "", 2000);
+	c = ms_account(MS_ACCOUNT_C, long_name, 1500);
+
+	CHECK_EQ_INT(m->account_get(m, &got, MS_ACCOUNT_A), BRT_ENOTFOUND);
+	memset(&list, 0, sizeof(list));
+	CHECK_EQ_INT(m->account_list(m, ms_accounts_cb, &list), 0);
+	CHECK_EQ_INT(list.count, 0);
+
+	/* Created out of id order. */
+	CHECK_EQ_INT(m->account_create(m, &c), 0);
+	CHECK_EQ_INT(m->account_create(m, &a), 0);
+	CHECK_EQ_INT(m->account_create(m, &b), 0);
+
+	/* A taken id: refused, and the first account is left as it was. */
+	{
+		brt_account dup = ms_account(MS_ACCOUNT_A, "impostor", 9999);
+
+		brt_error_clear();
+		CHECK_EQ_INT(m->account_create(m, &dup), BRT_EEXISTS);
+		CHECK(ms_error_mentions(MS_ACCOUNT_A));
+	}
+
+	memset(&got, 0x5a, sizeof(got));
+	got.id[sizeof(got.id) - 1] = got.name[sizeof(got.name) - 1] = '\0';
+	CHECK_EQ_INT(m->account_get(m, &got, MS_ACCOUNT_A), 0);
+	CHECK_EQ_STR(got.id, MS_ACCOUNT_A);
+	CHECK_EQ_STR(got.name, "acme corp");
+	CHECK_EQ_INT(got.created_at, 1000);
+	memset(got.name, 'x', sizeof(got.name) - 1);
+	CHECK_EQ_INT(m->account_get(m, &got, MS_ACCOUNT_B), 0);
+	CHECK_EQ_STR(got.name, "");
+	CHECK_EQ_INT(got.created_at, 2000);
+	CHECK_EQ_INT(m->account_get(m, &got, MS_ACCOUNT_C), 0);
+	CHECK_EQ_STR(got.name, long_name);
+	CHECK_EQ_INT(m->account_get(m, &got, MS_ACCOUNT_NONE), BRT_ENOTFOUND);
+
+	/* Ordered by id, every field. */
+	memset(&list, 0, sizeof(list));
+	CHECK_EQ_INT(m->account_list(m, ms_accounts_cb, &list), 0);
+	CHECK_EQ_INT(list.count, 3);
+	{
+		const brt_account *want[] = { &a, &b, &c };
+
+		for (i = 0; i < 3 && i < list.count; i++) {
+			CHECK_EQ_STR(list.items[i].id, want[i]->id);
+			CHECK_EQ_STR(list.items[i].name, want[i]->name);
+			CHECK_EQ_INT(list.items[i].created_at, want[i]->created_at);
+		}
+	}
+
+	/* A callback's error stops the listing and is returned unchanged. */
+	memset(&list, 0, sizeof(list));
+	list.fail_at = 2;
+	CHECK_EQ_INT(m->account_list(m, ms_accounts_cb, &list), BRT_EIO);
+	CHECK_EQ_INT(list.count, 2);
+}
+
+/* Needs ms_test_accounts' accounts. */
+static void ms_test_keys(brt_meta *m)
+{
+	const int64_t day = 86400000LL;
+	char long_label[129];
+	brt_access_key k_c3, k_ff, k_a1, k_b2, k_other, got;
+	ms_keys keys;
+	size_t i;
+
+	memset(long_label, 'l', sizeof(long_label) - 1);
+	long_label[sizeof(long_label) - 1] = '\0';
+	k_c3 = ms_key("00000000000000c3", MS_ACCOUNT_A, BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
+		      "ci", 300, 0);
+	k_ff = ms_key("00000000000000ff", MS_ACCOUNT_A, BRT_PERM_PULL, "", 100,
+		      1700000000000LL + 90 * day);
+	k_a1 = ms_key("00000000000000a1", MS_ACCOUNT_A, BRT_PERM_PULL, long_label, 200, 0);
+	k_b2 = ms_key("00000000000000b2", MS_ACCOUNT_A, BRT_PERM_PULL | BRT_PERM_PUSH, "laptop", 100,
+		      1);
+	k_other = ms_key("1111111111111111", MS_ACCOUNT_B, BRT_PERM_PULL | BRT_PERM_PUSH |
+			 BRT_PERM_DELETE, "b", 50, 0);
+
+	CHECK_EQ_INT(m->key_get(m, &got, k_c3.id), BRT_ENOTFOUND);
+
+	/* Unknown account: a clear BRT_ENOTFOUND naming it, nothing stored. */
+	{
+		brt_access_key orphan = ms_key("2222222222222222", MS_ACCOUNT_NONE, BRT_PERM_PULL,
+					       "", 10, 0);
+
+		brt_error_clear();
+		CHECK_EQ_INT(m->key_create(m, &orphan), BRT_ENOTFOUND);
+		CHECK(ms_error_mentions(MS_ACCOUNT_NONE));
+		CHECK_EQ_INT(m->key_get(m, &got, orphan.id), BRT_ENOTFOUND);
+	}
+
+	/* Inserted out of order: the listing is by creation time, then id. */
+	CHECK_EQ_INT(m->key_create(m, &k_c3), 0);
+	CHECK_EQ_INT(m->key_create(m, &k_ff), 0);
+	CHECK_EQ_INT(m->key_create(m, &k_a1), 0);
+	CHECK_EQ_INT(m->key_create(m, &k_b2), 0);
+	CHECK_EQ_INT(m->key_create(m, &k_other), 0);
+
+	/* A taken id, even for another account: refused, the first stays. */
+	{
+		brt_access_key dup = ms_key(k_c3.id, MS_ACCOUNT_B, BRT_PERM_PULL, "dup", 1, 0);
+
+		brt_error_clear();
+		CHECK_EQ_INT(m->key_create(m, &dup), BRT_EEXISTS);
+		CHECK(ms_error_mentions(k_c3.id));
+		CHECK_EQ_INT(m->key_create(m, &k_c3), BRT_EEXISTS);
+	}
+
+	/* Every field comes back, expiry included (0 stays "never"). */
+	{
+		const brt_access_key *all[] = { &k_c3, &k_ff, &k_a1, &k_b2, &k_other };
+
+		for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+			ms_key_garbage(&got);
+			CHECK_EQ_INT(m->key_get(m, &got, all[i]->id), 0);
+			ms_check_key(&got, all[i]);
+		}
+	}
+
+	memset(&keys, 0, sizeof(keys));
+	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_A, ms_keys_cb, &keys), 0);
+	CHECK_EQ_STR(ms_keys_join(&keys), "00000000000000b2,00000000000000ff,00000000000000a1,"
+					  "00000000000000c3");
+	CHECK_EQ_INT(keys.count, 4);
+	if (keys.count == 4) {
+		ms_check_key(&keys.items[0], &k_b2);
+		ms_check_key(&keys.items[1], &k_ff);
+		ms_check_key(&keys.items[2], &k_a1);
+		ms_check_key(&keys.items[3], &k_c3);
+	}
+	memset(&keys, 0, sizeof(keys));
+	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_B, ms_keys_cb, &keys), 0);
+	CHECK_EQ_STR(ms_keys_join(&keys), "1111111111111111");
+	/* An account without keys lists nothing; an unknown account is
+	 * BRT_ENOTFOUND, so that callers can tell the two apart. */
+	memset(&keys, 0, sizeof(keys));
+	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_C, ms_keys_cb, &keys), 0);
+	CHECK_EQ_INT(keys.count, 0);
+	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_NONE, ms_keys_cb, &keys), BRT_ENOTFOUND);
+	CHECK_EQ_INT(keys.count, 0);
+
+	/* Revocation keeps the first time; the key is still readable. */
+	CHECK_EQ_INT(m->key_revoke(m, k_b2.id, 5000), 0);
+	ms_key_garbage(&got);
+	CHECK_EQ_INT(m->key_get(m, &got, k_b2.id), 0);
+	k_b2.revoked_at = 5000;
+	ms_check_key(&got, &k_b2);
+	CHECK_EQ_INT(m->key_revoke(m, k_b2.id, 6000), 0);
+	CHECK_EQ_INT(m->key_get(m, &got, k_b2.id), 0);
+	CHECK_EQ_INT(got.revoked_at, 5000);
+	CHECK_EQ_INT(m->key_revoke(m, "3333333333333333", 5000), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->key_get(m, &got, k_c3.id), 0);
+	CHECK_EQ_INT(got.revoked_at, 0);
+
+	/* Revoked keys are still listed, with their time; callbacks may call
+	 * back into the store. */
+	memset(&keys, 0, sizeof(keys));
+	keys.reenter = m;
+	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_A, ms_keys_cb, &keys), 0);
+	CHECK_EQ_INT(keys.count, 4);
+	CHECK_EQ_INT(keys.reenter_errors, 0);
+	CHECK_EQ_INT(keys.items[0].revoked_at, 5000);
+	CHECK_EQ_INT(keys.items[1].revoked_at, 0);
+
+	/* A callback's error stops the listing and is returned unchanged. */
+	memset(&keys, 0, sizeof(keys));
+	keys.fail_at = 3;
+	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_A, ms_keys_cb, &keys), BRT_EIO);
+	CHECK_EQ_INT(keys.count, 3);
+}
+
+static int ms_bytes_nonzero(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i])
+			return 1;
+	}
+	return 0;
+}
+
+static void ms_test_secrets(brt_meta *m)
+{
+	unsigned char a1[32], a2[32], b[32], short_buf[16], long_buf[64], long2[64];
+
+	memset(a1, 0, sizeof(a1));
+	memset(a2, 0xee, sizeof(a2));
+	CHECK_EQ_INT(m->secret_get(m, "suite-a", a1, sizeof(a1)), 0);
+	CHECK(ms_bytes_nonzero(a1, sizeof(a1)));
+	CHECK_EQ_INT(m->secret_get(m, "suite-a", a2, sizeof(a2)), 0);
+	CHECK(memcmp(a1, a2, sizeof(a1)) == 0);
+
+	/* Another name, another value. */
+	CHECK_EQ_INT(m->secret_get(m, "suite-b", b, sizeof(b)), 0);
+	CHECK(memcmp(a1, b, sizeof(a1)) != 0);
+
+	/* A stored secret is never truncated or padded to another length. */
+	CHECK_EQ_INT(m->secret_get(m, "suite-a", short_buf, sizeof(short_buf)), BRT_EINVALID);
+	CHECK_EQ_INT(m->secret_get(m, "suite-a", long_buf, sizeof(long_buf)), BRT_EINVALID);
+	memset(a2, 0, sizeof(a2));
+	CHECK_EQ_INT(m->secret_get(m, "suite-a", a2, sizeof(a2)), 0);
+	CHECK(memcmp(a1, a2, sizeof(a1)) == 0);
+
+	CHECK_EQ_INT(m->secret_get(m, "suite-long", long_buf, sizeof(long_buf)), 0);
+	CHECK_EQ_INT(m->secret_get(m, "suite-long", long2, sizeof(long2)), 0);
+	CHECK(memcmp(long_buf, long2, sizeof(long_buf)) == 0);
+	CHECK(memcmp(long_buf, a1, sizeof(a1)) != 0);
+}
+
+#define MS_RACE_THREADS 4
+#define MS_RACE_NAMES 25
+
+typedef struct ms_racer {
+	brt_meta *m;
+	pthread_barrier_t *start;
+	unsigned char values[MS_RACE_NAMES][32];
+	int errors;
+	int first_error;
+	char first_detail[256];
+} ms_racer;
+
+/* All threads ask for the same fresh name at the same moment. */
+static void *ms_racer_run(void *arg)
+{
+	ms_racer *r = arg;
+	char name[32];
+	int i;
+
+	for (i = 0; i < MS_RACE_NAMES; i++) {
+		int error;
+
+		snprintf(name, sizeof(name), "race-%d", i);
+		pthread_barrier_wait(r->start);
+		if ((error = r->m->secret_get(r->m, name, r->values[i], 32)) != 0 && !r->errors++) {
+			r->first_error = error;
+			snprintf(r->first_detail, sizeof(r->first_detail), "%s", brt_error_last());
+		}
+	}
+	return NULL;
+}
+
+static void ms_test_secret_race(brt_meta *m)
+{
+	static ms_racer racers[MS_RACE_THREADS];
+	pthread_t threads[MS_RACE_THREADS];
+	pthread_barrier_t start;
+	int t, i;
+
+	/* Without every thread at the barrier the others would wait forever. */
+	if (pthread_barrier_init(&start, NULL, MS_RACE_THREADS) != 0) {
+		CHECK(0);
+		return;
+	}
+	for (t = 0; t < MS_RACE_THREADS; t++) {
+		memset(&racers[t], 0, sizeof(racers[t]));
+		racers[t].m = m;
+		racers[t].start = &start;
+	}
+	for (t = 0; t < MS_RACE_THREADS; t++) {
+		if (pthread_create(&threads[t], NULL, ms_racer_run, &racers[t]) != 0) {
+			fprintf(stderr, "meta suite: cannot start racer threads\n");
+			abort();
+		}
+	}
+	for (t = 0; t < MS_RACE_THREADS; t++) {
+		pthread_join(threads[t], NULL);
+		CHECK_EQ_INT(racers[t].errors, 0);
+		if (racers[t].errors)
+			fprintf(stderr, "racer %d: error %d (%s): %s\n", t, racers[t].first_error,
+				brt_error_name(racers[t].first_error), racers[t].first_detail);
+	}
+	pthread_barrier_destroy(&start);
+	for (i = 0; i < MS_RACE_NAMES; i++) {
+		for (t = 1; t < MS_RACE_THREADS; t++)
+			CHECK(memcmp(racers[0].values[i], racers[t].values[i], 32) == 0);
+		if (i > 0)
+			CHECK(memcmp(racers[0].values[i], racers[0].values[i - 1], 32) != 0);
+	}
+}
+
 static void meta_suite_run(brt_meta *m)
 {
 	ms_test_blobs(m);
@@ -859,6 +1277,10 @@ static void meta_suite_run(brt_meta *m)
 	ms_test_catalog(m);
 	ms_test_referrers(m);
 	ms_test_uploads(m);
+	ms_test_accounts(m);
+	ms_test_keys(m);
+	ms_test_secrets(m);
+	ms_test_secret_race(m);
 	ms_test_concurrency(m);
 }
 

@@ -1,8 +1,10 @@
 /* Tests of the SQLite metadata driver: the shared suite on a temporary
  * database file, then what only SQLite has: persistence across reopen and
  * across a crashed writer process, connection settings, the schema
- * version, per-account rows, waiting out another writer's lock, and
- * per-thread connections outliving or following a store. */
+ * version and the upgrade from version 1, per-account rows, access key
+ * columns and query plans, server secrets shared across reopen and across
+ * processes, waiting out another writer's lock, and per-thread
+ * connections outliving or following a store. */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,13 +19,14 @@
 #include "meta_suite.h"
 
 /* Bump together with the driver's migration list. */
-#define EXPECTED_SCHEMA_VERSION 1
+#define EXPECTED_SCHEMA_VERSION 2
 
 /* Test hook exported by the driver (not part of meta.h). */
 sqlite3 *brt_meta_sqlite_handle(brt_meta *m);
 
 static char tmp_dir[64];
 static char db_path[128];
+static unsigned char reopen_secret[32];
 
 static void remove_tmp_dir(void)
 {
@@ -98,7 +101,7 @@ static void test_settings(brt_meta *m)
 	CHECK_EQ_STR(query_text(m, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
 	CHECK_EQ_INT(query_int(m, "PRAGMA synchronous"), 2); /* FULL */
 	CHECK_EQ_INT(query_int(m, "PRAGMA busy_timeout"), 5000);
-	CHECK_EQ_INT(query_int(m, "PRAGMA cache_size"), -1024);
+	CHECK_EQ_INT(query_int(m, "PRAGMA cache_size"), -512);
 	CHECK_EQ_INT(query_int(m, "PRAGMA temp_store"), 2); /* MEMORY */
 	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
 	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3); /* no violations */
@@ -177,6 +180,199 @@ static void test_accounts(brt_meta *m)
 	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
 }
 
+/* Whether any row of EXPLAIN QUERY PLAN for `sql` mentions `text`
+ * (-1 if the plan cannot be had). */
+static int plan_mentions(brt_meta *m, const char *sql, const char *text)
+{
+	sqlite3 *db = brt_meta_sqlite_handle(m);
+	sqlite3_stmt *st = NULL;
+	char explain[512];
+	int found = 0;
+	int rc;
+
+	snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+	if (!db || sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "plan failed: %s\n", sql);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *detail = sqlite3_column_text(st, 3);
+
+		if (detail && strstr((const char *)detail, text))
+			found = 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? found : -1;
+}
+
+/* What the shared suite cannot ask of every driver: how the rows look,
+ * the plans of the hot and listing queries, and the refusals of input
+ * that does not fit the store's fields. */
+static void test_keys_sqlite(brt_meta *m)
+{
+	brt_access_key key;
+	brt_account account;
+	unsigned char secret[8];
+
+	/* Times 0 are stored as NULL ("never"). */
+	CHECK_EQ_INT(query_int(m, "SELECT count(*) FROM access_keys WHERE id = '00000000000000c3'"
+				  " AND expires_at IS NULL AND revoked_at IS NULL"),
+		     1);
+	CHECK_EQ_INT(query_int(m, "SELECT expires_at FROM access_keys WHERE id = '00000000000000ff'"),
+		     1700000000000LL + 90 * 86400000LL);
+	CHECK_EQ_INT(query_int(m, "SELECT length(secret_hash) FROM access_keys"
+				  " WHERE id = '00000000000000ff'"),
+		     BRT_KEY_HASH_LEN);
+	CHECK_EQ_INT(query_int(m, "SELECT typeof(secret_hash) = 'blob' FROM access_keys LIMIT 1"), 1);
+	CHECK_EQ_INT(query_int(m, "SELECT length(value) FROM server_secrets WHERE name = 'suite-long'"),
+		     64);
+
+	/* key_get is one primary key lookup; key_list needs no sort. */
+	CHECK_EQ_INT(plan_mentions(m, "SELECT * FROM access_keys WHERE id = 'x'", "SCAN"), 0);
+	CHECK_EQ_INT(plan_mentions(m, "SELECT * FROM access_keys WHERE account_id = 'x'"
+				      " ORDER BY created_at, id",
+				   "TEMP B-TREE"),
+		     0);
+	CHECK_EQ_INT(plan_mentions(m, "SELECT * FROM access_keys WHERE account_id = 'x'"
+				      " ORDER BY created_at, id",
+				   "SCAN"),
+		     0);
+
+	/* Strings that do not end within their fields, empty ids, unknown
+	 * permission bits, a revocation at time 0 (which would read as "not
+	 * revoked") and absurd secret lengths are refused. */
+	account = ms_account("0146e9b57080961e2c835363000000dd", "", 1);
+	memset(account.name, 'x', sizeof(account.name));
+	CHECK_EQ_INT(m->account_create(m, &account), BRT_EINVALID);
+	account = ms_account("", "empty", 1);
+	CHECK_EQ_INT(m->account_create(m, &account), BRT_EINVALID);
+	CHECK_EQ_INT(m->account_get(m, &account, ""), BRT_ENOTFOUND);
+	key = ms_key("4444444444444444", MS_ACCOUNT_A, BRT_PERM_PULL, "", 1, 0);
+	memset(key.label, 'x', sizeof(key.label));
+	CHECK_EQ_INT(m->key_create(m, &key), BRT_EINVALID);
+	key = ms_key("4444444444444444", MS_ACCOUNT_A, BRT_PERM_PULL | 8, "", 1, 0);
+	CHECK_EQ_INT(m->key_create(m, &key), BRT_EINVALID);
+	key = ms_key("", MS_ACCOUNT_A, BRT_PERM_PULL, "", 1, 0);
+	CHECK_EQ_INT(m->key_create(m, &key), BRT_EINVALID);
+	CHECK_EQ_INT(m->key_get(m, &key, "4444444444444444"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->key_revoke(m, "00000000000000c3", 0), BRT_EINVALID);
+	CHECK_EQ_INT(m->key_get(m, &key, "00000000000000c3"), 0);
+	CHECK_EQ_INT(key.revoked_at, 0);
+	CHECK_EQ_INT(m->secret_get(m, "zero", secret, 0), BRT_EINVALID);
+	CHECK_EQ_INT(query_int(m, "SELECT count(*) FROM server_secrets WHERE name = 'zero'"), 0);
+
+	/* A corrupt row is an I/O error, never a short hash handed out. */
+	CHECK_EQ_INT(query_int(m, "INSERT INTO access_keys (id, account_id, secret_hash, permissions,"
+				  " created_at) VALUES ('5555555555555555',"
+				  " '" MS_ACCOUNT_C "', x'00', 1, 1) RETURNING 1"),
+		     1);
+	CHECK_EQ_INT(m->key_get(m, &key, "5555555555555555"), BRT_EIO);
+	CHECK_EQ_INT(query_int(m, "DELETE FROM access_keys WHERE id = '5555555555555555' RETURNING 1"),
+		     1);
+
+	CHECK_EQ_INT(m->secret_get(m, "reopen", reopen_secret, sizeof(reopen_secret)), 0);
+	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
+}
+
+/* Several processes (nodes sharing the file) ask for the same fresh
+ * secret at once: all must come back with the same bytes. */
+static void test_secret_processes(void)
+{
+	enum { NODES = 3 };
+	unsigned char values[NODES][32];
+	pid_t pids[NODES];
+	int results[NODES][2];
+	int go[2];
+	int i;
+
+	CHECK(pipe(go) == 0);
+	fflush(NULL);
+	for (i = 0; i < NODES; i++) {
+		CHECK(pipe(results[i]) == 0);
+		pids[i] = fork();
+		CHECK(pids[i] >= 0);
+		if (pids[i] == 0) {
+			brt_meta *child = NULL;
+			unsigned char value[32];
+			char start;
+
+			close(go[1]);
+			close(results[i][0]);
+			int error = brt_meta_sqlite_open(&child, db_path);
+
+			if (error == 0 && read(go[0], &start, 1) != 0)
+				error = -100;
+			if (error == 0)
+				error = child->secret_get(child, "nodes", value, sizeof(value));
+			if (error == 0 &&
+			    write(results[i][1], value, sizeof(value)) != (ssize_t)sizeof(value))
+				error = -101;
+			if (error != 0)
+				fprintf(stderr, "node %d: error %d: %s\n", i, error, brt_error_last());
+			_exit(error != 0);
+		}
+		close(results[i][1]);
+	}
+	/* Every child is blocked in read(go): closing the pipe starts them. */
+	close(go[0]);
+	close(go[1]);
+	for (i = 0; i < NODES; i++) {
+		int status = -1;
+
+		memset(values[i], 0, sizeof(values[i]));
+		CHECK(read(results[i][0], values[i], sizeof(values[i])) == (ssize_t)sizeof(values[i]));
+		close(results[i][0]);
+		if (pids[i] > 0)
+			CHECK(waitpid(pids[i], &status, 0) == pids[i]);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	for (i = 1; i < NODES; i++)
+		CHECK(memcmp(values[0], values[i], sizeof(values[0])) == 0);
+	CHECK(ms_bytes_nonzero(values[0], sizeof(values[0])));
+}
+
+/* A database made before version 2 (migration 1 only, with data) is
+ * brought up to date on open and keeps its data. */
+static void test_upgrade_from_v1(void)
+{
+	char path[160];
+	brt_account account;
+	brt_access_key key;
+	unsigned char secret[32];
+	sqlite3 *db = NULL;
+	brt_meta *m;
+
+	snprintf(path, sizeof(path), "%s/v1.db", tmp_dir);
+	if (!(m = open_store(path)))
+		return;
+	CHECK_EQ_INT(m->blob_link(m, MS_ACCOUNT_A "/app", ms_digest_of("v1", 0).s, 1, "k", 1), 0);
+	m->free(m);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, "DROP TABLE access_keys; DROP TABLE server_secrets;"
+				      "INSERT INTO accounts (id, name, created_at) VALUES ('"
+				      MS_ACCOUNT_A "', NULL, 77);"
+				      "PRAGMA user_version = 1",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+
+	if (!(m = open_store(path)))
+		return;
+	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+	CHECK_EQ_INT(m->repo_exists(m, MS_ACCOUNT_A "/app"), 0);
+	/* A NULL name from before reads as "". */
+	CHECK_EQ_INT(m->account_get(m, &account, MS_ACCOUNT_A), 0);
+	CHECK_EQ_STR(account.name, "");
+	CHECK_EQ_INT(account.created_at, 77);
+	key = ms_key("6666666666666666", MS_ACCOUNT_A, BRT_PERM_PULL, "after upgrade", 5, 0);
+	CHECK_EQ_INT(m->key_create(m, &key), 0);
+	CHECK_EQ_INT(m->key_get(m, &key, "6666666666666666"), 0);
+	CHECK_EQ_STR(key.label, "after upgrade");
+	CHECK_EQ_INT(m->secret_get(m, "upgraded", secret, sizeof(secret)), 0);
+	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
+	m->free(m);
+}
+
 static int put_persist(brt_meta *m, const char *repo, const char *tag, const char *label)
 {
 	ms_digest d = ms_digest_of(label, 0), man = ms_digest_of(label, 1);
@@ -202,6 +398,17 @@ static void test_reopen(void)
 	CHECK_EQ_STR(got.digest, man.s);
 	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
 	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+	/* Server secrets and keys outlive the process that made them. */
+	{
+		unsigned char secret[sizeof(reopen_secret)];
+		brt_access_key key;
+
+		memset(secret, 0, sizeof(secret));
+		CHECK_EQ_INT(m->secret_get(m, "reopen", secret, sizeof(secret)), 0);
+		CHECK(memcmp(secret, reopen_secret, sizeof(secret)) == 0);
+		CHECK_EQ_INT(m->key_get(m, &key, "00000000000000b2"), 0);
+		CHECK_EQ_INT(key.revoked_at, 5000);
+	}
 	m->free(m);
 	brt_pool_clear(&pool);
 }
@@ -380,12 +587,15 @@ int main(void)
 		test_settings(m);
 		meta_suite_run(m);
 		test_accounts(m);
+		test_keys_sqlite(m);
 		test_waits_for_writer(m);
 		CHECK_EQ_INT(put_persist(m, "persist/app", "keep", "persist"), 0);
 		test_settings(m);
 		m->free(m);
 	}
 	test_reopen();
+	test_secret_processes();
+	test_upgrade_from_v1();
 	test_crashed_writer();
 	test_refused_opens();
 	test_thread_outlives_store();

@@ -1,0 +1,89 @@
+/* Client-certificate identification of devices (see device.h), using the
+ * GnuTLS session libmicrohttpd gives us: GnuTLS verifies the chain against
+ * the trust list libmicrohttpd loaded from the client CA, and the time. */
+#include "auth/device.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "common/log.h"
+#include "oci/names.h"
+
+static const char *field_oid(const char *field)
+{
+	if (strcmp(field, "OU") == 0)
+		return GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME;
+	if (strcmp(field, "O") == 0)
+		return GNUTLS_OID_X520_ORGANIZATION_NAME;
+	if (strcmp(field, "CN") == 0)
+		return GNUTLS_OID_X520_COMMON_NAME;
+	if (strcmp(field, "UID") == 0)
+		return GNUTLS_OID_LDAP_UID;
+	if (strcmp(field, "serialNumber") == 0)
+		return "2.5.4.5";
+	return NULL;
+}
+
+static int is_account_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 32;
+}
+
+static int identify(brt_conn_state *state, gnutls_session_t session, brt_meta *meta, const char *field)
+{
+	const gnutls_datum_t *certs;
+	unsigned int count = 0, status = 0;
+	gnutls_x509_crt_t crt = NULL;
+	char account[64], name[sizeof(state->device_name)];
+	size_t account_len = sizeof(account), name_len = sizeof(name);
+	brt_account found;
+	const char *oid = field_oid(field);
+	int result = -1;
+
+	certs = gnutls_certificate_get_peers(session, &count);
+	if (!certs || count == 0)
+		return 0;
+	if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0) {
+		brt_log_info("device certificate refused: does not verify (status 0x%x)", status);
+		return -1;
+	}
+	if (!oid || gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_x509_crt_get_dn_by_oid(crt, oid, 0, 0, account, &account_len) < 0 ||
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &name_len) < 0) {
+		brt_log_info("device certificate refused: no %s or CN in its subject", field);
+		goto done;
+	}
+	if (!is_account_id(account) || meta->account_get(meta, &found, account) < 0) {
+		brt_log_info("device certificate refused: %s=%.40s is no account", field, account);
+		goto done;
+	}
+	memcpy(state->device_account, account, 33); /* 32 hex chars + NUL, checked above */
+	snprintf(state->device_name, sizeof(state->device_name), "%s", name);
+	result = 1;
+done:
+	gnutls_x509_crt_deinit(crt);
+	return result;
+}
+
+void brt_device_check(brt_conn_state *state, struct MHD_Connection *conn, brt_meta *meta, const char *field)
+{
+	const union MHD_ConnectionInfo *info;
+
+	if (state->device_checked)
+		return;
+	state->device_checked = 1;
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!info || !info->tls_session)
+		return;
+	state->device_state = identify(state, (gnutls_session_t)info->tls_session, meta, field);
+}

@@ -1,0 +1,86 @@
+/* Access key generation, parsing and verification (see keys.h). */
+#include "auth/keys.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "common/error.h"
+
+int brt_random_hex(char *out, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char raw[64];
+	size_t bytes = (len + 1) / 2;
+
+	if (bytes > sizeof(raw) || getrandom(raw, bytes, 0) != (ssize_t)bytes)
+		return brt_error_set(BRT_EIO, "no randomness");
+	for (size_t i = 0; i < len; i++)
+		out[i] = digits[(raw[i / 2] >> ((i & 1) ? 0 : 4)) & 15];
+	out[len] = '\0';
+	return 0;
+}
+
+static int is_hex(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int brt_key_generate(brt_access_key *key, char *access_key_out, const char *account_id,
+		     unsigned int permissions, const char *label, int64_t now, int64_t expires_at)
+{
+	char secret[BRT_KEY_SECRET_LEN + 1];
+	int error;
+
+	memset(key, 0, sizeof(*key));
+	if ((error = brt_random_hex(key->id, BRT_KEY_ID_LEN)) < 0 ||
+	    (error = brt_random_hex(secret, BRT_KEY_SECRET_LEN)) < 0)
+		return error;
+	snprintf(key->account_id, sizeof(key->account_id), "%s", account_id);
+	SHA256((const unsigned char *)secret, BRT_KEY_SECRET_LEN, key->secret_hash);
+	key->permissions = permissions;
+	snprintf(key->label, sizeof(key->label), "%s", label ? label : "");
+	key->created_at = now;
+	key->expires_at = expires_at;
+	snprintf(access_key_out, BRT_ACCESS_KEY_LEN + 1, "%s%s%s", BRT_ACCESS_KEY_PREFIX, key->id, secret);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return 0;
+}
+
+int brt_key_parse(char *id_out, unsigned char *hash_out, const char *access_key, size_t len)
+{
+	const char *id = access_key + 4, *secret = access_key + 4 + BRT_KEY_ID_LEN;
+
+	if (len != BRT_ACCESS_KEY_LEN || memcmp(access_key, BRT_ACCESS_KEY_PREFIX, 4) != 0 ||
+	    !is_hex(id, BRT_KEY_ID_LEN) || !is_hex(secret, BRT_KEY_SECRET_LEN))
+		return brt_error_set(BRT_EINVALID, "not an access key");
+	memcpy(id_out, id, BRT_KEY_ID_LEN);
+	id_out[BRT_KEY_ID_LEN] = '\0';
+	SHA256((const unsigned char *)secret, BRT_KEY_SECRET_LEN, hash_out);
+	return 0;
+}
+
+int brt_key_verify(const brt_access_key *key, const unsigned char *hash, int64_t now)
+{
+	if (CRYPTO_memcmp(key->secret_hash, hash, BRT_KEY_HASH_LEN) != 0)
+		return brt_error_set(BRT_EUNAUTHORIZED, "invalid access key");
+	if (key->revoked_at)
+		return brt_error_set(BRT_EUNAUTHORIZED, "access key %s is revoked", key->id);
+	if (key->expires_at && key->expires_at <= now)
+		return brt_error_set(BRT_EUNAUTHORIZED, "access key %s has expired", key->id);
+	return 0;
+}
+
+const char *brt_permissions_name(unsigned int permissions)
+{
+	static const char *const names[8] = {"none", "pull", "push", "pull,push", "delete", "pull,delete",
+					     "push,delete", "pull,push,delete"};
+
+	return names[permissions & 7];
+}

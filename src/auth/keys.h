@@ -1,0 +1,37 @@
+/* Access keys: "brt_" + 16 hex key id + 48 hex secret.  The id finds the
+ * stored key in one indexed read; only the SHA-256 of the secret is
+ * stored, and it is compared in constant time.  A fast hash is right here:
+ * the secret is 192 random bits, not a password a person chose. */
+#ifndef BRT_KEYS_H
+#define BRT_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta/meta.h"
+
+#define BRT_ACCESS_KEY_PREFIX "brt_"
+#define BRT_KEY_SECRET_LEN 48
+#define BRT_ACCESS_KEY_LEN (4 + BRT_KEY_ID_LEN + BRT_KEY_SECRET_LEN)
+
+/* Make a new key for `account_id`: fills `key` (id, hash, permissions,
+ * label, times) and writes the access key string (BRT_ACCESS_KEY_LEN + 1
+ * bytes) to `access_key_out`.  BRT_EIO if no randomness. */
+int brt_key_generate(brt_access_key *key, char *access_key_out, const char *account_id,
+		     unsigned int permissions, const char *label, int64_t now, int64_t expires_at);
+
+/* Split an access key string into its id (BRT_KEY_ID_LEN + 1 bytes) and
+ * the hash of its secret.  BRT_EINVALID if it is not of the key form. */
+int brt_key_parse(char *id_out, unsigned char *hash_out, const char *access_key, size_t len);
+
+/* 0 if `key` may be used at `now` with a secret hashing to `hash`;
+ * BRT_EUNAUTHORIZED otherwise (wrong secret, revoked, expired). */
+int brt_key_verify(const brt_access_key *key, const unsigned char *hash, int64_t now);
+
+/* Random lower-case hex: `len` chars plus a NUL into `out`. */
+int brt_random_hex(char *out, size_t len);
+
+/* "pull", "pull,push", "pull,push,delete" ... */
+const char *brt_permissions_name(unsigned int permissions);
+
+#endif

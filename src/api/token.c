@@ -36,14 +36,22 @@ struct scope_acc {
 static void add_scopes(struct scope_acc *acc, const char *value)
 {
 	brt_request *req = acc->req;
-	char *copy = brt_pool_strdup(&req->pool, value), *save = NULL, *item;
+	const char *p = value;
 
-	for (item = copy ? strtok_r(copy, " ", &save) : NULL; item; item = strtok_r(NULL, " ", &save)) {
-		const char *repo;
+	while (*p) {
+		const char *repo, *end;
+		char *item;
 		unsigned int actions, granted;
 		int catalog;
 
-		if (brt_scope_parse(&repo, &actions, &catalog, &req->pool, item) < 0)
+		while (*p == ' ')
+			p++;
+		end = strchr(p, ' ');
+		if (!end)
+			end = p + strlen(p);
+		item = end > p ? brt_pool_strndup(&req->pool, p, (size_t)(end - p)) : NULL;
+		p = end;
+		if (!item || brt_scope_parse(&repo, &actions, &catalog, &req->pool, item) < 0)
 			continue;
 		if (catalog) {
 			acc->claims->catalog = 1;

@@ -37,6 +37,28 @@ static int is_account_id(const char *s)
 	return i == 32;
 }
 
+/* A certificate with an extended key usage must allow TLS client
+ * authentication (or any purpose); one without it may be used for any. */
+static int client_purpose(gnutls_x509_crt_t crt)
+{
+	char oid[128];
+	size_t size;
+	int seen = 0;
+
+	for (unsigned int i = 0; i < 64; i++) {
+		size = sizeof(oid);
+		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (rc < 0)
+			return 0;
+		seen = 1;
+		if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
+			return 1;
+	}
+	return !seen;
+}
+
 static int identify(brt_conn_state *state, gnutls_session_t session, brt_meta *meta, const char *field)
 {
 	const gnutls_datum_t *certs;
@@ -61,6 +83,10 @@ static int identify(brt_conn_state *state, gnutls_session_t session, brt_meta *m
 	    gnutls_x509_crt_get_dn_by_oid(crt, oid, 0, 0, account, &account_len) < 0 ||
 	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &name_len) < 0) {
 		brt_log_info("device certificate refused: no %s or CN in its subject", field);
+		goto done;
+	}
+	if (!client_purpose(crt)) {
+		brt_log_info("device certificate refused: its extended key usage excludes client authentication");
 		goto done;
 	}
 	if (!is_account_id(account) || meta->account_get(meta, &found, account) < 0) {

@@ -137,6 +137,32 @@ static int get_bool(int *out, yaml_document_t *doc, const char *key, const char 
 
 #define PATH(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* http.tls.clientcas, as distribution spells it: a list of CA files.  One
+ * bundle is supported; put several CAs into one PEM file. */
+static int get_client_cas(brt_config *c, yaml_document_t *doc)
+{
+	yaml_node_t *node = lookup(doc, PATH("http", "tls", "clientcas")), *item;
+	const char *value;
+
+	if (!node)
+		return 0;
+	if (node->type == YAML_SCALAR_NODE) {
+		value = (const char *)node->data.scalar.value;
+	} else if (node->type == YAML_SEQUENCE_NODE &&
+		   node->data.sequence.items.top - node->data.sequence.items.start == 1 &&
+		   (item = yaml_document_get_node(doc, *node->data.sequence.items.start)) &&
+		   item->type == YAML_SCALAR_NODE) {
+		value = (const char *)item->data.scalar.value;
+	} else {
+		return brt_error_set(BRT_EINVALID, "config: http.tls.clientcas must be one file "
+						   "(concatenate several CAs into one PEM file)");
+	}
+	if (!value[0] || strlen(value) >= sizeof(c->client_ca))
+		return brt_error_set(BRT_EINVALID, "config: http.tls.clientcas is empty or too long");
+	snprintf(c->client_ca, sizeof(c->client_ca), "%s", value);
+	return 0;
+}
+
 static int apply(brt_config *c, yaml_document_t *doc)
 {
 	int error = 0;
@@ -178,7 +204,8 @@ static int apply(brt_config *c, yaml_document_t *doc)
 				PATH("http", "tls", "certificate"))) < 0 ||
 	    (error = get_string(c->tls_key, sizeof(c->tls_key), doc, "http.tls.key", PATH("http", "tls", "key"))) < 0 ||
 	    (error = get_string(c->client_ca, sizeof(c->client_ca), doc, "http.tls.clientca",
-				PATH("http", "tls", "clientca"))) < 0)
+				PATH("http", "tls", "clientca"))) < 0 ||
+	    (error = get_client_cas(c, doc)) < 0)
 		return error;
 	{
 		const char *mode = scalar(doc, PATH("auth", "mode"));
@@ -208,6 +235,45 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	return 0;
 }
 
+static const char *const known_keys[] = {
+	"version", "log", "log.level", "log.accesslog", "log.accesslog.disabled", "storage",
+	"storage.filesystem", "storage.filesystem.rootdirectory", "http", "http.addr", "http.threads",
+	"http.connection_memory_limit", "http.max_connections", "http.idle_timeout", "http.drain_timeout",
+	"http.tls", "http.tls.certificate", "http.tls.key", "http.tls.clientca", "http.tls.clientcas", "limits",
+	"limits.manifest_bytes", "limits.blob_bytes", "limits.page_max", "limits.referrers_max",
+	"limits.json_depth", "region", "public_host", "auth", "auth.mode", "auth.service", "auth.token_ttl",
+	"auth.device", "auth.device.account_field",
+};
+
+/* Warn about keys we do not know (a typo would otherwise silently leave a
+ * default in force); a distribution config.yml has many we ignore. */
+static void warn_unknown(yaml_document_t *doc, yaml_node_t *node, char *path, size_t len, size_t cap)
+{
+	yaml_node_pair_t *pair;
+
+	if (!node || node->type != YAML_MAPPING_NODE)
+		return;
+	for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *key = yaml_document_get_node(doc, pair->key);
+		const char *name;
+		int n, known = 0;
+
+		if (!key || key->type != YAML_SCALAR_NODE)
+			continue;
+		name = (const char *)key->data.scalar.value;
+		n = snprintf(path + len, cap - len, "%s%s", len ? "." : "", name);
+		if (n < 0 || (size_t)n >= cap - len)
+			continue;
+		for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
+			known |= strcmp(known_keys[i], path) == 0;
+		if (!known)
+			brt_log_warn("config: ignoring unknown key %s", path);
+		else
+			warn_unknown(doc, yaml_document_get_node(doc, pair->value), path, len + (size_t)n, cap);
+		path[len] = '\0';
+	}
+}
+
 int brt_config_load(brt_config *config, const char *path)
 {
 	int error = 0;
@@ -234,8 +300,11 @@ int brt_config_load(brt_config *config, const char *path)
 		goto done;
 	}
 	doc_ready = 1;
-	if (yaml_document_get_root_node(&doc))
+	if (yaml_document_get_root_node(&doc)) {
+		char key_path[256] = "";
+		warn_unknown(&doc, yaml_document_get_root_node(&doc), key_path, 0, sizeof(key_path));
 		error = apply(config, &doc);
+	}
 done:
 	if (doc_ready)
 		yaml_document_delete(&doc);

@@ -10,7 +10,7 @@
 # Usage: bench/run.sh
 # Environment (all optional):
 #   RUNS=3              repetitions of every measurement; medians are reported
-#   BENCH_ONLY="head get push get1g skopeo rss"   subset of measurement groups
+#   BENCH_ONLY="head get auth push get1g skopeo rss"   subset of measurement groups
 #   AB_SECONDS=10       duration of each ab run;   AB_CONNS=64 its concurrency
 #   BENCH_OUT=DIR       results dir (default $BENCH_CACHE/out-<time>)
 #   BENCH_CACHE=/var/tmp/berth-bench   keeps the 1 GiB test file and its OCI
@@ -27,6 +27,20 @@
 #           /proc) and ab's own CPU use (near 100% means ab is the limit).
 #   get     ab -k -c 64 -t AB_SECONDS -n 10000000 GET of an OCI manifest by
 #           tag, with an OCI Accept header: same figures.
+#   auth    the same HEAD blob and GET manifest runs against a second
+#           instance of each server with authentication on, each right next to
+#           the unauthenticated run of the same server in the same round (the
+#           unauthenticated runs are made even when head/get are not asked
+#           for): distribution with htpasswd (bcrypt, htpasswd -B's default
+#           cost) and ab -A KEY:<password>; berthd with auth on (its default),
+#           an account and key made with `berthd account create` and
+#           `berthd key create`, and ab -A KEY:<access key>; for berthd also
+#           Authorization: Bearer <access key> and Bearer <token> from
+#           GET /v2/token (fetched right before each ab run).  Per-round ratios
+#           authenticated/unauthenticated req/s are reported (median), and a
+#           summary table at the end.  The content is pushed with the
+#           credentials.  With AB_SECONDS > 240 berthd's token_ttl is raised
+#           to AB_SECONDS + 60 so the token outlives the run.
 #   push    curl POST /v2/<repo>/blobs/uploads/, then PUT <Location>?digest=
 #           with the 1 GiB file streamed (-T, no Expect: 100-continue; unlike
 #           --data-binary @file, which first reads the whole file into curl's
@@ -45,7 +59,8 @@
 #           VmHWM peak after everything else.
 # Rows with the unit "count" (errors) are sums over the runs, all others are
 # medians.  Both servers log at level warn with the access log off, store on
-# the filesystem in a temporary directory, and have no authentication.  Only
+# the filesystem in a temporary directory, and have no authentication (berthd
+# runs with --insecure-no-auth) except the auth group's own instances.  Only
 # the servers this script started are stopped (by PID); their data goes, the
 # 1 GiB file and layout stay in BENCH_CACHE.
 set -euo pipefail
@@ -54,7 +69,7 @@ export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 RUNS=${RUNS:-3}
-BENCH_ONLY=${BENCH_ONLY:-head get push get1g skopeo rss}
+BENCH_ONLY=${BENCH_ONLY:-head get auth push get1g skopeo rss}
 AB_SECONDS=${AB_SECONDS:-10}
 AB_CONNS=${AB_CONNS:-64}
 BENCH_CACHE=${BENCH_CACHE:-/var/tmp/berth-bench}
@@ -75,12 +90,17 @@ want() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 [[ $AB_SECONDS =~ ^[0-9]+$ ]] && [ "$AB_SECONDS" -ge 1 ] && [ "$AB_SECONDS" -le 600 ] || die "AB_SECONDS must be 1..600"
 [[ $AB_CONNS =~ ^[0-9]+$ ]] && [ "$AB_CONNS" -ge 1 ] && [ "$AB_CONNS" -le 1000 ] || die "AB_CONNS must be 1..1000"
 for g in $BENCH_ONLY; do
-	case $g in head|get|push|get1g|skopeo|rss) ;; *) die "unknown BENCH_ONLY group '$g'" ;; esac
+	case $g in head|get|auth|push|get1g|skopeo|rss) ;; *) die "unknown BENCH_ONLY group '$g'" ;; esac
 done
 if [ "${PEER_ONLY:-0}" = 1 ]; then SERVERS=(distribution)
 elif [ "${BERTH_ONLY:-0}" = 1 ]; then SERVERS=(berthd)
 else SERVERS=(distribution berthd); fi
 has_server() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
+# the auth group's instances: NAME-auth next to each server NAME; an instance
+# reports its figures in its server's column
+AUTH_INSTANCES=()
+if want auth; then for s in "${SERVERS[@]}"; do AUTH_INSTANCES+=("$s-auth"); done; fi
+column_of() { echo "${1%-auth}"; }
 
 # ------------------------------------------------------------------ packages
 install_missing() {
@@ -124,6 +144,10 @@ BENCH_OUT=$(cd "$BENCH_OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 PULLTMP=$(mktemp -d "$PULL_DIR/berth-bench-pull.XXXXXX")
 declare -A SPID=() SURL=() SDIR=() SLABEL=()
+# SCRED[instance] = USER:PASSWORD for Basic auth (auth instances only);
+# BERTH_KEY = the access key of berthd-auth
+declare -A SCRED=()
+BERTH_KEY=
 SAMPLER_PID=
 if has_server berthd; then
 	# run a private copy: a rebuild of the tree during the run can neither
@@ -155,6 +179,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# set -e stops silently otherwise
+trap 'log "bench: command failed (status $?) at line $LINENO"' ERR
 # skopeo's credentials file, private and empty (set only for skopeo: distribution
 # would read any REGISTRY_* variable as a configuration override)
 SK_AUTH=$WORK/auth.json
@@ -165,10 +191,10 @@ now_ns() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b-a)/1e9}'; }
 mibps() { awk -v n="$1" -v s="$2" 'BEGIN{if (s>0) printf "%.1f", n/1048576/s; else print "NA"}'; }
 kib2mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
-total() { tr ' ' '\n' | grep -v '^$' | awk '{t+=$1} END {print t+0}'; }
+total() { tr ' ' '\n' | { grep -v '^$' || true; } | awk '{t+=$1} END {if (NR==0) print "NA"; else print t+0}'; }
 # counts (errors) are summed over the runs; everything else is a median
 agg() { if [ "$1" = count ]; then total; else median; fi; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "NA"; exit}
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "NA"; exit}
 	if (NR%2) print a[(NR+1)/2]; else printf "%.4g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -292,16 +318,26 @@ SMALL_MAN=sha256:$(sha256sum "$SMALL/manifest" | cut -d' ' -f1)
 SMALL_REPO=$TENANT/bench-small
 
 # ------------------------------------------------------------------ servers
-wait_up() {  # wait_up NAME: GET /v2/ answers 200 within ~10 s
-	local s=$1 code=000
+# curl's credentials option for instance NAME (none without auth)
+cred_args() { [ -z "${SCRED[$1]:-}" ] || printf '%s\n' -u "${SCRED[$1]}"; }
+wait_up() {  # wait_up NAME: GET /v2/ answers 200 (with NAME's credentials) within ~10 s
+	local s=$1 code=000 ca
+	mapfile -t ca < <(cred_args "$s")
 	for _ in $(seq 1 100); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${SURL[$s]}/v2/" || true)
-		[ "$code" = 200 ] && return 0
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${ca[@]}" "${SURL[$s]}/v2/" || true)
+		[ "$code" = 200 ] && break
 		kill -0 "${SPID[$s]}" 2>/dev/null || { cat "${SDIR[$s]}/server.log" >&2; die "$s exited during start"; }
 		sleep 0.1
 	done
-	cat "${SDIR[$s]}/server.log" >&2
-	die "$s did not answer GET /v2/ (last status $code)"
+	[ "$code" = 200 ] || { cat "${SDIR[$s]}/server.log" >&2; die "$s did not answer GET /v2/ (last status $code)"; }
+	# an auth instance must refuse a request without credentials, the others
+	# must not ask for any: otherwise the figures measure the wrong thing
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${SURL[$s]}/v2/" || true)
+	if [ ${#ca[@]} -gt 0 ]; then
+		[ "$code" = 401 ] || die "$s answered GET /v2/ without credentials with $code, not 401: authentication is off"
+	else
+		[ "$code" = 200 ] || die "$s answered GET /v2/ without credentials with $code, not 200: authentication is on"
+	fi
 }
 start_server() {  # start_server NAME
 	local s=$1 d=$WORK/$1 port
@@ -313,7 +349,7 @@ start_server() {  # start_server NAME
 	done
 	SDIR[$s]=$d; SURL[$s]=http://127.0.0.1:$port
 	case $s in
-	distribution)
+	distribution|distribution-auth)
 		cat > "$d/config.yml" <<-EOF
 		version: 0.1
 		log:
@@ -334,6 +370,12 @@ start_server() {  # start_server NAME
 		  addr: 127.0.0.1:$port
 		  secret: berth-bench-$ID
 		EOF
+		if [ "$s" = distribution-auth ]; then
+			# htpasswd auth: distribution checks the bcrypt hash on every request
+			SCRED[$s]=KEY:$(openssl rand -hex 32)
+			htpasswd -Bbn "${SCRED[$s]%%:*}" "${SCRED[$s]#*:}" > "$d/htpasswd" 2>/dev/null
+			printf 'auth:\n  htpasswd:\n    realm: bench\n    path: %s\n' "$d/htpasswd" >> "$d/config.yml"
+		fi
 		# without any REGISTRY_* variables: distribution reads them as config overrides
 		local unset=() v
 		for v in $(compgen -e | grep '^REGISTRY_' || true); do unset+=(-u "$v"); done
@@ -342,14 +384,31 @@ start_server() {  # start_server NAME
 		SPID[$s]=$!
 		SLABEL[$s]="distribution $("$REGISTRY_BIN" --version 2>/dev/null | awk '{print $NF}')"
 		;;
-	berthd)
+	berthd|berthd-auth)
 		{
 			printf 'log:\n  level: warn\n  accesslog:\n    disabled: true\n'
 			printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$d/data"
 			printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
 			[ -z "${BERTHD_THREADS:-}" ] || printf '  threads: %s\n' "$BERTHD_THREADS"
+			if [ "$s" = berthd-auth ] && [ "$AB_SECONDS" -gt 240 ]; then
+				printf 'auth:\n  token_ttl: %s\n' $((AB_SECONDS + 60))
+			fi
 		} > "$d/config.yml"
-		"$BERTHD" serve --config "$d/config.yml" > "$d/server.log" 2>&1 < /dev/null &
+		local noauth=(--insecure-no-auth) out
+		if [ "$s" = berthd-auth ]; then
+			# auth on (berthd's default); the account is the tenant the
+			# repositories live under, the key's access key is the password
+			noauth=()
+			out=$("$BERTHD" account create --id "$TENANT" --data-dir "$d/data" 2> "$d/admin.log") \
+				|| { cat "$d/admin.log" >&2; die "berthd account create failed"; }
+			[ "$out" = "$TENANT" ] || die "berthd account create printed '$out', expected $TENANT"
+			out=$("$BERTHD" key create --account "$TENANT" --data-dir "$d/data" 2>> "$d/admin.log") \
+				|| { cat "$d/admin.log" >&2; die "berthd key create failed"; }
+			BERTH_KEY=${out#* }
+			[[ $BERTH_KEY =~ ^brt_[0-9a-f]{64}$ ]] || die "berthd key create printed '$out', expected '<key id> <access key>'"
+			SCRED[$s]=KEY:$BERTH_KEY
+		fi
+		"$BERTHD" serve --config "$d/config.yml" "${noauth[@]}" > "$d/server.log" 2>&1 < /dev/null &
 		SPID[$s]=$!
 		SLABEL[$s]=berthd
 		;;
@@ -360,37 +419,41 @@ start_server() {  # start_server NAME
 
 # upload_blob NAME URL REPO FILE DIGEST: POST + PUT; prints "HTTP-STATUS"
 upload_blob() {
-	local s=$1 url=$2 repo=$3 file=$4 dig=$5 loc put
-	loc=$(curl -s --max-time 30 -o /dev/null -D - -X POST -H 'Content-Length: 0' "$url/v2/$repo/blobs/uploads/" \
+	local s=$1 url=$2 repo=$3 file=$4 dig=$5 loc put ca
+	mapfile -t ca < <(cred_args "$s")
+	loc=$(curl -s --max-time 30 "${ca[@]}" -o /dev/null -D - -X POST -H 'Content-Length: 0' "$url/v2/$repo/blobs/uploads/" \
 		| tr -d '\r' | awk 'tolower($1)=="location:"{print $2}' | tail -n 1)
 	[ -n "$loc" ] || { echo "no-location"; return 0; }
 	case $loc in /*) loc=$url$loc ;; esac
 	case $loc in *\?*) put="$loc&digest=$dig" ;; *) put="$loc?digest=$dig" ;; esac
-	curl -s --max-time 900 -o "$WORK/put-$s.body" -w '%{http_code}' -T "$file" -H 'Expect:' \
+	curl -s --max-time 900 "${ca[@]}" -o "$WORK/put-$s.body" -w '%{http_code}' -T "$file" -H 'Expect:' \
 		-H 'Content-Type: application/octet-stream' "$put" || echo "curl-failed"
 }
 seed_small() {  # push the small image to NAME; check HEAD blob and GET manifest
-	local s=$1 url=${SURL[$1]} code f
+	local s=$1 url=${SURL[$1]} code f ca
+	mapfile -t ca < <(cred_args "$s")
 	for f in layer:$SMALL_LAYER config:$SMALL_CFG; do
 		code=$(upload_blob "$s" "$url" "$SMALL_REPO" "$SMALL/${f%%:*}" "${f#*:}")
 		[ "$code" = 201 ] || die "$s: upload of the small ${f%%:*} blob gave $code"
 	done
-	code=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $OCI_MANIFEST" \
+	code=$(curl -s --max-time 30 "${ca[@]}" -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $OCI_MANIFEST" \
 		--data-binary @"$SMALL/manifest" "$url/v2/$SMALL_REPO/manifests/bench")
 	[ "$code" = 201 ] || die "$s: manifest PUT gave $code"
-	curl -sf --max-time 30 -I "$url/v2/$SMALL_REPO/blobs/$SMALL_LAYER" | tr -d '\r' \
+	curl -sf --max-time 30 "${ca[@]}" -I "$url/v2/$SMALL_REPO/blobs/$SMALL_LAYER" | tr -d '\r' \
 		| grep -qi '^content-length: 2097152$' || die "$s: HEAD of the small blob failed"
-	curl -sf --max-time 30 -H "Accept: $OCI_MANIFEST" -D "$WORK/mh-$s" -o "$WORK/m-$s" "$url/v2/$SMALL_REPO/manifests/bench" \
+	curl -sf --max-time 30 "${ca[@]}" -H "Accept: $OCI_MANIFEST" -D "$WORK/mh-$s" -o "$WORK/m-$s" "$url/v2/$SMALL_REPO/manifests/bench" \
 		|| die "$s: GET manifest failed"
 	tr -d '\r' < "$WORK/mh-$s" | grep -qi "^docker-content-digest: $SMALL_MAN$" || die "$s: GET manifest lacks Docker-Content-Digest $SMALL_MAN"
 	cmp -s "$WORK/m-$s" "$SMALL/manifest" || die "$s: GET manifest returned other bytes"
 }
 
 # ------------------------------------------------------------------ measurements
-# ab_run NAME RUN METRIC-PREFIX ab-args... URL
+# ab_run INSTANCE RUN METRIC-PREFIX ab-args... URL; sets LAST_RPS
+LAST_RPS=
 ab_run() {
-	local s=$1 i=$2 m=$3; shift 3
-	local pid=${SPID[$s]} out=$BENCH_OUT/raw/${m// /-}-$s-$i.txt c0 c1 rps p50 p99 ndone failed non2xx ka
+	local inst=$1 i=$2 m=$3; shift 3
+	local s; s=$(column_of "$inst")
+	local pid=${SPID[$inst]} out=$BENCH_OUT/raw/${m// /-}-$s-$i.txt c0 c1 rps p50 p99 ndone failed non2xx ka
 	c0=$(cpu_ticks "$pid")
 	# bash's time keyword gives ab's own CPU time: shows when the client is the limit
 	{ TIMEFORMAT='%U %S'; time timeout $((AB_SECONDS + 60)) ab -k "$@" > "$out" 2>&1 || true; } 2> "$WORK/ab.time"
@@ -410,9 +473,67 @@ ab_run() {
 	add "$s" "$m server CPU per request" "µs" lower "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" -v n="$ndone" \
 		'BEGIN{if (n>0) printf "%.0f", (b-a)/t/n*1e6; else print "NA"}')"
 	add "$s" "$m ab (client) CPU" "% of 1 core" - "$(awk -v d="$AB_SECONDS" '{printf "%.0f", ($1+$2)/d*100}' "$WORK/ab.time")"
-	if [ "$((failed + non2xx))" != 0 ]; then log "  $s $m run $i: $failed failed, $non2xx non-2xx of $ndone"; fi
+	if [ "$((failed + non2xx))" != 0 ]; then log "  WARNING: $s $m run $i: $failed failed, $non2xx non-2xx of $ndone"; fi
 	if [ "$ka" -lt "$ndone" ]; then log "  $s $m run $i: only $ka of $ndone requests kept the connection alive"; fi
 	log "  $s $m run $i: $rps req/s p50 $p50 ms p99 $p99 ms"
+	LAST_RPS=$rps
+}
+
+# A pull token for SMALL_REPO from berthd-auth's token endpoint (prints it).
+fetch_token() {
+	local inst=$1 tok
+	tok=$(curl -sf --max-time 10 -u "${SCRED[$inst]}" \
+		"${SURL[$inst]}/v2/token?service=berth&scope=repository:$SMALL_REPO:pull" | jq -r '.token // empty') || return 1
+	[ -n "$tok" ] || return 1
+	printf '%s\n' "$tok"
+}
+declare -A AB_VARIANT_NAME=([none]="" [basic]=" Basic auth" [key]=" Bearer access key" [token]=" Bearer token")
+ab_metric() {  # ab_metric KIND: the metric label of an unauthenticated run
+	case $1 in head) echo "ab HEAD blob c$AB_CONNS" ;; get) echo "ab GET manifest c$AB_CONNS" ;; esac
+}
+# ab_measure KIND(head|get) RUN SERVER VARIANT(none|basic|key|token)
+ab_measure() {
+	local kind=$1 i=$2 s=$3 v=$4 inst=$3 m path args=() check=() tok code
+	m="$(ab_metric "$kind")${AB_VARIANT_NAME[$v]}"
+	case $kind in
+	head) args=(-i); check=(-I); path=/v2/$SMALL_REPO/blobs/$SMALL_LAYER ;;
+	get) args=(-H "Accept: $OCI_MANIFEST"); check=(-H "Accept: $OCI_MANIFEST"); path=/v2/$SMALL_REPO/manifests/bench ;;
+	esac
+	case $v in
+	none) ;;
+	basic) inst=$s-auth; args+=(-A "${SCRED[$inst]}"); check+=(-u "${SCRED[$inst]}") ;;
+	key) inst=$s-auth; args+=(-H "Authorization: Bearer $BERTH_KEY"); check+=(-H "Authorization: Bearer $BERTH_KEY") ;;
+	token)
+		inst=$s-auth
+		tok=$(fetch_token "$inst") || die "$inst: no token from GET /v2/token"
+		args+=(-H "Authorization: Bearer $tok"); check+=(-H "Authorization: Bearer $tok") ;;
+	esac
+	# the credential must work before its figures mean anything
+	code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${check[@]}" "${SURL[$inst]}$path" || true)
+	[ "$code" = 200 ] || die "$inst: $m check request gave $code, not 200"
+	ab_run "$inst" "$i" "$m" "${args[@]}" -c "$AB_CONNS" -t "$AB_SECONDS" -n 10000000 "${SURL[$inst]}$path"
+}
+# ab_group KIND: RUNS rounds; in each, every server (alternating order) runs
+# unauthenticated and, with the auth group, authenticated back to back (the
+# order of those also alternating), and the round's ratios are recorded.
+ab_group() {
+	local kind=$1 i s v vs m0
+	local -A r=()
+	m0=$(ab_metric "$kind")
+	for i in $(seq 1 "$RUNS"); do
+		for s in $(run_order "$i"); do
+			vs=(none)
+			if want auth; then vs+=(basic); [ "$s" != berthd ] || vs+=(key token); fi
+			if [ $((i % 2)) = 0 ]; then mapfile -t vs < <(printf '%s\n' "${vs[@]}" | tac); fi
+			r=()
+			for v in "${vs[@]}"; do ab_measure "$kind" "$i" "$s" "$v"; r[$v]=$LAST_RPS; done
+			for v in basic key token; do
+				[ -n "${r[$v]:-}" ] || continue
+				add "$s" "$m0${AB_VARIANT_NAME[$v]} / no auth" ratio higher \
+					"$(awk -v a="${r[none]}" -v b="${r[$v]}" 'BEGIN{if (a > 0) printf "%.3f", b/a; else print "NA"}')"
+			done
+		done
+	done
 }
 
 big_repo() { echo "$TENANT/bench-$ID-push-$1"; }
@@ -529,27 +650,18 @@ for s in "${SERVERS[@]}"; do
 	if want rss; then add "$s" "RSS idle after start (VmRSS)" MiB lower "$(kib2mib "$(status_kib "${SPID[$s]}" VmRSS)")"; fi
 	THREADS[$s]=$(status_kib "${SPID[$s]}" Threads)
 done
+for s in "${AUTH_INSTANCES[@]}"; do start_server "$s"; done
 
-if want head || want get; then
-	for s in "${SERVERS[@]}"; do seed_small "$s"; done
+if want head || want get || want auth; then
+	for s in "${SERVERS[@]}" "${AUTH_INSTANCES[@]}"; do seed_small "$s"; done
 fi
-if want head; then
-	log "HEAD blob: ab -k -i -c $AB_CONNS -t $AB_SECONDS"
-	for i in $(seq 1 "$RUNS"); do
-		for s in $(run_order "$i"); do
-			ab_run "$s" "$i" "ab HEAD blob c$AB_CONNS" -i -c "$AB_CONNS" -t "$AB_SECONDS" -n 10000000 \
-				"${SURL[$s]}/v2/$SMALL_REPO/blobs/$SMALL_LAYER"
-		done
-	done
+if want head || want auth; then
+	log "HEAD blob: ab -k -i -c $AB_CONNS -t $AB_SECONDS$(want auth && echo ', without and with auth')"
+	ab_group head
 fi
-if want get; then
-	log "GET manifest: ab -k -c $AB_CONNS -t $AB_SECONDS"
-	for i in $(seq 1 "$RUNS"); do
-		for s in $(run_order "$i"); do
-			ab_run "$s" "$i" "ab GET manifest c$AB_CONNS" -c "$AB_CONNS" -t "$AB_SECONDS" -n 10000000 \
-				-H "Accept: $OCI_MANIFEST" "${SURL[$s]}/v2/$SMALL_REPO/manifests/bench"
-		done
-	done
+if want get || want auth; then
+	log "GET manifest: ab -k -c $AB_CONNS -t $AB_SECONDS$(want auth && echo ', without and with auth')"
+	ab_group get
 fi
 if want push; then
 	log "1 GiB monolithic push (curl POST + PUT)"
@@ -582,12 +694,12 @@ if want rss; then
 	done
 fi
 # servers must still be alive: a crash under load is a result too
-for s in "${SERVERS[@]}"; do
+for s in "${SERVERS[@]}" "${AUTH_INSTANCES[@]}"; do
 	kill -0 "${SPID[$s]}" 2>/dev/null || { tail -n 50 "${SDIR[$s]}/server.log" >&2; die "$s (PID ${SPID[$s]}) died during the run"; }
 	cp "${SDIR[$s]}/server.log" "$BENCH_OUT/raw/server-$s.log"
 	cp "${SDIR[$s]}/config.yml" "$BENCH_OUT/raw/config-$s.yml"
 done
-for s in "${SERVERS[@]}"; do
+for s in "${SERVERS[@]}" "${AUTH_INSTANCES[@]}"; do
 	stop_server "$s"
 	cp "${SDIR[$s]}/server.log" "$BENCH_OUT/raw/server-$s.log"
 	{ grep -c . "$BENCH_OUT/raw/server-$s.log" || true; } | awk -v s="$s" '$1>0{print "note: " s " logged " $1 " lines at warn level or above (raw/server-" s ".log)"}' >&2
@@ -628,6 +740,46 @@ TABLE=$BENCH_OUT/table.md
 		if [ ${#SERVERS[@]} = 2 ]; then row+=" $(ratio "${meds[0]}" "${meds[1]}") |"; fi
 		echo "$row"
 	done
+	if want auth; then
+		echo
+		how=()
+		has_server distribution && how+=("distribution: htpasswd, bcrypt cost $(sed -n 's/^[^:]*:\$2y\$0*\([0-9]*\)\$.*/\1/p' "${SDIR[distribution-auth]}/htpasswd")")
+		has_server berthd && how+=("berthd: auth on, access key")
+		echo "Authentication cost: median req/s (p99 ms) without auth and with it, on a second instance of each server"
+		echo "($(IFS=';'; echo "${how[*]}" | sed 's/;/; /g'))."
+		echo "auth/no auth = median over the $RUNS rounds of the ratio of two runs made back to back. Target for berthd: Basic >= 0.90."
+		echo "CPU = the server's CPU time per request (µs), no auth → Basic (client and servers share this machine's CPUs)."
+		echo
+		echo "| request | server | no auth | Basic | Basic/no auth | CPU µs/req | Bearer access key | key/no auth | Bearer token | token/no auth |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for kind in head get; do
+			m0=$(ab_metric "$kind")
+			for s in "${SERVERS[@]}"; do
+				row="| ${m0#ab } | ${SLABEL[$s]} |"
+				for v in none basic key token; do
+					m="$m0${AB_VARIANT_NAME[$v]}"
+					rps=$(echo "${VALS["$s|$m|req/s"]:-}" | median)
+					p99=$(echo "${VALS["$s|$m p99 latency|ms"]:-}" | median)
+					if [ "$rps" = NA ]; then row+=" – |"; else row+=" $rps ($p99) |"; fi
+					[ "$v" = none ] && continue
+					rat=$(echo "${VALS["$s|$m / no auth|ratio"]:-}" | median)
+					[ "$rat" != NA ] || rat="–"
+					row+=" $rat |"
+					[ "$v" = basic ] || continue
+					row+=" $(echo "${VALS["$s|$m0 server CPU per request|µs"]:-}" | median) → $(echo "${VALS["$s|$m server CPU per request|µs"]:-}" | median) |"
+				done
+				echo "$row"
+			done
+		done
+		if has_server berthd; then
+			echo
+			for kind in head get; do
+				m0=$(ab_metric "$kind")
+				rat=$(echo "${VALS["berthd|$m0 Basic auth / no auth|ratio"]:-}" | median)
+				echo "berthd ${m0#ab } Basic/no auth: $rat: $(awk -v r="$rat" 'BEGIN{print (r+0 >= 0.90) ? "meets the target (>= 0.90)" : "MISSES the target (>= 0.90)"}')."
+			done
+		fi
+	fi
 } > "$TABLE"
 {
 	printf 'id\t%s\nservers\t%s\nruns\t%s\nload_before\t%s\nload_after\t%s\nnproc\t%s\ncpu\t%s\n' \

@@ -26,6 +26,46 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Keys read from the store, per thread, so most requests need no read
+ * transaction for authentication.  An entry is used only while the store's
+ * key epoch is the one read before the entry was fetched: a revocation
+ * anywhere changes the epoch, so the next request reads the key again.
+ * Expiry is checked against the entry on every use. */
+#define KEY_CACHE_SIZE 64
+
+struct key_cache_entry {
+	const brt_meta *meta;
+	uint64_t epoch;
+	brt_access_key key;
+};
+
+static _Thread_local struct key_cache_entry key_cache[KEY_CACHE_SIZE];
+
+static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
+{
+	struct key_cache_entry *e;
+	uint64_t epoch;
+	unsigned int slot = 0;
+	int error;
+
+	if (!meta->key_epoch)
+		return meta->key_get(meta, out, id);
+	for (const char *c = id; *c; c++)
+		slot = slot * 31 + (unsigned char)*c;
+	e = &key_cache[slot % KEY_CACHE_SIZE];
+	epoch = meta->key_epoch(meta);
+	if (e->meta == meta && e->epoch == epoch && strcmp(e->key.id, id) == 0) {
+		*out = e->key;
+		return 0;
+	}
+	if ((error = meta->key_get(meta, out, id)) < 0)
+		return error;
+	e->meta = meta;
+	e->epoch = epoch;
+	e->key = *out;
+	return 0;
+}
+
 /* An access key presented as a password or a bearer credential. */
 static int key_login(brt_principal *p, brt_request *req, const char *secret, size_t len)
 {
@@ -35,8 +75,8 @@ static int key_login(brt_principal *p, brt_request *req, const char *secret, siz
 	unsigned char hash[BRT_KEY_HASH_LEN];
 	int error;
 
-	if ((error = brt_key_parse(id, hash, secret, len)) < 0 ||
-	    (error = meta->key_get(meta, &key, id)) < 0 || (error = brt_key_verify(&key, hash, now_ms())) < 0)
+	if ((error = brt_key_parse(id, hash, secret, len)) < 0 || (error = key_lookup(&key, meta, id)) < 0 ||
+	    (error = brt_key_verify(&key, hash, now_ms())) < 0)
 		return BRT_EUNAUTHORIZED;
 	p->kind = BRT_PRINCIPAL_KEY;
 	memcpy(p->account, key.account_id, sizeof(p->account));
@@ -58,7 +98,7 @@ static int token_login(brt_principal *p, brt_request *req, const char *token, si
 		return BRT_EUNAUTHORIZED;
 	if (strncmp(p->token.subject, "key:", 4) == 0) {
 		/* A token lives no longer than its key. */
-		if (meta->key_get(meta, &key, p->token.subject + 4) < 0 || key.revoked_at ||
+		if (key_lookup(&key, meta, p->token.subject + 4) < 0 || key.revoked_at ||
 		    (key.expires_at && key.expires_at <= now) || strcmp(key.account_id, p->token.account) != 0)
 			return BRT_EUNAUTHORIZED;
 		p->permissions = key.permissions;

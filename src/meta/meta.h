@@ -19,7 +19,7 @@
 
 #include "common/pool.h"
 
-#define BRT_META_VERSION 2
+#define BRT_META_VERSION 3
 #define BRT_NAME_MAX 255     /* repository name */
 #define BRT_TAG_MAX 128
 #define BRT_HASH_STATE_MAX 256
@@ -218,6 +218,14 @@ struct brt_meta {
 	 * key): read it, or store `len` random bytes under `name` if there is
 	 * none yet (the first writer wins), and copy it into `out`. */
 	int (*secret_get)(brt_meta *m, const char *name, unsigned char *out, size_t len);
+
+	/* --- version 3 --- */
+
+	/* A number that changes whenever an access key is revoked through any
+	 * process or node using this store (it changes before key_revoke
+	 * returns).  Lets callers cache verified keys and still refuse a
+	 * revoked one on the very next request.  No I/O: a memory read. */
+	uint64_t (*key_epoch)(brt_meta *m);
 };
 
 /* The SQLite driver (WAL mode, foreign keys on), database at `path`.

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -365,6 +368,10 @@ typedef struct write_gate {
 struct sqlite_store {
 	brt_meta base;
 	char *path;
+	/* The key epoch: a counter in a small file beside the database,
+	 * mapped shared, so admin commands in other processes bump it and the
+	 * server sees it with a plain memory read. */
+	uint64_t *epoch;
 	uint64_t serial;
 	sqlite_conn *conns; /* registry_lock */
 	write_gate gate;
@@ -1863,12 +1870,52 @@ static int tx_key_revoke(sqlite_conn *c, void *ctx)
 
 static int meta_key_revoke(brt_meta *m, const char *id, int64_t now)
 {
+	sqlite_store *s = (sqlite_store *)m;
 	key_revoke_args a = { id, now };
+	int error;
 
 	/* 0 means "not revoked" in brt_access_key. */
 	if (now <= 0)
 		return brt_error_set(BRT_EINVALID, "revocation time must be positive");
-	return run_write(m, tx_key_revoke, &a);
+	error = run_write(m, tx_key_revoke, &a);
+	/* After the commit, so a reader that sees the new epoch reads the
+	 * revocation. */
+	if (error == 0)
+		__atomic_add_fetch(s->epoch, 1, __ATOMIC_SEQ_CST);
+	return error;
+}
+
+static uint64_t meta_key_epoch(brt_meta *m)
+{
+	return __atomic_load_n(((sqlite_store *)m)->epoch, __ATOMIC_SEQ_CST);
+}
+
+/* Map "<database>-epoch" (created as needed) shared. */
+static int epoch_map(uint64_t **out, const char *db_path)
+{
+	char path[4096];
+	int fd, error = 0;
+	void *p;
+
+	*out = NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s-epoch", db_path) >= sizeof(path))
+		return brt_error_set(BRT_EINVALID, "sqlite: database path too long");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return brt_error_set(BRT_EIO, "sqlite: cannot open %s: %s", path, strerror(errno));
+	if (ftruncate(fd, 4096) != 0) {
+		error = brt_error_set(BRT_EIO, "sqlite: cannot size %s: %s", path, strerror(errno));
+		goto done;
+	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		error = brt_error_set(BRT_EIO, "sqlite: cannot map %s: %s", path, strerror(errno));
+		goto done;
+	}
+	*out = p;
+done:
+	close(fd);
+	return error;
 }
 
 /* Server secrets are small keys, never a bulk store. */
@@ -2003,6 +2050,7 @@ static void meta_free(brt_meta *m)
 	pthread_mutex_unlock(&registry_lock);
 	pthread_cond_destroy(&s->gate.turn);
 	pthread_mutex_destroy(&s->gate.lock);
+	munmap(s->epoch, 4096);
 	free(s->path);
 	free(s);
 }
@@ -2105,6 +2153,9 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	s->base.key_list = meta_key_list;
 	s->base.key_revoke = meta_key_revoke;
 	s->base.secret_get = meta_secret_get;
+	s->base.key_epoch = meta_key_epoch;
+	if ((error = epoch_map(&s->epoch, path)) < 0)
+		goto done;
 	/* Migrate, and prepare every statement once so that a broken one fails
 	 * here rather than on some request; the connection is then closed:
 	 * threads open their own when they first need one. */
@@ -2122,6 +2173,8 @@ done:
 		free(c);
 	}
 	if (s) {
+		if (s->epoch)
+			munmap(s->epoch, 4096);
 		pthread_cond_destroy(&s->gate.turn);
 		pthread_mutex_destroy(&s->gate.lock);
 		free(s->path);

@@ -113,28 +113,46 @@ static int token_login(brt_principal *p, brt_request *req, const char *token, si
 	return 0;
 }
 
-/* "Basic base64(KEY:<access key>)": the user name is always KEY. */
-static int basic_login(brt_principal *p, brt_request *req, const char *b64)
+int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, const char *value)
 {
 	unsigned char decoded[256];
-	size_t len = strlen(b64), n;
-	int out;
+	size_t len, n;
+	int decoded_len;
 
-	while (len > 0 && b64[len - 1] == ' ')
+	if (strncasecmp(value, "Bearer ", 7) == 0) {
+		value += 7;
+		len = strlen(value);
+		if (len == 0 || len >= cap)
+			return brt_error_set(BRT_EUNAUTHORIZED, "malformed bearer credential");
+		*kind_out = strncmp(value, BRT_ACCESS_KEY_PREFIX, 4) == 0 ? BRT_CREDENTIAL_KEY : BRT_CREDENTIAL_TOKEN;
+		memcpy(out, value, len + 1);
+		return 0;
+	}
+	if (strncasecmp(value, "Basic ", 6) != 0)
+		return brt_error_set(BRT_EUNAUTHORIZED, "unsupported authorization scheme");
+	/* "Basic base64(KEY:<access key>)": the user name is always KEY. */
+	value += 6;
+	len = strlen(value);
+	while (len > 0 && value[len - 1] == ' ')
 		len--;
-	if (len == 0 || len > 4 * (sizeof(decoded) - 1) / 3 || len % 4 != 0)
-		return BRT_EUNAUTHORIZED;
-	out = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)len);
-	if (out < 0)
-		return BRT_EUNAUTHORIZED;
-	n = (size_t)out;
-	if (b64[len - 1] == '=')
+	if (len < 4 || len % 4 != 0 || len / 4 * 3 >= sizeof(decoded))
+		return brt_error_set(BRT_EUNAUTHORIZED, "malformed basic credential");
+	decoded_len = EVP_DecodeBlock(decoded, (const unsigned char *)value, (int)len);
+	if (decoded_len < 0)
+		return brt_error_set(BRT_EUNAUTHORIZED, "malformed basic credential");
+	n = (size_t)decoded_len;
+	if (value[len - 1] == '=')
 		n--;
-	if (b64[len - 2] == '=')
+	if (value[len - 2] == '=')
 		n--;
 	if (n < 4 || memcmp(decoded, "KEY:", 4) != 0)
-		return BRT_EUNAUTHORIZED;
-	return key_login(p, req, (const char *)decoded + 4, n - 4);
+		return brt_error_set(BRT_EUNAUTHORIZED, "the user name must be KEY");
+	if (n - 4 >= cap || memchr(decoded + 4, '\0', n - 4))
+		return brt_error_set(BRT_EUNAUTHORIZED, "malformed basic credential");
+	memcpy(out, decoded + 4, n - 4);
+	out[n - 4] = '\0';
+	*kind_out = BRT_CREDENTIAL_KEY;
+	return 0;
 }
 
 int brt_auth_password(brt_principal *out, brt_request *req, const char *user, const char *password)
@@ -157,17 +175,14 @@ static void authenticate(brt_principal *p, brt_request *req)
 	}
 	authorization = brt_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (authorization) {
-		int error = BRT_EUNAUTHORIZED;
-		if (strncasecmp(authorization, "Basic ", 6) == 0) {
-			error = basic_login(p, req, authorization + 6);
-		} else if (strncasecmp(authorization, "Bearer ", 7) == 0) {
-			const char *credential = authorization + 7;
-			size_t len = strlen(credential);
-			if (strncmp(credential, BRT_ACCESS_KEY_PREFIX, 4) == 0)
-				error = key_login(p, req, credential, len);
-			else
-				error = token_login(p, req, credential, len);
-		}
+		char credential[BRT_TOKEN_MAX_LEN + 1];
+		brt_credential_kind kind;
+		int error = brt_auth_parse_header(&kind, credential, sizeof(credential), authorization);
+
+		if (error == 0 && kind == BRT_CREDENTIAL_KEY)
+			error = key_login(p, req, credential, strlen(credential));
+		else if (error == 0)
+			error = token_login(p, req, credential, strlen(credential));
 		if (error < 0)
 			memset(p, 0, sizeof(*p));
 		return;

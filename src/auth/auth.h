@@ -36,6 +36,17 @@ typedef struct brt_principal {
 	brt_token_claims token;    /* kind TOKEN: the granted scopes */
 } brt_principal;
 
+typedef enum brt_credential_kind {
+	BRT_CREDENTIAL_KEY = 1,   /* an access key (Basic KEY:<key> or Bearer brt_...) */
+	BRT_CREDENTIAL_TOKEN = 2, /* Bearer <anything else>: a token */
+} brt_credential_kind;
+
+/* Split an Authorization header value into the kind of credential and the
+ * credential itself (copied NUL-terminated into `out`, `cap` bytes).
+ * BRT_EUNAUTHORIZED for another scheme, malformed base64, a Basic user
+ * other than KEY, or a credential that does not fit. */
+int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, const char *value);
+
 /* Who sent `req` (memoised in the request).  Never fails: a principal of
  * kind NONE means unauthenticated. */
 const brt_principal *brt_auth_principal(brt_request *req);

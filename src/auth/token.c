@@ -232,10 +232,13 @@ int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char 
 	if (len > BRT_TOKEN_MAX_LEN || !(dot1 = memchr(token, '.', len)) ||
 	    !(dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))))
 		return brt_error_set(BRT_EUNAUTHORIZED, "malformed token");
+	/* An HMAC-SHA256 is 32 bytes: 43 base64url characters. */
+	if (len - (size_t)(dot2 + 1 - token) != 43)
+		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
 	HMAC(EVP_sha256(), secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, (size_t)(dot2 - token), mac,
 	     &mac_len);
-	n = b64url_decode(given, dot2 + 1, len - (size_t)(dot2 + 1 - token) > 60 ? 60 : len - (size_t)(dot2 + 1 - token));
-	if (n != 32 || len - (size_t)(dot2 + 1 - token) != 43 || CRYPTO_memcmp(mac, given, 32) != 0)
+	n = b64url_decode(given, dot2 + 1, 43);
+	if (n != 32 || CRYPTO_memcmp(mac, given, 32) != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
 	/* The signature is ours, so the header is ours too (HS256). */
 	if (!(payload_raw = brt_pool_alloc(pool, (size_t)(dot2 - dot1))))

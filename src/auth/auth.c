@@ -113,6 +113,23 @@ static int token_login(brt_principal *p, brt_request *req, const char *token, si
 	return 0;
 }
 
+/* OpenSSL's decoder takes '=' anywhere as zero bits: allow padding only
+ * at the end. */
+static int base64_alphabet(const char *s, size_t len)
+{
+	size_t pad = 0;
+
+	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < len - pad; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+		      c == '/'))
+			return 0;
+	}
+	return 1;
+}
+
 int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, const char *value)
 {
 	unsigned char decoded[256];
@@ -121,6 +138,8 @@ int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, 
 
 	if (strncasecmp(value, "Bearer ", 7) == 0) {
 		value += 7;
+		while (*value == ' ')
+			value++;
 		len = strlen(value);
 		if (len == 0 || len >= cap)
 			return brt_error_set(BRT_EUNAUTHORIZED, "malformed bearer credential");
@@ -132,10 +151,12 @@ int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, 
 		return brt_error_set(BRT_EUNAUTHORIZED, "unsupported authorization scheme");
 	/* "Basic base64(KEY:<access key>)": the user name is always KEY. */
 	value += 6;
+	while (*value == ' ')
+		value++;
 	len = strlen(value);
 	while (len > 0 && value[len - 1] == ' ')
 		len--;
-	if (len < 4 || len % 4 != 0 || len / 4 * 3 >= sizeof(decoded))
+	if (len < 4 || len % 4 != 0 || len / 4 * 3 >= sizeof(decoded) || !base64_alphabet(value, len))
 		return brt_error_set(BRT_EUNAUTHORIZED, "malformed basic credential");
 	decoded_len = EVP_DecodeBlock(decoded, (const unsigned char *)value, (int)len);
 	if (decoded_len < 0)

@@ -14,7 +14,10 @@
 #define BRT_KEY_SECRET_LEN 48
 #define BRT_ACCESS_KEY_LEN (4 + BRT_KEY_ID_LEN + BRT_KEY_SECRET_LEN)
 
-/* Make a new key for `account_id`: fills `key` (id, hash, permissions,
+/* Times here are milliseconds since the epoch (as in meta.h); token times
+ * (token.h) are seconds, as in JWT.
+ *
+ * Make a new key for `account_id`: fills `key` (id, hash, permissions,
  * label, times) and writes the access key string (BRT_ACCESS_KEY_LEN + 1
  * bytes) to `access_key_out`.  BRT_EIO if no randomness. */
 int brt_key_generate(brt_access_key *key, char *access_key_out, const char *account_id,
@@ -28,7 +31,8 @@ int brt_key_parse(char *id_out, unsigned char *hash_out, const char *access_key,
  * BRT_EUNAUTHORIZED otherwise (wrong secret, revoked, expired). */
 int brt_key_verify(const brt_access_key *key, const unsigned char *hash, int64_t now);
 
-/* Random lower-case hex: `len` chars plus a NUL into `out`. */
+/* Random lower-case hex: `len` (at most 128) chars plus a NUL into `out`.
+ * BRT_EIO if the kernel gives no randomness or `len` is over 128. */
 int brt_random_hex(char *out, size_t len);
 
 /* "pull", "pull,push", "pull,push,delete" ... */

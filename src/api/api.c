@@ -18,14 +18,6 @@
 
 static const char *const api_version_header = "Docker-Distribution-API-Version";
 
-int64_t api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int api_random_id(char *id)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "http/request.h"
 #include "http/server.h"
@@ -51,8 +52,6 @@ struct MHD_Response *api_response_empty(void);
  * lives in the request pool. */
 struct MHD_Response *api_response_json(const char *json, size_t len, int copy);
 
-/* Milliseconds since the epoch. */
-int64_t api_now_ms(void);
 
 /* Fill `id` (33 bytes) with 32 random lower-case hex characters. */
 int api_random_id(char *id);

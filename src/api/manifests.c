@@ -109,7 +109,7 @@ void api_manifest_put_end(brt_request *req)
 	put.blob_count = info.blob_count;
 	put.children = (const char *const *)info.children;
 	put.child_count = info.child_count;
-	put.now = api_now_ms();
+	put.now = brt_now_ms();
 	if ((error = meta->manifest_put(meta, &put)) < 0) {
 		api_fail_error(req, error, E_MANIFEST_UNKNOWN);
 		return;

@@ -198,7 +198,7 @@ static int finish_blob(brt_request *req)
 		return error;
 	}
 	error = req->server->meta->blob_link(req->server->meta, req->repo, req->digest.str, size, key,
-					     api_now_ms());
+					     brt_now_ms());
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return error;
@@ -220,7 +220,7 @@ static void try_mount(brt_request *req)
 		return;
 	if (meta->blob_get(meta, &info, &req->pool, from, req->digest.str) < 0)
 		return;
-	if (meta->blob_link(meta, req->repo, req->digest.str, info.size, info.storage_key, api_now_ms()) < 0)
+	if (meta->blob_link(meta, req->repo, req->digest.str, info.size, info.storage_key, brt_now_ms()) < 0)
 		return;
 	send_created(req, &req->digest);
 }
@@ -243,7 +243,7 @@ static void start_session(brt_request *req)
 	snprintf(s->repo, sizeof(s->repo), "%s", req->repo);
 	brt_hasher_init(&h, BRT_DIGEST_SHA256);
 	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
-	s->created_at = s->updated_at = api_now_ms();
+	s->created_at = s->updated_at = brt_now_ms();
 	if ((error = req->server->meta->upload_create(req->server->meta, s)) < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
@@ -261,7 +261,7 @@ static void end_patch(brt_request *req)
 		return;
 	}
 	s->offset = brt_blob_upload_size(req->upload);
-	s->updated_at = api_now_ms();
+	s->updated_at = brt_now_ms();
 	error = req->server->meta->upload_update(req->server->meta, s);
 	if (error == BRT_ECONFLICT) {
 		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "the upload was changed by another request");

@@ -13,18 +13,11 @@
 
 #include "auth/device.h"
 #include "auth/keys.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "http/server.h"
 #include "oci/names.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Keys read from the store, per thread, so most requests need no read
  * transaction for authentication.  An entry is used only while the store's
@@ -76,7 +69,7 @@ static int key_login(brt_principal *p, brt_request *req, const char *secret, siz
 	int error;
 
 	if ((error = brt_key_parse(id, hash, secret, len)) < 0 || (error = key_lookup(&key, meta, id)) < 0 ||
-	    (error = brt_key_verify(&key, hash, now_ms())) < 0)
+	    (error = brt_key_verify(&key, hash, brt_now_ms())) < 0)
 		return BRT_EUNAUTHORIZED;
 	p->kind = BRT_PRINCIPAL_KEY;
 	memcpy(p->account, key.account_id, sizeof(p->account));
@@ -89,7 +82,7 @@ static int token_login(brt_principal *p, brt_request *req, const char *token, si
 {
 	brt_meta *meta = req->server->meta;
 	brt_access_key key;
-	int64_t now = now_ms();
+	int64_t now = brt_now_ms();
 	int error;
 
 	error = brt_token_verify(&p->token, &req->pool, req->server->token_secret,

@@ -3,6 +3,8 @@
  * the trust list libmicrohttpd loaded from the client CA, and the time. */
 #include "auth/device.h"
 
+#include "auth/keys.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -25,16 +27,6 @@ static const char *field_oid(const char *field)
 	if (strcmp(field, "serialNumber") == 0)
 		return "2.5.4.5";
 	return NULL;
-}
-
-static int is_account_id(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == 32;
 }
 
 /* A certificate with an extended key usage must allow TLS client
@@ -89,7 +81,7 @@ static int identify(brt_conn_state *state, gnutls_session_t session, brt_meta *m
 		brt_log_info("device certificate refused: its extended key usage excludes client authentication");
 		goto done;
 	}
-	if (!is_account_id(account) || meta->account_get(meta, &found, account) < 0) {
+	if (!brt_account_id_valid(account) || meta->account_get(meta, &found, account) < 0) {
 		brt_log_info("device certificate refused: %s=%.40s is no account", field, account);
 		goto done;
 	}

@@ -43,12 +43,19 @@ static void sha256(const void *data, size_t len, unsigned char *out)
 		SHA256(data, len, out);
 }
 
-static int is_hex(const char *s, size_t len)
+int brt_hex_valid(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
+}
+
+int brt_account_id_valid(const char *s)
+{
+	size_t len = strnlen(s, 33);
+
+	return len == 32 && brt_hex_valid(s, len);
 }
 
 int brt_key_generate(brt_access_key *key, char *access_key_out, const char *account_id,
@@ -77,7 +84,7 @@ int brt_key_parse(char *id_out, unsigned char *hash_out, const char *access_key,
 	const char *id = access_key + 4, *secret = access_key + 4 + BRT_KEY_ID_LEN;
 
 	if (len != BRT_ACCESS_KEY_LEN || memcmp(access_key, BRT_ACCESS_KEY_PREFIX, 4) != 0 ||
-	    !is_hex(id, BRT_KEY_ID_LEN) || !is_hex(secret, BRT_KEY_SECRET_LEN))
+	    !brt_hex_valid(id, BRT_KEY_ID_LEN) || !brt_hex_valid(secret, BRT_KEY_SECRET_LEN))
 		return brt_error_set(BRT_EINVALID, "not an access key");
 	memcpy(id_out, id, BRT_KEY_ID_LEN);
 	id_out[BRT_KEY_ID_LEN] = '\0';

@@ -35,6 +35,12 @@ int brt_key_verify(const brt_access_key *key, const unsigned char *hash, int64_t
  * BRT_EIO if the kernel gives no randomness or `len` is over 128. */
 int brt_random_hex(char *out, size_t len);
 
+/* 1 if `s` is an account id: exactly 32 lower-case hex characters. */
+int brt_account_id_valid(const char *s);
+
+/* 1 if the `len` bytes at `s` are all lower-case hex digits. */
+int brt_hex_valid(const char *s, size_t len);
+
 /* "pull", "pull,push", "pull,push,delete" ... */
 const char *brt_permissions_name(unsigned int permissions);
 

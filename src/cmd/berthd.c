@@ -19,6 +19,7 @@
 
 #include "auth/keys.h"
 #include "auth/token.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "config/config.h"
@@ -112,14 +113,6 @@ static int set_string(char *dst, size_t cap, const char *value, const char *what
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int open_meta(brt_meta **out, const brt_config *config)
 {
 	char path[BRT_CONFIG_PATH_MAX + 32];
@@ -205,7 +198,7 @@ static int print_account(const brt_account *a, void *payload)
 static int print_key(const brt_access_key *k, void *payload)
 {
 	char created[32], expires[32];
-	const char *state = k->revoked_at ? "revoked" : (k->expires_at && k->expires_at <= now_ms()) ? "expired" : "active";
+	const char *state = k->revoked_at ? "revoked" : (k->expires_at && k->expires_at <= brt_now_ms()) ? "expired" : "active";
 
 	(void)payload;
 	format_time(created, sizeof(created), k->created_at);
@@ -243,16 +236,6 @@ static int64_t parse_duration(const char *s)
 	return ms;
 }
 
-static int is_account_id(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == 32;
-}
-
 static int admin(const struct options *opt, const brt_config *config)
 {
 	const char *noun = opt->words[0], *verb = opt->word_count > 1 ? opt->words[1] : "";
@@ -277,7 +260,7 @@ static int admin(const struct options *opt, const brt_config *config)
 		memset(&a, 0, sizeof(a));
 		if (opt->id) {
 			/* An account that already exists elsewhere keeps its id. */
-			if (!is_account_id(opt->id)) {
+			if (!brt_account_id_valid(opt->id)) {
 				fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->id);
 				goto done;
 			}
@@ -290,7 +273,7 @@ static int admin(const struct options *opt, const brt_config *config)
 			goto done;
 		}
 		snprintf(a.name, sizeof(a.name), "%s", opt->name ? opt->name : "");
-		a.created_at = now_ms();
+		a.created_at = brt_now_ms();
 		if ((error = meta->account_create(meta, &a)) < 0)
 			goto fail;
 		printf("%s\n", a.id);
@@ -300,8 +283,8 @@ static int admin(const struct options *opt, const brt_config *config)
 	} else if (strcmp(verb, "create") == 0) {
 		brt_access_key key;
 		char access_key[BRT_ACCESS_KEY_LEN + 1];
-		int64_t now = now_ms(), expires = 0;
-		if (!is_account_id(opt->account)) {
+		int64_t now = brt_now_ms(), expires = 0;
+		if (!brt_account_id_valid(opt->account)) {
 			fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->account);
 			goto done;
 		}
@@ -327,7 +310,7 @@ static int admin(const struct options *opt, const brt_config *config)
 		if ((error = meta->key_list(meta, opt->account, print_key, NULL)) < 0)
 			goto fail;
 	} else {
-		if ((error = meta->key_revoke(meta, opt->words[2], now_ms())) < 0)
+		if ((error = meta->key_revoke(meta, opt->words[2], brt_now_ms())) < 0)
 			goto fail;
 	}
 	status = 0;

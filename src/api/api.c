@@ -109,7 +109,6 @@ void api_fail(brt_request *req, unsigned int status, const char *code, const cha
 	va_end(ap);
 	req->pending_status = status;
 	req->pending_code = code;
-	req->pending_error = BRT_EINVALID;
 	/* The detail must outlive this call: keep it in the pool. */
 	req->pending_detail = brt_pool_strdup(&req->pool, detail);
 	if (!req->pending_detail)

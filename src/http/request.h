@@ -81,8 +81,7 @@ typedef struct brt_request {
 
 	/* body */
 	brt_body_kind body_kind;
-	int pending_error;          /* BRT_E* to answer once the body is read */
-	unsigned int pending_status;
+	unsigned int pending_status;      /* an error to answer once the body is read */
 	const char *pending_code;
 	const char *pending_detail;
 	const char *pending_header;       /* extra header on the error, or NULL */

@@ -203,11 +203,12 @@ struct brt_meta {
 	int (*key_create)(brt_meta *m, const brt_access_key *key);
 
 	/* Read a key by id, revoked or expired ones included (the caller
-	 * decides); BRT_ENOTFOUND if absent.  On every authenticated request:
+	 * decides); BRT_ENOTFOUND if absent, and `out` is then untouched.  On every authenticated request:
 	 * one indexed read, no allocation. */
 	int (*key_get)(brt_meta *m, brt_access_key *out, const char *id);
 
-	/* The keys of an account, ordered by creation time. */
+	/* The keys of an account, ordered by creation time; BRT_ENOTFOUND if
+	 * the account does not exist. */
 	int (*key_list)(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload);
 
 	/* Mark a key revoked at `now`; BRT_ENOTFOUND if absent.  Revoking a

@@ -249,55 +249,19 @@ areq() {
 	*) mflag=(-X "$method") ;;
 	esac
 	[ -n "$AUTH_HDR" ] && cred=(-H "Authorization: $AUTH_HDR")
-	local out=$REQ_BODY_FILE wout size
+	local out=$REQ_BODY_FILE wout
 	[ "$method" = HEAD ] && out=/dev/null
 	wout=$(curl -s --max-time 30 "${mflag[@]}" -D "$REQ_RAW_HDRS" -o "$out" \
 		-w '%{http_code} %{size_download}' "${AUTH_TLS[@]}" "${AUTH_CURL[@]}" "${cred[@]}" \
 		"$@" "$url" 2>"$E2E_WORK/curl.err")
-	REQ_STATUS=${wout%% *}
-	size=${wout##* }
-	[ -n "$REQ_STATUS" ] || REQ_STATUS=000
-	local line name value
-	local -a lines=()
-	while IFS= read -r line || [ -n "$line" ]; do
-		line=${line%$'\r'}
-		[[ $line == HTTP/* ]] && lines=()
-		[ -n "$line" ] && lines+=("$line")
-	done <"$REQ_RAW_HDRS"
-	REQ_H=()
-	REQ_HN=()
-	if [ ${#lines[@]} -gt 0 ]; then
-		printf '%s\n' "${lines[@]}" >"$REQ_HDRS"
-	else
-		: >"$REQ_HDRS"
-	fi
-	for line in "${lines[@]:1}"; do
-		[[ $line == *:* ]] || continue
-		name=${line%%:*}
-		name=${name,,}
-		value=${line#*:}
-		value=${value#"${value%%[![:space:]]*}"}
-		value=${value%"${value##*[![:space:]]}"}
-		REQ_H[$name]=$value
-		REQ_HN[$name]=$((${REQ_HN[$name]:-0} + 1))
-	done
-	REQ_BODY=
-	if [ "$method" != HEAD ] && [[ $size =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] && [ "$size" -le 1048576 ]; then
-		IFS= read -r -d '' REQ_BODY <"$REQ_BODY_FILE" || true
-	fi
+	e2e_read_response "$method" "$wout"
 	# The whole response without Date, for byte-for-byte comparisons.
-	local fp=
-	for line in "${lines[@]}"; do
+	local line fp=
+	for line in "${REQ_LINES[@]}"; do
 		[[ ${line,,} == date:* ]] && continue
 		fp+=$line$'\n'
 	done
 	REQ_FP=$fp$'\n'$REQ_BODY
-	if [ "${E2E_VERBOSE:-0}" = 1 ]; then
-		printf '  > %s -> %s\n' "$REQ_DESC" "$REQ_STATUS"
-		sed 's/^/  < /' "$REQ_HDRS"
-		head -c 400 "$REQ_BODY_FILE" | tr -c '[:print:]\n' '.' | sed 's/^/  | /'
-		printf '\n'
-	fi
 	return 0
 }
 
@@ -561,67 +525,6 @@ auth_make_devices() {
 }
 
 # ---------------------------------------------------------------- containerd
-
-# auth_containerd_start: a private containerd (as tests/e2e/test_clients_ctr.sh
-# runs it: temporary root/state/socket, native snapshotter only, no CRI),
-# stopped by its PID through auth_containerd_stop.  Sets CD (its directory),
-# CPID, CTR (the ctr command array).  Returns 1 if it cannot start here.
-CPID=
-CD=
-auth_containerd_start() {
-	local sock up=0
-	CD=$(mktemp -d /tmp/berth-actr.XXXXXX)
-	sock=$CD/containerd.sock
-	cat >"$CD/config.toml" <<EOF
-version = 2
-root = "$CD/root"
-state = "$CD/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.overlayfs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs",
-]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  level = "warn"
-EOF
-	setsid containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 </dev/null &
-	CPID=$!
-	CTR=(timeout 120 ctr --address "$sock")
-	for _ in $(seq 1 150); do
-		kill -0 "$CPID" 2>/dev/null || break
-		if [ -S "$sock" ] && ctr --address "$sock" version >/dev/null 2>&1; then
-			up=1
-			break
-		fi
-		sleep 0.1
-	done
-	[ "$up" = 1 ]
-}
-
-auth_containerd_stop() {
-	local i
-	if [ -n "$CPID" ] && kill -0 "$CPID" 2>/dev/null; then
-		kill -TERM "$CPID" 2>/dev/null
-		for i in $(seq 1 100); do
-			kill -0 "$CPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$CPID" 2>/dev/null && kill -KILL "$CPID" 2>/dev/null
-	fi
-	[ -n "$CPID" ] && wait "$CPID" 2>/dev/null
-	CPID=
-	[ -n "$CD" ] && rm -rf "$CD"
-	CD=
-	return 0
-}
 
 # ---------------------------------------------------------------- clients
 

@@ -237,3 +237,66 @@ head_digest() {
 	echo "$h"
 	grep -qix "docker-content-digest: $3" <<<"$h"
 }
+
+# containerd_start: a private containerd (temporary root, state and socket
+# in a short directory of their own, since unix socket paths are limited to
+# 107 bytes; only the native snapshotter; no CRI), stopped by its PID through
+# containerd_stop.  Sets CD (its directory, with containerd.log), SOCK, CPID
+# and CTR (the ctr command array).  Returns 1 if it cannot start here.
+CPID=
+CD=
+SOCK=
+containerd_start() {
+	local up=0
+	CD=$(mktemp -d /tmp/berth-ctr.XXXXXX)
+	SOCK=$CD/containerd.sock
+	cat >"$CD/config.toml" <<EOF
+version = 2
+root = "$CD/root"
+state = "$CD/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs",
+]
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[debug]
+  level = "warn"
+EOF
+	setsid containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 </dev/null &
+	CPID=$!
+	CTR=(timeout 120 ctr --address "$SOCK")
+	for _ in $(seq 1 150); do
+		kill -0 "$CPID" 2>/dev/null || break
+		if [ -S "$SOCK" ] && ctr --address "$SOCK" version >/dev/null 2>&1; then
+			up=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ "$up" = 1 ]
+}
+
+containerd_stop() {
+	local i
+	if [ -n "$CPID" ] && kill -0 "$CPID" 2>/dev/null; then
+		kill -TERM "$CPID" 2>/dev/null
+		for i in $(seq 1 100); do
+			kill -0 "$CPID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$CPID" 2>/dev/null && kill -KILL "$CPID" 2>/dev/null
+	fi
+	[ -n "$CPID" ] && wait "$CPID" 2>/dev/null
+	CPID=
+	[ -n "$CD" ] && rm -rf "$CD"
+	CD=
+	return 0
+}

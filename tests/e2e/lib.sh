@@ -388,6 +388,55 @@ url_of() {
 declare -A REQ_H=()
 declare -A REQ_HN=()
 
+# e2e_read_response METHOD "STATUS SIZE": after a curl run that wrote
+# REQ_RAW_HDRS and REQ_BODY_FILE, set REQ_STATUS, REQ_HDRS (the final header
+# block), REQ_H/REQ_HN, REQ_BODY and REQ_LINES (the header lines).
+REQ_LINES=()
+e2e_read_response() {
+	local method=$1 wout=$2 size
+	REQ_STATUS=${wout%% *}
+	size=${wout##* }
+	[ -n "$REQ_STATUS" ] || REQ_STATUS=000
+	# Keep only the final header block (drops "100 Continue" blocks).
+	local line name value
+	local -a lines=()
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line%$'\r'}
+		if [[ $line == HTTP/* ]]; then
+			lines=()
+		fi
+		[ -n "$line" ] && lines+=("$line")
+	done <"$REQ_RAW_HDRS"
+	REQ_LINES=("${lines[@]}")
+	REQ_H=()
+	REQ_HN=()
+	if [ ${#lines[@]} -gt 0 ]; then
+		printf '%s\n' "${lines[@]}" >"$REQ_HDRS"
+	else
+		: >"$REQ_HDRS"
+	fi
+	for line in "${lines[@]:1}"; do
+		[[ $line == *:* ]] || continue
+		name=${line%%:*}
+		name=${name,,}
+		value=${line#*:}
+		value=${value#"${value%%[![:space:]]*}"}
+		value=${value%"${value##*[![:space:]]}"}
+		REQ_H[$name]=$value
+		REQ_HN[$name]=$((${REQ_HN[$name]:-0} + 1))
+	done
+	REQ_BODY=
+	if [ "$method" != HEAD ] && [[ $size =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] && [ "$size" -le 1048576 ]; then
+		IFS= read -r -d '' REQ_BODY <"$REQ_BODY_FILE" || true
+	fi
+	if [ "${E2E_VERBOSE:-0}" = 1 ]; then
+		printf '  > %s -> %s\n' "$REQ_DESC" "$REQ_STATUS"
+		sed 's/^/  < /' "$REQ_HDRS"
+		head -c 400 "$REQ_BODY_FILE" | tr -c '[:print:]\n' '.' | sed 's/^/  | /'
+		printf '\n'
+	fi
+}
+
 req() {
 	local method=$1 path=$2 url
 	shift 2
@@ -422,7 +471,7 @@ req() {
 	esac
 	# curl -I copies the headers to the -o file too; a HEAD has no body to
 	# keep (and curl could not see one anyway).
-	local out=$REQ_BODY_FILE wout size
+	local out=$REQ_BODY_FILE wout
 	[ "$method" = HEAD ] && out=/dev/null
 	local -a auth=()
 	if [ ${#BERTH_AUTH_HDR[@]} -gt 0 ] && [[ " $* " != *"Authorization:"* ]] && [[ " $* " != *" -u "* ]]; then
@@ -430,46 +479,7 @@ req() {
 	fi
 	wout=$(curl -s --max-time 30 "${mflag[@]}" "${auth[@]}" -D "$REQ_RAW_HDRS" -o "$out" \
 		-w '%{http_code} %{size_download}' "$@" "$url" 2>"$E2E_WORK/curl.err")
-	REQ_STATUS=${wout%% *}
-	size=${wout##* }
-	[ -n "$REQ_STATUS" ] || REQ_STATUS=000
-	# Keep only the final header block (drops "100 Continue" blocks).
-	local line name value
-	local -a lines=()
-	while IFS= read -r line || [ -n "$line" ]; do
-		line=${line%$'\r'}
-		if [[ $line == HTTP/* ]]; then
-			lines=()
-		fi
-		[ -n "$line" ] && lines+=("$line")
-	done <"$REQ_RAW_HDRS"
-	REQ_H=()
-	REQ_HN=()
-	if [ ${#lines[@]} -gt 0 ]; then
-		printf '%s\n' "${lines[@]}" >"$REQ_HDRS"
-	else
-		: >"$REQ_HDRS"
-	fi
-	for line in "${lines[@]:1}"; do
-		[[ $line == *:* ]] || continue
-		name=${line%%:*}
-		name=${name,,}
-		value=${line#*:}
-		value=${value#"${value%%[![:space:]]*}"}
-		value=${value%"${value##*[![:space:]]}"}
-		REQ_H[$name]=$value
-		REQ_HN[$name]=$((${REQ_HN[$name]:-0} + 1))
-	done
-	REQ_BODY=
-	if [ "$method" != HEAD ] && [[ $size =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] && [ "$size" -le 1048576 ]; then
-		IFS= read -r -d '' REQ_BODY <"$REQ_BODY_FILE" || true
-	fi
-	if [ "${E2E_VERBOSE:-0}" = 1 ]; then
-		printf '  > %s -> %s\n' "$REQ_DESC" "$REQ_STATUS"
-		sed 's/^/  < /' "$REQ_HDRS"
-		head -c 400 "$REQ_BODY_FILE" | tr -c '[:print:]\n' '.' | sed 's/^/  | /'
-		printf '\n'
-	fi
+	e2e_read_response "$method" "$wout"
 	return 0
 }
 

@@ -52,7 +52,7 @@ printf '{}\n' >"$PD/auth.json"
 PM=(podman --storage-driver vfs --root "$PD/root" --runroot "$PD_RUN" --tmpdir "$PD/tmp"
 	--network-config-dir "$PD/net" --events-backend none --cgroup-manager cgroupfs)
 PAF=(--authfile "$PD/auth.json")
-trap 'e2e_rc=$?; auth_containerd_stop; rm -rf "$PD_RUN"; (exit $e2e_rc); e2e_cleanup' EXIT
+trap 'e2e_rc=$?; containerd_stop; rm -rf "$PD_RUN"; (exit $e2e_rc); e2e_cleanup' EXIT
 
 # served_digest REPO REF WANT: with A's push key, HEAD of the manifest
 # carries Docker-Content-Digest WANT (WANT "-": any, printed).
@@ -157,7 +157,7 @@ step "podman logout" "${PM[@]}" logout "${PAF[@]}" "$REG"
 
 section "ctr over HTTP (private containerd)"
 HAVE_CTR=1
-if auth_containerd_start; then
+if containerd_start; then
 	ok "containerd up (pid $CPID)"
 else
 	HAVE_CTR=0
@@ -275,7 +275,7 @@ if [ "$HAVE_CTR" = 1 ]; then
 	step "curl: nothing was pushed by the device" absent "$A/ctr-dev" v1
 	step "ctr pull of B's image with A's device certificate refused" refused -- \
 		"${CTR[@]}" images pull "${DEV[@]}" "$REG/$B/sk:v1"
-	auth_containerd_stop
+	containerd_stop
 fi
 
 "${PM[@]}" rmi -a -f >/dev/null 2>&1

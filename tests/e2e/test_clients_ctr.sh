@@ -18,64 +18,8 @@ T_START=$SECONDS
 clients_need containerd ctr skopeo jq curl sha256sum openssl timeout
 section "private containerd"
 
-# The sockets live in a short directory of their own: unix socket paths are
-# limited to 107 bytes.
-CD=$(mktemp -d /tmp/berth-ctr.XXXXXX)
-CPID=
-stop_containerd() {
-	local i
-	[ -n "$CPID" ] || return 0
-	if kill -0 "$CPID" 2>/dev/null; then
-		kill -TERM "$CPID" 2>/dev/null
-		for i in $(seq 1 100); do
-			kill -0 "$CPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$CPID" 2>/dev/null && kill -KILL "$CPID" 2>/dev/null
-	fi
-	wait "$CPID" 2>/dev/null
-	CPID=
-}
-trap 'e2e_rc=$?; stop_containerd; rm -rf "$CD"; (exit $e2e_rc); e2e_cleanup' EXIT
-
-SOCK=$CD/containerd.sock
-cat >"$CD/config.toml" <<EOF
-version = 2
-root = "$CD/root"
-state = "$CD/state"
-# Only what ctr pull/push/fetch need: no CRI, no /opt plugin directory, and
-# the native snapshotter as the only snapshotter.
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.overlayfs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs",
-]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  level = "warn"
-EOF
-setsid containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 </dev/null &
-CPID=$!
-CTR=(timeout 120 ctr --address "$SOCK")
-up=0
-for _ in $(seq 1 150); do
-	if ! kill -0 "$CPID" 2>/dev/null; then
-		break
-	fi
-	if [ -S "$SOCK" ] && ctr --address "$SOCK" version >/dev/null 2>&1; then
-		up=1
-		break
-	fi
-	sleep 0.1
-done
-if [ "$up" != 1 ]; then
+trap 'e2e_rc=$?; containerd_stop; (exit $e2e_rc); e2e_cleanup' EXIT
+if ! containerd_start; then
 	echo "SKIP: containerd cannot start in this sandbox; its log:"
 	sed 's/^/     | /' "$CD/containerd.log" | tail -n 20
 	berth_done
@@ -176,6 +120,6 @@ step "curl: pushed chart manifest has the original digest" head_digest "$NS/ctr/
 step "curl: chart layer served from ctr/chart" blob_ok "$NS/ctr/chart" "$HELM_CHART"
 step "tags of ctr/pushed: v1" tags_are "$R/ctr/pushed" v1
 
-stop_containerd
+containerd_stop
 echo "total $((SECONDS - T_START)) s"
 berth_done

@@ -1636,10 +1636,97 @@ static int meta_account_create(brt_meta *m, const brt_account *account)
 	return run_write(m, tx_account_create, (void *)account);
 }
 
+/* Decodes the current row of a statement into a struct of the caller's. */
+typedef int (*row_decoder)(sqlite_conn *c, sqlite3_stmt *st, void *out);
+
+/* The one row `stmt` yields for `id`, decoded into `out` (`size` bytes)
+ * through `tmp` first, so a failed read leaves `out` untouched.
+ * BRT_ENOTFOUND ("<what> <id> unknown") when there is none. */
+static int get_by_id(brt_meta *m, int stmt, const char *id, row_decoder decode, void *tmp, void *out,
+		     size_t size, const char *what)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[stmt];
+	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "%s %s unknown", what, id);
+		goto done;
+	}
+	if ((error = decode(c, st, tmp)) < 0)
+		goto done;
+	memcpy(out, tmp, size);
+done:
+	stmt_end(st);
+	return error;
+}
+
+/* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
+ * decoded into an array of `size`-byte structs; then, with the statement
+ * reset so the callback may use the store, `cb` for each until one
+ * returns non-zero (returned unchanged). */
+static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, size_t size,
+		     int (*cb)(const void *row, void *payload), void *payload)
+{
+	sqlite3_stmt *st = c->stmt[stmt];
+	void *rows = NULL;
+	size_t count = 0, cap = 0, i;
+	int error = 0;
+	int row;
+
+	if (arg && (error = stmt_bind(c, st, "t", arg)) < 0)
+		goto done;
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		if ((error = array_reserve(&rows, &cap, count, size)) < 0 ||
+		    (error = decode(c, st, (char *)rows + count * size)) < 0)
+			goto done;
+		count++;
+	}
+	if (error < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	for (i = 0; i < count; i++)
+		if ((error = cb((const char *)rows + i * size, payload)) != 0)
+			goto done;
+done:
+	stmt_end(st);
+	free(rows);
+	return error;
+}
+
+/* list_rows' callback for the typed listing callbacks of meta.h. */
+struct typed_cb {
+	brt_meta_account_cb account;
+	brt_meta_key_cb key;
+	void *payload;
+};
+
+static int emit_account(const void *row, void *ctx)
+{
+	const struct typed_cb *t = ctx;
+
+	return t->account(row, t->payload);
+}
+
+static int emit_key(const void *row, void *ctx)
+{
+	const struct typed_cb *t = ctx;
+
+	return t->key(row, t->payload);
+}
+
 /* Columns id, name, created_at.  Accounts made before names were
  * required may have a NULL name: it reads as "". */
-static int account_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_account *out)
+static int account_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
 {
+	brt_account *out = row;
 	int error;
 
 	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0)
@@ -1654,61 +1741,20 @@ static int account_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_account *out)
 
 static int meta_account_get(brt_meta *m, brt_account *out, const char *id)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	brt_account account;
-	int error;
-	int row;
+	brt_account tmp;
 
-	if ((error = conn_get(&c, m)) < 0)
-		goto done;
-	st = c->stmt[STMT_ACCOUNT_GET];
-	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
-		goto done;
-	if (!row) {
-		error = brt_error_set(BRT_ENOTFOUND, "account %s unknown", id);
-		goto done;
-	}
-	if ((error = account_from_row(c, st, &account)) < 0)
-		goto done;
-	*out = account;
-done:
-	stmt_end(st);
-	return error;
+	return get_by_id(m, STMT_ACCOUNT_GET, id, account_from_row, &tmp, out, sizeof(tmp), "account");
 }
 
 static int meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload)
 {
+	struct typed_cb t = {.account = cb, .payload = payload};
 	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	void *rows = NULL;
-	size_t count = 0;
-	size_t cap = 0;
-	size_t i;
 	int error;
-	int row;
 
 	if ((error = conn_get(&c, m)) < 0)
-		goto done;
-	st = c->stmt[STMT_ACCOUNT_LIST];
-	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		if ((error = array_reserve(&rows, &cap, count, sizeof(brt_account))) < 0 ||
-		    (error = account_from_row(c, st, (brt_account *)rows + count)) < 0)
-			goto done;
-		count++;
-	}
-	if (error < 0)
-		goto done;
-	stmt_end(st);
-	st = NULL;
-	for (i = 0; i < count; i++) {
-		if ((error = cb((const brt_account *)rows + i, payload)) != 0)
-			goto done;
-	}
-done:
-	stmt_end(st);
-	free(rows);
-	return error;
+		return error;
+	return list_rows(c, STMT_ACCOUNT_LIST, NULL, account_from_row, sizeof(brt_account), emit_account, &t);
 }
 
 /* The account is checked first, inside the transaction, so that an unknown
@@ -1752,8 +1798,9 @@ static int meta_key_create(brt_meta *m, const brt_access_key *key)
 
 /* The columns of STMT_KEY_GET / STMT_KEY_LIST, copied without allocating
  * (the text and blob columns are read in their stored types). */
-static int key_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_access_key *out)
+static int key_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
 {
+	brt_access_key *out = row;
 	const void *hash;
 	int64_t permissions;
 	int error;
@@ -1783,71 +1830,26 @@ static int key_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_access_key *out)
  * struct (only on success, so a failed read leaves it untouched). */
 static int meta_key_get(brt_meta *m, brt_access_key *out, const char *id)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	brt_access_key key;
-	int error;
-	int row;
+	brt_access_key tmp;
 
-	if ((error = conn_get(&c, m)) < 0)
-		goto done;
-	st = c->stmt[STMT_KEY_GET];
-	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
-		goto done;
-	if (!row) {
-		error = brt_error_set(BRT_ENOTFOUND, "access key %s unknown", id);
-		goto done;
-	}
-	if ((error = key_from_row(c, st, &key)) < 0)
-		goto done;
-	*out = key;
-done:
-	stmt_end(st);
-	return error;
+	return get_by_id(m, STMT_KEY_GET, id, key_from_row, &tmp, out, sizeof(tmp), "access key");
 }
 
 /* BRT_ENOTFOUND for an unknown account, so that callers can tell it from an
  * account without keys. */
 static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload)
 {
+	struct typed_cb t = {.key = cb, .payload = payload};
 	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	void *rows = NULL;
-	size_t count = 0;
-	size_t cap = 0;
-	size_t i;
 	int found;
 	int error;
-	int row;
 
 	if ((error = conn_get(&c, m)) < 0 ||
 	    (error = query_exists(c, STMT_ACCOUNT_EXISTS, "t", 0, account_id, &found)) < 0)
-		goto done;
-	if (!found) {
-		error = brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
-		goto done;
-	}
-	st = c->stmt[STMT_KEY_LIST];
-	if ((error = stmt_bind(c, st, "t", account_id)) < 0)
-		goto done;
-	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		if ((error = array_reserve(&rows, &cap, count, sizeof(brt_access_key))) < 0 ||
-		    (error = key_from_row(c, st, (brt_access_key *)rows + count)) < 0)
-			goto done;
-		count++;
-	}
-	if (error < 0)
-		goto done;
-	stmt_end(st);
-	st = NULL;
-	for (i = 0; i < count; i++) {
-		if ((error = cb((const brt_access_key *)rows + i, payload)) != 0)
-			goto done;
-	}
-done:
-	stmt_end(st);
-	free(rows);
-	return error;
+		return error;
+	if (!found)
+		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
+	return list_rows(c, STMT_KEY_LIST, account_id, key_from_row, sizeof(brt_access_key), emit_key, &t);
 }
 
 typedef struct key_revoke_args {

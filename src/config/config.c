@@ -27,6 +27,8 @@ void brt_config_defaults(brt_config *config)
 	config->page_max = 1000;
 	config->referrers_max = 10000;
 	config->json_depth_max = 64;
+	config->uploads_expire_after = 24 * 3600;
+	config->uploads_max_per_account = 1000;
 	config->log_level = BRT_LOG_INFO;
 	config->access_log = 1;
 	config->auth_enabled = 1;
@@ -135,6 +137,34 @@ static int get_bool(int *out, yaml_document_t *doc, const char *key, const char 
 	return 0;
 }
 
+/* A duration in seconds: a number with an optional unit s, m, h or d. */
+static int get_duration(unsigned int *out, yaml_document_t *doc, const char *key, const char *const *path,
+			unsigned int min, unsigned int max)
+{
+	const char *v = scalar(doc, path);
+	char *end;
+	unsigned long long n, mult = 1;
+
+	if (!v)
+		return 0;
+	if (v[0] < '0' || v[0] > '9')
+		return brt_error_set(BRT_EINVALID, "config: %s must be a duration like 90s, 30m, 24h or 7d", key);
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	switch (*end) {
+	case 's': end++; break;
+	case 'm': mult = 60; end++; break;
+	case 'h': mult = 3600; end++; break;
+	case 'd': mult = 86400; end++; break;
+	}
+	if (errno || *end != '\0')
+		return brt_error_set(BRT_EINVALID, "config: %s must be a duration like 90s, 30m, 24h or 7d", key);
+	if (n > max || n * mult < min || n * mult > max)
+		return brt_error_set(BRT_EINVALID, "config: %s must be between %us and %us", key, min, max);
+	*out = (unsigned int)(n * mult);
+	return 0;
+}
+
 #define PATH(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* http.tls.clientcas, as distribution spells it: a list of CA files.  One
@@ -193,7 +223,11 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	U64(page_max, "limits.page_max", 1, 100000, "limits", "page_max");
 	U64(referrers_max, "limits.referrers_max", 1, 1000000, "limits", "referrers_max");
 	U64(json_depth_max, "limits.json_depth", 4, 1000, "limits", "json_depth");
+	U64(uploads_max_per_account, "uploads.max_per_account", 1, 1000000, "uploads", "max_per_account");
 #undef U64
+	if ((error = get_duration(&c->uploads_expire_after, doc, "uploads.expire_after",
+				  PATH("uploads", "expire_after"), 1, 365 * 86400)) < 0)
+		return error;
 
 	if ((error = get_string(c->service, sizeof(c->service), doc, "auth.service", PATH("auth", "service"))) < 0 ||
 	    (error = get_string(c->device_account_field, sizeof(c->device_account_field), doc,
@@ -242,7 +276,7 @@ static const char *const known_keys[] = {
 	"http.tls", "http.tls.certificate", "http.tls.key", "http.tls.clientca", "http.tls.clientcas", "limits",
 	"limits.manifest_bytes", "limits.blob_bytes", "limits.page_max", "limits.referrers_max",
 	"limits.json_depth", "region", "public_host", "auth", "auth.mode", "auth.service", "auth.token_ttl",
-	"auth.device", "auth.device.account_field",
+	"auth.device", "auth.device.account_field", "uploads", "uploads.expire_after", "uploads.max_per_account",
 };
 
 /* Warn about keys we do not know (a typo would otherwise silently leave a

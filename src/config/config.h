@@ -22,6 +22,8 @@ typedef struct brt_config {
 	size_t page_max;               /* limits.page_max (tags, catalog) */
 	size_t referrers_max;          /* limits.referrers_max */
 	size_t json_depth_max;         /* limits.json_depth */
+	unsigned int uploads_expire_after; /* uploads.expire_after (seconds idle before a session is dropped) */
+	unsigned int uploads_max_per_account; /* uploads.max_per_account: open sessions per account */
 	int log_level;                 /* log.level */
 	int access_log;                /* !log.accesslog.disabled */
 

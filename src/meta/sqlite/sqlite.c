@@ -722,6 +722,7 @@ static int repo_find(sqlite_conn *c, const char *repo, int64_t *id_out, int *fou
 	int error;
 
 	*found_out = 0;
+	*id_out = 0;
 	if ((error = stmt_bind(c, st, "t", repo)) == 0 && (error = stmt_step(c, st, found_out)) == 0 &&
 	    *found_out)
 		*id_out = sqlite3_column_int64(st, 0);
@@ -785,6 +786,7 @@ static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, in
 	int error;
 
 	*found_out = 0;
+	*id_out = 0;
 	if ((error = stmt_bind(c, st, "it", repo_id, digest)) == 0 &&
 	    (error = stmt_step(c, st, found_out)) == 0 && *found_out)
 		*id_out = sqlite3_column_int64(st, 0);

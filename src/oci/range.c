@@ -31,13 +31,18 @@ static span trim(span s)
 	return s;
 }
 
-/* Split `s` at the first `c`: 1 and the two halves, or 0 if absent. */
+/* Split `s` at the first `c`: 1 and the two halves, or 0 if absent (then
+ * `left` is all of `s` and `right` empty, so both are always set). */
 static int split_at(span *left, span *right, span s, char c)
 {
 	const char *hit = s.len ? memchr(s.p, c, s.len) : NULL;
 
-	if (!hit)
+	if (!hit) {
+		*left = s;
+		right->p = s.p + s.len;
+		right->len = 0;
 		return 0;
+	}
 	left->p = s.p;
 	left->len = (size_t)(hit - s.p);
 	right->p = hit + 1;
@@ -188,8 +193,6 @@ int brt_parse_content_range(uint64_t *start_out, uint64_t *end_out, const char *
 	if (strip_prefix(&s, "bytes "))
 		s = trim(s);
 	has_total = split_at(&spec, &total, s, '/');
-	if (!has_total)
-		spec = s;
 	if (!split_at(&first, &last, spec, '-') || parse_u64(&a, first) != 0 ||
 	    parse_u64(&b, last) != 0)
 		return brt_error_set(BRT_EINVALID, "malformed Content-Range");

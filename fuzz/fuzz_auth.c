@@ -4,7 +4,9 @@
  * the payload segment of a token signed here with the target's secret, and
  * the input as payload JSON so signed; without the last two, the fuzzer
  * would never get past the HMAC to the claims code.  Beyond memory safety
- * it checks what the headers promise, so a wrong answer aborts. */
+ * it checks what the headers promise, so a wrong answer aborts: among
+ * them, that every base64 text accepted is the canonical encoding of its
+ * bytes (one spelling per credential). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,46 @@ static const unsigned char fuzz_secret[BRT_TOKEN_SECRET_LEN] = "berth-fuzz-secre
 
 /* {"alg":"HS256","typ":"JWT"} in base64url. */
 #define FUZZ_HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+
+static size_t b64url(char *out, const void *in, size_t len);
+
+/* 1 if the `len` characters at `s` are the canonical encoding of the bytes
+ * OpenSSL's lenient decoder reads from them (standard alphabet with
+ * padding when `url` is 0, base64url without when 1).  OpenSSL is the
+ * independent reference here: it ignores unused bits, so any text it
+ * reads differently from its own encoding is non-canonical. */
+static int canonical(const char *s, size_t len, int url)
+{
+	size_t padded = len, n;
+	unsigned char *text = malloc(len + 4), *bytes = malloc(len + 4);
+	char *again = malloc(len + 8);
+	int decoded, same = 0;
+
+	if (!text || !bytes || !again)
+		goto done;
+	memcpy(text, s, len);
+	for (size_t i = 0; url && i < len; i++)
+		text[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i] == '+' || s[i] == '/' ? '!' : s[i];
+	while (url && padded % 4)
+		text[padded++] = '=';
+	decoded = EVP_DecodeBlock(bytes, text, (int)padded);
+	if (decoded < 0)
+		goto done;
+	n = (size_t)decoded;
+	for (size_t i = padded; i > 0 && n > 0 && text[i - 1] == '='; i--)
+		n--;
+	if (url) {
+		same = b64url(again, bytes, n) == len && memcmp(again, s, len) == 0;
+	} else {
+		int m = EVP_EncodeBlock((unsigned char *)again, bytes, (int)n);
+		same = m >= 0 && (size_t)m == len && memcmp(again, s, len) == 0;
+	}
+done:
+	free(text);
+	free(bytes);
+	free(again);
+	return same;
+}
 
 static int is_lower_hex(const char *s, size_t len)
 {
@@ -70,6 +112,18 @@ static void check_header(const char *value)
 					abort();
 			} else if (strncasecmp(value, "Basic ", 6) != 0 || kind != BRT_CREDENTIAL_KEY) {
 				abort();
+			} else {
+				/* One spelling per credential: the base64 (without the
+				 * spaces around it) is canonical. */
+				const char *b = value + 6;
+				size_t blen;
+				while (*b == ' ')
+					b++;
+				blen = strlen(b);
+				while (blen > 0 && b[blen - 1] == ' ')
+					blen--;
+				if (!canonical(b, blen, 0))
+					abort();
 			}
 		}
 		free(out);
@@ -153,8 +207,17 @@ static void check_token(const char *token, size_t len)
 	error = brt_token_verify(&claims, &pool, fuzz_secret, FUZZ_SERVICE, token, len, FUZZ_NOW);
 	if (error != 0 && error != BRT_EUNAUTHORIZED && error != BRT_ENOMEM)
 		abort();
-	if (error == 0)
+	if (error == 0) {
+		/* Accepted: three segments, each canonical base64url. */
+		const char *dot1 = memchr(token, '.', len), *dot2;
+		if (!dot1 || !(dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))))
+			abort();
+		if (!canonical(token, (size_t)(dot1 - token), 1) ||
+		    !canonical(dot1 + 1, (size_t)(dot2 - dot1 - 1), 1) ||
+		    !canonical(dot2 + 1, len - (size_t)(dot2 + 1 - token), 1))
+			abort();
 		check_claims(&claims);
+	}
 	brt_pool_clear(&pool);
 }
 

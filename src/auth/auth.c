@@ -9,8 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
+#include "auth/base64.h"
 #include "auth/device.h"
 #include "auth/keys.h"
 #include "common/clock.h"
@@ -106,28 +105,10 @@ static int token_login(brt_principal *p, brt_request *req, const char *token, si
 	return 0;
 }
 
-/* OpenSSL's decoder takes '=' anywhere as zero bits: allow padding only
- * at the end. */
-static int base64_alphabet(const char *s, size_t len)
-{
-	size_t pad = 0;
-
-	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
-		pad++;
-	for (size_t i = 0; i < len - pad; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-		      c == '/'))
-			return 0;
-	}
-	return 1;
-}
-
 int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, const char *value)
 {
 	unsigned char decoded[256];
-	size_t len, n;
-	int decoded_len;
+	size_t len, n = 0;
 
 	if (strncasecmp(value, "Bearer ", 7) == 0) {
 		value += 7;
@@ -142,23 +123,17 @@ int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, 
 	}
 	if (strncasecmp(value, "Basic ", 6) != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "unsupported authorization scheme");
-	/* "Basic base64(KEY:<access key>)": the user name is always KEY. */
+	/* "Basic base64(KEY:<access key>)": the user name is always KEY.  The
+	 * token68 must be the canonical encoding (padded, zero trailing
+	 * bits), so one credential has one spelling. */
 	value += 6;
 	while (*value == ' ')
 		value++;
 	len = strlen(value);
 	while (len > 0 && value[len - 1] == ' ')
 		len--;
-	if (len < 4 || len % 4 != 0 || len / 4 * 3 >= sizeof(decoded) || !base64_alphabet(value, len))
+	if (len < 4 || brt_base64_decode(&n, decoded, sizeof(decoded), value, len, BRT_BASE64_STD) < 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "malformed basic credential");
-	decoded_len = EVP_DecodeBlock(decoded, (const unsigned char *)value, (int)len);
-	if (decoded_len < 0)
-		return brt_error_set(BRT_EUNAUTHORIZED, "malformed basic credential");
-	n = (size_t)decoded_len;
-	if (value[len - 1] == '=')
-		n--;
-	if (value[len - 2] == '=')
-		n--;
 	if (n < 4 || memcmp(decoded, "KEY:", 4) != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "the user name must be KEY");
 	if (n - 4 >= cap || memchr(decoded + 4, '\0', n - 4))

@@ -1,6 +1,6 @@
 /* JWT (HS256) signing and verification for bearer tokens (see token.h).
- * The JSON is built and read with jansson, base64 and HMAC come from
- * OpenSSL; only the URL-safe alphabet mapping is done here. */
+ * The JSON is built and read with jansson (duplicate keys refused), HMAC
+ * comes from OpenSSL, base64url from auth/base64 (canonical text only). */
 #include "auth/token.h"
 
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "auth/base64.h"
 #include "auth/keys.h"
 #include "common/error.h"
 #include "meta/meta.h"
@@ -21,49 +22,15 @@
 /* base64url without padding, NUL-terminated, into `out` (4 * ceil(len/3) + 1). */
 static size_t b64url_encode(char *out, const unsigned char *in, size_t len)
 {
-	int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-	size_t m = n > 0 ? (size_t)n : 0;
-
-	while (m > 0 && out[m - 1] == '=')
-		m--;
-	for (size_t i = 0; i < m; i++) {
-		if (out[i] == '+')
-			out[i] = '-';
-		else if (out[i] == '/')
-			out[i] = '_';
-	}
-	out[m] = '\0';
-	return m;
+	return brt_base64_encode(out, in, len, BRT_BASE64_URL);
 }
 
-/* Decode base64url `in` (`len` chars) into `out` (at least len bytes).
- * Returns the decoded length or -1. */
-static long b64url_decode(unsigned char *out, const char *in, size_t len)
+/* Decode one segment, canonical encodings only: a token that verifies has
+ * exactly one spelling, so nothing keyed on the token text can be
+ * side-stepped by changing unused bits. */
+static int b64url_decode(size_t *len_out, unsigned char *out, size_t cap, const char *in, size_t len)
 {
-	char buf[BRT_TOKEN_MAX_LEN + 4];
-	size_t padded = len, pad = 0;
-	int n;
-
-	if (len > BRT_TOKEN_MAX_LEN || len % 4 == 1)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		char c = in[i];
-		if (c == '-')
-			c = '+';
-		else if (c == '_')
-			c = '/';
-		else if (c == '+' || c == '/' || c == '=')
-			return -1;
-		buf[i] = c;
-	}
-	while (padded % 4) {
-		buf[padded++] = '=';
-		pad++;
-	}
-	n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded);
-	if (n < 0)
-		return -1;
-	return (long)n - (long)pad;
+	return brt_base64_decode(len_out, out, cap, in, len, BRT_BASE64_URL);
 }
 
 static const char *action_names[] = {"pull", "push", "delete"};
@@ -215,14 +182,34 @@ static int read_grants(brt_token_claims *out, brt_pool *pool, json_t *access)
 	return 0;
 }
 
+/* The header segment must be canonical base64url of a JSON object naming
+ * HS256: the signature covers its text, but only this check makes the
+ * algorithm part of what is verified. */
+static int check_header(const char *segment, size_t len)
+{
+	unsigned char raw[128];
+	size_t n;
+	json_t *header;
+	const char *alg;
+	int ok;
+
+	if (b64url_decode(&n, raw, sizeof(raw), segment, len) < 0)
+		return brt_error_set(BRT_EUNAUTHORIZED, "malformed token header");
+	header = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL);
+	alg = json_string_value(json_object_get(header, "alg"));
+	ok = json_is_object(header) && alg && strcmp(alg, "HS256") == 0;
+	json_decref(header);
+	return ok ? 0 : brt_error_set(BRT_EUNAUTHORIZED, "token header is not HS256");
+}
+
 int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char *secret,
 		     const char *service, const char *token, size_t len, int64_t now)
 {
 	const char *dot1, *dot2;
-	unsigned char mac[32], given[64];
+	unsigned char mac[32], given[32];
 	unsigned char *payload_raw = NULL;
 	unsigned int mac_len = 0;
-	long n;
+	size_t n = 0, segment_len;
 	json_t *payload = NULL;
 	const char *aud, *sub, *acct;
 	json_int_t exp, nbf;
@@ -237,14 +224,16 @@ int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char 
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
 	HMAC(EVP_sha256(), secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, (size_t)(dot2 - token), mac,
 	     &mac_len);
-	n = b64url_decode(given, dot2 + 1, 43);
-	if (n != 32 || CRYPTO_memcmp(mac, given, 32) != 0)
+	if (b64url_decode(&n, given, sizeof(given), dot2 + 1, 43) < 0 || n != 32 ||
+	    CRYPTO_memcmp(mac, given, 32) != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
-	/* The signature is ours, so the header is ours too (HS256). */
-	if (!(payload_raw = brt_pool_alloc(pool, (size_t)(dot2 - dot1))))
+	if ((error = check_header(token, (size_t)(dot1 - token))) < 0)
+		return error;
+	segment_len = (size_t)(dot2 - dot1 - 1);
+	if (!(payload_raw = brt_pool_alloc(pool, segment_len + 1)))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
-	n = b64url_decode(payload_raw, dot1 + 1, (size_t)(dot2 - dot1 - 1));
-	if (n < 0 || !(payload = json_loadb((const char *)payload_raw, (size_t)n, 0, NULL))) {
+	if (b64url_decode(&n, payload_raw, segment_len + 1, dot1 + 1, segment_len) < 0 ||
+	    !(payload = json_loadb((const char *)payload_raw, n, JSON_REJECT_DUPLICATES, NULL))) {
 		error = brt_error_set(BRT_EUNAUTHORIZED, "malformed token payload");
 		goto done;
 	}

@@ -486,6 +486,192 @@ static void test_self_signed_payloads(void)
 	}
 }
 
+/* "<header segment>.<payload segment>.<HMAC of both under key>", malloc'd,
+ * with both segments given as they are to be sent. */
+static char *sign_segments(const unsigned char *key, const char *header_segment, const char *payload_segment)
+{
+	size_t hlen = strlen(header_segment), plen = strlen(payload_segment);
+	char *token = malloc(hlen + plen + 2 + 64);
+	unsigned char mac[32];
+	unsigned int mac_len = 0;
+
+	if (!token)
+		return NULL;
+	memcpy(token, header_segment, hlen);
+	token[hlen] = '.';
+	memcpy(token + hlen + 1, payload_segment, plen);
+	HMAC(EVP_sha256(), key, BRT_TOKEN_SECRET_LEN, (unsigned char *)token, hlen + 1 + plen, mac, &mac_len);
+	token[hlen + 1 + plen] = '.';
+	b64url(token + hlen + 2 + plen, mac, mac_len);
+	return token;
+}
+
+/* The same bytes spelled differently: the last character of a base64url
+ * segment whose length leaves unused bits, with those bits set.  Returns
+ * 0 if the segment has no unused bits. */
+static int set_trailing_bits(char *segment)
+{
+	size_t len = strlen(segment);
+	const char *at;
+	size_t unused;
+
+	if (len == 0 || len % 4 == 0 || len % 4 == 1)
+		return 0;
+	unused = len % 4 == 2 ? 4 : 2;
+	at = strchr(b64url_alphabet, segment[len - 1]);
+	if (!at)
+		return 0;
+	segment[len - 1] = b64url_alphabet[(size_t)(at - b64url_alphabet) | ((1u << unused) - 1)];
+	return 1;
+}
+
+/* A token that verifies has exactly one spelling: any change of any one
+ * byte of it (the unused low bits of each segment's last character
+ * included), and any other encoding of the same header, payload or
+ * signature, is refused. */
+static void test_one_spelling(void)
+{
+	brt_grant grants[] = {{ACCOUNT "/app", BRT_PERM_PULL | BRT_PERM_PUSH}};
+	brt_token_claims claims, got;
+	brt_pool pool;
+	char *token = NULL, *copy;
+	size_t len, accepted = 0;
+
+	fill_claims(&claims, grants, 1, 0);
+	CHECK_EQ_INT(brt_token_sign(&token, secret, SERVICE, &claims, NOW, TTL), 0);
+	if (!token)
+		return;
+	len = strlen(token);
+	copy = malloc(len + 1);
+	if (!copy) {
+		free(token);
+		return;
+	}
+	CHECK_EQ_INT(verify(token, NOW), 0);
+	brt_pool_init(&pool, POOL_CAP);
+	for (size_t pos = 0; pos < len; pos++) {
+		for (unsigned int b = 0; b < 256; b++) {
+			if ((unsigned char)token[pos] == b)
+				continue;
+			memcpy(copy, token, len + 1);
+			copy[pos] = (char)b;
+			if (brt_token_verify(&got, &pool, secret, SERVICE, copy, len, NOW) != BRT_EUNAUTHORIZED) {
+				if (accepted++ < 5)
+					fprintf(stderr, "accepted with byte %zu = 0x%02x: %s\n", pos, b, copy);
+			}
+			brt_pool_clear(&pool);
+		}
+	}
+	CHECK_EQ_INT(accepted, 0);
+	/* The 43-character signature has 2 unused bits: all 3 other
+	 * spellings of the same 32 bytes are refused. */
+	for (unsigned int bits = 1; bits < 4; bits++) {
+		const char *at = strchr(b64url_alphabet, token[len - 1]);
+		memcpy(copy, token, len + 1);
+		CHECK(at != NULL);
+		if (at)
+			copy[len - 1] = b64url_alphabet[(size_t)(at - b64url_alphabet) ^ bits];
+		CHECK_EQ_INT(verify(copy, NOW), BRT_EUNAUTHORIZED);
+	}
+	free(copy);
+	free(token);
+}
+
+/* Segments signed here (so the HMAC is right) but not canonically encoded,
+ * or naming another algorithm, or with duplicate JSON keys at any level:
+ * refused; the canonical twin of each is accepted, so the spelling is the
+ * only reason. */
+static void test_segments_under_good_signature(void)
+{
+	/* Lengths not a multiple of 3, so the last character has unused bits. */
+	static const char good_json[] = "{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
+					"\",\"exp\":1767225900,\"access\":[{\"type\":\"repository\",\"name\":\"" ACCOUNT
+					"/app\",\"actions\":[\"pull\"]}]} ";
+	static const char *const good_headers[] = {
+		"{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"HS256\"}",
+		"{\"typ\":\"JWT\",\"alg\":\"HS256\"} ",
+	};
+	static const char *const bad_headers[] = {
+		"{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"hs256\"}", "{\"typ\":\"JWT\"}", "{\"alg\":\"HS256\",\"alg\":\"none\"}",
+		"{\"alg\":\"none\",\"alg\":\"HS256\"}", "[\"HS256\"]", "{\"alg\":\"HS256\"", "",
+	};
+	static const char *const duplicate_json[] = {
+		/* Top level: first and last would disagree. */
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" OTHER_ACCOUNT "\",\"acct\":\"" ACCOUNT
+		"\",\"exp\":1767225900}",
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
+		"\",\"exp\":1767225900,\"exp\":1767225900}",
+		/* Nested: inside an access entry. */
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
+		"\",\"exp\":1767225900,\"access\":[{\"type\":\"repository\",\"name\":\"" OTHER_ACCOUNT "/app\",\"name\":\"" ACCOUNT
+		"/app\",\"actions\":[\"pull\"]}]}",
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
+		"\",\"exp\":1767225900,\"x\":{\"y\":{\"z\":1,\"z\":2}}}",
+	};
+	char header[128], payload[1024];
+	char *token;
+
+	/* The payload: canonical accepted, every other spelling refused. */
+	CHECK(strlen(good_json) % 3 != 0);
+	b64url(payload, good_json, strlen(good_json));
+	b64url(header, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", 27);
+	token = sign_segments(secret, header, payload);
+	CHECK(token && verify(token, NOW) == 0);
+	free(token);
+	CHECK(set_trailing_bits(payload));
+	token = sign_segments(secret, header, payload);
+	CHECK(token && verify(token, NOW) == BRT_EUNAUTHORIZED);
+	free(token);
+	b64url(payload, good_json, strlen(good_json));
+	{
+		/* The standard alphabet's equivalents, and padding. */
+		size_t plen = strlen(payload);
+		char padded[1040];
+		memcpy(padded, payload, plen);
+		memcpy(padded + plen, "==", 3);
+		padded[plen + (4 - plen % 4) % 4] = '\0';
+		token = sign_segments(secret, header, padded);
+		CHECK(token && verify(token, NOW) == BRT_EUNAUTHORIZED);
+		free(token);
+	}
+
+	/* The header: each good one accepted canonically and refused with its
+	 * trailing bits set; the bad ones refused. */
+	for (size_t i = 0; i < sizeof(good_headers) / sizeof(good_headers[0]); i++) {
+		size_t hlen = strlen(good_headers[i]);
+		b64url(header, good_headers[i], hlen);
+		token = sign_segments(secret, header, payload);
+		CHECK(token && verify(token, NOW) == 0);
+		free(token);
+		if (hlen % 3 != 0) {
+			CHECK(set_trailing_bits(header));
+			token = sign_segments(secret, header, payload);
+			CHECK(token && verify(token, NOW) == BRT_EUNAUTHORIZED);
+			free(token);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
+		b64url(header, bad_headers[i], strlen(bad_headers[i]));
+		token = sign_segments(secret, header, payload);
+		if (token && verify(token, NOW) != BRT_EUNAUTHORIZED)
+			fprintf(stderr, "accepted header %zu: %s\n", i, bad_headers[i]);
+		CHECK(token && verify(token, NOW) == BRT_EUNAUTHORIZED);
+		free(token);
+	}
+
+	/* Duplicate keys, at the top and nested. */
+	b64url(header, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", 27);
+	for (size_t i = 0; i < sizeof(duplicate_json) / sizeof(duplicate_json[0]); i++) {
+		token = sign_json(secret, duplicate_json[i]);
+		if (token && verify(token, NOW) != BRT_EUNAUTHORIZED)
+			fprintf(stderr, "accepted duplicate keys %zu: %s\n", i, duplicate_json[i]);
+		CHECK(token && verify(token, NOW) == BRT_EUNAUTHORIZED);
+		free(token);
+	}
+}
+
 static int scope(const char **repo, unsigned int *actions, int *catalog, brt_pool *pool, const char *s)
 {
 	*repo = "unset";
@@ -722,6 +908,56 @@ static void test_header(void)
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), ""), BRT_EUNAUTHORIZED);
 }
 
+/* A Basic credential has one spelling: for every one-byte change of a
+ * good header value's base64, whatever is still accepted is the canonical
+ * encoding of "KEY:" + the credential returned (so non-zero trailing bits,
+ * misplaced padding and foreign characters are all refused). */
+static void test_basic_one_spelling(void)
+{
+	static const char *const creds[] = {"KEY:brt_0123456789abcdef0123", "KEY:a", "KEY:ab", "KEY:abc", "KEY:"};
+	char value[256], canonical[256], joined[160], out[128];
+	brt_credential_kind kind;
+	size_t bad = 0, checked = 0;
+
+	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
+		size_t vlen = strlen(basic_str(value, creds[i]));
+
+		CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), value), 0);
+		CHECK_EQ_STR(out, creds[i] + 4);
+		for (size_t pos = 6; pos < vlen; pos++) {
+			char saved = value[pos];
+			for (unsigned int b = 1; b < 256; b++) {
+				if (b == (unsigned char)saved)
+					continue;
+				value[pos] = (char)b;
+				if (brt_auth_parse_header(&kind, out, sizeof(out), value) != 0)
+					continue;
+				checked++;
+				snprintf(joined, sizeof(joined), "KEY:%s", out);
+				b64(canonical, joined, strlen(joined));
+				/* Only trailing spaces may follow the base64. */
+				if (strncmp(value + 6, canonical, strlen(canonical)) != 0 ||
+				    strspn(value + 6 + strlen(canonical), " ") != strlen(value + 6 + strlen(canonical))) {
+					if (bad++ < 5)
+						fprintf(stderr, "accepted non-canonical Basic value: %s\n", value);
+				}
+			}
+			value[pos] = saved;
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	/* Changes that keep it valid exist (other credentials), so the loop
+	 * did exercise acceptance. */
+	CHECK(checked > 0);
+	/* Named cases: "KEY:abc" is S0VZOmFiYw==, "KEY:ab" S0VZOmFi. */
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYx=="), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYz=="), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiY2R="), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmF-"), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOm_i"), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==\t"), BRT_EUNAUTHORIZED);
+}
+
 int main(void)
 {
 	test_roundtrip();
@@ -731,5 +967,8 @@ int main(void)
 	test_self_signed_payloads();
 	test_scope();
 	test_header();
+	test_one_spelling();
+	test_segments_under_good_signature();
+	test_basic_one_spelling();
 	return check_exit("test_token");
 }

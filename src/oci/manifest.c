@@ -1,6 +1,6 @@
 /* Parsing of pushed manifests with jansson.  The payload is parsed once into
- * a temporary tree, checked (depth, media type, schema version,
- * descriptors), and the few facts the registry keeps are copied into the
+ * a temporary tree, checked (no duplicate keys, depth, media type, schema
+ * version, descriptors), and the few facts the registry keeps are copied into the
  * request pool; the tree is freed before returning, so nothing in the
  * result points into jansson memory. */
 #include "oci/manifest.h"
@@ -410,7 +410,10 @@ int brt_manifest_parse(brt_manifest_info *out, brt_pool *pool, const char *paylo
 		error = brt_error_set(BRT_EINVALID, "manifest is empty");
 		goto done;
 	}
-	root = json_loadb(payload, len, 0, &json_error);
+	/* Duplicate keys, at any depth (jansson applies the flag to every
+	 * object it parses): clients whose parser keeps the first of two keys
+	 * would see other blobs than the ones checked here. */
+	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &json_error);
 	if (!root) {
 		error = brt_error_set(BRT_EINVALID, "manifest is not valid JSON: %s (line %d)",
 				      json_error.text, json_error.line);

@@ -301,9 +301,9 @@ static void test_artifacts(void)
 	CHECK_EQ_INT(info.kind, BRT_MANIFEST_INDEX);
 	CHECK_EQ_STR(info.media_type, "application/vnd.example.list");
 
-	/* Duplicate keys: jansson keeps the last one. */
+	/* Duplicate keys are refused (see test_duplicate_keys), not last-wins. */
 	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":1,\"schemaVersion\":2,\"config\":"
-			   DESC(MT_EMPTY, D1, 2) "}", NULL), 0);
+			   DESC(MT_EMPTY, D1, 2) "}", NULL), BRT_EINVALID);
 }
 
 static void test_media_type_rules(void)
@@ -584,6 +584,137 @@ static void test_pool_exhaustion(void)
 	free(big);
 }
 
+/* End of the JSON string starting at text[i] == '"' (index after the
+ * closing quote). */
+static size_t skip_string(const char *text, size_t i)
+{
+	for (i++; text[i] && text[i] != '"'; i++)
+		if (text[i] == '\\' && text[i + 1])
+			i++;
+	return text[i] ? i + 1 : i;
+}
+
+/* End of the member whose key starts at text[k]: the index of the ',' or
+ * '}' that closes its value. */
+static size_t member_end(const char *text, size_t k)
+{
+	size_t i = skip_string(text, k);
+	int depth = 0;
+
+	while (text[i]) {
+		if (text[i] == '"') {
+			i = skip_string(text, i);
+			continue;
+		}
+		if (text[i] == '{' || text[i] == '[')
+			depth++;
+		else if (text[i] == '}' || text[i] == ']') {
+			if (depth == 0)
+				break;
+			depth--;
+		} else if (text[i] == ',' && depth == 0)
+			break;
+		i++;
+	}
+	return i;
+}
+
+/* Calls `fn` with each copy of `text` in which one member of one object
+ * (at any depth) appears twice, the copy first.  Returns the count. */
+static size_t each_duplicated_member(const char *text, void (*fn)(const char *dup, const char *key))
+{
+	size_t len = strlen(text), count = 0;
+	char *dup = malloc(2 * len + 2), key[64];
+
+	if (!dup)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		size_t end, j, m;
+
+		if (text[i] != '"') {
+			i++;
+			continue;
+		}
+		end = skip_string(text, i);
+		for (j = end; text[j] == ' ' || text[j] == '\n' || text[j] == '\t'; j++)
+			;
+		if (text[j] != ':') {
+			i = end; /* a string value, not a key */
+			continue;
+		}
+		m = member_end(text, i);
+		/* text[..i] + member + "," + text[i..] */
+		memcpy(dup, text, i);
+		memcpy(dup + i, text + i, m - i);
+		dup[m] = ',';
+		memcpy(dup + m + 1, text + i, len - i + 1);
+		snprintf(key, sizeof(key), "%.*s", (int)(end - i), text + i);
+		fn(dup, key);
+		count++;
+		i = end;
+	}
+	free(dup);
+	return count;
+}
+
+static size_t duplicates_accepted;
+
+static void expect_refused(const char *dup, const char *key)
+{
+	if (parse_rc(dup, NULL) != BRT_EINVALID) {
+		if (duplicates_accepted++ < 5)
+			fprintf(stderr, "accepted with %s twice: %s\n", key, dup);
+	}
+}
+
+/* Duplicate keys at any depth are refused: a client whose parser keeps
+ * the first of two keys would see other blobs, children or subject than
+ * the registry checked.  Every member of every object of every sample
+ * manifest is duplicated in turn (even with an identical value), so each
+ * nesting level is covered; then the attacks by name. */
+static void test_duplicate_keys(void)
+{
+	static const char *const samples[] = {oci_image, oci_index, docker_manifest, docker_list, helm_chart,
+					      signature};
+	size_t members = 0;
+
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		CHECK_EQ_INT(parse_rc(samples[i], NULL), 0);
+		members += each_duplicated_member(samples[i], expect_refused);
+	}
+	CHECK(members > 60);
+	CHECK_EQ_INT(duplicates_accepted, 0);
+
+	/* A layer's digest given twice: first D3, then D2. */
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"layers\":["
+			      "{\"mediaType\":\"application/octet-stream\",\"digest\":\"" D3 "\",\"digest\":\"" D2
+			      "\",\"size\":1}]}", NULL),
+		     BRT_EINVALID);
+	CHECK(strstr(brt_error_last(), "duplicate") != NULL);
+	/* Two config descriptors, two layers arrays, two subjects. */
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"config\":" DESC(
+				      MT_EMPTY, D2, 2) "}", NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"layers\":[],\"layers\":["
+			      DESC("application/octet-stream", D2, 1) "]}", NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"subject\":" DESC(
+				      MT_EMPTY, D2, 2) ",\"subject\":" DESC(MT_EMPTY, D3, 2) "}", NULL),
+		     BRT_EINVALID);
+	/* Deep inside, in a part the registry never reads. */
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
+			      ",\"x\":{\"y\":[{\"z\":1,\"z\":1}]}}", NULL),
+		     BRT_EINVALID);
+	/* Keys equal only after unescaping are the same key. */
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"conf\\u0069g\":" DESC(
+				      MT_EMPTY, D2, 2) "}", NULL),
+		     BRT_EINVALID);
+	/* Keys that only look alike are fine. */
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
+			      ",\"x\":{\"a\":1,\"A\":2,\"a \":3},\"y\":{\"a\":1}}", NULL),
+		     0);
+}
+
 int main(void)
 {
 	brt_pool_init(&pool, 1 << 20);
@@ -600,6 +731,7 @@ int main(void)
 	test_subject_artifact_annotations();
 	test_depth();
 	test_pool_exhaustion();
+	test_duplicate_keys();
 	brt_pool_clear(&pool);
 	return check_exit("test_manifest");
 }

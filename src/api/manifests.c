@@ -46,29 +46,23 @@ void api_manifest_put_begin(brt_request *req)
 void api_manifest_put_body(brt_request *req, const char *data, size_t len)
 {
 	size_t max = req->server->config->manifest_max;
-	size_t need;
+	int error = brt_request_body_append(req, data, len, max);
 
-	if (__builtin_add_overflow(req->body_len, len, &need) || need > max) {
-		api_fail(req, 413, E_SIZE_INVALID, "manifest is larger than the limit of %zu bytes", max);
+	if (error == 0)
 		return;
+	if (error == BRT_ETOOBIG) {
+		api_fail(req, 413, E_SIZE_INVALID, "manifest is larger than the limit of %zu bytes", max);
+	} else if (error == BRT_ENOMEM) {
+		/* The server-wide budget for bodies held in memory is spent:
+		 * transient, so tell the client when to come back. */
+		api_fail(req, 429, "TOOMANYREQUESTS", "%s", brt_error_last());
+		req->pending_header = "Retry-After";
+		req->pending_header_value = "1";
+	} else {
+		api_fail_error(req, error, E_MANIFEST_INVALID);
 	}
-	if (need > req->body_cap) {
-		size_t cap = req->body_cap ? req->body_cap : 16384;
-		unsigned char *p;
-		while (cap < need)
-			cap *= 2;
-		if (cap > max)
-			cap = max;
-		p = realloc(req->body, cap);
-		if (!p) {
-			api_fail_error(req, BRT_ENOMEM, E_MANIFEST_INVALID);
-			return;
-		}
-		req->body = p;
-		req->body_cap = cap;
-	}
-	memcpy(req->body + req->body_len, data, len);
-	req->body_len = need;
+	/* The rest is read and dropped: give the memory back now. */
+	brt_request_body_free(req);
 }
 
 void api_manifest_put_end(brt_request *req)

@@ -15,6 +15,8 @@
 #include "auth/token.h"
 
 #define FORM_VALUE_MAX 4096
+/* The whole form: the fields above with room for encoding, and no more. */
+#define FORM_BODY_MAX (64 * 1024)
 
 struct brt_token_form {
 	struct MHD_PostProcessor *pp;
@@ -24,6 +26,7 @@ struct brt_token_form {
 	char service[256];
 	char scope[FORM_VALUE_MAX];
 	int too_big;
+	size_t received;
 };
 
 struct scope_acc {
@@ -130,6 +133,15 @@ void api_token_begin(brt_request *req)
 
 void api_token_body(brt_request *req, const char *data, size_t len)
 {
+	/* The form is parsed as it streams in (nothing is buffered beyond the
+	 * post processor's fixed buffer), but a form longer than its fields
+	 * could ever need is refused rather than read for as long as the
+	 * client likes. */
+	if (__builtin_add_overflow(req->form->received, len, &req->form->received) ||
+	    req->form->received > FORM_BODY_MAX) {
+		api_fail(req, 413, E_SIZE_INVALID, "the form is larger than %d bytes", FORM_BODY_MAX);
+		return;
+	}
 	if (MHD_post_process(req->form->pp, data, len) != MHD_YES)
 		api_fail(req, 400, E_UNSUPPORTED, "malformed form");
 }

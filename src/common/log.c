@@ -27,10 +27,77 @@ int brt_log_level_parse(const char *name)
 	return -1;
 }
 
+static const char hex_digits[] = "0123456789abcdef";
+
+/* A byte that may stand in a log line as it is. */
+static int log_plain(unsigned char c, unsigned int flags)
+{
+	if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"')
+		return 0;
+	return c != ' ' || !(flags & BRT_LOG_ESCAPE_SPACE);
+}
+
+char *brt_log_escape(char *out, size_t cap, const char *in, size_t len, unsigned int flags)
+{
+	size_t o = 0;
+	int truncated = 0;
+
+	if (cap == 0)
+		return out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		size_t need = log_plain(c, flags) ? 1 : 4;
+		/* While more follows, keep room for "..." and the NUL. */
+		size_t tail = i + 1 < len ? 3 : 0;
+
+		if (o + need + tail + 1 > cap) {
+			truncated = 1;
+			break;
+		}
+		if (need == 1) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex_digits[c >> 4];
+			out[o++] = hex_digits[c & 15];
+		}
+	}
+	if (truncated && o + 4 <= cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The last line of defence: a raw control character or non-ASCII byte in
+ * the formatted message becomes \xHH.  Backslashes are left alone here
+ * (callers escape client text with brt_log_escape, which handles them). */
+static size_t scrub(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f) {
+			dst[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 > cap)
+			break;
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex_digits[c >> 4];
+		dst[o++] = hex_digits[c & 15];
+	}
+	return o;
+}
+
 void brt_log(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {"debug", "info", "warn", "error"};
-	char line[2048];
+	char message[2048], line[4096];
 	struct timespec ts;
 	struct tm tm;
 	size_t len;
@@ -48,13 +115,13 @@ void brt_log(int level, const char *fmt, ...)
 		return;
 	len = (size_t)n;
 	va_start(ap, fmt);
-	n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
+	n = vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	len += (size_t)n;
-	if (len > sizeof(line) - 2)
-		len = sizeof(line) - 2;
+	if ((size_t)n >= sizeof(message))
+		n = (int)sizeof(message) - 1;
+	len += scrub(line + len, sizeof(line) - len - 1, message, (size_t)n);
 	line[len++] = '\n';
 	if (write(STDERR_FILENO, line, len) < 0)
 		return;

@@ -19,8 +19,15 @@ void brt_config_defaults(brt_config *config)
 	snprintf(config->data_dir, sizeof(config->data_dir), "./berth-data");
 	config->threads = 4;
 	config->connection_memory = 64 * 1024;
-	config->connection_limit = 1024;
+	config->connection_limit = 0;
 	config->connection_timeout = 120;
+	config->per_address_limit = 64;
+	config->reserved_connections = BRT_CONFIG_AUTO;
+	config->header_timeout = 10;
+	config->request_timeout = 60;
+	config->min_rate = 1024;
+	config->min_rate_window = 30;
+	config->body_memory = 64 * 1024 * 1024;
 	config->drain_timeout = 30;
 	config->manifest_max = 4 * 1024 * 1024;
 	config->blob_max = (uint64_t)64 << 30;
@@ -215,7 +222,11 @@ static int apply(brt_config *c, yaml_document_t *doc)
 
 	U64(threads, "http.threads", 1, 256, "http", "threads");
 	U64(connection_memory, "http.connection_memory_limit", 16384, 64 << 20, "http", "connection_memory_limit");
-	U64(connection_limit, "http.max_connections", 1, 1000000, "http", "max_connections");
+	U64(connection_limit, "http.max_connections", 0, 1000000, "http", "max_connections");
+	U64(per_address_limit, "http.max_connections_per_address", 0, 1000000, "http", "max_connections_per_address");
+	U64(reserved_connections, "http.reserved_connections", 0, 1000000, "http", "reserved_connections");
+	U64(min_rate, "http.min_rate", 0, 1 << 30, "http", "min_rate");
+	U64(body_memory, "http.body_memory_limit", 64 * 1024, (uint64_t)1 << 40, "http", "body_memory_limit");
 	U64(connection_timeout, "http.idle_timeout", 1, 86400, "http", "idle_timeout");
 	U64(drain_timeout, "http.drain_timeout", 0, 3600, "http", "drain_timeout");
 	U64(manifest_max, "limits.manifest_bytes", 1024, 256 << 20, "limits", "manifest_bytes");
@@ -226,8 +237,19 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	U64(uploads_max_per_account, "uploads.max_per_account", 1, 1000000, "uploads", "max_per_account");
 #undef U64
 	if ((error = get_duration(&c->uploads_expire_after, doc, "uploads.expire_after",
-				  PATH("uploads", "expire_after"), 1, 365 * 86400)) < 0)
+				  PATH("uploads", "expire_after"), 1, 365 * 86400)) < 0 ||
+	    (error = get_duration(&c->header_timeout, doc, "http.header_timeout", PATH("http", "header_timeout"), 1,
+				  3600)) < 0 ||
+	    (error = get_duration(&c->request_timeout, doc, "http.request_timeout", PATH("http", "request_timeout"),
+				  1, 86400)) < 0 ||
+	    (error = get_duration(&c->min_rate_window, doc, "http.min_rate_window", PATH("http", "min_rate_window"),
+				  1, 3600)) < 0)
 		return error;
+	/* Otherwise a manifest of the largest allowed size could never be
+	 * accepted. */
+	if (c->body_memory < c->manifest_max)
+		return brt_error_set(BRT_EINVALID, "config: http.body_memory_limit (%zu) must be at least "
+						   "limits.manifest_bytes (%zu)", c->body_memory, c->manifest_max);
 
 	if ((error = get_string(c->service, sizeof(c->service), doc, "auth.service", PATH("auth", "service"))) < 0 ||
 	    (error = get_string(c->device_account_field, sizeof(c->device_account_field), doc,
@@ -273,6 +295,8 @@ static const char *const known_keys[] = {
 	"version", "log", "log.level", "log.accesslog", "log.accesslog.disabled", "storage",
 	"storage.filesystem", "storage.filesystem.rootdirectory", "http", "http.addr", "http.threads",
 	"http.connection_memory_limit", "http.max_connections", "http.idle_timeout", "http.drain_timeout",
+	"http.max_connections_per_address", "http.reserved_connections", "http.header_timeout",
+	"http.request_timeout", "http.min_rate", "http.min_rate_window", "http.body_memory_limit",
 	"http.tls", "http.tls.certificate", "http.tls.key", "http.tls.clientca", "http.tls.clientcas", "limits",
 	"limits.manifest_bytes", "limits.blob_bytes", "limits.page_max", "limits.referrers_max",
 	"limits.json_depth", "region", "public_host", "auth", "auth.mode", "auth.service", "auth.token_ttl",

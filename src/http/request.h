@@ -92,13 +92,28 @@ typedef struct brt_request {
 	int monolithic;             /* POST ?digest=: no session row */
 	brt_digest digest;          /* the digest the client named, if any */
 	struct brt_token_form *form; /* pool; token endpoint POST */
-	unsigned char *body;        /* manifest bytes (malloc, capped) */
+	unsigned char *body;        /* manifest bytes (malloc, capped; see brt_request_body_append) */
 	size_t body_len, body_cap;
+	size_t body_charged;        /* bytes of body_cap charged to the server's body budget */
+
+	struct brt_guard_conn *guard_conn; /* the connection's entry in the guard */
 } brt_request;
 
 /* A request header or query argument, or NULL.  Borrowed from libmicrohttpd
  * for the life of the request. */
 const char *brt_request_header(brt_request *req, const char *name);
 const char *brt_request_query(brt_request *req, const char *name);
+
+/* Append `len` bytes of body to req->body, which grows up to `max` bytes.
+ * Its memory is charged to the server-wide budget for bodies held in
+ * memory (http.body_memory_limit), so that stalled uploads cannot pin
+ * memory without bound whatever the number of connections.  BRT_ETOOBIG
+ * past `max`; BRT_ENOMEM when the budget (or memory) is exhausted, a
+ * transient condition worth a retry.  Detail in brt_error_last. */
+int brt_request_body_append(brt_request *req, const void *data, size_t len, size_t max);
+
+/* Free req->body and give its memory back to the budget.  Safe to call
+ * more than once. */
+void brt_request_body_free(brt_request *req);
 
 #endif

@@ -2,15 +2,21 @@
  * when headers are in, then once per body chunk, then once more with no
  * data: those map to brt_api_begin / brt_api_body / brt_api_end.  A
  * response is queued only from the second call on, because a response
- * queued on the first call makes libmicrohttpd close the connection. */
+ * queued on the first call makes libmicrohttpd close the connection;
+ * that is used on purpose for requests with ambiguous framing, which must
+ * not leave anything on the connection to be read as another request.
+ * Every connection is tracked by the guard (guard.h), which admits it,
+ * knows what it is doing and cuts it when it is past its deadline. */
 #include "http/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,11 +25,19 @@
 #include "api/api.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "http/framing.h"
+#include "http/guard.h"
 #include "http/request.h"
 
 /* Bytes of body still read and dropped after an error before the
  * connection is cut instead. */
 #define DISCARD_MAX ((uint64_t)64 << 20)
+
+/* Descriptors kept free for everything but client connections (listen
+ * socket, epoll, the database, logs). */
+#define FD_RESERVE 128
+/* http.max_connections when left to us (0), if the fd limit allows it. */
+#define DEFAULT_MAX_CONNECTIONS 4096u
 
 const char *brt_request_header(brt_request *req, const char *name)
 {
@@ -50,6 +64,36 @@ static brt_method parse_method(const char *m)
 	return BRT_OTHER_METHOD;
 }
 
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	brt_framing_add(cls, key, value);
+	return MHD_YES;
+}
+
+/* Refuse a request whose body length two parsers could read two ways
+ * (RFC 9112 6.1, 6.3): 400 on the first call, so that libmicrohttpd
+ * closes the connection and no byte after these headers is ever read as
+ * another request.  Returns 1 if it refused. */
+static int refuse_bad_framing(brt_request *req, const char *version)
+{
+	brt_framing framing;
+	int length_problem;
+
+	memset(&framing, 0, sizeof(framing));
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, framing_header, &framing);
+	if (brt_framing_check(&framing, strcmp(version, MHD_HTTP_VERSION_1_0) == 0, &length_problem) == 0)
+		return 0;
+	/* An error set before the API begins is what it answers with. */
+	req->pending_status = 400;
+	req->pending_code = length_problem ? "SIZE_INVALID" : "UNSUPPORTED";
+	req->pending_detail = brt_pool_strdup(&req->pool, brt_error_last());
+	if (!req->pending_detail)
+		req->pending_detail = "malformed request framing";
+	brt_api_end(req);
+	return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -57,8 +101,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct brt_server *server = cls;
 	brt_request *req = *con_cls;
 
-	(void)version;
 	if (!req) {
+		const union MHD_ConnectionInfo *info;
+
 		req = calloc(1, sizeof(*req));
 		if (!req)
 			return MHD_NO;
@@ -69,14 +114,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->url = url;
 		req->method_name = method;
 		req->method = parse_method(method);
-		if (server->tls) {
-			const union MHD_ConnectionInfo *info =
-				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-			req->conn_state = info ? info->socket_context : NULL;
-		}
+		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		req->guard_conn = info ? info->socket_context : NULL;
+		if (server->tls && req->guard_conn)
+			req->conn_state = brt_guard_conn_state(req->guard_conn);
 		*con_cls = req;
-		server->in_flight++;
-		brt_api_begin(req);
+		atomic_fetch_add(&server->in_flight, 1);
+		brt_error_clear();
+		if (!refuse_bad_framing(req, version))
+			brt_api_begin(req);
+		/* Blob bodies and downloads may take long and are held to a
+		 * minimum rate instead; everything else has a deadline. */
+		if (req->guard_conn)
+			brt_guard_request_begin(req->guard_conn,
+						!req->responded && !req->pending_status &&
+							(req->body_kind == BRT_BODY_BLOB ||
+							 (req->endpoint == BRT_EP_BLOB && req->method == BRT_GET)));
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -140,25 +193,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!req)
 		return;
 	*con_cls = NULL;
-	server->in_flight--;
 	brt_api_cleanup(req);
 	if (server->config->access_log) {
+		/* Method and path are the client's: escaped, so that no byte of
+		 * theirs can end the line or fake a field. */
+		char method[64], path[1024];
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
 		     (double)(now.tv_nsec - req->started.tv_nsec) / 1e6;
 		brt_log_info("access method=%s path=%s status=%u bytes=%llu duration_ms=%.3f%s",
-			     req->method_name, req->url, req->status,
-			     (unsigned long long)req->bytes_out, ms,
+			     brt_log_escape(method, sizeof(method), req->method_name, strlen(req->method_name),
+					    BRT_LOG_ESCAPE_SPACE),
+			     brt_log_escape(path, sizeof(path), req->url, strlen(req->url), BRT_LOG_ESCAPE_SPACE),
+			     req->status, (unsigned long long)req->bytes_out, ms,
 			     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
 	}
+	if (req->guard_conn)
+		brt_guard_request_end(req->guard_conn);
 	brt_pool_clear(&req->pool);
-	free(req->body);
+	brt_request_body_free(req);
 	free(req);
+	atomic_fetch_sub(&server->in_flight, 1);
 }
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[512], escaped[1024];
 	size_t n;
 
 	(void)cls;
@@ -166,22 +226,79 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	brt_log_warn("http: %s", msg);
+	/* libmicrohttpd quotes parts of what the client sent. */
+	brt_log_warn("http: %s", brt_log_escape(escaped, sizeof(escaped), msg, n, 0));
 }
 
-/* Per-connection state for TLS connections (the client certificate's
- * verdict), created when the connection opens and freed when it closes. */
+/* Every connection is tracked by the guard from open to close; its entry
+ * also holds the TLS client certificate's verdict (brt_conn_state).
+ * libmicrohttpd reports the close before it closes the fd, so the guard
+ * never shuts down a descriptor that was reused. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	(void)cls;
-	(void)conn;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(brt_conn_state));
-	} else {
-		free(*socket_context);
+	struct brt_server *server = cls;
+	const union MHD_ConnectionInfo *fd_info, *addr_info;
+	brt_guard_conn *gc = NULL;
+
+	if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+		brt_guard_close(server->guard, *socket_context);
 		*socket_context = NULL;
+		return;
 	}
+	fd_info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	addr_info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (fd_info && brt_guard_open(&gc, server->guard, fd_info->connect_fd,
+				      addr_info ? addr_info->client_addr : NULL,
+				      addr_info && addr_info->client_addr &&
+						      addr_info->client_addr->sa_family == AF_INET6
+					      ? (socklen_t)sizeof(struct sockaddr_in6)
+					      : (socklen_t)sizeof(struct sockaddr_in),
+				      sizeof(brt_conn_state)) < 0)
+		brt_log_error("cannot track a connection: %s", brt_error_last());
+	*socket_context = gc;
+}
+
+/* Accept policy: the guard's per-address limit and reserved slots. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
+{
+	struct brt_server *server = cls;
+
+	return brt_guard_admit(server->guard, addr, addr_len) == BRT_GUARD_OK ? MHD_YES : MHD_NO;
+}
+
+/* Raise the soft fd limit to the hard one, and fit the connection limit
+ * into it: a connection may hold a second descriptor (the blob it sends or
+ * receives). */
+static unsigned int fit_connection_limit(unsigned int configured)
+{
+	struct rlimit rl;
+	uint64_t fds = 1024, budget;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			struct rlimit raised = rl;
+			raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+				rl = raised;
+			else
+				brt_log_warn("cannot raise the open file limit from %llu to %llu: %s",
+					     (unsigned long long)rl.rlim_cur, (unsigned long long)raised.rlim_cur,
+					     strerror(errno));
+		}
+		fds = rl.rlim_cur == RLIM_INFINITY ? (uint64_t)1 << 20 : (uint64_t)rl.rlim_cur;
+	}
+	budget = fds > FD_RESERVE + 2 ? (fds - FD_RESERVE) / 2 : 1;
+	if (budget > 1000000)
+		budget = 1000000;
+	if (configured == 0)
+		return budget < DEFAULT_MAX_CONNECTIONS ? (unsigned int)budget : DEFAULT_MAX_CONNECTIONS;
+	if (configured > budget) {
+		brt_log_warn("http.max_connections %u does not fit the open file limit %llu: using %llu", configured,
+			     (unsigned long long)fds, (unsigned long long)budget);
+		return (unsigned int)budget;
+	}
+	return configured;
 }
 
 /* A whole PEM file into a NUL-terminated malloc'd string (kept for the
@@ -266,6 +383,7 @@ int brt_server_start(struct brt_server *server)
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
 			     MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
+	brt_guard_limits limits;
 	int error;
 
 	struct MHD_OptionItem tls_options[5];
@@ -288,28 +406,50 @@ int brt_server_start(struct brt_server *server)
 		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key_pem};
 		if (server->client_ca_pem)
 			tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, server->client_ca_pem};
-		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
 	}
 	tls_options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+	server->max_connections = fit_connection_limit(c->connection_limit);
+	memset(&limits, 0, sizeof(limits));
+	limits.max_connections = server->max_connections;
+	limits.per_address = c->per_address_limit;
+	limits.reserved = c->reserved_connections == BRT_CONFIG_AUTO ? server->max_connections / 8
+								      : c->reserved_connections;
+	if (limits.reserved > server->max_connections / 2)
+		limits.reserved = server->max_connections / 2;
+	limits.header_ms = (uint64_t)c->header_timeout * 1000u;
+	limits.request_ms = (uint64_t)c->request_timeout * 1000u;
+	limits.min_rate = c->min_rate;
+	limits.min_rate_window_ms = (uint64_t)c->min_rate_window * 1000u;
+	if ((error = brt_guard_new(&server->guard, &limits)) < 0)
+		return error;
+
 	server->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, server,
+		flags, 0, on_accept, server, on_request, server,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->connection_limit,
+		MHD_OPTION_CONNECTION_LIMIT, server->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 		MHD_OPTION_ARRAY, tls_options,
 		MHD_OPTION_END);
-	if (!server->daemon)
+	if (!server->daemon) {
+		brt_guard_free(server->guard);
+		server->guard = NULL;
 		return brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
+	}
 	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	brt_log_info("listening on %s (port %u, %u threads, %s%s)", c->listen,
-		     info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
-		     server->client_ca_pem ? " with device certificates" : "");
+	brt_log_info("listening on %s (port %u, %u threads, %s%s; at most %u connections, %u per address, %u "
+		     "reserved; headers within %us, requests within %us, blob transfers at %llu B/s or more)",
+		     c->listen, info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
+		     server->client_ca_pem ? " with device certificates" : "", limits.max_connections,
+		     limits.per_address, limits.reserved, c->header_timeout, c->request_timeout,
+		     (unsigned long long)c->min_rate);
 	return 0;
 }
 
@@ -325,13 +465,15 @@ void brt_server_stop(struct brt_server *server)
 		close(listen_fd);
 	/* Let in-flight requests finish, bounded by the drain timeout. */
 	while (waited_ms < server->config->drain_timeout * 1000u) {
-		if (server->in_flight == 0)
+		if (atomic_load(&server->in_flight) == 0)
 			break;
 		usleep(50 * 1000);
 		waited_ms += 50;
 	}
 	MHD_stop_daemon(server->daemon);
 	server->daemon = NULL;
+	brt_guard_free(server->guard);
+	server->guard = NULL;
 	free(server->tls_cert_pem);
 	free(server->tls_key_pem);
 	free(server->client_ca_pem);

@@ -1,5 +1,7 @@
 /* The HTTP front end: a libmicrohttpd daemon (epoll, a pool of threads,
- * a per-connection memory limit) that feeds requests to src/api. */
+ * a per-connection memory limit) that feeds requests to src/api, behind a
+ * guard against hostile clients (connection limits, deadlines, framing
+ * checks, a budget for bodies held in memory). */
 #ifndef BRT_SERVER_H
 #define BRT_SERVER_H
 
@@ -13,6 +15,9 @@ struct brt_server {
 	brt_meta *meta;
 	struct MHD_Daemon *daemon;
 	_Atomic long in_flight; /* requests begun and not completed */
+	_Atomic size_t body_memory_used; /* bytes charged by brt_request_body_append */
+	struct brt_guard *guard;  /* connection limits and deadlines */
+	unsigned int max_connections; /* in force: http.max_connections fitted to the fd limit */
 	int tls;                /* serving HTTPS */
 	unsigned char token_secret[32]; /* token signing key, shared by all nodes */
 	char *tls_cert_pem, *tls_key_pem, *client_ca_pem;

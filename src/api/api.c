@@ -1,5 +1,6 @@
-/* Routing of /v2/ paths to handlers, the request phases, response helpers
- * and the mapping of BRT_E* codes to HTTP statuses and OCI error bodies. */
+/* The request phases (routing itself is the pure brt_api_route in
+ * route.c), response helpers and the mapping of BRT_E* codes to HTTP
+ * statuses and OCI error bodies. */
 #include "api/api.h"
 
 #include <fcntl.h>
@@ -12,9 +13,9 @@
 #include <jansson.h>
 
 #include "api/internal.h"
+#include "api/route.h"
 #include "auth/auth.h"
 #include "common/log.h"
-#include "oci/names.h"
 
 static const char *const api_version_header = "Docker-Distribution-API-Version";
 
@@ -179,19 +180,6 @@ int api_done(const brt_request *req)
 	return req->responded || req->pending_status != 0;
 }
 
-/* The methods an endpoint supports, for the Allow header of a 405. */
-static const char *allowed_methods(brt_endpoint endpoint)
-{
-	switch (endpoint) {
-	case BRT_EP_BLOB: return "GET, HEAD, DELETE";
-	case BRT_EP_UPLOADS: return "POST";
-	case BRT_EP_UPLOAD: return "GET, PATCH, PUT, DELETE";
-	case BRT_EP_MANIFEST: return "GET, HEAD, PUT, DELETE";
-	case BRT_EP_TOKEN: return "GET, POST";
-	default: return "GET, HEAD";
-	}
-}
-
 static void send_pending(brt_request *req)
 {
 	json_t *body;
@@ -216,86 +204,10 @@ static void send_pending(brt_request *req)
 		MHD_add_response_header(resp, "Range", range);
 	}
 	if (resp && req->pending_status == 405)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allowed_methods(req->endpoint));
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, brt_api_allowed_methods(req->endpoint));
 	if (resp && req->pending_header)
 		MHD_add_response_header(resp, req->pending_header, req->pending_header_value);
 	api_send(req, req->pending_status, resp, len);
-}
-
-/* Split /v2/<name>/<kind>/<ref> into the route fields. */
-static void route(brt_request *req)
-{
-	const char *url = req->url;
-	size_t len = strlen(url);
-	const char *rest, *last_slash;
-	size_t prefix_len, name_len = 0;
-	static const struct { const char *suffix; brt_endpoint ep; } kinds[] = {
-		{"/blobs/uploads", BRT_EP_UPLOAD},
-		{"/blobs", BRT_EP_BLOB},
-		{"/manifests", BRT_EP_MANIFEST},
-		{"/referrers", BRT_EP_REFERRERS},
-		{"/tags", BRT_EP_TAGS},
-	};
-
-	if (len < 3 || strncmp(url, "/v2", 3) != 0)
-		return;
-	if (len == 3 || (len == 4 && url[3] == '/')) {
-		req->endpoint = BRT_EP_BASE;
-		return;
-	}
-	if (url[3] != '/')
-		return;
-	rest = url + 4;
-	if (strcmp(rest, "_catalog") == 0) {
-		req->endpoint = BRT_EP_CATALOG;
-		return;
-	}
-	if (strcmp(rest, "token") == 0) {
-		req->endpoint = BRT_EP_TOKEN;
-		return;
-	}
-	last_slash = strrchr(rest, '/');
-	if (!last_slash)
-		return;
-	prefix_len = (size_t)(last_slash - rest);
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		size_t sl = strlen(kinds[i].suffix);
-		if (prefix_len > sl && memcmp(rest + prefix_len - sl, kinds[i].suffix, sl) == 0) {
-			req->endpoint = kinds[i].ep;
-			name_len = prefix_len - sl;
-			break;
-		}
-	}
-	if (req->endpoint == BRT_EP_NONE)
-		return;
-	req->reference = last_slash + 1;
-	if (req->endpoint == BRT_EP_UPLOAD && req->reference[0] == '\0')
-		req->endpoint = BRT_EP_UPLOADS;
-	if (req->endpoint == BRT_EP_TAGS && strcmp(req->reference, "list") != 0) {
-		req->endpoint = BRT_EP_NONE;
-		return;
-	}
-	/* POST /v2/<name>/blobs/uploads without the trailing slash */
-	if (req->endpoint == BRT_EP_BLOB && req->method == BRT_POST && strcmp(req->reference, "uploads") == 0)
-		req->endpoint = BRT_EP_UPLOADS;
-	if (req->endpoint == BRT_EP_BLOB || req->endpoint == BRT_EP_MANIFEST ||
-	    req->endpoint == BRT_EP_REFERRERS || req->endpoint == BRT_EP_UPLOAD) {
-		if (req->reference[0] == '\0') {
-			req->endpoint = BRT_EP_NONE;
-			return;
-		}
-	}
-	req->repo = brt_pool_strndup(&req->pool, rest, name_len);
-}
-
-static int has_body(brt_request *req)
-{
-	const char *te = brt_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	const char *cl = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-
-	if (te && strcasecmp(te, "identity") != 0)
-		return 1;
-	return cl && strcmp(cl, "0") != 0;
 }
 
 static void method_not_allowed(brt_request *req)
@@ -305,77 +217,45 @@ static void method_not_allowed(brt_request *req)
 
 static void dispatch_begin(brt_request *req)
 {
-	brt_action action = BRT_ACTION_PULL;
+	brt_route route;
 	int error;
 
-	route(req);
-	if (req->endpoint == BRT_EP_NONE) {
+	error = brt_api_route(&route, &req->pool, req->method, req->url);
+	req->endpoint = route.endpoint;
+	req->repo = route.repo;
+	req->reference = route.reference;
+	if (error == BRT_ENOTFOUND) {
 		api_fail(req, 404, E_UNSUPPORTED, "no such endpoint: %s", req->url);
 		return;
 	}
-	if (req->repo && !brt_name_valid(req->repo, strlen(req->repo))) {
+	if (error == BRT_EINVALID) {
 		api_fail(req, 400, E_NAME_INVALID, "invalid repository name");
 		return;
 	}
-	switch (req->method) {
-	case BRT_GET:
-	case BRT_HEAD:
-		action = req->endpoint == BRT_EP_CATALOG ? BRT_ACTION_CATALOG : BRT_ACTION_PULL;
-		break;
-	case BRT_PUT:
-	case BRT_POST:
-	case BRT_PATCH:
-		action = BRT_ACTION_PUSH;
-		break;
-	case BRT_DELETE:
-		action = req->endpoint == BRT_EP_UPLOAD ? BRT_ACTION_PUSH : BRT_ACTION_DELETE;
-		break;
-	default:
+	if (error < 0) {
+		api_fail_error(req, error, E_UNKNOWN);
+		return;
+	}
+	if (route.action && (error = brt_auth_check(req, route.action, req->repo)) < 0) {
+		api_fail_auth(req, error, route.action, req->repo);
+		return;
+	}
+	switch (route.handler) {
+	case BRT_HANDLER_NONE:
 		method_not_allowed(req);
-		return;
-	}
-	if (req->endpoint == BRT_EP_TOKEN) {
-		if (req->method == BRT_GET || req->method == BRT_POST)
-			api_token_begin(req);
-		else
-			method_not_allowed(req);
-		return;
-	}
-	if ((error = brt_auth_check(req, action, req->repo)) < 0) {
-		api_fail_auth(req, error, action, req->repo);
-		return;
-	}
-	switch (req->endpoint) {
-	case BRT_EP_UPLOADS:
-		if (req->method == BRT_POST)
-			api_upload_begin(req);
-		else
-			method_not_allowed(req);
 		break;
-	case BRT_EP_UPLOAD:
-		if (req->method == BRT_PATCH || req->method == BRT_PUT)
-			api_upload_begin(req);
-		else if (req->method != BRT_GET && req->method != BRT_DELETE)
-			method_not_allowed(req);
+	case BRT_HANDLER_TOKEN:
+		api_token_begin(req);
 		break;
-	case BRT_EP_MANIFEST:
-		if (req->method == BRT_PUT)
-			api_manifest_put_begin(req);
-		else if (req->method == BRT_POST || req->method == BRT_PATCH)
-			method_not_allowed(req);
+	case BRT_HANDLER_UPLOAD_POST:
+	case BRT_HANDLER_UPLOAD_DATA:
+		api_upload_begin(req);
 		break;
-	case BRT_EP_BLOB:
-		if (req->method != BRT_GET && req->method != BRT_HEAD && req->method != BRT_DELETE)
-			method_not_allowed(req);
-		break;
-	case BRT_EP_BASE:
-	case BRT_EP_CATALOG:
-	case BRT_EP_TAGS:
-	case BRT_EP_REFERRERS:
-		if (req->method != BRT_GET && req->method != BRT_HEAD)
-			method_not_allowed(req);
+	case BRT_HANDLER_MANIFEST_PUT:
+		api_manifest_put_begin(req);
 		break;
 	default:
+		/* Bodyless handlers run in brt_api_end. */
 		break;
 	}
 }
@@ -386,7 +266,8 @@ void brt_api_begin(brt_request *req)
 	dispatch_begin(req);
 	/* An error before a body is read: answer now and let the connection
 	 * close rather than read a body nobody wants. */
-	if (req->pending_status && has_body(req))
+	if (req->pending_status && brt_api_has_body(brt_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+						    brt_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH)))
 		send_pending(req);
 }
 
@@ -419,37 +300,21 @@ static void base(brt_request *req)
 void brt_api_end(brt_request *req)
 {
 	if (!api_done(req)) {
-		switch (req->endpoint) {
-		case BRT_EP_BASE: base(req); break;
-		case BRT_EP_CATALOG: api_catalog(req); break;
-		case BRT_EP_TOKEN: api_token_end(req); break;
-		case BRT_EP_TAGS: api_tags_list(req); break;
-		case BRT_EP_REFERRERS: api_referrers(req); break;
-		case BRT_EP_BLOB:
-			if (req->method == BRT_DELETE)
-				api_blob_delete(req);
-			else
-				api_blob_get(req);
-			break;
-		case BRT_EP_UPLOADS:
-			api_upload_end(req);
-			break;
-		case BRT_EP_UPLOAD:
-			if (req->method == BRT_GET)
-				api_upload_status(req);
-			else if (req->method == BRT_DELETE)
-				api_upload_cancel(req);
-			else
-				api_upload_end(req);
-			break;
-		case BRT_EP_MANIFEST:
-			if (req->method == BRT_PUT)
-				api_manifest_put_end(req);
-			else if (req->method == BRT_DELETE)
-				api_manifest_delete(req);
-			else
-				api_manifest_get(req);
-			break;
+		switch (brt_api_handler(req->endpoint, req->method)) {
+		case BRT_HANDLER_BASE: base(req); break;
+		case BRT_HANDLER_CATALOG: api_catalog(req); break;
+		case BRT_HANDLER_TOKEN: api_token_end(req); break;
+		case BRT_HANDLER_TAGS: api_tags_list(req); break;
+		case BRT_HANDLER_REFERRERS: api_referrers(req); break;
+		case BRT_HANDLER_BLOB_GET: api_blob_get(req); break;
+		case BRT_HANDLER_BLOB_DELETE: api_blob_delete(req); break;
+		case BRT_HANDLER_UPLOAD_POST:
+		case BRT_HANDLER_UPLOAD_DATA: api_upload_end(req); break;
+		case BRT_HANDLER_UPLOAD_STATUS: api_upload_status(req); break;
+		case BRT_HANDLER_UPLOAD_CANCEL: api_upload_cancel(req); break;
+		case BRT_HANDLER_MANIFEST_GET: api_manifest_get(req); break;
+		case BRT_HANDLER_MANIFEST_PUT: api_manifest_put_end(req); break;
+		case BRT_HANDLER_MANIFEST_DELETE: api_manifest_delete(req); break;
 		default:
 			api_fail(req, 404, E_UNSUPPORTED, "no such endpoint");
 			break;

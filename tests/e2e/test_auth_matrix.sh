@@ -233,15 +233,16 @@ while [ $((SECONDS - T_EXPIRES)) -lt 3 ]; do sleep 0.5; done
 # ------------------------------------------------------------------ the matrix
 REPO_OPS=(blob_head blob_get man_head man_get man_digest tags referrers
 	post mono patch put status cancel man_put mount del_tag del_man del_blob)
-# Actions by HTTP method as distribution maps them: GET/HEAD pull (the
-# upload status too), POST/PUT/PATCH pull,push; cancelling an upload is
-# part of pushing (pull,push); deleting content is delete.
+# Actions by HTTP method as distribution maps them: GET/HEAD pull,
+# POST/PUT/PATCH pull,push; upload sessions are push state, so reading
+# their status and cancelling them need pull,push; deleting content is
+# delete.
 # shellcheck disable=SC2054 # the commas are in the values
 declare -A ACT=(
 	[blob_head]=pull [blob_get]=pull [man_head]=pull [man_get]=pull [man_digest]=pull
 	[tags]=pull [referrers]=pull
 	[post]=pull,push [mono]=pull,push [patch]=pull,push [put]=pull,push
-	[status]=pull [cancel]=pull,push [man_put]=pull,push [mount]=pull,push
+	[status]=pull,push [cancel]=pull,push [man_put]=pull,push [mount]=pull,push
 	[del_tag]=delete [del_man]=delete [del_blob]=delete
 )
 
@@ -344,9 +345,7 @@ for c in A-pull-basic A-pull-bearer; do
 	expect_resp 200
 	for op in "${REPO_OPS[@]}"; do
 		run_op "$op" "$A/app"
-		if [ "$op" = status ]; then
-			expect_resp 204
-		elif [ "${ACT[$op]}" = pull ]; then
+		if [ "${ACT[$op]}" = pull ]; then
 			expect_resp 200
 		else
 			expect_resp 403 DENIED
@@ -361,6 +360,25 @@ expect_body_file "$W/A-m"
 areq POST "/v2/$A/app/blobs/uploads/" -H 'Content-Length: 0'
 expect_header_eq Docker-Distribution-API-Version registry/2.0
 expect_no_header Location
+# Upload sessions are push state: a pull-only key (or a token for one,
+# however much it asks for) learns nothing about one, not even its size.
+for c in A-pull-basic A-pull-bearer; do
+	as "$c" "${CRED[$c]}"
+	areq GET "${LOC_OF[$A/app]}"
+	expect_resp 403 DENIED
+	expect_no_header Range
+	expect_no_header Docker-Upload-UUID
+done
+auth_token A_PULL_TOKEN "${CRED[A-pull-basic]}" "repository:$A/app:pull,push"
+expect_resp 200
+as A-pull-token "Bearer $A_PULL_TOKEN"
+areq GET "${LOC_OF[$A/app]}"
+expect_resp 403 DENIED
+expect_no_header Range
+as A-basic "${CRED[A-basic]}"
+areq GET "${LOC_OF[$A/app]}"
+expect_resp 204
+expect_header Range '0-0|0--1'
 
 section "another account's repositories: 403 DENIED, existing or not, byte for byte the same"
 # foreign CRED OWNER: every repository operation on OWNER/app and OWNER/nop.

@@ -8,11 +8,9 @@
 #include <jansson.h>
 
 #include "api/internal.h"
+#include "api/query.h"
 #include "auth/auth.h"
 #include "oci/manifest.h"
-#include "oci/names.h"
-
-#define LAST_MAX 512
 
 static int append_name(const char *name, void *payload)
 {
@@ -22,20 +20,12 @@ static int append_name(const char *name, void *payload)
 /* Read n and last; answers the error itself and returns < 0. */
 static int page_params(brt_request *req, size_t *n_out, const char **last_out)
 {
-	const char *n = brt_request_query(req, "n");
-	const char *last = brt_request_query(req, "last");
+	int error = brt_query_page(n_out, last_out, brt_request_query(req, "n"), brt_request_query(req, "last"),
+				   req->server->config->page_max);
 
-	*n_out = req->server->config->page_max;
-	if (n && brt_parse_page_size(n_out, n, req->server->config->page_max) < 0) {
-		api_fail(req, 400, E_UNSUPPORTED, "n must be a non-negative integer");
-		return BRT_EINVALID;
-	}
-	if (last && strlen(last) > LAST_MAX) {
-		api_fail(req, 400, E_UNSUPPORTED, "last is too long");
-		return BRT_EINVALID;
-	}
-	*last_out = last && *last ? last : NULL;
-	return 0;
+	if (error < 0)
+		api_fail(req, 400, E_UNSUPPORTED, "%s", brt_error_last());
+	return error;
 }
 
 /* Send `body` as JSON, with a Link to the next page when `more`. */
@@ -138,7 +128,7 @@ static int append_referrer(const brt_referrer *ref, void *payload)
 	if (ref->artifact_type)
 		json_object_set_new(d, "artifactType", json_string(ref->artifact_type));
 	if (ref->annotations) {
-		json_t *a = json_loads(ref->annotations, 0, NULL);
+		json_t *a = json_loads(ref->annotations, JSON_REJECT_DUPLICATES, NULL);
 		if (a && json_is_object(a) && json_object_size(a) > 0)
 			json_object_set_new(d, "annotations", a);
 		else

@@ -39,16 +39,19 @@ static int log_plain(unsigned char c, unsigned int flags)
 
 char *brt_log_escape(char *out, size_t cap, const char *in, size_t len, unsigned int flags)
 {
-	size_t o = 0;
-	int truncated = 0;
+	size_t o = 0, total = 0;
+	int truncated = 0, fits;
 
 	if (cap == 0)
 		return out;
+	for (size_t i = 0; i < len && total < cap; i++)
+		total += log_plain((unsigned char)in[i], flags) ? 1 : 4;
+	fits = total < cap;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 		size_t need = log_plain(c, flags) ? 1 : 4;
-		/* While more follows, keep room for "..." and the NUL. */
-		size_t tail = i + 1 < len ? 3 : 0;
+		/* If it will not all fit, keep room for "..." and the NUL. */
+		size_t tail = fits ? 0 : 3;
 
 		if (o + need + tail + 1 > cap) {
 			truncated = 1;

@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# The whole test suite: install what is missing, build (normal and
-# ASan+UBSan), run unit, fuzz-corpus and end-to-end tests with real clients.
+# The whole test suite: install what is missing, build (normal,
+# ASan+UBSan, Release -O3 with gcc, and clang with the fuzz targets; all
+# with -Werror, each in its own directory), run unit, fuzz-corpus and
+# end-to-end tests with real clients, the banned-function check, and every
+# fuzz target for a bounded time (FUZZ_SECONDS each, default 20).
 #   scripts/test.sh            everything
 #   scripts/test.sh -L unit    only some labels (arguments go to ctest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --ci
 tests/e2e/install-clients.sh >/dev/null
-scripts/build.sh
-BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DBERTH_SANITIZE=ON
+# Warnings are errors here, never in a packager's build (the default).
+WERROR=-DBERTH_WERROR=ON
+scripts/build.sh $WERROR
+BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DBERTH_SANITIZE=ON $WERROR
+# Release (-O3) sees warnings the other builds do not (maybe-uninitialized).
+BUILD_DIR=build-release BUILD_TYPE=Release scripts/build.sh $WERROR
+# clang: its own warnings, and the libFuzzer binaries.
+CC=clang BUILD_DIR=build-clang BUILD_TYPE=RelWithDebInfo scripts/build.sh -DBERTH_FUZZ=ON $WERROR
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
+echo "== banned functions"
+scripts/check-banned.sh || status=1
+echo "== clang build: unit and fuzz replay"
+(cd build-clang && ctest --output-on-failure -j2 -L 'unit|fuzz' "$@") || status=1
+echo "== Release build (gcc -O3): unit and fuzz replay"
+(cd build-release && ctest --output-on-failure -j2 -L 'unit|fuzz' "$@") || status=1
 echo "== sanitizer build: unit, fuzz replay and protocol tests"
 (cd build-asan && ctest --output-on-failure -j2 -L 'unit|fuzz|api' "$@") || status=1
 echo "== release build: all tests"
 (cd build && ctest --output-on-failure -j2 "$@") || status=1
+echo "== fuzzing: every target for ${FUZZ_SECONDS:-20} s"
+scripts/fuzz.sh build-clang "${FUZZ_SECONDS:-20}" || status=1
 exit $status

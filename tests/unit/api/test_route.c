@@ -139,7 +139,7 @@ static void test_refused(void)
 		"/v2/app/referrers/", "/v2/blobs/x", "/v2//blobs/x", "/v2/app/unknown/x", "v2/app/tags/list",
 	};
 	static const char *const bad_names[] = {
-		"/v2/App/tags/list", "/v2/a//b/tags/list", "/v2/a/../b/manifests/v1", "/v2/-a/blobs/" DIGEST,
+		"/v2/App/tags/list", "/v2/a//b/tags/list", "/v2/a/../b/manifests/v1", ("/v2/-a/blobs/" DIGEST),
 		"/v2/a b/tags/list", "/v2/a\xff/tags/list", "/v2/a_/blobs/uploads/",
 	};
 	brt_route route;

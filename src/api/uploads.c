@@ -100,19 +100,67 @@ static int parse_digest_param(brt_request *req, const char *value)
 	return error;
 }
 
-static void open_upload(brt_request *req, const char *id, uint64_t offset, const unsigned char *state,
-			size_t state_len, brt_digest_alg alg)
+static void fail_open(brt_request *req, int error)
 {
-	int error = brt_blob_upload_open(&req->upload, req->server->blobs, id, offset, state, state_len,
-					 alg, req->server->config->blob_max);
+	if (error == BRT_ECONFLICT)
+		api_fail(req, 409, E_BLOB_UPLOAD_INVALID, "the upload is in use by another request");
+	else if (error == BRT_ERANGE || error == BRT_EINVALID)
+		api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "upload data is incomplete: %s", brt_error_last());
+	else
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+}
+
+/* A new upload with no session row (monolithic POST). */
+static void open_fresh_upload(brt_request *req, const char *id, brt_digest_alg alg)
+{
+	int error = brt_blob_upload_open(&req->upload, req->server->blobs, id, req->server->config->blob_max);
+
+	if (error == 0)
+		error = brt_blob_upload_resume(req->upload, 0, NULL, 0, alg);
+	if (error < 0) {
+		fail_open(req, error);
+		return;
+	}
+	req->body_kind = BRT_BODY_BLOB;
+}
+
+/* Continue the session in req->session.  Its data is locked first and the
+ * row read again only then: a row read before the lock may be stale (an
+ * earlier request could have acknowledged more since), and resuming at a
+ * stale offset would cut acknowledged bytes.  A request that loses the
+ * race is refused before it writes anything. */
+static void open_session_upload(brt_request *req, int has_range, uint64_t start)
+{
+	brt_meta *meta = req->server->meta;
+	brt_upload *s = req->session;
+	int error = brt_blob_upload_open(&req->upload, req->server->blobs, s->id, req->server->config->blob_max);
 
 	if (error < 0) {
-		if (error == BRT_ECONFLICT)
-			api_fail(req, 409, E_BLOB_UPLOAD_INVALID, "the upload is in use by another request");
-		else if (error == BRT_ERANGE || error == BRT_EINVALID)
-			api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "upload data is incomplete: %s", brt_error_last());
-		else
-			api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		fail_open(req, error);
+		return;
+	}
+	error = meta->upload_get(meta, s, s->id);
+	if (error == BRT_ENOTFOUND) {
+		/* Finished or cancelled meanwhile; the lock was taken on
+		 * data no session owns any more. */
+		brt_blob_upload_free(req->upload);
+		req->upload = NULL;
+		brt_blob_upload_discard(req->server->blobs, s->id);
+		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "the upload ended");
+		return;
+	}
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	if (has_range && start != s->offset) {
+		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "chunk starts at %llu but the upload has %llu bytes",
+			 (unsigned long long)start, (unsigned long long)s->offset);
+		return;
+	}
+	if ((error = brt_blob_upload_resume(req->upload, s->offset, s->hash_state, s->hash_state_len,
+					    BRT_DIGEST_SHA256)) < 0) {
+		fail_open(req, error);
 		return;
 	}
 	req->body_kind = BRT_BODY_BLOB;
@@ -141,14 +189,42 @@ static void begin_post(brt_request *req)
 	}
 	req->monolithic = 1;
 	req->reference = id;
-	open_upload(req, id, 0, NULL, 0, req->digest.alg);
+	open_fresh_upload(req, id, req->digest.alg);
+}
+
+/* The chunk a PATCH or PUT announces with Content-Range, if any: 1 with
+ * its bounds, 0 without one, -1 (answered) if malformed or if
+ * Content-Length disagrees with it. */
+static int chunk_range(brt_request *req, uint64_t *start_out, uint64_t *end_out)
+{
+	const char *content_range = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
+	const char *content_length = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long length;
+
+	if (!content_range)
+		return 0;
+	if (brt_parse_content_range(start_out, end_out, content_range) < 0) {
+		api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "malformed Content-Range");
+		return -1;
+	}
+	if (content_length) {
+		length = strtoull(content_length, &end, 10);
+		if (*end != '\0' || length != *end_out - *start_out + 1) {
+			api_fail(req, 416, E_BLOB_UPLOAD_INVALID,
+				 "Content-Range %llu-%llu announces %llu bytes but Content-Length is %s",
+				 (unsigned long long)*start_out, (unsigned long long)*end_out,
+				 (unsigned long long)(*end_out - *start_out + 1), content_length);
+			return -1;
+		}
+	}
+	return 1;
 }
 
 void api_upload_begin(brt_request *req)
 {
-	brt_upload *s;
-	const char *content_range;
-	uint64_t start, end;
+	uint64_t start = 0, end = 0;
+	int has_range;
 
 	if (req->method == BRT_POST) {
 		begin_post(req);
@@ -156,23 +232,36 @@ void api_upload_begin(brt_request *req)
 	}
 	if (req->method == BRT_PUT && parse_digest_param(req, brt_request_query(req, "digest")) < 0)
 		return;
+	if ((has_range = chunk_range(req, &start, &end)) < 0)
+		return;
+	/* A first read for a cheap 404 that touches no storage. */
 	if (load_session(req) < 0)
 		return;
-	s = req->session;
-	content_range = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
-	if (content_range) {
-		if (brt_parse_content_range(&start, &end, content_range) < 0) {
-			api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "malformed Content-Range");
-			return;
-		}
-		if (start != s->offset) {
-			api_fail(req, 416, E_BLOB_UPLOAD_INVALID,
-				 "chunk starts at %llu but the upload has %llu bytes",
-				 (unsigned long long)start, (unsigned long long)s->offset);
-			return;
-		}
+	if (has_range && start != req->session->offset) {
+		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "chunk starts at %llu but the upload has %llu bytes",
+			 (unsigned long long)start, (unsigned long long)req->session->offset);
+		return;
 	}
-	open_upload(req, s->id, s->offset, s->hash_state, s->hash_state_len, BRT_DIGEST_SHA256);
+	open_session_upload(req, has_range, start);
+}
+
+/* With a Content-Range, exactly the announced bytes must have arrived;
+ * otherwise nothing of the chunk is acknowledged (416). */
+static int check_chunk_complete(brt_request *req)
+{
+	uint64_t start = 0, end = 0, received;
+
+	if (chunk_range(req, &start, &end) <= 0)
+		return api_done(req) ? -1 : 0;
+	received = brt_blob_upload_size(req->upload) - req->session->offset;
+	if (received != end - start + 1) {
+		api_fail(req, 416, E_BLOB_UPLOAD_INVALID,
+			 "Content-Range %llu-%llu announces %llu bytes but the body had %llu",
+			 (unsigned long long)start, (unsigned long long)end,
+			 (unsigned long long)(end - start + 1), (unsigned long long)received);
+		return -1;
+	}
+	return 0;
 }
 
 void api_upload_body(brt_request *req, const char *data, size_t len)
@@ -256,6 +345,8 @@ static void end_patch(brt_request *req)
 	brt_upload *s = req->session;
 	int error;
 
+	if (check_chunk_complete(req) < 0)
+		return;
 	if ((error = brt_blob_upload_save(req->upload, s->hash_state, &s->hash_state_len)) < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
@@ -294,6 +385,8 @@ void api_upload_end(brt_request *req)
 		return;
 	}
 	/* PUT: finish the session */
+	if (check_chunk_complete(req) < 0)
+		return;
 	if (finish_blob(req) < 0) {
 		/* A digest mismatch ends the session: its data is gone. */
 		if (req->pending_code && strcmp(req->pending_code, E_DIGEST_INVALID) == 0)

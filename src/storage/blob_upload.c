@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/log.h"
 
 struct brt_blob_upload {
 	brt_blobstore *store;
@@ -17,8 +18,7 @@ struct brt_blob_upload {
 };
 
 int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
-			 uint64_t offset, const unsigned char *state, size_t state_len,
-			 brt_digest_alg alg, uint64_t max_size)
+			 uint64_t max_size)
 {
 	int error = 0;
 	brt_blob_upload *u = calloc(1, sizeof(*u));
@@ -29,27 +29,30 @@ int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char
 	u->store = store;
 	u->max_size = max_size;
 	snprintf(u->upload_id, sizeof(u->upload_id), "%s", upload_id);
-	if (state_len == 0) {
-		if (offset != 0) {
-			error = brt_error_set(BRT_EINVALID, "upload has data but no hash state");
-			goto done;
-		}
-		brt_hasher_init(&u->hasher, alg);
-	} else {
-		if ((error = brt_hasher_load(&u->hasher, state, state_len)) < 0)
-			goto done;
-		if (brt_hasher_length(&u->hasher) != offset) {
-			error = brt_error_set(BRT_EINVALID, "upload hash state does not match its offset");
-			goto done;
-		}
+	if ((error = store->writer_open(&u->writer, store, upload_id)) < 0) {
+		free(u);
+		return error;
 	}
-	if ((error = store->writer_open(&u->writer, store, upload_id, offset)) < 0)
-		goto done;
 	*out = u;
-	u = NULL;
-done:
-	free(u);
-	return error;
+	return 0;
+}
+
+int brt_blob_upload_resume(brt_blob_upload *upload, uint64_t offset, const unsigned char *state,
+			   size_t state_len, brt_digest_alg alg)
+{
+	int error;
+
+	if (state_len == 0) {
+		if (offset != 0)
+			return brt_error_set(BRT_EINVALID, "upload has data but no hash state");
+		brt_hasher_init(&upload->hasher, alg);
+	} else {
+		if ((error = brt_hasher_load(&upload->hasher, state, state_len)) < 0)
+			return error;
+		if (brt_hasher_length(&upload->hasher) != offset)
+			return brt_error_set(BRT_EINVALID, "upload hash state does not match its offset");
+	}
+	return upload->writer->rewind(upload->writer, offset);
 }
 
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload)
@@ -139,13 +142,27 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 		goto discard;
 	}
 	error = store->move(store, staging, key_out);
-	if (error == BRT_EEXISTS)
-		goto discard_ok;
+	if (error == BRT_EEXISTS) {
+		/* Content-addressed: an object of the same size is this content;
+		 * one of another size is corrupt and gives way to the verified
+		 * copy. */
+		uint64_t existing = 0;
+		if ((error = store->stat(store, key_out, &existing)) == 0 && existing != *size_out) {
+			brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: "
+				     "replacing it", key_out, (unsigned long long)existing,
+				     (unsigned long long)*size_out);
+			if ((error = store->remove(store, key_out)) == 0 || error == BRT_ENOTFOUND)
+				error = store->move(store, staging, key_out);
+		}
+		if (error == BRT_EEXISTS) /* a concurrent commit of the same content */
+			error = 0;
+		goto discard;
+	}
 	return error;
-discard_ok:
-	error = 0;
 discard:
-	store->remove(store, staging);
+	/* Gone already when it was moved into place. */
+	if (store->remove(store, staging) == BRT_ENOTFOUND && error == 0)
+		brt_error_clear();
 	return error;
 }
 

@@ -14,15 +14,21 @@
 
 typedef struct brt_blob_upload brt_blob_upload;
 
-/* Open upload `upload_id` at `offset`.  With `state_len` 0 the upload starts
- * fresh (offset must be 0) hashing with `alg`; otherwise `state` is a saved
- * hash state that must cover exactly `offset` bytes (BRT_EINVALID if not).
- * Data must not grow past `max_size` bytes (brt_blob_upload_write then
- * fails with BRT_ETOOBIG).  Errors from the store's writer_open pass up
- * (BRT_ERANGE: less data stored than `offset`, BRT_ECONFLICT: in use). */
+/* Take exclusive use of upload `upload_id`'s data (see the store's
+ * writer_open: BRT_ECONFLICT if another request has it).  Data must not
+ * grow past `max_size` bytes (brt_blob_upload_write then fails with
+ * BRT_ETOOBIG).  Read the session's acknowledged offset and hash state
+ * only after this returns, then call brt_blob_upload_resume. */
 int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
-			 uint64_t offset, const unsigned char *state, size_t state_len,
-			 brt_digest_alg alg, uint64_t max_size);
+			 uint64_t max_size);
+
+/* Continue at the acknowledged `offset`, dropping any unacknowledged tail.
+ * With `state_len` 0 the upload starts fresh (offset must be 0) hashing
+ * with `alg`; otherwise `state` is a saved hash state that must cover
+ * exactly `offset` bytes (BRT_EINVALID if not).  BRT_ERANGE if less than
+ * `offset` bytes are stored. */
+int brt_blob_upload_resume(brt_blob_upload *upload, uint64_t offset, const unsigned char *state,
+			   size_t state_len, brt_digest_alg alg);
 
 /* Bytes received so far. */
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload);

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BRT_BLOBSTORE_VERSION 1
+#define BRT_BLOBSTORE_VERSION 2
 #define BRT_BLOB_KEY_MAX 160
 #define BRT_UPLOAD_ID_LEN 32
 
@@ -46,13 +46,21 @@ struct brt_blob_writer {
 	/* Make everything appended so far durable (survives a crash). */
 	int (*sync)(brt_blob_writer *w);
 	/* Make the data durable and publish it atomically as object `key`.
-	 * If `key` already exists the data is dropped and 0 is returned: blobs
-	 * are content-addressed, so the existing object is the same content.
-	 * Afterwards the upload's data is gone; only free() may follow. */
+	 * The caller has verified the data's digest.  If `key` already exists
+	 * with the same size the data is dropped and 0 is returned (blobs are
+	 * content-addressed); an existing object of another size is corrupt
+	 * and is replaced atomically by the verified data.  Afterwards the
+	 * upload's data is gone; only free() may follow. */
 	int (*commit)(brt_blob_writer *w, const char *key);
 	/* Close.  Data not committed stays for a later writer_open of the same
 	 * upload id unless upload_remove is called. */
 	void (*free)(brt_blob_writer *w);
+	/* Discard stored data past `offset` (a tail that was appended but
+	 * never acknowledged) so the next append lands at `offset`; the
+	 * caller must have read the acknowledged offset after writer_open
+	 * returned, so no acknowledged byte is ever cut.  BRT_ERANGE if fewer
+	 * than `offset` bytes are stored (nothing changes then). */
+	int (*rewind)(brt_blob_writer *w, uint64_t offset);
 };
 
 struct brt_blobstore {
@@ -70,11 +78,13 @@ struct brt_blobstore {
 	 * caller owns and closes it. BRT_ENOTFOUND if absent. */
 	int (*open_fd)(int *fd_out, brt_blobstore *bs, const char *key);
 
-	/* Start (offset 0) or resume an upload's data at `offset`: data stored
-	 * beyond `offset` (appended but never acknowledged) is discarded;
-	 * BRT_ERANGE if less than `offset` bytes are stored; BRT_ECONFLICT if
-	 * another writer (in any process) has this upload open. */
-	int (*writer_open)(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset);
+	/* Take exclusive use of an upload's data (created empty if absent)
+	 * against every other writer in any process, and change nothing else:
+	 * w->size is what is stored, possibly with a tail that was never
+	 * acknowledged.  The caller reads the acknowledged offset only now
+	 * (a value read before could be stale) and calls rewind() before the
+	 * first append.  BRT_ECONFLICT if another writer has the upload. */
+	int (*writer_open)(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id);
 
 	/* Discard an upload's data; 0 if there was none. */
 	int (*upload_remove)(brt_blobstore *bs, const char *upload_id);
@@ -93,7 +103,21 @@ struct brt_blobstore {
 
 	/* Release the store and everything it holds. */
 	void (*free)(brt_blobstore *bs);
+
+	/* --- version 2 --- */
+
+	/* Call `cb` for the data of every unfinished upload: its id, stored
+	 * size and last modification (ms since the epoch), in no particular
+	 * order; a non-zero return from `cb` stops the walk and is returned.
+	 * For sweeping data no session owns. */
+	int (*upload_list)(brt_blobstore *bs,
+			   int (*cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload),
+			   void *payload);
 };
+
+/* writer_open, then rewind to `offset`; on failure nothing is open. */
+int brt_blobstore_writer_open_at(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id,
+				 uint64_t offset);
 
 /* Write the storage key of `digest_str` ("sha256:<hex>") into `out`
  * (at least BRT_BLOB_KEY_MAX bytes).  The digest must be validated. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/log.h"
 
 /* A mkdir/rename race with a concurrent remove() pruning an empty fan-out
  * directory is retried this many times. */
@@ -401,6 +402,17 @@ static int fs_writer_sync(brt_blob_writer *w)
 	return 0;
 }
 
+/* Put the verified upload data over object `key`, whose size `found` is
+ * wrong, in one atomic rename: readers see the old file or the new one. */
+static int replace_corrupt(fs_store *fs, fs_writer *writer, const char *key, uint64_t found)
+{
+	brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: replacing it", key,
+		     (unsigned long long)found, (unsigned long long)writer->base.size);
+	if (renameat(fs->uploads_fd, writer->upload_id, fs->blobs_fd, key) != 0)
+		return fs_io_error(errno, "replace", key);
+	return 0;
+}
+
 static int fs_writer_commit(brt_blob_writer *w, const char *key)
 {
 	fs_writer *writer = (fs_writer *)w;
@@ -419,24 +431,31 @@ static int fs_writer_commit(brt_blob_writer *w, const char *key)
 		return fs_io_error(errno, "sync upload", writer->upload_id);
 	}
 
-	/* Content-addressed: an existing object already holds these bytes. */
+	/* Content-addressed: an existing object of the same size holds these
+	 * bytes.  One of another size is not what its key says (a torn or
+	 * tampered file): the data here was verified, so it takes its place. */
 	if (fstatat(fs->blobs_fd, key, &st, 0) == 0 && S_ISREG(st.st_mode)) {
-		error = 0;
-		goto drop_upload;
+		if ((uint64_t)st.st_size == w->size)
+			goto drop_upload;
+		if ((error = replace_corrupt(fs, writer, key, (uint64_t)st.st_size)) < 0)
+			return error;
+	} else {
+		error = place_object(fs, fs->uploads_fd, writer->upload_id, key);
+		if (error == BRT_EEXISTS) {
+			/* Another commit won the race: check it the same way. */
+			if (fstatat(fs->blobs_fd, key, &st, 0) != 0 || !S_ISREG(st.st_mode))
+				return brt_error_set(BRT_EIO, "blob store: %s exists but is not an object", key);
+			brt_error_clear();
+			error = 0;
+			if ((uint64_t)st.st_size == w->size)
+				goto drop_upload;
+			error = replace_corrupt(fs, writer, key, (uint64_t)st.st_size);
+		}
+		if (error == BRT_ENOTFOUND)
+			error = brt_error_set(BRT_EIO, "blob store: data of upload %s vanished", writer->upload_id);
+		if (error < 0)
+			return error;
 	}
-	error = place_object(fs, fs->uploads_fd, writer->upload_id, key);
-	if (error == BRT_EEXISTS) {
-		/* Another commit of the same content won the race. */
-		if (fstatat(fs->blobs_fd, key, &st, 0) != 0 || !S_ISREG(st.st_mode))
-			return brt_error_set(BRT_EIO, "blob store: %s exists but is not an object", key);
-		brt_error_clear();
-		error = 0;
-		goto drop_upload;
-	}
-	if (error == BRT_ENOTFOUND)
-		error = brt_error_set(BRT_EIO, "blob store: data of upload %s vanished", writer->upload_id);
-	if (error < 0)
-		return error;
 
 	writer->committed = 1;
 	/* Objects never change once published; the mode records that
@@ -460,41 +479,61 @@ done:
 static void fs_writer_free(brt_blob_writer *w)
 {
 	fs_writer *writer = (fs_writer *)w;
+	struct stat st;
 
 	if (!writer)
 		return;
-	if (writer->fd >= 0)
+	if (writer->fd >= 0) {
+		/* An empty upload file says nothing a session row does not, and
+		 * writer_open makes a new one on demand: drop it (still under
+		 * the lock) rather than leave one behind for every probe. */
+		if (fstat(writer->fd, &st) == 0 && st.st_size == 0)
+			(void)unlinkat(writer->fs->uploads_fd, writer->upload_id, 0);
 		close(writer->fd);
+	}
 	free(writer);
 }
 
-static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset)
+/* Discard the unacknowledged tail past `offset` (see blobstore.h). */
+static int fs_writer_rewind(brt_blob_writer *w, uint64_t offset)
+{
+	fs_writer *writer = (fs_writer *)w;
+
+	if (writer->failed || writer->committed)
+		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", writer->upload_id);
+	if (offset > w->size)
+		return brt_error_set(BRT_ERANGE, "blob store: upload %s has %llu bytes, cannot resume at %llu",
+				     writer->upload_id, (unsigned long long)w->size, (unsigned long long)offset);
+	if (offset < w->size && ftruncate(writer->fd, (off_t)offset) != 0) {
+		writer->failed = 1;
+		return fs_io_error(errno, "truncate upload", writer->upload_id);
+	}
+	if (lseek(writer->fd, (off_t)offset, SEEK_SET) < 0) {
+		writer->failed = 1;
+		return fs_io_error(errno, "seek in upload", writer->upload_id);
+	}
+	w->size = offset;
+	writer->writeback_from = offset;
+	return 0;
+}
+
+static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id)
 {
 	fs_store *fs = (fs_store *)bs;
 	fs_writer *writer = NULL;
-	struct stat st;
+	struct stat st, linked;
 	int fd = -1, error = 0;
 
 	*out = NULL;
 	if ((error = check_upload_id(upload_id)) < 0)
 		return error;
-	if (offset > (uint64_t)INT64_MAX)
-		return brt_error_set(BRT_ERANGE, "blob store: upload %s: offset out of range", upload_id);
-
-	/* Only a fresh start may create the file; resuming an upload that
-	 * has no data is a range error, not an empty file. */
-	if (offset == 0)
-		fd = openat(fs->uploads_fd, upload_id, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	else
-		fd = openat(fs->uploads_fd, upload_id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return brt_error_set(BRT_ERANGE, "blob store: upload %s has no data, cannot resume at %llu",
-					     upload_id, (unsigned long long)offset);
+	fd = openat(fs->uploads_fd, upload_id, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
 		return fs_io_error(errno, "open upload", upload_id);
-	}
 	/* One writer per upload at a time: two requests appending to the same
-	 * file would leave bytes that differ from what either one hashed. */
+	 * file would leave bytes that differ from what either one hashed.
+	 * Nothing is truncated here: only the lock holder may learn the
+	 * acknowledged offset and cut what lies past it. */
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		error = errno == EWOULDBLOCK
 				? brt_error_set(BRT_ECONFLICT, "blob store: upload %s is in use", upload_id)
@@ -509,33 +548,29 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 		error = brt_error_set(BRT_EIO, "blob store: upload %s is not a regular file", upload_id);
 		goto done;
 	}
-	if ((uint64_t)st.st_size < offset) {
-		error = brt_error_set(BRT_ERANGE, "blob store: upload %s has %llu bytes, cannot resume at %llu",
-				      upload_id, (unsigned long long)st.st_size, (unsigned long long)offset);
-		goto done;
-	}
-	/* Bytes past `offset` were appended but never acknowledged. */
-	if ((uint64_t)st.st_size > offset && ftruncate(fd, (off_t)offset) != 0) {
-		error = fs_io_error(errno, "truncate upload", upload_id);
-		goto done;
-	}
-	if (lseek(fd, (off_t)offset, SEEK_SET) < 0) {
-		error = fs_io_error(errno, "seek in upload", upload_id);
+	/* The lock must be on the file that is still the upload's: the one
+	 * opened may since have been committed (renamed into blobs/, where
+	 * appending would change a published object) or removed. */
+	if (fstatat(fs->uploads_fd, upload_id, &linked, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    linked.st_ino != st.st_ino || linked.st_dev != st.st_dev) {
+		error = brt_error_set(BRT_ECONFLICT, "blob store: upload %s changed while being opened", upload_id);
 		goto done;
 	}
 	if (!(writer = calloc(1, sizeof(*writer)))) {
 		error = brt_error_set(BRT_ENOMEM, "blob store: out of memory");
 		goto done;
 	}
-	writer->base.size = offset;
-	writer->writeback_from = offset;
+	writer->base.size = (uint64_t)st.st_size;
+	writer->writeback_from = (uint64_t)st.st_size;
 	writer->base.append = fs_writer_append;
 	writer->base.sync = fs_writer_sync;
 	writer->base.commit = fs_writer_commit;
 	writer->base.free = fs_writer_free;
+	writer->base.rewind = fs_writer_rewind;
 	writer->fs = fs;
 	writer->fd = fd;
-	writer->dir_sync_pending = offset == 0;
+	/* The file may be new and its directory entry not yet durable. */
+	writer->dir_sync_pending = 1;
 	memcpy(writer->upload_id, upload_id, BRT_UPLOAD_ID_LEN + 1);
 	fd = -1;
 	*out = &writer->base;
@@ -696,6 +731,47 @@ static int fs_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, 
 	return list_dir(fd, key, 0, 0, cb, payload);
 }
 
+static int fs_upload_list(brt_blobstore *bs,
+			  int (*cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload),
+			  void *payload)
+{
+	fs_store *fs = (fs_store *)bs;
+	int fd = openat(fs->uploads_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *entry;
+	int error = 0;
+
+	if (fd < 0)
+		return fs_io_error(errno, "list", "uploads");
+	if (!(dir = fdopendir(fd))) {
+		error = fs_io_error(errno, "list", "uploads");
+		close(fd);
+		return error;
+	}
+	for (;;) {
+		struct stat st;
+
+		errno = 0;
+		if (!(entry = readdir(dir))) {
+			if (errno != 0)
+				error = fs_io_error(errno, "list", "uploads");
+			break;
+		}
+		/* Only names that can be upload ids; anything else is foreign. */
+		if (check_upload_id(entry->d_name) < 0) {
+			brt_error_clear();
+			continue;
+		}
+		if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue; /* removed while we walk, or not ours */
+		if ((error = cb(entry->d_name, (uint64_t)st.st_size,
+				(int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000, payload)) != 0)
+			break;
+	}
+	closedir(dir);
+	return error;
+}
+
 static void fs_free(brt_blobstore *bs)
 {
 	fs_store *fs = (fs_store *)bs;
@@ -780,6 +856,7 @@ int brt_blobstore_fs_open(brt_blobstore **out, const char *root)
 	fs->base.move = fs_move;
 	fs->base.list = fs_list;
 	fs->base.free = fs_free;
+	fs->base.upload_list = fs_upload_list;
 	*out = &fs->base;
 	fs = NULL;
 done:

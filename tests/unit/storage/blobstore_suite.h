@@ -192,7 +192,7 @@ static inline int suite_put(suite_ctx *ctx, brt_blobstore *bs, char *key, const 
 
 	suite_key_of(key, data, len);
 	suite_upload_id(ctx, id);
-	if ((error = bs->writer_open(&w, bs, id, 0)) < 0)
+	if ((error = brt_blobstore_writer_open_at(&w, bs, id, 0)) < 0)
 		return error;
 	if ((error = suite_append_chunks(w, data, len, 10007)) == 0)
 		error = w->commit(w, key);
@@ -259,7 +259,7 @@ static inline void suite_expect_content(brt_blobstore *bs, const char *key, cons
 static inline int suite_upload_gone(brt_blobstore *bs, const char *id)
 {
 	brt_blob_writer *w = NULL;
-	int error = bs->writer_open(&w, bs, id, 1);
+	int error = brt_blobstore_writer_open_at(&w, bs, id, 1);
 
 	if (w)
 		w->free(w);
@@ -270,7 +270,7 @@ static inline int suite_upload_gone(brt_blobstore *bs, const char *id)
 static inline int suite_upload_holds(brt_blobstore *bs, const char *id, uint64_t size)
 {
 	brt_blob_writer *w = NULL;
-	int error = bs->writer_open(&w, bs, id, size);
+	int error = brt_blobstore_writer_open_at(&w, bs, id, size);
 
 	if (w)
 		w->free(w);
@@ -305,7 +305,7 @@ static inline void suite_basic(suite_ctx *ctx, brt_blobstore *bs)
 	suite_key_of(key, data, len);
 	suite_upload_id(ctx, id);
 
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	CHECK(w != NULL);
 	if (!w)
 		goto done;
@@ -391,7 +391,7 @@ static inline void suite_resume(suite_ctx *ctx, brt_blobstore *bs)
 
 	/* Session 1 syncs; session 2 just closes (data stays for a later
 	 * session); session 3 finishes and commits. */
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(suite_append_chunks(w, data, len1, 8192), 0);
@@ -399,7 +399,7 @@ static inline void suite_resume(suite_ctx *ctx, brt_blobstore *bs)
 	w->free(w);
 	w = NULL;
 
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, len1), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, len1), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->size, len1);
@@ -408,7 +408,7 @@ static inline void suite_resume(suite_ctx *ctx, brt_blobstore *bs)
 	w->free(w);
 	w = NULL;
 
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, len1 + len2), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, len1 + len2), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->size, len1 + len2);
@@ -442,7 +442,7 @@ static inline void suite_tail(suite_ctx *ctx, brt_blobstore *bs)
 	suite_fill(tail, sizeof(tail), &seed);
 	suite_upload_id(ctx, id);
 
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, stored, 1000), 0);
@@ -452,11 +452,11 @@ static inline void suite_tail(suite_ctx *ctx, brt_blobstore *bs)
 
 	/* More than stored: a range error, and the data is untouched. */
 	w = (brt_blob_writer *)1;
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 2000), BRT_ERANGE);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 2000), BRT_ERANGE);
 	CHECK(w == NULL);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 1001), BRT_ERANGE);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 1001), BRT_ERANGE);
 	CHECK(w == NULL);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 1000), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 1000), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->size, 1000);
@@ -464,7 +464,7 @@ static inline void suite_tail(suite_ctx *ctx, brt_blobstore *bs)
 	w = NULL;
 
 	/* Less than stored: the unacknowledged tail is dropped. */
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 600), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 600), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->size, 600);
@@ -481,7 +481,7 @@ static inline void suite_tail(suite_ctx *ctx, brt_blobstore *bs)
 
 	/* Resuming an upload that never existed. */
 	suite_upload_id(ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 1), BRT_ERANGE);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 1), BRT_ERANGE);
 	CHECK(w == NULL);
 done:
 	if (w)
@@ -493,17 +493,18 @@ done:
 static inline void suite_dedupe(suite_ctx *ctx, brt_blobstore *bs)
 {
 	unsigned char *other = suite_make(5000, 5);
+	unsigned char *same_size = ctx->data_a ? suite_make(ctx->len_a, 7) : NULL;
 	brt_blob_writer *w = NULL;
-	char id[BRT_UPLOAD_ID_LEN + 1];
+	char id[BRT_UPLOAD_ID_LEN + 1], key_c[BRT_BLOB_KEY_MAX];
 
 	printf("blobstore suite [%s]: dedupe\n", ctx->label);
-	CHECK(other != NULL);
-	if (!other || !ctx->data_a)
+	CHECK(other != NULL && same_size != NULL);
+	if (!other || !same_size || !ctx->data_a)
 		goto done;
 
 	/* The same content again: 0, one object, upload gone. */
 	suite_upload_id(ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(suite_append_chunks(w, ctx->data_a, ctx->len_a, 50000), 0);
@@ -513,24 +514,48 @@ static inline void suite_dedupe(suite_ctx *ctx, brt_blobstore *bs)
 	CHECK(suite_upload_gone(bs, id));
 	suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
 
-	/* Other bytes under an existing key: a store must never overwrite
-	 * an object (the core guarantees the content matches; this shows
-	 * the driver does not replace it anyway). */
+	/* Other bytes of the same size under an existing key: a store never
+	 * rewrites an object that may be the same content (the core verified
+	 * the upload's digest, so same key and size means same bytes). */
 	suite_upload_id(ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
-	CHECK_EQ_INT(w->append(w, other, 5000), 0);
-	CHECK_EQ_INT(w->sync(w), 0);
+	CHECK_EQ_INT(w->append(w, same_size, ctx->len_a), 0);
 	CHECK_EQ_INT(w->commit(w, ctx->key_a), 0);
 	w->free(w);
 	w = NULL;
 	CHECK(suite_upload_gone(bs, id));
 	suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
+
+	/* An object whose size is not its content's is corrupt (a torn or
+	 * planted file): committing the verified content replaces it, so a
+	 * bad copy cannot shadow every later push of the real bytes. */
+	suite_key_of(key_c, (const unsigned char *)"corrupt object", 14);
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, other, 5000), 0);
+	CHECK_EQ_INT(w->commit(w, key_c), 0);
+	w->free(w);
+	w = NULL;
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(suite_append_chunks(w, ctx->data_a, ctx->len_a, 50000), 0);
+	CHECK_EQ_INT(w->commit(w, key_c), 0);
+	w->free(w);
+	w = NULL;
+	CHECK(suite_upload_gone(bs, id));
+	suite_expect_content(bs, key_c, ctx->data_a, ctx->len_a);
+	suite_keyset_add(&ctx->expected, key_c, ctx->len_a);
 done:
 	if (w)
 		w->free(w);
 	free(other);
+	free(same_size);
 }
 
 static inline void suite_upload_remove(suite_ctx *ctx, brt_blobstore *bs)
@@ -544,7 +569,7 @@ static inline void suite_upload_remove(suite_ctx *ctx, brt_blobstore *bs)
 	if (!data)
 		return;
 	suite_upload_id(ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data, 3000), 0);
@@ -557,7 +582,7 @@ static inline void suite_upload_remove(suite_ctx *ctx, brt_blobstore *bs)
 	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
 
 	/* The id can start over from nothing. */
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->size, 0);
@@ -720,7 +745,7 @@ static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 	printf("blobstore suite [%s]: invalid ids and keys\n", ctx->label);
 	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
 		w = (brt_blob_writer *)1;
-		CHECK_EQ_INT(bs->writer_open(&w, bs, bad_ids[i], 0), BRT_EINVALID);
+		CHECK_EQ_INT(bs->writer_open(&w, bs, bad_ids[i]), BRT_EINVALID);
 		CHECK(w == NULL);
 		CHECK_EQ_INT(bs->upload_remove(bs, bad_ids[i]), BRT_EINVALID);
 	}
@@ -742,7 +767,7 @@ static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 			CHECK_EQ_INT(bs->open_fd(&fd, bs, key), BRT_EINVALID);
 
 		suite_upload_id(ctx, id);
-		CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+		CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 		if (w) {
 			CHECK_EQ_INT(w->append(w, "x", 1), 0);
 			CHECK_EQ_INT(w->commit(w, key), BRT_EINVALID);
@@ -771,7 +796,7 @@ static inline void suite_big(suite_ctx *ctx, brt_blobstore *bs)
 	if (!chunk || !buf)
 		goto done;
 	suite_upload_id(ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	/* Hash while streaming, as the core does; the key is known only at
@@ -843,7 +868,7 @@ static inline int suite_thread_write(suite_thread *t, const char *id, const unsi
 	int error;
 
 	*out = NULL;
-	if ((error = t->bs->writer_open(&w, t->bs, id, 0)) < 0)
+	if ((error = brt_blobstore_writer_open_at(&w, t->bs, id, 0)) < 0)
 		return error;
 	if ((error = suite_append_chunks(w, data, len, 32768)) == 0)
 		error = w->sync(w);
@@ -1052,7 +1077,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	fs->fail_append_at = 2;
 	fs->partial_append = 1;
 	suite_upload_id(&ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data, 10000), 0);
@@ -1067,7 +1092,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	w = NULL;
 	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
 	faulty_store_reset(fs);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 10000), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 10000), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->size, 10000);
@@ -1082,7 +1107,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	faulty_store_reset(fs);
 	fs->fail_sync_at = 2;
 	suite_upload_id(&ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data, 5000), 0);
@@ -1093,7 +1118,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	w->free(w);
 	w = NULL;
 	faulty_store_reset(fs);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 5000), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 5000), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data + 5000, len - 5000), 0);
@@ -1107,7 +1132,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	faulty_store_reset(fs);
 	fs->fail_commit_at = 1;
 	suite_upload_id(&ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data, len), 0);
@@ -1118,7 +1143,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
 	CHECK(suite_keyset_find(&got, key) < 0);
 	CHECK(suite_upload_holds(bs, id, len));
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, len), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, len), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->commit(w, key), 0);
@@ -1134,7 +1159,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	fs->fail_commit_at = 1;
 	fs->commit_after = 1;
 	suite_upload_id(&ctx, id);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data, len), 0);
@@ -1155,7 +1180,7 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	fs->error_code = BRT_ETOOBIG;
 	for (int i = 0; i < 3; i++) {
 		suite_upload_id(&ctx, id);
-		CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), 0);
+		CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 		if (!w)
 			goto done;
 		CHECK_EQ_INT(w->append(w, data, 100), BRT_ETOOBIG);

@@ -123,8 +123,16 @@ static inline void faulty_writer_free(brt_blob_writer *w)
 	free(fw);
 }
 
-static inline int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id,
-				     uint64_t offset)
+static inline int faulty_writer_rewind(brt_blob_writer *w, uint64_t offset)
+{
+	faulty_writer *fw = (faulty_writer *)w;
+	int error = fw->inner->rewind(fw->inner, offset);
+
+	w->size = fw->inner->size;
+	return error;
+}
+
+static inline int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	faulty_writer *fw;
@@ -133,7 +141,7 @@ static inline int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, c
 	*out = NULL;
 	if (!(fw = calloc(1, sizeof(*fw))))
 		return brt_error_set(BRT_ENOMEM, "faulty store: out of memory");
-	if ((error = fs->inner->writer_open(&fw->inner, fs->inner, upload_id, offset)) < 0) {
+	if ((error = fs->inner->writer_open(&fw->inner, fs->inner, upload_id)) < 0) {
 		free(fw);
 		return error;
 	}
@@ -143,6 +151,7 @@ static inline int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, c
 	fw->base.sync = faulty_writer_sync;
 	fw->base.commit = faulty_writer_commit;
 	fw->base.free = faulty_writer_free;
+	fw->base.rewind = faulty_writer_rewind;
 	*out = &fw->base;
 	return 0;
 }
@@ -181,6 +190,14 @@ static inline int faulty_move(brt_blobstore *bs, const char *from, const char *t
 {
 	brt_blobstore *inner = ((faulty_store *)bs)->inner;
 	return inner->move(inner, from, to);
+}
+
+static inline int faulty_upload_list(brt_blobstore *bs,
+				     int (*cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload),
+				     void *payload)
+{
+	brt_blobstore *inner = ((faulty_store *)bs)->inner;
+	return inner->upload_list(inner, cb, payload);
 }
 
 static inline int faulty_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload),
@@ -222,6 +239,7 @@ static inline int faulty_store_new(faulty_store **out, brt_blobstore *inner)
 	fs->base.move = faulty_move;
 	fs->base.list = faulty_list;
 	fs->base.free = faulty_free;
+	fs->base.upload_list = faulty_upload_list;
 	*out = fs;
 	return 0;
 }

@@ -199,7 +199,7 @@ static int write_upload(brt_blobstore *bs, const char *id, const unsigned char *
 	brt_blob_writer *w = NULL;
 	int error;
 
-	if ((error = bs->writer_open(&w, bs, id, 0)) < 0)
+	if ((error = brt_blobstore_writer_open_at(&w, bs, id, 0)) < 0)
 		return error;
 	error = w->append(w, data, len);
 	if (error == 0 && do_sync)
@@ -213,7 +213,7 @@ static int commit_upload(brt_blobstore *bs, const char *id, uint64_t offset, con
 	brt_blob_writer *w = NULL;
 	int error;
 
-	if ((error = bs->writer_open(&w, bs, id, offset)) < 0)
+	if ((error = brt_blobstore_writer_open_at(&w, bs, id, offset)) < 0)
 		return error;
 	error = w->commit(w, key);
 	w->free(w);
@@ -281,7 +281,7 @@ static void test_layout(brt_blobstore *bs, const char *root)
 	/* Resuming an absent upload must not create a file. */
 	{
 		brt_blob_writer *w = NULL;
-		CHECK_EQ_INT(bs->writer_open(&w, bs, id, 5), BRT_ERANGE);
+		CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 5), BRT_ERANGE);
 		CHECK(w == NULL);
 		path_join(dir, root, "uploads");
 		CHECK_EQ_INT(count_entries(dir), 0);
@@ -345,7 +345,7 @@ static void test_upload_symlink(brt_blobstore *bs, const char *root)
 	path_join(link_path, dir, id);
 	CHECK_EQ_INT(symlink(target, link_path), 0);
 
-	CHECK_EQ_INT(bs->writer_open(&w, bs, id, 0), BRT_EIO);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), BRT_EIO);
 	CHECK(w == NULL);
 	if (w)
 		w->free(w);
@@ -377,7 +377,7 @@ static void test_crash(brt_blobstore *bs)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		brt_blob_writer *w = NULL;
-		if (bs->writer_open(&w, bs, id, 0) != 0 || w->append(w, data, 20000) != 0 || w->sync(w) != 0)
+		if (brt_blobstore_writer_open_at(&w, bs, id, 0) != 0 || w->append(w, data, 20000) != 0 || w->sync(w) != 0)
 			_exit(2);
 		/* Appended but never acknowledged. */
 		if (w->append(w, data + 20000, 5000) != 0)
@@ -422,7 +422,7 @@ static void test_write_error(brt_blobstore *bs)
 		signal(SIGXFSZ, SIG_IGN);
 		if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
 			_exit(10);
-		if (bs->writer_open(&w, bs, id, 0) != 0)
+		if (brt_blobstore_writer_open_at(&w, bs, id, 0) != 0)
 			_exit(11);
 		bad += w->append(w, data, part) != 0;
 		bad += w->sync(w) != 0;
@@ -517,7 +517,7 @@ static void *race_main(void *arg)
 		int error;
 
 		snprintf(id, sizeof(id), "%016x%016x", (unsigned)t->index + 1, (unsigned)i);
-		if ((error = t->bs->writer_open(&w, t->bs, id, 0)) == 0) {
+		if ((error = brt_blobstore_writer_open_at(&w, t->bs, id, 0)) == 0) {
 			if ((error = w->append(w, "data", 4)) == 0)
 				error = w->commit(w, key);
 			w->free(w);

@@ -18,6 +18,7 @@ command prints one JSON object with its figures.
       Send FILE's bytes at once up to the first empty line (the headers),
       then one body byte per interval; report when the server closed.
   stalled PORT --count N --size BYTES --send BYTES --path P [--auth HDR] --hold S
+          [--sources A,B..] [--pid PID]
       N connections each PUT a manifest of SIZE bytes but send only SEND
       bytes of it and stall for S seconds; prints the server's RSS (with
       --pid) sampled while they stall.
@@ -278,8 +279,9 @@ def cmd_stalled(a):
     head = ("PUT %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
             "Content-Length: %d\r\n%s\r\n" % (a.path, a.size,
                                               ("Authorization: %s\r\n" % a.auth) if a.auth else "")).encode()
+    sources = a.sources.split(",")
     for i in range(a.count):
-        s = socket.create_connection((HOST, a.port), timeout=10)
+        s = socket.create_connection((HOST, a.port), timeout=10, source_address=(sources[i % len(sources)], 0))
         s.sendall(head)
         socks.append(s)
     sent_ok = 0
@@ -343,6 +345,7 @@ def main():
     t.add_argument("--auth", default="")
     t.add_argument("--hold", type=float, default=3)
     t.add_argument("--pid", type=int, default=0)
+    t.add_argument("--sources", default="127.0.0.2")
     a = p.parse_args()
     {"slow": cmd_slow, "hold": cmd_hold, "drip": cmd_drip, "stalled": cmd_stalled}[a.cmd](a)
 

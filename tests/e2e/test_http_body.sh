@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Bodies held in memory are bounded in total: 200 connections that each
+# send 3 MiB of a 4 MiB manifest and stall cannot take the server past its
+# body budget (http.body_memory_limit, 64 MiB by default); while the budget
+# is spent a manifest push gets 429 TOOMANYREQUESTS with Retry-After, and
+# pushes work again once the stalled bodies are gone.  The token form is
+# capped too.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/http_lib.sh"
+BERTH_AUTO_KEY=1
+CFG=$E2E_WORK/config.yml
+http_config "$CFG" "request_timeout: 12s"
+berth_start --config "$CFG" || exit 1
+AUTH="Bearer $BERTH_KEY"
+R=$BERTH_TENANT/app
+
+make_blob "$E2E_WORK/config.json" 300 cfg
+push_blob "$R" "$E2E_WORK/config.json"
+make_manifest "$E2E_WORK/m.json" "$E2E_WORK/config.json" "$MT_OCI_CONFIG"
+BASE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$BERTH_PID/status")
+echo "RSS before: $BASE_RSS KiB"
+
+section "200 stalled 4 MiB manifest bodies"
+attack stalled --count 200 --size $((4 << 20)) --send $((3 << 20)) --path "/v2/$R/manifests/big" \
+	--auth "$AUTH" --hold 5 --pid "$BERTH_PID" --sources "$(seq -s, -f '127.0.0.%g' 2 11)" >"$E2E_WORK/stalled.json" &
+STALLER=$!
+# While they stall, a normal push meets the spent budget.
+got=
+for i in $(seq 1 40); do
+	push_manifest "$R" v1 "$E2E_WORK/m.json"
+	if [ "$REQ_STATUS" = 429 ]; then
+		got=429
+		break
+	fi
+	sleep 0.2
+done
+expect_eq "a push while the budget is spent" "$got" 429
+expect_error_code TOOMANYREQUESTS
+expect_header Retry-After '[0-9]+'
+wait "$STALLER"
+OUT=$(cat "$E2E_WORK/stalled.json")
+echo "$OUT"
+expect_eq "stalled bodies sent" "$(jget "$OUT" .bodies_sent)" 200
+RSS=$(jget "$OUT" .rss_max_kib)
+echo "RSS max while stalled: $RSS KiB (before: $BASE_RSS KiB)"
+# 64 MiB of budget, 200 x 64 KiB of connection buffers, and slack.
+expect_le "server RSS while 200 bodies stall (KiB)" "$RSS" $((BASE_RSS + 120 * 1024))
+
+section "the budget comes back"
+ok_push=
+for i in $(seq 1 40); do
+	push_manifest "$R" v1 "$E2E_WORK/m.json"
+	if [ "$REQ_STATUS" = 201 ]; then
+		ok_push=201
+		break
+	fi
+	sleep 0.25
+done
+expect_eq "a push after the stalled connections are gone" "$ok_push" 201
+# A manifest of the largest size still fits whole in the budget.
+"$E2E_PY" -c 'import json,sys; m=json.load(open(sys.argv[1])); m["annotations"]={"pad":"x"*(4*1024*1024-600)}; open(sys.argv[2],"w").write(json.dumps(m,separators=(",",":")))' \
+	"$E2E_WORK/m.json" "$E2E_WORK/big.json"
+push_manifest "$R" big "$E2E_WORK/big.json"
+expect_status 201
+
+section "the token form is capped"
+head -c 100000 /dev/zero | tr '\0' a | sed 's/^/grant_type=password\&scope=/' >"$E2E_WORK/form"
+req POST /v2/token -H 'Authorization:' -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "@$E2E_WORK/form"
+expect_status 413
+expect_error_code SIZE_INVALID
+berth_done

@@ -105,8 +105,9 @@ static void check_header(const char *value)
 			if (kind != BRT_CREDENTIAL_KEY && kind != BRT_CREDENTIAL_TOKEN)
 				abort();
 			if (strncasecmp(value, "Bearer ", 7) == 0) {
-				/* The bearer credential is the rest of the value. */
-				if (len == 0 || strcmp(out, value + 7) != 0)
+				/* The bearer credential is the rest of the value,
+				 * after any further spaces (RFC 7235 allows several). */
+				if (len == 0 || strcmp(out, value + 7 + strspn(value + 7, " ")) != 0)
 					abort();
 				if ((kind == BRT_CREDENTIAL_KEY) != (strncmp(out, "brt_", 4) == 0))
 					abort();

@@ -10,14 +10,16 @@
 
 int brt_query_page(size_t *n_out, const char **last_out, const char *n, const char *last, size_t page_max)
 {
+	size_t count = page_max;
+
+	/* Outputs are the defaults unless everything is acceptable. */
 	*n_out = page_max;
 	*last_out = NULL;
-	if (n && brt_parse_page_size(n_out, n, page_max) < 0) {
-		*n_out = page_max;
+	if (n && brt_parse_page_size(&count, n, page_max) < 0)
 		return brt_error_set(BRT_EINVALID, "n must be a non-negative integer");
-	}
 	if (last && strnlen(last, BRT_QUERY_LAST_MAX + 1) > BRT_QUERY_LAST_MAX)
 		return brt_error_set(BRT_EINVALID, "last is too long");
+	*n_out = count;
 	*last_out = last && *last ? last : NULL;
 	return 0;
 }

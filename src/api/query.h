@@ -17,7 +17,7 @@
  * decimal integer, capped at `page_max`) or `page_max` when absent;
  * *last_out is `last` (borrowed) or NULL when absent or empty.
  * BRT_EINVALID (detail names the parameter) for a malformed n or a last
- * longer than BRT_QUERY_LAST_MAX. */
+ * longer than BRT_QUERY_LAST_MAX; the outputs are then page_max and NULL. */
 int brt_query_page(size_t *n_out, const char **last_out, const char *n, const char *last, size_t page_max);
 
 typedef enum brt_upload_start {

@@ -36,6 +36,10 @@ static void test_page(void)
 	memset(long_last, 'a', sizeof(long_last) - 1);
 	long_last[sizeof(long_last) - 1] = '\0';
 	CHECK_EQ_INT(brt_query_page(&n, &last, NULL, long_last, 100), BRT_EINVALID);
+	/* A good n beside a bad last: neither is used. */
+	CHECK_EQ_INT(brt_query_page(&n, &last, "5", long_last, 100), BRT_EINVALID);
+	CHECK_EQ_INT(n, 100);
+	CHECK(last == NULL);
 	long_last[BRT_QUERY_LAST_MAX] = '\0';
 	CHECK_EQ_INT(brt_query_page(&n, &last, NULL, long_last, 100), 0);
 	CHECK(last == long_last);

@@ -9,14 +9,21 @@
 #include "http/server.h"
 
 #define BODY_FIRST_CAP 16384
+/* Bodies up to this size (nearly every real manifest) may use the whole
+ * budget; larger ones only the first three quarters, so that clients that
+ * stall large bodies cannot keep ordinary pushes out. */
+#define BODY_SMALL_MAX (64 * 1024)
 
-/* Take `n` bytes from the budget, or fail if that would exceed it. */
-static int budget_take(brt_server *server, size_t n)
+/* Take `n` bytes from the budget for a body growing to `cap` bytes, or
+ * fail if that would exceed what such a body may use. */
+static int budget_take(brt_server *server, size_t n, size_t cap)
 {
 	size_t limit = server->config->body_memory;
 	size_t used = atomic_load(&server->body_memory_used);
 	size_t want;
 
+	if (cap > BODY_SMALL_MAX)
+		limit -= limit / 4;
 	do {
 		if (__builtin_add_overflow(used, n, &want) || want > limit)
 			return brt_error_set(BRT_ENOMEM, "the server holds as many request bodies in memory as it "
@@ -46,7 +53,7 @@ int brt_request_body_append(brt_request *req, const void *data, size_t len, size
 			cap *= 2;
 		if (cap < need || cap > max)
 			cap = max;
-		if ((error = budget_take(req->server, cap - req->body_charged)) < 0)
+		if ((error = budget_take(req->server, cap - req->body_charged, cap)) < 0)
 			return error;
 		p = realloc(req->body, cap);
 		if (!p) {

@@ -22,8 +22,14 @@ command prints one JSON object with its figures.
       N connections each PUT a manifest of SIZE bytes but send only SEND
       bytes of it and stall for S seconds; prints the server's RSS (with
       --pid) sampled while they stall.
+  load PORT --clients N --pushers P --duration S --repo R --auth HDR [--sources A,B..]
+      N keep-alive clients in a loop (GET /v2/, GET a manifest, HEAD its
+      config blob) and P pushers (monolithic blob upload, then a manifest
+      naming it); counts requests, errors and statuses.  Needs R:v1 pushed.
 """
 import argparse
+import hashlib
+import http.client
 import asyncio
 import json
 import os
@@ -311,6 +317,103 @@ def cmd_stalled(a):
                       "open_at_end": open_now}))
 
 
+class LoadStats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests, self.errors, self.statuses, self.error_kinds, self.lat = 0, 0, {}, {}, []
+
+    def add(self, status, ms, error=None):
+        with self.lock:
+            self.requests += 1
+            if error is not None:
+                self.errors += 1
+                self.error_kinds[error] = self.error_kinds.get(error, 0) + 1
+            else:
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+            if len(self.lat) < 200000:
+                self.lat.append(ms)
+
+
+def load_worker(a, stats, go, n, pusher, config_digest):
+    go.wait()
+    end = go.end
+    auth = {"Authorization": a.auth}
+    conn = None
+    i = 0
+    while time.monotonic() < end:
+        i += 1
+        if conn is None:
+            sources = a.sources.split(",")
+            conn = http.client.HTTPConnection(HOST, a.port, timeout=30,
+                                              source_address=(sources[n % len(sources)], 0))
+        try:
+            if pusher:
+                blob = ("pusher %d push %d %f" % (n, i, time.time())).encode() * 64
+                d = "sha256:" + hashlib.sha256(blob).hexdigest()
+                steps = [("POST", "/v2/%s/blobs/uploads/?digest=%s" % (a.repo, d), blob,
+                          {"Content-Type": "application/octet-stream"}, 201)]
+                man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                             "digest": d, "size": len(blob)}, "layers": []}).encode()
+                steps.append(("PUT", "/v2/%s/manifests/p%d-%d" % (a.repo, n, i % 50), man,
+                              {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, 201))
+            else:
+                steps = [("GET", "/v2/", None, {}, 200),
+                         ("GET", "/v2/%s/manifests/v1" % a.repo, None,
+                          {"Accept": "application/vnd.oci.image.manifest.v1+json"}, 200),
+                         ("HEAD", "/v2/%s/blobs/%s" % (a.repo, config_digest), None, {}, 200)]
+            for method, path, body, headers, want in steps:
+                t0 = time.monotonic()
+                h = dict(auth)
+                h.update(headers)
+                conn.request(method, path, body=body, headers=h)
+                resp = conn.getresponse()
+                resp.read()
+                ms = (time.monotonic() - t0) * 1000
+                if resp.status != want:
+                    stats.add(resp.status, ms, "status %d on %s" % (resp.status, method))
+                else:
+                    stats.add(resp.status, ms)
+        except (OSError, http.client.HTTPException) as e:
+            stats.add(0, 0, type(e).__name__)
+            conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
+
+
+def cmd_load(a):
+    stats = LoadStats()
+    c = http.client.HTTPConnection(HOST, a.port, timeout=30)
+    c.request("GET", "/v2/%s/manifests/v1" % a.repo, headers={"Authorization": a.auth,
+              "Accept": "application/vnd.oci.image.manifest.v1+json"})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    if r.status != 200:
+        print(json.dumps({"error": "no %s:v1 (status %d)" % (a.repo, r.status)}))
+        return 1
+    config_digest = json.loads(body)["config"]["digest"]
+    threads = []
+    # Every thread waits for the start signal: starting hundreds of threads
+    # while the first ones already run would take longer than the run.
+    go = threading.Event()
+    for n in range(a.clients + a.pushers):
+        t = threading.Thread(target=load_worker, daemon=True, args=(a, stats, go, n, n >= a.clients, config_digest))
+        t.start()
+        threads.append(t)
+    go.end = time.monotonic() + a.duration
+    go.set()
+    for t in threads:
+        t.join(a.duration + 60)
+    print(json.dumps({"requests": stats.requests, "errors": stats.errors, "error_kinds": stats.error_kinds,
+                      "statuses": {str(k): v for k, v in stats.statuses.items()},
+                      "req_per_s": round(stats.requests / a.duration, 1),
+                      "p50_ms": pct(stats.lat, 0.5), "p99_ms": pct(stats.lat, 0.99),
+                      "max_ms": round(max(stats.lat), 1) if stats.lat else None}))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -346,8 +449,16 @@ def main():
     t.add_argument("--hold", type=float, default=3)
     t.add_argument("--pid", type=int, default=0)
     t.add_argument("--sources", default="127.0.0.2")
+    ld = sub.add_parser("load")
+    ld.add_argument("port", type=int)
+    ld.add_argument("--clients", type=int, default=500)
+    ld.add_argument("--pushers", type=int, default=20)
+    ld.add_argument("--duration", type=float, default=60)
+    ld.add_argument("--repo", required=True)
+    ld.add_argument("--auth", default="")
+    ld.add_argument("--sources", default="127.0.0.1")
     a = p.parse_args()
-    {"slow": cmd_slow, "hold": cmd_hold, "drip": cmd_drip, "stalled": cmd_stalled}[a.cmd](a)
+    return {"slow": cmd_slow, "hold": cmd_hold, "drip": cmd_drip, "stalled": cmd_stalled, "load": cmd_load}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,19 @@ int main(void)
 	brt_request_body_free(&c);
 	CHECK_EQ_INT(atomic_load(&server.body_memory_used), 0);
 
+	/* large bodies may use only three quarters of the budget; small
+	 * ones (up to 64 KiB) the rest too */
+	CHECK_EQ_INT(brt_request_body_append(&a, chunk, max, max), 0);
+	CHECK_EQ_INT(brt_request_body_append(&b, chunk, 300 * 1024, max), 0);
+	CHECK_EQ_INT(b.body_cap, 512 * 1024);
+	CHECK_EQ_INT(brt_request_body_append(&c, chunk, 200 * 1024, max), BRT_ENOMEM);
+	CHECK_EQ_INT(brt_request_body_append(&c, chunk, 60 * 1024, max), 0);
+	CHECK_EQ_INT(c.body_cap, 64 * 1024);
+	brt_request_body_free(&a);
+	brt_request_body_free(&b);
+	brt_request_body_free(&c);
+	CHECK_EQ_INT(atomic_load(&server.body_memory_used), 0);
+
 	/* a cap below the first allocation size */
 	CHECK_EQ_INT(brt_request_body_append(&a, chunk, 1024, 1024), 0);
 	CHECK_EQ_INT(a.body_cap, 1024);

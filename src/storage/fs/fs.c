@@ -43,6 +43,9 @@ typedef struct fs_writer {
 	int dir_sync_pending;
 	int failed;    /* an append or sync failed: the writer is unusable */
 	int committed; /* commit succeeded: only free may follow */
+	/* Data up to here was there at open (or rewind) or made durable by
+	 * a sync: a failed writer is cut back to it when freed. */
+	uint64_t synced_size;
 	uint64_t writeback_from; /* data before this offset is being written back */
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 } fs_writer;
@@ -362,7 +365,7 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 			continue;
 		if (n <= 0) {
 			/* A partial tail may be on disk; it was never
-			 * acknowledged and the next writer_open cuts it off. */
+			 * acknowledged and free() cuts it off. */
 			writer->failed = 1;
 			return fs_io_error(n < 0 ? errno : EIO, "write upload", writer->upload_id);
 		}
@@ -399,6 +402,7 @@ static int fs_writer_sync(brt_blob_writer *w)
 		}
 		writer->dir_sync_pending = 0;
 	}
+	writer->synced_size = w->size;
 	return 0;
 }
 
@@ -483,6 +487,14 @@ static void fs_writer_free(brt_blob_writer *w)
 
 	if (!writer)
 		return;
+	if (writer->fd >= 0 && writer->failed) {
+		/* What a failed append or sync left past the last synced point
+		 * was never acknowledged.  Cut it now, still under the lock,
+		 * rather than at the next writer_open: the session may never
+		 * come back, and on a full disk those bytes are the space
+		 * every other upload needs. */
+		(void)ftruncate(writer->fd, (off_t)writer->synced_size);
+	}
 	if (writer->fd >= 0) {
 		/* An empty upload file says nothing a session row does not, and
 		 * writer_open makes a new one on demand: drop it (still under
@@ -514,6 +526,7 @@ static int fs_writer_rewind(brt_blob_writer *w, uint64_t offset)
 	}
 	w->size = offset;
 	writer->writeback_from = offset;
+	writer->synced_size = offset;
 	return 0;
 }
 
@@ -562,6 +575,7 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	}
 	writer->base.size = (uint64_t)st.st_size;
 	writer->writeback_from = (uint64_t)st.st_size;
+	writer->synced_size = (uint64_t)st.st_size;
 	writer->base.append = fs_writer_append;
 	writer->base.sync = fs_writer_sync;
 	writer->base.commit = fs_writer_commit;

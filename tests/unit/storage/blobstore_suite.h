@@ -3,7 +3,8 @@
  * and any object-store driver to one contract.  blobstore_suite_run()
  * covers write/commit/read, resumable uploads, dedupe, remove, move, list,
  * open_fd, input validation, a large streamed blob and concurrent writers;
- * blobstore_suite_run_faults() wraps the store in faulty_store.h and checks
+ * blobstore_suite_run_faults() wraps the store in the fault-injecting
+ * driver (storage/faulty) and checks
  * that injected I/O failures leave acknowledged data resumable and nothing
  * half-published.  The store may already hold objects (they are left
  * alone); everything the suite creates uses fresh upload ids.  Header-only;
@@ -21,9 +22,9 @@
 
 #include "check.h"
 #include "common/error.h"
-#include "faulty_store.h"
 #include "oci/digest.h"
 #include "storage/blobstore.h"
+#include "storage/faulty/faulty.h"
 
 #define SUITE_BIG_SIZE ((size_t)64 << 20)
 #define SUITE_BIG_CHUNK ((size_t)256 << 10)
@@ -1048,34 +1049,69 @@ static inline int blobstore_suite_run(brt_blobstore *bs, const char *label)
 	return check_failures - failures_before;
 }
 
-/* Injected failures, through a faulty_store wrapped around `inner`. */
+/* One fault rule for `ops`, as the parser would build it. */
+static inline brt_fault_spec suite_fault(unsigned int ops, uint64_t after)
+{
+	brt_fault_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.count = 1;
+	spec.rules[0].ops = ops;
+	spec.rules[0].after = after;
+	return spec;
+}
+
+/* Stored size of upload `id`'s data, through a writer; -1 if it cannot be
+ * opened. */
+static inline long long suite_upload_size(brt_blobstore *bs, const char *id)
+{
+	brt_blob_writer *w = NULL;
+	long long size;
+
+	if (bs->writer_open(&w, bs, id) < 0)
+		return -1;
+	size = (long long)w->size;
+	w->free(w);
+	return size;
+}
+
+/* Injected failures, through the fault-injecting driver wrapped around
+ * `inner`. */
 static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *label)
 {
 	int failures_before = check_failures;
 	const size_t len = 30000;
 	unsigned char *data = suite_make(len, 77);
-	faulty_store *fs = NULL;
-	brt_blobstore *bs;
+	brt_blobstore *bs = NULL;
 	brt_blob_writer *w = NULL;
+	brt_blob_reader *r = NULL;
+	brt_fault_spec spec;
 	suite_keyset got = {0};
 	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX];
+	unsigned char buf[64];
 	uint64_t size = 0;
+	size_t n = 0;
+	int fd = -1;
 	suite_ctx ctx;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.label = label;
 	printf("blobstore suite [%s]: injected faults\n", label);
 	CHECK(data != NULL);
-	CHECK_EQ_INT(faulty_store_new(&fs, inner), 0);
-	if (!data || !fs)
+	spec = suite_fault(0, 0);
+	spec.count = 0;
+	CHECK_EQ_INT(brt_blobstore_faulty_wrap(&bs, inner, &spec), 0);
+	if (!data || !bs)
 		goto done;
-	bs = &fs->base;
+	suite_check_interface(bs);
 	suite_key_of(key, data, len);
 
 	/* A failed append, half-written: the writer is unusable, the
-	 * acknowledged prefix resumes, and the partial tail is cut. */
-	fs->fail_append_at = 2;
-	fs->partial_append = 1;
+	 * acknowledged prefix resumes, and the partial tail is cut as soon
+	 * as the failed writer is freed. */
+	spec = suite_fault(BRT_FAULT_APPEND, 1);
+	spec.rules[0].partial = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	suite_upload_id(&ctx, id);
 	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
@@ -1084,14 +1120,19 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	CHECK_EQ_INT(w->sync(w), 0);
 	CHECK_EQ_INT(w->append(w, data + 10000, 10000), BRT_EIO);
 	CHECK(strstr(brt_error_last(), "injected") != NULL);
+	CHECK(strstr(brt_error_last(), "input/output error") != NULL);
+	CHECK(strstr(brt_error_last(), id) != NULL);
 	CHECK_EQ_INT(w->append(w, data + 10000, 10000), BRT_EIO);
 	CHECK_EQ_INT(w->sync(w), BRT_EIO);
 	CHECK_EQ_INT(w->commit(w, key), BRT_EIO);
 	CHECK_EQ_INT(w->size, 10000);
 	w->free(w);
 	w = NULL;
+	CHECK_EQ_INT(brt_blobstore_faulty_injected(bs), 1);
 	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
-	faulty_store_reset(fs);
+	CHECK_EQ_INT(suite_upload_size(bs, id), 10000);
+	spec.count = 0;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 10000), 0);
 	if (!w)
 		goto done;
@@ -1103,9 +1144,41 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	suite_expect_content(bs, key, data, len);
 	CHECK_EQ_INT(bs->remove(bs, key), 0);
 
+	/* A disk that fills after 12000 bytes: the append crossing the limit
+	 * writes up to it, fails with "no space", and nothing of it stays. */
+	spec = suite_fault(BRT_FAULT_APPEND, 0);
+	spec.rules[0].by_bytes = 1;
+	spec.rules[0].after_bytes = 12000;
+	spec.rules[0].partial = 1;
+	spec.rules[0].nospace = 1;
+	spec.rules[0].persistent = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
+	suite_upload_id(&ctx, id);
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data, 8000), 0);
+	CHECK_EQ_INT(w->sync(w), 0);
+	CHECK_EQ_INT(w->append(w, data + 8000, 3000), 0);
+	CHECK_EQ_INT(w->append(w, data + 11000, 3000), BRT_EIO);
+	CHECK(strstr(brt_error_last(), "no space left on device") != NULL);
+	CHECK_EQ_INT(w->size, 11000);
+	w->free(w);
+	w = NULL;
+	CHECK_EQ_INT(suite_upload_size(bs, id), 8000);
+	/* Persistent: the next writer fails at once, also for one byte. */
+	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 8000), 0);
+	if (!w)
+		goto done;
+	CHECK_EQ_INT(w->append(w, data + 8000, 1), BRT_EIO);
+	w->free(w);
+	w = NULL;
+	CHECK_EQ_INT(brt_blobstore_faulty_injected(bs), 2);
+	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+
 	/* A failed sync: unusable; resume from the last good sync. */
-	faulty_store_reset(fs);
-	fs->fail_sync_at = 2;
+	spec = suite_fault(BRT_FAULT_SYNC, 1);
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	suite_upload_id(&ctx, id);
 	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
@@ -1117,7 +1190,9 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	CHECK_EQ_INT(w->append(w, data + 10000, 5000), BRT_EIO);
 	w->free(w);
 	w = NULL;
-	faulty_store_reset(fs);
+	CHECK_EQ_INT(suite_upload_size(bs, id), 5000);
+	spec.count = 0;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 5000), 0);
 	if (!w)
 		goto done;
@@ -1129,8 +1204,8 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	CHECK_EQ_INT(bs->remove(bs, key), 0);
 
 	/* A failed commit publishes nothing, and the upload can retry. */
-	faulty_store_reset(fs);
-	fs->fail_commit_at = 1;
+	spec = suite_fault(BRT_FAULT_COMMIT, 0);
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	suite_upload_id(&ctx, id);
 	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
@@ -1155,29 +1230,91 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 	/* A commit that ran but reported failure (say the directory fsync
 	 * failed after the rename): the object may be visible, and a retry
 	 * of the same content must still succeed. */
-	faulty_store_reset(fs);
-	fs->fail_commit_at = 1;
-	fs->commit_after = 1;
+	spec = suite_fault(BRT_FAULT_COMMIT, 0);
+	spec.rules[0].phase_after = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	suite_upload_id(&ctx, id);
 	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
 	if (!w)
 		goto done;
 	CHECK_EQ_INT(w->append(w, data, len), 0);
 	CHECK_EQ_INT(w->commit(w, key), BRT_EIO);
+	CHECK_EQ_INT(w->commit(w, key), BRT_EINVALID);
 	w->free(w);
 	w = NULL;
 	suite_expect_content(bs, key, data, len);
 	CHECK(suite_upload_gone(bs, id));
-	faulty_store_reset(fs);
+	spec.count = 0;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	CHECK_EQ_INT(suite_put(&ctx, bs, key, data, len), 0);
 	suite_expect_content(bs, key, data, len);
-	CHECK_EQ_INT(bs->remove(bs, key), 0);
 
-	/* Persistent faults hit every later writer too. */
-	faulty_store_reset(fs);
-	fs->fail_append_at = 1;
-	fs->persistent = 1;
-	fs->error_code = BRT_ETOOBIG;
+	/* Reads: a failed open, then a failed read after one good one; while
+	 * reads can fail there is no zero-copy path around them. */
+	spec = suite_fault(BRT_FAULT_READER_OPEN | BRT_FAULT_READ, 2);
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
+	CHECK(bs->open_fd == NULL);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, 0), 0);
+	if (!r)
+		goto done;
+	CHECK_EQ_INT(r->read(r, buf, sizeof(buf), &n), 0);
+	CHECK_EQ_INT(n, sizeof(buf));
+	CHECK_EQ_INT(r->read(r, buf, sizeof(buf), &n), BRT_EIO);
+	CHECK_EQ_INT(n, 0);
+	r->free(r);
+	r = NULL;
+	/* Transient: it fired once and is spent. */
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, 0), 0);
+	if (r)
+		r->free(r);
+	r = NULL;
+	spec = suite_fault(BRT_FAULT_OPEN_FD | BRT_FAULT_READER_OPEN | BRT_FAULT_WRITER_OPEN, 0);
+	spec.rules[0].persistent = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
+	CHECK_EQ_INT(bs->open_fd != NULL, inner->open_fd != NULL);
+	if (bs->open_fd)
+		CHECK_EQ_INT(bs->open_fd(&fd, bs, key), BRT_EIO);
+	CHECK_EQ_INT(fd, -1);
+	CHECK_EQ_INT(bs->reader_open(&r, bs, key, 0), BRT_EIO);
+	CHECK(r == NULL);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, id), BRT_EIO);
+	CHECK(w == NULL);
+	/* Other calls still pass. */
+	CHECK_EQ_INT(bs->stat(bs, key, &size), 0);
+	CHECK_EQ_INT(size, len);
+
+	/* Renames and removes, before and after the inner call. */
+	spec = suite_fault(BRT_FAULT_MOVE | BRT_FAULT_REMOVE, 0);
+	spec.rules[0].persistent = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
+	CHECK_EQ_INT(bs->move(bs, key, "faults/moved"), BRT_EIO);
+	CHECK_EQ_INT(bs->remove(bs, key), BRT_EIO);
+	suite_expect_content(bs, key, data, len);
+	spec.rules[0].phase_after = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
+	CHECK_EQ_INT(bs->move(bs, key, "faults/moved"), BRT_EIO);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->remove(bs, "faults/moved"), BRT_EIO);
+	CHECK_EQ_INT(bs->stat(bs, "faults/moved", &size), BRT_ENOTFOUND);
+	/* The inner error wins over an injected one. */
+	CHECK_EQ_INT(bs->remove(bs, "faults/moved"), BRT_ENOTFOUND);
+
+	/* Listings fail before they start. */
+	spec = suite_fault(BRT_FAULT_LIST | BRT_FAULT_UPLOAD_LIST | BRT_FAULT_STAT | BRT_FAULT_UPLOAD_REMOVE, 0);
+	spec.rules[0].persistent = 1;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
+	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), BRT_EIO);
+	if (inner->upload_list)
+		CHECK_EQ_INT(bs->upload_list(bs, NULL, NULL), BRT_EIO);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_EIO);
+	CHECK_EQ_INT(bs->upload_remove(bs, id), BRT_EIO);
+
+	/* Persistent faults hit every later writer too, with the code the
+	 * rule names. */
+	spec = suite_fault(BRT_FAULT_APPEND, 0);
+	spec.rules[0].persistent = 1;
+	spec.rules[0].error = BRT_ETOOBIG;
+	CHECK_EQ_INT(brt_blobstore_faulty_set(bs, &spec), 0);
 	for (int i = 0; i < 3; i++) {
 		suite_upload_id(&ctx, id);
 		CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), 0);
@@ -1188,12 +1325,14 @@ static inline int blobstore_suite_run_faults(brt_blobstore *inner, const char *l
 		w = NULL;
 		CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
 	}
-	CHECK_EQ_INT(atomic_load(&fs->faults), 3);
+	CHECK_EQ_INT(brt_blobstore_faulty_injected(bs), 3);
 done:
 	if (w)
 		w->free(w);
-	if (fs)
-		fs->base.free(&fs->base);
+	if (r)
+		r->free(r);
+	if (bs)
+		bs->free(bs);
 	suite_keyset_free(&got);
 	suite_keyset_free(&ctx.expected);
 	free(data);

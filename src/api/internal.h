@@ -28,6 +28,7 @@
 #define E_UNSUPPORTED "UNSUPPORTED"
 #define E_RANGE_INVALID "BLOB_UPLOAD_INVALID"
 #define E_UNKNOWN "UNKNOWN"
+#define E_TOOMANYREQUESTS "TOOMANYREQUESTS"
 
 /* Remember an error to answer with; the first one recorded wins.  The
  * detail is printf-formatted.  Any body still coming is read and dropped. */

@@ -333,7 +333,17 @@ static void start_session(brt_request *req)
 	brt_hasher_init(&h, BRT_DIGEST_SHA256);
 	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
 	s->created_at = s->updated_at = brt_now_ms();
-	if ((error = req->server->meta->upload_create(req->server->meta, s)) < 0) {
+	error = req->server->meta->upload_create(req->server->meta, s,
+						 req->server->config->uploads_max_per_account);
+	if (error == BRT_ELIMIT) {
+		/* Sessions end when finished, cancelled or expired: a client
+		 * that waits a little can go on. */
+		api_fail(req, 429, E_TOOMANYREQUESTS, "%s", brt_error_last());
+		req->pending_header = "Retry-After";
+		req->pending_header_value = "60";
+		return;
+	}
+	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
 	}

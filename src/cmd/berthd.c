@@ -5,6 +5,7 @@
  *   berthd account create [--name NAME] | account list
  *   berthd key create --account ID [--pull-only] [--expires DURATION] [--label L]
  *   berthd key list --account ID | key revoke KEY_ID
+ *   berthd fsck [--repair] [--grace DURATION]
  *
  * Admin commands work on the configured metadata store, also while the
  * server runs; their stdout is meant for scripts. */
@@ -24,8 +25,10 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "maint/maint.h"
 #include "meta/meta.h"
 #include "storage/blobstore.h"
+#include "storage/faulty/faulty.h"
 
 static void usage(FILE *out)
 {
@@ -34,6 +37,7 @@ static void usage(FILE *out)
 		"       berthd account create [--id ID] [--name NAME] | account list\n"
 		"       berthd key create --account ID [--pull-only] [--expires DURATION] [--label LABEL]\n"
 		"       berthd key list --account ID | key revoke KEY_ID\n"
+		"       berthd fsck [--repair] [--grace DURATION]\n"
 		"options (every command):\n"
 		"  --data-dir DIR       blobs and metadata (default ./berth-data)\n"
 		"  --config FILE        YAML configuration (flags override it)\n"
@@ -43,6 +47,10 @@ static void usage(FILE *out)
 		"  --tls-key FILE       ...and key (PEM)\n"
 		"  --client-ca FILE     accept device certificates signed by this CA (PEM)\n"
 		"  --insecure-no-auth   no authentication at all: local experiments only\n"
+		"fsck: re-hash every object, check every manifest, tag and upload session;\n"
+		"  --repair quarantines corrupt objects and removes what is safe; objects and\n"
+		"  upload data younger than --grace (default 1h) are never called orphans.\n"
+		"  Exit 0: all is well (or was repaired), 1: problems remain, 2: could not run.\n"
 		"DURATION is a number with s, m, h or d, e.g. 90d.\n");
 }
 
@@ -50,8 +58,8 @@ struct options {
 	const char *words[3];  /* command words, e.g. "key" "revoke" "<id>" */
 	int word_count;
 	const char *config, *listen, *data_dir, *tls_cert, *tls_key, *client_ca;
-	const char *name, *account, *expires, *label, *id;
-	int pull_only, no_auth;
+	const char *name, *account, *expires, *label, *id, *grace;
+	int pull_only, no_auth, repair;
 };
 
 static int parse_args(struct options *opt, int argc, char **argv)
@@ -81,6 +89,10 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			opt->no_auth = 1;
 			continue;
 		}
+		if (strcmp(a, "--repair") == 0) {
+			opt->repair = 1;
+			continue;
+		}
 		if (strcmp(a, "--config") == 0) slot = &opt->config;
 		else if (strcmp(a, "--listen") == 0) slot = &opt->listen;
 		else if (strcmp(a, "--data-dir") == 0) slot = &opt->data_dir;
@@ -92,6 +104,7 @@ static int parse_args(struct options *opt, int argc, char **argv)
 		else if (strcmp(a, "--account") == 0) slot = &opt->account;
 		else if (strcmp(a, "--expires") == 0) slot = &opt->expires;
 		else if (strcmp(a, "--label") == 0) slot = &opt->label;
+		else if (strcmp(a, "--grace") == 0) slot = &opt->grace;
 		if (!slot || i + 1 >= argc) {
 			fprintf(stderr, "berthd: %s: %s\n", a, slot ? "needs a value" : "unknown option");
 			return -1;
@@ -129,9 +142,29 @@ static int open_meta(brt_meta **out, const brt_config *config)
 	return 0;
 }
 
+static int open_blobs(brt_blobstore **out, const brt_config *config)
+{
+	if (brt_blobstore_fs_open(out, config->data_dir) < 0 || brt_blobstore_faulty_from_env(out) < 0) {
+		brt_log_error("blob store: %s", brt_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+/* How often the janitor looks for expired sessions: a quarter of the
+ * expiry, between a second and ten minutes. */
+static int64_t janitor_interval_ms(const brt_config *config)
+{
+	int64_t ms = (int64_t)config->uploads_expire_after * 1000 / 4;
+
+	return ms < 1000 ? 1000 : ms > 600000 ? 600000 : ms;
+}
+
 static int serve(const brt_config *config)
 {
 	struct brt_server server;
+	brt_janitor *janitor = NULL;
+	int64_t expire_ms = (int64_t)config->uploads_expire_after * 1000;
 	sigset_t signals;
 	int sig = 0, status = 1;
 
@@ -139,8 +172,20 @@ static int serve(const brt_config *config)
 	server.config = config;
 	if (open_meta(&server.meta, config) < 0)
 		return 1;
-	if (brt_blobstore_fs_open(&server.blobs, config->data_dir) < 0) {
-		brt_log_error("blob store: %s", brt_error_last());
+	if (open_blobs(&server.blobs, config) < 0)
+		goto done;
+	/* Nothing is in flight yet: upload data no session owns is left from
+	 * a crash, whatever its age. */
+	{
+		brt_janitor_stats st;
+		if (brt_janitor_pass(&st, server.meta, server.blobs, brt_now_ms(), expire_ms, INT64_MAX) < 0)
+			brt_log_warn("start-up sweep: %s", brt_error_last());
+		else if (st.sessions_expired || st.orphans_removed)
+			brt_log_info("start-up sweep: expired %lu upload sessions, removed %lu orphan uploads",
+				     st.sessions_expired, st.orphans_removed);
+	}
+	if (brt_janitor_start(&janitor, server.meta, server.blobs, expire_ms, janitor_interval_ms(config)) < 0) {
+		brt_log_error("%s", brt_error_last());
 		goto done;
 	}
 	if (server.meta->secret_get(server.meta, "token-signing", server.token_secret, BRT_TOKEN_SECRET_LEN) < 0) {
@@ -170,6 +215,7 @@ static int serve(const brt_config *config)
 	brt_log_info("stopped");
 	status = 0;
 done:
+	brt_janitor_stop(janitor);
 	if (server.blobs)
 		server.blobs->free(server.blobs);
 	server.meta->free(server.meta);
@@ -323,6 +369,54 @@ done:
 	return status;
 }
 
+/* Findings that a repair did not deal with. */
+static int fsck_problems_left(const brt_fsck_result *r)
+{
+	unsigned long found = r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads +
+			      r->stale_sessions + r->meta_problems;
+
+	return found > r->quarantined + r->removed;
+}
+
+static int fsck(const struct options *opt, const brt_config *config)
+{
+	brt_meta *meta = NULL;
+	brt_blobstore *blobs = NULL;
+	brt_fsck_options fo;
+	brt_fsck_result result;
+	int64_t grace = 3600 * 1000;
+	int status = 2;
+
+	if (opt->word_count != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt->grace && (grace = parse_duration(opt->grace)) < 0) {
+		fprintf(stderr, "berthd: --grace takes a duration like 1h, 30m or 45s\n");
+		return 2;
+	}
+	if (open_meta(&meta, config) < 0)
+		return 2;
+	if (open_blobs(&blobs, config) < 0)
+		goto done;
+	memset(&fo, 0, sizeof(fo));
+	fo.repair = opt->repair;
+	fo.now = brt_now_ms();
+	fo.expire_after_ms = (int64_t)config->uploads_expire_after * 1000;
+	fo.grace_ms = grace;
+	if (brt_fsck_run(&result, meta, blobs, &fo, stdout) < 0) {
+		fprintf(stderr, "berthd: fsck: %s\n", brt_error_last());
+		goto done;
+	}
+	status = fsck_problems_left(&result) ? 1 : 0;
+done:
+	fflush(stdout);
+	if (blobs)
+		blobs->free(blobs);
+	meta->free(meta);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
@@ -348,5 +442,7 @@ int main(int argc, char **argv)
 	brt_log_set_level(config.log_level);
 	if (opt.word_count == 0 || (opt.word_count == 1 && strcmp(opt.words[0], "serve") == 0))
 		return serve(&config);
+	if (strcmp(opt.words[0], "fsck") == 0)
+		return fsck(&opt, &config);
 	return admin(&opt, &config);
 }

@@ -43,6 +43,7 @@ const char *brt_error_name(int code)
 	case BRT_EDENIED: return "denied";
 	case BRT_ERANGE: return "range not satisfiable";
 	case BRT_EBLOBUNKNOWN: return "blob unknown";
+	case BRT_ELIMIT: return "limit reached";
 	}
 	return "unknown error";
 }

@@ -20,6 +20,7 @@ enum brt_error_code {
 	BRT_EDENIED = -11,      /* credentials valid, action not allowed */
 	BRT_ERANGE = -12,       /* offset/range does not fit (HTTP 416) */
 	BRT_EBLOBUNKNOWN = -13, /* a manifest references content not present */
+	BRT_ELIMIT = -14,       /* a per-account limit is reached; retry later (HTTP 429) */
 };
 
 /* Record a printf-style detail for the current thread and return `code`,

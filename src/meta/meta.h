@@ -19,7 +19,7 @@
 
 #include "common/pool.h"
 
-#define BRT_META_VERSION 3
+#define BRT_META_VERSION 4
 #define BRT_NAME_MAX 255     /* repository name */
 #define BRT_TAG_MAX 128
 #define BRT_HASH_STATE_MAX 256
@@ -107,10 +107,23 @@ typedef struct brt_access_key {
 	int64_t revoked_at;                   /* 0: not revoked */
 } brt_access_key;
 
+/* A stored blob as the metadata knows it (for whole-store walks). */
+typedef struct brt_blob_row {
+	const char *digest;      /* borrowed for the callback */
+	uint64_t size;
+	const char *storage_key; /* borrowed for the callback */
+	int64_t created_at;
+} brt_blob_row;
+
 typedef int (*brt_meta_name_cb)(const char *name, void *payload);
 typedef int (*brt_meta_account_cb)(const brt_account *account, void *payload);
 typedef int (*brt_meta_key_cb)(const brt_access_key *key, void *payload);
 typedef int (*brt_meta_referrer_cb)(const brt_referrer *ref, void *payload);
+typedef int (*brt_meta_upload_cb)(const brt_upload *upload, void *payload);
+typedef int (*brt_meta_blob_cb)(const brt_blob_row *blob, void *payload);
+/* `mf` and `repo` are borrowed for the callback. */
+typedef int (*brt_meta_manifest_cb)(const char *repo, const brt_manifest *mf, void *payload);
+typedef int (*brt_meta_problem_cb)(const char *problem, void *payload);
 
 struct brt_meta {
 	unsigned int version;
@@ -170,8 +183,12 @@ struct brt_meta {
 	int (*catalog_list)(brt_meta *m, const char *prefix, const char *last, size_t limit,
 			    brt_meta_name_cb cb, void *payload, int *more_out);
 
-	/* Create an upload session (creates the repository if needed). */
-	int (*upload_create)(brt_meta *m, const brt_upload *upload);
+	/* Create an upload session (creates the repository if needed, though
+	 * catalog_list shows a repository only once it holds a blob or a
+	 * manifest).  BRT_ELIMIT if the account already has
+	 * `max_per_account` open sessions (0: no limit); the count and the
+	 * insert are one transaction, so concurrent creates cannot overshoot. */
+	int (*upload_create)(brt_meta *m, const brt_upload *upload, unsigned int max_per_account);
 
 	/* Read an upload session.  BRT_ENOTFOUND if absent. */
 	int (*upload_get)(brt_meta *m, brt_upload *out, const char *id);
@@ -227,6 +244,27 @@ struct brt_meta {
 	 * returns).  Lets callers cache verified keys and still refuse a
 	 * revoked one on the very next request.  No I/O: a memory read. */
 	uint64_t (*key_epoch)(brt_meta *m);
+
+	/* --- version 4: bounded upload sessions and whole-store walks (the
+	 * janitor and fsck).  Walk callbacks may call the read slots; a
+	 * non-zero return stops the walk and is returned. --- */
+
+	/* Upload sessions last updated before `updated_before` (INT64_MAX:
+	 * all), oldest first, at most `limit` (0: no limit). */
+	int (*upload_list)(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb,
+			   void *payload);
+
+	/* Every stored blob, in digest order. */
+	int (*blob_walk)(brt_meta *m, brt_meta_blob_cb cb, void *payload);
+
+	/* Every manifest of every repository with its payload, by repository
+	 * and digest; the manifest's strings live for the callback only. */
+	int (*manifest_walk)(brt_meta *m, brt_meta_manifest_cb cb, void *payload);
+
+	/* The driver's own consistency checks (for SQLite: integrity_check
+	 * and foreign_key_check): `cb` once per problem, with a one-line
+	 * description.  0 when the checks ran, whatever they found. */
+	int (*check)(brt_meta *m, brt_meta_problem_cb cb, void *payload);
 };
 
 /* The SQLite driver (WAL mode, foreign keys on), database at `path`.

@@ -153,6 +153,11 @@ static const char *const migrations[] = {
 	" name TEXT NOT NULL PRIMARY KEY,"
 	" value BLOB NOT NULL,"
 	" created_at BIGINT NOT NULL);",
+
+	/* 3: bounded upload sessions: counted per account at every POST,
+	 * expired oldest first by the janitor. */
+	("CREATE INDEX uploads_account ON uploads (account_id);"
+	 "CREATE INDEX uploads_updated ON uploads (updated_at);"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -193,6 +198,10 @@ enum stmt_id {
 	STMT_UPLOAD_UPDATE,
 	STMT_UPLOAD_EXISTS,
 	STMT_UPLOAD_DELETE,
+	STMT_UPLOAD_COUNT,
+	STMT_UPLOAD_LIST,
+	STMT_BLOB_WALK,
+	STMT_MANIFEST_WALK,
 	STMT_ACCOUNT_INSERT,
 	STMT_ACCOUNT_GET,
 	STMT_ACCOUNT_EXISTS,
@@ -205,6 +214,12 @@ enum stmt_id {
 	STMT_SECRET_INSERT,
 	STMT_COUNT
 };
+
+/* A repository exists from its first upload session on, but is listed only
+ * once it holds a blob or a manifest (both probes are primary-key lookups). */
+#define CATALOG_HOLDS_SOMETHING                                                       \
+	" AND (EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id)" \
+	" OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id))"
 
 /* IMMEDIATE takes the write lock up front, so a transaction never fails
  * half way for lack of it (a deferred one could get SQLITE_BUSY on its
@@ -289,13 +304,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	/* Four shapes so that both ends of a prefix range bound the index scan
 	 * (a range with an optional end would scan to the end of the table). */
 	[STMT_CATALOG_AFTER] =
-		"SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+		"SELECT name FROM repositories r WHERE name > ?1" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?2",
 	[STMT_CATALOG_AFTER_BELOW] =
-		"SELECT name FROM repositories WHERE name > ?1 AND name < ?2 ORDER BY name LIMIT ?3",
+		"SELECT name FROM repositories r WHERE name > ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?3",
 	[STMT_CATALOG_FROM] =
-		"SELECT name FROM repositories WHERE name >= ?1 ORDER BY name LIMIT ?2",
+		"SELECT name FROM repositories r WHERE name >= ?1" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?2",
 	[STMT_CATALOG_FROM_BELOW] =
-		"SELECT name FROM repositories WHERE name >= ?1 AND name < ?2 ORDER BY name LIMIT ?3",
+		"SELECT name FROM repositories r WHERE name >= ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?3",
 	[STMT_UPLOAD_INSERT] =
 		"INSERT INTO uploads (id, repository_id, account_id, \"offset\", hash_state, generation,"
 		" created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -308,6 +327,15 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" updated_at = ?4 WHERE id = ?1 AND generation = ?5",
 	[STMT_UPLOAD_EXISTS] = "SELECT 1 FROM uploads WHERE id = ?1",
 	[STMT_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
+	[STMT_UPLOAD_COUNT] = "SELECT count(*) FROM uploads WHERE account_id = ?1",
+	[STMT_UPLOAD_LIST] =
+		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
+		" u.updated_at FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+		" WHERE u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
+	[STMT_BLOB_WALK] = "SELECT digest, size, storage_key, created_at FROM blobs ORDER BY digest",
+	[STMT_MANIFEST_WALK] =
+		"SELECT r.name, m.digest, m.media_type, m.payload FROM manifests m"
+		" JOIN repositories r ON r.id = m.repository_id ORDER BY r.name, m.digest",
 	[STMT_ACCOUNT_INSERT] = "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
 	[STMT_ACCOUNT_GET] = "SELECT id, name, created_at FROM accounts WHERE id = ?1",
 	[STMT_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
@@ -1433,16 +1461,37 @@ done:
 }
 
 
+typedef struct upload_create_args {
+	const brt_upload *upload;
+	unsigned int max_per_account;
+} upload_create_args;
+
 static int tx_upload_create(sqlite_conn *c, void *ctx)
 {
-	const brt_upload *u = ctx;
+	const upload_create_args *a = ctx;
+	const brt_upload *u = a->upload;
+	sqlite3_stmt *st = c->stmt[STMT_UPLOAD_COUNT];
 	char account[BRT_NAME_MAX + 1];
-	int64_t repo_id = 0;
-	int error;
+	int64_t repo_id = 0, open_sessions = 0;
+	int error, row = 0;
 
 	if (u->hash_state_len > sizeof(u->hash_state))
 		return brt_error_set(BRT_EINVALID, "hash state too long");
-	if ((error = account_of(account, sizeof(account), u->repo)) < 0 ||
+	if ((error = account_of(account, sizeof(account), u->repo)) < 0)
+		return error;
+	if (a->max_per_account > 0) {
+		/* Counted inside the write transaction: concurrent POSTs are
+		 * serialised, so the cap holds exactly. */
+		if ((error = stmt_bind(c, st, "t", account)) == 0 && (error = stmt_step(c, st, &row)) == 0 && row)
+			open_sessions = sqlite3_column_int64(st, 0);
+		stmt_end(st);
+		if (error < 0)
+			return error;
+		if (open_sessions >= (int64_t)a->max_per_account)
+			return brt_error_set(BRT_ELIMIT, "the account has %lld open upload sessions, the most allowed",
+					     (long long)open_sessions);
+	}
+	if (
 	    (error = repo_ensure(c, u->repo, account, u->created_at, &repo_id)) < 0 ||
 	    (error = stmt_bind(c, c->stmt[STMT_UPLOAD_INSERT], "titubuii", u->id, repo_id, account,
 			       u->offset, u->hash_state_len ? (const void *)u->hash_state : NULL,
@@ -1455,9 +1504,11 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 	return error;
 }
 
-static int meta_upload_create(brt_meta *m, const brt_upload *upload)
+static int meta_upload_create(brt_meta *m, const brt_upload *upload, unsigned int max_per_account)
 {
-	return run_write(m, tx_upload_create, (void *)upload);
+	upload_create_args args = { upload, max_per_account };
+
+	return run_write(m, tx_upload_create, &args);
 }
 
 /* Copy a text column into a fixed buffer; BRT_EIO if it does not fit. */
@@ -1476,14 +1527,39 @@ static int column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out
 	return 0;
 }
 
+/* An upload row (the columns of STMT_UPLOAD_GET) into `out`. */
+static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_upload *out)
+{
+	const void *state;
+	size_t state_len;
+	int64_t offset, generation;
+	int error;
+
+	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0 ||
+	    (error = column_copy_text(c, st, 1, out->repo, sizeof(out->repo))) < 0)
+		return error;
+	offset = sqlite3_column_int64(st, 2);
+	state = sqlite3_column_blob(st, 3);
+	state_len = (size_t)sqlite3_column_bytes(st, 3);
+	generation = sqlite3_column_int64(st, 4);
+	if (offset < 0 || generation < 0 || state_len > sizeof(out->hash_state))
+		return brt_error_set(BRT_EIO, "sqlite: corrupt upload row %s", out->id);
+	if (state_len > 0 && !state)
+		return db_error(c, SQLITE_NOMEM);
+	if (state_len > 0)
+		memcpy(out->hash_state, state, state_len);
+	out->hash_state_len = state_len;
+	out->offset = (uint64_t)offset;
+	out->generation = (uint64_t)generation;
+	out->created_at = sqlite3_column_int64(st, 5);
+	out->updated_at = sqlite3_column_int64(st, 6);
+	return 0;
+}
+
 static int meta_upload_get(brt_meta *m, brt_upload *out, const char *id)
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	const void *state;
-	size_t state_len;
-	int64_t offset;
-	int64_t generation;
 	int error;
 	int row;
 
@@ -1496,31 +1572,133 @@ static int meta_upload_get(brt_meta *m, brt_upload *out, const char *id)
 		error = brt_error_set(BRT_ENOTFOUND, "upload %s unknown", id);
 		goto done;
 	}
-	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0 ||
-	    (error = column_copy_text(c, st, 1, out->repo, sizeof(out->repo))) < 0)
-		goto done;
-	offset = sqlite3_column_int64(st, 2);
-	state = sqlite3_column_blob(st, 3);
-	state_len = (size_t)sqlite3_column_bytes(st, 3);
-	generation = sqlite3_column_int64(st, 4);
-	if (offset < 0 || generation < 0 || state_len > sizeof(out->hash_state)) {
-		error = brt_error_set(BRT_EIO, "sqlite: corrupt upload row %s", id);
-		goto done;
-	}
-	if (state_len > 0 && !state) {
-		error = db_error(c, SQLITE_NOMEM);
-		goto done;
-	}
-	if (state_len > 0)
-		memcpy(out->hash_state, state, state_len);
-	out->hash_state_len = state_len;
-	out->offset = (uint64_t)offset;
-	out->generation = (uint64_t)generation;
-	out->created_at = sqlite3_column_int64(st, 5);
-	out->updated_at = sqlite3_column_int64(st, 6);
+	error = upload_from_row(c, st, out);
 done:
 	stmt_end(st);
 	return error;
+}
+
+static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb,
+			    void *payload)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	brt_upload u;
+	int error, row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		return error;
+	st = c->stmt[STMT_UPLOAD_LIST];
+	if ((error = stmt_bind(c, st, "ii", updated_before, limit == 0 || limit > INT64_MAX ? (int64_t)-1
+										       : (int64_t)limit)) < 0)
+		goto done;
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		memset(&u, 0, sizeof(u));
+		if ((error = upload_from_row(c, st, &u)) < 0 || (error = cb(&u, payload)) != 0)
+			break;
+	}
+done:
+	stmt_end(st);
+	return error;
+}
+
+static int meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st;
+	brt_blob_row b;
+	int error, row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		return error;
+	st = c->stmt[STMT_BLOB_WALK];
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		b.digest = (const char *)sqlite3_column_text(st, 0);
+		b.size = (uint64_t)sqlite3_column_int64(st, 1);
+		b.storage_key = (const char *)sqlite3_column_text(st, 2);
+		b.created_at = sqlite3_column_int64(st, 3);
+		if (!b.digest || !b.storage_key) {
+			error = brt_error_set(BRT_EIO, "sqlite: blob row without digest or key");
+			break;
+		}
+		if ((error = cb(&b, payload)) != 0)
+			break;
+	}
+	stmt_end(st);
+	return error;
+}
+
+static int meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payload)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st;
+	brt_manifest mf;
+	const char *repo;
+	int error, row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		return error;
+	st = c->stmt[STMT_MANIFEST_WALK];
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		repo = (const char *)sqlite3_column_text(st, 0);
+		mf.digest = (const char *)sqlite3_column_text(st, 1);
+		mf.media_type = (const char *)sqlite3_column_text(st, 2);
+		mf.payload = sqlite3_column_blob(st, 3);
+		mf.size = (size_t)sqlite3_column_bytes(st, 3);
+		if (!repo || !mf.digest || !mf.media_type) {
+			error = brt_error_set(BRT_EIO, "sqlite: manifest row without repository, digest or type");
+			break;
+		}
+		if (!mf.payload)
+			mf.payload = (const unsigned char *)"";
+		if ((error = cb(repo, &mf, payload)) != 0)
+			break;
+	}
+	stmt_end(st);
+	return error;
+}
+
+/* Run a checking pragma and hand every row it returns, as text, to `cb`
+ * (integrity_check answers the single row "ok" when all is well). */
+static int pragma_rows(sqlite_conn *c, const char *sql, const char *what, brt_meta_problem_cb cb, void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	char line[512];
+	int rc, error = 0;
+
+	if ((rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return db_error(c, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len = 0;
+		int cols = sqlite3_column_count(st);
+		const unsigned char *first = sqlite3_column_text(st, 0);
+
+		if (cols == 1 && first && strcmp((const char *)first, "ok") == 0)
+			continue;
+		len = (size_t)snprintf(line, sizeof(line), "%s:", what);
+		for (int i = 0; i < cols && len < sizeof(line); i++) {
+			const unsigned char *v = sqlite3_column_text(st, i);
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s", v ? (const char *)v : "NULL");
+		}
+		if ((error = cb(line, payload)) != 0)
+			break;
+	}
+	if (error == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		error = db_error(c, rc);
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload)
+{
+	sqlite_conn *c;
+	int error;
+
+	if ((error = conn_get(&c, m)) < 0)
+		return error;
+	if ((error = pragma_rows(c, "PRAGMA integrity_check", "integrity_check", cb, payload)) != 0)
+		return error;
+	return pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", cb, payload);
 }
 
 static int tx_upload_update(sqlite_conn *c, void *ctx)
@@ -2148,6 +2326,10 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	s->base.upload_get = meta_upload_get;
 	s->base.upload_update = meta_upload_update;
 	s->base.upload_delete = meta_upload_delete;
+	s->base.upload_list = meta_upload_list;
+	s->base.blob_walk = meta_blob_walk;
+	s->base.manifest_walk = meta_manifest_walk;
+	s->base.check = meta_check;
 	s->base.free = meta_free;
 	s->base.account_create = meta_account_create;
 	s->base.account_get = meta_account_get;

@@ -685,7 +685,7 @@ static void ms_test_uploads(brt_meta *m)
 
 	CHECK_EQ_INT(m->upload_get(m, &got, u.id), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->repo_exists(m, "up/app"), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->upload_create(m, &u), 0);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
 	CHECK_EQ_INT(m->repo_exists(m, "up/app"), 0);
 	/* Garbage in, so stale fields cannot pass; strings stay printable. */
 	memset(&got, 0x5a, sizeof(got));
@@ -734,7 +734,7 @@ static void ms_test_uploads(brt_meta *m)
 
 		snprintf(other.id, sizeof(other.id), "%s", "ffffffffffffffffffffffffffffffff");
 		other.generation = 0;
-		CHECK_EQ_INT(m->upload_create(m, &other), 0);
+		CHECK_EQ_INT(m->upload_create(m, &other, 0), 0);
 		CHECK_EQ_INT(m->upload_delete(m, other.id), 0);
 		CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
 	}
@@ -1269,6 +1269,104 @@ static void ms_test_secret_race(brt_meta *m)
 	}
 }
 
+static int ms_upload_names_cb(const brt_upload *u, void *payload)
+{
+	return ms_names_cb(u->id, payload);
+}
+
+static int ms_blob_names_cb(const brt_blob_row *b, void *payload)
+{
+	return ms_names_cb(b->digest, payload);
+}
+
+static int ms_manifest_count_cb(const char *repo, const brt_manifest *mf, void *payload)
+{
+	unsigned long *count = payload;
+
+	CHECK(repo[0] != '\0' && strncmp(mf->digest, "sha256:", 7) == 0 && mf->media_type[0] != '\0');
+	CHECK(mf->size > 0 && mf->payload != NULL);
+	(*count)++;
+	return 0;
+}
+
+static int ms_problem_cb(const char *problem, void *payload)
+{
+	printf("meta check: %s\n", problem);
+	(*(unsigned long *)payload)++;
+	return 0;
+}
+
+/* Sessions are capped per account, listed oldest first for expiry, and a
+ * repository that holds nothing but sessions stays out of the catalog. */
+static void ms_test_upload_bounds(brt_meta *m)
+{
+	brt_upload u;
+	ms_names names;
+	unsigned long count = 0, problems = 0;
+	int more = 0;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.repo, sizeof(u.repo), "%s", "cap/app");
+	for (int i = 0; i < 3; i++) {
+		snprintf(u.id, sizeof(u.id), "c000000000000000000000000000000%d", i);
+		u.created_at = u.updated_at = 100 + i;
+		CHECK_EQ_INT(m->upload_create(m, &u, 3), 0);
+	}
+	snprintf(u.id, sizeof(u.id), "%s", "c0000000000000000000000000000009");
+	CHECK_EQ_INT(m->upload_create(m, &u, 3), BRT_ELIMIT);
+	CHECK_EQ_INT(m->upload_get(m, &u, u.id), BRT_ENOTFOUND);
+	/* Another account has its own count; 0 means no cap. */
+	snprintf(u.repo, sizeof(u.repo), "%s", "cap2/app");
+	CHECK_EQ_INT(m->upload_create(m, &u, 3), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+	snprintf(u.repo, sizeof(u.repo), "%s", "cap/other");
+	CHECK_EQ_INT(m->upload_create(m, &u, 3), BRT_ELIMIT);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+
+	CHECK_EQ_INT(ms_catalog(m, "cap/", NULL, 100, &names, &more), 0);
+	CHECK_EQ_INT(names.count, 0);
+	CHECK_EQ_INT(m->repo_exists(m, "cap/app"), 0);
+
+	/* Oldest first, strictly before the cut-off, at most `limit`. */
+	memset(&names, 0, sizeof(names));
+	CHECK_EQ_INT(m->upload_list(m, 102, 0, ms_upload_names_cb, &names), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "c0000000000000000000000000000000,c0000000000000000000000000000001");
+	memset(&names, 0, sizeof(names));
+	CHECK_EQ_INT(m->upload_list(m, INT64_MAX, 1, ms_upload_names_cb, &names), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "c0000000000000000000000000000000");
+	memset(&names, 0, sizeof(names));
+	names.fail_at = 2;
+	CHECK_EQ_INT(m->upload_list(m, INT64_MAX, 0, ms_upload_names_cb, &names), BRT_EIO);
+
+	/* Ending a session frees its place under the cap. */
+	CHECK_EQ_INT(m->upload_delete(m, "c0000000000000000000000000000000"), 0);
+	snprintf(u.repo, sizeof(u.repo), "%s", "cap/app");
+	CHECK_EQ_INT(m->upload_create(m, &u, 3), 0);
+	for (int i = 1; i < 3; i++) {
+		char id[33];
+		snprintf(id, sizeof(id), "c000000000000000000000000000000%d", i);
+		CHECK_EQ_INT(m->upload_delete(m, id), 0);
+	}
+	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+
+	/* Once it holds a blob, the repository is listed. */
+	CHECK_EQ_INT(m->blob_link(m, "cap/app", ms_digest_of("cap", 1).s, 5, "sha256/ca/cap", 1), 0);
+	CHECK_EQ_INT(ms_catalog(m, "cap/", NULL, 100, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "cap/app");
+
+	/* Whole-store walks, for fsck. */
+	memset(&names, 0, sizeof(names));
+	CHECK_EQ_INT(m->blob_walk(m, ms_blob_names_cb, &names), 0);
+	CHECK(names.count > 0 || names.overflow);
+	for (size_t i = 1; i < names.count && i < MS_NAMES_MAX; i++)
+		CHECK(strcmp(names.names[i - 1], names.names[i]) < 0);
+	CHECK_EQ_INT(m->manifest_walk(m, ms_manifest_count_cb, &count), 0);
+	CHECK(count > 0);
+	CHECK_EQ_INT(m->check(m, ms_problem_cb, &problems), 0);
+	CHECK_EQ_INT(problems, 0);
+}
+
 static void meta_suite_run(brt_meta *m)
 {
 	ms_test_blobs(m);
@@ -1277,6 +1375,7 @@ static void meta_suite_run(brt_meta *m)
 	ms_test_catalog(m);
 	ms_test_referrers(m);
 	ms_test_uploads(m);
+	ms_test_upload_bounds(m);
 	ms_test_accounts(m);
 	ms_test_keys(m);
 	ms_test_secrets(m);

@@ -19,7 +19,7 @@
 #include "meta_suite.h"
 
 /* Bump together with the driver's migration list. */
-#define EXPECTED_SCHEMA_VERSION 2
+#define EXPECTED_SCHEMA_VERSION 3
 
 /* Test hook exported by the driver (not part of meta.h). */
 sqlite3 *brt_meta_sqlite_handle(brt_meta *m);
@@ -170,8 +170,8 @@ static void test_accounts(brt_meta *m)
 	memset(&u, 0, sizeof(u));
 	snprintf(u.id, sizeof(u.id), "%s", "00000000000000000000000000000001");
 	snprintf(u.repo, sizeof(u.repo), "%s", "acme/up");
-	CHECK_EQ_INT(m->upload_create(m, &u), 0);
-	CHECK_EQ_INT(m->upload_create(m, &u), BRT_EEXISTS);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), BRT_EEXISTS);
 	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM uploads WHERE id = "
 				   "'00000000000000000000000000000001'",
 				buf, sizeof(buf)),
@@ -349,6 +349,7 @@ static void test_upgrade_from_v1(void)
 	m->free(m);
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_EQ_INT(sqlite3_exec(db, "DROP TABLE access_keys; DROP TABLE server_secrets;"
+				      "DROP INDEX uploads_account; DROP INDEX uploads_updated;"
 				      "INSERT INTO accounts (id, name, created_at) VALUES ('"
 				      MS_ACCOUNT_A "', NULL, 77);"
 				      "PRAGMA user_version = 1",

@@ -1,0 +1,248 @@
+/* The janitor (see maint.h): upload sessions end.  A session idle longer
+ * than uploads.expire_after is deleted with its data, and upload data that
+ * no session owns (a crash between creating a file and its row, a
+ * monolithic upload cut short by kill -9) is removed.  Data a request has
+ * open is locked by its writer, so the janitor takes the same lock first
+ * and passes over anything in use: it never pulls data from under a
+ * request that is still streaming. */
+#include "maint/maint.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+
+/* Sessions handled per batch: collected first, since the metadata walk
+ * must not write while its statement is open. */
+#define JANITOR_BATCH 256
+
+typedef struct id_batch {
+	char ids[JANITOR_BATCH][BRT_UPLOAD_ID_LEN + 1];
+	size_t count;
+} id_batch;
+
+static int collect_session(const brt_upload *u, void *payload)
+{
+	id_batch *b = payload;
+
+	if (b->count < JANITOR_BATCH)
+		memcpy(b->ids[b->count++], u->id, BRT_UPLOAD_ID_LEN + 1);
+	return 0;
+}
+
+/* Take upload `id`'s lock; 1 if taken (*w_out set), 0 if in use, <0 on
+ * error. */
+static int lock_upload(brt_blob_writer **w_out, brt_blobstore *blobs, const char *id)
+{
+	int error = blobs->writer_open(w_out, blobs, id);
+
+	if (error == BRT_ECONFLICT) {
+		brt_error_clear();
+		return 0;
+	}
+	return error < 0 ? error : 1;
+}
+
+static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, int64_t cutoff)
+{
+	id_batch *batch = calloc(1, sizeof(*batch));
+	int error = 0;
+
+	if (!batch)
+		return brt_error_set(BRT_ENOMEM, "janitor: out of memory");
+	for (;;) {
+		size_t i, progress = 0;
+
+		batch->count = 0;
+		/* Sessions in use stay listed and come again in the next batch;
+		 * a batch that removes nothing ends the pass. */
+		if ((error = meta->upload_list(meta, cutoff, JANITOR_BATCH, collect_session, batch)) < 0)
+			break;
+		for (i = 0; i < batch->count; i++) {
+			brt_blob_writer *w = NULL;
+			brt_upload u;
+			int locked = lock_upload(&w, blobs, batch->ids[i]);
+
+			if (locked < 0) {
+				error = locked;
+				break;
+			}
+			if (locked == 0) {
+				st->in_use_skipped++;
+				continue;
+			}
+			/* Under the lock: still there and still idle? */
+			if (meta->upload_get(meta, &u, batch->ids[i]) == 0 && u.updated_at < cutoff &&
+			    meta->upload_delete(meta, batch->ids[i]) == 0) {
+				blobs->upload_remove(blobs, batch->ids[i]);
+				st->sessions_expired++;
+				progress++;
+			}
+			w->free(w);
+		}
+		if (error < 0 || progress == 0 || batch->count < JANITOR_BATCH)
+			break;
+	}
+	free(batch);
+	brt_error_clear();
+	return error;
+}
+
+typedef struct orphan_ctx {
+	brt_meta *meta;
+	int64_t before;
+	id_batch batch;
+} orphan_ctx;
+
+static int collect_orphan(const char *id, uint64_t size, int64_t mtime_ms, void *payload)
+{
+	orphan_ctx *o = payload;
+	brt_upload u;
+
+	(void)size;
+	if (mtime_ms >= o->before || o->batch.count >= JANITOR_BATCH)
+		return 0;
+	if (o->meta->upload_get(o->meta, &u, id) != BRT_ENOTFOUND)
+		return 0;
+	memcpy(o->batch.ids[o->batch.count++], id, BRT_UPLOAD_ID_LEN + 1);
+	return 0;
+}
+
+static int sweep_orphans(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, int64_t before)
+{
+	orphan_ctx *o = calloc(1, sizeof(*o));
+	int error;
+
+	if (!o)
+		return brt_error_set(BRT_ENOMEM, "janitor: out of memory");
+	o->meta = meta;
+	o->before = before;
+	if ((error = blobs->upload_list(blobs, collect_orphan, o)) < 0)
+		goto done;
+	for (size_t i = 0; i < o->batch.count; i++) {
+		brt_blob_writer *w = NULL;
+		brt_upload u;
+		int locked = lock_upload(&w, blobs, o->batch.ids[i]);
+
+		if (locked < 0) {
+			error = locked;
+			break;
+		}
+		if (locked == 0) {
+			st->in_use_skipped++;
+			continue;
+		}
+		/* A session may have been created for it since the listing. */
+		if (meta->upload_get(meta, &u, o->batch.ids[i]) == BRT_ENOTFOUND) {
+			blobs->upload_remove(blobs, o->batch.ids[i]);
+			st->orphans_removed++;
+		}
+		w->free(w);
+	}
+done:
+	free(o);
+	brt_error_clear();
+	return error;
+}
+
+int brt_janitor_pass(brt_janitor_stats *out, brt_meta *meta, brt_blobstore *blobs, int64_t now,
+		     int64_t expire_after_ms, int64_t orphan_before_ms)
+{
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = expire_sessions(out, meta, blobs, now - expire_after_ms)) < 0)
+		return error;
+	return sweep_orphans(out, meta, blobs, orphan_before_ms);
+}
+
+struct brt_janitor {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;
+	brt_meta *meta;
+	brt_blobstore *blobs;
+	int64_t expire_after_ms, interval_ms;
+};
+
+static void *janitor_main(void *arg)
+{
+	brt_janitor *j = arg;
+	struct timespec deadline;
+
+	pthread_mutex_lock(&j->lock);
+	while (!j->stopping) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += (time_t)(j->interval_ms / 1000);
+		deadline.tv_nsec += (long)(j->interval_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &deadline) != ETIMEDOUT)
+			;
+		if (j->stopping)
+			break;
+		pthread_mutex_unlock(&j->lock);
+		{
+			brt_janitor_stats st;
+			int64_t now = brt_now_ms();
+			/* Data without a session that has not been written for
+			 * as long as a session may idle is abandoned too. */
+			int error = brt_janitor_pass(&st, j->meta, j->blobs, now, j->expire_after_ms,
+						     now - j->expire_after_ms);
+			if (error < 0)
+				brt_log_warn("janitor: %s", brt_error_last());
+			else if (st.sessions_expired || st.orphans_removed)
+				brt_log_info("janitor: expired %lu upload sessions, removed %lu orphan uploads",
+					     st.sessions_expired, st.orphans_removed);
+		}
+		pthread_mutex_lock(&j->lock);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, int64_t expire_after_ms,
+		      int64_t interval_ms)
+{
+	brt_janitor *j = calloc(1, sizeof(*j));
+
+	*out = NULL;
+	if (!j)
+		return brt_error_set(BRT_ENOMEM, "janitor: out of memory");
+	j->meta = meta;
+	j->blobs = blobs;
+	j->expire_after_ms = expire_after_ms;
+	j->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->wake, NULL);
+	if (pthread_create(&j->thread, NULL, janitor_main, j) != 0) {
+		pthread_mutex_destroy(&j->lock);
+		pthread_cond_destroy(&j->wake);
+		free(j);
+		return brt_error_set(BRT_EIO, "janitor: cannot start a thread");
+	}
+	*out = j;
+	return 0;
+}
+
+void brt_janitor_stop(brt_janitor *j)
+{
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->lock);
+	j->stopping = 1;
+	pthread_cond_signal(&j->wake);
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->thread, NULL);
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->wake);
+	free(j);
+}

@@ -100,12 +100,19 @@ void api_manifest_put_end(brt_request *req)
 	put.artifact_type = info.artifact_type;
 	put.annotations = info.annotations;
 	put.blobs = (const char *const *)info.blobs;
+	put.blob_sizes = info.blob_sizes;
 	put.blob_count = info.blob_count;
 	put.children = (const char *const *)info.children;
+	put.child_sizes = info.child_sizes;
 	put.child_count = info.child_count;
 	put.now = brt_now_ms();
 	if ((error = meta->manifest_put(meta, &put)) < 0) {
-		api_fail_error(req, error, E_MANIFEST_UNKNOWN);
+		/* A descriptor whose size is not the stored one: clients
+		 * would trust it and fail (or be fooled) when pulling. */
+		if (error == BRT_EINVALID)
+			api_fail(req, 400, E_MANIFEST_INVALID, "%s", brt_error_last());
+		else
+			api_fail_error(req, error, E_MANIFEST_UNKNOWN);
 		return;
 	}
 	resp = api_response_empty();

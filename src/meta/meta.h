@@ -55,6 +55,10 @@ typedef struct brt_manifest_put {
 	const char *const *children;/* index entries: must be manifests in repo */
 	size_t child_count;
 	int64_t now;
+	/* The sizes the descriptors claim, checked against what is stored
+	 * (clients trust them); NULL: not checked. */
+	const uint64_t *blob_sizes;
+	const uint64_t *child_sizes;
 } brt_manifest_put;
 
 /* One entry of a referrers response. */
@@ -150,7 +154,8 @@ struct brt_meta {
 	/* Store a manifest (and move the tag, if any, to it) in one
 	 * transaction.  BRT_EBLOBUNKNOWN (detail names the digest) if a listed
 	 * blob is not linked in the repository or a child is not a manifest
-	 * of it.  Putting an existing digest again only updates the tag. */
+	 * of it; BRT_EINVALID if a descriptor's size is not the stored one.
+	 * Putting an existing digest again only updates the tag. */
 	int (*manifest_put)(brt_meta *m, const brt_manifest_put *put);
 
 	/* A manifest by tag or digest (`is_digest` says which).

@@ -148,8 +148,9 @@ static int pool_copy(const char **out, brt_pool *pool, const char *s)
 	return 0;
 }
 
-/* Check one descriptor and copy its digest into the pool. */
-static int parse_descriptor(const char **digest_out, brt_pool *pool, const json_t *desc,
+/* Check one descriptor and copy its digest into the pool; its size into
+ * *size_out unless that is NULL. */
+static int parse_descriptor(const char **digest_out, uint64_t *size_out, brt_pool *pool, const json_t *desc,
 			    const char *where)
 {
 	json_t *media_type, *digest, *size;
@@ -169,24 +170,30 @@ static int parse_descriptor(const char **digest_out, brt_pool *pool, const json_
 	size = json_object_get(desc, "size");
 	if (!json_is_integer(size) || json_integer_value(size) < 0)
 		return brt_error_set(BRT_EINVALID, "%s: size must be a non-negative integer", where);
+	if (size_out)
+		*size_out = (uint64_t)json_integer_value(size);
 	return pool_copy(digest_out, pool, parsed.str);
 }
 
-static int alloc_digest_array(const char ***out, brt_pool *pool, size_t count)
+/* Room for `count` descriptors' digests and sizes. */
+static int alloc_descriptor_arrays(const char ***digests_out, uint64_t **sizes_out, brt_pool *pool,
+				   size_t count)
 {
-	size_t bytes;
+	size_t bytes, size_bytes;
 
-	if (__builtin_mul_overflow(count, sizeof(**out), &bytes))
+	if (__builtin_mul_overflow(count, sizeof(**digests_out), &bytes) ||
+	    __builtin_mul_overflow(count, sizeof(**sizes_out), &size_bytes))
 		return brt_error_set(BRT_ENOMEM, "too many descriptors");
-	*out = brt_pool_alloc(pool, bytes);
-	if (!*out)
+	*digests_out = brt_pool_alloc(pool, bytes);
+	*sizes_out = brt_pool_alloc(pool, size_bytes);
+	if (!*digests_out || !*sizes_out)
 		return brt_error_set(BRT_ENOMEM, "out of request memory");
 	return 0;
 }
 
 /* Parse the descriptors of array `array` (named `name`) into
  * digests[first..]. */
-static int parse_descriptor_array(const char **digests, brt_pool *pool, const json_t *array,
+static int parse_descriptor_array(const char **digests, uint64_t *sizes, brt_pool *pool, const json_t *array,
 				  const char *name)
 {
 	char where[64];
@@ -196,7 +203,7 @@ static int parse_descriptor_array(const char **digests, brt_pool *pool, const js
 
 	json_array_foreach(array, i, desc) {
 		snprintf(where, sizeof(where), "%s[%zu]", name, i);
-		if ((error = parse_descriptor(&digests[i], pool, desc, where)) < 0)
+		if ((error = parse_descriptor(&digests[i], &sizes[i], pool, desc, where)) < 0)
 			break;
 	}
 	return error;
@@ -208,6 +215,7 @@ static int parse_image(brt_manifest_info *out, brt_pool *pool, const json_t *roo
 	json_t *config = member(root, "config"), *layers = member(root, "layers");
 	size_t layer_count = 0, count;
 	const char **blobs = NULL;
+	uint64_t *sizes = NULL;
 	int error = 0;
 
 	if (!config)
@@ -218,14 +226,15 @@ static int parse_image(brt_manifest_info *out, brt_pool *pool, const json_t *roo
 		layer_count = json_array_size(layers);
 	if (__builtin_add_overflow(layer_count, 1, &count))
 		return brt_error_set(BRT_ENOMEM, "too many layers");
-	if ((error = alloc_digest_array(&blobs, pool, count)) < 0)
+	if ((error = alloc_descriptor_arrays(&blobs, &sizes, pool, count)) < 0)
 		return error;
-	if ((error = parse_descriptor(&blobs[0], pool, config, "config")) < 0)
+	if ((error = parse_descriptor(&blobs[0], &sizes[0], pool, config, "config")) < 0)
 		return error;
-	if (layers && (error = parse_descriptor_array(blobs + 1, pool, layers, "layers")) < 0)
+	if (layers && (error = parse_descriptor_array(blobs + 1, sizes + 1, pool, layers, "layers")) < 0)
 		return error;
 	out->kind = BRT_MANIFEST_IMAGE;
 	out->blobs = blobs;
+	out->blob_sizes = sizes;
 	out->blob_count = count;
 	return 0;
 }
@@ -235,6 +244,7 @@ static int parse_index(brt_manifest_info *out, brt_pool *pool, const json_t *roo
 {
 	json_t *manifests = member(root, "manifests");
 	const char **children = NULL;
+	uint64_t *sizes = NULL;
 	size_t count;
 	int error = 0;
 
@@ -242,13 +252,14 @@ static int parse_index(brt_manifest_info *out, brt_pool *pool, const json_t *roo
 		return brt_error_set(BRT_EINVALID, "index has no manifests array");
 	count = json_array_size(manifests);
 	if (count > 0) {
-		if ((error = alloc_digest_array(&children, pool, count)) < 0)
+		if ((error = alloc_descriptor_arrays(&children, &sizes, pool, count)) < 0)
 			return error;
-		if ((error = parse_descriptor_array(children, pool, manifests, "manifests")) < 0)
+		if ((error = parse_descriptor_array(children, sizes, pool, manifests, "manifests")) < 0)
 			return error;
 	}
 	out->kind = BRT_MANIFEST_INDEX;
 	out->children = children;
+	out->child_sizes = sizes;
 	out->child_count = count;
 	return 0;
 }
@@ -314,7 +325,7 @@ static int parse_subject(brt_manifest_info *out, brt_pool *pool, const json_t *r
 
 	if (!subject)
 		return 0;
-	return parse_descriptor(&out->subject, pool, subject, "subject");
+	return parse_descriptor(&out->subject, NULL, pool, subject, "subject");
 }
 
 /* Per the distribution spec's referrers rules: the manifest's own

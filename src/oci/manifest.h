@@ -7,6 +7,7 @@
 #define BRT_MANIFEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/pool.h"
 
@@ -31,8 +32,10 @@ typedef struct brt_manifest_info {
 	const char *subject;          /* subject.digest, validated; NULL if none */
 	const char *annotations;      /* compact JSON text of "annotations"; NULL if none */
 	const char **blobs;           /* config then layers digests (images) */
+	const uint64_t *blob_sizes;   /* the size each of those descriptors claims */
 	size_t blob_count;
 	const char **children;        /* manifests[].digest (indexes) */
+	const uint64_t *child_sizes;  /* the size each of those descriptors claims */
 	size_t child_count;
 } brt_manifest_info;
 

@@ -69,6 +69,39 @@ areq GET "/v2/$R/tags/list"
 expect_resp 200
 expect_json '.tags | join(",")' nodup
 
+section "descriptor sizes must be the stored sizes: 400 MANIFEST_INVALID, nothing stored"
+# Clients trust a descriptor's size (they cap the download with it): one
+# that is not the blob's is a manifest that cannot be pulled as written.
+as push "Bearer $PUSH"
+for wrong in "config:$(desc "$MT_OCI_CONFIG" "$C" $((CS + 1))),[$LAY1]" \
+	"layer-short:$CFG,[$(desc "$MT_OCI_LAYER" "$L1" 999)]" \
+	"layer-long:$CFG,[$LAY1,$(desc "$MT_OCI_LAYER" "$L2" 1000000)]" \
+	"layer-zero:$CFG,[$(desc "$MT_OCI_LAYER" "$L1" 0)]"; do
+	name=${wrong%%:*}
+	rest=${wrong#*:}
+	printf '{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":%s}' "$MT_OCI_MANIFEST" \
+		"${rest%%,\[*}" "[${rest#*,\[}" >"$W/size-$name"
+	areq PUT "/v2/$R/manifests/size-$name" -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$W/size-$name"
+	expect_resp 400 MANIFEST_INVALID
+	areq GET "/v2/$R/manifests/$(digest_of "$W/size-$name")" -H "Accept: $MT_OCI_MANIFEST"
+	expect_resp 404 MANIFEST_UNKNOWN
+done
+# An index entry's size must be its manifest's.
+NODUP=$(digest_of "$W/nodup")
+NS=$(size_of "$W/nodup")
+for claim in $((NS - 1)) $((NS + 7)) "$NS"; do
+	printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%s}]}' \
+		"$MT_OCI_INDEX" "$MT_OCI_MANIFEST" "$NODUP" "$claim" >"$W/index-$claim"
+	areq PUT "/v2/$R/manifests/index-$claim" -H "Content-Type: $MT_OCI_INDEX" --data-binary "@$W/index-$claim"
+	if [ "$claim" = "$NS" ]; then
+		expect_resp 201
+	else
+		expect_resp 400 MANIFEST_INVALID
+	fi
+done
+areq GET "/v2/$R/tags/list"
+expect_json '.tags | join(",")' "index-$NS,nodup"
+
 section "tokens: one spelling only"
 auth_discover
 auth_token TOKEN "$(auth_basic KEY "$PUSH")" "repository:$R:pull,push"

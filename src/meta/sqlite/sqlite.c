@@ -173,11 +173,13 @@ enum stmt_id {
 	STMT_LINK_INSERT,
 	STMT_LINK_TOUCH,
 	STMT_LINK_EXISTS,
+	STMT_LINK_SIZE,
 	STMT_LINK_DELETE,
 	STMT_ACCOUNT_BLOB_ADD,
 	STMT_ACCOUNT_BLOB_RELEASE,
 	STMT_ACCOUNT_BLOB_PRUNE,
 	STMT_MANIFEST_ID,
+	STMT_MANIFEST_SIZE,
 	STMT_MANIFEST_INSERT,
 	STMT_MANIFEST_BLOB_INSERT,
 	STMT_MANIFEST_REF_INSERT,
@@ -250,6 +252,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" WHERE repository_id = ?1 AND digest = ?2 AND touched_at < ?3",
 	[STMT_LINK_EXISTS] =
 		"SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	[STMT_LINK_SIZE] =
+		"SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
+		" WHERE rb.repository_id = ?1 AND rb.digest = ?2",
 	[STMT_LINK_DELETE] =
 		"DELETE FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
 	/* The size comes from the blob row, the one truth about the object. */
@@ -263,6 +268,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"DELETE FROM account_blobs WHERE account_id = ?1 AND digest = ?2 AND nlinks <= 0",
 	[STMT_MANIFEST_ID] =
 		"SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+	[STMT_MANIFEST_SIZE] = "SELECT size FROM manifests WHERE id = ?1",
 	[STMT_MANIFEST_INSERT] =
 		"INSERT INTO manifests (repository_id, account_id, digest, media_type, size, payload,"
 		" subject_digest, artifact_type, annotations, created_at)"
@@ -1085,6 +1091,20 @@ static int meta_blob_unlink(brt_meta *m, const char *repo, const char *digest)
 
 /* Inside manifest_put's transaction: check the references of a manifest
  * new to the repository and store it with them. */
+static int manifest_size(sqlite_conn *c, int64_t id, uint64_t *size_out)
+{
+	sqlite3_stmt *st = c->stmt[STMT_MANIFEST_SIZE];
+	int found = 0, error;
+
+	*size_out = 0;
+	if ((error = stmt_bind(c, st, "i", id)) == 0 && (error = stmt_step(c, st, &found)) == 0 && found)
+		*size_out = (uint64_t)sqlite3_column_int64(st, 0);
+	stmt_end(st);
+	if (error == 0 && !found)
+		error = brt_error_set(BRT_EIO, "sqlite: manifest %lld vanished", (long long)id);
+	return error;
+}
+
 static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
 			   const char *account, int64_t *id_out)
 {
@@ -1095,11 +1115,23 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	size_t i;
 
 	for (i = 0; i < put->blob_count; i++) {
-		if ((error = query_exists(c, STMT_LINK_EXISTS, "it", repo_id, put->blobs[i],
-					  &found)) < 0)
+		sqlite3_stmt *link = c->stmt[STMT_LINK_SIZE];
+		uint64_t stored = 0;
+
+		if ((error = stmt_bind(c, link, "it", repo_id, put->blobs[i])) == 0 &&
+		    (error = stmt_step(c, link, &found)) == 0 && found)
+			stored = (uint64_t)sqlite3_column_int64(link, 0);
+		stmt_end(link);
+		if (error < 0)
 			goto done;
 		if (!found) {
 			error = brt_error_set(BRT_EBLOBUNKNOWN, "blob %s unknown", put->blobs[i]);
+			goto done;
+		}
+		if (put->blob_sizes && put->blob_sizes[i] != stored) {
+			error = brt_error_set(BRT_EINVALID, "blob %s is %llu bytes, the manifest says %llu",
+					      put->blobs[i], (unsigned long long)stored,
+					      (unsigned long long)put->blob_sizes[i]);
 			goto done;
 		}
 	}
@@ -1126,10 +1158,20 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	for (i = 0; i < put->child_count; i++) {
 		int64_t child_id = 0;
 
+		uint64_t child_size = 0;
+
 		if ((error = manifest_find(c, repo_id, put->children[i], &child_id, &found)) < 0)
 			goto done;
 		if (!found) {
 			error = brt_error_set(BRT_EBLOBUNKNOWN, "manifest %s unknown", put->children[i]);
+			goto done;
+		}
+		if (put->child_sizes && (error = manifest_size(c, child_id, &child_size)) < 0)
+			goto done;
+		if (put->child_sizes && put->child_sizes[i] != child_size) {
+			error = brt_error_set(BRT_EINVALID, "manifest %s is %llu bytes, the index says %llu",
+					      put->children[i], (unsigned long long)child_size,
+					      (unsigned long long)put->child_sizes[i]);
 			goto done;
 		}
 		if ((error = stmt_bind(c, c->stmt[STMT_MANIFEST_REF_INSERT], "ii", manifest_id,

@@ -1355,6 +1355,34 @@ static void ms_test_upload_bounds(brt_meta *m)
 	CHECK_EQ_INT(ms_catalog(m, "cap/", NULL, 100, &names, &more), 0);
 	CHECK_EQ_STR(ms_names_join(&names), "cap/app");
 
+	/* A descriptor must claim the stored size. */
+	{
+		brt_manifest_put put;
+		ms_digest blob = ms_digest_of("cap", 1), man = ms_digest_of("cap-manifest", 1);
+		const char *blobs[1] = { blob.s };
+		uint64_t sizes[1] = { 6 };
+		brt_manifest mf;
+		brt_pool pool;
+
+		brt_pool_init(&pool, 1 << 16);
+		memset(&put, 0, sizeof(put));
+		put.repo = "cap/app";
+		put.digest = man.s;
+		put.media_type = "application/vnd.oci.image.manifest.v1+json";
+		put.payload = (const unsigned char *)"{}";
+		put.size = 2;
+		put.blobs = blobs;
+		put.blob_sizes = sizes;
+		put.blob_count = 1;
+		put.now = 5;
+		CHECK_EQ_INT(m->manifest_put(m, &put), BRT_EINVALID);
+		CHECK_EQ_INT(m->manifest_get(m, &mf, &pool, "cap/app", man.s, 1), BRT_ENOTFOUND);
+		sizes[0] = 5;
+		CHECK_EQ_INT(m->manifest_put(m, &put), 0);
+		CHECK_EQ_INT(m->manifest_delete(m, "cap/app", man.s), 0);
+		brt_pool_clear(&pool);
+	}
+
 	/* Whole-store walks, for fsck. */
 	memset(&names, 0, sizeof(names));
 	CHECK_EQ_INT(m->blob_walk(m, ms_blob_names_cb, &names), 0);

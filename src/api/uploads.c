@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/query.h"
 #include "auth/auth.h"
 #include "oci/names.h"
 #include "oci/range.h"
@@ -86,20 +87,6 @@ static int load_session(brt_request *req)
 	return error;
 }
 
-static int parse_digest_param(brt_request *req, const char *value)
-{
-	int error;
-
-	if (!value || !*value) {
-		api_fail(req, 400, E_DIGEST_INVALID, "the digest parameter is required");
-		return BRT_EINVALID;
-	}
-	error = brt_digest_parse(&req->digest, value, strlen(value));
-	if (error < 0)
-		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
-	return error;
-}
-
 static void fail_open(brt_request *req, int error)
 {
 	if (error == BRT_ECONFLICT)
@@ -168,17 +155,18 @@ static void open_session_upload(brt_request *req, int has_range, uint64_t start)
 
 static void begin_post(brt_request *req)
 {
-	const char *digest = brt_request_query(req, "digest");
-	const char *mount = brt_request_query(req, "mount");
+	brt_upload_query q;
 	char *id;
 
-	if (mount) {
-		parse_digest_param(req, mount);
-		return; /* decided in end_post, once any body is gone */
-	}
-	if (!digest)
+	if (brt_query_upload_post(&q, brt_request_query(req, "digest"), brt_request_query(req, "mount"),
+				  brt_request_query(req, "from")) < 0) {
+		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
 		return;
-	if (parse_digest_param(req, digest) < 0)
+	}
+	req->digest = q.digest;
+	/* A session or a mount is decided in api_upload_end, once any body
+	 * is gone. */
+	if (q.kind != BRT_UPLOAD_START_MONOLITHIC)
 		return;
 	/* Monolithic upload: the data goes to a fresh upload id with no
 	 * session row; nothing is visible unless the digest matches. */
@@ -230,8 +218,10 @@ void api_upload_begin(brt_request *req)
 		begin_post(req);
 		return;
 	}
-	if (req->method == BRT_PUT && parse_digest_param(req, brt_request_query(req, "digest")) < 0)
+	if (req->method == BRT_PUT && brt_query_upload_put(&req->digest, brt_request_query(req, "digest")) < 0) {
+		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
 		return;
+	}
 	if ((has_range = chunk_range(req, &start, &end)) < 0)
 		return;
 	/* A first read for a cheap 404 that touches no storage. */

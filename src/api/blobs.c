@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "common/log.h"
 #include "oci/range.h"
 
 /* HEAD: libmicrohttpd sends the size as Content-Length and never calls us. */
@@ -19,23 +20,49 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-/* Streaming through a store reader when there is no file descriptor. */
+/* Streaming through a store reader when there is no file descriptor.  The
+ * first block is read before the response is created: once the status
+ * line is out, a read error can only cut the connection, so a store that
+ * fails at once (the common case: a missing or unreadable object) gets a
+ * proper error response instead. */
+#define BLOB_HEAD_MAX (64 * 1024)
+
+typedef struct blob_stream {
+	brt_blob_reader *reader;
+	size_t head_len, head_pos;
+	char head[BLOB_HEAD_MAX];
+} blob_stream;
+
 static ssize_t read_blob(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	brt_blob_reader *reader = cls;
+	blob_stream *stream = cls;
 	size_t n = 0;
 
 	(void)pos;
-	if (reader->read(reader, buf, max, &n) < 0)
+	if (stream->head_pos < stream->head_len) {
+		n = stream->head_len - stream->head_pos;
+		if (n > max)
+			n = max;
+		memcpy(buf, stream->head + stream->head_pos, n);
+		stream->head_pos += n;
+		return (ssize_t)n;
+	}
+	if (stream->reader->read(stream->reader, buf, max, &n) < 0) {
+		/* The status is sent: all that is left is to cut the body
+		 * short, so the client sees a truncated transfer, not a
+		 * complete-looking wrong blob. */
+		brt_log_error("blob read failed mid-stream: %s", brt_error_last());
 		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
 	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
 }
 
-static void free_reader(void *cls)
+static void free_stream(void *cls)
 {
-	brt_blob_reader *reader = cls;
+	blob_stream *stream = cls;
 
-	reader->free(reader);
+	stream->reader->free(stream->reader);
+	free(stream);
 }
 
 static int parse_digest(brt_request *req)
@@ -52,6 +79,8 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 	brt_blobstore *bs = req->server->blobs;
 	struct MHD_Response *resp;
 	brt_blob_reader *reader = NULL;
+	blob_stream *stream;
+	size_t head_max;
 	int fd = -1;
 	int error;
 
@@ -69,9 +98,32 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 		api_fail_error(req, error, E_BLOB_UNKNOWN);
 		return NULL;
 	}
-	resp = MHD_create_response_from_callback(len, 256 * 1024, read_blob, reader, free_reader);
-	if (!resp)
+	if (!(stream = malloc(sizeof(*stream)))) {
 		reader->free(reader);
+		api_fail_error(req, brt_error_set(BRT_ENOMEM, "out of memory"), E_BLOB_UNKNOWN);
+		return NULL;
+	}
+	stream->reader = reader;
+	stream->head_len = 0;
+	stream->head_pos = 0;
+	/* Fill the head as far as the object goes: a reader may return
+	 * less than asked before the end. */
+	head_max = len < BLOB_HEAD_MAX ? (size_t)len : BLOB_HEAD_MAX;
+	while (stream->head_len < head_max) {
+		size_t n = 0;
+		if ((error = reader->read(reader, stream->head + stream->head_len, head_max - stream->head_len,
+					  &n)) < 0) {
+			free_stream(stream);
+			api_fail_error(req, error, E_BLOB_UNKNOWN);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		stream->head_len += n;
+	}
+	resp = MHD_create_response_from_callback(len, 256 * 1024, read_blob, stream, free_stream);
+	if (!resp)
+		free_stream(stream);
 	return resp;
 }
 

@@ -116,7 +116,7 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 	int error = 0;
 	brt_blobstore *store = upload->store;
 	brt_digest got;
-	char staging[BRT_BLOB_KEY_MAX];
+	char staging[BRT_BLOB_KEY_MAX], detail[512];
 
 	*size_out = upload->writer->size;
 	brt_blob_key(key_out, expected->str);
@@ -134,7 +134,7 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 	/* A leftover from an interrupted commit would be taken for this one. */
 	store->remove(store, staging);
 	if ((error = upload->writer->commit(upload->writer, staging)) < 0)
-		return error;
+		goto discard;
 	if ((error = rehash(&got, store, staging, expected->alg)) < 0)
 		goto discard;
 	if (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0) {
@@ -156,12 +156,18 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 		}
 		if (error == BRT_EEXISTS) /* a concurrent commit of the same content */
 			error = 0;
-		goto discard;
 	}
-	return error;
 discard:
-	/* Gone already when it was moved into place. */
-	if (store->remove(store, staging) == BRT_ENOTFOUND && error == 0)
+	/* The staging object must not outlive this call, whatever failed
+	 * (a failed move or a commit that published and then reported an
+	 * error would leave it under blobs/ for good); it is gone already
+	 * when it was moved into place.  The cleanup's own outcome must not
+	 * replace the detail of the error being returned. */
+	snprintf(detail, sizeof(detail), "%s", brt_error_last());
+	store->remove(store, staging);
+	if (error < 0)
+		brt_error_set(error, "%s", detail);
+	else
 		brt_error_clear();
 	return error;
 }

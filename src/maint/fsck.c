@@ -1,17 +1,883 @@
-/* Placeholder until fsck lands. */
+/* fsck (see maint.h): checks that the metadata and the stored objects
+ * agree, and with repair puts right what can be put right without losing
+ * anything.
+ *
+ * Order matters because the server may be running.  Objects are listed
+ * before blob rows are walked: a push commits its object before it links
+ * the row, so a row read later names every object committed and linked
+ * before the listing.  Sessions are read before their data is listed: data
+ * only grows before an offset is acknowledged, so data read later is never
+ * shorter than a healthy session's offset.  What still looks wrong is
+ * observed a second time (or re-checked under the upload's lock) before it
+ * is reported or touched.
+ *
+ * Repair never deletes object bytes.  A corrupt object and an orphan object
+ * are moved to "quarantine/<corrupt|orphan>/<alg>/<hex>/<n>", where an
+ * operator can inspect or delete them; the blob row stays, so a later push
+ * of the genuine bytes places a fresh object under the freed key.  A blob
+ * whose object is absent but has a corrupt copy in quarantine is reported
+ * as awaiting that push, not as a new problem.  Upload data (of stale or
+ * broken sessions, or owned by no session) is removed, as the janitor
+ * would: no blob was ever acknowledged from it.
+ *
+ * Report lines start with a kind word so they can be grepped:
+ *   corrupt, missing, awaiting-push, orphan-object, manifest-corrupt,
+ *   manifest-unparsable, dangling, meta, stale-session, broken-session,
+ *   orphan-upload (findings); quarantined, removed, restored, resolved,
+ *   repair-failed (actions); summary (last line). */
 #include "maint/maint.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/error.h"
+#include "common/pool.h"
+#include "oci/digest.h"
+#include "oci/manifest.h"
+
+#define READ_CHUNK ((size_t)1 << 20)
+/* The deepest nesting limits.json_depth can allow: a manifest the server
+ * accepted must parse here whatever the configuration was. */
+#define MANIFEST_DEPTH_MAX 1000
+#define MANIFEST_POOL_CAP ((size_t)1 << 30)
+/* Quarantine copies of one digest and kind ("/1" .. "/99"). */
+#define QUARANTINE_SLOTS 99
+#define QUARANTINE_PREFIX "quarantine/"
+
+typedef struct blob_row {
+	char *digest;
+	char *key;
+	uint64_t size;
+} blob_row;
+
+typedef struct stored_object {
+	char *key;
+	uint64_t size;
+	int moved; /* repair moved it to quarantine */
+	char *moved_to;
+} stored_object;
+
+typedef struct session {
+	char id[BRT_UPLOAD_ID_LEN + 1];
+	char repo[BRT_NAME_MAX + 1];
+	uint64_t offset;
+	uint64_t generation;
+	int64_t updated_at;
+} session;
+
+typedef struct upload_data {
+	char id[BRT_UPLOAD_ID_LEN + 1];
+	uint64_t size;
+	int64_t mtime_ms;
+} upload_data;
+
+/* A growable array of `T`; grows by doubling. */
+typedef struct vec {
+	void *items;
+	size_t count, cap, item_size;
+} vec;
+
+typedef struct fsck {
+	brt_fsck_result *res;
+	brt_meta *meta;
+	brt_blobstore *blobs;
+	const brt_fsck_options *opt;
+	FILE *report;
+	unsigned char *buf;
+	vec rows;     /* blob_row, sorted by key */
+	vec objects;  /* stored_object, sorted by key */
+	vec sessions; /* session */
+	vec uploads;  /* upload_data */
+	uint64_t bytes_hashed;
+	unsigned long awaiting, young_objects, young_uploads, quarantine_held, repair_failed;
+	int ages_unknown;
+} fsck;
+
+static void vec_init(vec *v, size_t item_size)
+{
+	memset(v, 0, sizeof(*v));
+	v->item_size = item_size;
+}
+
+/* A zeroed new last item, or NULL when out of memory. */
+static void *vec_push(vec *v)
+{
+	void *item;
+
+	if (v->count == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64, bytes;
+		void *grown;
+		if (__builtin_mul_overflow(cap, v->item_size, &bytes) || !(grown = realloc(v->items, bytes)))
+			return NULL;
+		v->items = grown;
+		v->cap = cap;
+	}
+	item = (char *)v->items + v->count * v->item_size;
+	memset(item, 0, v->item_size);
+	v->count++;
+	return item;
+}
+
+static void *vec_at(const vec *v, size_t i)
+{
+	return (char *)v->items + i * v->item_size;
+}
+
+static void say(fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(fsck *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!f->report)
+		return;
+	va_start(ap, fmt);
+	vfprintf(f->report, fmt, ap);
+	va_end(ap);
+	fputc('\n', f->report);
+}
+
+static long long seconds(int64_t ms)
+{
+	return (long long)(ms / 1000);
+}
+
+/* --------------------------------------------------------------- keys */
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_hex(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* The digest an object key "<alg>/<xx>/<hex>" stands for, written into
+ * `out` (BRT_DIGEST_STR_MAX + 1 bytes); 0 if the key is not of that shape.
+ * `body_out` gets "<alg>/<hex>" (BRT_BLOB_KEY_MAX bytes). */
+static int key_digest(char *out, char *body_out, const char *key)
+{
+	const char *slash = strchr(key, '/');
+	const char *hex;
+	size_t alg_len, hex_len;
+	brt_digest d;
+
+	if (!slash || slash == key || strlen(slash) < 5 || slash[3] != '/')
+		return 0;
+	alg_len = (size_t)(slash - key);
+	hex = slash + 4;
+	hex_len = strlen(hex);
+	if (alg_len > 16 || hex_len > 128 || memcmp(slash + 1, hex, 2) != 0 || !is_hex(hex, hex_len))
+		return 0;
+	snprintf(out, BRT_DIGEST_STR_MAX + 1, "%.*s:%s", (int)alg_len, key, hex);
+	if (brt_digest_parse(&d, out, strlen(out)) < 0) {
+		brt_error_clear();
+		return 0;
+	}
+	snprintf(body_out, BRT_BLOB_KEY_MAX, "%.*s/%s", (int)alg_len, key, hex);
+	return 1;
+}
+
+static blob_row *row_by_key(fsck *f, const char *key)
+{
+	return bsearch(&key, f->rows.items, f->rows.count, sizeof(blob_row), key_cmp);
+}
+
+/* The first quarantined copy of `digest` of `kind`, or NULL. */
+static const char *quarantined_copy(fsck *f, const char *kind, const char *digest)
+{
+	char prefix[BRT_BLOB_KEY_MAX + 32];
+	const char *colon = strchr(digest, ':');
+	size_t lo = 0, hi = f->objects.count, len;
+
+	if (!colon)
+		return NULL;
+	len = (size_t)snprintf(prefix, sizeof(prefix), QUARANTINE_PREFIX "%s/%.*s/%s/", kind,
+			       (int)(colon - digest), digest, colon + 1);
+	if (len >= sizeof(prefix))
+		return NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(((stored_object *)vec_at(&f->objects, mid))->key, prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < f->objects.count) {
+		const char *key = ((stored_object *)vec_at(&f->objects, lo))->key;
+		if (strncmp(key, prefix, len) == 0)
+			return key;
+	}
+	return NULL;
+}
+
+/* Move `key` to "quarantine/<kind>/<body>/<n>" with the first free n;
+ * the new key is written into `to` (BRT_BLOB_KEY_MAX bytes). */
+static int quarantine(fsck *f, char *to, const char *key, const char *kind, const char *body)
+{
+	int error = BRT_EEXISTS;
+
+	for (int n = 1; n <= QUARANTINE_SLOTS && error == BRT_EEXISTS; n++) {
+		int len = snprintf(to, BRT_BLOB_KEY_MAX, QUARANTINE_PREFIX "%s/%s/%d", kind, body, n);
+		if (len < 0 || len >= BRT_BLOB_KEY_MAX - 1)
+			return brt_error_set(BRT_EINVALID, "quarantine key for %s is too long", key);
+		error = f->blobs->move(f->blobs, key, to);
+	}
+	if (error == BRT_EEXISTS)
+		error = brt_error_set(BRT_EEXISTS, "all quarantine slots for %s are taken", key);
+	return error;
+}
+
+/* Digest (of algorithm `alg`) and length of the bytes stored at `key`. */
+static int rehash(fsck *f, brt_digest *out, uint64_t *len_out, const char *key, brt_digest_alg alg)
+{
+	brt_blob_reader *reader = NULL;
+	brt_hasher h;
+	uint64_t len = 0;
+	size_t n;
+	int error;
+
+	*len_out = 0;
+	if ((error = f->blobs->reader_open(&reader, f->blobs, key, 0)) < 0)
+		return error;
+	brt_hasher_init(&h, alg);
+	for (;;) {
+		if ((error = reader->read(reader, f->buf, READ_CHUNK, &n)) < 0)
+			goto done;
+		if (n == 0)
+			break;
+		brt_hasher_update(&h, f->buf, n);
+		len += n;
+	}
+	brt_hasher_final(&h, out);
+	*len_out = len;
+	f->bytes_hashed += len;
+done:
+	reader->free(reader);
+	return error;
+}
+
+/* ------------------------------------------------------------ objects */
+
+static int collect_object(const char *key, uint64_t size, void *payload)
+{
+	fsck *f = payload;
+	stored_object *o = vec_push(&f->objects);
+
+	if (!o || !(o->key = strdup(key)))
+		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+	o->size = size;
+	return 0;
+}
+
+static int collect_row(const brt_blob_row *b, void *payload)
+{
+	fsck *f = payload;
+	blob_row *r = vec_push(&f->rows);
+
+	if (!r || !(r->digest = strdup(b->digest)) || !(r->key = strdup(b->storage_key)))
+		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+	r->size = b->size;
+	return 0;
+}
+
+/* Repair of a corrupt object: quarantine it, then make sure what was moved
+ * really is bad (a verified push may have replaced it since it was read). */
+static void quarantine_corrupt(fsck *f, const blob_row *r, brt_digest_alg alg)
+{
+	char to[BRT_BLOB_KEY_MAX], digest[BRT_DIGEST_STR_MAX + 1], body[BRT_BLOB_KEY_MAX];
+	brt_digest got;
+	uint64_t len = 0;
+	int error;
+
+	if (!key_digest(digest, body, r->key))
+		snprintf(body, sizeof(body), "%s", r->key);
+	if ((error = quarantine(f, to, r->key, "corrupt", body)) < 0) {
+		f->repair_failed++;
+		say(f, "repair-failed %s key %s: cannot quarantine: %s", r->digest, r->key, brt_error_last());
+		brt_error_clear();
+		return;
+	}
+	if (rehash(f, &got, &len, to, alg) == 0 && len == r->size && strcmp(got.str, r->digest) == 0 &&
+	    f->blobs->move(f->blobs, to, r->key) == 0) {
+		f->res->corrupt--;
+		say(f, "restored %s key %s (replaced by a verified push while fsck ran)", r->digest, r->key);
+		return;
+	}
+	brt_error_clear();
+	f->res->quarantined++;
+	say(f, "quarantined %s key %s -> %s (push the blob again to restore it)", r->digest, r->key, to);
+}
+
+static int check_blob(fsck *f, const blob_row *r)
+{
+	brt_digest want, got;
+	uint64_t size = 0, len = 0;
+	const char *copy;
+	int error;
+
+	f->res->blobs_checked++;
+	if (brt_digest_parse(&want, r->digest, strlen(r->digest)) < 0) {
+		brt_error_clear();
+		f->res->meta_problems++;
+		say(f, "meta blob row with an invalid digest '%s' key %s", r->digest, r->key);
+		return 0;
+	}
+	error = f->blobs->stat(f->blobs, r->key, &size);
+	if (error == 0 && size != r->size) {
+		f->res->corrupt++;
+		say(f, "corrupt %s size %" PRIu64 " expected %" PRIu64 " key %s", r->digest, size, r->size, r->key);
+	} else if (error == 0) {
+		error = rehash(f, &got, &len, r->key, want.alg);
+		if (error == 0 && (len != r->size || strcmp(got.str, want.str) != 0)) {
+			f->res->corrupt++;
+			say(f, "corrupt %s hashes-to %s size %" PRIu64 " key %s", r->digest, got.str, len, r->key);
+		} else if (error == 0) {
+			return 0;
+		}
+	}
+	if (error == BRT_ENOTFOUND) {
+		brt_error_clear();
+		if ((copy = quarantined_copy(f, "corrupt", r->digest))) {
+			f->awaiting++;
+			say(f, "awaiting-push %s key %s (corrupt copy in %s)", r->digest, r->key, copy);
+		} else {
+			f->res->missing++;
+			copy = quarantined_copy(f, "orphan", r->digest);
+			say(f, "missing %s size %" PRIu64 " key %s%s%s%s", r->digest, r->size, r->key,
+			    copy ? " (a copy is in " : "", copy ? copy : "", copy ? ")" : "");
+		}
+		return 0;
+	}
+	if (error < 0) {
+		f->res->corrupt++;
+		say(f, "corrupt %s unreadable key %s: %s", r->digest, r->key, brt_error_last());
+		brt_error_clear();
+	}
+	if (f->opt->repair)
+		quarantine_corrupt(f, r, want.alg);
+	return 0;
+}
+
+/* An object's age from its modification time, through a descriptor the
+ * store hands out; BRT_EUNSUPPORTED if the store has none. */
+static int object_age(fsck *f, int64_t *age_out, const char *key)
+{
+	struct stat st;
+	int fd = -1, error;
+
+	*age_out = 0;
+	if (!f->blobs->open_fd)
+		return BRT_EUNSUPPORTED;
+	if ((error = f->blobs->open_fd(&fd, f->blobs, key)) < 0)
+		return error;
+	if (fstat(fd, &st) != 0)
+		error = brt_error_set(BRT_EIO, "cannot stat %s", key);
+	else
+		*age_out = f->opt->now - ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+	close(fd);
+	return error;
+}
+
+static int find_orphans(fsck *f)
+{
+	int error = 0;
+
+	for (size_t i = 0; i < f->objects.count; i++) {
+		stored_object *o = vec_at(&f->objects, i);
+		char digest[BRT_DIGEST_STR_MAX + 1], body[BRT_BLOB_KEY_MAX], to[BRT_BLOB_KEY_MAX];
+		int64_t age = 0;
+		int aged;
+
+		if (strncmp(o->key, QUARANTINE_PREFIX, strlen(QUARANTINE_PREFIX)) == 0) {
+			f->quarantine_held++;
+			continue;
+		}
+		if (row_by_key(f, o->key))
+			continue;
+		aged = object_age(f, &age, o->key);
+		if (aged == BRT_ENOTFOUND) { /* gone since the listing */
+			brt_error_clear();
+			continue;
+		}
+		if (aged == BRT_EUNSUPPORTED) {
+			/* Without an age, a fresh push cannot be told apart. */
+			f->ages_unknown = 1;
+			f->young_objects++;
+			continue;
+		}
+		if (aged < 0) {
+			f->res->orphan_objects++;
+			say(f, "orphan-object %s size %" PRIu64 " age unknown: %s", o->key, o->size, brt_error_last());
+			brt_error_clear();
+			continue;
+		}
+		if (age < f->opt->grace_ms) {
+			f->young_objects++;
+			continue;
+		}
+		f->res->orphan_objects++;
+		say(f, "orphan-object %s size %" PRIu64 " age %llds", o->key, o->size, seconds(age));
+		if (!f->opt->repair)
+			continue;
+		if (!key_digest(digest, body, o->key))
+			snprintf(body, sizeof(body), "%s", o->key);
+		if (quarantine(f, to, o->key, "orphan", body) < 0) {
+			f->repair_failed++;
+			say(f, "repair-failed %s: cannot quarantine: %s", o->key, brt_error_last());
+			brt_error_clear();
+			continue;
+		}
+		if (!(o->moved_to = strdup(to))) {
+			error = brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+			break;
+		}
+		o->moved = 1;
+		f->res->quarantined++;
+		say(f, "quarantined %s -> %s", o->key, to);
+	}
+	return error;
+}
+
+/* An old object that a push of the same content links (the store keeps
+ * the existing object) could have been moved while fsck looked: any moved
+ * object a blob row names now goes back. */
+static int restore_linked_orphans(fsck *f)
+{
+	vec again;
+	int error;
+	size_t moved = 0;
+
+	for (size_t i = 0; i < f->objects.count; i++)
+		moved += ((stored_object *)vec_at(&f->objects, i))->moved;
+	if (moved == 0)
+		return 0;
+	vec_init(&again, sizeof(blob_row));
+	{
+		vec saved = f->rows;
+		f->rows = again;
+		error = f->meta->blob_walk(f->meta, collect_row, f);
+		again = f->rows;
+		f->rows = saved;
+	}
+	if (error == 0) {
+		qsort(again.items, again.count, sizeof(blob_row), key_cmp);
+		for (size_t i = 0; i < f->objects.count; i++) {
+			stored_object *o = vec_at(&f->objects, i);
+			const char *key = o->key;
+			if (!o->moved || !bsearch(&key, again.items, again.count, sizeof(blob_row), key_cmp))
+				continue;
+			if (f->blobs->move(f->blobs, o->moved_to, o->key) == 0) {
+				f->res->quarantined--;
+				f->res->orphan_objects--;
+				say(f, "restored %s from %s (linked while fsck ran)", o->key, o->moved_to);
+			} else {
+				f->repair_failed++;
+				say(f, "repair-failed %s was linked while fsck ran; its object is in %s: %s", o->key,
+				    o->moved_to, brt_error_last());
+				brt_error_clear();
+			}
+		}
+	}
+	for (size_t i = 0; i < again.count; i++) {
+		blob_row *r = vec_at(&again, i);
+		free(r->digest);
+		free(r->key);
+	}
+	free(again.items);
+	return error;
+}
+
+/* ---------------------------------------------------------- manifests */
+
+typedef struct manifest_ctx {
+	fsck *f;
+	brt_pool pool;
+	int error;
+} manifest_ctx;
+
+static int check_manifest(const char *repo, const brt_manifest *mf, void *payload)
+{
+	manifest_ctx *c = payload;
+	fsck *f = c->f;
+	brt_digest want, got;
+	brt_manifest_info info;
+	brt_blob_info blob;
+	brt_manifest child;
+	int error;
+
+	f->res->manifests_checked++;
+	brt_pool_clear(&c->pool);
+	if (brt_digest_parse(&want, mf->digest, strlen(mf->digest)) < 0) {
+		brt_error_clear();
+		f->res->meta_problems++;
+		say(f, "meta manifest row with an invalid digest '%s' in %s", mf->digest, repo);
+		return 0;
+	}
+	brt_digest_of(&got, want.alg, mf->payload, mf->size);
+	if (strcmp(got.str, want.str) != 0) {
+		f->res->corrupt++;
+		say(f, "manifest-corrupt %s@%s hashes-to %s size %zu", repo, mf->digest, got.str, mf->size);
+		return 0;
+	}
+	/* Parsed without the stored type: it was checked against the payload
+	 * when the manifest was pushed, and only the references matter here. */
+	if (brt_manifest_parse(&info, &c->pool, (const char *)mf->payload, mf->size, NULL, MANIFEST_DEPTH_MAX) < 0) {
+		f->res->meta_problems++;
+		say(f, "manifest-unparsable %s@%s: %s", repo, mf->digest, brt_error_last());
+		brt_error_clear();
+		return 0;
+	}
+	for (size_t i = 0; i < info.blob_count; i++) {
+		error = f->meta->blob_get(f->meta, &blob, &c->pool, repo, info.blobs[i]);
+		if (error == BRT_ENOTFOUND) {
+			brt_error_clear();
+			f->res->dangling++;
+			say(f, "dangling %s@%s blob %s", repo, mf->digest, info.blobs[i]);
+		} else if (error < 0) {
+			return c->error = error;
+		}
+	}
+	for (size_t i = 0; i < info.child_count; i++) {
+		error = f->meta->manifest_get(f->meta, &child, &c->pool, repo, info.children[i], 1);
+		if (error == BRT_ENOTFOUND) {
+			brt_error_clear();
+			f->res->dangling++;
+			say(f, "dangling %s@%s child %s", repo, mf->digest, info.children[i]);
+		} else if (error < 0) {
+			return c->error = error;
+		}
+	}
+	return 0;
+}
+
+static int meta_problem(const char *problem, void *payload)
+{
+	fsck *f = payload;
+
+	f->res->meta_problems++;
+	say(f, "meta %s", problem);
+	return 0;
+}
+
+/* ----------------------------------------------------------- sessions */
+
+static int collect_session(const brt_upload *u, void *payload)
+{
+	fsck *f = payload;
+	session *s = vec_push(&f->sessions);
+
+	if (!s)
+		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+	memcpy(s->id, u->id, sizeof(s->id));
+	snprintf(s->repo, sizeof(s->repo), "%s", u->repo);
+	s->offset = u->offset;
+	s->generation = u->generation;
+	s->updated_at = u->updated_at;
+	return 0;
+}
+
+static int collect_upload(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload)
+{
+	vec *v = payload;
+	upload_data *d = vec_push(v);
+
+	if (!d)
+		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+	snprintf(d->id, sizeof(d->id), "%s", upload_id);
+	d->size = size;
+	d->mtime_ms = mtime_ms;
+	return 0;
+}
+
+static int session_cmp(const void *a, const void *b)
+{
+	return strcmp(((const session *)a)->id, ((const session *)b)->id);
+}
+
+static int upload_cmp(const void *a, const void *b)
+{
+	return strcmp(((const upload_data *)a)->id, ((const upload_data *)b)->id);
+}
+
+static const upload_data *upload_find(const vec *v, const char *id)
+{
+	upload_data key;
+
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, v->items, v->count, sizeof(upload_data), upload_cmp);
+}
+
+static const session *session_find(const vec *v, const char *id)
+{
+	session key;
+
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, v->items, v->count, sizeof(session), session_cmp);
+}
+
+/* Take the upload's lock as a request would: 1 if taken, 0 if a request
+ * has it, <0 on error. */
+static int lock_upload(fsck *f, brt_blob_writer **w_out, const char *id)
+{
+	int error = f->blobs->writer_open(w_out, f->blobs, id);
+
+	if (error == BRT_ECONFLICT) {
+		brt_error_clear();
+		return 0;
+	}
+	return error < 0 ? error : 1;
+}
+
+/* Remove a session and its data under the upload's lock, if the row read
+ * under the lock is still stale (or still broken).  A session a request
+ * holds, or one that moved on since it was read, is alive after all. */
+static void remove_session(fsck *f, const session *s, const char *why, int stale)
+{
+	brt_blob_writer *w = NULL;
+	brt_upload u;
+	int locked = lock_upload(f, &w, s->id), bad = 0;
+
+	if (locked < 0) {
+		f->repair_failed++;
+		say(f, "repair-failed %s session %s: %s", why, s->id, brt_error_last());
+		brt_error_clear();
+		return;
+	}
+	if (locked && f->meta->upload_get(f->meta, &u, s->id) == 0) {
+		if (stale)
+			bad = u.updated_at < f->opt->now - f->opt->expire_after_ms;
+		else
+			bad = u.generation == s->generation && w->size < u.offset;
+	}
+	brt_error_clear();
+	if (!bad) {
+		f->res->stale_sessions--;
+		say(f, "resolved %s session %s (in use or changed while fsck ran; left alone)", why, s->id);
+	} else if (f->meta->upload_delete(f->meta, s->id) == 0) {
+		w->free(w);
+		w = NULL;
+		f->blobs->upload_remove(f->blobs, s->id);
+		f->res->removed++;
+		say(f, "removed %s session %s", why, s->id);
+	} else {
+		f->repair_failed++;
+		say(f, "repair-failed %s session %s: %s", why, s->id, brt_error_last());
+	}
+	brt_error_clear();
+	if (w)
+		w->free(w);
+}
+
+static int check_sessions(fsck *f)
+{
+	vec again;
+	int64_t stale_before = f->opt->now - f->opt->expire_after_ms;
+	int error;
+
+	vec_init(&again, sizeof(upload_data));
+	if ((error = f->meta->upload_list(f->meta, INT64_MAX, 0, collect_session, f)) != 0)
+		goto done;
+	if ((error = f->blobs->upload_list(f->blobs, collect_upload, &f->uploads)) != 0)
+		goto done;
+	qsort(f->sessions.items, f->sessions.count, sizeof(session), session_cmp);
+	qsort(f->uploads.items, f->uploads.count, sizeof(upload_data), upload_cmp);
+	/* The second look, for what seemed broken in the first. */
+	if ((error = f->blobs->upload_list(f->blobs, collect_upload, &again)) != 0)
+		goto done;
+	qsort(again.items, again.count, sizeof(upload_data), upload_cmp);
+
+	for (size_t i = 0; i < f->sessions.count; i++) {
+		const session *s = vec_at(&f->sessions, i);
+		const upload_data *d = upload_find(&f->uploads, s->id), *d2;
+		brt_upload u;
+
+		if (s->updated_at < stale_before) {
+			f->res->stale_sessions++;
+			say(f, "stale-session %s repo %s offset %" PRIu64 " idle %llds", s->id, s->repo, s->offset,
+			    seconds(f->opt->now - s->updated_at));
+			if (f->opt->repair)
+				remove_session(f, s, "stale", 1);
+			continue;
+		}
+		if (s->offset == 0 || (d && d->size >= s->offset))
+			continue;
+		/* Finished (data committed, row about to go) or resumed since? */
+		d2 = upload_find(&again, s->id);
+		if ((d2 && d2->size >= s->offset) || f->meta->upload_get(f->meta, &u, s->id) != 0 ||
+		    u.generation != s->generation) {
+			brt_error_clear();
+			continue;
+		}
+		f->res->stale_sessions++;
+		if (d2)
+			say(f, "broken-session %s repo %s offset %" PRIu64 " stored %" PRIu64, s->id, s->repo,
+			    s->offset, d2->size);
+		else
+			say(f, "broken-session %s repo %s offset %" PRIu64 " stored none", s->id, s->repo, s->offset);
+		if (f->opt->repair)
+			remove_session(f, s, "broken", 0);
+	}
+
+	for (size_t i = 0; i < f->uploads.count; i++) {
+		const upload_data *d = vec_at(&f->uploads, i);
+		brt_blob_writer *w = NULL;
+		brt_upload u;
+		int64_t age = f->opt->now - d->mtime_ms;
+		int locked;
+
+		if (session_find(&f->sessions, d->id))
+			continue;
+		if (age < f->opt->grace_ms) {
+			f->young_uploads++;
+			continue;
+		}
+		/* A session created since the first look owns it after all. */
+		if (f->meta->upload_get(f->meta, &u, d->id) != BRT_ENOTFOUND || !upload_find(&again, d->id)) {
+			brt_error_clear();
+			continue;
+		}
+		brt_error_clear();
+		f->res->orphan_uploads++;
+		say(f, "orphan-upload %s size %" PRIu64 " age %llds", d->id, d->size, seconds(age));
+		if (!f->opt->repair)
+			continue;
+		if ((locked = lock_upload(f, &w, d->id)) < 0) {
+			f->repair_failed++;
+			say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
+			brt_error_clear();
+			continue;
+		}
+		if (locked && f->meta->upload_get(f->meta, &u, d->id) == BRT_ENOTFOUND) {
+			w->free(w);
+			w = NULL;
+			if (f->blobs->upload_remove(f->blobs, d->id) == 0) {
+				f->res->removed++;
+				say(f, "removed orphan-upload %s", d->id);
+			} else {
+				f->repair_failed++;
+				say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
+			}
+		} else {
+			f->res->orphan_uploads--;
+			say(f, "resolved orphan-upload %s (in use or owned by a session now; left alone)", d->id);
+		}
+		brt_error_clear();
+		if (w)
+			w->free(w);
+	}
+done:
+	free(again.items);
+	return error;
+}
+
+/* ------------------------------------------------------------ the run */
+
+static int run(fsck *f)
+{
+	manifest_ctx mc;
+	int error;
+
+	/* Objects first, then rows: see the top of the file. */
+	if ((error = f->blobs->list(f->blobs, collect_object, f)) != 0)
+		return error;
+	f->res->objects_seen = f->objects.count;
+	qsort(f->objects.items, f->objects.count, sizeof(stored_object), key_cmp);
+	if ((error = f->meta->blob_walk(f->meta, collect_row, f)) != 0)
+		return error;
+	/* Digest order for the report, then key order for lookups. */
+	for (size_t i = 0; i < f->rows.count; i++)
+		if ((error = check_blob(f, vec_at(&f->rows, i))) != 0)
+			return error;
+	qsort(f->rows.items, f->rows.count, sizeof(blob_row), key_cmp);
+	if ((error = find_orphans(f)) != 0 || (error = restore_linked_orphans(f)) != 0)
+		return error;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.f = f;
+	brt_pool_init(&mc.pool, MANIFEST_POOL_CAP);
+	error = f->meta->manifest_walk(f->meta, check_manifest, &mc);
+	brt_pool_clear(&mc.pool);
+	if (error != 0)
+		return error;
+	if ((error = f->meta->check(f->meta, meta_problem, f)) != 0)
+		return error;
+	return check_sessions(f);
+}
 
 int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, const brt_fsck_options *opt,
 		 FILE *report)
 {
-	(void)meta;
-	(void)blobs;
-	(void)opt;
-	(void)report;
+	fsck f;
+	brt_fsck_result *r = out;
+	unsigned long found, fixed;
+	int error = 0;
+
 	memset(out, 0, sizeof(*out));
-	return brt_error_set(BRT_EUNSUPPORTED, "fsck is not built yet");
+	memset(&f, 0, sizeof(f));
+	f.res = out;
+	f.meta = meta;
+	f.blobs = blobs;
+	f.opt = opt;
+	f.report = report;
+	vec_init(&f.rows, sizeof(blob_row));
+	vec_init(&f.objects, sizeof(stored_object));
+	vec_init(&f.sessions, sizeof(session));
+	vec_init(&f.uploads, sizeof(upload_data));
+	if (meta->version < 4 || !meta->blob_walk || !meta->manifest_walk || !meta->upload_list || !meta->check)
+		return brt_error_set(BRT_EUNSUPPORTED, "fsck: the %s metadata store cannot walk its contents",
+				     meta->name);
+	if (blobs->version < 2 || !blobs->list || !blobs->upload_list)
+		return brt_error_set(BRT_EUNSUPPORTED, "fsck: the %s blob store cannot list its contents",
+				     blobs->name);
+	if (!(f.buf = malloc(READ_CHUNK)))
+		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+
+	error = run(&f);
+
+	if (error == 0) {
+		if (f.ages_unknown)
+			say(&f, "note: the %s store cannot tell object ages; %lu unlinked objects were not judged",
+			    blobs->name, f.young_objects);
+		found = r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads +
+			r->stale_sessions + r->meta_problems;
+		fixed = r->quarantined + r->removed;
+		say(&f,
+		    "summary: %s; checked %lu blobs (%" PRIu64 " bytes re-hashed), %lu manifests, %lu objects, "
+		    "%zu sessions, %zu upload files; corrupt %lu, missing %lu, dangling %lu, orphan-objects %lu, "
+		    "orphan-uploads %lu, stale-sessions %lu, meta %lu; quarantined %lu, removed %lu, "
+		    "repair-failed %lu; awaiting-push %lu, in-quarantine %lu, within-grace %lu",
+		    found == 0 ? "clean" : found > fixed ? "problems" : "repaired", r->blobs_checked,
+		    f.bytes_hashed, r->manifests_checked, r->objects_seen, f.sessions.count, f.uploads.count,
+		    r->corrupt, r->missing, r->dangling, r->orphan_objects, r->orphan_uploads, r->stale_sessions,
+		    r->meta_problems, r->quarantined, r->removed, f.repair_failed, f.awaiting, f.quarantine_held,
+		    f.young_objects + f.young_uploads);
+	}
+	if (report)
+		fflush(report);
+
+	for (size_t i = 0; i < f.rows.count; i++) {
+		blob_row *row = vec_at(&f.rows, i);
+		free(row->digest);
+		free(row->key);
+	}
+	for (size_t i = 0; i < f.objects.count; i++) {
+		stored_object *o = vec_at(&f.objects, i);
+		free(o->key);
+		free(o->moved_to);
+	}
+	free(f.rows.items);
+	free(f.objects.items);
+	free(f.sessions.items);
+	free(f.uploads.items);
+	free(f.buf);
+	return error;
 }

@@ -416,7 +416,13 @@ else
 	fail_resp "GET after a mid-stream read failure: $got bytes, as if complete"
 fi
 expect_alive
+# Spent: reads go through readers (no zero-copy while reads may fail),
+# whole and ranged, byte-exact.
 expect_pull "$W/three"
+tail -c +100001 "$W/three" | head -c 200000 >"$W/three.range"
+req GET "/v2/$R/blobs/$D3" -H 'Range: bytes=100000-299999'
+expect_status 206
+expect_body_file "$W/three.range"
 
 # ------------------------------------------------------------ opens
 

@@ -632,8 +632,6 @@ static int faulty_upload_list(brt_blobstore *bs,
 
 	if (d.fail)
 		return inject(&d, "list", "uploads");
-	if (!fs->inner->upload_list)
-		return brt_error_set(BRT_EUNSUPPORTED, "blob store: %s cannot list uploads", fs->inner->name);
 	return fs->inner->upload_list(fs->inner, cb, payload);
 }
 
@@ -685,7 +683,9 @@ int brt_blobstore_faulty_wrap(brt_blobstore **out, brt_blobstore *inner, const b
 	fs->base.move = faulty_move;
 	fs->base.list = faulty_list;
 	fs->base.free = faulty_free;
-	fs->base.upload_list = faulty_upload_list;
+	/* Optional slots stay unsupported where the inner store lacks them
+	 * (one built for version 1 has no upload_list at all). */
+	fs->base.upload_list = inner->version >= 2 && inner->upload_list ? faulty_upload_list : NULL;
 	set_open_fd_slot(fs);
 	*out = &fs->base;
 	return 0;

@@ -444,6 +444,20 @@ expect_clean_error 500
 expect_served
 expect_eq "upload data under an open fault" "$(uploads_bytes)" 0
 
+section "rewind and listing faults: resuming fails cleanly, start-up and the rest survive"
+# The start-up sweep lists upload data: it must not keep berthd from serving.
+with_faults 'op=rewind|upload_list|list,persistent=1'
+open_session
+patch_range "$W/op" 0
+expect_clean_error 500
+expect_range 0
+push_mono "$W/op"
+expect_clean_error 500
+expect_absent "$(digest_of "$W/op")"
+expect_served
+expect_pull "$W/seed"
+expect_eq "upload data under a rewind fault" "$(uploads_bytes)" 0
+
 # ------------------------------------------------------------ removes
 
 section "remove faults: a digest mismatch is still the client's error"

@@ -209,7 +209,6 @@ open_session
 patch_range "$W/big.c1" 0
 expect_status 202
 expect_header_eq Range "0-$((512 * KIB - 1))"
-SESSION1=$ID
 SESSION1_LOC=$LOC
 patch_range "$W/big.c2" $((512 * KIB))
 expect_clean_error 500 507

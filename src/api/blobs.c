@@ -113,8 +113,9 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 		size_t n = 0;
 		if ((error = reader->read(reader, stream->head + stream->head_len, head_max - stream->head_len,
 					  &n)) < 0) {
-			free_stream(stream);
+			/* Answer before freeing: the detail is the read's. */
 			api_fail_error(req, error, E_BLOB_UNKNOWN);
+			free_stream(stream);
 			return NULL;
 		}
 		if (n == 0)

@@ -9,14 +9,18 @@
  * only grows before an offset is acknowledged, so data read later is never
  * shorter than a healthy session's offset.  What still looks wrong is
  * observed a second time (or re-checked under the upload's lock) before it
- * is reported or touched.
+ * is reported or touched, and what a push in flight (or one a crash cut
+ * off half-way) leaves for a moment is judged only once it is older than
+ * the grace period: an object not yet linked, upload data of a monolithic
+ * push, a session whose data a closing PUT already moved into place.
  *
  * Repair never deletes object bytes.  A corrupt object and an orphan object
  * are moved to "quarantine/<corrupt|orphan>/<alg>/<hex>/<n>", where an
  * operator can inspect or delete them; the blob row stays, so a later push
  * of the genuine bytes places a fresh object under the freed key.  A blob
  * whose object is absent but has a corrupt copy in quarantine is reported
- * as awaiting that push, not as a new problem.  Upload data (of stale or
+ * as awaiting that push, not as a new problem; one with a verified copy in
+ * quarantine/orphan is moved back.  Upload data (of stale or
  * broken sessions, or owned by no session) is removed, as the janitor
  * would: no blob was ever acknowledged from it.
  *
@@ -93,7 +97,7 @@ typedef struct fsck {
 	vec sessions; /* session */
 	vec uploads;  /* upload_data */
 	uint64_t bytes_hashed;
-	unsigned long awaiting, young_objects, young_uploads, quarantine_held, repair_failed;
+	unsigned long awaiting, young_objects, young_uploads, young_sessions, quarantine_held, repair_failed;
 	int ages_unknown;
 } fsck;
 
@@ -147,9 +151,23 @@ static long long seconds(int64_t ms)
 
 /* --------------------------------------------------------------- keys */
 
-static int key_cmp(const void *a, const void *b)
+static int object_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const stored_object *)a)->key, ((const stored_object *)b)->key);
+}
+
+static int row_key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const blob_row *)a)->key, ((const blob_row *)b)->key);
+}
+
+/* A blob row in `rows` (sorted by key) naming `key`, or NULL. */
+static blob_row *row_find(const vec *rows, const char *key)
+{
+	blob_row probe;
+
+	probe.key = (char *)key;
+	return bsearch(&probe, rows->items, rows->count, sizeof(blob_row), row_key_cmp);
 }
 
 static int is_hex(const char *s, size_t len)
@@ -184,11 +202,6 @@ static int key_digest(char *out, char *body_out, const char *key)
 	}
 	snprintf(body_out, BRT_BLOB_KEY_MAX, "%.*s/%s", (int)alg_len, key, hex);
 	return 1;
-}
-
-static blob_row *row_by_key(fsck *f, const char *key)
-{
-	return bsearch(&key, f->rows.items, f->rows.count, sizeof(blob_row), key_cmp);
 }
 
 /* The first quarantined copy of `digest` of `kind`, or NULL. */
@@ -317,6 +330,32 @@ static void quarantine_corrupt(fsck *f, const blob_row *r, brt_digest_alg alg)
 	say(f, "quarantined %s key %s -> %s (push the blob again to restore it)", r->digest, r->key, to);
 }
 
+/* Repair of a missing object whose bytes were quarantined as an orphan
+ * (say, before an older metadata backup was restored): put them back if
+ * they verify. */
+static void restore_orphan_copy(fsck *f, const blob_row *r, brt_digest_alg alg, const char *copy)
+{
+	brt_digest got;
+	uint64_t len = 0;
+	int error;
+
+	if ((error = rehash(f, &got, &len, copy, alg)) < 0 || len != r->size || strcmp(got.str, r->digest) != 0) {
+		brt_error_clear();
+		say(f, "repair-failed %s: the copy in %s does not verify", r->digest, copy);
+		f->repair_failed++;
+		return;
+	}
+	if ((error = f->blobs->move(f->blobs, copy, r->key)) == 0 || error == BRT_EEXISTS) {
+		f->res->missing--;
+		say(f, "restored %s key %s from %s", r->digest, r->key,
+		    error == 0 ? copy : "a push while fsck ran");
+	} else {
+		f->repair_failed++;
+		say(f, "repair-failed %s: cannot move %s back: %s", r->digest, copy, brt_error_last());
+	}
+	brt_error_clear();
+}
+
 static int check_blob(fsck *f, const blob_row *r)
 {
 	brt_digest want, got;
@@ -354,6 +393,8 @@ static int check_blob(fsck *f, const blob_row *r)
 			copy = quarantined_copy(f, "orphan", r->digest);
 			say(f, "missing %s size %" PRIu64 " key %s%s%s%s", r->digest, r->size, r->key,
 			    copy ? " (a copy is in " : "", copy ? copy : "", copy ? ")" : "");
+			if (copy && f->opt->repair)
+				restore_orphan_copy(f, r, want.alg, copy);
 		}
 		return 0;
 	}
@@ -401,7 +442,7 @@ static int find_orphans(fsck *f)
 			f->quarantine_held++;
 			continue;
 		}
-		if (row_by_key(f, o->key))
+		if (row_find(&f->rows, o->key))
 			continue;
 		aged = object_age(f, &age, o->key);
 		if (aged == BRT_ENOTFOUND) { /* gone since the listing */
@@ -469,11 +510,10 @@ static int restore_linked_orphans(fsck *f)
 		f->rows = saved;
 	}
 	if (error == 0) {
-		qsort(again.items, again.count, sizeof(blob_row), key_cmp);
+		qsort(again.items, again.count, sizeof(blob_row), row_key_cmp);
 		for (size_t i = 0; i < f->objects.count; i++) {
 			stored_object *o = vec_at(&f->objects, i);
-			const char *key = o->key;
-			if (!o->moved || !bsearch(&key, again.items, again.count, sizeof(blob_row), key_cmp))
+			if (!o->moved || !row_find(&again, o->key))
 				continue;
 			if (f->blobs->move(f->blobs, o->moved_to, o->key) == 0) {
 				f->res->quarantined--;
@@ -710,6 +750,13 @@ static int check_sessions(fsck *f)
 		}
 		if (s->offset == 0 || (d && d->size >= s->offset))
 			continue;
+		/* A closing PUT moves the data into place before it deletes the
+		 * row, and a crash in between leaves exactly this: judge it only
+		 * once no request can still be finishing it. */
+		if (f->opt->now - s->updated_at < f->opt->grace_ms) {
+			f->young_sessions++;
+			continue;
+		}
 		/* Finished (data committed, row about to go) or resumed since? */
 		d2 = upload_find(&again, s->id);
 		if ((d2 && d2->size >= s->offset) || f->meta->upload_get(f->meta, &u, s->id) != 0 ||
@@ -790,14 +837,14 @@ static int run(fsck *f)
 	if ((error = f->blobs->list(f->blobs, collect_object, f)) != 0)
 		return error;
 	f->res->objects_seen = f->objects.count;
-	qsort(f->objects.items, f->objects.count, sizeof(stored_object), key_cmp);
+	qsort(f->objects.items, f->objects.count, sizeof(stored_object), object_cmp);
 	if ((error = f->meta->blob_walk(f->meta, collect_row, f)) != 0)
 		return error;
 	/* Digest order for the report, then key order for lookups. */
 	for (size_t i = 0; i < f->rows.count; i++)
 		if ((error = check_blob(f, vec_at(&f->rows, i))) != 0)
 			return error;
-	qsort(f->rows.items, f->rows.count, sizeof(blob_row), key_cmp);
+	qsort(f->rows.items, f->rows.count, sizeof(blob_row), row_key_cmp);
 	if ((error = find_orphans(f)) != 0 || (error = restore_linked_orphans(f)) != 0)
 		return error;
 
@@ -859,7 +906,7 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 		    f.bytes_hashed, r->manifests_checked, r->objects_seen, f.sessions.count, f.uploads.count,
 		    r->corrupt, r->missing, r->dangling, r->orphan_objects, r->orphan_uploads, r->stale_sessions,
 		    r->meta_problems, r->quarantined, r->removed, f.repair_failed, f.awaiting, f.quarantine_held,
-		    f.young_objects + f.young_uploads);
+		    f.young_objects + f.young_uploads + f.young_sessions);
 	}
 	if (report)
 		fflush(report);

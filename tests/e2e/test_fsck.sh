@@ -235,6 +235,9 @@ head -c 555 /dev/urandom >"$BERTH_DATA/uploads/$U_NEW"
 touch -d '2 hours ago' "$BERTH_DATA/uploads/$U_OLD"
 truncate -s 100 "$BERTH_DATA/uploads/$S_SHORT"
 rm -f "$BERTH_DATA/uploads/$S_GONE"
+# Sessions whose data went missing are judged only past the grace period
+# (a closing PUT moves the data before it drops the row): age them.
+sqlite3 "$BERTH_DATA/meta.db" "UPDATE uploads SET updated_at = updated_at - 7200000 WHERE id IN ('$S_SHORT', '$S_GONE')"
 
 section "fsck finds every kind of damage (default expiry: no session is stale yet)"
 run_fsck "damaged" 1

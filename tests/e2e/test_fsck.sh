@@ -174,6 +174,10 @@ expect_line "summary says clean" 'summary: clean; checked 6 blobs .*, 4 manifest
 expect_count "nothing but the summary" '.' 1
 run_fsck "repair of a clean store, server running" 0 --repair
 expect_count "repair of a clean store does nothing" '^(quarantined|removed|restored|resolved|repair-failed) ' 0
+# Past the grace period, a linked object must still not be an orphan.
+sleep 1.1
+run_fsck "clean past a 1 s grace" 0 --repair --grace 1s
+expect_line "no orphan, nothing left young, nothing moved" 'summary: clean; .*orphan-objects 0, .*quarantined 0, removed 0, .*within-grace 0'
 
 section "fsck --repair while pushes go on"
 for i in $(seq 1 24); do
@@ -346,4 +350,16 @@ sqlite3 "$BERTH_DATA/meta.db" "UPDATE manifests SET payload = readfile('$W/m2') 
 berth_restart || exit 1
 push_blob "$R2" "$W/l5" && ok "layer 5 linked again"
 run_fsck "metadata put right" 0
+
+section "an object found in quarantine/orphan (say, after restoring an older meta.db) goes back"
+QR="quarantine/orphan/sha256/$(hex_of "$D5")/1"
+mkdir -p "$(dirname "$BERTH_DATA/blobs/$QR")"
+berth_stop
+mv "$(obj_path "$D5")" "$BERTH_DATA/blobs/$QR"
+run_fsck "object moved to quarantine" 1
+expect_line "missing, with the copy named" "missing $D5 size 90000 key sha256/../$(hex_of "$D5") \\(a copy is in $QR\\)"
+run_fsck "repair puts it back" 0 --repair
+expect_line "restored from quarantine" "restored $D5 key sha256/../$(hex_of "$D5") from $QR"
+cmp -s "$(obj_path "$D5")" "$W/l5" && ok "restored object is byte-identical" || fail "restored object differs"
+run_fsck "after the restore" 0
 berth_done

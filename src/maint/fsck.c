@@ -131,6 +131,18 @@ static void *vec_at(const vec *v, size_t i)
 	return (char *)v->items + i * v->item_size;
 }
 
+/* qsort and bsearch must not see the NULL items of an empty vec. */
+static void vec_sort(vec *v, int (*cmp)(const void *, const void *))
+{
+	if (v->count > 1)
+		qsort(v->items, v->count, v->item_size, cmp);
+}
+
+static void *vec_find(const vec *v, const void *probe, int (*cmp)(const void *, const void *))
+{
+	return v->count ? bsearch(probe, v->items, v->count, v->item_size, cmp) : NULL;
+}
+
 static void say(fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(fsck *f, const char *fmt, ...)
 {
@@ -167,7 +179,7 @@ static blob_row *row_find(const vec *rows, const char *key)
 	blob_row probe;
 
 	probe.key = (char *)key;
-	return bsearch(&probe, rows->items, rows->count, sizeof(blob_row), row_key_cmp);
+	return vec_find(rows, &probe, row_key_cmp);
 }
 
 static int is_hex(const char *s, size_t len)
@@ -510,7 +522,7 @@ static int restore_linked_orphans(fsck *f)
 		f->rows = saved;
 	}
 	if (error == 0) {
-		qsort(again.items, again.count, sizeof(blob_row), row_key_cmp);
+		vec_sort(&again, row_key_cmp);
 		for (size_t i = 0; i < f->objects.count; i++) {
 			stored_object *o = vec_at(&f->objects, i);
 			if (!o->moved || !row_find(&again, o->key))
@@ -653,7 +665,7 @@ static const upload_data *upload_find(const vec *v, const char *id)
 	upload_data key;
 
 	snprintf(key.id, sizeof(key.id), "%s", id);
-	return bsearch(&key, v->items, v->count, sizeof(upload_data), upload_cmp);
+	return vec_find(v, &key, upload_cmp);
 }
 
 static const session *session_find(const vec *v, const char *id)
@@ -661,7 +673,7 @@ static const session *session_find(const vec *v, const char *id)
 	session key;
 
 	snprintf(key.id, sizeof(key.id), "%s", id);
-	return bsearch(&key, v->items, v->count, sizeof(session), session_cmp);
+	return vec_find(v, &key, session_cmp);
 }
 
 /* Take the upload's lock as a request would: 1 if taken, 0 if a request
@@ -728,12 +740,12 @@ static int check_sessions(fsck *f)
 		goto done;
 	if ((error = f->blobs->upload_list(f->blobs, collect_upload, &f->uploads)) != 0)
 		goto done;
-	qsort(f->sessions.items, f->sessions.count, sizeof(session), session_cmp);
-	qsort(f->uploads.items, f->uploads.count, sizeof(upload_data), upload_cmp);
+	vec_sort(&f->sessions, session_cmp);
+	vec_sort(&f->uploads, upload_cmp);
 	/* The second look, for what seemed broken in the first. */
 	if ((error = f->blobs->upload_list(f->blobs, collect_upload, &again)) != 0)
 		goto done;
-	qsort(again.items, again.count, sizeof(upload_data), upload_cmp);
+	vec_sort(&again, upload_cmp);
 
 	for (size_t i = 0; i < f->sessions.count; i++) {
 		const session *s = vec_at(&f->sessions, i);
@@ -837,14 +849,14 @@ static int run(fsck *f)
 	if ((error = f->blobs->list(f->blobs, collect_object, f)) != 0)
 		return error;
 	f->res->objects_seen = f->objects.count;
-	qsort(f->objects.items, f->objects.count, sizeof(stored_object), object_cmp);
+	vec_sort(&f->objects, object_cmp);
 	if ((error = f->meta->blob_walk(f->meta, collect_row, f)) != 0)
 		return error;
 	/* Digest order for the report, then key order for lookups. */
 	for (size_t i = 0; i < f->rows.count; i++)
 		if ((error = check_blob(f, vec_at(&f->rows, i))) != 0)
 			return error;
-	qsort(f->rows.items, f->rows.count, sizeof(blob_row), row_key_cmp);
+	vec_sort(&f->rows, row_key_cmp);
 	if ((error = find_orphans(f)) != 0 || (error = restore_linked_orphans(f)) != 0)
 		return error;
 

@@ -258,8 +258,14 @@ void api_upload_body(brt_request *req, const char *data, size_t len)
 {
 	int error = brt_blob_upload_write(req->upload, data, len);
 
-	if (error < 0)
+	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		/* Give back the lock and the space of the failed write (the
+		 * writer drops its unacknowledged tail when freed) now, not
+		 * after the rest of the body has been read and dropped: on a
+		 * full disk every other upload is waiting for that space. */
+		api_upload_cleanup(req);
+	}
 }
 
 /* Verify, publish and link the uploaded blob; answers 201. */
@@ -274,6 +280,12 @@ static int finish_blob(brt_request *req)
 	req->upload = NULL;
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		/* A monolithic upload has no session to retry: its data goes
+		 * now (api_upload_cleanup no longer sees it), not at the
+		 * janitor's next orphan sweep; on a full disk it is the space
+		 * every other push needs. */
+		if (req->monolithic)
+			brt_blob_upload_discard(req->server->blobs, req->reference);
 		return error;
 	}
 	error = req->server->meta->blob_link(req->server->meta, req->repo, req->digest.str, size, key,
@@ -410,12 +422,14 @@ void api_upload_cancel(brt_request *req)
 
 	if (load_session(req) < 0)
 		return;
+	/* The data first: on a disk that acknowledged chunks have filled,
+	 * the metadata store may need that space to delete the row. */
+	brt_blob_upload_discard(req->server->blobs, req->session->id);
 	error = req->server->meta->upload_delete(req->server->meta, req->session->id);
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
 	}
-	brt_blob_upload_discard(req->server->blobs, req->session->id);
 	api_send(req, 204, api_response_empty(), 0);
 }
 

@@ -53,7 +53,9 @@ struct brt_blob_writer {
 	 * upload's data is gone; only free() may follow. */
 	int (*commit)(brt_blob_writer *w, const char *key);
 	/* Close.  Data not committed stays for a later writer_open of the same
-	 * upload id unless upload_remove is called. */
+	 * upload id unless upload_remove is called; but a writer whose append
+	 * or sync failed drops what it appended after its last successful
+	 * sync (never acknowledged, and on a full disk the space others need). */
 	void (*free)(brt_blob_writer *w);
 	/* Discard stored data past `offset` (a tail that was appended but
 	 * never acknowledged) so the next append lands at `offset`; the

@@ -11,7 +11,8 @@
 #   - an interrupted upload session either resumes from an offset between
 #     what was acknowledged and what was sent and then completes correctly,
 #     or is cleanly unknown (404 BLOB_UPLOAD_UNKNOWN);
-#   - meta.db passes PRAGMA integrity_check and foreign_key_check.
+#   - meta.db passes PRAGMA integrity_check and foreign_key_check;
+#   - at the end, `berthd fsck` finds nothing.
 # Each request's status is written to a file by its client only after the
 # request ended, so "acknowledged" means the client really saw the 201.
 # Env: CRASH_ROUNDS (default 10), CRASH_SEED (default 424242; printed so a
@@ -508,6 +509,14 @@ check_db "final"
 req POST "/v2/$REPO/blobs/uploads/?digest=$(digest_of "$BASE_CFG")" -H 'Content-Type: application/octet-stream' \
 	--data-binary "@$BASE_CFG"
 expect_status 201
+# fsck agrees: interrupted sessions and partial upload data are young
+# (default expiry and grace), never corruption.
+berth_stop
+if timeout 300 "$BERTHD" fsck --data-dir "$BERTH_DATA" >"$CR/fsck.out" 2>&1; then
+	ok "final: berthd fsck finds nothing: $(tail -n 1 "$CR/fsck.out")"
+else
+	fail "final: berthd fsck exits $?" "$(head -n 20 "$CR/fsck.out")"
+fi
 echo "sessions resumed: $N_RESUMED, sessions unknown after the crash: $N_UNKNOWN, blobs committed with the response lost: $N_VISIBLE_UNACKED"
 echo "total $((SECONDS - T_START)) s"
 berth_done

@@ -527,10 +527,18 @@ static int restore_linked_orphans(fsck *f)
 			stored_object *o = vec_at(&f->objects, i);
 			if (!o->moved || !row_find(&again, o->key))
 				continue;
-			if (f->blobs->move(f->blobs, o->moved_to, o->key) == 0) {
+			int back = f->blobs->move(f->blobs, o->moved_to, o->key);
+			if (back == 0 || back == BRT_EEXISTS) {
+				/* EEXISTS: the push found the key free and placed its
+				 * own verified copy; ours stays in quarantine. */
 				f->res->quarantined--;
 				f->res->orphan_objects--;
-				say(f, "restored %s from %s (linked while fsck ran)", o->key, o->moved_to);
+				if (back == 0)
+					say(f, "restored %s from %s (linked while fsck ran)", o->key, o->moved_to);
+				else
+					say(f, "resolved %s (pushed again while fsck ran; the old copy stays in %s)", o->key,
+					    o->moved_to);
+				brt_error_clear();
 			} else {
 				f->repair_failed++;
 				say(f, "repair-failed %s was linked while fsck ran; its object is in %s: %s", o->key,

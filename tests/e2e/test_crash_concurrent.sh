@@ -12,7 +12,7 @@
 # --grace 1s those show up, but nothing else may.
 # Env: CRASH_ROUNDS (default 30), CRASH_SEED (default 8675309).
 set -u -o pipefail
-BERTH_OPEN=1 # authentication is covered elsewhere
+export BERTH_OPEN=1 # authentication is covered elsewhere
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in curl python3; do
@@ -47,8 +47,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		fail "round $round: berthd does not come back after SIGKILL"
 		exit 1
 	fi
-	out=$("$E2E_PY" "$CLIENTS" verify "$BERTH_URL" "$LEDGER" "$verified_to")
-	if [ $? = 0 ]; then
+	if out=$("$E2E_PY" "$CLIENTS" verify "$BERTH_URL" "$LEDGER" "$verified_to"); then
 		ok "round $round: $(tail -n 1 <<<"$out") acknowledged since the last round ($(cat "$W/push.out"))"
 	else
 		fail "round $round: acknowledged content lost or damaged" "$(head -n 10 <<<"$out")"
@@ -64,8 +63,7 @@ else
 fi
 
 section "final: everything acknowledged, once more, then fsck"
-out=$("$E2E_PY" "$CLIENTS" verify "$BERTH_URL" "$LEDGER" 0)
-if [ $? = 0 ]; then
+if out=$("$E2E_PY" "$CLIENTS" verify "$BERTH_URL" "$LEDGER" 0); then
 	ok "final: $(tail -n 1 <<<"$out") ($(wc -l <"$LEDGER") pushes acknowledged over $ROUNDS kills)"
 else
 	fail "final: acknowledged content lost or damaged" "$(head -n 10 <<<"$out")"
@@ -106,8 +104,7 @@ fi
 fsck_run "repair of the leftovers" 0 --repair --grace 1s
 fsck_run "after the repair" 0 --grace 1s
 if berth_restart; then
-	out=$("$E2E_PY" "$CLIENTS" verify "$BERTH_URL" "$LEDGER" 0)
-	if [ $? = 0 ]; then
+	if out=$("$E2E_PY" "$CLIENTS" verify "$BERTH_URL" "$LEDGER" 0); then
 		ok "after fsck --repair: $(tail -n 1 <<<"$out")"
 	else
 		fail "fsck --repair damaged acknowledged content" "$(head -n 10 <<<"$out")"

@@ -12,7 +12,7 @@
 # answers 404 BLOB_UNKNOWN and a push of its genuine bytes makes it
 # pullable byte-exact again, after which fsck is clean.
 set -u -o pipefail
-BERTH_OPEN=1 # authentication is not what this tests
+export BERTH_OPEN=1 # authentication is not what this tests
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in curl jq sqlite3 python3; do
@@ -66,6 +66,17 @@ expect_count() {
 	local n
 	n=$(grep -Ec "$2" "$FSCK_OUT")
 	expect_eq "$1" "$n" "$3"
+}
+
+# expect_true LABEL COMMAND...: the command succeeds.
+expect_true() {
+	local label=$1
+	shift
+	if "$@"; then
+		ok "$label"
+	else
+		fail "$label"
+	fi
 }
 
 hex_of() { printf '%s\n' "${1#*:}"; }
@@ -282,14 +293,13 @@ for s in "$S_IDLE" "$S_SHORT" "$S_GONE" "$S_EMPTY"; do
 	expect_line "stale session $s removed" "removed stale session $s"
 done
 expect_line "summary: the missing object is what remains" 'summary: problems; .*corrupt 2, missing 1, .*quarantined 3, removed 5, repair-failed 0;.*'
-[ -f "$BERTH_DATA/blobs/$Q1" ] && cmp -s <(head -c 1234 "$BERTH_DATA/blobs/$Q1") <(head -c 1234 "$W/l1") &&
-	ok "quarantined bytes kept, not deleted" || fail "quarantined copy of $D1 missing or not the damaged bytes"
-[ -f "$BERTH_DATA/blobs/$QO" ] && cmp -s "$BERTH_DATA/blobs/$QO" "$W/orphan-old" &&
-	ok "orphan kept in quarantine" || fail "orphan copy missing from $QO"
-[ ! -e "$P1" ] && [ ! -e "$P2" ] && ok "corrupt objects are gone from their keys" || fail "corrupt objects still at their keys"
-[ -f "$(obj_path "$O_NEW")" ] && ok "fresh orphan left alone" || fail "fresh orphan was touched"
-[ -f "$BERTH_DATA/uploads/$U_NEW" ] && ok "fresh upload data left alone" || fail "fresh upload data removed"
-[ ! -e "$BERTH_DATA/uploads/$U_OLD" ] && ok "old upload data removed" || fail "old upload data still there"
+expect_eq "the quarantined copy is the damaged object (one byte off)" \
+	"$(cmp -l "$BERTH_DATA/blobs/$Q1" "$W/l1" 2>&1 | wc -l)" 1
+expect_true "the orphan is kept in quarantine" cmp -s "$BERTH_DATA/blobs/$QO" "$W/orphan-old"
+expect_true "corrupt objects are gone from their keys" test ! -e "$P1" -a ! -e "$P2"
+expect_true "fresh orphan left alone" test -f "$(obj_path "$O_NEW")"
+expect_true "fresh upload data left alone" test -f "$BERTH_DATA/uploads/$U_NEW"
+expect_true "old upload data removed" test ! -e "$BERTH_DATA/uploads/$U_OLD"
 n=$(sqlite3 "$BERTH_DATA/meta.db" 'SELECT count(*) FROM uploads')
 expect_eq "no session rows left" "$n" 0
 
@@ -319,11 +329,10 @@ req POST "/v2/$R/blobs/uploads/?digest=$D1" -H 'Content-Type: application/octet-
 expect_status 201
 push_blob "$R" "$W/l2" && ok "layer 2 pushed again (POST + PUT)"
 chunked_push "$R" "$W/l3" && ok "layer 3 pushed again in chunks"
-for pair in "$D1 l1" "$D2 l2" "$D3 l3"; do
-	set -- $pair
-	req GET "/v2/$R/blobs/$1"
+for pair in "$D1:l1" "$D2:l2" "$D3:l3"; do
+	req GET "/v2/$R/blobs/${pair%:*}"
 	expect_status 200
-	expect_body_file "$W/$2"
+	expect_body_file "$W/${pair##*:}"
 done
 for tag in v1 v2 latest; do
 	req GET "/v2/$R/manifests/$tag" -H "Accept: $MT_OCI_MANIFEST, $MT_OCI_INDEX"
@@ -360,6 +369,6 @@ run_fsck "object moved to quarantine" 1
 expect_line "missing, with the copy named" "missing $D5 size 90000 key sha256/../$(hex_of "$D5") \\(a copy is in $QR\\)"
 run_fsck "repair puts it back" 0 --repair
 expect_line "restored from quarantine" "restored $D5 key sha256/../$(hex_of "$D5") from $QR"
-cmp -s "$(obj_path "$D5")" "$W/l5" && ok "restored object is byte-identical" || fail "restored object differs"
+expect_true "restored object is byte-identical" cmp -s "$(obj_path "$D5")" "$W/l5"
 run_fsck "after the restore" 0
 berth_done

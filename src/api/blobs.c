@@ -3,6 +3,7 @@
  * blob's link from a repository. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -74,7 +75,25 @@ static int parse_digest(brt_request *req)
 	return error;
 }
 
-static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_t offset, uint64_t len)
+/* A linked blob whose object is gone (quarantined by fsck, lost) or of
+ * another size than recorded is not there to serve: 404 BLOB_UNKNOWN, so
+ * that a client pushes it again (a verified push puts a fresh object in
+ * place) instead of skipping the push or pulling bytes that cannot match. */
+static int object_missing(brt_request *req, const char *key, int present, uint64_t stored, uint64_t expected)
+{
+	if (present && stored == expected)
+		return 0;
+	if (present)
+		brt_log_warn("blob %s in %s: object %s has %llu bytes, %llu recorded", req->digest.str, req->repo,
+			     key, (unsigned long long)stored, (unsigned long long)expected);
+	else
+		brt_log_warn("blob %s in %s: object %s is missing", req->digest.str, req->repo, key);
+	api_fail(req, 404, E_BLOB_UNKNOWN, "the stored copy of this blob is damaged; push it again");
+	return 1;
+}
+
+static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_t size, uint64_t offset,
+				      uint64_t len)
 {
 	brt_blobstore *bs = req->server->blobs;
 	struct MHD_Response *resp;
@@ -85,8 +104,16 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 	int error;
 
 	if (bs->open_fd) {
+		struct stat st;
+
 		if ((error = bs->open_fd(&fd, bs, key)) < 0) {
 			api_fail_error(req, error, E_BLOB_UNKNOWN);
+			return NULL;
+		}
+		if (fstat(fd, &st) != 0 || object_missing(req, key, 1, (uint64_t)st.st_size, size)) {
+			if (!api_done(req))
+				api_fail(req, 500, E_UNKNOWN, "cannot stat blob");
+			close(fd);
 			return NULL;
 		}
 		resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
@@ -166,10 +193,20 @@ void api_blob_get(brt_request *req)
 			status = 206;
 		}
 	}
-	if (req->method == BRT_HEAD)
+	if (req->method == BRT_HEAD) {
+		uint64_t stored = 0;
+
+		error = req->server->blobs->stat(req->server->blobs, info.storage_key, &stored);
+		if (error < 0 && error != BRT_ENOTFOUND) {
+			api_fail_error(req, error, E_BLOB_UNKNOWN);
+			return;
+		}
+		if (object_missing(req, info.storage_key, error == 0, stored, info.size))
+			return;
 		resp = MHD_create_response_from_callback(info.size, 4096, no_body, NULL, NULL);
-	else
-		resp = open_body(req, info.storage_key, start, len);
+	} else {
+		resp = open_body(req, info.storage_key, info.size, start, len);
+	}
 	if (!resp) {
 		if (!api_done(req))
 			api_fail(req, 500, E_UNKNOWN, "cannot open blob");

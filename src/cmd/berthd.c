@@ -277,7 +277,7 @@ static int64_t parse_duration(const char *s)
 	case 'd': unit = 86400 * 1000; break;
 	default: return -1;
 	}
-	if (n == 0 || __builtin_mul_overflow((int64_t)n, unit, &ms))
+	if (__builtin_mul_overflow((int64_t)n, unit, &ms))
 		return -1;
 	return ms;
 }
@@ -336,7 +336,7 @@ static int admin(const struct options *opt, const brt_config *config)
 		}
 		if (opt->expires) {
 			int64_t d = parse_duration(opt->expires);
-			if (d < 0) {
+			if (d <= 0) {
 				fprintf(stderr, "berthd: --expires takes a duration like 90d, 12h, 30m or 45s\n");
 				goto done;
 			}

@@ -39,7 +39,9 @@ typedef struct brt_fsck_options {
 	int64_t now;              /* ms since the epoch */
 	int64_t expire_after_ms;  /* sessions idle longer are stale */
 	int64_t grace_ms;         /* objects and upload data younger than this are
-				   * never called orphans (a push may be linking them) */
+				   * never called orphans (a push may be linking them),
+				   * nor sessions whose data is missing or short broken
+				   * (a crash between commit and row delete leaves those) */
 } brt_fsck_options;
 
 /* What fsck found (and, with repair, did). */

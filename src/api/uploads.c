@@ -9,6 +9,7 @@
 
 #include "api/internal.h"
 #include "api/query.h"
+#include "common/log.h"
 #include "auth/auth.h"
 #include "oci/names.h"
 #include "oci/range.h"
@@ -130,9 +131,9 @@ static void open_session_upload(brt_request *req, int has_range, uint64_t start)
 	if (error == BRT_ENOTFOUND) {
 		/* Finished or cancelled meanwhile; the lock was taken on
 		 * data no session owns any more. */
+		brt_blob_upload_discard(req->server->blobs, s->id);
 		brt_blob_upload_free(req->upload);
 		req->upload = NULL;
-		brt_blob_upload_discard(req->server->blobs, s->id);
 		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "the upload ended");
 		return;
 	}
@@ -145,8 +146,21 @@ static void open_session_upload(brt_request *req, int has_range, uint64_t start)
 			 (unsigned long long)start, (unsigned long long)s->offset);
 		return;
 	}
-	if ((error = brt_blob_upload_resume(req->upload, s->offset, s->hash_state, s->hash_state_len,
-					    BRT_DIGEST_SHA256)) < 0) {
+	error = brt_blob_upload_resume(req->upload, s->offset, s->hash_state, s->hash_state_len, BRT_DIGEST_SHA256);
+	if (error == BRT_ERANGE || error == BRT_EINVALID) {
+		/* Less data than acknowledged, or a hash state that does not
+		 * fit it (a crash between commit and row delete, a lost disk):
+		 * the session cannot go on.  End it, under the lock, so the
+		 * client starts over. */
+		brt_log_warn("upload %s in %s: %s; ending the session", s->id, req->repo, brt_error_last());
+		brt_blob_upload_discard(req->server->blobs, s->id);
+		meta->upload_delete(meta, s->id);
+		brt_blob_upload_free(req->upload);
+		req->upload = NULL;
+		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "the upload's data is gone; start a new upload");
+		return;
+	}
+	if (error < 0) {
 		fail_open(req, error);
 		return;
 	}

@@ -82,6 +82,24 @@ push_blob "$R" "$W/mono" && ok "a push works again after expiry"
 req GET "/v2/_catalog"
 expect_json '.repositories | index("'"$R"'") != null' true
 
+section "a session whose data was lost ends with 404, not a broken resume"
+req POST "/v2/$R/blobs/uploads/" -H 'Content-Length: 0'
+expect_status 202
+LOC=$(hdr Location)
+ID=${LOC##*/}
+ID=${ID%%\?*}
+head -c 1000 "$W/part" >"$W/part1"
+req PATCH "$LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-999' --data-binary "@$W/part1"
+expect_status 202
+truncate -s 10 "$BERTH_DATA/uploads/$ID"
+req PATCH "$LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 1000-1999' \
+	--data-binary "@$W/part1"
+expect_status 404
+expect_error_code BLOB_UPLOAD_UNKNOWN
+req GET "$LOC"
+expect_status 404
+expect_eq "its data is gone too" "$(find "$BERTH_DATA/uploads" -name "$ID" | wc -l)" 0
+
 section "kill -9 during a monolithic upload: the start-up sweep removes its data"
 make_blob "$W/big" $((8 * 1024 * 1024)) big
 DIGEST=$(digest_of "$W/big")

@@ -499,7 +499,13 @@ static void fs_writer_free(brt_blob_writer *w)
 		/* An empty upload file says nothing a session row does not, and
 		 * writer_open makes a new one on demand: drop it (still under
 		 * the lock) rather than leave one behind for every probe. */
-		if (fstat(writer->fd, &st) == 0 && st.st_size == 0)
+		struct stat linked;
+
+		/* Only if the name is still this file: after a remove without
+		 * the lock (cancel), it may be another writer's by now. */
+		if (fstat(writer->fd, &st) == 0 && st.st_size == 0 &&
+		    fstatat(writer->fs->uploads_fd, writer->upload_id, &linked, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    linked.st_ino == st.st_ino && linked.st_dev == st.st_dev)
 			(void)unlinkat(writer->fs->uploads_fd, writer->upload_id, 0);
 		close(writer->fd);
 	}

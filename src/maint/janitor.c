@@ -35,17 +35,40 @@ static int collect_session(const brt_upload *u, void *payload)
 	return 0;
 }
 
-/* Take upload `id`'s lock; 1 if taken (*w_out set), 0 if in use, <0 on
- * error. */
-static int lock_upload(brt_blob_writer **w_out, brt_blobstore *blobs, const char *id)
+enum dead_kind {
+	SESSION_EXPIRED, /* a session idle since before the cut-off: its row and data go */
+	DATA_ORPHANED,   /* upload data no session owns */
+};
+
+/* Under upload `id`'s lock, check again that it is dead (it may have been
+ * used, or its session created, since it was listed) and remove it.  1 if
+ * removed, 0 if not (in use, or alive after all), <0 on error. */
+static int remove_if_dead(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, const char *id,
+			  enum dead_kind kind, int64_t cutoff)
 {
-	int error = blobs->writer_open(w_out, blobs, id);
+	brt_blob_writer *w = NULL;
+	brt_upload u;
+	int error = blobs->writer_open(&w, blobs, id), got, removed = 0;
 
 	if (error == BRT_ECONFLICT) {
 		brt_error_clear();
+		st->in_use_skipped++;
 		return 0;
 	}
-	return error < 0 ? error : 1;
+	if (error < 0)
+		return error;
+	got = meta->upload_get(meta, &u, id);
+	if (kind == SESSION_EXPIRED && got == 0 && u.updated_at < cutoff && meta->upload_delete(meta, id) == 0) {
+		blobs->upload_remove(blobs, id);
+		st->sessions_expired++;
+		removed = 1;
+	} else if (kind == DATA_ORPHANED && got == BRT_ENOTFOUND) {
+		blobs->upload_remove(blobs, id);
+		st->orphans_removed++;
+		removed = 1;
+	}
+	w->free(w);
+	return removed;
 }
 
 static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, int64_t cutoff)
@@ -64,26 +87,13 @@ static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore 
 		if ((error = meta->upload_list(meta, cutoff, JANITOR_BATCH, collect_session, batch)) < 0)
 			break;
 		for (i = 0; i < batch->count; i++) {
-			brt_blob_writer *w = NULL;
-			brt_upload u;
-			int locked = lock_upload(&w, blobs, batch->ids[i]);
+			int removed = remove_if_dead(st, meta, blobs, batch->ids[i], SESSION_EXPIRED, cutoff);
 
-			if (locked < 0) {
-				error = locked;
+			if (removed < 0) {
+				error = removed;
 				break;
 			}
-			if (locked == 0) {
-				st->in_use_skipped++;
-				continue;
-			}
-			/* Under the lock: still there and still idle? */
-			if (meta->upload_get(meta, &u, batch->ids[i]) == 0 && u.updated_at < cutoff &&
-			    meta->upload_delete(meta, batch->ids[i]) == 0) {
-				blobs->upload_remove(blobs, batch->ids[i]);
-				st->sessions_expired++;
-				progress++;
-			}
-			w->free(w);
+			progress += (size_t)removed;
 		}
 		if (error < 0 || progress == 0 || batch->count < JANITOR_BATCH)
 			break;
@@ -124,26 +134,11 @@ static int sweep_orphans(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *b
 	o->before = before;
 	if ((error = blobs->upload_list(blobs, collect_orphan, o)) < 0)
 		goto done;
-	for (size_t i = 0; i < o->batch.count; i++) {
-		brt_blob_writer *w = NULL;
-		brt_upload u;
-		int locked = lock_upload(&w, blobs, o->batch.ids[i]);
-
-		if (locked < 0) {
-			error = locked;
+	for (size_t i = 0; i < o->batch.count; i++)
+		if ((error = remove_if_dead(st, meta, blobs, o->batch.ids[i], DATA_ORPHANED, 0)) < 0)
 			break;
-		}
-		if (locked == 0) {
-			st->in_use_skipped++;
-			continue;
-		}
-		/* A session may have been created for it since the listing. */
-		if (meta->upload_get(meta, &u, o->batch.ids[i]) == BRT_ENOTFOUND) {
-			blobs->upload_remove(blobs, o->batch.ids[i]);
-			st->orphans_removed++;
-		}
-		w->free(w);
-	}
+	if (error > 0)
+		error = 0;
 done:
 	free(o);
 	brt_error_clear();

@@ -1569,9 +1569,153 @@ static int column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out
 	return 0;
 }
 
-/* An upload row (the columns of STMT_UPLOAD_GET) into `out`. */
-static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_upload *out)
+/* Room for item `count` in a growing array of `size`-byte items. */
+static int array_reserve(void **items, size_t *cap, size_t count, size_t size)
 {
+	size_t new_cap;
+	size_t bytes;
+	void *p;
+
+	if (count < *cap)
+		return 0;
+	new_cap = *cap ? *cap : 8;
+	if (*cap && __builtin_mul_overflow(*cap, 2, &new_cap))
+		return brt_error_set(BRT_ENOMEM, "listing too large");
+	if (__builtin_mul_overflow(new_cap, size, &bytes) || !(p = realloc(*items, bytes)))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	*items = p;
+	*cap = new_cap;
+	return 0;
+}
+
+/* A fixed-size string field of a struct handed in must end within it;
+ * ids must not be empty either. */
+static int field_check(const char *s, size_t size, int is_id, const char *what)
+{
+	if (!memchr(s, '\0', size))
+		return brt_error_set(BRT_EINVALID, "%s too long", what);
+	if (is_id && s[0] == '\0')
+		return brt_error_set(BRT_EINVALID, "empty %s", what);
+	return 0;
+}
+
+/* An optional time column: NULL reads as 0 ("never"). */
+static int64_t column_time(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+/* Milliseconds since the epoch, for rows whose time no caller chooses. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int tx_account_create(sqlite_conn *c, void *ctx)
+{
+	const brt_account *a = ctx;
+	int error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_ACCOUNT_INSERT], "tti", a->id, a->name,
+			       a->created_at)) < 0)
+		return error;
+	error = stmt_run(c, STMT_ACCOUNT_INSERT);
+	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+		error = brt_error_set(BRT_EEXISTS, "account %s exists", a->id);
+	return error;
+}
+
+static int meta_account_create(brt_meta *m, const brt_account *account)
+{
+	int error;
+
+	if ((error = field_check(account->id, sizeof(account->id), 1, "account id")) < 0 ||
+	    (error = field_check(account->name, sizeof(account->name), 0, "account name")) < 0)
+		return error;
+	return run_write(m, tx_account_create, (void *)account);
+}
+
+/* Decodes the current row of a statement into a struct of the caller's. */
+typedef int (*row_decoder)(sqlite_conn *c, sqlite3_stmt *st, void *out);
+
+/* The one row `stmt` yields for `id`, decoded into `out` (`size` bytes)
+ * through `tmp` first, so a failed read leaves `out` untouched.
+ * BRT_ENOTFOUND ("<what> <id> unknown") when there is none. */
+static int get_by_id(brt_meta *m, int stmt, const char *id, row_decoder decode, void *tmp, void *out,
+		     size_t size, const char *what)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	int error;
+	int row;
+
+	if ((error = conn_get(&c, m)) < 0)
+		goto done;
+	st = c->stmt[stmt];
+	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
+		goto done;
+	if (!row) {
+		error = brt_error_set(BRT_ENOTFOUND, "%s %s unknown", what, id);
+		goto done;
+	}
+	if ((error = decode(c, st, tmp)) < 0)
+		goto done;
+	memcpy(out, tmp, size);
+done:
+	stmt_end(st);
+	return error;
+}
+
+/* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
+ * decoded into an array of `size`-byte structs; then, with the statement
+ * reset so the callback may use the store, `cb` for each until one
+ * returns non-zero (returned unchanged). */
+static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, size_t size,
+		     int (*cb)(const void *row, void *payload), void *payload)
+{
+	sqlite3_stmt *st = c->stmt[stmt];
+	void *rows = NULL;
+	size_t count = 0, cap = 0, i;
+	int error = 0;
+	int row;
+
+	if (arg && (error = stmt_bind(c, st, "t", arg)) < 0)
+		goto done;
+	while ((error = stmt_step(c, st, &row)) == 0 && row) {
+		if ((error = array_reserve(&rows, &cap, count, size)) < 0 ||
+		    (error = decode(c, st, (char *)rows + count * size)) < 0)
+			goto done;
+		count++;
+	}
+	if (error < 0)
+		goto done;
+	stmt_end(st);
+	st = NULL;
+	for (i = 0; i < count; i++)
+		if ((error = cb((const char *)rows + i * size, payload)) != 0)
+			goto done;
+done:
+	stmt_end(st);
+	free(rows);
+	return error;
+}
+
+/* list_rows' callback for the typed listing callbacks of meta.h. */
+struct typed_cb {
+	brt_meta_account_cb account;
+	brt_meta_key_cb key;
+	brt_meta_upload_cb upload;
+	void *payload;
+};
+
+/* An upload row (the columns of STMT_UPLOAD_GET) into `row`. */
+static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
+{
+	brt_upload *out = row;
 	const void *state;
 	size_t state_len;
 	int64_t offset, generation;
@@ -1600,48 +1744,33 @@ static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, brt_upload *out)
 
 static int meta_upload_get(brt_meta *m, brt_upload *out, const char *id)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	int error;
-	int row;
+	brt_upload tmp;
 
-	if ((error = conn_get(&c, m)) < 0)
-		goto done;
-	st = c->stmt[STMT_UPLOAD_GET];
-	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
-		goto done;
-	if (!row) {
-		error = brt_error_set(BRT_ENOTFOUND, "upload %s unknown", id);
-		goto done;
-	}
-	error = upload_from_row(c, st, out);
-done:
-	stmt_end(st);
-	return error;
+	return get_by_id(m, STMT_UPLOAD_GET, id, upload_from_row, &tmp, out, sizeof(tmp), "upload");
 }
 
+static int emit_upload(const void *row, void *ctx)
+{
+	const struct typed_cb *t = ctx;
+
+	return t->upload(row, t->payload);
+}
+
+/* Rows are read first and the statement reset before the callbacks, so
+ * they may write (the janitor deletes what it lists). */
 static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb,
 			    void *payload)
 {
+	struct typed_cb t = { .upload = cb, .payload = payload };
 	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	brt_upload u;
-	int error, row;
+	int error;
 
 	if ((error = conn_get(&c, m)) < 0)
 		return error;
-	st = c->stmt[STMT_UPLOAD_LIST];
-	if ((error = stmt_bind(c, st, "ii", updated_before, limit == 0 || limit > INT64_MAX ? (int64_t)-1
-										       : (int64_t)limit)) < 0)
-		goto done;
-	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		memset(&u, 0, sizeof(u));
-		if ((error = upload_from_row(c, st, &u)) < 0 || (error = cb(&u, payload)) != 0)
-			break;
-	}
-done:
-	stmt_end(st);
-	return error;
+	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_LIST], "ii", updated_before,
+			       limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
+		return error;
+	return list_rows(c, STMT_UPLOAD_LIST, NULL, upload_from_row, sizeof(brt_upload), emit_upload, &t);
 }
 
 static int meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload)
@@ -1787,148 +1916,6 @@ static int meta_upload_delete(brt_meta *m, const char *id)
 {
 	return run_write(m, tx_upload_delete, (void *)id);
 }
-
-/* Room for item `count` in a growing array of `size`-byte items. */
-static int array_reserve(void **items, size_t *cap, size_t count, size_t size)
-{
-	size_t new_cap;
-	size_t bytes;
-	void *p;
-
-	if (count < *cap)
-		return 0;
-	new_cap = *cap ? *cap : 8;
-	if (*cap && __builtin_mul_overflow(*cap, 2, &new_cap))
-		return brt_error_set(BRT_ENOMEM, "listing too large");
-	if (__builtin_mul_overflow(new_cap, size, &bytes) || !(p = realloc(*items, bytes)))
-		return brt_error_set(BRT_ENOMEM, "out of memory");
-	*items = p;
-	*cap = new_cap;
-	return 0;
-}
-
-/* A fixed-size string field of a struct handed in must end within it;
- * ids must not be empty either. */
-static int field_check(const char *s, size_t size, int is_id, const char *what)
-{
-	if (!memchr(s, '\0', size))
-		return brt_error_set(BRT_EINVALID, "%s too long", what);
-	if (is_id && s[0] == '\0')
-		return brt_error_set(BRT_EINVALID, "empty %s", what);
-	return 0;
-}
-
-/* An optional time column: NULL reads as 0 ("never"). */
-static int64_t column_time(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
-}
-
-/* Milliseconds since the epoch, for rows whose time no caller chooses. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int tx_account_create(sqlite_conn *c, void *ctx)
-{
-	const brt_account *a = ctx;
-	int error;
-
-	if ((error = stmt_bind(c, c->stmt[STMT_ACCOUNT_INSERT], "tti", a->id, a->name,
-			       a->created_at)) < 0)
-		return error;
-	error = stmt_run(c, STMT_ACCOUNT_INSERT);
-	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
-			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
-		error = brt_error_set(BRT_EEXISTS, "account %s exists", a->id);
-	return error;
-}
-
-static int meta_account_create(brt_meta *m, const brt_account *account)
-{
-	int error;
-
-	if ((error = field_check(account->id, sizeof(account->id), 1, "account id")) < 0 ||
-	    (error = field_check(account->name, sizeof(account->name), 0, "account name")) < 0)
-		return error;
-	return run_write(m, tx_account_create, (void *)account);
-}
-
-/* Decodes the current row of a statement into a struct of the caller's. */
-typedef int (*row_decoder)(sqlite_conn *c, sqlite3_stmt *st, void *out);
-
-/* The one row `stmt` yields for `id`, decoded into `out` (`size` bytes)
- * through `tmp` first, so a failed read leaves `out` untouched.
- * BRT_ENOTFOUND ("<what> <id> unknown") when there is none. */
-static int get_by_id(brt_meta *m, int stmt, const char *id, row_decoder decode, void *tmp, void *out,
-		     size_t size, const char *what)
-{
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	int error;
-	int row;
-
-	if ((error = conn_get(&c, m)) < 0)
-		goto done;
-	st = c->stmt[stmt];
-	if ((error = stmt_bind(c, st, "t", id)) < 0 || (error = stmt_step(c, st, &row)) < 0)
-		goto done;
-	if (!row) {
-		error = brt_error_set(BRT_ENOTFOUND, "%s %s unknown", what, id);
-		goto done;
-	}
-	if ((error = decode(c, st, tmp)) < 0)
-		goto done;
-	memcpy(out, tmp, size);
-done:
-	stmt_end(st);
-	return error;
-}
-
-/* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
- * decoded into an array of `size`-byte structs; then, with the statement
- * reset so the callback may use the store, `cb` for each until one
- * returns non-zero (returned unchanged). */
-static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, size_t size,
-		     int (*cb)(const void *row, void *payload), void *payload)
-{
-	sqlite3_stmt *st = c->stmt[stmt];
-	void *rows = NULL;
-	size_t count = 0, cap = 0, i;
-	int error = 0;
-	int row;
-
-	if (arg && (error = stmt_bind(c, st, "t", arg)) < 0)
-		goto done;
-	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		if ((error = array_reserve(&rows, &cap, count, size)) < 0 ||
-		    (error = decode(c, st, (char *)rows + count * size)) < 0)
-			goto done;
-		count++;
-	}
-	if (error < 0)
-		goto done;
-	stmt_end(st);
-	st = NULL;
-	for (i = 0; i < count; i++)
-		if ((error = cb((const char *)rows + i * size, payload)) != 0)
-			goto done;
-done:
-	stmt_end(st);
-	free(rows);
-	return error;
-}
-
-/* list_rows' callback for the typed listing callbacks of meta.h. */
-struct typed_cb {
-	brt_meta_account_cb account;
-	brt_meta_key_cb key;
-	void *payload;
-};
 
 static int emit_account(const void *row, void *ctx)
 {

@@ -75,19 +75,16 @@ static int parse_digest(brt_request *req)
 	return error;
 }
 
-/* A linked blob whose object is gone (quarantined by fsck, lost) or of
- * another size than recorded is not there to serve: 404 BLOB_UNKNOWN, so
- * that a client pushes it again (a verified push puts a fresh object in
- * place) instead of skipping the push or pulling bytes that cannot match. */
-static int object_missing(brt_request *req, const char *key, int present, uint64_t stored, uint64_t expected)
+/* An object of another size than recorded (torn, truncated) is not there
+ * to serve: 404 BLOB_UNKNOWN, so that a client pushes it again (a verified
+ * push puts a fresh object in place) rather than pulling bytes that cannot
+ * match.  A missing one fails to open with the same answer. */
+static int object_missing(brt_request *req, const char *key, uint64_t stored, uint64_t expected)
 {
-	if (present && stored == expected)
+	if (stored == expected)
 		return 0;
-	if (present)
-		brt_log_warn("blob %s in %s: object %s has %llu bytes, %llu recorded", req->digest.str, req->repo,
-			     key, (unsigned long long)stored, (unsigned long long)expected);
-	else
-		brt_log_warn("blob %s in %s: object %s is missing", req->digest.str, req->repo, key);
+	brt_log_warn("blob %s in %s: object %s has %llu bytes, %llu recorded", req->digest.str, req->repo, key,
+		     (unsigned long long)stored, (unsigned long long)expected);
 	api_fail(req, 404, E_BLOB_UNKNOWN, "the stored copy of this blob is damaged; push it again");
 	return 1;
 }
@@ -110,7 +107,7 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 			api_fail_error(req, error, E_BLOB_UNKNOWN);
 			return NULL;
 		}
-		if (fstat(fd, &st) != 0 || object_missing(req, key, 1, (uint64_t)st.st_size, size)) {
+		if (fstat(fd, &st) != 0 || object_missing(req, key, (uint64_t)st.st_size, size)) {
 			if (!api_done(req))
 				api_fail(req, 500, E_UNKNOWN, "cannot stat blob");
 			close(fd);
@@ -193,20 +190,12 @@ void api_blob_get(brt_request *req)
 			status = 206;
 		}
 	}
-	if (req->method == BRT_HEAD) {
-		uint64_t stored = 0;
-
-		error = req->server->blobs->stat(req->server->blobs, info.storage_key, &stored);
-		if (error < 0 && error != BRT_ENOTFOUND) {
-			api_fail_error(req, error, E_BLOB_UNKNOWN);
-			return;
-		}
-		if (object_missing(req, info.storage_key, error == 0, stored, info.size))
-			return;
+	/* HEAD answers from the metadata alone (a blob fsck found damaged is
+	 * unknown there); GET checks the object it opens. */
+	if (req->method == BRT_HEAD)
 		resp = MHD_create_response_from_callback(info.size, 4096, no_body, NULL, NULL);
-	} else {
+	else
 		resp = open_body(req, info.storage_key, info.size, start, len);
-	}
 	if (!resp) {
 		if (!api_done(req))
 			api_fail(req, 500, E_UNKNOWN, "cannot open blob");

@@ -20,15 +20,17 @@
  * of the genuine bytes places a fresh object under the freed key.  A blob
  * whose object is absent but has a corrupt copy in quarantine is reported
  * as awaiting that push, not as a new problem; one with a verified copy in
- * quarantine/orphan is moved back.  Upload data (of stale or
+ * quarantine/orphan is moved back.  A corrupt or missing blob is marked
+ * damaged in the metadata, so the registry answers 404 for it (HEAD
+ * included) until a verified push clears the mark.  Upload data (of stale or
  * broken sessions, or owned by no session) is removed, as the janitor
  * would: no blob was ever acknowledged from it.
  *
  * Report lines start with a kind word so they can be grepped:
  *   corrupt, missing, awaiting-push, orphan-object, manifest-corrupt,
  *   manifest-unparsable, dangling, meta, stale-session, broken-session,
- *   orphan-upload (findings); quarantined, removed, restored, resolved,
- *   repair-failed (actions); summary (last line). */
+ *   orphan-upload (findings); quarantined, marked-damaged, removed, restored,
+ *   resolved, repair-failed (actions); summary (last line). */
 #include "maint/maint.h"
 
 #include <inttypes.h>
@@ -56,6 +58,7 @@ typedef struct blob_row {
 	char *digest;
 	char *key;
 	uint64_t size;
+	int damaged; /* reported corrupt, missing or awaiting a push */
 } blob_row;
 
 typedef struct stored_object {
@@ -314,6 +317,20 @@ static int collect_row(const brt_blob_row *b, void *payload)
 	return 0;
 }
 
+/* Repair: mark a blob whose object is corrupt or gone damaged in the
+ * metadata, so the registry answers 404 for it and clients push it again
+ * (a verified push clears the mark), with no storage look-up per HEAD. */
+static void mark_damaged(fsck *f, const blob_row *r)
+{
+	if (f->meta->blob_mark_damaged(f->meta, r->digest, f->opt->now) == 0) {
+		say(f, "marked-damaged %s (served as unknown until pushed again)", r->digest);
+		return;
+	}
+	f->repair_failed++;
+	say(f, "repair-failed %s: cannot mark it damaged: %s", r->digest, brt_error_last());
+	brt_error_clear();
+}
+
 /* Repair of a corrupt object: quarantine it, then make sure what was moved
  * really is bad (a verified push may have replaced it since it was read). */
 static void quarantine_corrupt(fsck *f, const blob_row *r, brt_digest_alg alg)
@@ -340,6 +357,7 @@ static void quarantine_corrupt(fsck *f, const blob_row *r, brt_digest_alg alg)
 	brt_error_clear();
 	f->res->quarantined++;
 	say(f, "quarantined %s key %s -> %s (push the blob again to restore it)", r->digest, r->key, to);
+	mark_damaged(f, r);
 }
 
 /* Repair of a missing object whose bytes were quarantined as an orphan
@@ -368,7 +386,7 @@ static void restore_orphan_copy(fsck *f, const blob_row *r, brt_digest_alg alg, 
 	brt_error_clear();
 }
 
-static int check_blob(fsck *f, const blob_row *r)
+static int check_blob(fsck *f, blob_row *r)
 {
 	brt_digest want, got;
 	uint64_t size = 0, len = 0;
@@ -395,18 +413,24 @@ static int check_blob(fsck *f, const blob_row *r)
 			return 0;
 		}
 	}
+	r->damaged = 1;
 	if (error == BRT_ENOTFOUND) {
 		brt_error_clear();
 		if ((copy = quarantined_copy(f, "corrupt", r->digest))) {
 			f->awaiting++;
 			say(f, "awaiting-push %s key %s (corrupt copy in %s)", r->digest, r->key, copy);
+			if (f->opt->repair)
+				mark_damaged(f, r);
 		} else {
+			unsigned long before = f->res->missing;
 			f->res->missing++;
 			copy = quarantined_copy(f, "orphan", r->digest);
 			say(f, "missing %s size %" PRIu64 " key %s%s%s%s", r->digest, r->size, r->key,
 			    copy ? " (a copy is in " : "", copy ? copy : "", copy ? ")" : "");
 			if (copy && f->opt->repair)
 				restore_orphan_copy(f, r, want.alg, copy);
+			if (f->opt->repair && f->res->missing > before) /* not restored */
+				mark_damaged(f, r);
 		}
 		return 0;
 	}
@@ -599,7 +623,15 @@ static int check_manifest(const char *repo, const brt_manifest *mf, void *payloa
 	for (size_t i = 0; i < info.blob_count; i++) {
 		error = f->meta->blob_get(f->meta, &blob, &c->pool, repo, info.blobs[i]);
 		if (error == BRT_ENOTFOUND) {
+			char key[BRT_BLOB_KEY_MAX];
+			const blob_row *row;
+
 			brt_error_clear();
+			/* A blob already reported damaged is unknown to blob_get
+			 * too: the finding is the blob's, not the manifest's. */
+			brt_blob_key(key, info.blobs[i]);
+			if ((row = row_find(&f->rows, key)) && row->damaged)
+				continue;
 			f->res->dangling++;
 			say(f, "dangling %s@%s blob %s", repo, mf->digest, info.blobs[i]);
 		} else if (error < 0) {

@@ -137,7 +137,8 @@ struct brt_meta {
 	int (*repo_exists)(brt_meta *m, const char *repo);
 
 	/* The blob `digest` as linked into `repo`.  BRT_ENOTFOUND if the repo
-	 * has no such link (even if another repository has the blob). */
+	 * has no such link (even if another repository has the blob), or if
+	 * the blob is marked damaged. */
 	int (*blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo, const char *digest);
 
 	/* Record that the stored object `storage_key` holds `digest` (`size`
@@ -270,6 +271,13 @@ struct brt_meta {
 	 * and foreign_key_check): `cb` once per problem, with a one-line
 	 * description.  0 when the checks ran, whatever they found. */
 	int (*check)(brt_meta *m, brt_meta_problem_cb cb, void *payload);
+
+	/* Mark blob `digest` damaged (its stored object is corrupt or gone):
+	 * blob_get then answers BRT_ENOTFOUND for it in every repository, so
+	 * clients push it again, and the blob_link of a verified commit
+	 * clears the mark.  Marking a marked blob succeeds; BRT_ENOTFOUND if
+	 * there is no such blob. */
+	int (*blob_mark_damaged)(brt_meta *m, const char *digest, int64_t now);
 };
 
 /* The SQLite driver (WAL mode, foreign keys on), database at `path`.

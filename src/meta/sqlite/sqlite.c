@@ -158,6 +158,11 @@ static const char *const migrations[] = {
 	 * expired oldest first by the janitor. */
 	("CREATE INDEX uploads_account ON uploads (account_id);"
 	 "CREATE INDEX uploads_updated ON uploads (updated_at);"),
+
+	/* 4: a blob whose stored object fsck found corrupt or missing is not
+	 * served (404, so clients push it again) until a verified push
+	 * clears the mark; no object store round trip per HEAD. */
+	"ALTER TABLE blobs ADD COLUMN damaged_at BIGINT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -170,6 +175,8 @@ enum stmt_id {
 	STMT_REPO_INSERT,
 	STMT_BLOB_GET,
 	STMT_BLOB_INSERT,
+	STMT_BLOB_MARK_DAMAGED,
+	STMT_BLOB_EXISTS,
 	STMT_LINK_INSERT,
 	STMT_LINK_TOUCH,
 	STMT_LINK_EXISTS,
@@ -238,10 +245,15 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"SELECT b.size, b.storage_key FROM repositories r"
 		" JOIN repository_blobs rb ON rb.repository_id = r.id"
 		" JOIN blobs b ON b.digest = rb.digest"
-		" WHERE r.name = ?1 AND rb.digest = ?2",
+		" WHERE r.name = ?1 AND rb.digest = ?2 AND b.damaged_at IS NULL",
+	/* A verified commit of a damaged blob has just put a good object in
+	 * place: the mark goes. */
 	[STMT_BLOB_INSERT] =
 		"INSERT INTO blobs (digest, size, storage_key, created_at) VALUES (?1, ?2, ?3, ?4)"
-		" ON CONFLICT (digest) DO NOTHING",
+		" ON CONFLICT (digest) DO UPDATE SET damaged_at = NULL WHERE blobs.damaged_at IS NOT NULL",
+	[STMT_BLOB_MARK_DAMAGED] =
+		"UPDATE blobs SET damaged_at = ?2 WHERE digest = ?1 AND damaged_at IS NULL",
+	[STMT_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE digest = ?1",
 	/* Returns a row only when the link is new. */
 	[STMT_LINK_INSERT] =
 		"INSERT INTO repository_blobs (repository_id, digest, account_id, linked_at, touched_at)"
@@ -1773,6 +1785,31 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 	return list_rows(c, STMT_UPLOAD_LIST, NULL, upload_from_row, sizeof(brt_upload), emit_upload, &t);
 }
 
+static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
+{
+	const blob_link_args *a = ctx;
+	int found = 0, error;
+
+	if ((error = stmt_bind(c, c->stmt[STMT_BLOB_MARK_DAMAGED], "ti", a->digest, a->now)) < 0 ||
+	    (error = stmt_run(c, STMT_BLOB_MARK_DAMAGED)) < 0)
+		return error;
+	if (sqlite3_changes(c->db) > 0)
+		return 0;
+	if ((error = query_exists(c, STMT_BLOB_EXISTS, "t", 0, a->digest, &found)) < 0)
+		return error;
+	return found ? 0 : brt_error_set(BRT_ENOTFOUND, "blob %s unknown", a->digest);
+}
+
+static int meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now)
+{
+	blob_link_args args;
+
+	memset(&args, 0, sizeof(args));
+	args.digest = digest;
+	args.now = now;
+	return run_write(m, tx_blob_mark_damaged, &args);
+}
+
 static int meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload)
 {
 	sqlite_conn *c;
@@ -2359,6 +2396,7 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	s->base.blob_walk = meta_blob_walk;
 	s->base.manifest_walk = meta_manifest_walk;
 	s->base.check = meta_check;
+	s->base.blob_mark_damaged = meta_blob_mark_damaged;
 	s->base.free = meta_free;
 	s->base.account_create = meta_account_create;
 	s->base.account_get = meta_account_get;

@@ -1355,6 +1355,23 @@ static void ms_test_upload_bounds(brt_meta *m)
 	CHECK_EQ_INT(ms_catalog(m, "cap/", NULL, 100, &names, &more), 0);
 	CHECK_EQ_STR(ms_names_join(&names), "cap/app");
 
+	/* A damaged blob is unknown until a verified commit links it again. */
+	{
+		brt_blob_info info;
+		brt_pool pool;
+		ms_digest blob = ms_digest_of("cap", 1);
+
+		brt_pool_init(&pool, 1 << 12);
+		CHECK_EQ_INT(m->blob_mark_damaged(m, blob.s, 7), 0);
+		CHECK_EQ_INT(m->blob_get(m, &info, &pool, "cap/app", blob.s), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->blob_mark_damaged(m, blob.s, 8), 0);
+		CHECK_EQ_INT(m->blob_mark_damaged(m, ms_digest_of("cap", 99).s, 8), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->blob_link(m, "cap/app", blob.s, 5, "sha256/ca/cap", 9), 0);
+		CHECK_EQ_INT(m->blob_get(m, &info, &pool, "cap/app", blob.s), 0);
+		CHECK_EQ_INT(info.size, 5);
+		brt_pool_clear(&pool);
+	}
+
 	/* A descriptor must claim the stored size. */
 	{
 		brt_manifest_put put;

@@ -19,7 +19,7 @@
 #include "meta_suite.h"
 
 /* Bump together with the driver's migration list. */
-#define EXPECTED_SCHEMA_VERSION 3
+#define EXPECTED_SCHEMA_VERSION 4
 
 /* Test hook exported by the driver (not part of meta.h). */
 sqlite3 *brt_meta_sqlite_handle(brt_meta *m);
@@ -350,6 +350,7 @@ static void test_upgrade_from_v1(void)
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_EQ_INT(sqlite3_exec(db, "DROP TABLE access_keys; DROP TABLE server_secrets;"
 				      "DROP INDEX uploads_account; DROP INDEX uploads_updated;"
+				      "ALTER TABLE blobs DROP COLUMN damaged_at;"
 				      "INSERT INTO accounts (id, name, created_at) VALUES ('"
 				      MS_ACCOUNT_A "', NULL, 77);"
 				      "PRAGMA user_version = 1",

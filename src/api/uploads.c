@@ -98,6 +98,17 @@ static void fail_open(brt_request *req, int error)
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 }
 
+/* 1 if a chunk announced at `start` (has_range) continues req->session;
+ * else 0, answered with 416. */
+static int chunk_fits(brt_request *req, int has_range, uint64_t start)
+{
+	if (!has_range || start == req->session->offset)
+		return 1;
+	api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "chunk starts at %llu but the upload has %llu bytes",
+		 (unsigned long long)start, (unsigned long long)req->session->offset);
+	return 0;
+}
+
 /* A new upload with no session row (monolithic POST). */
 static void open_fresh_upload(brt_request *req, const char *id, brt_digest_alg alg)
 {
@@ -141,11 +152,8 @@ static void open_session_upload(brt_request *req, int has_range, uint64_t start)
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
 	}
-	if (has_range && start != s->offset) {
-		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "chunk starts at %llu but the upload has %llu bytes",
-			 (unsigned long long)start, (unsigned long long)s->offset);
+	if (!chunk_fits(req, has_range, start))
 		return;
-	}
 	error = brt_blob_upload_resume(req->upload, s->offset, s->hash_state, s->hash_state_len, BRT_DIGEST_SHA256);
 	if (error == BRT_ERANGE || error == BRT_EINVALID) {
 		/* Less data than acknowledged, or a hash state that does not
@@ -238,14 +246,12 @@ void api_upload_begin(brt_request *req)
 	}
 	if ((has_range = chunk_range(req, &start, &end)) < 0)
 		return;
-	/* A first read for a cheap 404 that touches no storage. */
+	/* A first read for a cheap 404 or 416 that touches no storage; both
+	 * are checked again under the upload's lock. */
 	if (load_session(req) < 0)
 		return;
-	if (has_range && start != req->session->offset) {
-		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "chunk starts at %llu but the upload has %llu bytes",
-			 (unsigned long long)start, (unsigned long long)req->session->offset);
+	if (!chunk_fits(req, has_range, start))
 		return;
-	}
 	open_session_upload(req, has_range, start);
 }
 

@@ -186,7 +186,6 @@ enum stmt_id {
 	STMT_ACCOUNT_BLOB_RELEASE,
 	STMT_ACCOUNT_BLOB_PRUNE,
 	STMT_MANIFEST_ID,
-	STMT_MANIFEST_SIZE,
 	STMT_MANIFEST_INSERT,
 	STMT_MANIFEST_BLOB_INSERT,
 	STMT_MANIFEST_REF_INSERT,
@@ -279,8 +278,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_ACCOUNT_BLOB_PRUNE] =
 		"DELETE FROM account_blobs WHERE account_id = ?1 AND digest = ?2 AND nlinks <= 0",
 	[STMT_MANIFEST_ID] =
-		"SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2",
-	[STMT_MANIFEST_SIZE] = "SELECT size FROM manifests WHERE id = ?1",
+		"SELECT id, size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
 	[STMT_MANIFEST_INSERT] =
 		"INSERT INTO manifests (repository_id, account_id, digest, media_type, size, payload,"
 		" subject_digest, artifact_type, annotations, created_at)"
@@ -825,8 +823,10 @@ static int query_exists(sqlite_conn *c, enum stmt_id id, const char *types, int6
 	return error;
 }
 
+/* The id of manifest `digest` in the repository, and its size unless
+ * `size_out` is NULL. */
 static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, int64_t *id_out,
-			 int *found_out)
+			 uint64_t *size_out, int *found_out)
 {
 	sqlite3_stmt *st = c->stmt[STMT_MANIFEST_ID];
 	int error;
@@ -834,8 +834,11 @@ static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, in
 	*found_out = 0;
 	*id_out = 0;
 	if ((error = stmt_bind(c, st, "it", repo_id, digest)) == 0 &&
-	    (error = stmt_step(c, st, found_out)) == 0 && *found_out)
+	    (error = stmt_step(c, st, found_out)) == 0 && *found_out) {
 		*id_out = sqlite3_column_int64(st, 0);
+		if (size_out)
+			*size_out = (uint64_t)sqlite3_column_int64(st, 1);
+	}
 	stmt_end(st);
 	return error;
 }
@@ -1103,20 +1106,6 @@ static int meta_blob_unlink(brt_meta *m, const char *repo, const char *digest)
 
 /* Inside manifest_put's transaction: check the references of a manifest
  * new to the repository and store it with them. */
-static int manifest_size(sqlite_conn *c, int64_t id, uint64_t *size_out)
-{
-	sqlite3_stmt *st = c->stmt[STMT_MANIFEST_SIZE];
-	int found = 0, error;
-
-	*size_out = 0;
-	if ((error = stmt_bind(c, st, "i", id)) == 0 && (error = stmt_step(c, st, &found)) == 0 && found)
-		*size_out = (uint64_t)sqlite3_column_int64(st, 0);
-	stmt_end(st);
-	if (error == 0 && !found)
-		error = brt_error_set(BRT_EIO, "sqlite: manifest %lld vanished", (long long)id);
-	return error;
-}
-
 static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
 			   const char *account, int64_t *id_out)
 {
@@ -1172,14 +1161,12 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 
 		uint64_t child_size = 0;
 
-		if ((error = manifest_find(c, repo_id, put->children[i], &child_id, &found)) < 0)
+		if ((error = manifest_find(c, repo_id, put->children[i], &child_id, &child_size, &found)) < 0)
 			goto done;
 		if (!found) {
 			error = brt_error_set(BRT_EBLOBUNKNOWN, "manifest %s unknown", put->children[i]);
 			goto done;
 		}
-		if (put->child_sizes && (error = manifest_size(c, child_id, &child_size)) < 0)
-			goto done;
 		if (put->child_sizes && put->child_sizes[i] != child_size) {
 			error = brt_error_set(BRT_EINVALID, "manifest %s is %llu bytes, the index says %llu",
 					      put->children[i], (unsigned long long)child_size,
@@ -1210,7 +1197,7 @@ static int tx_manifest_put(sqlite_conn *c, void *ctx)
 
 	if ((error = account_of(account, sizeof(account), put->repo)) < 0 ||
 	    (error = repo_ensure(c, put->repo, account, put->now, &repo_id)) < 0 ||
-	    (error = manifest_find(c, repo_id, put->digest, &manifest_id, &found)) < 0)
+	    (error = manifest_find(c, repo_id, put->digest, &manifest_id, NULL, &found)) < 0)
 		return error;
 	/* Same digest, same bytes: the stored manifest and its references
 	 * stand, only the tag moves. */
@@ -1286,7 +1273,7 @@ static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 	int error;
 
 	if ((error = repo_lookup(c, a->repo, &repo_id)) < 0 ||
-	    (error = manifest_find(c, repo_id, a->digest, &manifest_id, &found)) < 0)
+	    (error = manifest_find(c, repo_id, a->digest, &manifest_id, NULL, &found)) < 0)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "manifest %s unknown in %s", a->digest, a->repo);

@@ -409,14 +409,13 @@ int brt_server_start(struct brt_server *server)
 	}
 	tls_options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-	server->max_connections = fit_connection_limit(c->connection_limit);
 	memset(&limits, 0, sizeof(limits));
-	limits.max_connections = server->max_connections;
+	limits.max_connections = fit_connection_limit(c->connection_limit);
 	limits.per_address = c->per_address_limit;
-	limits.reserved = c->reserved_connections == BRT_CONFIG_AUTO ? server->max_connections / 8
+	limits.reserved = c->reserved_connections == BRT_CONFIG_AUTO ? limits.max_connections / 8
 								      : c->reserved_connections;
-	if (limits.reserved > server->max_connections / 2)
-		limits.reserved = server->max_connections / 2;
+	if (limits.reserved > limits.max_connections / 2)
+		limits.reserved = limits.max_connections / 2;
 	limits.header_ms = (uint64_t)c->header_timeout * 1000u;
 	limits.request_ms = (uint64_t)c->request_timeout * 1000u;
 	limits.min_rate = c->min_rate;
@@ -430,7 +429,7 @@ int brt_server_start(struct brt_server *server)
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
-		MHD_OPTION_CONNECTION_LIMIT, server->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,

@@ -17,7 +17,6 @@ struct brt_server {
 	_Atomic long in_flight; /* requests begun and not completed */
 	_Atomic size_t body_memory_used; /* bytes charged by brt_request_body_append */
 	struct brt_guard *guard;  /* connection limits and deadlines */
-	unsigned int max_connections; /* in force: http.max_connections fitted to the fd limit */
 	int tls;                /* serving HTTPS */
 	unsigned char token_secret[32]; /* token signing key, shared by all nodes */
 	char *tls_cert_pem, *tls_key_pem, *client_ca_pem;

@@ -27,7 +27,16 @@ int brt_log_level_parse(const char *name)
 	return -1;
 }
 
-static const char hex_digits[] = "0123456789abcdef";
+/* Write `c` as the four bytes \xHH at `out`. */
+static void put_hex_escape(char *out, unsigned char c)
+{
+	static const char hex_digits[] = "0123456789abcdef";
+
+	out[0] = '\\';
+	out[1] = 'x';
+	out[2] = hex_digits[c >> 4];
+	out[3] = hex_digits[c & 15];
+}
 
 /* A byte that may stand in a log line as it is. */
 static int log_plain(unsigned char c, unsigned int flags)
@@ -60,10 +69,8 @@ char *brt_log_escape(char *out, size_t cap, const char *in, size_t len, unsigned
 		if (need == 1) {
 			out[o++] = (char)c;
 		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex_digits[c >> 4];
-			out[o++] = hex_digits[c & 15];
+			put_hex_escape(out + o, c);
+			o += 4;
 		}
 	}
 	if (truncated && o + 4 <= cap) {
@@ -89,10 +96,8 @@ static size_t scrub(char *dst, size_t cap, const char *src, size_t len)
 		}
 		if (o + 4 > cap)
 			break;
-		dst[o++] = '\\';
-		dst[o++] = 'x';
-		dst[o++] = hex_digits[c >> 4];
-		dst[o++] = hex_digits[c & 15];
+		put_hex_escape(dst + o, c);
+		o += 4;
 	}
 	return o;
 }

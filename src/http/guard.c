@@ -256,19 +256,19 @@ void *brt_guard_conn_state(brt_guard_conn *conn)
 
 void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer)
 {
-	uint64_t now = brt_guard_now_ms();
-	uint64_t state = atomic_load(&conn->state);
+	uint64_t state;
 
 	if (long_transfer) {
-		atomic_store(&conn->state, STATE(BRT_PHASE_LONG, now));
+		atomic_store(&conn->state, STATE(BRT_PHASE_LONG, brt_guard_now_ms()));
 		return;
 	}
 	/* The request's deadline counts from its first byte, when the watchdog
 	 * saw it; if it had not yet (the request came in one go), from now. */
+	state = atomic_load(&conn->state);
 	if (STATE_PHASE(state) == BRT_PHASE_HEADERS)
 		atomic_store(&conn->state, STATE(BRT_PHASE_SMALL, STATE_SINCE(state)));
 	else
-		atomic_store(&conn->state, STATE(BRT_PHASE_SMALL, now));
+		atomic_store(&conn->state, STATE(BRT_PHASE_SMALL, brt_guard_now_ms()));
 }
 
 void brt_guard_request_end(brt_guard_conn *conn)

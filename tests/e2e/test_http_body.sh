@@ -30,6 +30,17 @@ pad() {
 pad "$E2E_WORK/1m.json" $((1 << 20))
 pad "$E2E_WORK/big.json" $((4 << 20))
 BASE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$BERTH_PID/status")
+# Push the 1 MiB manifest as v1m until it answers WANT (up to 40 tries,
+# PAUSE seconds apart); REQ_STATUS and the response are the last try's.
+push_1m_until() {
+	local want=$1 pause=$2 i
+	for i in $(seq 1 40); do
+		push_manifest "$R" v1m "$E2E_WORK/1m.json"
+		[ "$REQ_STATUS" = "$want" ] && return 0
+		sleep "$pause"
+	done
+	return 1
+}
 echo "RSS before: $BASE_RSS KiB"
 
 section "200 stalled 4 MiB manifest bodies"
@@ -37,16 +48,8 @@ attack stalled --count 200 --size $((4 << 20)) --send $((3 << 20)) --path "/v2/$
 	--auth "$AUTH" --hold 5 --pid "$BERTH_PID" --sources "$(seq -s, -f '127.0.0.%g' 2 11)" >"$E2E_WORK/stalled.json" &
 STALLER=$!
 # While they stall, a large push meets the spent budget.
-got=
-for i in $(seq 1 40); do
-	push_manifest "$R" v1m "$E2E_WORK/1m.json"
-	if [ "$REQ_STATUS" = 429 ]; then
-		got=429
-		break
-	fi
-	sleep 0.2
-done
-expect_eq "a push while the budget is spent" "$got" 429
+push_1m_until 429 0.2
+expect_eq "a push while the budget is spent" "$REQ_STATUS" 429
 expect_error_code TOOMANYREQUESTS
 expect_header Retry-After '[0-9]+'
 push_manifest "$R" v1 "$E2E_WORK/m.json"
@@ -61,16 +64,8 @@ echo "RSS max while stalled: $RSS KiB (before: $BASE_RSS KiB)"
 expect_le "server RSS while 200 bodies stall (KiB)" "$RSS" $((BASE_RSS + 120 * 1024))
 
 section "the budget comes back"
-ok_push=
-for i in $(seq 1 40); do
-	push_manifest "$R" v1m "$E2E_WORK/1m.json"
-	if [ "$REQ_STATUS" = 201 ]; then
-		ok_push=201
-		break
-	fi
-	sleep 0.25
-done
-expect_eq "a 1 MiB push after the stalled connections are gone" "$ok_push" 201
+push_1m_until 201 0.25
+expect_eq "a 1 MiB push after the stalled connections are gone" "$REQ_STATUS" 201
 # A manifest of the largest size still fits whole in the budget.
 push_manifest "$R" big "$E2E_WORK/big.json"
 expect_status 201

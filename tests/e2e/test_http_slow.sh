@@ -48,15 +48,21 @@ echo "$OUT"
 expect_ge "header dripper closed after (s)" "$(jget "$OUT" .closed_after_s)" 1.7
 expect_le "header dripper closed after (s)" "$(jget "$OUT" .closed_after_s)" 3.5
 
+# patch_request LOCATION FILE: a raw PATCH of the 24 KiB blob to that upload
+# session, written to FILE for attack drip.
+patch_request() {
+	{
+		printf 'PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: 24576\r\n\r\n' "$1" "$AUTH"
+		cat "$E2E_WORK/blob"
+	} >"$2"
+}
+
 section "a blob upload may take longer than the request deadline at a fair rate"
 req POST "/v2/$R/blobs/uploads/" -H 'Content-Length: 0'
 expect_status 202
 LOC=$(hdr Location)
 make_blob "$E2E_WORK/blob" 24576 slow
-{
-	printf 'PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: 24576\r\n\r\n' "$LOC" "$AUTH"
-	cat "$E2E_WORK/blob"
-} >"$E2E_WORK/patch.req"
+patch_request "$LOC" "$E2E_WORK/patch.req"
 # 4 KiB every 0.7 s: ~5.7 KiB/s for ~4.2 s, past the 4 s request deadline
 OUT=$(attack drip --request "$E2E_WORK/patch.req" --interval 0.7 --chunk 4096 --max 9)
 echo "$OUT"
@@ -66,10 +72,7 @@ expect_eq "slow-but-fair upload sent everything" "$(jget "$OUT" .sent_body_bytes
 section "a blob upload below the minimum rate is cut"
 req POST "/v2/$R/blobs/uploads/" -H 'Content-Length: 0'
 LOC=$(hdr Location)
-{
-	printf 'PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: 24576\r\n\r\n' "$LOC" "$AUTH"
-	cat "$E2E_WORK/blob"
-} >"$E2E_WORK/patch2.req"
+patch_request "$LOC" "$E2E_WORK/patch2.req"
 # 20 bytes every 0.5 s: 40 B/s, far below 1 KiB/s; the window is 2 s
 OUT=$(attack drip --request "$E2E_WORK/patch2.req" --interval 0.5 --chunk 20 --max 12)
 echo "$OUT"

@@ -67,6 +67,14 @@ def pct(values, p):
     return round(values[min(len(values) - 1, int(len(values) * p))], 3)
 
 
+def client_summary(requests, errors, error_kinds, statuses, lat, max_digits):
+    """The figures every normal-client report gives."""
+    return {"requests": requests, "errors": errors, "error_kinds": error_kinds,
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99),
+            "max_ms": round(max(lat), max_digits) if lat else None}
+
+
 class Probe(threading.Thread):
     """A normal client: a GET on a new connection and one on a kept-alive
     connection every interval, with latency and errors counted."""
@@ -129,10 +137,7 @@ class Probe(threading.Thread):
             kept.close()
 
     def report(self):
-        return {"requests": len(self.lat), "errors": self.errors, "error_kinds": self.error_kinds,
-                "statuses": {str(k): v for k, v in self.statuses.items()},
-                "p50_ms": pct(self.lat, 0.5), "p99_ms": pct(self.lat, 0.99),
-                "max_ms": round(max(self.lat), 3) if self.lat else None}
+        return client_summary(len(self.lat), self.errors, self.error_kinds, self.statuses, self.lat, 3)
 
 
 async def slow_conn(port, src, interval, end, reconnect, out):
@@ -406,11 +411,9 @@ def cmd_load(a):
     go.set()
     for t in threads:
         t.join(a.duration + 60)
-    print(json.dumps({"requests": stats.requests, "errors": stats.errors, "error_kinds": stats.error_kinds,
-                      "statuses": {str(k): v for k, v in stats.statuses.items()},
-                      "req_per_s": round(stats.requests / a.duration, 1),
-                      "p50_ms": pct(stats.lat, 0.5), "p99_ms": pct(stats.lat, 0.99),
-                      "max_ms": round(max(stats.lat), 1) if stats.lat else None}))
+    result = client_summary(stats.requests, stats.errors, stats.error_kinds, stats.statuses, stats.lat, 1)
+    result["req_per_s"] = round(stats.requests / a.duration, 1)
+    print(json.dumps(result))
     return 0
 
 

@@ -38,8 +38,8 @@ typedef struct fs_writer {
 	brt_blob_writer base;
 	fs_store *fs;
 	int fd;
-	/* Opened at offset 0, so the file may be new and its directory entry
-	 * not yet durable: the first sync also fsyncs uploads/. */
+	/* The file may be new and its directory entry not yet durable: the
+	 * first sync also fsyncs uploads/ (see fs_writer_rewind). */
 	int dir_sync_pending;
 	int failed;    /* an append or sync failed: the writer is unusable */
 	int committed; /* commit succeeded: only free may follow */
@@ -47,6 +47,9 @@ typedef struct fs_writer {
 	 * a sync: a failed writer is cut back to it when freed. */
 	uint64_t synced_size;
 	uint64_t writeback_from; /* data before this offset is being written back */
+	/* The file locked at open, to tell it from a later one of that name. */
+	dev_t dev;
+	ino_t ino;
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 } fs_writer;
 
@@ -484,28 +487,33 @@ static void fs_writer_free(brt_blob_writer *w)
 {
 	fs_writer *writer = (fs_writer *)w;
 	struct stat st;
+	uint64_t stored;
 
 	if (!writer)
 		return;
-	if (writer->fd >= 0 && writer->failed) {
-		/* What a failed append or sync left past the last synced point
-		 * was never acknowledged.  Cut it now, still under the lock,
-		 * rather than at the next writer_open: the session may never
-		 * come back, and on a full disk those bytes are the space
-		 * every other upload needs. */
-		(void)ftruncate(writer->fd, (off_t)writer->synced_size);
-	}
 	if (writer->fd >= 0) {
+		/* The file holds w->size bytes (every append, rewind and
+		 * truncate keeps that true) unless a failure left a tail. */
+		stored = w->size;
+		if (writer->failed) {
+			/* What a failed append or sync left past the last synced
+			 * point was never acknowledged.  Cut it now, still under
+			 * the lock, rather than at the next writer_open: the
+			 * session may never come back, and on a full disk those
+			 * bytes are the space every other upload needs. */
+			if (ftruncate(writer->fd, (off_t)writer->synced_size) == 0)
+				stored = writer->synced_size;
+			else
+				stored = fstat(writer->fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
+		}
 		/* An empty upload file says nothing a session row does not, and
 		 * writer_open makes a new one on demand: drop it (still under
-		 * the lock) rather than leave one behind for every probe. */
-		struct stat linked;
-
-		/* Only if the name is still this file: after a remove without
+		 * the lock) rather than leave one behind for every probe.
+		 * Only if the name is still this file: after a remove without
 		 * the lock (cancel), it may be another writer's by now. */
-		if (fstat(writer->fd, &st) == 0 && st.st_size == 0 &&
-		    fstatat(writer->fs->uploads_fd, writer->upload_id, &linked, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    linked.st_ino == st.st_ino && linked.st_dev == st.st_dev)
+		if (stored == 0 &&
+		    fstatat(writer->fs->uploads_fd, writer->upload_id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_ino == writer->ino && st.st_dev == writer->dev)
 			(void)unlinkat(writer->fs->uploads_fd, writer->upload_id, 0);
 		close(writer->fd);
 	}
@@ -533,6 +541,11 @@ static int fs_writer_rewind(brt_blob_writer *w, uint64_t offset)
 	w->size = offset;
 	writer->writeback_from = offset;
 	writer->synced_size = offset;
+	/* Bytes up to an acknowledged offset were made durable by a sync that
+	 * also made the file's directory entry durable: only a start from 0
+	 * may be on a new file.  Resumed chunks skip the directory fsync. */
+	if (offset > 0)
+		writer->dir_sync_pending = 0;
 	return 0;
 }
 
@@ -589,7 +602,8 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	writer->base.rewind = fs_writer_rewind;
 	writer->fs = fs;
 	writer->fd = fd;
-	/* The file may be new and its directory entry not yet durable. */
+	writer->dev = st.st_dev;
+	writer->ino = st.st_ino;
 	writer->dir_sync_pending = 1;
 	memcpy(writer->upload_id, upload_id, BRT_UPLOAD_ID_LEN + 1);
 	fd = -1;

@@ -87,27 +87,35 @@ static char *b64url_decode_str(const char *in, size_t len)
 	return out;
 }
 
-/* "<header>.<payload segment>.<HMAC of both under key>", malloc'd: a token
- * this code signs itself, so verification gets past the signature with
- * whatever payload a test wants. */
-static char *sign_raw(const unsigned char *key, const char *payload_segment)
+/* "<header segment>.<payload segment>.<HMAC of both under key>", malloc'd,
+ * with both segments given as they are to be sent. */
+static char *sign_segments(const unsigned char *key, const char *header_segment, const char *payload_segment)
 {
-	char header[64];
-	size_t hlen = b64url(header, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", 27);
-	size_t plen = strlen(payload_segment);
+	size_t hlen = strlen(header_segment), plen = strlen(payload_segment);
 	char *token = malloc(hlen + plen + 2 + 64);
 	unsigned char mac[32];
 	unsigned int mac_len = 0;
 
 	if (!token)
 		return NULL;
-	memcpy(token, header, hlen);
+	memcpy(token, header_segment, hlen);
 	token[hlen] = '.';
 	memcpy(token + hlen + 1, payload_segment, plen);
 	HMAC(EVP_sha256(), key, BRT_TOKEN_SECRET_LEN, (unsigned char *)token, hlen + 1 + plen, mac, &mac_len);
 	token[hlen + 1 + plen] = '.';
 	b64url(token + hlen + 2 + plen, mac, mac_len);
 	return token;
+}
+
+/* "<header>.<payload segment>.<HMAC of both under key>", malloc'd: a token
+ * this code signs itself, so verification gets past the signature with
+ * whatever payload a test wants. */
+static char *sign_raw(const unsigned char *key, const char *payload_segment)
+{
+	char header[64];
+
+	b64url(header, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", 27);
+	return sign_segments(key, header, payload_segment);
 }
 
 /* As sign_raw, with the payload given as JSON text. */
@@ -484,26 +492,6 @@ static void test_self_signed_payloads(void)
 			CHECK_EQ_INT(verify(token, NOW), BRT_EUNAUTHORIZED);
 		free(token);
 	}
-}
-
-/* "<header segment>.<payload segment>.<HMAC of both under key>", malloc'd,
- * with both segments given as they are to be sent. */
-static char *sign_segments(const unsigned char *key, const char *header_segment, const char *payload_segment)
-{
-	size_t hlen = strlen(header_segment), plen = strlen(payload_segment);
-	char *token = malloc(hlen + plen + 2 + 64);
-	unsigned char mac[32];
-	unsigned int mac_len = 0;
-
-	if (!token)
-		return NULL;
-	memcpy(token, header_segment, hlen);
-	token[hlen] = '.';
-	memcpy(token + hlen + 1, payload_segment, plen);
-	HMAC(EVP_sha256(), key, BRT_TOKEN_SECRET_LEN, (unsigned char *)token, hlen + 1 + plen, mac, &mac_len);
-	token[hlen + 1 + plen] = '.';
-	b64url(token + hlen + 2 + plen, mac, mac_len);
-	return token;
 }
 
 /* The same bytes spelled differently: the last character of a base64url

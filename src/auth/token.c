@@ -19,20 +19,6 @@
 #include "meta/meta.h"
 #include "oci/names.h"
 
-/* base64url without padding, NUL-terminated, into `out` (4 * ceil(len/3) + 1). */
-static size_t b64url_encode(char *out, const unsigned char *in, size_t len)
-{
-	return brt_base64_encode(out, in, len, BRT_BASE64_URL);
-}
-
-/* Decode one segment, canonical encodings only: a token that verifies has
- * exactly one spelling, so nothing keyed on the token text can be
- * side-stepped by changing unused bits. */
-static int b64url_decode(size_t *len_out, unsigned char *out, size_t cap, const char *in, size_t len)
-{
-	return brt_base64_decode(len_out, out, cap, in, len, BRT_BASE64_URL);
-}
-
 static const char *action_names[] = {"pull", "push", "delete"};
 
 static json_t *actions_json(unsigned int actions)
@@ -83,12 +69,12 @@ int brt_token_sign(char **out, const unsigned char *secret, const char *service,
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	pos = b64url_encode(token, (const unsigned char *)header, hlen);
+	pos = brt_base64_encode(token, (const unsigned char *)header, hlen, BRT_BASE64_URL);
 	token[pos++] = '.';
-	pos += b64url_encode(token + pos, (const unsigned char *)payload_text, plen);
+	pos += brt_base64_encode(token + pos, (const unsigned char *)payload_text, plen, BRT_BASE64_URL);
 	HMAC(EVP_sha256(), secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, pos, mac, &mac_len);
 	token[pos++] = '.';
-	pos += b64url_encode(token + pos, mac, mac_len);
+	pos += brt_base64_encode(token + pos, mac, mac_len, BRT_BASE64_URL);
 	*out = token;
 	token = NULL;
 done:
@@ -193,7 +179,7 @@ static int check_header(const char *segment, size_t len)
 	const char *alg;
 	int ok;
 
-	if (b64url_decode(&n, raw, sizeof(raw), segment, len) < 0)
+	if (brt_base64_decode(&n, raw, sizeof(raw), segment, len, BRT_BASE64_URL) < 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "malformed token header");
 	header = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL);
 	alg = json_string_value(json_object_get(header, "alg"));
@@ -224,7 +210,7 @@ int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char 
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
 	HMAC(EVP_sha256(), secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, (size_t)(dot2 - token), mac,
 	     &mac_len);
-	if (b64url_decode(&n, given, sizeof(given), dot2 + 1, 43) < 0 || n != 32 ||
+	if (brt_base64_decode(&n, given, sizeof(given), dot2 + 1, 43, BRT_BASE64_URL) < 0 || n != 32 ||
 	    CRYPTO_memcmp(mac, given, 32) != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
 	if ((error = check_header(token, (size_t)(dot1 - token))) < 0)
@@ -232,7 +218,7 @@ int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char 
 	segment_len = (size_t)(dot2 - dot1 - 1);
 	if (!(payload_raw = brt_pool_alloc(pool, segment_len + 1)))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
-	if (b64url_decode(&n, payload_raw, segment_len + 1, dot1 + 1, segment_len) < 0 ||
+	if (brt_base64_decode(&n, payload_raw, segment_len + 1, dot1 + 1, segment_len, BRT_BASE64_URL) < 0 ||
 	    !(payload = json_loadb((const char *)payload_raw, n, JSON_REJECT_DUPLICATES, NULL))) {
 		error = brt_error_set(BRT_EUNAUTHORIZED, "malformed token payload");
 		goto done;

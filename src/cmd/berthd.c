@@ -369,15 +369,6 @@ done:
 	return status;
 }
 
-/* Findings that a repair did not deal with. */
-static int fsck_problems_left(const brt_fsck_result *r)
-{
-	unsigned long found = r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads +
-			      r->stale_sessions + r->meta_problems;
-
-	return found > r->quarantined + r->removed;
-}
-
 static int fsck(const struct options *opt, const brt_config *config)
 {
 	brt_meta *meta = NULL;
@@ -408,7 +399,8 @@ static int fsck(const struct options *opt, const brt_config *config)
 		fprintf(stderr, "berthd: fsck: %s\n", brt_error_last());
 		goto done;
 	}
-	status = fsck_problems_left(&result) ? 1 : 0;
+	/* Findings that a repair did not deal with. */
+	status = brt_fsck_findings(&result) > result.quarantined + result.removed ? 1 : 0;
 done:
 	fflush(stdout);
 	if (blobs)

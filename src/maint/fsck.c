@@ -64,8 +64,7 @@ typedef struct blob_row {
 typedef struct stored_object {
 	char *key;
 	uint64_t size;
-	int moved; /* repair moved it to quarantine */
-	char *moved_to;
+	char *moved_to; /* where repair quarantined it, or NULL */
 } stored_object;
 
 typedef struct session {
@@ -185,38 +184,29 @@ static blob_row *row_find(const vec *rows, const char *key)
 	return vec_find(rows, &probe, row_key_cmp);
 }
 
-static int is_hex(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-/* The digest an object key "<alg>/<xx>/<hex>" stands for, written into
- * `out` (BRT_DIGEST_STR_MAX + 1 bytes); 0 if the key is not of that shape.
- * `body_out` gets "<alg>/<hex>" (BRT_BLOB_KEY_MAX bytes). */
-static int key_digest(char *out, char *body_out, const char *key)
+/* Where a quarantined copy of `key` goes, below "quarantine/<kind>/":
+ * "<alg>/<hex>" for the key of a digest (as brt_blob_key makes it), else
+ * the key itself.  `out` is BRT_BLOB_KEY_MAX bytes. */
+static void quarantine_body(char *out, const char *key)
 {
 	const char *slash = strchr(key, '/');
-	const char *hex;
-	size_t alg_len, hex_len;
+	char digest[BRT_DIGEST_STR_MAX + 1], canonical[BRT_BLOB_KEY_MAX];
 	brt_digest d;
+	int len;
 
-	if (!slash || slash == key || strlen(slash) < 5 || slash[3] != '/')
-		return 0;
-	alg_len = (size_t)(slash - key);
-	hex = slash + 4;
-	hex_len = strlen(hex);
-	if (alg_len > 16 || hex_len > 128 || memcmp(slash + 1, hex, 2) != 0 || !is_hex(hex, hex_len))
-		return 0;
-	snprintf(out, BRT_DIGEST_STR_MAX + 1, "%.*s:%s", (int)alg_len, key, hex);
-	if (brt_digest_parse(&d, out, strlen(out)) < 0) {
+	if (slash && strlen(slash) > 4) {
+		len = snprintf(digest, sizeof(digest), "%.*s:%s", (int)(slash - key), key, slash + 4);
+		if (len > 0 && (size_t)len < sizeof(digest) && brt_digest_parse(&d, digest, (size_t)len) == 0) {
+			brt_blob_key(canonical, d.str);
+			if (strcmp(canonical, key) == 0) {
+				snprintf(out, BRT_BLOB_KEY_MAX, "%.*s/%s", (int)(slash - key), key,
+					 brt_digest_hex(&d));
+				return;
+			}
+		}
 		brt_error_clear();
-		return 0;
 	}
-	snprintf(body_out, BRT_BLOB_KEY_MAX, "%.*s/%s", (int)alg_len, key, hex);
-	return 1;
+	snprintf(out, BRT_BLOB_KEY_MAX, "%s", key);
 }
 
 /* The first quarantined copy of `digest` of `kind`, or NULL. */
@@ -247,11 +237,15 @@ static const char *quarantined_copy(fsck *f, const char *kind, const char *diges
 	return NULL;
 }
 
-/* Move `key` to "quarantine/<kind>/<body>/<n>" with the first free n;
- * the new key is written into `to` (BRT_BLOB_KEY_MAX bytes). */
-static int quarantine(fsck *f, char *to, const char *key, const char *kind, const char *body)
+/* Move `key` to "quarantine/<kind>/<body>/<n>" (see quarantine_body) with
+ * the first free n; the new key is written into `to` (BRT_BLOB_KEY_MAX
+ * bytes). */
+static int quarantine(fsck *f, char *to, const char *key, const char *kind)
 {
+	char body[BRT_BLOB_KEY_MAX];
 	int error = BRT_EEXISTS;
+
+	quarantine_body(body, key);
 
 	for (int n = 1; n <= QUARANTINE_SLOTS && error == BRT_EEXISTS; n++) {
 		int len = snprintf(to, BRT_BLOB_KEY_MAX, QUARANTINE_PREFIX "%s/%s/%d", kind, body, n);
@@ -308,13 +302,22 @@ static int collect_object(const char *key, uint64_t size, void *payload)
 
 static int collect_row(const brt_blob_row *b, void *payload)
 {
-	fsck *f = payload;
-	blob_row *r = vec_push(&f->rows);
+	blob_row *r = vec_push(payload);
 
 	if (!r || !(r->digest = strdup(b->digest)) || !(r->key = strdup(b->storage_key)))
 		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
 	r->size = b->size;
 	return 0;
+}
+
+static void rows_free(vec *rows)
+{
+	for (size_t i = 0; i < rows->count; i++) {
+		blob_row *r = vec_at(rows, i);
+		free(r->digest);
+		free(r->key);
+	}
+	free(rows->items);
 }
 
 /* Repair: mark a blob whose object is corrupt or gone damaged in the
@@ -335,14 +338,12 @@ static void mark_damaged(fsck *f, const blob_row *r)
  * really is bad (a verified push may have replaced it since it was read). */
 static void quarantine_corrupt(fsck *f, const blob_row *r, brt_digest_alg alg)
 {
-	char to[BRT_BLOB_KEY_MAX], digest[BRT_DIGEST_STR_MAX + 1], body[BRT_BLOB_KEY_MAX];
+	char to[BRT_BLOB_KEY_MAX];
 	brt_digest got;
 	uint64_t len = 0;
 	int error;
 
-	if (!key_digest(digest, body, r->key))
-		snprintf(body, sizeof(body), "%s", r->key);
-	if ((error = quarantine(f, to, r->key, "corrupt", body)) < 0) {
+	if ((error = quarantine(f, to, r->key, "corrupt")) < 0) {
 		f->repair_failed++;
 		say(f, "repair-failed %s key %s: cannot quarantine: %s", r->digest, r->key, brt_error_last());
 		brt_error_clear();
@@ -470,7 +471,7 @@ static int find_orphans(fsck *f)
 
 	for (size_t i = 0; i < f->objects.count; i++) {
 		stored_object *o = vec_at(&f->objects, i);
-		char digest[BRT_DIGEST_STR_MAX + 1], body[BRT_BLOB_KEY_MAX], to[BRT_BLOB_KEY_MAX];
+		char to[BRT_BLOB_KEY_MAX];
 		int64_t age = 0;
 		int aged;
 
@@ -505,9 +506,7 @@ static int find_orphans(fsck *f)
 		say(f, "orphan-object %s size %" PRIu64 " age %llds", o->key, o->size, seconds(age));
 		if (!f->opt->repair)
 			continue;
-		if (!key_digest(digest, body, o->key))
-			snprintf(body, sizeof(body), "%s", o->key);
-		if (quarantine(f, to, o->key, "orphan", body) < 0) {
+		if (quarantine(f, to, o->key, "orphan") < 0) {
 			f->repair_failed++;
 			say(f, "repair-failed %s: cannot quarantine: %s", o->key, brt_error_last());
 			brt_error_clear();
@@ -517,7 +516,6 @@ static int find_orphans(fsck *f)
 			error = brt_error_set(BRT_ENOMEM, "fsck: out of memory");
 			break;
 		}
-		o->moved = 1;
 		f->res->quarantined++;
 		say(f, "quarantined %s -> %s", o->key, to);
 	}
@@ -534,22 +532,16 @@ static int restore_linked_orphans(fsck *f)
 	size_t moved = 0;
 
 	for (size_t i = 0; i < f->objects.count; i++)
-		moved += ((stored_object *)vec_at(&f->objects, i))->moved;
+		moved += ((stored_object *)vec_at(&f->objects, i))->moved_to != NULL;
 	if (moved == 0)
 		return 0;
 	vec_init(&again, sizeof(blob_row));
-	{
-		vec saved = f->rows;
-		f->rows = again;
-		error = f->meta->blob_walk(f->meta, collect_row, f);
-		again = f->rows;
-		f->rows = saved;
-	}
+	error = f->meta->blob_walk(f->meta, collect_row, &again);
 	if (error == 0) {
 		vec_sort(&again, row_key_cmp);
 		for (size_t i = 0; i < f->objects.count; i++) {
 			stored_object *o = vec_at(&f->objects, i);
-			if (!o->moved || !row_find(&again, o->key))
+			if (!o->moved_to || !row_find(&again, o->key))
 				continue;
 			int back = f->blobs->move(f->blobs, o->moved_to, o->key);
 			if (back == 0 || back == BRT_EEXISTS) {
@@ -571,12 +563,7 @@ static int restore_linked_orphans(fsck *f)
 			}
 		}
 	}
-	for (size_t i = 0; i < again.count; i++) {
-		blob_row *r = vec_at(&again, i);
-		free(r->digest);
-		free(r->key);
-	}
-	free(again.items);
+	rows_free(&again);
 	return error;
 }
 
@@ -729,9 +716,10 @@ static int lock_upload(fsck *f, brt_blob_writer **w_out, const char *id)
 	return error < 0 ? error : 1;
 }
 
-/* Remove a session and its data under the upload's lock, if the row read
- * under the lock is still stale (or still broken).  A session a request
- * holds, or one that moved on since it was read, is alive after all. */
+/* Remove a session and its data under the upload's lock (as the janitor
+ * does), if the row read under the lock is still stale (or still broken).
+ * A session a request holds, or one that moved on since it was read, is
+ * alive after all. */
 static void remove_session(fsck *f, const session *s, const char *why, int stale)
 {
 	brt_blob_writer *w = NULL;
@@ -755,14 +743,39 @@ static void remove_session(fsck *f, const session *s, const char *why, int stale
 		f->res->stale_sessions--;
 		say(f, "resolved %s session %s (in use or changed while fsck ran; left alone)", why, s->id);
 	} else if (f->meta->upload_delete(f->meta, s->id) == 0) {
-		w->free(w);
-		w = NULL;
 		f->blobs->upload_remove(f->blobs, s->id);
 		f->res->removed++;
 		say(f, "removed %s session %s", why, s->id);
 	} else {
 		f->repair_failed++;
 		say(f, "repair-failed %s session %s: %s", why, s->id, brt_error_last());
+	}
+	brt_error_clear();
+	if (w)
+		w->free(w);
+}
+
+/* Remove upload data under its lock, if still no session owns it. */
+static void remove_orphan_upload(fsck *f, const upload_data *d)
+{
+	brt_blob_writer *w = NULL;
+	brt_upload u;
+	int locked = lock_upload(f, &w, d->id);
+
+	if (locked < 0) {
+		f->repair_failed++;
+		say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
+	} else if (locked && f->meta->upload_get(f->meta, &u, d->id) == BRT_ENOTFOUND) {
+		if (f->blobs->upload_remove(f->blobs, d->id) == 0) {
+			f->res->removed++;
+			say(f, "removed orphan-upload %s", d->id);
+		} else {
+			f->repair_failed++;
+			say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
+		}
+	} else {
+		f->res->orphan_uploads--;
+		say(f, "resolved orphan-upload %s (in use or owned by a session now; left alone)", d->id);
 	}
 	brt_error_clear();
 	if (w)
@@ -828,10 +841,8 @@ static int check_sessions(fsck *f)
 
 	for (size_t i = 0; i < f->uploads.count; i++) {
 		const upload_data *d = vec_at(&f->uploads, i);
-		brt_blob_writer *w = NULL;
 		brt_upload u;
 		int64_t age = f->opt->now - d->mtime_ms;
-		int locked;
 
 		if (session_find(&f->sessions, d->id))
 			continue;
@@ -847,31 +858,8 @@ static int check_sessions(fsck *f)
 		brt_error_clear();
 		f->res->orphan_uploads++;
 		say(f, "orphan-upload %s size %" PRIu64 " age %llds", d->id, d->size, seconds(age));
-		if (!f->opt->repair)
-			continue;
-		if ((locked = lock_upload(f, &w, d->id)) < 0) {
-			f->repair_failed++;
-			say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
-			brt_error_clear();
-			continue;
-		}
-		if (locked && f->meta->upload_get(f->meta, &u, d->id) == BRT_ENOTFOUND) {
-			w->free(w);
-			w = NULL;
-			if (f->blobs->upload_remove(f->blobs, d->id) == 0) {
-				f->res->removed++;
-				say(f, "removed orphan-upload %s", d->id);
-			} else {
-				f->repair_failed++;
-				say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
-			}
-		} else {
-			f->res->orphan_uploads--;
-			say(f, "resolved orphan-upload %s (in use or owned by a session now; left alone)", d->id);
-		}
-		brt_error_clear();
-		if (w)
-			w->free(w);
+		if (f->opt->repair)
+			remove_orphan_upload(f, d);
 	}
 done:
 	free(again.items);
@@ -879,6 +867,12 @@ done:
 }
 
 /* ------------------------------------------------------------ the run */
+
+unsigned long brt_fsck_findings(const brt_fsck_result *r)
+{
+	return r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads + r->stale_sessions +
+	       r->meta_problems;
+}
 
 static int run(fsck *f)
 {
@@ -890,7 +884,7 @@ static int run(fsck *f)
 		return error;
 	f->res->objects_seen = f->objects.count;
 	vec_sort(&f->objects, object_cmp);
-	if ((error = f->meta->blob_walk(f->meta, collect_row, f)) != 0)
+	if ((error = f->meta->blob_walk(f->meta, collect_row, &f->rows)) != 0)
 		return error;
 	/* Digest order for the report, then key order for lookups. */
 	for (size_t i = 0; i < f->rows.count; i++)
@@ -946,8 +940,7 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 		if (f.ages_unknown)
 			say(&f, "note: the %s store cannot tell object ages; %lu unlinked objects were not judged",
 			    blobs->name, f.young_objects);
-		found = r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads +
-			r->stale_sessions + r->meta_problems;
+		found = brt_fsck_findings(r);
 		fixed = r->quarantined + r->removed;
 		say(&f,
 		    "summary: %s; checked %lu blobs (%" PRIu64 " bytes re-hashed), %lu manifests, %lu objects, "
@@ -963,17 +956,12 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 	if (report)
 		fflush(report);
 
-	for (size_t i = 0; i < f.rows.count; i++) {
-		blob_row *row = vec_at(&f.rows, i);
-		free(row->digest);
-		free(row->key);
-	}
+	rows_free(&f.rows);
 	for (size_t i = 0; i < f.objects.count; i++) {
 		stored_object *o = vec_at(&f.objects, i);
 		free(o->key);
 		free(o->moved_to);
 	}
-	free(f.rows.items);
 	free(f.objects.items);
 	free(f.sessions.items);
 	free(f.uploads.items);

@@ -63,4 +63,8 @@ typedef struct brt_fsck_result {
 int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, const brt_fsck_options *opt,
 		 FILE *report);
 
+/* How many problems `r` counts, repaired or not; those left are the ones
+ * beyond r->quarantined + r->removed. */
+unsigned long brt_fsck_findings(const brt_fsck_result *r);
+
 #endif

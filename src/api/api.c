@@ -133,6 +133,13 @@ void api_fail_auth(brt_request *req, int error, int action, const char *repo)
 	}
 }
 
+void api_fail_retry_later(brt_request *req, const char *seconds)
+{
+	api_fail(req, 429, E_TOOMANYREQUESTS, "%s", brt_error_last());
+	req->pending_header = "Retry-After";
+	req->pending_header_value = seconds;
+}
+
 void api_fail_error(brt_request *req, int error, const char *not_found_code)
 {
 	const char *detail = brt_error_last();

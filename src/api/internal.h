@@ -35,6 +35,10 @@
 void api_fail(brt_request *req, unsigned int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* 429 TOOMANYREQUESTS for a BRT_ELIMIT (detail: brt_error_last), with
+ * Retry-After: `seconds` (a constant string). */
+void api_fail_retry_later(brt_request *req, const char *seconds);
+
 /* api_fail for a BRT_E* code from a lower layer: maps the code to a status,
  * using `not_found_code` for BRT_ENOTFOUND; the detail is brt_error_last. */
 void api_fail_error(brt_request *req, int error, const char *not_found_code);

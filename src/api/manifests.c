@@ -52,12 +52,10 @@ void api_manifest_put_body(brt_request *req, const char *data, size_t len)
 		return;
 	if (error == BRT_ETOOBIG) {
 		api_fail(req, 413, E_SIZE_INVALID, "manifest is larger than the limit of %zu bytes", max);
-	} else if (error == BRT_ENOMEM) {
+	} else if (error == BRT_ELIMIT) {
 		/* The server-wide budget for bodies held in memory is spent:
 		 * transient, so tell the client when to come back. */
-		api_fail(req, 429, "TOOMANYREQUESTS", "%s", brt_error_last());
-		req->pending_header = "Retry-After";
-		req->pending_header_value = "1";
+		api_fail_retry_later(req, "1");
 	} else {
 		api_fail_error(req, error, E_MANIFEST_INVALID);
 	}

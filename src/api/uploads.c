@@ -11,7 +11,6 @@
 #include "api/query.h"
 #include "common/log.h"
 #include "auth/auth.h"
-#include "oci/names.h"
 #include "oci/range.h"
 
 static int upload_id_valid(const char *id)
@@ -186,6 +185,8 @@ static void begin_post(brt_request *req)
 		return;
 	}
 	req->digest = q.digest;
+	req->mount = q.kind == BRT_UPLOAD_START_MOUNT;
+	req->mount_from = q.from;
 	/* A session or a mount is decided in api_upload_end, once any body
 	 * is gone. */
 	if (q.kind != BRT_UPLOAD_START_MONOLITHIC)
@@ -320,10 +321,10 @@ static int finish_blob(brt_request *req)
 static void try_mount(brt_request *req)
 {
 	brt_meta *meta = req->server->meta;
-	const char *from = brt_request_query(req, "from");
+	const char *from = req->mount_from;
 	brt_blob_info info;
 
-	if (!from || !brt_name_valid(from, strlen(from)))
+	if (!from)
 		return;
 	/* Without read access to `from`, fall back silently: the answer must
 	 * not reveal whether the blob is there. */
@@ -360,9 +361,7 @@ static void start_session(brt_request *req)
 	if (error == BRT_ELIMIT) {
 		/* Sessions end when finished, cancelled or expired: a client
 		 * that waits a little can go on. */
-		api_fail(req, 429, E_TOOMANYREQUESTS, "%s", brt_error_last());
-		req->pending_header = "Retry-After";
-		req->pending_header_value = "60";
+		api_fail_retry_later(req, "60");
 		return;
 	}
 	if (error < 0) {
@@ -400,7 +399,7 @@ static void end_patch(brt_request *req)
 void api_upload_end(brt_request *req)
 {
 	if (req->method == BRT_POST) {
-		if (brt_request_query(req, "mount")) {
+		if (req->mount) {
 			try_mount(req);
 			if (!api_done(req))
 				start_session(req);

@@ -26,7 +26,7 @@ static int budget_take(brt_server *server, size_t n, size_t cap)
 		limit -= limit / 4;
 	do {
 		if (__builtin_add_overflow(used, n, &want) || want > limit)
-			return brt_error_set(BRT_ENOMEM, "the server holds as many request bodies in memory as it "
+			return brt_error_set(BRT_ELIMIT, "the server holds as many request bodies in memory as it "
 							 "may (http.body_memory_limit); retry shortly");
 	} while (!atomic_compare_exchange_weak(&server->body_memory_used, &used, want));
 	return 0;

@@ -90,6 +90,8 @@ typedef struct brt_request {
 	brt_blob_upload *upload;
 	brt_upload *session;        /* pool; the upload row being extended */
 	int monolithic;             /* POST ?digest=: no session row */
+	int mount;                  /* POST ?mount=: link req->digest from mount_from */
+	const char *mount_from;     /* ?from= when a valid name, else NULL (borrowed) */
 	brt_digest digest;          /* the digest the client named, if any */
 	struct brt_token_form *form; /* pool; token endpoint POST */
 	unsigned char *body;        /* manifest bytes (malloc, capped; see brt_request_body_append) */
@@ -108,8 +110,8 @@ const char *brt_request_query(brt_request *req, const char *name);
  * Its memory is charged to the server-wide budget for bodies held in
  * memory (http.body_memory_limit), so that stalled uploads cannot pin
  * memory without bound whatever the number of connections.  BRT_ETOOBIG
- * past `max`; BRT_ENOMEM when the budget (or memory) is exhausted, a
- * transient condition worth a retry.  Detail in brt_error_last. */
+ * past `max`; BRT_ELIMIT when the budget is spent, a transient condition
+ * worth a retry; BRT_ENOMEM if memory is.  Detail in brt_error_last. */
 int brt_request_body_append(brt_request *req, const void *data, size_t len, size_t max);
 
 /* Free req->body and give its memory back to the budget.  Safe to call

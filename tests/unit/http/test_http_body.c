@@ -48,7 +48,7 @@ int main(void)
 
 	/* the budget (2 MiB) is now nearly spent: c cannot grow to 1 MiB */
 	CHECK_EQ_INT(brt_request_body_append(&c, chunk, 1000, max), 0);
-	CHECK_EQ_INT(brt_request_body_append(&c, chunk, max - 1000, max), BRT_ENOMEM);
+	CHECK_EQ_INT(brt_request_body_append(&c, chunk, max - 1000, max), BRT_ELIMIT);
 	CHECK(atomic_load(&server.body_memory_used) <= config.body_memory);
 	CHECK_EQ_INT(c.body_len, 1000);
 
@@ -68,7 +68,7 @@ int main(void)
 	CHECK_EQ_INT(brt_request_body_append(&a, chunk, max, max), 0);
 	CHECK_EQ_INT(brt_request_body_append(&b, chunk, 300 * 1024, max), 0);
 	CHECK_EQ_INT(b.body_cap, 512 * 1024);
-	CHECK_EQ_INT(brt_request_body_append(&c, chunk, 200 * 1024, max), BRT_ENOMEM);
+	CHECK_EQ_INT(brt_request_body_append(&c, chunk, 200 * 1024, max), BRT_ELIMIT);
 	CHECK_EQ_INT(brt_request_body_append(&c, chunk, 60 * 1024, max), 0);
 	CHECK_EQ_INT(c.body_cap, 64 * 1024);
 	brt_request_body_free(&a);

@@ -534,13 +534,15 @@ static int fs_writer_rewind(brt_blob_writer *w, uint64_t offset)
 		writer->failed = 1;
 		return fs_io_error(errno, "truncate upload", writer->upload_id);
 	}
+	/* Set before the seek: should it fail, free's cut-back must not grow
+	 * the file back to a size it no longer has. */
+	w->size = offset;
+	writer->writeback_from = offset;
+	writer->synced_size = offset;
 	if (lseek(writer->fd, (off_t)offset, SEEK_SET) < 0) {
 		writer->failed = 1;
 		return fs_io_error(errno, "seek in upload", writer->upload_id);
 	}
-	w->size = offset;
-	writer->writeback_from = offset;
-	writer->synced_size = offset;
 	/* Bytes up to an acknowledged offset were made durable by a sync that
 	 * also made the file's directory entry durable: only a start from 0
 	 * may be on a new file.  Resumed chunks skip the directory fsync. */

@@ -666,6 +666,15 @@ digest_of() {
 
 size_of() { stat -c %s "$1"; }
 
+# with_query URL PARAM: URL with PARAM appended as a query parameter.
+with_query() {
+	if [[ $1 == *\?* ]]; then
+		printf '%s&%s\n' "$1" "$2"
+	else
+		printf '%s?%s\n' "$1" "$2"
+	fi
+}
+
 # Monolithic POST + PUT.  Sets BLOB_DIGEST; returns 1 (and counts a failure)
 # unless both steps succeed.  Call it directly, not in $(...), so that the
 # failure is counted.  The REQ_* state is that of the PUT.

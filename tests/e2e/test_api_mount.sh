@@ -12,10 +12,6 @@ berth_start || exit 1
 W=$E2E_WORK
 UPLOAD_RE="/v2/$B/blobs/uploads/([0-9a-f]{32})(\\?.*)?"
 
-with_query() {
-	if [[ $1 == *\?* ]]; then printf '%s&%s\n' "$1" "$2"; else printf '%s?%s\n' "$1" "$2"; fi
-}
-
 # expect_fallback_session FILE: the last answer is a 202 upload session in B;
 # finishing it with FILE's bytes gives a 201 and the blob.
 expect_fallback_session() {

@@ -14,15 +14,6 @@ W=$E2E_WORK
 ZERO=sha256:0000000000000000000000000000000000000000000000000000000000000000
 UPLOAD_RE="/v2/$R/blobs/uploads/([0-9a-f]{32})(\\?.*)?"
 
-# with_query URL PARAM: append a query parameter.
-with_query() {
-	if [[ $1 == *\?* ]]; then
-		printf '%s&%s\n' "$1" "$2"
-	else
-		printf '%s?%s\n' "$1" "$2"
-	fi
-}
-
 # open_upload NAME: POST a new session; sets LOC.
 open_upload() {
 	req POST "/v2/$1/blobs/uploads/" -H 'Content-Length: 0'

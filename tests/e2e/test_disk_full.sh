@@ -54,14 +54,6 @@ W=$E2E_WORK
 # session rows, directory entries); a leaked chunk would be megabytes.
 SLACK=$((1 * MIB))
 
-with_query() {
-	if [[ $1 == *\?* ]]; then
-		printf '%s&%s\n' "$1" "$2"
-	else
-		printf '%s?%s\n' "$1" "$2"
-	fi
-}
-
 used() { df -B1 --output=used "$MNT" | tail -n 1 | tr -d ' '; }
 avail() { df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' '; }
 

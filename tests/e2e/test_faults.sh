@@ -19,14 +19,6 @@ W=$E2E_WORK
 KIB=1024
 MIB=$((1024 * 1024))
 
-with_query() {
-	if [[ $1 == *\?* ]]; then
-		printf '%s&%s\n' "$1" "$2"
-	else
-		printf '%s?%s\n' "$1" "$2"
-	fi
-}
-
 # ------------------------------------------------------------ helpers
 
 # with_faults SPEC: restart berthd with BERTH_FAULT_INJECTION=SPEC (fresh

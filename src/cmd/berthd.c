@@ -174,16 +174,7 @@ static int serve(const brt_config *config)
 		return 1;
 	if (open_blobs(&server.blobs, config) < 0)
 		goto done;
-	/* Nothing is in flight yet: upload data no session owns is left from
-	 * a crash, whatever its age. */
-	{
-		brt_janitor_stats st;
-		if (brt_janitor_pass(&st, server.meta, server.blobs, brt_now_ms(), expire_ms, INT64_MAX) < 0)
-			brt_log_warn("start-up sweep: %s", brt_error_last());
-		else if (st.sessions_expired || st.orphans_removed)
-			brt_log_info("start-up sweep: expired %lu upload sessions, removed %lu orphan uploads",
-				     st.sessions_expired, st.orphans_removed);
-	}
+	/* Before the server listens: the start-up sweep needs nothing in flight. */
 	if (brt_janitor_start(&janitor, server.meta, server.blobs, expire_ms, janitor_interval_ms(config)) < 0) {
 		brt_log_error("%s", brt_error_last());
 		goto done;

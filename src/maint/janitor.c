@@ -166,6 +166,19 @@ struct brt_janitor {
 	int64_t expire_after_ms, interval_ms;
 };
 
+/* A pass whose outcome goes to the log as `who`'s; a failed pass is only
+ * a warning, the next one tries again. */
+static void pass_and_log(const char *who, brt_janitor *j, int64_t now, int64_t orphan_before_ms)
+{
+	brt_janitor_stats st;
+
+	if (brt_janitor_pass(&st, j->meta, j->blobs, now, j->expire_after_ms, orphan_before_ms) < 0)
+		brt_log_warn("%s: %s", who, brt_error_last());
+	else if (st.sessions_expired || st.orphans_removed)
+		brt_log_info("%s: expired %lu upload sessions, removed %lu orphan uploads", who, st.sessions_expired,
+			     st.orphans_removed);
+}
+
 static void *janitor_main(void *arg)
 {
 	brt_janitor *j = arg;
@@ -186,17 +199,10 @@ static void *janitor_main(void *arg)
 			break;
 		pthread_mutex_unlock(&j->lock);
 		{
-			brt_janitor_stats st;
 			int64_t now = brt_now_ms();
 			/* Data without a session that has not been written for
 			 * as long as a session may idle is abandoned too. */
-			int error = brt_janitor_pass(&st, j->meta, j->blobs, now, j->expire_after_ms,
-						     now - j->expire_after_ms);
-			if (error < 0)
-				brt_log_warn("janitor: %s", brt_error_last());
-			else if (st.sessions_expired || st.orphans_removed)
-				brt_log_info("janitor: expired %lu upload sessions, removed %lu orphan uploads",
-					     st.sessions_expired, st.orphans_removed);
+			pass_and_log("janitor", j, now, now - j->expire_after_ms);
 		}
 		pthread_mutex_lock(&j->lock);
 	}
@@ -216,6 +222,9 @@ int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, i
 	j->blobs = blobs;
 	j->expire_after_ms = expire_after_ms;
 	j->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+	/* Nothing is in flight yet: upload data no session owns is left from
+	 * a crash, whatever its age. */
+	pass_and_log("start-up sweep", j, brt_now_ms(), INT64_MAX);
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->wake, NULL);
 	if (pthread_create(&j->thread, NULL, janitor_main, j) != 0) {

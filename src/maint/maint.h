@@ -27,7 +27,10 @@ int brt_janitor_pass(brt_janitor_stats *out, brt_meta *meta, brt_blobstore *blob
 
 typedef struct brt_janitor brt_janitor;
 
-/* A thread that runs a pass every `interval_ms` until stopped. */
+/* A pass at once, before any request is in flight (so upload data no
+ * session owns goes whatever its age), then a thread that runs a pass
+ * every `interval_ms` until stopped.  A failed pass is logged, not
+ * returned. */
 int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, int64_t expire_after_ms,
 		      int64_t interval_ms);
 /* Stop the thread and free it; accepts NULL. */

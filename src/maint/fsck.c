@@ -44,6 +44,7 @@
 #include "common/pool.h"
 #include "oci/digest.h"
 #include "oci/manifest.h"
+#include "storage/blob_upload.h"
 
 #define READ_CHUNK ((size_t)1 << 20)
 /* The deepest nesting limits.json_depth can allow: a manifest the server
@@ -261,29 +262,10 @@ static int quarantine(fsck *f, char *to, const char *key, const char *kind)
 /* Digest (of algorithm `alg`) and length of the bytes stored at `key`. */
 static int rehash(fsck *f, brt_digest *out, uint64_t *len_out, const char *key, brt_digest_alg alg)
 {
-	brt_blob_reader *reader = NULL;
-	brt_hasher h;
-	uint64_t len = 0;
-	size_t n;
-	int error;
+	int error = brt_blob_rehash(out, len_out, f->blobs, key, alg, f->buf, READ_CHUNK);
 
-	*len_out = 0;
-	if ((error = f->blobs->reader_open(&reader, f->blobs, key, 0)) < 0)
-		return error;
-	brt_hasher_init(&h, alg);
-	for (;;) {
-		if ((error = reader->read(reader, f->buf, READ_CHUNK, &n)) < 0)
-			goto done;
-		if (n == 0)
-			break;
-		brt_hasher_update(&h, f->buf, n);
-		len += n;
-	}
-	brt_hasher_final(&h, out);
-	*len_out = len;
-	f->bytes_hashed += len;
-done:
-	reader->free(reader);
+	if (error == 0)
+		f->bytes_hashed += *len_out;
 	return error;
 }
 

@@ -81,32 +81,36 @@ int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *state_out, size
 	return 0;
 }
 
-/* Digest of a committed object, read back through the store. */
-static int rehash(brt_digest *out, brt_blobstore *store, const char *key, brt_digest_alg alg)
+/* Read buffer for re-hashing a committed object. */
+#define REHASH_BUF (256 * 1024)
+
+int brt_blob_rehash(brt_digest *out, uint64_t *len_out, brt_blobstore *store, const char *key,
+		    brt_digest_alg alg, void *buf, size_t buf_len)
 {
-	int error = 0;
 	brt_blob_reader *reader = NULL;
 	brt_hasher h;
-	unsigned char *buf = NULL;
+	uint64_t len = 0;
 	size_t n;
+	int error;
 
-	if (!(buf = malloc(256 * 1024)))
-		return brt_error_set(BRT_ENOMEM, "out of memory");
+	if (len_out)
+		*len_out = 0;
 	if ((error = store->reader_open(&reader, store, key, 0)) < 0)
-		goto done;
+		return error;
 	brt_hasher_init(&h, alg);
 	for (;;) {
-		if ((error = reader->read(reader, buf, 256 * 1024, &n)) < 0)
+		if ((error = reader->read(reader, buf, buf_len, &n)) < 0)
 			goto done;
 		if (n == 0)
 			break;
 		brt_hasher_update(&h, buf, n);
+		len += n;
 	}
 	brt_hasher_final(&h, out);
+	if (len_out)
+		*len_out = len;
 done:
-	if (reader)
-		reader->free(reader);
-	free(buf);
+	reader->free(reader);
 	return error;
 }
 
@@ -117,6 +121,7 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 	brt_blobstore *store = upload->store;
 	brt_digest got;
 	char staging[BRT_BLOB_KEY_MAX], detail[512];
+	void *buf;
 
 	*size_out = upload->writer->size;
 	brt_blob_key(key_out, expected->str);
@@ -135,7 +140,13 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 	store->remove(store, staging);
 	if ((error = upload->writer->commit(upload->writer, staging)) < 0)
 		goto discard;
-	if ((error = rehash(&got, store, staging, expected->alg)) < 0)
+	if (!(buf = malloc(REHASH_BUF))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto discard;
+	}
+	error = brt_blob_rehash(&got, NULL, store, staging, expected->alg, buf, REHASH_BUF);
+	free(buf);
+	if (error < 0)
 		goto discard;
 	if (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0) {
 		error = brt_error_set(BRT_EDIGEST, "content digest is %s", got.str);

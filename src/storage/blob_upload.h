@@ -48,6 +48,12 @@ int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *state_out, size
 int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
 			   uint64_t *size_out);
 
+/* The digest (with `alg`) and length of committed object `key`, read back
+ * through the store with `buf` (`buf_len` bytes) as the read buffer;
+ * `len_out` may be NULL.  Errors from the store's reader pass up. */
+int brt_blob_rehash(brt_digest *out, uint64_t *len_out, brt_blobstore *store, const char *key,
+		    brt_digest_alg alg, void *buf, size_t buf_len);
+
 /* Close; uncommitted data stays for a later open unless discarded. */
 void brt_blob_upload_free(brt_blob_upload *upload);
 

@@ -52,14 +52,6 @@ N_VISIBLE_UNACKED=0
 # REQ_* files.  They avoid forks where a builtin will do: on a loaded
 # machine every fork costs tens of milliseconds.
 
-# with_query LOCATION QUERY: append a query parameter to a Location.
-with_query() {
-	case $1 in
-	*\?*) printf '%s&%s\n' "$1" "$2" ;;
-	*) printf '%s?%s\n' "$1" "$2" ;;
-	esac
-}
-
 # jcurl JOBDIR NAME METHOD PATH-or-URL [curl args...]: one request.  Writes
 # JOBDIR/NAME.status ("<http code> <bytes uploaded> <seconds>") only once
 # curl has finished (renamed into place, so a reader never sees half a

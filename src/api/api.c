@@ -1,37 +1,99 @@
-/* The request phases (routing itself is the pure brt_api_route in
- * route.c), response helpers and the mapping of BRT_E* codes to HTTP
- * statuses and OCI error bodies. */
+/* The registry's HTTP handler: the request phases (routing itself is the
+ * pure brt_api_route over the route table in route.c), response helpers,
+ * and the error table that maps BRT_E* codes to HTTP statuses and OCI
+ * error bodies. */
 #include "api/api.h"
 
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "api/internal.h"
 #include "api/route.h"
-#include "auth/auth.h"
 #include "common/log.h"
 
 static const char *const api_version_header = "Docker-Distribution-API-Version";
 
-int api_random_id(char *id)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char raw[16];
+/* Endpoint classes of the error table. */
+#define EP(e) (1u << (e))
+#define EP_ANY (~0u)
+#define EP_UPLOADS (EP(BRT_EP_UPLOADS) | EP(BRT_EP_UPLOAD))
+#define EP_LISTS (EP(BRT_EP_TAGS) | EP(BRT_EP_REFERRERS) | EP(BRT_EP_CATALOG))
 
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-		return brt_error_set(BRT_EIO, "no randomness");
-	for (int i = 0; i < 16; i++) {
-		id[2 * i] = digits[raw[i] >> 4];
-		id[2 * i + 1] = digits[raw[i] & 15];
-	}
-	id[32] = '\0';
-	return 0;
+/* The one map from an error to an answer.  The first row matching the
+ * error and the request's endpoint wins; anything else is 500 UNKNOWN. */
+static const struct api_error {
+	int error;
+	unsigned int endpoints;
+	unsigned short status;
+	const char *code;
+	const char *retry_after; /* 429: seconds */
+} error_table[] = {
+	{BRT_ENOTFOUND, EP(BRT_EP_BLOB), 404, "BLOB_UNKNOWN", NULL},
+	{BRT_ENOTFOUND, EP_UPLOADS, 404, "BLOB_UPLOAD_UNKNOWN", NULL},
+	{BRT_ENOTFOUND, EP(BRT_EP_MANIFEST), 404, "MANIFEST_UNKNOWN", NULL},
+	{BRT_ENOTFOUND, EP_LISTS, 404, "NAME_UNKNOWN", NULL},
+	{BRT_ENOTFOUND, EP_ANY, 404, "UNSUPPORTED", NULL}, /* no such endpoint */
+	{BRT_ENOREPO, EP_ANY, 404, "NAME_UNKNOWN", NULL},
+	{BRT_ENAME, EP_ANY, 400, "NAME_INVALID", NULL},
+	{BRT_EINVALID, EP(BRT_EP_MANIFEST), 400, "MANIFEST_INVALID", NULL},
+	{BRT_EINVALID, EP_UPLOADS | EP(BRT_EP_BLOB), 400, "BLOB_UPLOAD_INVALID", NULL},
+	{BRT_EINVALID, EP_ANY, 400, "UNSUPPORTED", NULL}, /* a malformed query or form */
+	{BRT_EDIGEST, EP_ANY, 400, "DIGEST_INVALID", NULL},
+	{BRT_ETOOBIG, EP_ANY, 413, "SIZE_INVALID", NULL},
+	{BRT_ERANGE, EP_UPLOADS, 416, "BLOB_UPLOAD_INVALID", NULL},
+	{BRT_ERANGE, EP_ANY, 416, "RANGE_INVALID", NULL},
+	{BRT_ECONFLICT, EP_UPLOADS, 409, "BLOB_UPLOAD_INVALID", NULL},
+	{BRT_ECONFLICT, EP_ANY, 409, "DENIED", NULL},
+	{BRT_EEXISTS, EP_ANY, 409, "DENIED", NULL},
+	{BRT_EUNSUPPORTED, EP(BRT_EP_TOKEN), 400, "UNSUPPORTED", NULL},
+	{BRT_EUNSUPPORTED, EP_ANY, 415, "UNSUPPORTED", NULL},
+	{BRT_EUNAUTHORIZED, EP_ANY, 401, "UNAUTHORIZED", NULL},
+	{BRT_EDENIED, EP_ANY, 403, "DENIED", NULL},
+	{BRT_EBLOBUNKNOWN, EP_ANY, 400, "MANIFEST_BLOB_UNKNOWN", NULL},
+	/* Sessions end when finished, cancelled or expired: a client that
+	 * waits a little can go on. */
+	{BRT_ELIMIT, EP_UPLOADS, 429, "TOOMANYREQUESTS", "60"},
+	{BRT_ELIMIT, EP_ANY, 429, "TOOMANYREQUESTS", "1"},
+	{BRT_EMETHOD, EP_ANY, 405, "UNSUPPORTED", NULL},
+};
+
+static const struct api_error internal_error = {0, EP_ANY, 500, "UNKNOWN", NULL};
+
+static const struct api_error *error_lookup(int error, brt_endpoint endpoint)
+{
+	for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++)
+		if (error_table[i].error == error && (error_table[i].endpoints & EP(endpoint)))
+			return &error_table[i];
+	return &internal_error;
+}
+
+/* The message of each OCI code (the spec's wording). */
+static const char *error_message(const char *code)
+{
+	static const struct { const char *code, *message; } messages[] = {
+		{"BLOB_UNKNOWN", "blob unknown to registry"},
+		{"BLOB_UPLOAD_INVALID", "blob upload invalid"},
+		{"BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"},
+		{"DIGEST_INVALID", "provided digest did not match uploaded content"},
+		{"MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository"},
+		{"MANIFEST_INVALID", "manifest invalid"},
+		{"MANIFEST_UNKNOWN", "manifest unknown to registry"},
+		{"NAME_INVALID", "invalid repository name"},
+		{"NAME_UNKNOWN", "repository name not known to registry"},
+		{"SIZE_INVALID", "provided length did not match content length"},
+		{"UNAUTHORIZED", "authentication required"},
+		{"DENIED", "requested access to the resource is denied"},
+		{"UNSUPPORTED", "the operation is unsupported"},
+		{"TOOMANYREQUESTS", "too many requests"},
+		{"RANGE_INVALID", "requested range not satisfiable"},
+	};
+
+	for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
+		if (strcmp(messages[i].code, code) == 0)
+			return messages[i].message;
+	return "internal error";
 }
 
 struct MHD_Response *api_response_empty(void)
@@ -49,145 +111,123 @@ struct MHD_Response *api_response_json(const char *json, size_t len, int copy)
 	return resp;
 }
 
-void api_send(brt_request *req, unsigned int status, struct MHD_Response *resp, uint64_t body_len)
+void api_send(brt_api_request *req, unsigned int status, struct MHD_Response *resp, uint64_t body_len)
 {
-	if (req->responded) {
+	if (req->http->responded) {
 		if (resp)
 			MHD_destroy_response(resp);
 		return;
 	}
-	req->responded = 1;
 	/* Release the upload (and its lock) before the client can see the
 	 * answer and send the next request for the same session. */
 	api_upload_cleanup(req);
-	if (!resp) {
-		/* Out of memory: let libmicrohttpd drop the connection. */
-		brt_log_error("cannot create a response for %s %s", req->method_name, req->url);
-		req->status = 500;
-		return;
-	}
-	MHD_add_response_header(resp, api_version_header, "registry/2.0");
-	req->status = status;
-	req->bytes_out = body_len;
-	MHD_queue_response(req->conn, status, resp);
-	MHD_destroy_response(resp);
+	if (resp)
+		MHD_add_response_header(resp, api_version_header, "registry/2.0");
+	brt_http_respond(req->http, status, resp, body_len);
 }
 
-static const char *error_message(const char *code)
+int api_done(const brt_api_request *req)
 {
-	static const struct { const char *code, *message; } messages[] = {
-		{E_BLOB_UNKNOWN, "blob unknown to registry"},
-		{E_BLOB_UPLOAD_INVALID, "blob upload invalid"},
-		{E_BLOB_UPLOAD_UNKNOWN, "blob upload unknown to registry"},
-		{E_DIGEST_INVALID, "provided digest did not match uploaded content"},
-		{E_MANIFEST_BLOB_UNKNOWN, "manifest references a blob unknown to the repository"},
-		{E_MANIFEST_INVALID, "manifest invalid"},
-		{E_MANIFEST_UNKNOWN, "manifest unknown to registry"},
-		{E_NAME_INVALID, "invalid repository name"},
-		{E_NAME_UNKNOWN, "repository name not known to registry"},
-		{E_SIZE_INVALID, "provided length did not match content length"},
-		{E_UNAUTHORIZED, "authentication required"},
-		{E_DENIED, "requested access to the resource is denied"},
-		{E_UNSUPPORTED, "the operation is unsupported"},
-		{"TOOMANYREQUESTS", "too many requests"},
-	};
-
-	for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
-		if (strcmp(messages[i].code, code) == 0)
-			return messages[i].message;
-	return "internal error";
+	return req->http->responded || req->pending_status != 0;
 }
 
-void api_fail(brt_request *req, unsigned int status, const char *code, const char *fmt, ...)
+static void fail_with(brt_api_request *req, int error, unsigned int status, const char *code, const char *detail)
 {
-	char detail[512];
-	va_list ap;
-
-	if (api_done(req))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
+	req->pending_error = error;
 	req->pending_status = status;
 	req->pending_code = code;
 	/* The detail must outlive this call: keep it in the pool. */
-	req->pending_detail = brt_pool_strdup(&req->pool, detail);
+	req->pending_detail = brt_pool_strdup(req->pool, detail);
 	if (!req->pending_detail)
 		req->pending_detail = "";
-	if (req->body_kind != BRT_BODY_NONE)
-		req->body_kind = BRT_BODY_DISCARD;
+	brt_http_discard_body(req->http);
 }
 
-void api_fail_auth(brt_request *req, int error, int action, const char *repo)
+int api_fail(brt_api_request *req, int error)
 {
-	if (error == BRT_EUNAUTHORIZED) {
-		api_fail(req, 401, E_UNAUTHORIZED, "%s", brt_error_last());
-		req->pending_header = "WWW-Authenticate";
-		req->pending_header_value = brt_auth_challenge(req, (brt_action)action, repo);
-		if (!req->pending_header_value)
-			req->pending_header = NULL;
-	} else if (error == BRT_EINVALID) {
-		api_fail(req, 400, E_NAME_INVALID, "%s", brt_error_last());
+	const struct api_error *e;
+
+	if (api_done(req))
+		return error;
+	e = error_lookup(error, req->endpoint);
+	if (e->status == 500) {
+		brt_log_error("%s %s: %s: %s", req->http->method_name, req->http->url, brt_error_name(error),
+			      brt_error_last());
+		fail_with(req, error, e->status, e->code, "internal error");
 	} else {
-		api_fail_error(req, error, E_DENIED);
+		fail_with(req, error, e->status, e->code, brt_error_last());
+	}
+	return error;
+}
+
+/* The host clients reach us by: the configured public host, else the
+ * request's Host header when it looks like a host name. */
+static const char *public_host(brt_api_request *req)
+{
+	const char *host = req->api->config->public_host;
+	size_t i;
+
+	if (host[0])
+		return host;
+	host = api_header(req, MHD_HTTP_HEADER_HOST);
+	if (!host || !host[0] || strlen(host) > 255)
+		return "localhost";
+	for (i = 0; host[i]; i++) {
+		char c = host[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-' || c == ':' || c == '[' || c == ']'))
+			return "localhost";
+	}
+	return host;
+}
+
+/* Headers that come with some errors: the 401 challenge, the 405 Allow,
+ * where an upload stands on a 416, when to retry a 429. */
+static void add_error_headers(brt_api_request *req, struct MHD_Response *resp)
+{
+	const struct api_error *e = error_lookup(req->pending_error, req->endpoint);
+
+	switch (req->pending_status) {
+	case 401:
+		if (req->endpoint == BRT_EP_TOKEN) {
+			const char *challenge =
+				brt_pool_printf(req->pool, "Basic realm=\"%s\"", req->api->auth.service);
+			if (challenge)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+		} else if (req->action) {
+			const char *realm = brt_pool_printf(req->pool, "%s://%s/v2/token",
+							    req->api->tls ? "https" : "http", public_host(req));
+			const char *challenge =
+				realm ? brt_auth_challenge(req->pool, &req->api->auth, realm, req->action, req->repo)
+				      : NULL;
+			if (challenge)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+		}
+		break;
+	case 405:
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, brt_api_allowed_methods(req->endpoint));
+		break;
+	case 416:
+		if (req->endpoint == BRT_EP_BLOB) {
+			char content_range[48];
+			snprintf(content_range, sizeof(content_range), "bytes */%llu",
+				 (unsigned long long)req->blob_size);
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
+		} else if (req->session) {
+			char range[64];
+			uint64_t off = req->session->offset;
+			snprintf(range, sizeof(range), "0-%llu", (unsigned long long)(off ? off - 1 : 0));
+			MHD_add_response_header(resp, "Range", range);
+		}
+		break;
+	case 429:
+		if (e->retry_after)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, e->retry_after);
+		break;
 	}
 }
 
-void api_fail_retry_later(brt_request *req, const char *seconds)
-{
-	api_fail(req, 429, E_TOOMANYREQUESTS, "%s", brt_error_last());
-	req->pending_header = "Retry-After";
-	req->pending_header_value = seconds;
-}
-
-void api_fail_error(brt_request *req, int error, const char *not_found_code)
-{
-	const char *detail = brt_error_last();
-
-	switch (error) {
-	case BRT_ENOTFOUND:
-		api_fail(req, 404, not_found_code, "%s", detail);
-		break;
-	case BRT_EINVALID:
-		api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "%s", detail);
-		break;
-	case BRT_EDIGEST:
-		api_fail(req, 400, E_DIGEST_INVALID, "%s", detail);
-		break;
-	case BRT_ETOOBIG:
-		api_fail(req, 413, E_SIZE_INVALID, "%s", detail);
-		break;
-	case BRT_ECONFLICT:
-		api_fail(req, 409, E_DENIED, "%s", detail);
-		break;
-	case BRT_EUNSUPPORTED:
-		api_fail(req, 415, E_UNSUPPORTED, "%s", detail);
-		break;
-	case BRT_EUNAUTHORIZED:
-		api_fail(req, 401, E_UNAUTHORIZED, "%s", detail);
-		break;
-	case BRT_EDENIED:
-		api_fail(req, 403, E_DENIED, "%s", detail);
-		break;
-	case BRT_ERANGE:
-		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "%s", detail);
-		break;
-	case BRT_EBLOBUNKNOWN:
-		api_fail(req, 400, E_MANIFEST_BLOB_UNKNOWN, "%s", detail);
-		break;
-	default:
-		brt_log_error("%s %s: %s: %s", req->method_name, req->url, brt_error_name(error), detail);
-		api_fail(req, 500, E_UNKNOWN, "internal error");
-		break;
-	}
-}
-
-int api_done(const brt_request *req)
-{
-	return req->responded || req->pending_status != 0;
-}
-
-static void send_pending(brt_request *req)
+static void send_pending(brt_api_request *req)
 {
 	json_t *body;
 	char *text;
@@ -203,136 +243,159 @@ static void send_pending(brt_request *req)
 		resp = api_response_json(text, len, 1);
 		free(text);
 	}
-	if (resp && req->pending_status == 416 && req->session) {
-		/* Tell the client where the upload really stands. */
-		char range[64];
-		uint64_t off = req->session->offset;
-		snprintf(range, sizeof(range), "0-%llu", (unsigned long long)(off ? off - 1 : 0));
-		MHD_add_response_header(resp, "Range", range);
-	}
-	if (resp && req->pending_status == 405)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, brt_api_allowed_methods(req->endpoint));
-	if (resp && req->pending_header)
-		MHD_add_response_header(resp, req->pending_header, req->pending_header_value);
+	if (resp)
+		add_error_headers(req, resp);
 	api_send(req, req->pending_status, resp, len);
 }
 
-static void method_not_allowed(brt_request *req)
+const brt_principal *api_principal(brt_api_request *req)
 {
-	api_fail(req, 405, E_UNSUPPORTED, "method %s is not allowed on %s", req->method_name, req->url);
+	static const brt_principal nobody;
+	brt_credentials credentials;
+	brt_principal *p;
+
+	if (req->principal)
+		return req->principal;
+	if (!(p = brt_pool_alloc(req->pool, sizeof(*p))))
+		return &nobody;
+	credentials.authorization = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	credentials.device = brt_http_conn_data(req->http);
+	credentials.tls_session = credentials.device ? brt_http_tls_session(req->http) : NULL;
+	brt_auth_authenticate(p, &req->api->auth, req->pool, &credentials);
+	req->principal = p;
+	return p;
 }
 
-static void dispatch_begin(brt_request *req)
+int api_base(brt_api_request *req)
+{
+	api_send(req, 200, api_response_json("{}", 2, 0), 2);
+	return 0;
+}
+
+/* Route, authorise, run the row's begin step. */
+static int begin(brt_api_request *req)
 {
 	brt_route route;
 	int error;
 
-	error = brt_api_route(&route, &req->pool, req->method, req->url);
+	error = brt_api_route(&route, req->pool, req->http->method, req->http->url);
 	req->endpoint = route.endpoint;
 	req->repo = route.repo;
 	req->reference = route.reference;
-	if (error == BRT_ENOTFOUND) {
-		api_fail(req, 404, E_UNSUPPORTED, "no such endpoint: %s", req->url);
-		return;
+	if (error < 0)
+		return error;
+	if (route.action) {
+		req->action = route.action;
+		if ((error = brt_auth_check(api_principal(req), route.action, req->repo)) < 0)
+			return error;
 	}
-	if (error == BRT_EINVALID) {
-		api_fail(req, 400, E_NAME_INVALID, "invalid repository name");
-		return;
-	}
-	if (error < 0) {
-		api_fail_error(req, error, E_UNKNOWN);
-		return;
-	}
-	if (route.action && (error = brt_auth_check(req, route.action, req->repo)) < 0) {
-		api_fail_auth(req, error, route.action, req->repo);
-		return;
-	}
-	switch (route.handler) {
-	case BRT_HANDLER_NONE:
-		method_not_allowed(req);
-		break;
-	case BRT_HANDLER_TOKEN:
-		api_token_begin(req);
-		break;
-	case BRT_HANDLER_UPLOAD_POST:
-	case BRT_HANDLER_UPLOAD_DATA:
-		api_upload_begin(req);
-		break;
-	case BRT_HANDLER_MANIFEST_PUT:
-		api_manifest_put_begin(req);
-		break;
-	default:
-		/* Bodyless handlers run in brt_api_end. */
-		break;
-	}
+	if (!route.def)
+		return brt_error_set(BRT_EMETHOD, "method %s is not allowed on %s", req->http->method_name,
+				     req->http->url);
+	req->route = route.def;
+	if (route.def->streams)
+		brt_http_stream(req->http);
+	return route.def->begin ? route.def->begin(req) : 0;
 }
 
-void brt_api_begin(brt_request *req)
+static void on_headers(brt_http_request *http, void *payload)
 {
+	brt_api_request *req = brt_pool_alloc(&http->pool, sizeof(*req));
+	int error;
+
+	if (!req) {
+		/* Unanswered, the connection closes. */
+		brt_log_error("out of request memory for %s %s", http->method_name, http->url);
+		return;
+	}
+	memset(req, 0, sizeof(*req));
+	req->http = http;
+	req->api = payload;
+	req->pool = &http->pool;
+	http->state = req;
 	brt_error_clear();
-	dispatch_begin(req);
+	if ((error = begin(req)) < 0)
+		api_fail(req, error);
 	/* An error before a body is read: answer now and let the connection
 	 * close rather than read a body nobody wants. */
-	if (req->pending_status && brt_api_has_body(brt_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING),
-						    brt_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH)))
+	if (req->pending_status && brt_http_has_body(http))
 		send_pending(req);
 }
 
-void brt_api_body(brt_request *req, const char *data, size_t len)
+static void on_body(brt_http_request *http, const char *data, size_t len, void *payload)
 {
-	switch (req->body_kind) {
-	case BRT_BODY_BLOB:
-		api_upload_body(req, data, len);
-		break;
-	case BRT_BODY_MANIFEST:
-		api_manifest_put_body(req, data, len);
-		break;
-	case BRT_BODY_FORM:
-		api_token_body(req, data, len);
-		break;
-	case BRT_BODY_NONE:
-		/* A body nobody asked for (e.g. on GET): ignore it. */
-		req->body_kind = BRT_BODY_DISCARD;
-		break;
-	case BRT_BODY_DISCARD:
-		break;
+	brt_api_request *req = http->state;
+	int error;
+
+	(void)payload;
+	if (!req || api_done(req))
+		return;
+	/* A body nobody asked for (e.g. on GET) is ignored. */
+	if (!req->route || !req->route->body) {
+		brt_http_discard_body(http);
+		return;
 	}
+	if ((error = req->route->body(req, data, len)) < 0)
+		api_fail(req, error);
 }
 
-static void base(brt_request *req)
+static void on_complete(brt_http_request *http, void *payload)
 {
-	api_send(req, 200, api_response_json("{}", 2, 0), 2);
-}
+	brt_api_request *req = http->state;
+	int error;
 
-void brt_api_end(brt_request *req)
-{
-	if (!api_done(req)) {
-		switch (brt_api_handler(req->endpoint, req->method)) {
-		case BRT_HANDLER_BASE: base(req); break;
-		case BRT_HANDLER_CATALOG: api_catalog(req); break;
-		case BRT_HANDLER_TOKEN: api_token_end(req); break;
-		case BRT_HANDLER_TAGS: api_tags_list(req); break;
-		case BRT_HANDLER_REFERRERS: api_referrers(req); break;
-		case BRT_HANDLER_BLOB_GET: api_blob_get(req); break;
-		case BRT_HANDLER_BLOB_DELETE: api_blob_delete(req); break;
-		case BRT_HANDLER_UPLOAD_POST:
-		case BRT_HANDLER_UPLOAD_DATA: api_upload_end(req); break;
-		case BRT_HANDLER_UPLOAD_STATUS: api_upload_status(req); break;
-		case BRT_HANDLER_UPLOAD_CANCEL: api_upload_cancel(req); break;
-		case BRT_HANDLER_MANIFEST_GET: api_manifest_get(req); break;
-		case BRT_HANDLER_MANIFEST_PUT: api_manifest_put_end(req); break;
-		case BRT_HANDLER_MANIFEST_DELETE: api_manifest_delete(req); break;
-		default:
-			api_fail(req, 404, E_UNSUPPORTED, "no such endpoint");
-			break;
-		}
-	}
-	if (!req->responded && req->pending_status)
+	(void)payload;
+	if (!req)
+		return;
+	if (!api_done(req) && req->route && (error = req->route->end(req)) < 0)
+		api_fail(req, error);
+	if (!req->http->responded && req->pending_status)
 		send_pending(req);
 }
 
-void brt_api_cleanup(brt_request *req)
+static void on_cleanup(brt_http_request *http, void *payload)
 {
+	brt_api_request *req = http->state;
+
+	(void)payload;
+	if (!req)
+		return;
 	api_upload_cleanup(req);
 	api_token_cleanup(req);
+}
+
+/* A request the HTTP layer refuses (ambiguous framing): the OCI error
+ * format, like every other error. */
+static void on_refused(brt_http_request *http, unsigned int status, brt_http_refusal why, const char *detail,
+		       void *payload)
+{
+	brt_api_request *req = http->state;
+
+	if (!req) {
+		if (!(req = brt_pool_alloc(&http->pool, sizeof(*req))))
+			return;
+		memset(req, 0, sizeof(*req));
+		req->http = http;
+		req->api = payload;
+		req->pool = &http->pool;
+		http->state = req;
+	}
+	fail_with(req, why == BRT_HTTP_REFUSED_LENGTH ? BRT_ETOOBIG : BRT_EINVALID, status,
+		  why == BRT_HTTP_REFUSED_LENGTH ? "SIZE_INVALID" : "UNSUPPORTED",
+		  detail && detail[0] ? detail : "malformed request framing");
+	send_pending(req);
+}
+
+void brt_api_handler(brt_http_handler *out, brt_api *api)
+{
+	memset(out, 0, sizeof(*out));
+	out->on_headers = on_headers;
+	out->on_body = on_body;
+	out->on_complete = on_complete;
+	out->on_cleanup = on_cleanup;
+	out->on_refused = on_refused;
+	/* The device verdict of a TLS connection. */
+	out->conn_data_size = api->tls ? sizeof(brt_auth_device) : 0;
+	out->pool_size = api->config->manifest_max + (1u << 20);
+	out->payload = api;
 }

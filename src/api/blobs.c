@@ -66,66 +66,59 @@ static void free_stream(void *cls)
 	free(stream);
 }
 
-static int parse_digest(brt_request *req)
+/* The digest in the path; its parse error (detail kept) is a 400
+ * DIGEST_INVALID whatever made it invalid. */
+static int parse_digest(brt_api_request *req)
 {
-	int error = brt_digest_parse(&req->digest, req->reference, strlen(req->reference));
-
-	if (error < 0)
-		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
-	return error;
+	return brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0 ? BRT_EDIGEST : 0;
 }
 
 /* An object of another size than recorded (torn, truncated) is not there
  * to serve: 404 BLOB_UNKNOWN, so that a client pushes it again (a verified
  * push puts a fresh object in place) rather than pulling bytes that cannot
  * match.  A missing one fails to open with the same answer. */
-static int object_missing(brt_request *req, const char *key, uint64_t stored, uint64_t expected)
+static int check_object_size(brt_api_request *req, const char *key, uint64_t stored, uint64_t expected)
 {
 	if (stored == expected)
 		return 0;
 	brt_log_warn("blob %s in %s: object %s has %llu bytes, %llu recorded", req->digest.str, req->repo, key,
 		     (unsigned long long)stored, (unsigned long long)expected);
-	api_fail(req, 404, E_BLOB_UNKNOWN, "the stored copy of this blob is damaged; push it again");
-	return 1;
+	return brt_error_set(BRT_ENOTFOUND, "the stored copy of this blob is damaged; push it again");
 }
 
-static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_t size, uint64_t offset,
-				      uint64_t len)
+/* The response body: `len` bytes of object `key` (`size` bytes recorded)
+ * from `offset`, into *out. */
+static int open_body(struct MHD_Response **out, brt_api_request *req, const char *key, uint64_t size,
+		     uint64_t offset, uint64_t len)
 {
-	brt_blobstore *bs = req->server->blobs;
-	struct MHD_Response *resp;
+	brt_blobstore *bs = req->api->blobs;
 	brt_blob_reader *reader = NULL;
 	blob_stream *stream;
 	size_t head_max;
 	int fd = -1;
 	int error;
 
+	*out = NULL;
 	if (bs->open_fd) {
 		struct stat st;
 
-		if ((error = bs->open_fd(&fd, bs, key)) < 0) {
-			api_fail_error(req, error, E_BLOB_UNKNOWN);
-			return NULL;
-		}
-		if (fstat(fd, &st) != 0 || object_missing(req, key, (uint64_t)st.st_size, size)) {
-			if (!api_done(req))
-				api_fail(req, 500, E_UNKNOWN, "cannot stat blob");
+		if ((error = bs->open_fd(&fd, bs, key)) < 0)
+			return error;
+		if (fstat(fd, &st) != 0)
+			error = brt_error_set(BRT_EIO, "cannot stat blob %s", key);
+		else
+			error = check_object_size(req, key, (uint64_t)st.st_size, size);
+		if (error == 0 && !(*out = MHD_create_response_from_fd_at_offset64(len, fd, offset)))
+			error = brt_error_set(BRT_ENOMEM, "cannot create a response");
+		if (error < 0)
 			close(fd);
-			return NULL;
-		}
-		resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
-		if (!resp)
-			close(fd);
-		return resp;
+		return error;
 	}
-	if ((error = bs->reader_open(&reader, bs, key, offset)) < 0) {
-		api_fail_error(req, error, E_BLOB_UNKNOWN);
-		return NULL;
-	}
+	if ((error = bs->reader_open(&reader, bs, key, offset)) < 0)
+		return error;
 	if (!(stream = malloc(sizeof(*stream)))) {
 		reader->free(reader);
-		api_fail_error(req, brt_error_set(BRT_ENOMEM, "out of memory"), E_BLOB_UNKNOWN);
-		return NULL;
+		return brt_error_set(BRT_ENOMEM, "out of memory");
 	}
 	stream->reader = reader;
 	stream->head_len = 0;
@@ -137,22 +130,24 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 		size_t n = 0;
 		if ((error = reader->read(reader, stream->head + stream->head_len, head_max - stream->head_len,
 					  &n)) < 0) {
-			/* Answer before freeing: the detail is the read's. */
-			api_fail_error(req, error, E_BLOB_UNKNOWN);
+			/* Answer with the read's detail, not the free's. */
+			api_fail(req, error);
 			free_stream(stream);
-			return NULL;
+			return error;
 		}
 		if (n == 0)
 			break;
 		stream->head_len += n;
 	}
-	resp = MHD_create_response_from_callback(len, 256 * 1024, read_blob, stream, free_stream);
-	if (!resp)
+	*out = MHD_create_response_from_callback(len, 256 * 1024, read_blob, stream, free_stream);
+	if (!*out) {
 		free_stream(stream);
-	return resp;
+		return brt_error_set(BRT_ENOMEM, "cannot create a response");
+	}
+	return 0;
 }
 
-void api_blob_get(brt_request *req)
+int api_blob_get(brt_api_request *req)
 {
 	brt_blob_info info;
 	struct MHD_Response *resp;
@@ -162,27 +157,17 @@ void api_blob_get(brt_request *req)
 	char content_range[96];
 	int error;
 
-	if (parse_digest(req) < 0)
-		return;
-	error = req->server->meta->blob_get(req->server->meta, &info, &req->pool, req->repo, req->digest.str);
-	if (error < 0) {
-		api_fail_error(req, error, E_BLOB_UNKNOWN);
-		return;
-	}
+	if ((error = parse_digest(req)) < 0 ||
+	    (error = req->api->meta->blob_get(req->api->meta, &info, req->pool, req->repo, req->digest.str)) < 0)
+		return error;
 	len = info.size;
-	range = req->method == BRT_GET ? brt_request_header(req, MHD_HTTP_HEADER_RANGE) : NULL;
+	req->blob_size = info.size;
+	range = req->http->method == BRT_GET ? api_header(req, MHD_HTTP_HEADER_RANGE) : NULL;
 	if (range) {
 		error = brt_parse_range(&start, &len, range, info.size);
-		if (error == BRT_ERANGE) {
-			api_fail(req, 416, E_BLOB_UNKNOWN, "range not satisfiable for a blob of %llu bytes",
-				 (unsigned long long)info.size);
-			req->pending_header = MHD_HTTP_HEADER_CONTENT_RANGE;
-			req->pending_header_value =
-				brt_pool_printf(&req->pool, "bytes */%llu", (unsigned long long)info.size);
-			if (!req->pending_header_value)
-				req->pending_header = NULL;
-			return;
-		}
+		if (error == BRT_ERANGE)
+			return brt_error_set(BRT_ERANGE, "range not satisfiable for a blob of %llu bytes",
+					     (unsigned long long)info.size);
 		if (error < 0) { /* malformed or multi-range: send it all */
 			start = 0;
 			len = info.size;
@@ -192,14 +177,11 @@ void api_blob_get(brt_request *req)
 	}
 	/* HEAD answers from the metadata alone (a blob fsck found damaged is
 	 * unknown there); GET checks the object it opens. */
-	if (req->method == BRT_HEAD)
-		resp = MHD_create_response_from_callback(info.size, 4096, no_body, NULL, NULL);
-	else
-		resp = open_body(req, info.storage_key, info.size, start, len);
-	if (!resp) {
-		if (!api_done(req))
-			api_fail(req, 500, E_UNKNOWN, "cannot open blob");
-		return;
+	if (req->http->method == BRT_HEAD) {
+		if (!(resp = MHD_create_response_from_callback(info.size, 4096, no_body, NULL, NULL)))
+			return brt_error_set(BRT_ENOMEM, "cannot create a response");
+	} else if ((error = open_body(&resp, req, info.storage_key, info.size, start, len)) < 0) {
+		return error;
 	}
 	MHD_add_response_header(resp, "Docker-Content-Digest", req->digest.str);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
@@ -216,19 +198,17 @@ void api_blob_get(brt_request *req)
 			 (unsigned long long)info.size);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
 	}
-	api_send(req, status, resp, req->method == BRT_HEAD ? 0 : len);
+	api_send(req, status, resp, req->http->method == BRT_HEAD ? 0 : len);
+	return 0;
 }
 
-void api_blob_delete(brt_request *req)
+int api_blob_delete(brt_api_request *req)
 {
 	int error;
 
-	if (parse_digest(req) < 0)
-		return;
-	error = req->server->meta->blob_unlink(req->server->meta, req->repo, req->digest.str);
-	if (error < 0) {
-		api_fail_error(req, error, E_BLOB_UNKNOWN);
-		return;
-	}
+	if ((error = parse_digest(req)) < 0 ||
+	    (error = req->api->meta->blob_unlink(req->api->meta, req->repo, req->digest.str)) < 0)
+		return error;
 	api_send(req, 202, api_response_empty(), 0);
+	return 0;
 }

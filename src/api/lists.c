@@ -17,96 +17,94 @@ static int append_name(const char *name, void *payload)
 	return json_array_append_new(payload, json_string(name)) == 0 ? 0 : BRT_ENOMEM;
 }
 
-/* Read n and last; answers the error itself and returns < 0. */
-static int page_params(brt_request *req, size_t *n_out, const char **last_out)
+/* Read n and last (BRT_EINVALID for malformed ones). */
+static int page_params(brt_api_request *req, size_t *n_out, const char **last_out)
 {
-	int error = brt_query_page(n_out, last_out, brt_request_query(req, "n"), brt_request_query(req, "last"),
-				   req->server->config->page_max);
-
-	if (error < 0)
-		api_fail(req, 400, E_UNSUPPORTED, "%s", brt_error_last());
-	return error;
+	return brt_query_page(n_out, last_out, api_query(req, "n"), api_query(req, "last"),
+			      req->api->config->page_max);
 }
 
 /* Send `body` as JSON, with a Link to the next page when `more`. */
-static void send_page(brt_request *req, json_t *body, json_t *items, int more, size_t n, const char *path)
+static int send_page(brt_api_request *req, json_t *body, json_t *items, int more, size_t n, const char *path)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct MHD_Response *resp;
 	size_t len, count = json_array_size(items);
 
-	if (!text) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
-		return;
-	}
+	if (!text)
+		return brt_error_set(BRT_ENOMEM, "out of memory");
 	len = strlen(text);
 	resp = api_response_json(text, len, 1);
 	free(text);
 	if (resp && more && count > 0) {
 		const char *last = json_string_value(json_array_get(items, count - 1));
-		char *link = brt_pool_printf(&req->pool, "<%s?n=%zu&last=%s>; rel=\"next\"", path, n, last);
+		char *link = brt_pool_printf(req->pool, "<%s?n=%zu&last=%s>; rel=\"next\"", path, n, last);
 		if (link)
 			MHD_add_response_header(resp, "Link", link);
 	}
 	api_send(req, 200, resp, len);
+	return 0;
 }
 
-void api_tags_list(brt_request *req)
+int api_tags_list(brt_api_request *req)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = req->api->meta;
 	json_t *body = NULL, *tags = json_array();
 	const char *last, *path;
 	size_t n;
 	int more = 0, error;
 
-	if (!tags || page_params(req, &n, &last) < 0)
-		goto done;
-	error = meta->tags_list(meta, req->repo, last, n, append_name, tags, &more);
-	if (error < 0) {
-		api_fail_error(req, error, E_NAME_UNKNOWN);
+	if (!tags) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
+	if ((error = page_params(req, &n, &last)) < 0 ||
+	    (error = meta->tags_list(meta, req->repo, last, n, append_name, tags, &more)) < 0)
+		goto done;
 	body = json_pack("{s:s,s:O}", "name", req->repo, "tags", tags);
-	path = brt_pool_printf(&req->pool, "/v2/%s/tags/list", req->repo);
+	path = brt_pool_printf(req->pool, "/v2/%s/tags/list", req->repo);
 	if (!body || !path) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	send_page(req, body, tags, more, n, path);
+	error = send_page(req, body, tags, more, n, path);
 done:
 	json_decref(body);
 	json_decref(tags);
+	return error;
 }
 
-void api_catalog(brt_request *req)
+int api_catalog(brt_api_request *req)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = req->api->meta;
 	json_t *body = NULL, *repos = json_array();
 	const char *last, *prefix;
 	size_t n;
 	int more = 0, error;
 
-	if (!repos || page_params(req, &n, &last) < 0)
-		goto done;
-	prefix = brt_auth_catalog_prefix(req);
-	if (!prefix && req->server->config->auth_enabled) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+	if (!repos) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	error = meta->catalog_list(meta, prefix, last, n, append_name, repos, &more);
-	if (error < 0) {
-		api_fail_error(req, error, E_UNKNOWN);
+	if ((error = page_params(req, &n, &last)) < 0)
+		goto done;
+	prefix = brt_auth_catalog_prefix(api_principal(req), req->pool);
+	if (!prefix && req->api->auth.enabled) {
+		error = brt_error_set(BRT_ENOMEM, "out of request memory");
 		goto done;
 	}
+	if ((error = meta->catalog_list(meta, prefix, last, n, append_name, repos, &more)) < 0)
+		goto done;
 	body = json_pack("{s:O}", "repositories", repos);
 	if (!body) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	send_page(req, body, repos, more, n, "/v2/_catalog");
+	error = send_page(req, body, repos, more, n, "/v2/_catalog");
 done:
 	json_decref(body);
 	json_decref(repos);
+	return error;
 }
 
 struct referrer_acc {
@@ -137,35 +135,34 @@ static int append_referrer(const brt_referrer *ref, void *payload)
 	return json_array_append_new(acc->list, d) == 0 ? 0 : BRT_ENOMEM;
 }
 
-void api_referrers(brt_request *req)
+int api_referrers(brt_api_request *req)
 {
-	brt_meta *meta = req->server->meta;
-	struct referrer_acc acc = {json_array(), req->server->config->referrers_max};
-	const char *filter = brt_request_query(req, "artifactType");
+	brt_meta *meta = req->api->meta;
+	struct referrer_acc acc = {json_array(), req->api->config->referrers_max};
+	const char *filter = api_query(req, "artifactType");
 	json_t *body = NULL;
 	char *text = NULL;
 	struct MHD_Response *resp;
 	size_t len;
 	int error;
 
-	if (!acc.list)
+	if (!acc.list) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
+	}
 	if (brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0) {
-		api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
+		error = BRT_EDIGEST;
 		goto done;
 	}
 	if (filter && !*filter)
 		filter = NULL;
-	error = meta->referrers_list(meta, req->repo, req->digest.str, filter, append_referrer, &acc);
-	if (error < 0) {
-		api_fail_error(req, error, E_UNKNOWN);
+	if ((error = meta->referrers_list(meta, req->repo, req->digest.str, filter, append_referrer, &acc)) < 0)
 		goto done;
-	}
 	body = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", BRT_MT_OCI_INDEX, "manifests",
 			 acc.list);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	if (!text) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
 	len = strlen(text);
@@ -180,4 +177,5 @@ done:
 	free(text);
 	json_decref(body);
 	json_decref(acc.list);
+	return error;
 }

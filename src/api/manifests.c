@@ -18,81 +18,83 @@ static int is_digest_ref(const char *ref)
 	return strchr(ref, ':') != NULL;
 }
 
-void api_manifest_put_begin(brt_request *req)
+/* Resolve the reference: a digest (BRT_EDIGEST if malformed) or a tag.
+ * A string outside the tag grammar is refused where it would be stored (a
+ * PUT: BRT_EINVALID, 400 MANIFEST_INVALID); where it is only looked up
+ * (GET, HEAD, DELETE) it names no manifest, and the answer is the one for
+ * any missing manifest (BRT_ENOTFOUND, 404 MANIFEST_UNKNOWN), as the OCI
+ * conformance suite requires of ".INVALID_MANIFEST_NAME". */
+static int parse_reference(brt_api_request *req, int *is_digest)
 {
-	const char *cl = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	size_t max = req->server->config->manifest_max;
+	*is_digest = is_digest_ref(req->reference);
+	if (*is_digest)
+		return brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0 ? BRT_EDIGEST : 0;
+	if (!brt_tag_valid(req->reference, strlen(req->reference)))
+		return brt_error_set(req->http->method == BRT_PUT ? BRT_EINVALID : BRT_ENOTFOUND,
+				     "invalid tag: no manifest can have it");
+	return 0;
+}
 
-	if (is_digest_ref(req->reference)) {
-		if (brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0) {
-			api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
-			return;
-		}
-	} else if (!brt_tag_valid(req->reference, strlen(req->reference))) {
-		api_fail(req, 400, E_MANIFEST_INVALID, "invalid tag");
-		return;
-	}
+int api_manifest_put_begin(brt_api_request *req)
+{
+	const char *cl = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	size_t max = req->api->config->manifest_max;
+	int is_digest, error;
+
+	if ((error = parse_reference(req, &is_digest)) < 0)
+		return error;
 	if (cl) {
 		char *end;
 		unsigned long long n = strtoull(cl, &end, 10);
-		if (*end != '\0' || n > max) {
-			api_fail(req, 413, E_SIZE_INVALID, "manifest is larger than the limit of %zu bytes", max);
-			return;
-		}
+		if (*end != '\0' || n > max)
+			return brt_error_set(BRT_ETOOBIG, "manifest is larger than the limit of %zu bytes", max);
 	}
-	req->body_kind = BRT_BODY_MANIFEST;
+	return 0;
 }
 
-void api_manifest_put_body(brt_request *req, const char *data, size_t len)
+int api_manifest_put_body(brt_api_request *req, const char *data, size_t len)
 {
-	size_t max = req->server->config->manifest_max;
-	int error = brt_request_body_append(req, data, len, max);
+	size_t max = req->api->config->manifest_max;
+	int error = brt_http_body_add(req->http, data, len, max);
 
 	if (error == 0)
-		return;
-	if (error == BRT_ETOOBIG) {
-		api_fail(req, 413, E_SIZE_INVALID, "manifest is larger than the limit of %zu bytes", max);
-	} else if (error == BRT_ELIMIT) {
-		/* The server-wide budget for bodies held in memory is spent:
-		 * transient, so tell the client when to come back. */
-		api_fail_retry_later(req, "1");
-	} else {
-		api_fail_error(req, error, E_MANIFEST_INVALID);
-	}
-	/* The rest is read and dropped: give the memory back now. */
-	brt_request_body_free(req);
+		return 0;
+	if (error == BRT_ETOOBIG)
+		error = brt_error_set(BRT_ETOOBIG, "manifest is larger than the limit of %zu bytes", max);
+	/* BRT_ELIMIT: the server-wide budget for bodies held in memory is
+	 * spent, transient: the answer says when to come back.  The rest is
+	 * read and dropped: give the memory back now. */
+	brt_http_body_free(&req->http->body);
+	return error;
 }
 
-void api_manifest_put_end(brt_request *req)
+int api_manifest_put_end(brt_api_request *req)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = req->api->meta;
+	const brt_http_body *body = &req->http->body;
+	const unsigned char *payload = body->data ? body->data : (const unsigned char *)"";
 	brt_manifest_info info;
 	brt_manifest_put put;
 	brt_digest got;
 	int is_digest = is_digest_ref(req->reference);
-	const char *content_type = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *content_type = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
 	const char *location;
 	struct MHD_Response *resp;
 	int error;
 
-	brt_digest_of(&got, is_digest ? req->digest.alg : BRT_DIGEST_SHA256, req->body ? req->body : (unsigned char *)"",
-		      req->body_len);
-	if (is_digest && strcmp(got.str, req->digest.str) != 0) {
-		api_fail(req, 400, E_DIGEST_INVALID, "manifest digest is %s", got.str);
-		return;
-	}
-	error = brt_manifest_parse(&info, &req->pool, (const char *)req->body, req->body_len, content_type,
-				   req->server->config->json_depth_max);
-	if (error < 0) {
-		api_fail(req, 400, E_MANIFEST_INVALID, "%s", brt_error_last());
-		return;
-	}
+	brt_digest_of(&got, is_digest ? req->digest.alg : BRT_DIGEST_SHA256, payload, body->len);
+	if (is_digest && strcmp(got.str, req->digest.str) != 0)
+		return brt_error_set(BRT_EDIGEST, "manifest digest is %s", got.str);
+	/* Whatever the parser objects to, the manifest is invalid. */
+	if (brt_manifest_parse(&info, req->pool, (const char *)payload, body->len, content_type,
+			       req->api->config->json_depth_max) < 0)
+		return BRT_EINVALID;
 	memset(&put, 0, sizeof(put));
 	put.repo = req->repo;
 	put.digest = got.str;
 	put.media_type = info.media_type;
-	put.payload = req->body ? req->body : (unsigned char *)"";
-	put.size = req->body_len;
+	put.payload = payload;
+	put.size = body->len;
 	put.tag = is_digest ? NULL : req->reference;
 	put.subject = info.subject;
 	put.artifact_type = info.artifact_type;
@@ -104,17 +106,12 @@ void api_manifest_put_end(brt_request *req)
 	put.child_sizes = info.child_sizes;
 	put.child_count = info.child_count;
 	put.now = brt_now_ms();
-	if ((error = meta->manifest_put(meta, &put)) < 0) {
-		/* A descriptor whose size is not the stored one: clients
-		 * would trust it and fail (or be fooled) when pulling. */
-		if (error == BRT_EINVALID)
-			api_fail(req, 400, E_MANIFEST_INVALID, "%s", brt_error_last());
-		else
-			api_fail_error(req, error, E_MANIFEST_UNKNOWN);
-		return;
-	}
+	/* BRT_EINVALID: a descriptor whose size is not the stored one;
+	 * clients would trust it and fail (or be fooled) when pulling. */
+	if ((error = meta->manifest_put(meta, &put)) < 0)
+		return error;
 	resp = api_response_empty();
-	location = brt_pool_printf(&req->pool, "/v2/%s/manifests/%s", req->repo, got.str);
+	location = brt_pool_printf(req->pool, "/v2/%s/manifests/%s", req->repo, got.str);
 	if (resp && location) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
 		MHD_add_response_header(resp, "Docker-Content-Digest", got.str);
@@ -122,6 +119,7 @@ void api_manifest_put_end(brt_request *req)
 			MHD_add_response_header(resp, "OCI-Subject", info.subject);
 	}
 	api_send(req, 201, resp, 0);
+	return 0;
 }
 
 struct accept_scan {
@@ -174,39 +172,20 @@ static enum MHD_Result scan_accept(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-/* Resolve the reference; answers the error itself and returns < 0. */
-static int parse_reference(brt_request *req, int *is_digest)
-{
-	*is_digest = is_digest_ref(req->reference);
-	if (*is_digest) {
-		if (brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0) {
-			api_fail(req, 400, E_DIGEST_INVALID, "%s", brt_error_last());
-			return BRT_EINVALID;
-		}
-		return 0;
-	}
-	if (!brt_tag_valid(req->reference, strlen(req->reference))) {
-		api_fail(req, 404, E_MANIFEST_UNKNOWN, "invalid tag");
-		return BRT_EINVALID;
-	}
-	return 0;
-}
-
 /* A missing manifest is MANIFEST_UNKNOWN in a known repository and
- * NAME_UNKNOWN otherwise. */
-static void fail_unknown(brt_request *req, int error)
+ * NAME_UNKNOWN (BRT_ENOREPO) otherwise. */
+static int unknown_error(brt_api_request *req, int error)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = req->api->meta;
 
 	if (error == BRT_ENOTFOUND && meta->repo_exists(meta, req->repo) == BRT_ENOTFOUND)
-		api_fail(req, 404, E_NAME_UNKNOWN, "repository %s is not known", req->repo);
-	else
-		api_fail_error(req, error, E_MANIFEST_UNKNOWN);
+		return brt_error_set(BRT_ENOREPO, "repository %s is not known", req->repo);
+	return error;
 }
 
-void api_manifest_get(brt_request *req)
+int api_manifest_get(brt_api_request *req)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = req->api->meta;
 	brt_manifest m;
 	struct accept_scan scan = {0};
 	struct MHD_Response *resp;
@@ -214,23 +193,18 @@ void api_manifest_get(brt_request *req)
 	char etag[BRT_DIGEST_STR_MAX + 3];
 	int is_digest, error;
 
-	if (parse_reference(req, &is_digest) < 0)
-		return;
-	error = meta->manifest_get(meta, &m, &req->pool, req->repo, is_digest ? req->digest.str : req->reference,
+	if ((error = parse_reference(req, &is_digest)) < 0)
+		return error;
+	error = meta->manifest_get(meta, &m, req->pool, req->repo, is_digest ? req->digest.str : req->reference,
 				   is_digest);
-	if (error < 0) {
-		fail_unknown(req, error);
-		return;
-	}
+	if (error < 0)
+		return unknown_error(req, error);
 	scan.media_type = m.media_type;
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, scan_accept, &scan);
-	if (scan.seen && !scan.matched) {
-		api_fail(req, 404, E_MANIFEST_UNKNOWN, "manifest is %s, which the client does not accept",
-			 m.media_type);
-		return;
-	}
+	MHD_get_connection_values(req->http->conn, MHD_HEADER_KIND, scan_accept, &scan);
+	if (scan.seen && !scan.matched)
+		return brt_error_set(BRT_ENOTFOUND, "manifest is %s, which the client does not accept", m.media_type);
 	snprintf(etag, sizeof(etag), "\"%s\"", m.digest);
-	inm = brt_request_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	if (inm && (strstr(inm, m.digest) || strcmp(inm, "*") == 0)) {
 		resp = api_response_empty();
 		if (resp) {
@@ -238,33 +212,31 @@ void api_manifest_get(brt_request *req)
 			MHD_add_response_header(resp, "Docker-Content-Digest", m.digest);
 		}
 		api_send(req, 304, resp, 0);
-		return;
+		return 0;
 	}
 	resp = MHD_create_response_from_buffer(m.size, (void *)m.payload, MHD_RESPMEM_PERSISTENT);
-	if (!resp) {
-		api_fail_error(req, BRT_ENOMEM, E_MANIFEST_UNKNOWN);
-		return;
-	}
+	if (!resp)
+		return brt_error_set(BRT_ENOMEM, "cannot create a response");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, m.media_type);
 	MHD_add_response_header(resp, "Docker-Content-Digest", m.digest);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-	api_send(req, 200, resp, req->method == BRT_HEAD ? 0 : m.size);
+	api_send(req, 200, resp, req->http->method == BRT_HEAD ? 0 : m.size);
+	return 0;
 }
 
-void api_manifest_delete(brt_request *req)
+int api_manifest_delete(brt_api_request *req)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = req->api->meta;
 	int is_digest, error;
 
-	if (parse_reference(req, &is_digest) < 0)
-		return;
+	if ((error = parse_reference(req, &is_digest)) < 0)
+		return error;
 	if (is_digest)
 		error = meta->manifest_delete(meta, req->repo, req->digest.str);
 	else
 		error = meta->tag_delete(meta, req->repo, req->reference);
-	if (error < 0) {
-		fail_unknown(req, error);
-		return;
-	}
+	if (error < 0)
+		return unknown_error(req, error);
 	api_send(req, 202, api_response_empty(), 0);
+	return 0;
 }

@@ -30,7 +30,7 @@ struct brt_token_form {
 };
 
 struct scope_acc {
-	brt_request *req;
+	brt_api_request *req;
 	const brt_principal *principal;
 	brt_token_claims *claims;
 };
@@ -38,7 +38,7 @@ struct scope_acc {
 /* Add what can be granted of one scope (or several, space-separated). */
 static void add_scopes(struct scope_acc *acc, const char *value)
 {
-	brt_request *req = acc->req;
+	brt_api_request *req = acc->req;
 	const char *p = value;
 
 	while (*p) {
@@ -52,9 +52,9 @@ static void add_scopes(struct scope_acc *acc, const char *value)
 		end = strchr(p, ' ');
 		if (!end)
 			end = p + strlen(p);
-		item = end > p ? brt_pool_strndup(&req->pool, p, (size_t)(end - p)) : NULL;
+		item = end > p ? brt_pool_strndup(req->pool, p, (size_t)(end - p)) : NULL;
 		p = end;
-		if (!item || brt_scope_parse(&repo, &actions, &catalog, &req->pool, item) < 0)
+		if (!item || brt_scope_parse(&repo, &actions, &catalog, req->pool, item) < 0)
 			continue;
 		if (catalog) {
 			acc->claims->catalog = 1;
@@ -110,55 +110,52 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
 	return MHD_YES;
 }
 
-void api_token_begin(brt_request *req)
+int api_token_begin(brt_api_request *req)
 {
 	struct brt_token_form *form;
 
-	if (req->method != BRT_POST)
-		return;
-	form = brt_pool_alloc(&req->pool, sizeof(*form));
-	if (!form) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
-		return;
-	}
+	if (req->http->method != BRT_POST)
+		return 0;
+	form = brt_pool_alloc(req->pool, sizeof(*form));
+	if (!form)
+		return brt_error_set(BRT_ENOMEM, "out of request memory");
 	memset(form, 0, sizeof(*form));
-	form->pp = MHD_create_post_processor(req->conn, 4096, form_field, form);
-	if (!form->pp) {
-		api_fail(req, 400, E_UNSUPPORTED, "the token endpoint takes an application/x-www-form-urlencoded form");
-		return;
-	}
+	form->pp = MHD_create_post_processor(req->http->conn, 4096, form_field, form);
+	if (!form->pp)
+		return brt_error_set(BRT_EUNSUPPORTED,
+				     "the token endpoint takes an application/x-www-form-urlencoded form");
 	req->form = form;
-	req->body_kind = BRT_BODY_FORM;
+	return 0;
 }
 
-void api_token_body(brt_request *req, const char *data, size_t len)
+int api_token_body(brt_api_request *req, const char *data, size_t len)
 {
+	/* A GET has no form: its body is ignored. */
+	if (!req->form) {
+		brt_http_discard_body(req->http);
+		return 0;
+	}
 	/* The form is parsed as it streams in (nothing is buffered beyond the
 	 * post processor's fixed buffer), but a form longer than its fields
 	 * could ever need is refused rather than read for as long as the
 	 * client likes. */
 	if (__builtin_add_overflow(req->form->received, len, &req->form->received) ||
-	    req->form->received > FORM_BODY_MAX) {
-		api_fail(req, 413, E_SIZE_INVALID, "the form is larger than %d bytes", FORM_BODY_MAX);
-		return;
-	}
+	    req->form->received > FORM_BODY_MAX)
+		return brt_error_set(BRT_ETOOBIG, "the form is larger than %d bytes", FORM_BODY_MAX);
 	if (MHD_post_process(req->form->pp, data, len) != MHD_YES)
-		api_fail(req, 400, E_UNSUPPORTED, "malformed form");
+		return brt_error_set(BRT_EINVALID, "malformed form");
+	return 0;
 }
 
-static void fail_unauthorized(brt_request *req)
+/* 401 (the error table adds the Basic challenge of the token endpoint). */
+static int unauthorized(void)
 {
-	api_fail(req, 401, E_UNAUTHORIZED, "valid credentials are required: user KEY and an access key");
-	req->pending_header = "WWW-Authenticate";
-	req->pending_header_value = brt_pool_printf(&req->pool, "Basic realm=\"%s\"",
-						    brt_config_service(req->server->config));
-	if (!req->pending_header_value)
-		req->pending_header = NULL;
+	return brt_error_set(BRT_EUNAUTHORIZED, "valid credentials are required: user KEY and an access key");
 }
 
-void api_token_end(brt_request *req)
+int api_token_end(brt_api_request *req)
 {
-	const brt_config *config = req->server->config;
+	const brt_config *config = req->api->config;
 	const brt_principal *principal;
 	brt_principal form_principal;
 	brt_token_claims claims;
@@ -171,57 +168,43 @@ void api_token_end(brt_request *req)
 	int error;
 
 	if (req->form) {
-		if (req->form->too_big) {
-			api_fail(req, 400, E_UNSUPPORTED, "form field too long");
-			return;
-		}
-		if (strcmp(req->form->grant_type, "password") != 0) {
-			api_fail(req, 400, E_UNSUPPORTED, "only the password grant is supported");
-			return;
-		}
-		if (brt_auth_password(&form_principal, req, req->form->username, req->form->password) < 0) {
-			fail_unauthorized(req);
-			return;
-		}
+		if (req->form->too_big)
+			return brt_error_set(BRT_EINVALID, "form field too long");
+		if (strcmp(req->form->grant_type, "password") != 0)
+			return brt_error_set(BRT_EUNSUPPORTED, "only the password grant is supported");
+		if (brt_auth_password(&form_principal, &req->api->auth, req->form->username, req->form->password) < 0)
+			return unauthorized();
 		principal = &form_principal;
 	} else {
-		principal = brt_auth_principal(req);
+		principal = api_principal(req);
 	}
-	if (!config->auth_enabled) {
-		api_fail(req, 404, E_UNSUPPORTED, "authentication is switched off: no tokens needed");
-		return;
-	}
-	if (principal->kind != BRT_PRINCIPAL_KEY && principal->kind != BRT_PRINCIPAL_DEVICE) {
-		fail_unauthorized(req);
-		return;
-	}
+	if (!req->api->auth.enabled)
+		return brt_error_set(BRT_ENOTFOUND, "authentication is switched off: no tokens needed");
+	if (principal->kind != BRT_PRINCIPAL_KEY && principal->kind != BRT_PRINCIPAL_DEVICE)
+		return unauthorized();
 	memset(&claims, 0, sizeof(claims));
 	memcpy(claims.subject, principal->subject, sizeof(claims.subject));
 	memcpy(claims.account, principal->account, sizeof(claims.account));
-	claims.grants = brt_pool_alloc(&req->pool, sizeof(brt_grant) * BRT_TOKEN_MAX_GRANTS);
-	if (!claims.grants) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
-		return;
-	}
+	claims.grants = brt_pool_alloc(req->pool, sizeof(brt_grant) * BRT_TOKEN_MAX_GRANTS);
+	if (!claims.grants)
+		return brt_error_set(BRT_ENOMEM, "out of request memory");
 	acc.req = req;
 	acc.principal = principal;
 	acc.claims = &claims;
 	if (req->form)
 		add_scopes(&acc, req->form->scope);
 	else
-		MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scope_arg, &acc);
-	if ((error = brt_token_sign(&token, req->server->token_secret, brt_config_service(config), &claims,
-				    (int64_t)now, config->token_ttl)) < 0) {
-		api_fail_error(req, error, E_UNKNOWN);
-		return;
-	}
+		MHD_get_connection_values(req->http->conn, MHD_GET_ARGUMENT_KIND, scope_arg, &acc);
+	if ((error = brt_token_sign(&token, req->api->auth.token_secret, req->api->auth.service, &claims,
+				    (int64_t)now, config->token_ttl)) < 0)
+		return error;
 	gmtime_r(&now, &tm);
 	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	body = json_pack("{s:s,s:s,s:i,s:s}", "token", token, "access_token", token, "expires_in",
 			 (int)config->token_ttl, "issued_at", issued);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	if (!text) {
-		api_fail_error(req, BRT_ENOMEM, E_UNKNOWN);
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 	} else {
 		struct MHD_Response *resp;
 		len = strlen(text);
@@ -233,9 +216,10 @@ void api_token_end(brt_request *req)
 	free(text);
 	json_decref(body);
 	free(token);
+	return error;
 }
 
-void api_token_cleanup(brt_request *req)
+void api_token_cleanup(brt_api_request *req)
 {
 	if (req->form && req->form->pp) {
 		MHD_destroy_post_processor(req->form->pp);

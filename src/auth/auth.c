@@ -4,6 +4,7 @@
  * per TLS connection. */
 #include "auth/auth.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -15,28 +16,43 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "http/server.h"
 #include "oci/names.h"
 
 /* Keys read from the store, per thread, so most requests need no read
  * transaction for authentication.  An entry is used only while the store's
  * key epoch is the one read before the entry was fetched: a revocation
  * anywhere changes the epoch, so the next request reads the key again.
- * Expiry is checked against the entry on every use. */
+ * Entries are tied to one store by its serial number (a freed store's
+ * address may be reused; its serial is not) and live at most
+ * KEY_CACHE_TTL_MS whatever the epoch says, so that no missed epoch change
+ * can keep a key alive for long.  Expiry is checked against the entry on
+ * every use. */
 #define KEY_CACHE_SIZE 64
+#define KEY_CACHE_TTL_MS 60000
+#define BRT_META_STORE_ID(m) ((uint64_t)(uintptr_t)(m))
 
 struct key_cache_entry {
-	const brt_meta *meta;
+	uint64_t store;
 	uint64_t epoch;
+	int64_t fetched_ms; /* monotonic */
 	brt_access_key key;
 };
 
 static _Thread_local struct key_cache_entry key_cache[KEY_CACHE_SIZE];
 
+static int64_t coarse_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
 {
 	struct key_cache_entry *e;
 	uint64_t epoch;
+	int64_t now;
 	unsigned int slot = 0;
 	int error;
 
@@ -46,22 +62,25 @@ static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
 		slot = slot * 31 + (unsigned char)*c;
 	e = &key_cache[slot % KEY_CACHE_SIZE];
 	epoch = meta->key_epoch(meta);
-	if (e->meta == meta && e->epoch == epoch && strcmp(e->key.id, id) == 0) {
+	now = coarse_monotonic_ms();
+	if (e->store == BRT_META_STORE_ID(meta) && e->epoch == epoch && now - e->fetched_ms < KEY_CACHE_TTL_MS &&
+	    strcmp(e->key.id, id) == 0) {
 		*out = e->key;
 		return 0;
 	}
 	if ((error = meta->key_get(meta, out, id)) < 0)
 		return error;
-	e->meta = meta;
+	e->store = BRT_META_STORE_ID(meta);
 	e->epoch = epoch;
+	e->fetched_ms = now;
 	e->key = *out;
 	return 0;
 }
 
 /* An access key presented as a password or a bearer credential. */
-static int key_login(brt_principal *p, brt_request *req, const char *secret, size_t len)
+static int key_login(brt_principal *p, const brt_auth *auth, const char *secret, size_t len)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = auth->meta;
 	brt_access_key key;
 	char id[BRT_KEY_ID_LEN + 1];
 	unsigned char hash[BRT_KEY_HASH_LEN];
@@ -77,15 +96,14 @@ static int key_login(brt_principal *p, brt_request *req, const char *secret, siz
 	return 0;
 }
 
-static int token_login(brt_principal *p, brt_request *req, const char *token, size_t len)
+static int token_login(brt_principal *p, const brt_auth *auth, brt_pool *pool, const char *token, size_t len)
 {
-	brt_meta *meta = req->server->meta;
+	brt_meta *meta = auth->meta;
 	brt_access_key key;
 	int64_t now = brt_now_ms();
 	int error;
 
-	error = brt_token_verify(&p->token, &req->pool, req->server->token_secret,
-				 brt_config_service(req->server->config), token, len, now / 1000);
+	error = brt_token_verify(&p->token, pool, auth->token_secret, auth->service, token, len, now / 1000);
 	if (error < 0)
 		return BRT_EUNAUTHORIZED;
 	if (strncmp(p->token.subject, "key:", 4) == 0) {
@@ -144,63 +162,51 @@ int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, 
 	return 0;
 }
 
-int brt_auth_password(brt_principal *out, brt_request *req, const char *user, const char *password)
+int brt_auth_password(brt_principal *out, const brt_auth *auth, const char *user, const char *password)
 {
 	memset(out, 0, sizeof(*out));
 	if (strcmp(user, "KEY") != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "the user name must be KEY");
-	return key_login(out, req, password, strlen(password));
+	return key_login(out, auth, password, strlen(password));
 }
 
-static void authenticate(brt_principal *p, brt_request *req)
+void brt_auth_authenticate(brt_principal *p, const brt_auth *auth, brt_pool *pool,
+			   const brt_credentials *credentials)
 {
-	const brt_config *config = req->server->config;
-	const char *authorization;
+	brt_auth_device *device = credentials->device;
 
-	if (!config->auth_enabled) {
+	memset(p, 0, sizeof(*p));
+	if (!auth->enabled) {
 		p->kind = BRT_PRINCIPAL_OPEN;
 		p->permissions = BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE;
 		return;
 	}
-	authorization = brt_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (authorization) {
+	if (credentials->authorization) {
 		char credential[BRT_TOKEN_MAX_LEN + 1];
 		brt_credential_kind kind;
-		int error = brt_auth_parse_header(&kind, credential, sizeof(credential), authorization);
+		int error = brt_auth_parse_header(&kind, credential, sizeof(credential), credentials->authorization);
 
 		if (error == 0 && kind == BRT_CREDENTIAL_KEY)
-			error = key_login(p, req, credential, strlen(credential));
+			error = key_login(p, auth, credential, strlen(credential));
 		else if (error == 0)
-			error = token_login(p, req, credential, strlen(credential));
+			error = token_login(p, auth, pool, credential, strlen(credential));
 		if (error < 0)
 			memset(p, 0, sizeof(*p));
 		return;
 	}
-	if (req->conn_state) {
-		brt_device_check(req->conn_state, req->conn, req->server->meta, config->device_account_field);
-		if (req->conn_state->device_state == 1) {
-			p->kind = BRT_PRINCIPAL_DEVICE;
-			memcpy(p->account, req->conn_state->device_account, sizeof(p->account));
-			snprintf(p->subject, sizeof(p->subject), "device:%s", req->conn_state->device_name);
-			p->permissions = BRT_PERM_PULL;
-		}
+	if (!device)
+		return;
+	if (!device->checked) {
+		device->checked = 1;
+		if (credentials->tls_session)
+			brt_device_check(device, credentials->tls_session, auth->meta, auth->device_account_field);
 	}
-}
-
-const brt_principal *brt_auth_principal(brt_request *req)
-{
-	static const brt_principal nobody;
-	brt_principal *p;
-
-	if (req->principal)
-		return req->principal;
-	p = brt_pool_alloc(&req->pool, sizeof(*p));
-	if (!p)
-		return &nobody;
-	memset(p, 0, sizeof(*p));
-	authenticate(p, req);
-	req->principal = p;
-	return p;
+	if (device->state == 1) {
+		p->kind = BRT_PRINCIPAL_DEVICE;
+		memcpy(p->account, device->account, sizeof(p->account));
+		snprintf(p->subject, sizeof(p->subject), "device:%s", device->name);
+		p->permissions = BRT_PERM_PULL;
+	}
 }
 
 /* Does `repo` belong to `account` ("<account>/...")? */
@@ -227,9 +233,8 @@ static int token_grants(const brt_token_claims *token, const char *repo, unsigne
 	return 0;
 }
 
-int brt_auth_check(brt_request *req, brt_action action, const char *repo)
+int brt_auth_check(const brt_principal *p, brt_action action, const char *repo)
 {
-	const brt_principal *p = brt_auth_principal(req);
 	unsigned int need = action & (BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE);
 
 	if (p->kind == BRT_PRINCIPAL_OPEN)
@@ -244,7 +249,7 @@ int brt_auth_check(brt_request *req, brt_action action, const char *repo)
 	if (!repo)
 		return 0;
 	if (!brt_name_tenant_valid(repo, strlen(repo)))
-		return brt_error_set(BRT_EINVALID, "repository names are <account id>/<name>");
+		return brt_error_set(BRT_ENAME, "repository names are <account id>/<name>");
 	/* Same answer whether or not the repository exists. */
 	if (!in_account(repo, p->account) || (p->permissions & need) != need)
 		return brt_error_set(BRT_EDENIED, "requested access to the resource is denied");
@@ -253,53 +258,26 @@ int brt_auth_check(brt_request *req, brt_action action, const char *repo)
 	return 0;
 }
 
-const char *brt_auth_catalog_prefix(brt_request *req)
+const char *brt_auth_catalog_prefix(const brt_principal *p, brt_pool *pool)
 {
-	const brt_principal *p = brt_auth_principal(req);
-
 	if (p->kind == BRT_PRINCIPAL_OPEN)
 		return NULL;
-	return brt_pool_printf(&req->pool, "%s/", p->account);
+	return brt_pool_printf(pool, "%s/", p->account);
 }
 
-/* The host clients reach us by: the configured public host, else the
- * request's Host header when it looks like a host name. */
-static const char *public_host(brt_request *req)
+const char *brt_auth_challenge(brt_pool *pool, const brt_auth *auth, const char *realm, brt_action action,
+			       const char *repo)
 {
-	const char *host = req->server->config->public_host;
-	size_t i;
-
-	if (host[0])
-		return host;
-	host = brt_request_header(req, MHD_HTTP_HEADER_HOST);
-	if (!host || !host[0] || strlen(host) > 255)
-		return "localhost";
-	for (i = 0; host[i]; i++) {
-		char c = host[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '-' || c == ':' || c == '[' || c == ']'))
-			return "localhost";
-	}
-	return host;
-}
-
-const char *brt_auth_challenge(brt_request *req, brt_action action, const char *repo)
-{
-	const brt_config *config = req->server->config;
-	const char *scheme = req->server->tls ? "https" : "http";
-	const char *service = brt_config_service(config);
 	const char *actions;
 
-	if (!config->auth_enabled)
+	if (!auth->enabled)
 		return NULL;
 	if (action == BRT_ACTION_CATALOG)
-		return brt_pool_printf(&req->pool,
-				       "Bearer realm=\"%s://%s/v2/token\",service=\"%s\",scope=\"registry:catalog:*\"",
-				       scheme, public_host(req), service);
+		return brt_pool_printf(pool, "Bearer realm=\"%s\",service=\"%s\",scope=\"registry:catalog:*\"", realm,
+				       auth->service);
 	if (!repo)
-		return brt_pool_printf(&req->pool, "Bearer realm=\"%s://%s/v2/token\",service=\"%s\"", scheme,
-				       public_host(req), service);
+		return brt_pool_printf(pool, "Bearer realm=\"%s\",service=\"%s\"", realm, auth->service);
 	actions = action == BRT_ACTION_PUSH ? "pull,push" : action == BRT_ACTION_DELETE ? "delete" : "pull";
-	return brt_pool_printf(&req->pool, "Bearer realm=\"%s://%s/v2/token\",service=\"%s\",scope=\"repository:%s:%s\"",
-			       scheme, public_host(req), service, repo, actions);
+	return brt_pool_printf(pool, "Bearer realm=\"%s\",service=\"%s\",scope=\"repository:%s:%s\"", realm,
+			       auth->service, repo, actions);
 }

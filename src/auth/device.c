@@ -1,5 +1,5 @@
 /* Client-certificate identification of devices (see device.h), using the
- * GnuTLS session libmicrohttpd gives us: GnuTLS verifies the chain against
+ * connection's GnuTLS session: GnuTLS verifies the chain against
  * the trust list libmicrohttpd loaded from the client CA, and the time. */
 #include "auth/device.h"
 
@@ -51,12 +51,12 @@ static int client_purpose(gnutls_x509_crt_t crt)
 	return !seen;
 }
 
-static int identify(brt_conn_state *state, gnutls_session_t session, brt_meta *meta, const char *field)
+static int identify(brt_auth_device *state, gnutls_session_t session, brt_meta *meta, const char *field)
 {
 	const gnutls_datum_t *certs;
 	unsigned int count = 0, status = 0;
 	gnutls_x509_crt_t crt = NULL;
-	char account[64], name[sizeof(state->device_name)];
+	char account[64], name[sizeof(state->name)];
 	size_t account_len = sizeof(account), name_len = sizeof(name);
 	brt_account found;
 	const char *oid = field_oid(field);
@@ -85,23 +85,15 @@ static int identify(brt_conn_state *state, gnutls_session_t session, brt_meta *m
 		brt_log_info("device certificate refused: %s=%.40s is no account", field, account);
 		goto done;
 	}
-	memcpy(state->device_account, account, 33); /* 32 hex chars + NUL, checked above */
-	snprintf(state->device_name, sizeof(state->device_name), "%s", name);
+	memcpy(state->account, account, 33); /* 32 hex chars + NUL, checked above */
+	snprintf(state->name, sizeof(state->name), "%s", name);
 	result = 1;
 done:
 	gnutls_x509_crt_deinit(crt);
 	return result;
 }
 
-void brt_device_check(brt_conn_state *state, struct MHD_Connection *conn, brt_meta *meta, const char *field)
+void brt_device_check(brt_auth_device *state, void *tls_session, brt_meta *meta, const char *field)
 {
-	const union MHD_ConnectionInfo *info;
-
-	if (state->device_checked)
-		return;
-	state->device_checked = 1;
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (!info || !info->tls_session)
-		return;
-	state->device_state = identify(state, (gnutls_session_t)info->tls_session, meta, field);
+	state->state = identify(state, (gnutls_session_t)tls_session, meta, field);
 }

@@ -24,6 +24,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "api/api.h"
 #include "http/server.h"
 #include "maint/maint.h"
 #include "meta/meta.h"
@@ -160,29 +161,61 @@ static int64_t janitor_interval_ms(const brt_config *config)
 	return ms < 1000 ? 1000 : ms > 600000 ? 600000 : ms;
 }
 
+/* The HTTP layer's options from the configuration. */
+static void http_options(brt_http_options *out, const brt_config *c)
+{
+	memset(out, 0, sizeof(*out));
+	out->listen = c->listen;
+	out->threads = c->threads;
+	out->connection_memory = c->connection_memory;
+	out->connection_timeout = c->connection_timeout;
+	out->max_connections = c->connection_limit;
+	out->per_address = c->per_address_limit;
+	out->reserved = c->reserved_connections == BRT_CONFIG_AUTO ? BRT_HTTP_AUTO : c->reserved_connections;
+	out->header_timeout = c->header_timeout;
+	out->request_timeout = c->request_timeout;
+	out->min_rate = c->min_rate;
+	out->min_rate_window = c->min_rate_window;
+	out->drain_timeout = c->drain_timeout;
+	out->body_memory = c->body_memory;
+	out->access_log = c->access_log;
+	out->tls_cert = c->tls_cert;
+	out->tls_key = c->tls_key;
+	out->client_ca = c->client_ca;
+}
+
 static int serve(const brt_config *config)
 {
-	struct brt_server server;
+	brt_api api;
+	brt_http_options options;
+	brt_http_handler handler;
+	brt_http_server *server = NULL;
 	brt_janitor *janitor = NULL;
 	int64_t expire_ms = (int64_t)config->uploads_expire_after * 1000;
 	sigset_t signals;
 	int sig = 0, status = 1;
 
-	memset(&server, 0, sizeof(server));
-	server.config = config;
-	if (open_meta(&server.meta, config) < 0)
+	memset(&api, 0, sizeof(api));
+	api.config = config;
+	if (open_meta(&api.meta, config) < 0)
 		return 1;
-	if (open_blobs(&server.blobs, config) < 0)
+	if (open_blobs(&api.blobs, config) < 0)
 		goto done;
 	/* Before the server listens: the start-up sweep needs nothing in flight. */
-	if (brt_janitor_start(&janitor, server.meta, server.blobs, expire_ms, janitor_interval_ms(config)) < 0) {
+	if (brt_janitor_start(&janitor, api.meta, api.blobs, expire_ms, janitor_interval_ms(config)) < 0) {
 		brt_log_error("%s", brt_error_last());
 		goto done;
 	}
-	if (server.meta->secret_get(server.meta, "token-signing", server.token_secret, BRT_TOKEN_SECRET_LEN) < 0) {
+	if (api.meta->secret_get(api.meta, "token-signing", api.token_secret, BRT_TOKEN_SECRET_LEN) < 0) {
 		brt_log_error("token signing key: %s", brt_error_last());
 		goto done;
 	}
+	api.auth.enabled = config->auth_enabled;
+	api.auth.meta = api.meta;
+	api.auth.token_secret = api.token_secret;
+	api.auth.service = brt_config_service(config);
+	api.auth.device_account_field = config->device_account_field;
+	api.tls = config->tls_cert[0] != '\0';
 	if (!config->auth_enabled)
 		brt_log_warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone can read, write and delete "
 			     "everything; use this for local experiments only");
@@ -193,23 +226,24 @@ static int serve(const brt_config *config)
 	sigaddset(&signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (brt_server_start(&server) < 0) {
+	http_options(&options, config);
+	brt_api_handler(&handler, &api);
+	if (brt_http_server_start(&server, &options, &handler) < 0) {
 		brt_log_error("%s", brt_error_last());
 		goto done;
 	}
 	brt_log_info("data in %s (blobs: %s, metadata: %s), region %s, service %s", config->data_dir,
-		     server.blobs->name, server.meta->name, config->region[0] ? config->region : "-",
-		     brt_config_service(config));
+		     api.blobs->name, api.meta->name, config->region[0] ? config->region : "-", api.auth.service);
 	sigwait(&signals, &sig);
 	brt_log_info("signal %d: draining in-flight requests", sig);
-	brt_server_stop(&server);
+	brt_http_server_stop(server);
 	brt_log_info("stopped");
 	status = 0;
 done:
 	brt_janitor_stop(janitor);
-	if (server.blobs)
-		server.blobs->free(server.blobs);
-	server.meta->free(server.meta);
+	if (api.blobs)
+		api.blobs->free(api.blobs);
+	api.meta->free(api.meta);
 	return status;
 }
 

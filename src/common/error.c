@@ -44,6 +44,9 @@ const char *brt_error_name(int code)
 	case BRT_ERANGE: return "range not satisfiable";
 	case BRT_EBLOBUNKNOWN: return "blob unknown";
 	case BRT_ELIMIT: return "limit reached";
+	case BRT_ENAME: return "invalid name";
+	case BRT_ENOREPO: return "no such repository";
+	case BRT_EMETHOD: return "method not allowed";
 	}
 	return "unknown error";
 }

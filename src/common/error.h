@@ -21,6 +21,9 @@ enum brt_error_code {
 	BRT_ERANGE = -12,       /* offset/range does not fit (HTTP 416) */
 	BRT_EBLOBUNKNOWN = -13, /* a manifest references content not present */
 	BRT_ELIMIT = -14,       /* a per-account limit is reached; retry later (HTTP 429) */
+	BRT_ENAME = -15,        /* an invalid repository name */
+	BRT_ENOREPO = -16,      /* the repository does not exist */
+	BRT_EMETHOD = -17,      /* the method is not allowed on the resource (HTTP 405) */
 };
 
 /* Record a printf-style detail for the current thread and return `code`,

@@ -86,3 +86,10 @@ int brt_framing_check(const brt_framing *framing, int http10, int *content_lengt
 	}
 	return 0;
 }
+
+int brt_framing_has_body(const char *transfer_encoding, const char *content_length)
+{
+	if (transfer_encoding && strcasecmp(transfer_encoding, "identity") != 0)
+		return 1;
+	return content_length && strcmp(content_length, "0") != 0;
+}

@@ -24,4 +24,8 @@ void brt_framing_add(brt_framing *framing, const char *name, const char *value);
  * header name (UNSUPPORTED). */
 int brt_framing_check(const brt_framing *framing, int http10, int *content_length_problem_out);
 
+/* 1 if a request with these Transfer-Encoding and Content-Length header
+ * values (each NULL when absent) carries a body. */
+int brt_framing_has_body(const char *transfer_encoding, const char *content_length);
+
 #endif

@@ -1,6 +1,6 @@
 /* libmicrohttpd glue (see server.h).  The access handler is called once
  * when headers are in, then once per body chunk, then once more with no
- * data: those map to brt_api_begin / brt_api_body / brt_api_end.  A
+ * data: those map to the handler's on_headers / on_body / on_complete.  A
  * response is queued only from the second call on, because a response
  * queued on the first call makes libmicrohttpd close the connection;
  * that is used on purpose for requests with ambiguous framing, which must
@@ -22,12 +22,22 @@
 
 #include <microhttpd.h>
 
-#include "api/api.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "http/framing.h"
 #include "http/guard.h"
-#include "http/request.h"
+
+struct brt_http_server {
+	brt_http_options options;
+	brt_http_handler handler;
+	char *listen;
+	struct MHD_Daemon *daemon;
+	_Atomic long in_flight; /* requests begun and not completed */
+	brt_http_budget body_budget;
+	brt_guard *guard;
+	int tls;
+	char *tls_cert_pem, *tls_key_pem, *client_ca_pem;
+};
 
 /* Bytes of body still read and dropped after an error before the
  * connection is cut instead. */
@@ -39,14 +49,77 @@
 /* http.max_connections when left to us (0), if the fd limit allows it. */
 #define DEFAULT_MAX_CONNECTIONS 4096u
 
-const char *brt_request_header(brt_request *req, const char *name)
+const char *brt_http_header(brt_http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-const char *brt_request_query(brt_request *req, const char *name)
+const char *brt_http_query(brt_http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int brt_http_has_body(brt_http_request *req)
+{
+	return brt_framing_has_body(brt_http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+				    brt_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH));
+}
+
+void brt_http_respond(brt_http_request *req, unsigned int status, struct MHD_Response *resp, uint64_t body_len)
+{
+	if (req->responded) {
+		if (resp)
+			MHD_destroy_response(resp);
+		return;
+	}
+	req->responded = 1;
+	req->discard = 1;
+	if (!resp) {
+		/* Out of memory: let libmicrohttpd drop the connection. */
+		brt_log_error("cannot create a response for %s %s", req->method_name, req->url);
+		req->status = 500;
+		return;
+	}
+	req->status = status;
+	req->bytes_out = body_len;
+	MHD_queue_response(req->conn, status, resp);
+	MHD_destroy_response(resp);
+}
+
+void brt_http_discard_body(brt_http_request *req)
+{
+	req->discard = 1;
+}
+
+void brt_http_stream(brt_http_request *req)
+{
+	req->streaming = 1;
+}
+
+void *brt_http_conn_data(brt_http_request *req)
+{
+	return req->guard_conn && req->server->handler.conn_data_size ? brt_guard_conn_state(req->guard_conn)
+								       : NULL;
+}
+
+void *brt_http_tls_session(brt_http_request *req)
+{
+	const union MHD_ConnectionInfo *info;
+
+	if (!req->server->tls)
+		return NULL;
+	info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	return info ? info->tls_session : NULL;
+}
+
+int brt_http_is_tls(const brt_http_request *req)
+{
+	return req->server->tls;
+}
+
+int brt_http_body_add(brt_http_request *req, const void *data, size_t len, size_t max)
+{
+	return brt_http_body_append(&req->body, &req->server->body_budget, data, len, max);
 }
 
 static brt_method parse_method(const char *m)
@@ -75,8 +148,9 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * (RFC 9112 6.1, 6.3): 400 on the first call, so that libmicrohttpd
  * closes the connection and no byte after these headers is ever read as
  * another request.  Returns 1 if it refused. */
-static int refuse_bad_framing(brt_request *req, const char *version)
+static int refuse_bad_framing(brt_http_request *req, const char *version)
 {
+	const brt_http_handler *h = &req->server->handler;
 	brt_framing framing;
 	int length_problem;
 
@@ -84,13 +158,15 @@ static int refuse_bad_framing(brt_request *req, const char *version)
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, framing_header, &framing);
 	if (brt_framing_check(&framing, strcmp(version, MHD_HTTP_VERSION_1_0) == 0, &length_problem) == 0)
 		return 0;
-	/* An error set before the API begins is what it answers with. */
-	req->pending_status = 400;
-	req->pending_code = length_problem ? "SIZE_INVALID" : "UNSUPPORTED";
-	req->pending_detail = brt_pool_strdup(&req->pool, brt_error_last());
-	if (!req->pending_detail)
-		req->pending_detail = "malformed request framing";
-	brt_api_end(req);
+	if (h->on_refused)
+		h->on_refused(req, 400, length_problem ? BRT_HTTP_REFUSED_LENGTH : BRT_HTTP_REFUSED_FRAMING,
+			      brt_error_last(), h->payload);
+	if (!req->responded) {
+		static const char text[] = "malformed request framing\n";
+		brt_http_respond(req, 400,
+				 MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT),
+				 sizeof(text) - 1);
+	}
 	return 1;
 }
 
@@ -98,16 +174,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
-	struct brt_server *server = cls;
-	brt_request *req = *con_cls;
+	brt_http_server *server = cls;
+	const brt_http_handler *h = &server->handler;
+	brt_http_request *req = *con_cls;
 
 	if (!req) {
 		const union MHD_ConnectionInfo *info;
 
-		req = calloc(1, sizeof(*req));
+		req = malloc(sizeof(*req));
 		if (!req)
 			return MHD_NO;
-		brt_pool_init(&req->pool, server->config->manifest_max + (1u << 20));
+		memset(req, 0, sizeof(*req));
+		brt_pool_init(&req->pool, h->pool_size);
 		clock_gettime(CLOCK_MONOTONIC, &req->started);
 		req->conn = conn;
 		req->server = server;
@@ -116,34 +194,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = parse_method(method);
 		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		req->guard_conn = info ? info->socket_context : NULL;
-		if (server->tls && req->guard_conn)
-			req->conn_state = brt_guard_conn_state(req->guard_conn);
 		*con_cls = req;
 		atomic_fetch_add(&server->in_flight, 1);
 		brt_error_clear();
 		if (!refuse_bad_framing(req, version))
-			brt_api_begin(req);
-		/* Blob bodies and downloads may take long and are held to a
-		 * minimum rate instead; everything else has a deadline. */
+			h->on_headers(req, h->payload);
+		/* Long transfers are held to a minimum rate instead; everything
+		 * else has a deadline. */
 		if (req->guard_conn)
-			brt_guard_request_begin(req->guard_conn,
-						!req->responded && !req->pending_status &&
-							(req->body_kind == BRT_BODY_BLOB ||
-							 (req->endpoint == BRT_EP_BLOB && req->method == BRT_GET)));
+			brt_guard_request_begin(req->guard_conn, req->streaming && !req->responded && !req->discard);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t len = *upload_data_size;
 		*upload_data_size = 0;
-		if (req->body_kind == BRT_BODY_DISCARD || req->responded) {
+		if (req->discard) {
 			req->discarded += len;
 			return req->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
 		}
-		brt_api_body(req, upload_data, len);
+		h->on_body(req, upload_data, len, h->payload);
 		return MHD_YES;
 	}
 	if (!req->responded)
-		brt_api_end(req);
+		h->on_complete(req, h->payload);
 	return req->responded ? MHD_YES : MHD_NO;
 }
 
@@ -184,8 +257,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct brt_server *server = cls;
-	brt_request *req = *con_cls;
+	brt_http_server *server = cls;
+	brt_http_request *req = *con_cls;
 	struct timespec now;
 	double ms;
 
@@ -193,8 +266,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!req)
 		return;
 	*con_cls = NULL;
-	brt_api_cleanup(req);
-	if (server->config->access_log) {
+	if (server->handler.on_cleanup)
+		server->handler.on_cleanup(req, server->handler.payload);
+	if (server->options.access_log) {
 		/* Method and path are the client's: escaped, so that no byte of
 		 * theirs can end the line or fake a field. */
 		char method[64], path[1024];
@@ -211,7 +285,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req->guard_conn)
 		brt_guard_request_end(req->guard_conn);
 	brt_pool_clear(&req->pool);
-	brt_request_body_free(req);
+	brt_http_body_free(&req->body);
 	free(req);
 	atomic_fetch_sub(&server->in_flight, 1);
 }
@@ -231,13 +305,13 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 }
 
 /* Every connection is tracked by the guard from open to close; its entry
- * also holds the TLS client certificate's verdict (brt_conn_state).
+ * also holds the handler's per-connection memory (brt_http_conn_data).
  * libmicrohttpd reports the close before it closes the fd, so the guard
  * never shuts down a descriptor that was reused. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	struct brt_server *server = cls;
+	brt_http_server *server = cls;
 	const union MHD_ConnectionInfo *fd_info, *addr_info;
 	brt_guard_conn *gc = NULL;
 
@@ -254,7 +328,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 						      addr_info->client_addr->sa_family == AF_INET6
 					      ? (socklen_t)sizeof(struct sockaddr_in6)
 					      : (socklen_t)sizeof(struct sockaddr_in),
-				      sizeof(brt_conn_state)) < 0)
+				      server->handler.conn_data_size) < 0)
 		brt_log_error("cannot track a connection: %s", brt_error_last());
 	*socket_context = gc;
 }
@@ -262,7 +336,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 /* Accept policy: the guard's per-address limit and reserved slots. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
 {
-	struct brt_server *server = cls;
+	brt_http_server *server = cls;
 
 	return brt_guard_admit(server->guard, addr, addr_len) == BRT_GUARD_OK ? MHD_YES : MHD_NO;
 }
@@ -375,31 +449,78 @@ static int parse_listen(struct sockaddr_storage *out, socklen_t *len_out, const 
 	return 0;
 }
 
-int brt_server_start(struct brt_server *server)
+static char *dup_or_null(const char *s)
 {
-	const brt_config *c = server->config;
+	return s && s[0] ? strdup(s) : NULL;
+}
+
+static void server_free(brt_http_server *server)
+{
+	if (!server)
+		return;
+	brt_guard_free(server->guard);
+	free(server->listen);
+	free((char *)server->options.tls_cert);
+	free((char *)server->options.tls_key);
+	free((char *)server->options.client_ca);
+	free(server->tls_cert_pem);
+	free(server->tls_key_pem);
+	free(server->client_ca_pem);
+	free(server);
+}
+
+int brt_http_server_start(brt_http_server **out, const brt_http_options *options, const brt_http_handler *handler)
+{
+	brt_http_server *server;
+	const brt_http_options *c;
 	struct sockaddr_storage addr;
 	socklen_t addr_len = 0;
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
 			     MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	brt_guard_limits limits;
-	int error;
+	int error = 0;
 
 	struct MHD_OptionItem tls_options[5];
 	size_t n = 0;
 
+	*out = NULL;
+	if (!handler->on_headers || !handler->on_body || !handler->on_complete)
+		return brt_error_set(BRT_EINVALID, "an HTTP handler needs on_headers, on_body and on_complete");
+	if (!(server = calloc(1, sizeof(*server))))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	server->options = *options;
+	server->handler = *handler;
+	if (server->handler.pool_size == 0)
+		server->handler.pool_size = 16384;
+	/* The option strings are the caller's: keep our own copies. */
+	server->options.tls_cert = dup_or_null(options->tls_cert);
+	server->options.tls_key = dup_or_null(options->tls_key);
+	server->options.client_ca = dup_or_null(options->client_ca);
+	server->listen = strdup(options->listen ? options->listen : "");
+	if (!server->listen || (options->tls_cert && options->tls_cert[0] && !server->options.tls_cert) ||
+	    (options->tls_key && options->tls_key[0] && !server->options.tls_key) ||
+	    (options->client_ca && options->client_ca[0] && !server->options.client_ca)) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	server->options.listen = server->listen;
+	server->body_budget.limit = options->body_memory;
+	c = &server->options;
+
 	if ((error = parse_listen(&addr, &addr_len, c->listen)) < 0)
-		return error;
+		goto done;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if (c->tls_cert[0] || c->tls_key[0]) {
-		if (!c->tls_cert[0] || !c->tls_key[0])
-			return brt_error_set(BRT_EINVALID, "TLS needs both a certificate and a key");
+	if (c->tls_cert || c->tls_key) {
+		if (!c->tls_cert || !c->tls_key) {
+			error = brt_error_set(BRT_EINVALID, "TLS needs both a certificate and a key");
+			goto done;
+		}
 		if ((error = read_pem(&server->tls_cert_pem, c->tls_cert)) < 0 ||
 		    (error = read_pem(&server->tls_key_pem, c->tls_key)) < 0 ||
-		    (c->client_ca[0] && (error = read_pem(&server->client_ca_pem, c->client_ca)) < 0))
-			return error;
+		    (c->client_ca && (error = read_pem(&server->client_ca_pem, c->client_ca)) < 0))
+			goto done;
 		flags |= MHD_USE_TLS;
 		server->tls = 1;
 		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert_pem};
@@ -410,10 +531,9 @@ int brt_server_start(struct brt_server *server)
 	tls_options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	memset(&limits, 0, sizeof(limits));
-	limits.max_connections = fit_connection_limit(c->connection_limit);
-	limits.per_address = c->per_address_limit;
-	limits.reserved = c->reserved_connections == BRT_CONFIG_AUTO ? limits.max_connections / 8
-								      : c->reserved_connections;
+	limits.max_connections = fit_connection_limit(c->max_connections);
+	limits.per_address = c->per_address;
+	limits.reserved = c->reserved == BRT_HTTP_AUTO ? limits.max_connections / 8 : c->reserved;
 	if (limits.reserved > limits.max_connections / 2)
 		limits.reserved = limits.max_connections / 2;
 	limits.header_ms = (uint64_t)c->header_timeout * 1000u;
@@ -421,7 +541,7 @@ int brt_server_start(struct brt_server *server)
 	limits.min_rate = c->min_rate;
 	limits.min_rate_window_ms = (uint64_t)c->min_rate_window * 1000u;
 	if ((error = brt_guard_new(&server->guard, &limits)) < 0)
-		return error;
+		goto done;
 
 	server->daemon = MHD_start_daemon(
 		flags, 0, on_accept, server, on_request, server,
@@ -438,42 +558,42 @@ int brt_server_start(struct brt_server *server)
 		MHD_OPTION_ARRAY, tls_options,
 		MHD_OPTION_END);
 	if (!server->daemon) {
-		brt_guard_free(server->guard);
-		server->guard = NULL;
-		return brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
+		error = brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
+		goto done;
 	}
 	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	brt_log_info("listening on %s (port %u, %u threads, %s%s; at most %u connections, %u per address, %u "
-		     "reserved; headers within %us, requests within %us, blob transfers at %llu B/s or more)",
+		     "reserved; headers within %us, requests within %us, long transfers at %llu B/s or more)",
 		     c->listen, info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
-		     server->client_ca_pem ? " with device certificates" : "", limits.max_connections,
+		     server->client_ca_pem ? " with client certificates" : "", limits.max_connections,
 		     limits.per_address, limits.reserved, c->header_timeout, c->request_timeout,
 		     (unsigned long long)c->min_rate);
-	return 0;
+	*out = server;
+	server = NULL;
+done:
+	server_free(server);
+	return error;
 }
 
-void brt_server_stop(struct brt_server *server)
+void brt_http_server_stop(brt_http_server *server)
 {
 	int listen_fd;
 	unsigned int waited_ms = 0;
 
-	if (!server->daemon)
+	if (!server)
 		return;
-	listen_fd = MHD_quiesce_daemon(server->daemon);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	/* Let in-flight requests finish, bounded by the drain timeout. */
-	while (waited_ms < server->config->drain_timeout * 1000u) {
-		if (atomic_load(&server->in_flight) == 0)
-			break;
-		usleep(50 * 1000);
-		waited_ms += 50;
+	if (server->daemon) {
+		listen_fd = MHD_quiesce_daemon(server->daemon);
+		if (listen_fd >= 0)
+			close(listen_fd);
+		/* Let in-flight requests finish, bounded by the drain timeout. */
+		while (waited_ms < server->options.drain_timeout * 1000u) {
+			if (atomic_load(&server->in_flight) == 0)
+				break;
+			usleep(50 * 1000);
+			waited_ms += 50;
+		}
+		MHD_stop_daemon(server->daemon);
 	}
-	MHD_stop_daemon(server->daemon);
-	server->daemon = NULL;
-	brt_guard_free(server->guard);
-	server->guard = NULL;
-	free(server->tls_cert_pem);
-	free(server->tls_key_pem);
-	free(server->client_ca_pem);
+	server_free(server);
 }

@@ -16,9 +16,23 @@ static int check_headers(int http10, int *length_problem, const char *const *hea
 
 #define H(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* Which requests carry a body. */
+static void test_has_body(void)
+{
+	CHECK_EQ_INT(brt_framing_has_body(NULL, NULL), 0);
+	CHECK_EQ_INT(brt_framing_has_body(NULL, "0"), 0);
+	CHECK_EQ_INT(brt_framing_has_body(NULL, "1"), 1);
+	CHECK_EQ_INT(brt_framing_has_body("chunked", NULL), 1);
+	CHECK_EQ_INT(brt_framing_has_body("identity", NULL), 0);
+	CHECK_EQ_INT(brt_framing_has_body("IDENTITY", "0"), 0);
+	CHECK_EQ_INT(brt_framing_has_body("identity", "12"), 1);
+}
+
 int main(void)
 {
 	int lp = -1;
+
+	test_has_body();
 
 	/* accepted */
 	CHECK_EQ_INT(check_headers(0, &lp, H("Host", "a")), 0);

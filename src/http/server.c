@@ -575,6 +575,13 @@ done:
 	return error;
 }
 
+unsigned int brt_http_server_port(const brt_http_server *server)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+	return info ? (unsigned int)info->port : 0u;
+}
+
 void brt_http_server_stop(brt_http_server *server)
 {
 	int listen_fd;

@@ -28,7 +28,9 @@ typedef struct brt_http_handler {
 	 * ready for the body.  Answering here with a body announced makes the
 	 * connection close once the answer is sent. */
 	void (*on_headers)(brt_http_request *req, void *payload);
-	/* A chunk of body, borrowed for the call. */
+	/* A chunk of body, borrowed for the call.  Not the place to answer:
+	 * record an error, call brt_http_discard_body and answer from
+	 * on_complete once the rest of the body is read and dropped. */
 	void (*on_body)(brt_http_request *req, const char *data, size_t len, void *payload);
 	/* The body (if any) is complete: answer.  A request left unanswered
 	 * has its connection closed. */
@@ -72,6 +74,9 @@ typedef struct brt_http_options {
  * the server).  BRT_EINVALID for a bad listen address or TLS setting,
  * BRT_EIO if a file cannot be read or the address cannot be bound. */
 int brt_http_server_start(brt_http_server **out, const brt_http_options *options, const brt_http_handler *handler);
+
+/* The TCP port the server listens on (useful when asked for port 0). */
+unsigned int brt_http_server_port(const brt_http_server *server);
 
 /* Stop accepting, let in-flight requests finish for up to the drain
  * timeout, then stop and free.  NULL is fine. */

@@ -19,7 +19,8 @@ static int aligned(const void *p)
 }
 
 /* Sizes that straddle the in-struct buffer, the chunk size and odd lengths. */
-static const size_t sizes[] = {1, 3, 7, 16, 17, 31, 100, 255, 1000, 1024, 1025, 4000, 8191, 8192, 8193, 20000};
+static const size_t sizes[] = {1,    3,    7,    16,   17,   31,   100,  255,
+			       1000, 1024, 1025, 4000, 8191, 8192, 8193, 20000};
 #define N_SIZES (sizeof(sizes) / sizeof(sizes[0]))
 
 static void test_alloc_aligned_and_disjoint(void)

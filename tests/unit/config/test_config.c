@@ -157,48 +157,49 @@ static void test_empty_and_over(void)
 /* The README's example: every key it shows lands in its field. */
 static void test_readme_example(void)
 {
-	brt_config c = accepted("log:\n"
-				"  level: warn\n"
-				"  accesslog:\n"
-				"    disabled: true\n"
-				"storage:\n"
-				"  filesystem:\n"
-				"    rootdirectory: /var/lib/berth\n"
-				"http:\n"
-				"  addr: \"[::1]:5001\"\n"
-				"  threads: 8\n"
-				"  connection_memory_limit: 256k\n"
-				"  max_connections: 2048\n"
-				"  max_connections_per_address: 32\n"
-				"  reserved_connections: 100\n"
-				"  header_timeout: 11\n"
-				"  request_timeout: 61\n"
-				"  min_rate: 2k\n"
-				"  min_rate_window: 31\n"
-				"  body_memory_limit: 128m\n"
-				"  idle_timeout: 121\n"
-				"  drain_timeout: 31\n"
-				"  tls:\n"
-				"    certificate: /etc/berth/server.crt\n"
-				"    key: /etc/berth/server.key\n"
-				"    clientca: /etc/berth/devices-ca.crt\n"
-				"region: eu-west-1\n"
-				"public_host: containers.eu-west-1.example.com\n"
-				"auth:\n"
-				"  mode: none\n"
-				"  service: registry-svc\n"
-				"  token_ttl: 600\n"
-				"  device:\n"
-				"    account_field: CN\n"
-				"limits:\n"
-				"  manifest_bytes: 8m\n"
-				"  blob_bytes: 1g\n"
-				"  page_max: 500\n"
-				"  referrers_max: 2000\n"
-				"  json_depth: 32\n"
-				"uploads:\n"
-				"  max_per_account: 10\n"
-				"  expire_after: 12h\n");
+	brt_config c = accepted(
+		"log:\n"
+		"  level: warn\n"
+		"  accesslog:\n"
+		"    disabled: true\n"
+		"storage:\n"
+		"  filesystem:\n"
+		"    rootdirectory: /var/lib/berth\n"
+		"http:\n"
+		"  addr: \"[::1]:5001\"\n"
+		"  threads: 8\n"
+		"  connection_memory_limit: 256k\n"
+		"  max_connections: 2048\n"
+		"  max_connections_per_address: 32\n"
+		"  reserved_connections: 100\n"
+		"  header_timeout: 11\n"
+		"  request_timeout: 61\n"
+		"  min_rate: 2k\n"
+		"  min_rate_window: 31\n"
+		"  body_memory_limit: 128m\n"
+		"  idle_timeout: 121\n"
+		"  drain_timeout: 31\n"
+		"  tls:\n"
+		"    certificate: /etc/berth/server.crt\n"
+		"    key: /etc/berth/server.key\n"
+		"    clientca: /etc/berth/devices-ca.crt\n"
+		"region: eu-west-1\n"
+		"public_host: containers.eu-west-1.example.com\n"
+		"auth:\n"
+		"  mode: none\n"
+		"  service: registry-svc\n"
+		"  token_ttl: 600\n"
+		"  device:\n"
+		"    account_field: CN\n"
+		"limits:\n"
+		"  manifest_bytes: 8m\n"
+		"  blob_bytes: 1g\n"
+		"  page_max: 500\n"
+		"  referrers_max: 2000\n"
+		"  json_depth: 32\n"
+		"uploads:\n"
+		"  max_per_account: 10\n"
+		"  expire_after: 12h\n");
 
 	CHECK_EQ_INT(c.log_level, BRT_LOG_WARN);
 	CHECK_EQ_INT(c.access_log, 0);
@@ -339,18 +340,20 @@ static void test_counts_and_seconds(void)
 {
 	brt_config c;
 
-	c = accepted("http: {threads: 1, max_connections: 0, max_connections_per_address: 0, "
-		     "reserved_connections: 0, idle_timeout: 1, drain_timeout: 0}\n");
+	c = accepted(
+		"http: {threads: 1, max_connections: 0, max_connections_per_address: 0, "
+		"reserved_connections: 0, idle_timeout: 1, drain_timeout: 0}\n");
 	CHECK_EQ_INT(c.threads, 1);
 	CHECK_EQ_INT(c.connection_limit, 0);
 	CHECK_EQ_INT(c.per_address_limit, 0);
 	CHECK_EQ_INT(c.reserved_connections, 0);
 	CHECK_EQ_INT(c.connection_timeout, 1);
 	CHECK_EQ_INT(c.drain_timeout, 0);
-	c = accepted("http: {threads: 256, max_connections: 1000000, idle_timeout: 86400, drain_timeout: 3600}\n"
-		     "limits: {page_max: 100000, referrers_max: 1000000, json_depth: 1000}\n"
-		     "uploads: {max_per_account: 1000000}\n"
-		     "auth: {token_ttl: 86400}\n");
+	c = accepted(
+		"http: {threads: 256, max_connections: 1000000, idle_timeout: 86400, drain_timeout: 3600}\n"
+		"limits: {page_max: 100000, referrers_max: 1000000, json_depth: 1000}\n"
+		"uploads: {max_per_account: 1000000}\n"
+		"auth: {token_ttl: 86400}\n");
 	CHECK_EQ_INT(c.threads, 256);
 	CHECK_EQ_INT(c.connection_limit, 1000000);
 	CHECK_EQ_INT(c.connection_timeout, 86400);
@@ -490,12 +493,13 @@ static void test_unknown_keys(void)
 	CHECK_EQ_STR(c.listen, "127.0.0.1:6000");
 	CHECK_EQ_STR(warnings, "");
 
-	c = accepted("notifications: {endpoints: []}\n"
-		     "http:\n"
-		     "  thraeds: 9\n"
-		     "  threads: 3\n"
-		     "  tls: {letsencrypt: {email: a@b}}\n"
-		     "storage: {s3: {bucket: x}}\n");
+	c = accepted(
+		"notifications: {endpoints: []}\n"
+		"http:\n"
+		"  thraeds: 9\n"
+		"  threads: 3\n"
+		"  tls: {letsencrypt: {email: a@b}}\n"
+		"storage: {s3: {bucket: x}}\n");
 	CHECK_EQ_INT(c.threads, 3);
 	CHECK(strstr(warnings, "unknown key notifications") != NULL);
 	CHECK(strstr(warnings, "unknown key http.thraeds") != NULL);

@@ -2,7 +2,8 @@
 # Install the Debian 12 packages Berth needs to build, only those missing.
 #   scripts/deps.sh        to build
 #   scripts/deps.sh --ci   also clang and its libFuzzer runtime, for the
-#                          clang build and the fuzzing in scripts/test.sh
+#                          clang build and the fuzzing in scripts/test.sh,
+#                          and clang-format-14 for scripts/check-format.sh
 # (The tests' clients come from tests/e2e/install-clients.sh, the
 # benchmark's tools from bench/run.sh.)
 set -euo pipefail
@@ -10,7 +11,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
       libsqlite3-dev libyaml-dev libgnutls28-dev)
 if [ "${1:-}" = --ci ]; then
-  pkgs+=(clang libclang-rt-14-dev)
+  pkgs+=(clang libclang-rt-14-dev clang-format-14)
 fi
 
 missing=()

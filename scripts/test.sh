@@ -2,10 +2,13 @@
 # The whole test suite: install what is missing, build (normal,
 # ASan+UBSan, Release -O3 with gcc, and clang with the fuzz targets; all
 # with -Werror, each in its own directory), run unit, fuzz-corpus and
-# end-to-end tests with real clients, the banned-function check, and every
-# fuzz target for a bounded time (FUZZ_SECONDS each, default 20).
+# end-to-end tests with real clients, the banned-function check, the
+# formatting check (once enforced, see below), and every fuzz target for a
+# bounded time (FUZZ_SECONDS each, default 20).
 #   scripts/test.sh            everything
 #   scripts/test.sh -L unit    only some labels (arguments go to ctest)
+# In CI (BERTH_CI=1, which .ci/run exports, or CI=true) a skipped test
+# fails the run: see scripts/ctest-run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --ci
@@ -23,14 +26,22 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 echo "== banned functions"
 scripts/check-banned.sh || status=1
+# The tree is reformatted once, then .format-enforced is committed; until
+# then the check runs only on request.
+if [ "${BERTH_FORMAT_CHECK:-0}" = 1 ] || [ -e .format-enforced ]; then
+  echo "== formatting (.clang-format, clang-format-14)"
+  scripts/check-format.sh || status=1
+else
+  echo "== formatting: not enforced yet (BERTH_FORMAT_CHECK=1 or a .format-enforced file turns it on)"
+fi
 echo "== clang build: unit and fuzz replay"
-(cd build-clang && ctest --output-on-failure -j2 -L 'unit|fuzz' "$@") || status=1
+scripts/ctest-run.sh build-clang --output-on-failure -j2 -L 'unit|fuzz' "$@" || status=1
 echo "== Release build (gcc -O3): unit and fuzz replay"
-(cd build-release && ctest --output-on-failure -j2 -L 'unit|fuzz' "$@") || status=1
+scripts/ctest-run.sh build-release --output-on-failure -j2 -L 'unit|fuzz' "$@" || status=1
 echo "== sanitizer build: unit, fuzz replay and protocol tests"
-(cd build-asan && ctest --output-on-failure -j2 -L 'unit|fuzz|api' "$@") || status=1
+scripts/ctest-run.sh build-asan --output-on-failure -j2 -L 'unit|fuzz|api' "$@" || status=1
 echo "== release build: all tests"
-(cd build && ctest --output-on-failure -j2 "$@") || status=1
+scripts/ctest-run.sh build --output-on-failure -j2 "$@" || status=1
 echo "== fuzzing: every target for ${FUZZ_SECONDS:-20} s"
 scripts/fuzz.sh build-clang "${FUZZ_SECONDS:-20}" || status=1
 exit $status

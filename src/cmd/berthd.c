@@ -1,5 +1,6 @@
 /* berthd: the registry server and its admin commands.
  *
+ *   berthd --version | --help
  *   berthd [serve] [--listen ADDR:PORT] [--data-dir DIR] [--config FILE]
  *          [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--insecure-no-auth]
  *   berthd account create [--name NAME] | account list
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include "auth/keys.h"
+#include "berth/version.h"
 #include "auth/token.h"
 #include "common/clock.h"
 #include "common/error.h"
@@ -35,6 +37,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: berthd [serve] [options]\n"
+		"       berthd --version | --help\n"
 		"       berthd account create [--id ID] [--name NAME] | account list\n"
 		"       berthd key create --account ID [--pull-only] [--expires DURATION] [--label LABEL]\n"
 		"       berthd key list --account ID | key revoke KEY_ID\n"
@@ -72,6 +75,10 @@ static int parse_args(struct options *opt, int argc, char **argv)
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("berthd %s%s%s\n", BRT_VERSION_STRING, BRT_GIT_REVISION[0] ? " " : "", BRT_GIT_REVISION);
 			exit(0);
 		}
 		if (a[0] != '-') {

@@ -52,8 +52,11 @@ clients_need() {
 		command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
-		fail "missing tools: ${missing[*]} (run tests/e2e/install-clients.sh)"
-		exit 1
+		# ctest's skip code: a developer without the client sees the
+		# test skipped; CI, which installs every client, counts a skip
+		# as a failure (scripts/ctest-run.sh).
+		echo "SKIP: missing tools: ${missing[*]} (run tests/e2e/install-clients.sh)"
+		exit 77
 	fi
 }
 

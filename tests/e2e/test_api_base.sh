@@ -17,6 +17,13 @@ req HEAD /v2/
 expect_status 200
 expect_header Docker-Distribution-API-Version 'registry/2\.0'
 
+section "berthd --version"
+if v=$("$BERTHD" --version) && [[ "$v" =~ ^berthd\ [0-9]+\.[0-9]+\.[0-9]+ ]]; then
+	ok "berthd --version: $v"
+else
+	fail "berthd --version printed '$v'"
+fi
+
 section "startup line"
 if grep -q "listening on 127.0.0.1:$BERTH_PORT" "$BERTH_LOG"; then
 	ok "log has 'listening on 127.0.0.1:$BERTH_PORT'"

@@ -48,9 +48,10 @@ OTHER_KEY=$("$BERTHD" key create --account "$OTHER" --data-dir "$BERTH_DATA")
 OTHER_KEY=${OTHER_KEY#* }
 req POST "/v2/$OTHER/app/blobs/uploads/" -H 'Content-Length: 0' -H "Authorization: Bearer $OTHER_KEY"
 expect_status 202
-# Ending a session frees its place.
+# Ending a session frees its place (on a loaded machine it may already be
+# past the 3 s expiry: gone either way).
 req DELETE "${LOCS[0]}"
-expect_status 204
+expect_status_in 204 404
 req POST "/v2/$R/blobs/uploads/" -H 'Content-Length: 0'
 expect_status 202
 LOCS[0]=$(hdr Location)

@@ -18,14 +18,16 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include <sqlite3.h>
 
+#include "common/clock.h"
+#include "common/dynbuf.h"
 #include "common/error.h"
+#include "common/random.h"
 
 /* Acknowledged writes must survive power loss, so every commit syncs the
  * WAL.  Overridable at build time only to measure what FULL costs. */
@@ -863,43 +865,26 @@ static int column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool 
 
 /* Collected strings, handed to callbacks only after the statement is reset
  * so a callback may safely call back into the store (and so no read
- * transaction stays open while the caller writes a response). */
-typedef struct string_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-} string_buf;
-
+ * transaction stays open while the caller writes a response).  Each string
+ * is stored with its NUL and found again by its offset. */
 #define NO_STRING SIZE_MAX
 
-static int string_buf_add(string_buf *b, const char *s, size_t n, size_t *offset_out)
+/* What one listing may collect in memory before it gives up. */
+#define LISTING_MAX ((size_t)64 << 20)
+
+static int strings_add(brt_dynbuf *b, const char *s, size_t n, size_t *offset_out)
 {
-	size_t need;
+	size_t offset = brt_dynbuf_len(b);
+	int error;
 
-	if (__builtin_add_overflow(b->len, n, &need) || __builtin_add_overflow(need, 1, &need))
-		return brt_error_set(BRT_ENOMEM, "listing too large");
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap < need) {
-			if (__builtin_mul_overflow(cap, 2, &cap))
-				return brt_error_set(BRT_ENOMEM, "listing too large");
-		}
-		if (!(p = realloc(b->data, cap)))
-			return brt_error_set(BRT_ENOMEM, "out of memory");
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->data[b->len + n] = '\0';
-	*offset_out = b->len;
-	b->len = need;
+	if ((error = brt_dynbuf_add(b, s, n)) < 0 || (error = brt_dynbuf_add(b, "", 1)) < 0)
+		return error;
+	*offset_out = offset;
 	return 0;
 }
 
 /* Column `col` (may be NULL: NO_STRING) appended to `b`. */
-static int string_buf_add_column(sqlite_conn *c, string_buf *b, sqlite3_stmt *st, int col,
+static int strings_add_column(sqlite_conn *c, brt_dynbuf *b, sqlite3_stmt *st, int col,
 				 size_t *offset_out)
 {
 	const unsigned char *text;
@@ -909,7 +894,7 @@ static int string_buf_add_column(sqlite_conn *c, string_buf *b, sqlite3_stmt *st
 		return 0;
 	if (!(text = sqlite3_column_text(st, col)))
 		return db_error(c, SQLITE_NOMEM);
-	return string_buf_add(b, (const char *)text, (size_t)sqlite3_column_bytes(st, col), offset_out);
+	return strings_add(b, (const char *)text, (size_t)sqlite3_column_bytes(st, col), offset_out);
 }
 
 /* LIMIT for "at most `limit` rows, plus one to learn whether there are more". */
@@ -922,7 +907,7 @@ static int64_t limit_plus_one(size_t limit)
  * a further row sets *more_out.  With a `prefix`, the first row without it
  * ends the listing. */
 static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char *prefix,
-			 string_buf *names, size_t *count_out, int *more_out)
+			 brt_dynbuf *names, size_t *count_out, int *more_out)
 {
 	size_t prefix_len = prefix ? strlen(prefix) : 0;
 	int error = 0;
@@ -945,21 +930,21 @@ static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const c
 			*more_out = 1;
 			break;
 		}
-		if ((error = string_buf_add(names, (const char *)text, n, &offset)) < 0)
+		if ((error = strings_add(names, (const char *)text, n, &offset)) < 0)
 			break;
 		(*count_out)++;
 	}
 	return error;
 }
 
-static int names_emit(const string_buf *names, size_t count, brt_meta_name_cb cb, void *payload)
+static int names_emit(const brt_dynbuf *names, size_t count, brt_meta_name_cb cb, void *payload)
 {
 	size_t offset = 0;
 	size_t i;
 	int error = 0;
 
 	for (i = 0; i < count && error == 0; i++) {
-		const char *name = names->data + offset;
+		const char *name = brt_dynbuf_ptr(names) + offset;
 
 		offset += strlen(name) + 1;
 		error = cb(name, payload);
@@ -1324,13 +1309,14 @@ static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	string_buf names = { NULL, 0, 0 };
+	brt_dynbuf names;
 	size_t count = 0;
 	int64_t repo_id;
 	int more = 0;
 	int error;
 
 	*more_out = 0;
+	brt_dynbuf_init(&names, LISTING_MAX);
 	if ((error = conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, &repo_id)) < 0)
 		goto done;
 	st = c->stmt[STMT_TAGS_LIST];
@@ -1344,7 +1330,7 @@ static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_
 	*more_out = more;
 done:
 	stmt_end(st);
-	free(names.data);
+	brt_dynbuf_free(&names);
 	return error;
 }
 
@@ -1361,53 +1347,39 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	string_buf strings = { NULL, 0, 0 };
-	referrer_row *rows = NULL;
+	brt_dynbuf strings, rows;
 	size_t count = 0;
-	size_t cap = 0;
 	size_t i;
 	int error;
 	int row;
 
+	brt_dynbuf_init(&strings, LISTING_MAX);
+	brt_dynbuf_init(&rows, LISTING_MAX);
 	if ((error = conn_get(&c, m)) < 0)
 		goto done;
 	st = c->stmt[STMT_REFERRERS];
 	if ((error = stmt_bind(c, st, "ttt", repo, subject, artifact_type)) < 0)
 		goto done;
 	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		referrer_row *r;
+		referrer_row r;
 		int64_t size = sqlite3_column_int64(st, 2);
 
-		if (count == cap) {
-			size_t new_cap = cap ? cap : 8;
-			size_t bytes;
-			referrer_row *p;
-
-			if (cap && __builtin_mul_overflow(cap, 2, &new_cap))
-				new_cap = SIZE_MAX;
-			if (__builtin_mul_overflow(new_cap, sizeof(*rows), &bytes) ||
-			    !(p = realloc(rows, bytes))) {
-				error = brt_error_set(BRT_ENOMEM, "out of memory");
-				goto done;
-			}
-			rows = p;
-			cap = new_cap;
-		}
-		r = &rows[count];
 		if (size < 0) {
 			error = brt_error_set(BRT_EIO, "sqlite: negative manifest size");
 			goto done;
 		}
-		r->size = (uint64_t)size;
-		if ((error = string_buf_add_column(c, &strings, st, 0, &r->media_type)) < 0 ||
-		    (error = string_buf_add_column(c, &strings, st, 1, &r->digest)) < 0 ||
-		    (error = string_buf_add_column(c, &strings, st, 3, &r->artifact_type)) < 0 ||
-		    (error = string_buf_add_column(c, &strings, st, 4, &r->annotations)) < 0)
+		r.size = (uint64_t)size;
+		if ((error = strings_add_column(c, &strings, st, 0, &r.media_type)) < 0 ||
+		    (error = strings_add_column(c, &strings, st, 1, &r.digest)) < 0 ||
+		    (error = strings_add_column(c, &strings, st, 3, &r.artifact_type)) < 0 ||
+		    (error = strings_add_column(c, &strings, st, 4, &r.annotations)) < 0)
 			goto done;
-		if (r->media_type == NO_STRING || r->digest == NO_STRING) {
+		if (r.media_type == NO_STRING || r.digest == NO_STRING) {
 			error = brt_error_set(BRT_EIO, "sqlite: unexpected NULL in manifests");
 			goto done;
 		}
+		if ((error = brt_dynbuf_add(&rows, &r, sizeof(r))) < 0)
+			goto done;
 		count++;
 	}
 	if (error < 0)
@@ -1415,22 +1387,23 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 	stmt_end(st);
 	st = NULL;
 	for (i = 0; i < count; i++) {
+		const char *text = brt_dynbuf_ptr(&strings);
+		referrer_row r;
 		brt_referrer ref;
 
-		ref.media_type = strings.data + rows[i].media_type;
-		ref.digest = strings.data + rows[i].digest;
-		ref.size = rows[i].size;
-		ref.artifact_type = rows[i].artifact_type == NO_STRING ? NULL
-								       : strings.data + rows[i].artifact_type;
-		ref.annotations = rows[i].annotations == NO_STRING ? NULL
-								   : strings.data + rows[i].annotations;
+		memcpy(&r, brt_dynbuf_ptr(&rows) + i * sizeof(r), sizeof(r));
+		ref.media_type = text + r.media_type;
+		ref.digest = text + r.digest;
+		ref.size = r.size;
+		ref.artifact_type = r.artifact_type == NO_STRING ? NULL : text + r.artifact_type;
+		ref.annotations = r.annotations == NO_STRING ? NULL : text + r.annotations;
 		if ((error = cb(&ref, payload)) != 0)
 			goto done;
 	}
 done:
 	stmt_end(st);
-	free(rows);
-	free(strings.data);
+	brt_dynbuf_free(&rows);
+	brt_dynbuf_free(&strings);
 	return error;
 }
 
@@ -1456,7 +1429,7 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	string_buf names = { NULL, 0, 0 };
+	brt_dynbuf names;
 	char upper[BRT_NAME_MAX + 2];
 	const char *lower;
 	size_t count = 0;
@@ -1466,6 +1439,7 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 	int error;
 
 	*more_out = 0;
+	brt_dynbuf_init(&names, LISTING_MAX);
 	if (prefix && prefix[0] == '\0')
 		prefix = NULL;
 	if (prefix && strlen(prefix) > BRT_NAME_MAX)
@@ -1497,7 +1471,7 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 	*more_out = more;
 done:
 	stmt_end(st);
-	free(names.data);
+	brt_dynbuf_free(&names);
 	return error;
 }
 
@@ -1568,25 +1542,6 @@ static int column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out
 	return 0;
 }
 
-/* Room for item `count` in a growing array of `size`-byte items. */
-static int array_reserve(void **items, size_t *cap, size_t count, size_t size)
-{
-	size_t new_cap;
-	size_t bytes;
-	void *p;
-
-	if (count < *cap)
-		return 0;
-	new_cap = *cap ? *cap : 8;
-	if (*cap && __builtin_mul_overflow(*cap, 2, &new_cap))
-		return brt_error_set(BRT_ENOMEM, "listing too large");
-	if (__builtin_mul_overflow(new_cap, size, &bytes) || !(p = realloc(*items, bytes)))
-		return brt_error_set(BRT_ENOMEM, "out of memory");
-	*items = p;
-	*cap = new_cap;
-	return 0;
-}
-
 /* A fixed-size string field of a struct handed in must end within it;
  * ids must not be empty either. */
 static int field_check(const char *s, size_t size, int is_id, const char *what)
@@ -1602,15 +1557,6 @@ static int field_check(const char *s, size_t size, int is_id, const char *what)
 static int64_t column_time(sqlite3_stmt *st, int col)
 {
 	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
-}
-
-/* Milliseconds since the epoch, for rows whose time no caller chooses. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int tx_account_create(sqlite_conn *c, void *ctx)
@@ -1670,23 +1616,23 @@ done:
 }
 
 /* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
- * decoded into an array of `size`-byte structs; then, with the statement
+ * decoded through `tmp` into an array of `size`-byte structs; then, with the statement
  * reset so the callback may use the store, `cb` for each until one
  * returns non-zero (returned unchanged). */
-static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, size_t size,
+static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, void *tmp, size_t size,
 		     int (*cb)(const void *row, void *payload), void *payload)
 {
 	sqlite3_stmt *st = c->stmt[stmt];
-	void *rows = NULL;
-	size_t count = 0, cap = 0, i;
+	brt_dynbuf rows;
+	size_t count = 0, i;
 	int error = 0;
 	int row;
 
+	brt_dynbuf_init(&rows, LISTING_MAX);
 	if (arg && (error = stmt_bind(c, st, "t", arg)) < 0)
 		goto done;
 	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		if ((error = array_reserve(&rows, &cap, count, size)) < 0 ||
-		    (error = decode(c, st, (char *)rows + count * size)) < 0)
+		if ((error = decode(c, st, tmp)) < 0 || (error = brt_dynbuf_add(&rows, tmp, size)) < 0)
 			goto done;
 		count++;
 	}
@@ -1694,12 +1640,14 @@ static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder deco
 		goto done;
 	stmt_end(st);
 	st = NULL;
+	/* The buffer is malloc'd, so aligned for any struct, and rows are
+	 * whole structs apart. */
 	for (i = 0; i < count; i++)
-		if ((error = cb((const char *)rows + i * size, payload)) != 0)
+		if ((error = cb(brt_dynbuf_ptr(&rows) + i * size, payload)) != 0)
 			goto done;
 done:
 	stmt_end(st);
-	free(rows);
+	brt_dynbuf_free(&rows);
 	return error;
 }
 
@@ -1761,6 +1709,7 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 			    void *payload)
 {
 	struct typed_cb t = { .upload = cb, .payload = payload };
+	brt_upload tmp;
 	sqlite_conn *c;
 	int error;
 
@@ -1769,7 +1718,7 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_LIST], "ii", updated_before,
 			       limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
 		return error;
-	return list_rows(c, STMT_UPLOAD_LIST, NULL, upload_from_row, sizeof(brt_upload), emit_upload, &t);
+	return list_rows(c, STMT_UPLOAD_LIST, NULL, upload_from_row, &tmp, sizeof(tmp), emit_upload, &t);
 }
 
 static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
@@ -1982,12 +1931,13 @@ static int meta_account_get(brt_meta *m, brt_account *out, const char *id)
 static int meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload)
 {
 	struct typed_cb t = {.account = cb, .payload = payload};
+	brt_account tmp;
 	sqlite_conn *c;
 	int error;
 
 	if ((error = conn_get(&c, m)) < 0)
 		return error;
-	return list_rows(c, STMT_ACCOUNT_LIST, NULL, account_from_row, sizeof(brt_account), emit_account, &t);
+	return list_rows(c, STMT_ACCOUNT_LIST, NULL, account_from_row, &tmp, sizeof(tmp), emit_account, &t);
 }
 
 /* The account is checked first, inside the transaction, so that an unknown
@@ -2073,6 +2023,7 @@ static int meta_key_get(brt_meta *m, brt_access_key *out, const char *id)
 static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload)
 {
 	struct typed_cb t = {.key = cb, .payload = payload};
+	brt_access_key tmp;
 	sqlite_conn *c;
 	int found;
 	int error;
@@ -2082,7 +2033,7 @@ static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
-	return list_rows(c, STMT_KEY_LIST, account_id, key_from_row, sizeof(brt_access_key), emit_key, &t);
+	return list_rows(c, STMT_KEY_LIST, account_id, key_from_row, &tmp, sizeof(tmp), emit_key, &t);
 }
 
 typedef struct key_revoke_args {
@@ -2213,24 +2164,6 @@ static int tx_secret_create(sqlite_conn *c, void *ctx)
 	return 0;
 }
 
-static int random_fill(unsigned char *out, size_t len)
-{
-	size_t filled = 0;
-	int attempts;
-
-	for (attempts = 0; filled < len && attempts < 100; attempts++) {
-		ssize_t n = getrandom(out + filled, len - filled, 0);
-
-		if (n < 0 && errno != EINTR)
-			return brt_error_set(BRT_EIO, "getrandom failed (errno %d)", errno);
-		if (n > 0)
-			filled += (size_t)n;
-	}
-	if (filled < len)
-		return brt_error_set(BRT_EIO, "getrandom kept being interrupted");
-	return 0;
-}
-
 static int meta_secret_get(brt_meta *m, const char *name, unsigned char *out, size_t len)
 {
 	secret_args a = { name, out, len, 0 };
@@ -2246,9 +2179,9 @@ static int meta_secret_get(brt_meta *m, const char *name, unsigned char *out, si
 		return 0;
 	/* If a retry of the transaction runs, `out` may hold a value read by
 	 * the failed attempt: still random bytes, still a fine candidate. */
-	if ((error = random_fill(out, len)) < 0)
+	if ((error = brt_random_bytes(out, len)) < 0)
 		return error;
-	a.now = now_ms();
+	a.now = brt_now_ms();
 	return run_write(m, tx_secret_create, &a);
 }
 

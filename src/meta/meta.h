@@ -356,6 +356,67 @@ struct brt_meta {
 /* A number for brt_meta.serial: process-wide, never returned twice. */
 uint64_t brt_meta_serial_next(void);
 
+/* A driver's open function: `location` is what it understands (a file
+ * path for SQLite, a connection string for PostgreSQL). */
+typedef int (*brt_meta_open_fn)(brt_meta **out, const char *location);
+
+/* Open a store with the driver named `driver` ("sqlite").  The driver's
+ * store is checked once with brt_meta_validate (and freed if it fails)
+ * and gets a serial if the driver gave it none.  BRT_EUNSUPPORTED for an
+ * unknown driver name; otherwise the driver's or the check's code.  The
+ * caller frees the store with brt_meta_free. */
+int brt_meta_open(brt_meta **out, const char *driver, const char *location);
+
+/* brt_meta_open with the driver's open function given directly (for
+ * drivers not in the table, and tests). */
+int brt_meta_open_with(brt_meta **out, brt_meta_open_fn open, const char *location);
+
+/* 0 if `m` is of the interface version this build speaks and fills every
+ * required slot; BRT_EINVALID naming the problem otherwise.  Optional
+ * slots (may be NULL): key_epoch, upload_list, blob_walk, manifest_walk,
+ * check, blob_mark_damaged. */
+int brt_meta_validate(const brt_meta *m);
+
+/* The wrappers callers use instead of the slots: the same arguments and
+ * codes; an optional slot the driver leaves NULL answers BRT_EUNSUPPORTED
+ * (key_epoch's wrapper returns its value through `out` for that reason). */
+int brt_meta_repo_exists(brt_meta *m, const char *repo);
+int brt_meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo, const char *digest);
+int brt_meta_blob_link(brt_meta *m, const brt_blob_link *link);
+int brt_meta_blob_unlink(brt_meta *m, const brt_blob_link *link);
+int brt_meta_manifest_put(brt_meta *m, const brt_manifest_put *put);
+int brt_meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo, const char *reference,
+			  int is_digest);
+int brt_meta_manifest_delete(brt_meta *m, const char *repo, const char *digest);
+int brt_meta_tag_delete(brt_meta *m, const char *repo, const char *tag);
+int brt_meta_tags_list(brt_meta *m, const char *repo, const char *last, size_t limit, brt_meta_name_cb cb,
+		       void *payload, int *more_out);
+int brt_meta_referrers_list(brt_meta *m, const char *repo, const char *subject, const char *artifact_type,
+			    brt_meta_referrer_cb cb, void *payload);
+int brt_meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit, brt_meta_name_cb cb,
+			  void *payload, int *more_out);
+int brt_meta_upload_create(brt_meta *m, const brt_upload *upload, unsigned int max_per_account);
+int brt_meta_upload_get(brt_meta *m, brt_upload *out, brt_pool *pool, const char *id);
+int brt_meta_upload_update(brt_meta *m, const brt_upload *upload);
+int brt_meta_upload_delete(brt_meta *m, const char *id, uint64_t generation);
+int brt_meta_account_create(brt_meta *m, const brt_account *account);
+int brt_meta_account_get(brt_meta *m, brt_account *out, const char *id);
+int brt_meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload);
+int brt_meta_key_create(brt_meta *m, const brt_access_key *key);
+int brt_meta_key_get(brt_meta *m, brt_access_key *out, const char *id);
+int brt_meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload);
+int brt_meta_key_revoke(brt_meta *m, const char *id, int64_t now);
+int brt_meta_secret_get(brt_meta *m, const char *name, unsigned char *out, size_t len);
+int brt_meta_key_epoch(brt_meta *m, uint64_t *out);
+int brt_meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb, void *payload);
+int brt_meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload);
+int brt_meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payload);
+int brt_meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload);
+int brt_meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now);
+
+/* Release a store (NULL is fine); all threads must be done with it. */
+void brt_meta_free(brt_meta *m);
+
 /* The account a repository belongs to, into `out` (BRT_ACCOUNT_ID_LEN + 1
  * bytes), which is returned: the name's first path component, at most
  * BRT_ACCOUNT_ID_LEN characters.  For a tenant-form name that is its

@@ -8,14 +8,14 @@
 #include "meta/sqlite/internal.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
-#include <stdarg.h>
-#include <time.h>
 
 /* Acknowledged writes must survive power loss, so every commit syncs the
  * WAL.  Overridable at build time only to measure what FULL costs. */

@@ -284,6 +284,8 @@ static int begin(brt_api_request *req)
 	req->reference = route.reference;
 	if (error < 0)
 		return error;
+	if (req->repo)
+		brt_meta_repo_account(req->account, req->repo);
 	if (route.action) {
 		req->action = route.action;
 		if ((error = brt_auth_check(api_principal(req), route.action, req->repo)) < 0)

@@ -207,7 +207,9 @@ int api_blob_delete(brt_api_request *req)
 	int error;
 
 	if ((error = parse_digest(req)) < 0 ||
-	    (error = req->api->meta->blob_unlink(req->api->meta, req->repo, req->digest.str)) < 0)
+	    (error = req->api->meta->blob_unlink(req->api->meta, &(brt_blob_link){.account_id = req->account,
+											 .repo = req->repo,
+											 .digest = req->digest.str})) < 0)
 		return error;
 	api_send(req, 202, api_response_empty(), 0);
 	return 0;

@@ -28,6 +28,7 @@ typedef struct brt_api_request {
 	brt_action action;          /* what was authorised (for a 401's challenge) */
 	const char *repo;           /* pool; validated */
 	const char *reference;      /* pool; tag, digest or upload id (unvalidated) */
+	char account[BRT_ACCOUNT_ID_LEN + 1]; /* the account `repo` belongs to ("" without a repo) */
 	const brt_principal *principal; /* pool; see api_principal */
 
 	/* the answer to give once the body is read, if an error came first */

@@ -90,6 +90,7 @@ int api_manifest_put_end(brt_api_request *req)
 			       req->api->config->json_depth_max) < 0)
 		return BRT_EINVALID;
 	memset(&put, 0, sizeof(put));
+	put.account_id = req->account;
 	put.repo = req->repo;
 	put.digest = got.str;
 	put.media_type = info.media_type;

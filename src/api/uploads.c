@@ -11,7 +11,7 @@
 #include "api/query.h"
 #include "common/log.h"
 #include "auth/auth.h"
-#include "auth/keys.h"
+#include "common/random.h"
 #include "oci/range.h"
 
 static int upload_id_valid(const char *id)
@@ -74,7 +74,7 @@ static int load_session(brt_api_request *req)
 	req->session = brt_pool_alloc(req->pool, sizeof(*req->session));
 	if (!req->session)
 		return brt_error_set(BRT_ENOMEM, "out of request memory");
-	error = meta->upload_get(meta, req->session, req->reference);
+	error = meta->upload_get(meta, req->session, req->pool, req->reference);
 	if (error == 0 && strcmp(req->session->repo, req->repo) != 0)
 		error = brt_error_set(BRT_ENOTFOUND, "upload belongs to another repository");
 	if (error < 0)
@@ -134,7 +134,7 @@ static int open_session_upload(brt_api_request *req, int has_range, uint64_t sta
 
 	if (error < 0)
 		return open_error(error);
-	error = meta->upload_get(meta, s, s->id);
+	error = meta->upload_get(meta, s, req->pool, s->id);
 	if (error == BRT_ENOTFOUND) {
 		/* Finished or cancelled meanwhile; the lock was taken on
 		 * data no session owns any more. */
@@ -153,7 +153,7 @@ static int open_session_upload(brt_api_request *req, int has_range, uint64_t sta
 		 * client starts over. */
 		brt_log_warn("upload %s in %s: %s; ending the session", s->id, req->repo, brt_error_last());
 		brt_blob_upload_discard(req->api->blobs, s->id);
-		meta->upload_delete(meta, s->id);
+		meta->upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
 		brt_blob_upload_free(req->upload);
 		req->upload = NULL;
 		return brt_error_set(BRT_ENOTFOUND, "the upload's data is gone; start a new upload");
@@ -293,7 +293,12 @@ static int finish_blob(brt_api_request *req)
 			brt_blob_upload_discard(req->api->blobs, req->reference);
 		return error;
 	}
-	return req->api->meta->blob_link(req->api->meta, req->repo, req->digest.str, size, key, brt_now_ms());
+	return req->api->meta->blob_link(req->api->meta, &(brt_blob_link){.account_id = req->account,
+									   .repo = req->repo,
+									   .digest = req->digest.str,
+									   .size = size,
+									   .storage_key = key,
+									   .now = brt_now_ms()});
 }
 
 static void try_mount(brt_api_request *req)
@@ -310,7 +315,12 @@ static void try_mount(brt_api_request *req)
 		return;
 	if (meta->blob_get(meta, &info, req->pool, from, req->digest.str) < 0)
 		return;
-	if (meta->blob_link(meta, req->repo, req->digest.str, info.size, info.storage_key, brt_now_ms()) < 0)
+	if (meta->blob_link(meta, &(brt_blob_link){.account_id = req->account,
+						 .repo = req->repo,
+						 .digest = req->digest.str,
+						 .size = info.size,
+						 .storage_key = info.storage_key,
+						 .now = brt_now_ms()}) < 0)
 		return;
 	send_created(req, &req->digest);
 }
@@ -327,6 +337,7 @@ static int start_session(brt_api_request *req)
 	if ((error = brt_random_hex(s->id, BRT_UPLOAD_ID_LEN)) < 0)
 		return error;
 	snprintf(s->repo, sizeof(s->repo), "%s", req->repo);
+	memcpy(s->account_id, req->account, sizeof(s->account_id));
 	brt_hasher_init(&h, BRT_DIGEST_SHA256);
 	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
 	s->created_at = s->updated_at = brt_now_ms();
@@ -384,10 +395,10 @@ int api_upload_data_end(brt_api_request *req)
 	if ((error = finish_blob(req)) < 0) {
 		/* A digest mismatch ends the session: its data is gone. */
 		if (error == BRT_EDIGEST)
-			req->api->meta->upload_delete(req->api->meta, req->session->id);
+			req->api->meta->upload_delete(req->api->meta, req->session->id, BRT_META_ANY_GENERATION);
 		return error;
 	}
-	req->api->meta->upload_delete(req->api->meta, req->session->id);
+	req->api->meta->upload_delete(req->api->meta, req->session->id, BRT_META_ANY_GENERATION);
 	send_created(req, &req->digest);
 	return 0;
 }
@@ -411,7 +422,7 @@ int api_upload_cancel(brt_api_request *req)
 	/* The data first: on a disk that acknowledged chunks have filled,
 	 * the metadata store may need that space to delete the row. */
 	brt_blob_upload_discard(req->api->blobs, req->session->id);
-	if ((error = req->api->meta->upload_delete(req->api->meta, req->session->id)) < 0)
+	if ((error = req->api->meta->upload_delete(req->api->meta, req->session->id, BRT_META_ANY_GENERATION)) < 0)
 		return error;
 	api_send(req, 204, api_response_empty(), 0);
 	return 0;

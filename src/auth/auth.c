@@ -29,7 +29,6 @@
  * every use. */
 #define KEY_CACHE_SIZE 64
 #define KEY_CACHE_TTL_MS 60000
-#define BRT_META_STORE_ID(m) ((uint64_t)(uintptr_t)(m))
 
 struct key_cache_entry {
 	uint64_t store;
@@ -44,6 +43,8 @@ static int64_t coarse_monotonic_ms(void)
 {
 	struct timespec ts;
 
+	/* The coarse clock costs no system call; a tick's error is nothing
+	 * against a TTL of a minute. */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
@@ -63,14 +64,14 @@ static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
 	e = &key_cache[slot % KEY_CACHE_SIZE];
 	epoch = meta->key_epoch(meta);
 	now = coarse_monotonic_ms();
-	if (e->store == BRT_META_STORE_ID(meta) && e->epoch == epoch && now - e->fetched_ms < KEY_CACHE_TTL_MS &&
+	if (e->store == meta->serial && e->epoch == epoch && now - e->fetched_ms < KEY_CACHE_TTL_MS &&
 	    strcmp(e->key.id, id) == 0) {
 		*out = e->key;
 		return 0;
 	}
 	if ((error = meta->key_get(meta, out, id)) < 0)
 		return error;
-	e->store = BRT_META_STORE_ID(meta);
+	e->store = meta->serial;
 	e->epoch = epoch;
 	e->fetched_ms = now;
 	e->key = *out;

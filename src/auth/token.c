@@ -16,6 +16,7 @@
 #include "auth/base64.h"
 #include "auth/keys.h"
 #include "common/error.h"
+#include "common/random.h"
 #include "meta/meta.h"
 #include "oci/names.h"
 

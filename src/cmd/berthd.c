@@ -24,6 +24,7 @@
 #include "auth/token.h"
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/random.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "api/api.h"

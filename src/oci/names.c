@@ -5,6 +5,7 @@
 #include "oci/names.h"
 
 #include "common/error.h"
+#include "common/hex.h"
 
 #define BRT_NAME_MAX 255
 #define BRT_TAG_MAX 128
@@ -13,11 +14,6 @@
 static int is_lower_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static int is_lower_hex(char c)
-{
-	return (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9');
 }
 
 static int is_tag_char(char c)
@@ -96,10 +92,8 @@ int brt_name_tenant_valid(const char *s, size_t len)
 {
 	if (!s || len <= TENANT_HEX_LEN + 1 || len > BRT_NAME_MAX)
 		return 0;
-	for (size_t i = 0; i < TENANT_HEX_LEN; i++) {
-		if (!is_lower_hex(s[i]))
-			return 0;
-	}
+	if (!brt_hex_lower_valid(s, TENANT_HEX_LEN))
+		return 0;
 	if (s[TENANT_HEX_LEN] != '/')
 		return 0;
 	return path_valid(s + TENANT_HEX_LEN + 1, len - TENANT_HEX_LEN - 1, tenant_separator_valid);

@@ -12,6 +12,7 @@
 #include "auth/keys.h"
 #include "check.h"
 #include "common/error.h"
+#include "common/random.h"
 
 #define ACCOUNT "0123456789abcdef0123456789abcdef"
 #define ALL_PERMS (BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE)

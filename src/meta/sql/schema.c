@@ -1,0 +1,325 @@
+/* The schema migrations and statement texts of schema.h. */
+#include "meta/sql/schema.h"
+
+/* Schema migrations; user_version = number applied.  Only ever append.
+ * BIGINT is the same as INTEGER to SQLite but 64-bit on PostgreSQL; ids are
+ * "INTEGER PRIMARY KEY AUTOINCREMENT" so that, as with a PostgreSQL
+ * sequence, an id is never reused after a delete (future GC queues refer to
+ * rows by id).  Every index on a referencing column exists so that cascades
+ * and reference checks never scan a table.  Statements separated by ";"
+ * run as one script; PostgreSQL needs "BIGSERIAL PRIMARY KEY" for the
+ * AUTOINCREMENT ids and BYTEA for BLOB, which its migration runner
+ * substitutes. */
+const char *const brt_sql_migrations[] = {
+	/* 1: repositories, blobs and links, manifests, tags, uploads. */
+	"CREATE TABLE accounts ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" name TEXT,"
+	" quota_bytes BIGINT,"
+	" used_bytes BIGINT NOT NULL DEFAULT 0,"
+	" created_at BIGINT NOT NULL);"
+
+	"CREATE TABLE repositories ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" account_id TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" created_at BIGINT NOT NULL,"
+	" UNIQUE (account_id, name));"
+	"CREATE UNIQUE INDEX repositories_name ON repositories (name);"
+
+	"CREATE TABLE blobs ("
+	" digest TEXT NOT NULL PRIMARY KEY,"
+	" size BIGINT NOT NULL,"
+	" storage_key TEXT NOT NULL,"
+	" created_at BIGINT NOT NULL);"
+
+	"CREATE TABLE repository_blobs ("
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" digest TEXT NOT NULL REFERENCES blobs (digest),"
+	" account_id TEXT NOT NULL,"
+	" linked_at BIGINT NOT NULL,"
+	" touched_at BIGINT NOT NULL,"
+	" PRIMARY KEY (repository_id, digest));"
+	"CREATE INDEX repository_blobs_digest ON repository_blobs (digest);"
+
+	"CREATE TABLE account_blobs ("
+	" account_id TEXT NOT NULL,"
+	" digest TEXT NOT NULL REFERENCES blobs (digest),"
+	" size BIGINT NOT NULL,"
+	" nlinks BIGINT NOT NULL,"
+	" PRIMARY KEY (account_id, digest));"
+	"CREATE INDEX account_blobs_digest ON account_blobs (digest);"
+
+	"CREATE TABLE manifests ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" account_id TEXT NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" media_type TEXT NOT NULL,"
+	" size BIGINT NOT NULL,"
+	" payload BLOB NOT NULL,"
+	" subject_digest TEXT,"
+	" artifact_type TEXT,"
+	" annotations TEXT,"
+	" created_at BIGINT NOT NULL,"
+	" UNIQUE (repository_id, digest));"
+	/* digest too, so referrers come out in order without a sort (else the
+	 * planner walks all of the repository's manifests in digest order). */
+	"CREATE INDEX manifests_subject ON manifests (repository_id, subject_digest, digest)"
+	" WHERE subject_digest IS NOT NULL;"
+
+	"CREATE TABLE manifest_blobs ("
+	" manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,"
+	" repository_id INTEGER NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" PRIMARY KEY (manifest_id, digest),"
+	" FOREIGN KEY (repository_id, digest)"
+	"  REFERENCES repository_blobs (repository_id, digest) ON DELETE CASCADE);"
+	"CREATE INDEX manifest_blobs_link ON manifest_blobs (repository_id, digest);"
+
+	"CREATE TABLE manifest_refs ("
+	" parent_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,"
+	" child_id INTEGER NOT NULL REFERENCES manifests (id),"
+	" PRIMARY KEY (parent_id, child_id));"
+	"CREATE INDEX manifest_refs_child ON manifest_refs (child_id);"
+
+	"CREATE TABLE tags ("
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" name TEXT NOT NULL,"
+	" manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,"
+	" updated_at BIGINT NOT NULL,"
+	" PRIMARY KEY (repository_id, name));"
+	"CREATE INDEX tags_manifest ON tags (manifest_id);"
+
+	/* "offset" is reserved in PostgreSQL, hence quoted everywhere. */
+	"CREATE TABLE uploads ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+	" account_id TEXT NOT NULL,"
+	" \"offset\" BIGINT NOT NULL,"
+	" hash_state BLOB,"
+	" generation BIGINT NOT NULL,"
+	" created_at BIGINT NOT NULL,"
+	" updated_at BIGINT NOT NULL);"
+	"CREATE INDEX uploads_repository ON uploads (repository_id);",
+
+	/* 2: access keys and server secrets.  NULL times mean "never"; the
+	 * account index also orders key listings, so they need no sort. */
+	"CREATE TABLE access_keys ("
+	" id TEXT NOT NULL PRIMARY KEY,"
+	" account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	" secret_hash BLOB NOT NULL,"
+	" permissions INTEGER NOT NULL,"
+	" label TEXT NOT NULL DEFAULT '',"
+	" created_at BIGINT NOT NULL,"
+	" expires_at BIGINT,"
+	" revoked_at BIGINT);"
+	"CREATE INDEX access_keys_account ON access_keys (account_id, created_at, id);"
+
+	"CREATE TABLE server_secrets ("
+	" name TEXT NOT NULL PRIMARY KEY,"
+	" value BLOB NOT NULL,"
+	" created_at BIGINT NOT NULL);",
+
+	/* 3: bounded upload sessions: counted per account at every POST,
+	 * expired oldest first by the janitor. */
+	("CREATE INDEX uploads_account ON uploads (account_id);"
+	 "CREATE INDEX uploads_updated ON uploads (updated_at);"),
+
+	/* 4: a blob whose stored object fsck found corrupt or missing is not
+	 * served (404, so clients push it again) until a verified push
+	 * clears the mark; no object store round trip per HEAD. */
+	"ALTER TABLE blobs ADD COLUMN damaged_at BIGINT;",
+
+	/* 5: the blob store driver's state of an upload (multipart ids, part
+	 * lists) travels with the row, so any node can take the next chunk;
+	 * the key epoch is a row, bumped in key_revoke's transaction, so
+	 * every process and node sees a revocation through the store itself. */
+	("ALTER TABLE uploads ADD COLUMN backend_state BLOB;"
+	 "CREATE TABLE settings ("
+	 " name TEXT NOT NULL PRIMARY KEY,"
+	 " value BIGINT NOT NULL);"
+	 "INSERT INTO settings (name, value) VALUES ('key_epoch', 0);"),
+};
+
+_Static_assert(sizeof(brt_sql_migrations) / sizeof(brt_sql_migrations[0]) == BRT_SQL_SCHEMA_VERSION,
+	       "BRT_SQL_SCHEMA_VERSION must count the migrations");
+
+/* A repository exists from its first upload session on, but is listed only
+ * once it holds a blob or a manifest (both probes are primary-key lookups). */
+#define CATALOG_HOLDS_SOMETHING                                                       \
+	" AND (EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id)" \
+	" OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id))"
+
+/* IMMEDIATE takes the write lock up front, so a transaction never fails
+ * half way for lack of it (a deferred one could get SQLITE_BUSY on its
+ * first write, which no busy handler can resolve). */
+const char *const brt_sql_text[BRT_SQL_COUNT] = {
+	[BRT_SQL_BEGIN] = "BEGIN IMMEDIATE",
+	[BRT_SQL_COMMIT] = "COMMIT",
+	[BRT_SQL_ROLLBACK] = "ROLLBACK",
+	[BRT_SQL_REPO_ID] = "SELECT id, account_id FROM repositories WHERE name = ?1",
+	[BRT_SQL_REPO_INSERT] =
+		"INSERT INTO repositories (account_id, name, created_at) VALUES (?1, ?2, ?3)"
+		" RETURNING id",
+	[BRT_SQL_BLOB_GET] =
+		"SELECT b.size, b.storage_key FROM repositories r"
+		" JOIN repository_blobs rb ON rb.repository_id = r.id"
+		" JOIN blobs b ON b.digest = rb.digest"
+		" WHERE r.name = ?1 AND rb.digest = ?2 AND b.damaged_at IS NULL",
+	/* A verified commit of a damaged blob has just put a good object in
+	 * place: the mark goes. */
+	[BRT_SQL_BLOB_INSERT] =
+		"INSERT INTO blobs (digest, size, storage_key, created_at) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (digest) DO UPDATE SET damaged_at = NULL WHERE blobs.damaged_at IS NOT NULL",
+	[BRT_SQL_BLOB_MARK_DAMAGED] =
+		"UPDATE blobs SET damaged_at = ?2 WHERE digest = ?1 AND damaged_at IS NULL",
+	[BRT_SQL_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE digest = ?1",
+	/* Returns a row only when the link is new. */
+	[BRT_SQL_LINK_INSERT] =
+		"INSERT INTO repository_blobs (repository_id, digest, account_id, linked_at, touched_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (repository_id, digest) DO NOTHING"
+		" RETURNING 1",
+	[BRT_SQL_LINK_TOUCH] =
+		"UPDATE repository_blobs SET touched_at = ?3"
+		" WHERE repository_id = ?1 AND digest = ?2 AND touched_at < ?3",
+	[BRT_SQL_LINK_EXISTS] =
+		"SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_LINK_SIZE] =
+		"SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
+		" WHERE rb.repository_id = ?1 AND rb.digest = ?2",
+	[BRT_SQL_LINK_DELETE] =
+		"DELETE FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	/* The size comes from the blob row, the one truth about the object. */
+	[BRT_SQL_ACCOUNT_BLOB_ADD] =
+		"INSERT INTO account_blobs (account_id, digest, size, nlinks)"
+		" SELECT ?1, digest, size, 1 FROM blobs WHERE digest = ?2"
+		" ON CONFLICT (account_id, digest) DO UPDATE SET nlinks = account_blobs.nlinks + 1",
+	[BRT_SQL_ACCOUNT_BLOB_RELEASE] =
+		"UPDATE account_blobs SET nlinks = nlinks - 1 WHERE account_id = ?1 AND digest = ?2",
+	[BRT_SQL_ACCOUNT_BLOB_PRUNE] =
+		"DELETE FROM account_blobs WHERE account_id = ?1 AND digest = ?2 AND nlinks <= 0",
+	[BRT_SQL_MANIFEST_ID] =
+		"SELECT id, size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_MANIFEST_INSERT] =
+		"INSERT INTO manifests (repository_id, account_id, digest, media_type, size, payload,"
+		" subject_digest, artifact_type, annotations, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+	[BRT_SQL_MANIFEST_BLOB_INSERT] =
+		"INSERT INTO manifest_blobs (manifest_id, repository_id, digest) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (manifest_id, digest) DO NOTHING",
+	[BRT_SQL_MANIFEST_REF_INSERT] =
+		"INSERT INTO manifest_refs (parent_id, child_id) VALUES (?1, ?2)"
+		" ON CONFLICT (parent_id, child_id) DO NOTHING",
+	[BRT_SQL_MANIFEST_GET_DIGEST] =
+		"SELECT m.digest, m.media_type, m.payload FROM repositories r"
+		" JOIN manifests m ON m.repository_id = r.id"
+		" WHERE r.name = ?1 AND m.digest = ?2",
+	[BRT_SQL_MANIFEST_GET_TAG] =
+		"SELECT m.digest, m.media_type, m.payload FROM repositories r"
+		" JOIN tags t ON t.repository_id = r.id"
+		" JOIN manifests m ON m.id = t.manifest_id"
+		" WHERE r.name = ?1 AND t.name = ?2",
+	[BRT_SQL_MANIFEST_REFERENCED] = "SELECT 1 FROM manifest_refs WHERE child_id = ?1 LIMIT 1",
+	/* Tags, manifest_blobs and the manifest's own manifest_refs cascade. */
+	[BRT_SQL_MANIFEST_DELETE] = "DELETE FROM manifests WHERE id = ?1",
+	[BRT_SQL_TAG_UPSERT] =
+		"INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (repository_id, name) DO UPDATE SET"
+		" manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+	/* The tag compare-and-swaps are single statements whose row count
+	 * says whether the tag was where the caller expected, so they stay
+	 * right under PostgreSQL's READ COMMITTED too. */
+	[BRT_SQL_TAG_INSERT_NEW] =
+		"INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (repository_id, name) DO NOTHING",
+	[BRT_SQL_TAG_MOVE_FROM] =
+		"UPDATE tags SET manifest_id = ?3, updated_at = ?4"
+		" WHERE repository_id = ?1 AND name = ?2 AND manifest_id ="
+		" (SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?5)",
+	[BRT_SQL_TAG_DELETE] =
+		"DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1)"
+		" AND name = ?2",
+	[BRT_SQL_TAGS_LIST] =
+		"SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+	/* The CAST lets PostgreSQL type a parameter that is only tested for NULL. */
+	[BRT_SQL_REFERRERS] =
+		"SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations"
+		" FROM repositories r JOIN manifests m ON m.repository_id = r.id"
+		" WHERE r.name = ?1 AND m.subject_digest = ?2"
+		" AND (CAST(?3 AS TEXT) IS NULL OR m.artifact_type = ?3)"
+		" ORDER BY m.digest",
+	/* Four shapes so that both ends of a prefix range bound the index scan
+	 * (a range with an optional end would scan to the end of the table). */
+	[BRT_SQL_CATALOG_AFTER] =
+		"SELECT name FROM repositories r WHERE name > ?1" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?2",
+	[BRT_SQL_CATALOG_AFTER_BELOW] =
+		"SELECT name FROM repositories r WHERE name > ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?3",
+	[BRT_SQL_CATALOG_FROM] =
+		"SELECT name FROM repositories r WHERE name >= ?1" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?2",
+	[BRT_SQL_CATALOG_FROM_BELOW] =
+		"SELECT name FROM repositories r WHERE name >= ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
+		" ORDER BY name LIMIT ?3",
+	[BRT_SQL_UPLOAD_INSERT] =
+		"INSERT INTO uploads (id, repository_id, account_id, \"offset\", hash_state, generation,"
+		" created_at, updated_at, backend_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* upload_get and upload_list read the same first columns in the same
+	 * order (upload_from_row); only upload_get reads the backend state,
+	 * which may be large. */
+	[BRT_SQL_UPLOAD_GET] =
+		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
+		" u.updated_at, u.account_id, u.backend_state"
+		" FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+		" WHERE u.id = ?1",
+	[BRT_SQL_UPLOAD_UPDATE] =
+		"UPDATE uploads SET \"offset\" = ?2, hash_state = ?3, generation = generation + 1,"
+		" updated_at = ?4, backend_state = ?6 WHERE id = ?1 AND generation = ?5",
+	[BRT_SQL_UPLOAD_EXISTS] = "SELECT 1 FROM uploads WHERE id = ?1",
+	/* NULL generation: any (BRT_META_ANY_GENERATION does not fit BIGINT). */
+	[BRT_SQL_UPLOAD_DELETE] =
+		"DELETE FROM uploads WHERE id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR generation = ?2)",
+	[BRT_SQL_UPLOAD_COUNT] = "SELECT count(*) FROM uploads WHERE account_id = ?1",
+	[BRT_SQL_UPLOAD_LIST] =
+		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
+		" u.updated_at, u.account_id FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+		" WHERE u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
+	[BRT_SQL_BLOB_WALK] = "SELECT digest, size, storage_key, created_at FROM blobs ORDER BY digest",
+	[BRT_SQL_MANIFEST_WALK] =
+		"SELECT r.name, m.digest, m.media_type, m.payload FROM manifests m"
+		" JOIN repositories r ON r.id = m.repository_id ORDER BY r.name, m.digest",
+	[BRT_SQL_ACCOUNT_INSERT] = "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
+	[BRT_SQL_ACCOUNT_GET] = "SELECT id, name, created_at FROM accounts WHERE id = ?1",
+	[BRT_SQL_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
+	[BRT_SQL_ACCOUNT_LIST] = "SELECT id, name, created_at FROM accounts ORDER BY id",
+	[BRT_SQL_KEY_INSERT] =
+		"INSERT INTO access_keys (id, account_id, secret_hash, permissions, label, created_at,"
+		" expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* key_get and key_list read the same columns in the same order
+	 * (key_from_row). */
+	[BRT_SQL_KEY_GET] =
+		"SELECT id, account_id, secret_hash, permissions, label, created_at, expires_at,"
+		" revoked_at FROM access_keys WHERE id = ?1",
+	[BRT_SQL_KEY_LIST] =
+		"SELECT id, account_id, secret_hash, permissions, label, created_at, expires_at,"
+		" revoked_at FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
+	/* COALESCE keeps the first revocation time; the row still counts as
+	 * changed, so "no change" means "no such key". */
+	[BRT_SQL_KEY_REVOKE] =
+		"UPDATE access_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+	[BRT_SQL_SECRET_GET] = "SELECT value FROM server_secrets WHERE name = ?1",
+	[BRT_SQL_SECRET_INSERT] =
+		"INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (name) DO NOTHING",
+	/* An upsert, so a settings row lost somehow comes back rather than
+	 * making revocations fail. */
+	[BRT_SQL_EPOCH_BUMP] =
+		"INSERT INTO settings (name, value) VALUES ('key_epoch', 1)"
+		" ON CONFLICT (name) DO UPDATE SET value = settings.value + 1",
+	[BRT_SQL_EPOCH_GET] = "SELECT value FROM settings WHERE name = 'key_epoch'",
+	/* SQLite only: changes when another connection commits; in WAL mode
+	 * answered from shared memory, without reading the database. */
+	[BRT_SQL_DATA_VERSION] = "PRAGMA data_version",
+};

@@ -1,0 +1,80 @@
+/* The metadata schema and statements shared by the SQL drivers: the
+ * migrations, in order, and the text of every statement by id.  The SQL is
+ * written to run on SQLite and PostgreSQL alike; where it cannot, the
+ * statement says so.  Placeholders are SQLite's numbered "?N", which a
+ * PostgreSQL driver turns into "$N" when it prepares the statement (the
+ * numbers are kept so that the rewrite is mechanical). */
+#ifndef BRT_META_SQL_SCHEMA_H
+#define BRT_META_SQL_SCHEMA_H
+
+/* Migrations applied so far is the schema version (SQLite keeps it in
+ * user_version); migration v is brt_sql_migrations[v - 1]. */
+#define BRT_SQL_SCHEMA_VERSION 5
+
+extern const char *const brt_sql_migrations[];
+
+enum brt_sql_stmt {
+	BRT_SQL_BEGIN,
+	BRT_SQL_COMMIT,
+	BRT_SQL_ROLLBACK,
+	BRT_SQL_REPO_ID,
+	BRT_SQL_REPO_INSERT,
+	BRT_SQL_BLOB_GET,
+	BRT_SQL_BLOB_INSERT,
+	BRT_SQL_BLOB_MARK_DAMAGED,
+	BRT_SQL_BLOB_EXISTS,
+	BRT_SQL_LINK_INSERT,
+	BRT_SQL_LINK_TOUCH,
+	BRT_SQL_LINK_EXISTS,
+	BRT_SQL_LINK_SIZE,
+	BRT_SQL_LINK_DELETE,
+	BRT_SQL_ACCOUNT_BLOB_ADD,
+	BRT_SQL_ACCOUNT_BLOB_RELEASE,
+	BRT_SQL_ACCOUNT_BLOB_PRUNE,
+	BRT_SQL_MANIFEST_ID,
+	BRT_SQL_MANIFEST_INSERT,
+	BRT_SQL_MANIFEST_BLOB_INSERT,
+	BRT_SQL_MANIFEST_REF_INSERT,
+	BRT_SQL_MANIFEST_GET_DIGEST,
+	BRT_SQL_MANIFEST_GET_TAG,
+	BRT_SQL_MANIFEST_REFERENCED,
+	BRT_SQL_MANIFEST_DELETE,
+	BRT_SQL_TAG_UPSERT,
+	BRT_SQL_TAG_INSERT_NEW,
+	BRT_SQL_TAG_MOVE_FROM,
+	BRT_SQL_TAG_DELETE,
+	BRT_SQL_TAGS_LIST,
+	BRT_SQL_REFERRERS,
+	BRT_SQL_CATALOG_AFTER,
+	BRT_SQL_CATALOG_AFTER_BELOW,
+	BRT_SQL_CATALOG_FROM,
+	BRT_SQL_CATALOG_FROM_BELOW,
+	BRT_SQL_UPLOAD_INSERT,
+	BRT_SQL_UPLOAD_GET,
+	BRT_SQL_UPLOAD_UPDATE,
+	BRT_SQL_UPLOAD_EXISTS,
+	BRT_SQL_UPLOAD_DELETE,
+	BRT_SQL_UPLOAD_COUNT,
+	BRT_SQL_UPLOAD_LIST,
+	BRT_SQL_BLOB_WALK,
+	BRT_SQL_MANIFEST_WALK,
+	BRT_SQL_ACCOUNT_INSERT,
+	BRT_SQL_ACCOUNT_GET,
+	BRT_SQL_ACCOUNT_EXISTS,
+	BRT_SQL_ACCOUNT_LIST,
+	BRT_SQL_KEY_INSERT,
+	BRT_SQL_KEY_GET,
+	BRT_SQL_KEY_LIST,
+	BRT_SQL_KEY_REVOKE,
+	BRT_SQL_SECRET_GET,
+	BRT_SQL_SECRET_INSERT,
+	BRT_SQL_EPOCH_BUMP,
+	BRT_SQL_EPOCH_GET,
+	BRT_SQL_DATA_VERSION,
+	BRT_SQL_COUNT
+};
+
+/* The text of each statement. */
+extern const char *const brt_sql_text[BRT_SQL_COUNT];
+
+#endif

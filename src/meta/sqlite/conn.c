@@ -1,0 +1,376 @@
+/* The SQLite driver's connections: one per thread and store, opened on
+ * first use with every statement prepared once, found again through a
+ * process-wide registry, and closed when the thread or the store ends;
+ * plus binding and stepping statements and running a write transaction
+ * with retries.  WAL lets readers run, without any lock of ours, while one
+ * writer commits, and this process's writers queue for that one write lock
+ * in arrival order (see write_gate). */
+#include "meta/sqlite/internal.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/error.h"
+
+/* Acknowledged writes must survive power loss, so every commit syncs the
+ * WAL.  Overridable at build time only to measure what FULL costs. */
+#ifndef BRT_META_SQLITE_SYNCHRONOUS
+#define BRT_META_SQLITE_SYNCHRONOUS "FULL"
+#endif
+
+/* A write that still finds the database locked after busy_timeout is tried
+ * again this many times in all before the caller gets BRT_EIO. */
+#define WRITE_ATTEMPTS 3
+
+static void gate_enter(write_gate *g)
+{
+	uint64_t ticket;
+
+	pthread_mutex_lock(&g->lock);
+	ticket = g->next_ticket++;
+	while (ticket != g->now_serving)
+		pthread_cond_wait(&g->turn, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_leave(write_gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->now_serving++;
+	pthread_cond_broadcast(&g->turn);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* One process-wide key whose value is the thread's list of connections.
+ * Stores are matched by their serial (brt_meta.serial), which is never
+ * reused, so a store opened after another was freed never picks up a
+ * stale connection (a pthread key per store could be reused by the next
+ * store while threads still hold values for the old one). */
+static pthread_key_t conn_key;
+static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+static int conn_key_error;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void brt_sqlite_conn_close(sqlite_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < BRT_SQL_COUNT; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+	}
+	sqlite3_close_v2(c->db);
+	c->db = NULL;
+}
+
+static void store_forget_conn(sqlite_store *s, sqlite_conn *c)
+{
+	sqlite_conn **p;
+
+	for (p = &s->conns; *p; p = &(*p)->store_next) {
+		if (*p == c) {
+			*p = c->store_next;
+			break;
+		}
+	}
+}
+
+/* Thread exit: close this thread's connections to stores still open. */
+static void conn_key_destroy(void *value)
+{
+	sqlite_conn *c = value;
+
+	while (c) {
+		sqlite_conn *next = c->thread_next;
+
+		pthread_mutex_lock(&registry_lock);
+		if (c->store) {
+			store_forget_conn(c->store, c);
+			brt_sqlite_conn_close(c);
+		}
+		pthread_mutex_unlock(&registry_lock);
+		free(c);
+		c = next;
+	}
+}
+
+static void conn_key_init(void)
+{
+	conn_key_error = pthread_key_create(&conn_key, conn_key_destroy);
+}
+
+int brt_sqlite_db_error(sqlite_conn *c, int rc)
+{
+	int primary = rc & 0xff;
+
+	c->last_rc = rc;
+	c->busy = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+	if (primary == SQLITE_NOMEM)
+		return brt_error_set(BRT_ENOMEM, "sqlite: out of memory");
+	return brt_error_set(BRT_EIO, "sqlite: %s", sqlite3_errmsg(c->db));
+}
+
+int brt_sqlite_db_exec(sqlite3 *db, const char *sql)
+{
+	char *message = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
+	int error = 0;
+
+	if (rc != SQLITE_OK)
+		error = brt_error_set(BRT_EIO, "sqlite: %s", message ? message : sqlite3_errstr(rc));
+	sqlite3_free(message);
+	return error;
+}
+
+/* Bind parameters 1.. in order.  Types: 't' text (NULL binds NULL),
+ * 'i' int64_t, 'z' int64_t where 0 binds NULL (an optional time),
+ * 'u' uint64_t (must fit int64), 'b' blob as pointer and size_t (NULL
+ * pointer binds NULL).  Values are borrowed until reset. */
+int brt_sqlite_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
+{
+	va_list ap;
+	int error = 0;
+	int rc = SQLITE_OK;
+	int i;
+
+	va_start(ap, types);
+	for (i = 0; types[i] && rc == SQLITE_OK; i++) {
+		int index = i + 1;
+
+		switch (types[i]) {
+		case 't': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, index, s, -1, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, index);
+			break;
+		}
+		case 'i':
+			rc = sqlite3_bind_int64(st, index, va_arg(ap, int64_t));
+			break;
+		case 'z': {
+			int64_t v = va_arg(ap, int64_t);
+			rc = v ? sqlite3_bind_int64(st, index, v) : sqlite3_bind_null(st, index);
+			break;
+		}
+		case 'u': {
+			uint64_t v = va_arg(ap, uint64_t);
+			if (v > INT64_MAX) {
+				error = brt_error_set(BRT_ETOOBIG, "value %llu too large for the database",
+						      (unsigned long long)v);
+				goto done;
+			}
+			rc = sqlite3_bind_int64(st, index, (sqlite3_int64)v);
+			break;
+		}
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			rc = p ? sqlite3_bind_blob64(st, index, p, n, SQLITE_STATIC)
+			       : sqlite3_bind_null(st, index);
+			break;
+		}
+		default:
+			error = brt_error_set(BRT_EIO, "sqlite: bad bind type '%c'", types[i]);
+			goto done;
+		}
+	}
+	if (rc != SQLITE_OK)
+		error = brt_sqlite_db_error(c, rc);
+done:
+	va_end(ap);
+	return error;
+}
+
+/* One step; *row_out says whether a row is there to read. */
+int brt_sqlite_step(sqlite_conn *c, sqlite3_stmt *st, int *row_out)
+{
+	int rc = sqlite3_step(st);
+
+	*row_out = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	return brt_sqlite_db_error(c, rc);
+}
+
+/* Make a statement reusable and drop the borrowed bindings; resetting also
+ * ends the statement's implicit read transaction, which would otherwise
+ * hold back WAL checkpoints. */
+void brt_sqlite_end(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+int brt_sqlite_run(sqlite_conn *c, enum brt_sql_stmt id)
+{
+	int row;
+	int error = brt_sqlite_step(c, c->stmt[id], &row);
+
+	brt_sqlite_end(c->stmt[id]);
+	return error;
+}
+
+int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial)
+{
+	sqlite_conn *c = NULL;
+	int error = 0;
+	int rc;
+
+	*out = NULL;
+	if (!(c = calloc(1, sizeof(*c))))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	c->serial = serial;
+	rc = sqlite3_open_v2(path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		error = brt_error_set(BRT_EIO, "sqlite: open %s: %s", path,
+				      c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		goto done;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	/* busy_timeout first: some pragmas read the schema, and another
+	 * process may hold the lock for a moment (the last connection to close
+	 * checkpoints and removes the WAL), which without it fails at once.
+	 * cache_size is per connection: 512 KiB each keeps idle memory small. */
+	if ((error = brt_sqlite_db_exec(c->db, "PRAGMA busy_timeout = 5000;"
+				    "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
+				    "PRAGMA foreign_keys = ON;"
+				    "PRAGMA cache_size = -512;"
+				    "PRAGMA temp_store = MEMORY;")) < 0)
+		goto done;
+	*out = c;
+	c = NULL;
+done:
+	if (c) {
+		sqlite3_close_v2(c->db);
+		free(c);
+	}
+	return error;
+}
+
+int brt_sqlite_conn_prepare(sqlite_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < BRT_SQL_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(c->db, brt_sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return brt_error_set(BRT_EIO, "sqlite: prepare \"%s\": %s", brt_sql_text[i],
+					     sqlite3_errmsg(c->db));
+	}
+	return 0;
+}
+
+/* The calling thread's connection to `m`, opened on first use. */
+int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m)
+{
+	sqlite_store *s = (sqlite_store *)m;
+	sqlite_conn *head = pthread_getspecific(conn_key);
+	sqlite_conn *c;
+	int error = 0;
+
+	for (c = head; c; c = c->thread_next) {
+		if (c->serial == s->base.serial) {
+			*out = c;
+			return 0;
+		}
+	}
+	if ((error = brt_sqlite_conn_open(&c, s->path, s->base.serial)) < 0)
+		return error;
+	if ((error = brt_sqlite_conn_prepare(c)) < 0)
+		goto fail;
+	c->thread_next = head;
+	if (pthread_setspecific(conn_key, c) != 0) {
+		error = brt_error_set(BRT_ENOMEM, "pthread_setspecific failed");
+		goto fail;
+	}
+	pthread_mutex_lock(&registry_lock);
+	c->store = s;
+	c->store_next = s->conns;
+	s->conns = c;
+	pthread_mutex_unlock(&registry_lock);
+	*out = c;
+	return 0;
+fail:
+	brt_sqlite_conn_close(c);
+	free(c);
+	return error;
+}
+
+/* Run `fn` in one write transaction, again if the database stayed locked. */
+int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+{
+	sqlite_conn *c;
+	int error;
+	int attempt;
+
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	for (attempt = 1;; attempt++) {
+		c->busy = 0;
+		gate_enter(&((sqlite_store *)m)->gate);
+		if ((error = brt_sqlite_run(c, BRT_SQL_BEGIN)) == 0) {
+			error = fn(c, ctx);
+			if (error == 0)
+				error = brt_sqlite_run(c, BRT_SQL_COMMIT);
+			/* Some errors already rolled back; ROLLBACK then fails. */
+			if (error != 0 && !sqlite3_get_autocommit(c->db)) {
+				int keep_busy = c->busy;
+				brt_sqlite_run(c, BRT_SQL_ROLLBACK);
+				c->busy = keep_busy;
+			}
+		}
+		gate_leave(&((sqlite_store *)m)->gate);
+		if (error == 0 || !c->busy || attempt >= WRITE_ATTEMPTS)
+			return error;
+		{
+			struct timespec pause = { 0, 10000000L * attempt };
+			nanosleep(&pause, NULL);
+		}
+	}
+}
+
+/* Close every thread's connection: all threads are done with the store,
+ * but some may live on and hold it in their lists. */
+void brt_sqlite_conns_release(sqlite_store *s)
+{
+	sqlite_conn *head;
+	sqlite_conn **p;
+	sqlite_conn *c;
+
+	pthread_mutex_lock(&registry_lock);
+	for (c = s->conns; c; c = c->store_next) {
+		brt_sqlite_conn_close(c);
+		c->store = NULL;
+	}
+	s->conns = NULL;
+	/* Other threads drop their dead entries when they exit; this one
+	 * (typically the one that opened the store) does it now. */
+	head = pthread_getspecific(conn_key);
+	for (p = &head; *p;) {
+		if (!(*p)->store) {
+			sqlite_conn *dead = *p;
+			*p = dead->thread_next;
+			free(dead);
+		} else {
+			p = &(*p)->thread_next;
+		}
+	}
+	pthread_setspecific(conn_key, head);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Once per process: the key of the per-thread connection lists. */
+int brt_sqlite_registry_init(void)
+{
+	pthread_once(&conn_key_once, conn_key_init);
+	return conn_key_error ? brt_error_set(BRT_EIO, "pthread_key_create failed") : 0;
+}

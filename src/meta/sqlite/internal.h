@@ -1,0 +1,158 @@
+/* What the files of the SQLite metadata driver share: the store and
+ * per-thread connection structs, the connection registry and write
+ * machinery (conn.c), row helpers (rows.c), and the functions each slot
+ * family file uses to fill its slots of brt_meta. */
+#ifndef BRT_META_SQLITE_INTERNAL_H
+#define BRT_META_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "meta/meta.h"
+#include "meta/sql/schema.h"
+
+typedef struct sqlite_store sqlite_store;
+typedef struct sqlite_conn sqlite_conn;
+
+/* One thread's connection to one store.  It sits on two lists: its
+ * thread's (walked without a lock, only by that thread) and its store's
+ * (under registry_lock, so that freeing the store can close connections of
+ * threads that are still alive). */
+struct sqlite_conn {
+	sqlite_conn *thread_next;
+	sqlite_conn *store_next; /* registry_lock */
+	sqlite_store *store;     /* registry_lock; NULL once the store is gone */
+	uint64_t serial;         /* of the store; immutable */
+	sqlite3 *db;
+	int busy;                /* the last error was SQLITE_BUSY/LOCKED */
+	int last_rc;             /* extended code of the last error */
+	/* key_epoch's cache: the epoch row as read when PRAGMA data_version
+	 * was `data_version`; epoch_known = 0 forces a read. */
+	int epoch_known;
+	int64_t data_version;
+	uint64_t epoch;
+	sqlite3_stmt *stmt[BRT_SQL_COUNT];
+};
+
+/* SQLite admits one writer at a time, and a writer that finds the lock
+ * taken sleep-polls (naps of up to 100 ms) while the thread that just
+ * committed takes it straight back: measured with 4 threads, two of them
+ * waited over 2 s and would hit busy_timeout under sustained load.  So the
+ * threads of this process queue for the write lock in arrival order; this
+ * serialises nothing that SQLite does not already serialise, and readers
+ * never touch it.  Other processes are still waited out by busy_timeout. */
+typedef struct write_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t turn;
+	uint64_t next_ticket;
+	uint64_t now_serving;
+} write_gate;
+
+struct sqlite_store {
+	brt_meta base;
+	char *path;
+	sqlite_conn *conns; /* registry_lock */
+	write_gate gate;
+};
+
+/* What one listing may collect in memory before it gives up. */
+#define BRT_SQLITE_LISTING_MAX ((size_t)64 << 20)
+
+/* --- conn.c: connections, statements, write transactions --- */
+
+int brt_sqlite_db_error(sqlite_conn *c, int rc);
+
+int brt_sqlite_db_exec(sqlite3 *db, const char *sql);
+
+/* Bind parameters 1.. in order.  Types: 't' text (NULL binds NULL),
+ * 'i' int64_t, 'z' int64_t where 0 binds NULL (an optional time),
+ * 'u' uint64_t (must fit int64), 'b' blob as pointer and size_t (NULL
+ * pointer binds NULL).  Values are borrowed until reset. */
+int brt_sqlite_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...);
+
+/* One step; *row_out says whether a row is there to read. */
+int brt_sqlite_step(sqlite_conn *c, sqlite3_stmt *st, int *row_out);
+
+/* Make a statement reusable and drop the borrowed bindings; resetting also
+ * ends the statement's implicit read transaction, which would otherwise
+ * hold back WAL checkpoints. */
+void brt_sqlite_end(sqlite3_stmt *st);
+
+int brt_sqlite_run(sqlite_conn *c, enum brt_sql_stmt id);
+
+int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial);
+
+int brt_sqlite_conn_prepare(sqlite_conn *c);
+
+void brt_sqlite_conn_close(sqlite_conn *c);
+
+/* The calling thread's connection to `m`, opened on first use. */
+int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m);
+
+/* Run `fn` in one write transaction, again if the database stayed locked. */
+int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx);
+
+/* Close every thread's connection: all threads are done with the store,
+ * but some may live on and hold it in their lists. */
+void brt_sqlite_conns_release(sqlite_store *s);
+
+/* Once per process: the key of the per-thread connection lists. */
+int brt_sqlite_registry_init(void);
+
+/* --- rows.c: reading rows --- */
+
+/* Decodes the current row of a statement into a struct of the caller's. */
+typedef int (*brt_sqlite_row_decoder)(sqlite_conn *c, sqlite3_stmt *st, void *out);
+
+/* Whether a query with the given int/text parameters returns a row. */
+int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, int64_t n,
+			const char *s, int *found_out);
+
+/* A NOT NULL text column copied into `pool`. */
+int brt_sqlite_column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool *pool,
+			    const char **out);
+
+/* Copy a text column into a fixed buffer; BRT_EIO if it does not fit. */
+int brt_sqlite_column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out, size_t out_size);
+
+/* A fixed-size string field of a struct handed in must end within it;
+ * ids must not be empty either. */
+int brt_sqlite_field_check(const char *s, size_t size, int is_id, const char *what);
+
+/* The one row `stmt` yields for `id`, decoded into `out` (`size` bytes)
+ * through `tmp` first, so a failed read leaves `out` untouched.
+ * BRT_ENOTFOUND ("<what> <id> unknown") when there is none. */
+int brt_sqlite_get_by_id(brt_meta *m, int stmt, const char *id, brt_sqlite_row_decoder decode, void *tmp, void *out,
+		     size_t size, const char *what);
+
+/* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
+ * decoded through `tmp` into an array of `size`-byte structs; then, with the statement
+ * reset so the callback may use the store, `cb` for each until one
+ * returns non-zero (returned unchanged). */
+int brt_sqlite_list_rows(sqlite_conn *c, int stmt, const char *arg, brt_sqlite_row_decoder decode, void *tmp, size_t size,
+		     int (*cb)(const void *row, void *payload), void *payload);
+
+/* A listing's typed callback and its payload, for brt_sqlite_list_rows. */
+struct brt_sqlite_typed_cb {
+	brt_meta_account_cb account;
+	brt_meta_key_cb key;
+	brt_meta_upload_cb upload;
+	void *payload;
+};
+
+/* --- repos.c, uploads.c, accounts.c: the slots, by family --- */
+
+/* Inside a write transaction: the repository's id, creating it for
+ * `account` if needed. */
+int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
+		       int64_t *id_out);
+
+/* Each fills its family's slots of `m`. */
+void brt_sqlite_repos_slots(brt_meta *m);
+void brt_sqlite_uploads_slots(brt_meta *m);
+void brt_sqlite_accounts_slots(brt_meta *m);
+
+#endif

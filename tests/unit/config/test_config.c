@@ -1,7 +1,8 @@
 /* The configuration loader (config/config.h) on real files in a temporary
  * directory: the built-in defaults, every key family, sizes and durations,
- * malformed values refused as BRT_EINVALID with a detail that names the
- * key, unknown keys ignored with a warning, and the file errors. */
+ * malformed values and shapes refused as BRT_EINVALID with a detail that
+ * names the key, unknown keys ignored with a warning, a failed load that
+ * changes nothing, and the file errors. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -514,6 +515,57 @@ static void test_unknown_keys(void)
 	CHECK(strstr(warnings, "unknown key extra") != NULL);
 }
 
+/* A list or a mapping where one value is read, and a known section that is
+ * not a mapping, are refused naming the key: read by key path, they were
+ * skipped and left the default in force.  Unknown keys stay ignored
+ * whatever their shape; an empty section is no section. */
+static void test_shapes(void)
+{
+	brt_config c, defaults;
+
+	refused("http: {threads: [1, 2]}\n", "http.threads");
+	refused("http: {threads: {a: 1}}\n", "http.threads");
+	refused("http:\n  tls:\n    key:\n      - /etc/berth/server.key\n", "http.tls.key");
+	refused("log: {accesslog: {disabled: [true]}}\n", "log.accesslog.disabled");
+	refused("region: {name: eu}\n", "region");
+	refused("version: [0.1]\n", "version");
+	refused("http: {tls: {clientcas: [[/a.pem]]}}\n", "http.tls.clientcas");
+	refused("http: {tls: {clientcas: {a: /a.pem}}}\n", "http.tls.clientcas");
+
+	refused("http: 5\n", "http must be a mapping");
+	refused("storage: [filesystem]\n", "storage must be a mapping");
+	refused("log: {accesslog: true}\n", "log.accesslog");
+	refused("http: {tls: /etc/berth/server.crt}\n", "http.tls");
+	refused("auth: {device: OU}\n", "auth.device");
+	refused("storage: {filesystem: /var/lib/berth}\n", "storage.filesystem");
+	refused("http: ''\n", "http must be a mapping");
+
+	refused("- http\n- limits\n", "top level");
+	refused("just a string\n", "top level");
+	refused("5\n", "top level");
+
+	brt_config_defaults(&defaults);
+	c = accepted("http:\n");
+	CHECK(memcmp(&c, &defaults, sizeof(c)) == 0);
+	c = accepted("http: ~\nlimits: null\nauth:\n  device:\n");
+	CHECK(memcmp(&c, &defaults, sizeof(c)) == 0);
+	c = accepted("---\n");
+	CHECK(memcmp(&c, &defaults, sizeof(c)) == 0);
+
+	c = accepted(
+		"notifications: 5\n"
+		"middleware: [a, b]\n"
+		"http: {threads: 2, debug: {addr: 'localhost:5001'}, prefix: [a]}\n"
+		"storage: {s3: [x], filesystem: {maxthreads: {a: 1}}}\n");
+	CHECK_EQ_INT(c.threads, 2);
+	CHECK(strstr(warnings, "unknown key notifications") != NULL);
+	CHECK(strstr(warnings, "unknown key middleware") != NULL);
+	CHECK(strstr(warnings, "unknown key http.debug") != NULL);
+	CHECK(strstr(warnings, "unknown key http.prefix") != NULL);
+	CHECK(strstr(warnings, "unknown key storage.s3") != NULL);
+	CHECK(strstr(warnings, "unknown key storage.filesystem.maxthreads") != NULL);
+}
+
 /* Files that cannot be read or parsed. */
 static void test_file_errors(void)
 {
@@ -556,6 +608,7 @@ int main(void)
 	test_body_budget_versus_manifest();
 	test_strings_and_choices();
 	test_unknown_keys();
+	test_shapes();
 	test_file_errors();
 
 	unlink(config_path);

@@ -375,16 +375,23 @@ static int has_nul(const yaml_node_t *node)
 	return strlen((const char *)node->data.scalar.value) != node->data.scalar.length;
 }
 
+static int same_key(const yaml_node_t *a, const yaml_node_t *b)
+{
+	return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
+	       a->data.scalar.length == b->data.scalar.length &&
+	       memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
+}
+
 static int check_value(yaml_document_t *doc, const struct known_key *known, yaml_node_t *value, char *path,
 		       size_t len, size_t cap);
 
-/* Check a known section's mapping: known keys in the shape
+/* Check a known section's mapping: every key once, known keys in the shape
  * they are read in, unknown keys warned about and left unread (whatever
  * their shape: a distribution config.yml has many).  `path` holds the
  * section's key path, `len` characters of the `cap` it may grow to. */
 static int check_section(yaml_document_t *doc, yaml_node_t *mapping, char *path, size_t len, size_t cap)
 {
-	yaml_node_pair_t *pair;
+	yaml_node_pair_t *pair, *earlier;
 	int error = 0;
 
 	for (pair = mapping->data.mapping.pairs.start; pair < mapping->data.mapping.pairs.top; pair++) {
@@ -409,6 +416,14 @@ static int check_section(yaml_document_t *doc, yaml_node_t *mapping, char *path,
 		} else {
 			n = 0;
 			path[len] = '\0';
+		}
+		for (earlier = mapping->data.mapping.pairs.start; earlier < pair; earlier++) {
+			yaml_node_t *other = yaml_document_get_node(doc, earlier->key);
+			if (other && same_key(key, other)) {
+				error = brt_error_set(BRT_EINVALID, "config: %s%s%.100s is given twice", path,
+						      n == 0 && len ? "." : "", n == 0 ? name : "");
+				goto done;
+			}
 		}
 		if (!known)
 			brt_log_warn("config: ignoring unknown key %s%s%.100s", path, n == 0 && len ? "." : "",

@@ -566,6 +566,25 @@ static void test_shapes(void)
 	CHECK(strstr(warnings, "unknown key storage.filesystem.maxthreads") != NULL);
 }
 
+/* YAML keys are unique: a key given twice is refused naming it, not read
+ * once with the other silently dropped (a second http: block was lost). */
+static void test_duplicate_keys(void)
+{
+	refused("http:\n  threads: 2\n  threads: 3\n", "http.threads");
+	refused("http: {threads: 2, \"threads\": 3}\n", "http.threads");
+	refused("http:\n  addr: 127.0.0.1:6000\nhttp:\n  threads: 2\n", "http is given twice");
+	refused("region: a\nregion: a\n", "region");
+	refused("log: {accesslog: {disabled: true, disabled: false}}\n", "log.accesslog.disabled");
+	refused("http: {tls: {key: /a.key}, tls: {certificate: /a.crt}}\n", "http.tls");
+	/* an unknown key too: the mapping is ours to read */
+	refused("http: {thraeds: 1, thraeds: 2}\n", "http.thraeds");
+	refused("extra: 1\nextra: 2\n", "extra");
+	/* inside an unknown section nothing is read, so nothing is checked */
+	accepted("notifications: {a: 1, a: 2}\n");
+	/* the same name in different sections is no repeat */
+	accepted("http: {tls: {key: /a.key}}\nauth: {device: {account_field: CN}}\nextra: {key: 1}\n");
+}
+
 /* Files that cannot be read or parsed. */
 static void test_file_errors(void)
 {
@@ -609,6 +628,7 @@ int main(void)
 	test_strings_and_choices();
 	test_unknown_keys();
 	test_shapes();
+	test_duplicate_keys();
 	test_file_errors();
 
 	unlink(config_path);

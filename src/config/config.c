@@ -3,9 +3,12 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -485,19 +488,46 @@ static int check_document(yaml_document_t *doc)
 	return check_section(doc, root, path, 0, sizeof(path));
 }
 
+/* A parse failure as an error code: the file failing to read is I/O, not
+ * a malformed configuration. */
+static int parse_error(yaml_parser_t *parser, FILE *f, const char *path)
+{
+	if (parser->error == YAML_MEMORY_ERROR)
+		return brt_error_set(BRT_ENOMEM, "config %s: out of memory", path);
+	if (parser->error == YAML_READER_ERROR && ferror(f))
+		return brt_error_set(BRT_EIO, "cannot read config %s", path);
+	return brt_error_set(BRT_EINVALID, "config %s: %s at line %zu", path,
+			     parser->problem ? parser->problem : "syntax error", parser->problem_mark.line + 1);
+}
+
 int brt_config_load(brt_config *config, const char *path)
 {
-	int error = 0;
+	int error = 0, fd = -1;
 	FILE *f = NULL;
+	struct stat st;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	int parser_ready = 0, doc_ready = 0;
 
-	f = fopen(path, "rb");
-	if (!f) {
+	/* O_NONBLOCK: a FIFO without a writer is refused below, not waited on. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
 		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
 		goto done;
 	}
+	if (fstat(fd, &st) < 0) {
+		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = brt_error_set(BRT_EIO, "config %s is not a regular file", path);
+		goto done;
+	}
+	if (!(f = fdopen(fd, "rb"))) {
+		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
+		goto done;
+	}
+	fd = -1; /* now closed with f */
 	if (!yaml_parser_initialize(&parser)) {
 		error = brt_error_set(BRT_ENOMEM, "yaml parser");
 		goto done;
@@ -505,9 +535,7 @@ int brt_config_load(brt_config *config, const char *path)
 	parser_ready = 1;
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &doc)) {
-		error = brt_error_set(BRT_EINVALID, "config %s: %s at line %zu", path,
-				      parser.problem ? parser.problem : "syntax error",
-				      parser.problem_mark.line + 1);
+		error = parse_error(&parser, f, path);
 		goto done;
 	}
 	doc_ready = 1;
@@ -520,5 +548,7 @@ done:
 		yaml_parser_delete(&parser);
 	if (f)
 		fclose(f);
+	if (fd >= 0)
+		close(fd);
 	return error;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -589,14 +590,21 @@ static void test_duplicate_keys(void)
 static void test_file_errors(void)
 {
 	brt_config c;
-	char missing[700];
+	char missing[700], fifo[700];
 
 	brt_config_defaults(&c);
 	snprintf(missing, sizeof(missing), "%s/no-such-file.yml", tmp_dir);
 	CHECK_EQ_INT(brt_config_load(&c, missing), BRT_EIO);
 	CHECK(strstr(brt_error_last(), "no-such-file.yml") != NULL);
-	/* a directory is refused, whichever code says so */
-	CHECK(brt_config_load(&c, tmp_dir) < 0);
+	/* anything but a regular file cannot be read as one: I/O, not a
+	 * malformed configuration (a FIFO is refused, not waited on) */
+	CHECK_EQ_INT(brt_config_load(&c, tmp_dir), BRT_EIO);
+	CHECK(strstr(brt_error_last(), tmp_dir) != NULL);
+	CHECK_EQ_INT(brt_config_load(&c, "/dev/null"), BRT_EIO);
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yml", tmp_dir);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	CHECK_EQ_INT(brt_config_load(&c, fifo), BRT_EIO);
+	unlink(fifo);
 
 	/* a syntax error names the line */
 	CHECK_EQ_INT(load(&c, "http:\n  addr: [unclosed\n"), BRT_EINVALID);

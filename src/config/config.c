@@ -506,7 +506,7 @@ int brt_config_load(brt_config *config, const char *path)
 	FILE *f = NULL;
 	struct stat st;
 	yaml_parser_t parser;
-	yaml_document_t doc;
+	yaml_document_t doc, extra;
 	int parser_ready = 0, doc_ready = 0;
 
 	/* O_NONBLOCK: a FIFO without a writer is refused below, not waited on. */
@@ -539,6 +539,20 @@ int brt_config_load(brt_config *config, const char *path)
 		goto done;
 	}
 	doc_ready = 1;
+	/* A second document would be silently ignored; the rest of the file
+	 * must also parse. */
+	if (yaml_document_get_root_node(&doc)) {
+		if (!yaml_parser_load(&parser, &extra)) {
+			error = parse_error(&parser, f, path);
+			goto done;
+		}
+		if (yaml_document_get_root_node(&extra))
+			error = brt_error_set(BRT_EINVALID, "config %s: one document expected, another starts "
+							    "at line %zu", path, extra.start_mark.line + 1);
+		yaml_document_delete(&extra);
+		if (error < 0)
+			goto done;
+	}
 	if ((error = check_document(&doc)) < 0 || (error = apply(config, &doc)) < 0)
 		goto done;
 done:

@@ -586,6 +586,23 @@ static void test_duplicate_keys(void)
 	accepted("http: {tls: {key: /a.key}}\nauth: {device: {account_field: CN}}\nextra: {key: 1}\n");
 }
 
+/* A file is one YAML document: a second one would be ignored unread. */
+static void test_one_document(void)
+{
+	brt_config c;
+
+	refused("http: {threads: 2}\n---\nhttp: {threads: 3}\n", "one document");
+	refused("http: {threads: 2}\n...\n---\nlimits: {page_max: 5}\n", "one document");
+	refused("http: {threads: 2}\n---\n", "one document");
+	/* what follows the first document must parse too */
+	refused("http: {threads: 2}\n---\n[unclosed\n", "line");
+
+	c = accepted("---\nhttp: {threads: 2}\n");
+	CHECK_EQ_INT(c.threads, 2);
+	c = accepted("%YAML 1.1\n---\nhttp: {threads: 3}\n...\n");
+	CHECK_EQ_INT(c.threads, 3);
+}
+
 /* Files that cannot be read or parsed. */
 static void test_file_errors(void)
 {
@@ -637,6 +654,7 @@ int main(void)
 	test_unknown_keys();
 	test_shapes();
 	test_duplicate_keys();
+	test_one_document();
 	test_file_errors();
 
 	unlink(config_path);

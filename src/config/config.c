@@ -508,6 +508,8 @@ int brt_config_load(brt_config *config, const char *path)
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
 	int parser_ready = 0, doc_ready = 0;
+	/* The caller's values stay as they were unless the whole file loads. */
+	brt_config next = *config;
 
 	/* O_NONBLOCK: a FIFO without a writer is refused below, not waited on. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -553,8 +555,9 @@ int brt_config_load(brt_config *config, const char *path)
 		if (error < 0)
 			goto done;
 	}
-	if ((error = check_document(&doc)) < 0 || (error = apply(config, &doc)) < 0)
+	if ((error = check_document(&doc)) < 0 || (error = apply(&next, &doc)) < 0)
 		goto done;
+	*config = next;
 done:
 	if (doc_ready)
 		yaml_document_delete(&doc);

@@ -603,6 +603,32 @@ static void test_one_document(void)
 	CHECK_EQ_INT(c.threads, 3);
 }
 
+/* A refused file leaves the caller's configuration exactly as it was, even
+ * when the refused value comes after values that were good. */
+static void test_failed_load_changes_nothing(void)
+{
+	brt_config c, before;
+
+	brt_config_defaults(&c);
+	c.threads = 7;
+	snprintf(c.region, sizeof(c.region), "set-by-caller");
+	before = c;
+	CHECK_EQ_INT(load_over(&c, "region: eu\nhttp: {threads: 9, addr: '[::1]:1', idle_timeout: 0}\n"),
+		     BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\nlog: {level: loud}\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "limits: {manifest_bytes: 8m}\nhttp: {body_memory_limit: 1m}\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\nhttp: {threads: 10}\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\n---\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\n"), 0);
+	CHECK_EQ_INT(c.threads, 9);
+	CHECK_EQ_STR(c.region, "set-by-caller");
+}
+
 /* Files that cannot be read or parsed. */
 static void test_file_errors(void)
 {
@@ -655,6 +681,7 @@ int main(void)
 	test_shapes();
 	test_duplicate_keys();
 	test_one_document();
+	test_failed_load_changes_nothing();
 	test_file_errors();
 
 	unlink(config_path);

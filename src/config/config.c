@@ -369,7 +369,8 @@ static int is_null(const yaml_node_t *node)
 	if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return 0;
 	v = (const char *)node->data.scalar.value;
-	return v[0] == '\0' || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+	return v[0] == '\0' || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	       !strcmp(v, "NULL");
 }
 
 /* A scalar with a NUL inside ("a\0b") would be read cut short. */
@@ -429,8 +430,8 @@ static int check_section(yaml_document_t *doc, yaml_node_t *mapping, char *path,
 			}
 		}
 		if (!known)
-			brt_log_warn("config: ignoring unknown key %s%s%.100s", path, n == 0 && len ? "." : "",
-				     n == 0 ? name : "");
+			brt_log_warn("config: ignoring unknown key %s%s%.100s", path,
+				     n == 0 && len ? "." : "", n == 0 ? name : "");
 		else if ((error = check_value(doc, known, yaml_document_get_node(doc, pair->value), path,
 					      len + (size_t)n, cap)) < 0)
 			goto done;
@@ -482,8 +483,9 @@ static int check_document(yaml_document_t *doc)
 	if (!root || is_null(root))
 		return 0;
 	if (root->type != YAML_MAPPING_NODE)
-		return brt_error_set(BRT_EINVALID, "config: the top level must be a mapping of sections "
-						   "(http:, storage:, ...), not a %s",
+		return brt_error_set(BRT_EINVALID,
+				     "config: the top level must be a mapping of sections "
+				     "(http:, storage:, ...), not a %s",
 				     root->type == YAML_SEQUENCE_NODE ? "list" : "single value");
 	return check_section(doc, root, path, 0, sizeof(path));
 }
@@ -497,7 +499,8 @@ static int parse_error(yaml_parser_t *parser, FILE *f, const char *path)
 	if (parser->error == YAML_READER_ERROR && ferror(f))
 		return brt_error_set(BRT_EIO, "cannot read config %s", path);
 	return brt_error_set(BRT_EINVALID, "config %s: %s at line %zu", path,
-			     parser->problem ? parser->problem : "syntax error", parser->problem_mark.line + 1);
+			     parser->problem ? parser->problem : "syntax error",
+			     parser->problem_mark.line + 1);
 }
 
 int brt_config_load(brt_config *config, const char *path)
@@ -549,8 +552,10 @@ int brt_config_load(brt_config *config, const char *path)
 			goto done;
 		}
 		if (yaml_document_get_root_node(&extra))
-			error = brt_error_set(BRT_EINVALID, "config %s: one document expected, another starts "
-							    "at line %zu", path, extra.start_mark.line + 1);
+			error = brt_error_set(BRT_EINVALID,
+					      "config %s: one document expected, another starts "
+					      "at line %zu",
+					      path, extra.start_mark.line + 1);
 		yaml_document_delete(&extra);
 		if (error < 0)
 			goto done;

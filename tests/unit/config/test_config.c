@@ -618,7 +618,8 @@ static void test_failed_load_changes_nothing(void)
 	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
 	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\nlog: {level: loud}\n"), BRT_EINVALID);
 	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
-	CHECK_EQ_INT(load_over(&c, "limits: {manifest_bytes: 8m}\nhttp: {body_memory_limit: 1m}\n"), BRT_EINVALID);
+	CHECK_EQ_INT(load_over(&c, "limits: {manifest_bytes: 8m}\nhttp: {body_memory_limit: 1m}\n"),
+		     BRT_EINVALID);
 	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
 	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\nhttp: {threads: 10}\n"), BRT_EINVALID);
 	CHECK(memcmp(&c, &before, sizeof(c)) == 0);

@@ -56,9 +56,14 @@ void brt_config_defaults(brt_config *config);
 /* The token service name: auth.service, else public_host, else "berth". */
 const char *brt_config_service(const brt_config *config);
 
-/* Read the YAML file at `path` over the current values.  Unknown keys are
- * ignored with a warning; malformed values are BRT_EINVALID (detail names
- * the key); an unreadable file is BRT_EIO. */
+/* Read the YAML file at `path` over the current values: one document whose
+ * top level is a mapping of sections.  Unknown keys are ignored with a
+ * warning, whatever their shape.  Malformed values are BRT_EINVALID (detail
+ * names the key), and so are a list or mapping where a value is read, a
+ * known section that is not a mapping (empty is none), a key given twice in
+ * one mapping, and a second document.  A path that cannot be read, or is
+ * not a regular file, is BRT_EIO.  On any error `config` is left exactly as
+ * it was. */
 int brt_config_load(brt_config *config, const char *path);
 
 #endif

@@ -1,12 +1,14 @@
 /* The configuration loader (config/config.h) on real files in a temporary
  * directory: the built-in defaults, every key family, sizes and durations,
- * malformed values refused as BRT_EINVALID with a detail that names the
- * key, unknown keys ignored with a warning, and the file errors. */
+ * malformed values and shapes refused as BRT_EINVALID with a detail that
+ * names the key, unknown keys ignored with a warning, a failed load that
+ * changes nothing, and the file errors. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -514,18 +516,139 @@ static void test_unknown_keys(void)
 	CHECK(strstr(warnings, "unknown key extra") != NULL);
 }
 
+/* A list or a mapping where one value is read, and a known section that is
+ * not a mapping, are refused naming the key: read by key path, they were
+ * skipped and left the default in force.  Unknown keys stay ignored
+ * whatever their shape; an empty section is no section. */
+static void test_shapes(void)
+{
+	brt_config c, defaults;
+
+	refused("http: {threads: [1, 2]}\n", "http.threads");
+	refused("http: {threads: {a: 1}}\n", "http.threads");
+	refused("http:\n  tls:\n    key:\n      - /etc/berth/server.key\n", "http.tls.key");
+	refused("log: {accesslog: {disabled: [true]}}\n", "log.accesslog.disabled");
+	refused("region: {name: eu}\n", "region");
+	refused("version: [0.1]\n", "version");
+	refused("http: {tls: {clientcas: [[/a.pem]]}}\n", "http.tls.clientcas");
+	refused("http: {tls: {clientcas: {a: /a.pem}}}\n", "http.tls.clientcas");
+
+	refused("http: 5\n", "http must be a mapping");
+	refused("storage: [filesystem]\n", "storage must be a mapping");
+	refused("log: {accesslog: true}\n", "log.accesslog");
+	refused("http: {tls: /etc/berth/server.crt}\n", "http.tls");
+	refused("auth: {device: OU}\n", "auth.device");
+	refused("storage: {filesystem: /var/lib/berth}\n", "storage.filesystem");
+	refused("http: ''\n", "http must be a mapping");
+
+	refused("- http\n- limits\n", "top level");
+	refused("just a string\n", "top level");
+	refused("5\n", "top level");
+
+	brt_config_defaults(&defaults);
+	c = accepted("http:\n");
+	CHECK(memcmp(&c, &defaults, sizeof(c)) == 0);
+	c = accepted("http: ~\nlimits: null\nauth:\n  device:\n");
+	CHECK(memcmp(&c, &defaults, sizeof(c)) == 0);
+	c = accepted("---\n");
+	CHECK(memcmp(&c, &defaults, sizeof(c)) == 0);
+
+	c = accepted(
+		"notifications: 5\n"
+		"middleware: [a, b]\n"
+		"http: {threads: 2, debug: {addr: 'localhost:5001'}, prefix: [a]}\n"
+		"storage: {s3: [x], filesystem: {maxthreads: {a: 1}}}\n");
+	CHECK_EQ_INT(c.threads, 2);
+	CHECK(strstr(warnings, "unknown key notifications") != NULL);
+	CHECK(strstr(warnings, "unknown key middleware") != NULL);
+	CHECK(strstr(warnings, "unknown key http.debug") != NULL);
+	CHECK(strstr(warnings, "unknown key http.prefix") != NULL);
+	CHECK(strstr(warnings, "unknown key storage.s3") != NULL);
+	CHECK(strstr(warnings, "unknown key storage.filesystem.maxthreads") != NULL);
+}
+
+/* YAML keys are unique: a key given twice is refused naming it, not read
+ * once with the other silently dropped (a second http: block was lost). */
+static void test_duplicate_keys(void)
+{
+	refused("http:\n  threads: 2\n  threads: 3\n", "http.threads");
+	refused("http: {threads: 2, \"threads\": 3}\n", "http.threads");
+	refused("http:\n  addr: 127.0.0.1:6000\nhttp:\n  threads: 2\n", "http is given twice");
+	refused("region: a\nregion: a\n", "region");
+	refused("log: {accesslog: {disabled: true, disabled: false}}\n", "log.accesslog.disabled");
+	refused("http: {tls: {key: /a.key}, tls: {certificate: /a.crt}}\n", "http.tls");
+	/* an unknown key too: the mapping is ours to read */
+	refused("http: {thraeds: 1, thraeds: 2}\n", "http.thraeds");
+	refused("extra: 1\nextra: 2\n", "extra");
+	/* inside an unknown section nothing is read, so nothing is checked */
+	accepted("notifications: {a: 1, a: 2}\n");
+	/* the same name in different sections is no repeat */
+	accepted("http: {tls: {key: /a.key}}\nauth: {device: {account_field: CN}}\nextra: {key: 1}\n");
+}
+
+/* A file is one YAML document: a second one would be ignored unread. */
+static void test_one_document(void)
+{
+	brt_config c;
+
+	refused("http: {threads: 2}\n---\nhttp: {threads: 3}\n", "one document");
+	refused("http: {threads: 2}\n...\n---\nlimits: {page_max: 5}\n", "one document");
+	refused("http: {threads: 2}\n---\n", "one document");
+	/* what follows the first document must parse too */
+	refused("http: {threads: 2}\n---\n[unclosed\n", "line");
+
+	c = accepted("---\nhttp: {threads: 2}\n");
+	CHECK_EQ_INT(c.threads, 2);
+	c = accepted("%YAML 1.1\n---\nhttp: {threads: 3}\n...\n");
+	CHECK_EQ_INT(c.threads, 3);
+}
+
+/* A refused file leaves the caller's configuration exactly as it was, even
+ * when the refused value comes after values that were good. */
+static void test_failed_load_changes_nothing(void)
+{
+	brt_config c, before;
+
+	brt_config_defaults(&c);
+	c.threads = 7;
+	snprintf(c.region, sizeof(c.region), "set-by-caller");
+	before = c;
+	CHECK_EQ_INT(load_over(&c, "region: eu\nhttp: {threads: 9, addr: '[::1]:1', idle_timeout: 0}\n"),
+		     BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\nlog: {level: loud}\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "limits: {manifest_bytes: 8m}\nhttp: {body_memory_limit: 1m}\n"),
+		     BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\nhttp: {threads: 10}\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\n---\n"), BRT_EINVALID);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	CHECK_EQ_INT(load_over(&c, "http: {threads: 9}\n"), 0);
+	CHECK_EQ_INT(c.threads, 9);
+	CHECK_EQ_STR(c.region, "set-by-caller");
+}
+
 /* Files that cannot be read or parsed. */
 static void test_file_errors(void)
 {
 	brt_config c;
-	char missing[700];
+	char missing[700], fifo[700];
 
 	brt_config_defaults(&c);
 	snprintf(missing, sizeof(missing), "%s/no-such-file.yml", tmp_dir);
 	CHECK_EQ_INT(brt_config_load(&c, missing), BRT_EIO);
 	CHECK(strstr(brt_error_last(), "no-such-file.yml") != NULL);
-	/* a directory is refused, whichever code says so */
-	CHECK(brt_config_load(&c, tmp_dir) < 0);
+	/* anything but a regular file cannot be read as one: I/O, not a
+	 * malformed configuration (a FIFO is refused, not waited on) */
+	CHECK_EQ_INT(brt_config_load(&c, tmp_dir), BRT_EIO);
+	CHECK(strstr(brt_error_last(), tmp_dir) != NULL);
+	CHECK_EQ_INT(brt_config_load(&c, "/dev/null"), BRT_EIO);
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yml", tmp_dir);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	CHECK_EQ_INT(brt_config_load(&c, fifo), BRT_EIO);
+	unlink(fifo);
 
 	/* a syntax error names the line */
 	CHECK_EQ_INT(load(&c, "http:\n  addr: [unclosed\n"), BRT_EINVALID);
@@ -556,6 +679,10 @@ int main(void)
 	test_body_budget_versus_manifest();
 	test_strings_and_choices();
 	test_unknown_keys();
+	test_shapes();
+	test_duplicate_keys();
+	test_one_document();
+	test_failed_load_changes_nothing();
 	test_file_errors();
 
 	unlink(config_path);

@@ -158,7 +158,7 @@ int api_blob_get(brt_api_request *req)
 	int error;
 
 	if ((error = parse_digest(req)) < 0 ||
-	    (error = req->api->meta->blob_get(req->api->meta, &info, req->pool, req->repo, req->digest.str)) < 0)
+	    (error = brt_meta_blob_get(req->api->meta, &info, req->pool, req->repo, req->digest.str)) < 0)
 		return error;
 	len = info.size;
 	req->blob_size = info.size;
@@ -207,7 +207,7 @@ int api_blob_delete(brt_api_request *req)
 	int error;
 
 	if ((error = parse_digest(req)) < 0 ||
-	    (error = req->api->meta->blob_unlink(req->api->meta, &(brt_blob_link){.account_id = req->account,
+	    (error = brt_meta_blob_unlink(req->api->meta, &(brt_blob_link){.account_id = req->account,
 											 .repo = req->repo,
 											 .digest = req->digest.str})) < 0)
 		return error;

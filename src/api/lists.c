@@ -59,7 +59,7 @@ int api_tags_list(brt_api_request *req)
 		goto done;
 	}
 	if ((error = page_params(req, &n, &last)) < 0 ||
-	    (error = meta->tags_list(meta, req->repo, last, n, append_name, tags, &more)) < 0)
+	    (error = brt_meta_tags_list(meta, req->repo, last, n, append_name, tags, &more)) < 0)
 		goto done;
 	body = json_pack("{s:s,s:O}", "name", req->repo, "tags", tags);
 	path = brt_pool_printf(req->pool, "/v2/%s/tags/list", req->repo);
@@ -93,7 +93,7 @@ int api_catalog(brt_api_request *req)
 		error = brt_error_set(BRT_ENOMEM, "out of request memory");
 		goto done;
 	}
-	if ((error = meta->catalog_list(meta, prefix, last, n, append_name, repos, &more)) < 0)
+	if ((error = brt_meta_catalog_list(meta, prefix, last, n, append_name, repos, &more)) < 0)
 		goto done;
 	body = json_pack("{s:O}", "repositories", repos);
 	if (!body) {
@@ -156,7 +156,7 @@ int api_referrers(brt_api_request *req)
 	}
 	if (filter && !*filter)
 		filter = NULL;
-	if ((error = meta->referrers_list(meta, req->repo, req->digest.str, filter, append_referrer, &acc)) < 0)
+	if ((error = brt_meta_referrers_list(meta, req->repo, req->digest.str, filter, append_referrer, &acc)) < 0)
 		goto done;
 	body = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", BRT_MT_OCI_INDEX, "manifests",
 			 acc.list);

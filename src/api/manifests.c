@@ -109,7 +109,7 @@ int api_manifest_put_end(brt_api_request *req)
 	put.now = brt_now_ms();
 	/* BRT_EINVALID: a descriptor whose size is not the stored one;
 	 * clients would trust it and fail (or be fooled) when pulling. */
-	if ((error = meta->manifest_put(meta, &put)) < 0)
+	if ((error = brt_meta_manifest_put(meta, &put)) < 0)
 		return error;
 	resp = api_response_empty();
 	location = brt_pool_printf(req->pool, "/v2/%s/manifests/%s", req->repo, got.str);
@@ -179,7 +179,7 @@ static int unknown_error(brt_api_request *req, int error)
 {
 	brt_meta *meta = req->api->meta;
 
-	if (error == BRT_ENOTFOUND && meta->repo_exists(meta, req->repo) == BRT_ENOTFOUND)
+	if (error == BRT_ENOTFOUND && brt_meta_repo_exists(meta, req->repo) == BRT_ENOTFOUND)
 		return brt_error_set(BRT_ENOREPO, "repository %s is not known", req->repo);
 	return error;
 }
@@ -196,7 +196,7 @@ int api_manifest_get(brt_api_request *req)
 
 	if ((error = parse_reference(req, &is_digest)) < 0)
 		return error;
-	error = meta->manifest_get(meta, &m, req->pool, req->repo, is_digest ? req->digest.str : req->reference,
+	error = brt_meta_manifest_get(meta, &m, req->pool, req->repo, is_digest ? req->digest.str : req->reference,
 				   is_digest);
 	if (error < 0)
 		return unknown_error(req, error);
@@ -233,9 +233,9 @@ int api_manifest_delete(brt_api_request *req)
 	if ((error = parse_reference(req, &is_digest)) < 0)
 		return error;
 	if (is_digest)
-		error = meta->manifest_delete(meta, req->repo, req->digest.str);
+		error = brt_meta_manifest_delete(meta, req->repo, req->digest.str);
 	else
-		error = meta->tag_delete(meta, req->repo, req->reference);
+		error = brt_meta_tag_delete(meta, req->repo, req->reference);
 	if (error < 0)
 		return unknown_error(req, error);
 	api_send(req, 202, api_response_empty(), 0);

@@ -57,19 +57,19 @@ static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
 	unsigned int slot = 0;
 	int error;
 
-	if (!meta->key_epoch)
-		return meta->key_get(meta, out, id);
+	/* A store that cannot say when keys change is asked every time. */
+	if (brt_meta_key_epoch(meta, &epoch) < 0)
+		return brt_meta_key_get(meta, out, id);
 	for (const char *c = id; *c; c++)
 		slot = slot * 31 + (unsigned char)*c;
 	e = &key_cache[slot % KEY_CACHE_SIZE];
-	epoch = meta->key_epoch(meta);
 	now = coarse_monotonic_ms();
 	if (e->store == meta->serial && e->epoch == epoch && now - e->fetched_ms < KEY_CACHE_TTL_MS &&
 	    strcmp(e->key.id, id) == 0) {
 		*out = e->key;
 		return 0;
 	}
-	if ((error = meta->key_get(meta, out, id)) < 0)
+	if ((error = brt_meta_key_get(meta, out, id)) < 0)
 		return error;
 	e->store = meta->serial;
 	e->epoch = epoch;

@@ -81,7 +81,7 @@ static int identify(brt_auth_device *state, gnutls_session_t session, brt_meta *
 		brt_log_info("device certificate refused: its extended key usage excludes client authentication");
 		goto done;
 	}
-	if (!brt_account_id_valid(account) || meta->account_get(meta, &found, account) < 0) {
+	if (!brt_account_id_valid(account) || brt_meta_account_get(meta, &found, account) < 0) {
 		brt_log_info("device certificate refused: %s=%.40s is no account", field, account);
 		goto done;
 	}

@@ -143,9 +143,12 @@ static int open_meta(brt_meta **out, const brt_config *config)
 		fprintf(stderr, "berthd: cannot create %s: %s\n", config->data_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/meta.db", config->data_dir);
-	if (brt_meta_sqlite_open(out, path) < 0) {
-		fprintf(stderr, "berthd: metadata store: %s\n", brt_error_last());
+	if (config->meta_location[0])
+		snprintf(path, sizeof(path), "%s", config->meta_location);
+	else
+		snprintf(path, sizeof(path), "%s/meta.db", config->data_dir);
+	if (brt_meta_open(out, config->meta_driver, path) < 0) {
+		fprintf(stderr, "berthd: metadata store (%s): %s\n", config->meta_driver, brt_error_last());
 		return -1;
 	}
 	return 0;
@@ -214,7 +217,7 @@ static int serve(const brt_config *config)
 		brt_log_error("%s", brt_error_last());
 		goto done;
 	}
-	if (api.meta->secret_get(api.meta, "token-signing", api.token_secret, BRT_TOKEN_SECRET_LEN) < 0) {
+	if (brt_meta_secret_get(api.meta, "token-signing", api.token_secret, BRT_TOKEN_SECRET_LEN) < 0) {
 		brt_log_error("token signing key: %s", brt_error_last());
 		goto done;
 	}
@@ -251,7 +254,7 @@ done:
 	brt_janitor_stop(janitor);
 	if (api.blobs)
 		api.blobs->free(api.blobs);
-	api.meta->free(api.meta);
+	brt_meta_free(api.meta);
 	return status;
 }
 
@@ -353,11 +356,11 @@ static int admin(const struct options *opt, const brt_config *config)
 		}
 		snprintf(a.name, sizeof(a.name), "%s", opt->name ? opt->name : "");
 		a.created_at = brt_now_ms();
-		if ((error = meta->account_create(meta, &a)) < 0)
+		if ((error = brt_meta_account_create(meta, &a)) < 0)
 			goto fail;
 		printf("%s\n", a.id);
 	} else if (strcmp(noun, "account") == 0) {
-		if ((error = meta->account_list(meta, print_account, NULL)) < 0)
+		if ((error = brt_meta_account_list(meta, print_account, NULL)) < 0)
 			goto fail;
 	} else if (strcmp(verb, "create") == 0) {
 		brt_access_key key;
@@ -382,14 +385,14 @@ static int admin(const struct options *opt, const brt_config *config)
 		if (brt_key_generate(&key, access_key, opt->account,
 				     opt->pull_only ? BRT_PERM_PULL : BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
 				     opt->label, now, expires) < 0 ||
-		    (error = meta->key_create(meta, &key)) < 0)
+		    (error = brt_meta_key_create(meta, &key)) < 0)
 			goto fail;
 		printf("%s %s\n", key.id, access_key);
 	} else if (strcmp(verb, "list") == 0) {
-		if ((error = meta->key_list(meta, opt->account, print_key, NULL)) < 0)
+		if ((error = brt_meta_key_list(meta, opt->account, print_key, NULL)) < 0)
 			goto fail;
 	} else {
-		if ((error = meta->key_revoke(meta, opt->words[2], brt_now_ms())) < 0)
+		if ((error = brt_meta_key_revoke(meta, opt->words[2], brt_now_ms())) < 0)
 			goto fail;
 	}
 	status = 0;
@@ -398,7 +401,7 @@ fail:
 	fprintf(stderr, "berthd: %s\n", brt_error_last()[0] ? brt_error_last() : brt_error_name(error));
 done:
 	if (meta)
-		meta->free(meta);
+		brt_meta_free(meta);
 	return status;
 }
 
@@ -438,7 +441,7 @@ done:
 	fflush(stdout);
 	if (blobs)
 		blobs->free(blobs);
-	meta->free(meta);
+	brt_meta_free(meta);
 	return status;
 }
 

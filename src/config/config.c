@@ -20,6 +20,8 @@ void brt_config_defaults(brt_config *config)
 	memset(config, 0, sizeof(*config));
 	snprintf(config->listen, sizeof(config->listen), "127.0.0.1:5000");
 	snprintf(config->data_dir, sizeof(config->data_dir), "./berth-data");
+	snprintf(config->blob_driver, sizeof(config->blob_driver), "filesystem");
+	snprintf(config->meta_driver, sizeof(config->meta_driver), "sqlite");
 	config->threads = 4;
 	config->connection_memory = 64 * 1024;
 	config->connection_limit = 0;
@@ -212,7 +214,9 @@ static int apply(brt_config *c, yaml_document_t *doc)
 
 	if ((error = get_string(c->listen, sizeof(c->listen), doc, "http.addr", PATH("http", "addr"))) < 0 ||
 	    (error = get_string(c->data_dir, sizeof(c->data_dir), doc, "storage.filesystem.rootdirectory",
-				PATH("storage", "filesystem", "rootdirectory"))) < 0)
+				PATH("storage", "filesystem", "rootdirectory"))) < 0 ||
+	    (error = get_string(c->meta_location, sizeof(c->meta_location), doc, "database.sqlite.path",
+				PATH("database", "sqlite", "path"))) < 0)
 		return error;
 
 #define U64(field, key, min, max, ...)                                                  \
@@ -315,6 +319,9 @@ static const struct known_key {
 	{"storage", SHAPE_SECTION},
 	{"storage.filesystem", SHAPE_SECTION},
 	{"storage.filesystem.rootdirectory", SHAPE_VALUE},
+	{"database", SHAPE_SECTION},
+	{"database.sqlite", SHAPE_SECTION},
+	{"database.sqlite.path", SHAPE_VALUE},
 	{"http", SHAPE_SECTION},
 	{"http.addr", SHAPE_VALUE},
 	{"http.threads", SHAPE_VALUE},

@@ -15,6 +15,9 @@
 typedef struct brt_config {
 	char listen[256];              /* http.addr, "HOST:PORT" or "[v6]:PORT" */
 	char data_dir[BRT_CONFIG_PATH_MAX]; /* storage.filesystem.rootdirectory */
+	char blob_driver[32];          /* the blob store driver: the section under storage ("filesystem") */
+	char meta_driver[32];          /* the metadata driver: the section under database ("sqlite") */
+	char meta_location[BRT_CONFIG_PATH_MAX]; /* database.sqlite.path; "" = <data_dir>/meta.db */
 	unsigned int threads;          /* http.threads */
 	size_t connection_memory;      /* http.connection_memory_limit (bytes) */
 	unsigned int connection_limit; /* http.max_connections; 0: as many as the fd limit allows, at most 4096 */

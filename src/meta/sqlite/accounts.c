@@ -3,14 +3,22 @@
  * per connection), and server secrets shared by every node. */
 #include "meta/sqlite/internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/random.h"
 
 /* An optional time column: NULL reads as 0 ("never"). */
@@ -215,28 +223,92 @@ static int tx_key_revoke(sqlite_conn *c, void *ctx)
 static int meta_key_revoke(brt_meta *m, const char *id, int64_t now)
 {
 	key_revoke_args a = { id, now };
+	sqlite_store *s = (sqlite_store *)m;
+	int error;
 
 	/* 0 means "not revoked" in brt_access_key. */
 	if (now <= 0)
 		return brt_error_set(BRT_EINVALID, "revocation time must be positive");
-	return brt_sqlite_run_write(m, tx_key_revoke, &a);
+	if ((error = brt_sqlite_run_write(m, tx_key_revoke, &a)) == 0 && s->epoch_hint)
+		atomic_fetch_add(s->epoch_hint, 1);
+	return error;
 }
 
-/* The epoch row is read again only when PRAGMA data_version says another
- * connection committed since the last read: on the path of every request
- * that is one statement answered from the WAL index in shared memory, no
- * read of the database file. */
+/* The epoch row is the truth: a revocation bumps it in its own
+ * transaction, so no crash can separate the two.  Reading it costs a read
+ * transaction (PRAGMA data_version takes and drops a lock: several system
+ * calls), too much for every request, so a connection keeps the epoch it
+ * read and trusts it while the store's hint counter (bumped by the
+ * revoking process right after its commit, in shared memory) has not moved
+ * and for at most EPOCH_RECHECK_MS.  A revocation is thus seen on the next
+ * request; if the revoking process died between its commit and the bump,
+ * within EPOCH_RECHECK_MS. */
+#define EPOCH_RECHECK_MS 1000
+
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void brt_sqlite_epoch_hint_map(sqlite_store *s)
+{
+	char path[4096];
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s-keys", s->path) >= (int)sizeof(path))
+		return;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		goto fail;
+	if (fstat(fd, &st) != 0 || (st.st_size < (off_t)sizeof(uint64_t) && ftruncate(fd, 4096) != 0)) {
+		close(fd);
+		goto fail;
+	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		goto fail;
+	s->epoch_hint = p;
+	return;
+fail:
+	brt_log_warn("sqlite: no key epoch hint at %s (%s): every authentication reads the database", path,
+		     strerror(errno));
+}
+
+void brt_sqlite_epoch_hint_unmap(sqlite_store *s)
+{
+	if (s->epoch_hint)
+		munmap((void *)s->epoch_hint, 4096);
+	s->epoch_hint = NULL;
+}
+
 static int key_epoch_read(sqlite_conn *c, uint64_t *out)
 {
+	sqlite_store *s = c->store;
 	sqlite3_stmt *st = c->stmt[BRT_SQL_DATA_VERSION];
-	int64_t version = 0, value = 0;
+	int64_t version = 0, value = 0, now = coarse_ms();
+	uint64_t hint = 0;
 	int error, row;
 
+	if (s && s->epoch_hint) {
+		/* Loaded before any read: a bump after it is seen next time. */
+		hint = atomic_load(s->epoch_hint);
+		if (c->epoch_known && hint == c->hint_seen && now - c->checked_ms < EPOCH_RECHECK_MS) {
+			*out = c->epoch;
+			return 0;
+		}
+	}
 	if ((error = brt_sqlite_step(c, st, &row)) == 0 && row)
 		version = sqlite3_column_int64(st, 0);
 	brt_sqlite_end(st);
 	if (error < 0)
 		return error;
+	c->hint_seen = hint;
+	c->checked_ms = now;
 	if (c->epoch_known && version == c->data_version) {
 		*out = c->epoch;
 		return 0;

@@ -30,10 +30,13 @@ struct sqlite_conn {
 	int busy;                /* the last error was SQLITE_BUSY/LOCKED */
 	int last_rc;             /* extended code of the last error */
 	/* key_epoch's cache: the epoch row as read when PRAGMA data_version
-	 * was `data_version`; epoch_known = 0 forces a read. */
+	 * was `data_version` and the store's change hint was `hint_seen`, at
+	 * `checked_ms` (coarse monotonic); epoch_known = 0 forces a read. */
 	int epoch_known;
 	int64_t data_version;
 	uint64_t epoch;
+	uint64_t hint_seen;
+	int64_t checked_ms;
 	sqlite3_stmt *stmt[BRT_SQL_COUNT];
 };
 
@@ -54,6 +57,11 @@ typedef struct write_gate {
 struct sqlite_store {
 	brt_meta base;
 	char *path;
+	/* A counter in a file mapped by every process using the database
+	 * (<path>-keys), bumped after each revocation commits: a hint that
+	 * lets key_epoch skip the database while nothing changed.  The epoch
+	 * row stays the truth (see accounts.c).  NULL: no hint, always ask. */
+	_Atomic uint64_t *epoch_hint;
 	sqlite_conn *conns; /* registry_lock */
 	write_gate gate;
 };
@@ -154,5 +162,10 @@ int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account
 void brt_sqlite_repos_slots(brt_meta *m);
 void brt_sqlite_uploads_slots(brt_meta *m);
 void brt_sqlite_accounts_slots(brt_meta *m);
+
+/* Map the store's epoch hint (s->epoch_hint stays NULL if the file cannot
+ * be mapped: key_epoch then reads the database every time), and unmap it. */
+void brt_sqlite_epoch_hint_map(sqlite_store *s);
+void brt_sqlite_epoch_hint_unmap(sqlite_store *s);
 
 #endif

@@ -78,6 +78,7 @@ static void meta_free(brt_meta *m)
 	if (!s)
 		return;
 	brt_sqlite_conns_release(s);
+	brt_sqlite_epoch_hint_unmap(s);
 	pthread_cond_destroy(&s->gate.turn);
 	pthread_mutex_destroy(&s->gate.lock);
 	free(s->path);
@@ -168,6 +169,7 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	if ((error = brt_sqlite_conn_open(&c, path, 0)) < 0 || (error = schema_migrate(c->db)) < 0 ||
 	    (error = brt_sqlite_conn_prepare(c)) < 0)
 		goto done;
+	brt_sqlite_epoch_hint_map(s);
 	s->base.serial = brt_meta_serial_next();
 	*out = &s->base;
 	s = NULL;

@@ -221,11 +221,12 @@ void api_blob_get(brt_request *req)
 
 void api_blob_delete(brt_request *req)
 {
+	char account[BRT_ACCOUNT_ID_LEN + 1];
 	int error;
 
 	if (parse_digest(req) < 0)
 		return;
-	error = req->server->meta->blob_unlink(req->server->meta, req->repo, req->digest.str);
+	error = req->server->meta->blob_unlink(req->server->meta, &(brt_blob_link){ .account_id = brt_meta_repo_account(account, req->repo), .repo = req->repo, .digest = req->digest.str });
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UNKNOWN);
 		return;

@@ -68,6 +68,7 @@ void api_manifest_put_end(brt_request *req)
 	brt_meta *meta = req->server->meta;
 	brt_manifest_info info;
 	brt_manifest_put put;
+	char account[BRT_ACCOUNT_ID_LEN + 1];
 	brt_digest got;
 	int is_digest = is_digest_ref(req->reference);
 	const char *content_type = brt_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -88,6 +89,7 @@ void api_manifest_put_end(brt_request *req)
 		return;
 	}
 	memset(&put, 0, sizeof(put));
+	put.account_id = brt_meta_repo_account(account, req->repo);
 	put.repo = req->repo;
 	put.digest = got.str;
 	put.media_type = info.media_type;

@@ -77,7 +77,7 @@ static int load_session(brt_request *req)
 		api_fail_error(req, BRT_ENOMEM, E_BLOB_UPLOAD_UNKNOWN);
 		return BRT_ENOMEM;
 	}
-	error = meta->upload_get(meta, req->session, req->reference);
+	error = meta->upload_get(meta, req->session, &req->pool, req->reference);
 	if (error == 0 && strcmp(req->session->repo, req->repo) != 0)
 		error = brt_error_set(BRT_ENOTFOUND, "upload belongs to another repository");
 	if (error < 0) {
@@ -137,7 +137,7 @@ static void open_session_upload(brt_request *req, int has_range, uint64_t start)
 		fail_open(req, error);
 		return;
 	}
-	error = meta->upload_get(meta, s, s->id);
+	error = meta->upload_get(meta, s, &req->pool, s->id);
 	if (error == BRT_ENOTFOUND) {
 		/* Finished or cancelled meanwhile; the lock was taken on
 		 * data no session owns any more. */
@@ -161,7 +161,7 @@ static void open_session_upload(brt_request *req, int has_range, uint64_t start)
 		 * client starts over. */
 		brt_log_warn("upload %s in %s: %s; ending the session", s->id, req->repo, brt_error_last());
 		brt_blob_upload_discard(req->server->blobs, s->id);
-		meta->upload_delete(meta, s->id);
+		meta->upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
 		brt_blob_upload_free(req->upload);
 		req->upload = NULL;
 		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "the upload's data is gone; start a new upload");
@@ -292,6 +292,7 @@ void api_upload_body(brt_request *req, const char *data, size_t len)
 /* Verify, publish and link the uploaded blob; answers 201. */
 static int finish_blob(brt_request *req)
 {
+	char account[BRT_ACCOUNT_ID_LEN + 1];
 	char key[BRT_BLOB_KEY_MAX];
 	uint64_t size = 0;
 	int error;
@@ -309,8 +310,8 @@ static int finish_blob(brt_request *req)
 			brt_blob_upload_discard(req->server->blobs, req->reference);
 		return error;
 	}
-	error = req->server->meta->blob_link(req->server->meta, req->repo, req->digest.str, size, key,
-					     brt_now_ms());
+	error = req->server->meta->blob_link(req->server->meta, &(brt_blob_link){ brt_meta_repo_account(account, req->repo), req->repo, req->digest.str, size, key,
+					     brt_now_ms() });
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return error;
@@ -322,6 +323,7 @@ static void try_mount(brt_request *req)
 {
 	brt_meta *meta = req->server->meta;
 	const char *from = req->mount_from;
+	char account[BRT_ACCOUNT_ID_LEN + 1];
 	brt_blob_info info;
 
 	if (!from)
@@ -332,7 +334,7 @@ static void try_mount(brt_request *req)
 		return;
 	if (meta->blob_get(meta, &info, &req->pool, from, req->digest.str) < 0)
 		return;
-	if (meta->blob_link(meta, req->repo, req->digest.str, info.size, info.storage_key, brt_now_ms()) < 0)
+	if (meta->blob_link(meta, &(brt_blob_link){ brt_meta_repo_account(account, req->repo), req->repo, req->digest.str, info.size, info.storage_key, brt_now_ms() }) < 0)
 		return;
 	send_created(req, &req->digest);
 }
@@ -353,6 +355,7 @@ static void start_session(brt_request *req)
 		return;
 	}
 	snprintf(s->repo, sizeof(s->repo), "%s", req->repo);
+	brt_meta_repo_account(s->account_id, req->repo);
 	brt_hasher_init(&h, BRT_DIGEST_SHA256);
 	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
 	s->created_at = s->updated_at = brt_now_ms();
@@ -421,10 +424,10 @@ void api_upload_end(brt_request *req)
 	if (finish_blob(req) < 0) {
 		/* A digest mismatch ends the session: its data is gone. */
 		if (req->pending_code && strcmp(req->pending_code, E_DIGEST_INVALID) == 0)
-			req->server->meta->upload_delete(req->server->meta, req->session->id);
+			req->server->meta->upload_delete(req->server->meta, req->session->id, BRT_META_ANY_GENERATION);
 		return;
 	}
-	req->server->meta->upload_delete(req->server->meta, req->session->id);
+	req->server->meta->upload_delete(req->server->meta, req->session->id, BRT_META_ANY_GENERATION);
 	send_created(req, &req->digest);
 }
 
@@ -444,7 +447,7 @@ void api_upload_cancel(brt_request *req)
 	/* The data first: on a disk that acknowledged chunks have filled,
 	 * the metadata store may need that space to delete the row. */
 	brt_blob_upload_discard(req->server->blobs, req->session->id);
-	error = req->server->meta->upload_delete(req->server->meta, req->session->id);
+	error = req->server->meta->upload_delete(req->server->meta, req->session->id, BRT_META_ANY_GENERATION);
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;

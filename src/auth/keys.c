@@ -4,27 +4,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "common/error.h"
-
-int brt_random_hex(char *out, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char raw[64];
-	size_t bytes = (len + 1) / 2;
-
-	if (bytes > sizeof(raw) || getrandom(raw, bytes, 0) != (ssize_t)bytes)
-		return brt_error_set(BRT_EIO, "no randomness");
-	for (size_t i = 0; i < len; i++)
-		out[i] = digits[(raw[i / 2] >> ((i & 1) ? 0 : 4)) & 15];
-	out[len] = '\0';
-	return 0;
-}
 
 /* OpenSSL 3's one-shot SHA256() looks the algorithm up on every call,
  * which costs more than hashing 48 bytes: fetch it once. */
@@ -43,19 +28,11 @@ static void sha256(const void *data, size_t len, unsigned char *out)
 		SHA256(data, len, out);
 }
 
-int brt_hex_valid(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 int brt_account_id_valid(const char *s)
 {
 	size_t len = strnlen(s, 33);
 
-	return len == 32 && brt_hex_valid(s, len);
+	return len == 32 && brt_hex_lower_valid(s, len);
 }
 
 int brt_key_generate(brt_access_key *key, char *access_key_out, const char *account_id,
@@ -84,7 +61,7 @@ int brt_key_parse(char *id_out, unsigned char *hash_out, const char *access_key,
 	const char *id = access_key + 4, *secret = access_key + 4 + BRT_KEY_ID_LEN;
 
 	if (len != BRT_ACCESS_KEY_LEN || memcmp(access_key, BRT_ACCESS_KEY_PREFIX, 4) != 0 ||
-	    !brt_hex_valid(id, BRT_KEY_ID_LEN) || !brt_hex_valid(secret, BRT_KEY_SECRET_LEN))
+	    !brt_hex_lower_valid(id, BRT_KEY_ID_LEN) || !brt_hex_lower_valid(secret, BRT_KEY_SECRET_LEN))
 		return brt_error_set(BRT_EINVALID, "not an access key");
 	memcpy(id_out, id, BRT_KEY_ID_LEN);
 	id_out[BRT_KEY_ID_LEN] = '\0';

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hex.h"    /* brt_hex_valid, for the callers that found it here */
+#include "common/random.h" /* brt_random_hex, likewise */
 #include "meta/meta.h"
 
 #define BRT_ACCESS_KEY_PREFIX "brt_"
@@ -31,15 +33,8 @@ int brt_key_parse(char *id_out, unsigned char *hash_out, const char *access_key,
  * BRT_EUNAUTHORIZED otherwise (wrong secret, revoked, expired). */
 int brt_key_verify(const brt_access_key *key, const unsigned char *hash, int64_t now);
 
-/* Random lower-case hex: `len` (at most 128) chars plus a NUL into `out`.
- * BRT_EIO if the kernel gives no randomness or `len` is over 128. */
-int brt_random_hex(char *out, size_t len);
-
 /* 1 if `s` is an account id: exactly 32 lower-case hex characters. */
 int brt_account_id_valid(const char *s);
-
-/* 1 if the `len` bytes at `s` are all lower-case hex digits. */
-int brt_hex_valid(const char *s, size_t len);
 
 /* "pull", "pull,push", "pull,push,delete" ... */
 const char *brt_permissions_name(unsigned int permissions);

@@ -714,7 +714,7 @@ static void remove_session(fsck *f, const session *s, const char *why, int stale
 		brt_error_clear();
 		return;
 	}
-	if (locked && f->meta->upload_get(f->meta, &u, s->id) == 0) {
+	if (locked && f->meta->upload_get(f->meta, &u, NULL, s->id) == 0) {
 		if (stale)
 			bad = u.updated_at < f->opt->now - f->opt->expire_after_ms;
 		else
@@ -724,7 +724,7 @@ static void remove_session(fsck *f, const session *s, const char *why, int stale
 	if (!bad) {
 		f->res->stale_sessions--;
 		say(f, "resolved %s session %s (in use or changed while fsck ran; left alone)", why, s->id);
-	} else if (f->meta->upload_delete(f->meta, s->id) == 0) {
+	} else if (f->meta->upload_delete(f->meta, s->id, BRT_META_ANY_GENERATION) == 0) {
 		f->blobs->upload_remove(f->blobs, s->id);
 		f->res->removed++;
 		say(f, "removed %s session %s", why, s->id);
@@ -747,7 +747,7 @@ static void remove_orphan_upload(fsck *f, const upload_data *d)
 	if (locked < 0) {
 		f->repair_failed++;
 		say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
-	} else if (locked && f->meta->upload_get(f->meta, &u, d->id) == BRT_ENOTFOUND) {
+	} else if (locked && f->meta->upload_get(f->meta, &u, NULL, d->id) == BRT_ENOTFOUND) {
 		if (f->blobs->upload_remove(f->blobs, d->id) == 0) {
 			f->res->removed++;
 			say(f, "removed orphan-upload %s", d->id);
@@ -806,7 +806,7 @@ static int check_sessions(fsck *f)
 		}
 		/* Finished (data committed, row about to go) or resumed since? */
 		d2 = upload_find(&again, s->id);
-		if ((d2 && d2->size >= s->offset) || f->meta->upload_get(f->meta, &u, s->id) != 0 ||
+		if ((d2 && d2->size >= s->offset) || f->meta->upload_get(f->meta, &u, NULL, s->id) != 0 ||
 		    u.generation != s->generation) {
 			brt_error_clear();
 			continue;
@@ -833,7 +833,7 @@ static int check_sessions(fsck *f)
 			continue;
 		}
 		/* A session created since the first look owns it after all. */
-		if (f->meta->upload_get(f->meta, &u, d->id) != BRT_ENOTFOUND || !upload_find(&again, d->id)) {
+		if (f->meta->upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND || !upload_find(&again, d->id)) {
 			brt_error_clear();
 			continue;
 		}

@@ -57,8 +57,8 @@ static int remove_if_dead(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *
 	}
 	if (error < 0)
 		return error;
-	got = meta->upload_get(meta, &u, id);
-	if (kind == SESSION_EXPIRED && got == 0 && u.updated_at < cutoff && meta->upload_delete(meta, id) == 0) {
+	got = meta->upload_get(meta, &u, NULL, id);
+	if (kind == SESSION_EXPIRED && got == 0 && u.updated_at < cutoff && meta->upload_delete(meta, id, BRT_META_ANY_GENERATION) == 0) {
 		blobs->upload_remove(blobs, id);
 		st->sessions_expired++;
 		removed = 1;
@@ -117,7 +117,7 @@ static int collect_orphan(const char *id, uint64_t size, int64_t mtime_ms, void 
 	(void)size;
 	if (mtime_ms >= o->before || o->batch.count >= JANITOR_BATCH)
 		return 0;
-	if (o->meta->upload_get(o->meta, &u, id) != BRT_ENOTFOUND)
+	if (o->meta->upload_get(o->meta, &u, NULL, id) != BRT_ENOTFOUND)
 		return 0;
 	memcpy(o->batch.ids[o->batch.count++], id, BRT_UPLOAD_ID_LEN + 1);
 	return 0;

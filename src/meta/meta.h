@@ -8,9 +8,26 @@
  * lock.  Each mutating call is one transaction: it happens entirely or not
  * at all, and what it changed is visible to every reader once it returns.
  *
- * Names, digests and tags handed in are already validated by the caller.
- * Strings handed out are allocated from the caller's pool.  Times are
- * integer milliseconds since the epoch, chosen by the caller. */
+ * Names, digests and tags handed in are already validated by the caller,
+ * and so is tenancy: the caller says which account a repository belongs
+ * to; no driver parses it out of a name.  Strings handed out are
+ * allocated from the caller's pool.  Times are integer milliseconds since
+ * the epoch, chosen by the caller.
+ *
+ * Version 5 revised slots rather than appending (a deliberate, one-time
+ * break, so that a PostgreSQL driver can implement every slot with plain
+ * SQL and nothing depends on one host's files):
+ *  - blob_link / blob_unlink take a brt_blob_link, with the account id;
+ *  - brt_manifest_put gains account_id and tag_expected (tag
+ *    compare-and-swap);
+ *  - brt_upload gains account_id and an opaque backend_state for the blob
+ *    store driver; upload_get takes a pool for it;
+ *  - upload_delete is a compare-and-swap on the generation;
+ *  - key_epoch is a row of the store, bumped in key_revoke's transaction
+ *    (it was a counter in a file mapped beside an SQLite database);
+ *  - brt_meta gains a process-unique serial.
+ * Callers should go through the brt_meta_<slot>() wrappers below, which
+ * also answer BRT_EUNSUPPORTED for an optional slot a driver leaves NULL. */
 #ifndef BRT_META_H
 #define BRT_META_H
 
@@ -19,10 +36,18 @@
 
 #include "common/pool.h"
 
-#define BRT_META_VERSION 4
+#define BRT_META_VERSION 5
 #define BRT_NAME_MAX 255     /* repository name */
 #define BRT_TAG_MAX 128
 #define BRT_HASH_STATE_MAX 256
+#define BRT_ACCOUNT_ID_LEN 32 /* lower-case hex */
+
+/* The most a blob store driver may keep in an upload row (e.g. a multipart
+ * upload id and its part list with ETags). */
+#define BRT_UPLOAD_BACKEND_STATE_MAX ((size_t)1 << 20)
+
+/* upload_delete's generation that matches whatever is stored. */
+#define BRT_META_ANY_GENERATION UINT64_MAX
 
 typedef struct brt_meta brt_meta;
 
@@ -41,6 +66,7 @@ typedef struct brt_manifest {
 
 /* What a manifest PUT stores.  All pointers are borrowed for the call. */
 typedef struct brt_manifest_put {
+	const char *account_id;     /* the account `repo` belongs to (v5) */
 	const char *repo;
 	const char *digest;
 	const char *media_type;
@@ -59,7 +85,24 @@ typedef struct brt_manifest_put {
 	 * (clients trust them); NULL: not checked. */
 	const uint64_t *blob_sizes;
 	const uint64_t *child_sizes;
+	/* v5: what `tag` must point at for the put to go ahead (compare-and-
+	 * swap): NULL: anything, the tag simply moves (an HTTP PUT); "": the
+	 * tag must not exist yet; a digest: the tag must point at that
+	 * manifest now.  Otherwise BRT_ECONFLICT and nothing is stored.
+	 * Must be NULL when `tag` is. */
+	const char *tag_expected;
 } brt_manifest_put;
+
+/* A blob link as blob_link and blob_unlink see it (v5).  Borrowed for the
+ * call; unlink uses account_id, repo and digest only. */
+typedef struct brt_blob_link {
+	const char *account_id;  /* the account `repo` belongs to */
+	const char *repo;
+	const char *digest;
+	uint64_t size;
+	const char *storage_key; /* the stored object holding the blob */
+	int64_t now;
+} brt_blob_link;
 
 /* One entry of a referrers response. */
 typedef struct brt_referrer {
@@ -73,6 +116,7 @@ typedef struct brt_referrer {
 /* An upload session. */
 typedef struct brt_upload {
 	char id[33];                /* 32 lower-case hex chars */
+	char account_id[BRT_ACCOUNT_ID_LEN + 1]; /* v5: set by the caller at create */
 	char repo[BRT_NAME_MAX + 1];
 	uint64_t offset;            /* bytes received and acknowledged */
 	unsigned char hash_state[BRT_HASH_STATE_MAX]; /* brt_hasher_save() */
@@ -80,6 +124,12 @@ typedef struct brt_upload {
 	uint64_t generation;        /* bumped by every update (CAS) */
 	int64_t created_at;
 	int64_t updated_at;
+	/* v5: the blob store driver's own state for this upload, opaque here
+	 * (at most BRT_UPLOAD_BACKEND_STATE_MAX bytes; NULL/0: none).
+	 * Borrowed by upload_create and upload_update; upload_get allocates
+	 * it from the caller's pool; upload_list hands out NULL/0. */
+	const unsigned char *backend_state;
+	size_t backend_state_len;
 } brt_upload;
 
 /* An account (tenant).  Every repository name starts with its id. */
@@ -132,6 +182,10 @@ typedef int (*brt_meta_problem_cb)(const char *problem, void *payload);
 struct brt_meta {
 	unsigned int version;
 	const char *name; /* driver name for logs, e.g. "sqlite" */
+	/* v5: unique in the process, never reused (brt_meta_serial_next() at
+	 * open), so a cache keyed by store cannot mistake a new store at a
+	 * freed one's address for the old one. */
+	uint64_t serial;
 
 	/* 0 if the repository exists, BRT_ENOTFOUND if not. */
 	int (*repo_exists)(brt_meta *m, const char *repo);
@@ -142,21 +196,25 @@ struct brt_meta {
 	int (*blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo, const char *digest);
 
 	/* Record that the stored object `storage_key` holds `digest` (`size`
-	 * bytes), if not yet recorded, and link it into `repo`, creating the
-	 * repository if needed.  Linking an already-linked blob succeeds. */
-	int (*blob_link)(brt_meta *m, const char *repo, const char *digest, uint64_t size,
-			 const char *storage_key, int64_t now);
+	 * bytes), if not yet recorded, and link it into `repo` of account
+	 * `account_id`, creating the repository if needed.  Linking an
+	 * already-linked blob succeeds (and refreshes the link).  BRT_EINVALID
+	 * without an account id, or if the repository exists under another
+	 * account. */
+	int (*blob_link)(brt_meta *m, const brt_blob_link *link);
 
 	/* Remove the link of `digest` from `repo`, even if a manifest of the
 	 * repository lists it (that manifest's pulls then miss the blob).
-	 * BRT_ENOTFOUND if not linked. */
-	int (*blob_unlink)(brt_meta *m, const char *repo, const char *digest);
+	 * BRT_ENOTFOUND if not linked; BRT_EINVALID as for blob_link. */
+	int (*blob_unlink)(brt_meta *m, const brt_blob_link *link);
 
 	/* Store a manifest (and move the tag, if any, to it) in one
 	 * transaction.  BRT_EBLOBUNKNOWN (detail names the digest) if a listed
 	 * blob is not linked in the repository or a child is not a manifest
-	 * of it; BRT_EINVALID if a descriptor's size is not the stored one.
-	 * Putting an existing digest again only updates the tag. */
+	 * of it; BRT_EINVALID if a descriptor's size is not the stored one,
+	 * or as for blob_link; BRT_ECONFLICT if the tag is not where
+	 * `tag_expected` says.  Putting an existing digest again only updates
+	 * the tag. */
 	int (*manifest_put)(brt_meta *m, const brt_manifest_put *put);
 
 	/* A manifest by tag or digest (`is_digest` says which).
@@ -189,23 +247,34 @@ struct brt_meta {
 	int (*catalog_list)(brt_meta *m, const char *prefix, const char *last, size_t limit,
 			    brt_meta_name_cb cb, void *payload, int *more_out);
 
-	/* Create an upload session (creates the repository if needed, though
+	/* Create an upload session in `upload->repo` of account
+	 * `upload->account_id` (creates the repository if needed, though
 	 * catalog_list shows a repository only once it holds a blob or a
 	 * manifest).  BRT_ELIMIT if the account already has
 	 * `max_per_account` open sessions (0: no limit); the count and the
-	 * insert are one transaction, so concurrent creates cannot overshoot. */
+	 * insert are one transaction, so concurrent creates cannot overshoot.
+	 * BRT_EEXISTS if the id is taken; BRT_EINVALID without an account id
+	 * or as for blob_link; BRT_ETOOBIG if the backend state is over
+	 * BRT_UPLOAD_BACKEND_STATE_MAX. */
 	int (*upload_create)(brt_meta *m, const brt_upload *upload, unsigned int max_per_account);
 
-	/* Read an upload session.  BRT_ENOTFOUND if absent. */
-	int (*upload_get)(brt_meta *m, brt_upload *out, const char *id);
+	/* Read an upload session.  Its backend state is allocated from
+	 * `pool`; with a NULL pool it is not read (NULL/0), for callers that
+	 * only look at the row.  BRT_ENOTFOUND if absent; BRT_ENOMEM if the
+	 * pool is too small. */
+	int (*upload_get)(brt_meta *m, brt_upload *out, brt_pool *pool, const char *id);
 
-	/* Save offset and hash state and bump the generation, only if the
-	 * stored generation is still `upload->generation`; BRT_ECONFLICT if
-	 * another request got there first, BRT_ENOTFOUND if gone. */
+	/* Save offset, hash state and backend state and bump the generation,
+	 * only if the stored generation is still `upload->generation`;
+	 * BRT_ECONFLICT if another request got there first, BRT_ENOTFOUND if
+	 * gone, BRT_ETOOBIG as for upload_create. */
 	int (*upload_update)(brt_meta *m, const brt_upload *upload);
 
-	/* Delete an upload session; BRT_ENOTFOUND if absent. */
-	int (*upload_delete)(brt_meta *m, const char *id);
+	/* Delete an upload session if its stored generation is `generation`
+	 * (compare-and-swap: the request that deletes a session owns what
+	 * it held), or whatever it is with BRT_META_ANY_GENERATION.
+	 * BRT_ECONFLICT if the generation differs, BRT_ENOTFOUND if absent. */
+	int (*upload_delete)(brt_meta *m, const char *id, uint64_t generation);
 
 	/* Release the store (all threads must be done with it). */
 	void (*free)(brt_meta *m);
@@ -234,8 +303,9 @@ struct brt_meta {
 	 * the account does not exist. */
 	int (*key_list)(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload);
 
-	/* Mark a key revoked at `now`; BRT_ENOTFOUND if absent.  Revoking a
-	 * revoked key keeps the first time and succeeds. */
+	/* Mark a key revoked at `now` and bump the key epoch, in one
+	 * transaction; BRT_ENOTFOUND if absent.  Revoking a revoked key keeps
+	 * the first time and succeeds. */
 	int (*key_revoke)(brt_meta *m, const char *id, int64_t now);
 
 	/* A named server secret shared by every node (e.g. the token signing
@@ -248,7 +318,10 @@ struct brt_meta {
 	/* A number that changes whenever an access key is revoked through any
 	 * process or node using this store (it changes before key_revoke
 	 * returns).  Lets callers cache verified keys and still refuse a
-	 * revoked one on the very next request.  No I/O: a memory read. */
+	 * revoked one on the very next request, so it is called on every
+	 * request and must be cheap: drivers cache it and read the store
+	 * only when it may have changed.  If the store cannot be read, a
+	 * value never returned before, so that every cache misses. */
 	uint64_t (*key_epoch)(brt_meta *m);
 
 	/* --- version 4: bounded upload sessions and whole-store walks (the
@@ -279,6 +352,16 @@ struct brt_meta {
 	 * there is no such blob. */
 	int (*blob_mark_damaged)(brt_meta *m, const char *digest, int64_t now);
 };
+
+/* A number for brt_meta.serial: process-wide, never returned twice. */
+uint64_t brt_meta_serial_next(void);
+
+/* The account a repository belongs to, into `out` (BRT_ACCOUNT_ID_LEN + 1
+ * bytes), which is returned: the name's first path component, at most
+ * BRT_ACCOUNT_ID_LEN characters.  For a tenant-form name that is its
+ * account id; with authentication off, names need not be tenant-form and
+ * the (cut) first component stands in for the account. */
+const char *brt_meta_repo_account(char *out, const char *repo);
 
 /* The SQLite driver (WAL mode, foreign keys on), database at `path`.
  * Creates or migrates the schema.  BRT_EIO on failure. */

@@ -8,16 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
-
-static int is_lower_hex(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return 0;
-	}
-	return 1;
-}
+#include "common/hex.h"
 
 int brt_digest_parse(brt_digest *out, const char *s, size_t len)
 {
@@ -32,11 +23,11 @@ int brt_digest_parse(brt_digest *out, const char *s, size_t len)
 	alg_len = (size_t)(colon - s);
 	hex_len = len - alg_len - 1;
 	if (alg_len == 6 && memcmp(s, "sha256", 6) == 0) {
-		if (hex_len != 64 || !is_lower_hex(colon + 1, hex_len))
+		if (hex_len != 64 || !brt_hex_lower_valid(colon + 1, hex_len))
 			return brt_error_set(BRT_EINVALID, "sha256 digest must have 64 lower-case hex characters");
 		out->alg = BRT_DIGEST_SHA256;
 	} else if (alg_len == 6 && memcmp(s, "sha512", 6) == 0) {
-		if (hex_len != 128 || !is_lower_hex(colon + 1, hex_len))
+		if (hex_len != 128 || !brt_hex_lower_valid(colon + 1, hex_len))
 			return brt_error_set(BRT_EINVALID, "sha512 digest must have 128 lower-case hex characters");
 		out->alg = BRT_DIGEST_SHA512;
 	} else {
@@ -90,17 +81,6 @@ void brt_hasher_update(brt_hasher *h, const void *data, size_t len)
 		SHA256_Update(&h->ctx.sha256, data, len);
 }
 
-static void to_hex(char *out, const unsigned char *md, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 void brt_hasher_final(brt_hasher *h, brt_digest *out)
 {
 	unsigned char md[SHA512_DIGEST_LENGTH];
@@ -109,12 +89,12 @@ void brt_hasher_final(brt_hasher *h, brt_digest *out)
 	if (h->alg == BRT_DIGEST_SHA512) {
 		SHA512_Final(md, &h->ctx.sha512);
 		memcpy(out->str, "sha512:", 7);
-		to_hex(out->str + 7, md, SHA512_DIGEST_LENGTH);
+		brt_hex_encode(out->str + 7, md, SHA512_DIGEST_LENGTH);
 		out->len = 7 + 128;
 	} else {
 		SHA256_Final(md, &h->ctx.sha256);
 		memcpy(out->str, "sha256:", 7);
-		to_hex(out->str + 7, md, SHA256_DIGEST_LENGTH);
+		brt_hex_encode(out->str + 7, md, SHA256_DIGEST_LENGTH);
 		out->len = 7 + 64;
 	}
 }

@@ -16,16 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include <sqlite3.h>
 
+#include "common/clock.h"
+#include "common/dynbuf.h"
 #include "common/error.h"
+#include "common/random.h"
 
 /* Acknowledged writes must survive power loss, so every commit syncs the
  * WAL.  Overridable at build time only to measure what FULL costs. */
@@ -163,6 +163,16 @@ static const char *const migrations[] = {
 	 * served (404, so clients push it again) until a verified push
 	 * clears the mark; no object store round trip per HEAD. */
 	"ALTER TABLE blobs ADD COLUMN damaged_at BIGINT;",
+
+	/* 5: the blob store driver's state of an upload (multipart ids, part
+	 * lists) travels with the row, so any node can take the next chunk;
+	 * the key epoch is a row, bumped in key_revoke's transaction, so
+	 * every process and node sees a revocation through the store itself. */
+	("ALTER TABLE uploads ADD COLUMN backend_state BLOB;"
+	 "CREATE TABLE settings ("
+	 " name TEXT NOT NULL PRIMARY KEY,"
+	 " value BIGINT NOT NULL);"
+	 "INSERT INTO settings (name, value) VALUES ('key_epoch', 0);"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -194,6 +204,8 @@ enum stmt_id {
 	STMT_MANIFEST_REFERENCED,
 	STMT_MANIFEST_DELETE,
 	STMT_TAG_UPSERT,
+	STMT_TAG_INSERT_NEW,
+	STMT_TAG_MOVE_FROM,
 	STMT_TAG_DELETE,
 	STMT_TAGS_LIST,
 	STMT_REFERRERS,
@@ -220,6 +232,9 @@ enum stmt_id {
 	STMT_KEY_REVOKE,
 	STMT_SECRET_GET,
 	STMT_SECRET_INSERT,
+	STMT_EPOCH_BUMP,
+	STMT_EPOCH_GET,
+	STMT_DATA_VERSION,
 	STMT_COUNT
 };
 
@@ -236,7 +251,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
-	[STMT_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
+	[STMT_REPO_ID] = "SELECT id, account_id FROM repositories WHERE name = ?1",
 	[STMT_REPO_INSERT] =
 		"INSERT INTO repositories (account_id, name, created_at) VALUES (?1, ?2, ?3)"
 		" RETURNING id",
@@ -305,6 +320,16 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)"
 		" ON CONFLICT (repository_id, name) DO UPDATE SET"
 		" manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+	/* The tag compare-and-swaps are single statements whose row count
+	 * says whether the tag was where the caller expected, so they stay
+	 * right under PostgreSQL's READ COMMITTED too. */
+	[STMT_TAG_INSERT_NEW] =
+		"INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (repository_id, name) DO NOTHING",
+	[STMT_TAG_MOVE_FROM] =
+		"UPDATE tags SET manifest_id = ?3, updated_at = ?4"
+		" WHERE repository_id = ?1 AND name = ?2 AND manifest_id ="
+		" (SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?5)",
 	[STMT_TAG_DELETE] =
 		"DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1)"
 		" AND name = ?2",
@@ -333,20 +358,26 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		" ORDER BY name LIMIT ?3",
 	[STMT_UPLOAD_INSERT] =
 		"INSERT INTO uploads (id, repository_id, account_id, \"offset\", hash_state, generation,"
-		" created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		" created_at, updated_at, backend_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* upload_get and upload_list read the same first columns in the same
+	 * order (upload_from_row); only upload_get reads the backend state,
+	 * which may be large. */
 	[STMT_UPLOAD_GET] =
 		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
-		" u.updated_at FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+		" u.updated_at, u.account_id, u.backend_state"
+		" FROM uploads u JOIN repositories r ON r.id = u.repository_id"
 		" WHERE u.id = ?1",
 	[STMT_UPLOAD_UPDATE] =
 		"UPDATE uploads SET \"offset\" = ?2, hash_state = ?3, generation = generation + 1,"
-		" updated_at = ?4 WHERE id = ?1 AND generation = ?5",
+		" updated_at = ?4, backend_state = ?6 WHERE id = ?1 AND generation = ?5",
 	[STMT_UPLOAD_EXISTS] = "SELECT 1 FROM uploads WHERE id = ?1",
-	[STMT_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
+	/* NULL generation: any (BRT_META_ANY_GENERATION does not fit BIGINT). */
+	[STMT_UPLOAD_DELETE] =
+		"DELETE FROM uploads WHERE id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR generation = ?2)",
 	[STMT_UPLOAD_COUNT] = "SELECT count(*) FROM uploads WHERE account_id = ?1",
 	[STMT_UPLOAD_LIST] =
 		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
-		" u.updated_at FROM uploads u JOIN repositories r ON r.id = u.repository_id"
+		" u.updated_at, u.account_id FROM uploads u JOIN repositories r ON r.id = u.repository_id"
 		" WHERE u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
 	[STMT_BLOB_WALK] = "SELECT digest, size, storage_key, created_at FROM blobs ORDER BY digest",
 	[STMT_MANIFEST_WALK] =
@@ -375,6 +406,15 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_SECRET_INSERT] =
 		"INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)"
 		" ON CONFLICT (name) DO NOTHING",
+	/* An upsert, so a settings row lost somehow comes back rather than
+	 * making revocations fail. */
+	[STMT_EPOCH_BUMP] =
+		"INSERT INTO settings (name, value) VALUES ('key_epoch', 1)"
+		" ON CONFLICT (name) DO UPDATE SET value = settings.value + 1",
+	[STMT_EPOCH_GET] = "SELECT value FROM settings WHERE name = 'key_epoch'",
+	/* SQLite only: changes when another connection commits; in WAL mode
+	 * answered from shared memory, without reading the database. */
+	[STMT_DATA_VERSION] = "PRAGMA data_version",
 };
 
 typedef struct sqlite_store sqlite_store;
@@ -392,6 +432,11 @@ struct sqlite_conn {
 	sqlite3 *db;
 	int busy;                /* the last error was SQLITE_BUSY/LOCKED */
 	int last_rc;             /* extended code of the last error */
+	/* key_epoch's cache: the epoch row as read when PRAGMA data_version
+	 * was `data_version`; epoch_known = 0 forces a read. */
+	int epoch_known;
+	int64_t data_version;
+	uint64_t epoch;
 	sqlite3_stmt *stmt[STMT_COUNT];
 };
 
@@ -412,11 +457,6 @@ typedef struct write_gate {
 struct sqlite_store {
 	brt_meta base;
 	char *path;
-	/* The key epoch: a counter in a small file beside the database,
-	 * mapped shared, so admin commands in other processes bump it and the
-	 * server sees it with a plain memory read. */
-	uint64_t *epoch;
-	uint64_t serial;
 	sqlite_conn *conns; /* registry_lock */
 	write_gate gate;
 };
@@ -441,15 +481,14 @@ static void gate_leave(write_gate *g)
 }
 
 /* One process-wide key whose value is the thread's list of connections.
- * Stores are matched by a serial number that is never reused, so a store
- * opened after another was freed never picks up a stale connection (a
- * pthread key per store could be reused by the next store while threads
- * still hold values for the old one). */
+ * Stores are matched by their serial (brt_meta.serial), which is never
+ * reused, so a store opened after another was freed never picks up a
+ * stale connection (a pthread key per store could be reused by the next
+ * store while threads still hold values for the old one). */
 static pthread_key_t conn_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
 static int conn_key_error;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t next_serial = 1; /* registry_lock */
 
 static void conn_close(sqlite_conn *c)
 {
@@ -688,12 +727,12 @@ static int conn_get(sqlite_conn **out, brt_meta *m)
 	int error = 0;
 
 	for (c = head; c; c = c->thread_next) {
-		if (c->serial == s->serial) {
+		if (c->serial == s->base.serial) {
 			*out = c;
 			return 0;
 		}
 	}
-	if ((error = conn_open(&c, s->path, s->serial)) < 0)
+	if ((error = conn_open(&c, s->path, s->base.serial)) < 0)
 		return error;
 	if ((error = conn_prepare(c)) < 0)
 		goto fail;
@@ -748,19 +787,12 @@ static int run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ct
 	}
 }
 
-/* The account a repository belongs to: its first path component. */
-static int account_of(char *out, size_t out_size, const char *repo)
-{
-	size_t n = strcspn(repo, "/");
-
-	if (n == 0 || n >= out_size)
-		return brt_error_set(BRT_EINVALID, "bad repository name");
-	memcpy(out, repo, n);
-	out[n] = '\0';
-	return 0;
-}
-
-static int repo_find(sqlite_conn *c, const char *repo, int64_t *id_out, int *found_out)
+/* The repository's id, if it exists (*found_out); with an `account`, a
+ * repository of another account is BRT_EINVALID: the caller's idea of the
+ * tenancy and the stored one must never drift apart (usage is counted by
+ * the stored account). */
+static int repo_find(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out,
+		     int *found_out)
 {
 	sqlite3_stmt *st = c->stmt[STMT_REPO_ID];
 	int error;
@@ -768,23 +800,39 @@ static int repo_find(sqlite_conn *c, const char *repo, int64_t *id_out, int *fou
 	*found_out = 0;
 	*id_out = 0;
 	if ((error = stmt_bind(c, st, "t", repo)) == 0 && (error = stmt_step(c, st, found_out)) == 0 &&
-	    *found_out)
+	    *found_out) {
+		const unsigned char *stored = sqlite3_column_text(st, 1);
+
 		*id_out = sqlite3_column_int64(st, 0);
+		if (account && (!stored || strcmp((const char *)stored, account) != 0))
+			error = brt_error_set(BRT_EINVALID, "repository %s belongs to another account", repo);
+	}
 	stmt_end(st);
 	return error;
 }
 
-static int repo_lookup(sqlite_conn *c, const char *repo, int64_t *id_out)
+static int repo_lookup(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out)
 {
 	int found;
-	int error = repo_find(c, repo, id_out, &found);
+	int error = repo_find(c, repo, account, id_out, &found);
 
 	if (error == 0 && !found)
 		error = brt_error_set(BRT_ENOTFOUND, "repository %s unknown", repo);
 	return error;
 }
 
-/* Inside a write transaction: the repository's id, creating it if needed. */
+/* An account id handed in must be there and fit the column's meaning. */
+static int account_check(const char *account)
+{
+	if (!account || account[0] == '\0')
+		return brt_error_set(BRT_EINVALID, "no account id");
+	if (strnlen(account, BRT_ACCOUNT_ID_LEN + 1) > BRT_ACCOUNT_ID_LEN)
+		return brt_error_set(BRT_EINVALID, "account id too long");
+	return 0;
+}
+
+/* Inside a write transaction: the repository's id, creating it for
+ * `account` if needed. */
 static int repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
 		       int64_t *id_out)
 {
@@ -792,7 +840,8 @@ static int repo_ensure(sqlite_conn *c, const char *repo, const char *account, in
 	int found;
 	int error;
 
-	if ((error = repo_find(c, repo, id_out, &found)) < 0 || found)
+	if ((error = account_check(account)) < 0 ||
+	    (error = repo_find(c, repo, account, id_out, &found)) < 0 || found)
 		return error;
 	if ((error = stmt_bind(c, st, "tti", account, repo, now)) == 0 &&
 	    (error = stmt_step(c, st, &found)) == 0) {
@@ -863,43 +912,26 @@ static int column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool 
 
 /* Collected strings, handed to callbacks only after the statement is reset
  * so a callback may safely call back into the store (and so no read
- * transaction stays open while the caller writes a response). */
-typedef struct string_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-} string_buf;
-
+ * transaction stays open while the caller writes a response).  Each string
+ * is stored with its NUL and found again by its offset. */
 #define NO_STRING SIZE_MAX
 
-static int string_buf_add(string_buf *b, const char *s, size_t n, size_t *offset_out)
+/* What one listing may collect in memory before it gives up. */
+#define LISTING_MAX ((size_t)64 << 20)
+
+static int strings_add(brt_dynbuf *b, const char *s, size_t n, size_t *offset_out)
 {
-	size_t need;
+	size_t offset = brt_dynbuf_len(b);
+	int error;
 
-	if (__builtin_add_overflow(b->len, n, &need) || __builtin_add_overflow(need, 1, &need))
-		return brt_error_set(BRT_ENOMEM, "listing too large");
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap < need) {
-			if (__builtin_mul_overflow(cap, 2, &cap))
-				return brt_error_set(BRT_ENOMEM, "listing too large");
-		}
-		if (!(p = realloc(b->data, cap)))
-			return brt_error_set(BRT_ENOMEM, "out of memory");
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->data[b->len + n] = '\0';
-	*offset_out = b->len;
-	b->len = need;
+	if ((error = brt_dynbuf_add(b, s, n)) < 0 || (error = brt_dynbuf_add(b, "", 1)) < 0)
+		return error;
+	*offset_out = offset;
 	return 0;
 }
 
 /* Column `col` (may be NULL: NO_STRING) appended to `b`. */
-static int string_buf_add_column(sqlite_conn *c, string_buf *b, sqlite3_stmt *st, int col,
+static int strings_add_column(sqlite_conn *c, brt_dynbuf *b, sqlite3_stmt *st, int col,
 				 size_t *offset_out)
 {
 	const unsigned char *text;
@@ -909,7 +941,7 @@ static int string_buf_add_column(sqlite_conn *c, string_buf *b, sqlite3_stmt *st
 		return 0;
 	if (!(text = sqlite3_column_text(st, col)))
 		return db_error(c, SQLITE_NOMEM);
-	return string_buf_add(b, (const char *)text, (size_t)sqlite3_column_bytes(st, col), offset_out);
+	return strings_add(b, (const char *)text, (size_t)sqlite3_column_bytes(st, col), offset_out);
 }
 
 /* LIMIT for "at most `limit` rows, plus one to learn whether there are more". */
@@ -922,7 +954,7 @@ static int64_t limit_plus_one(size_t limit)
  * a further row sets *more_out.  With a `prefix`, the first row without it
  * ends the listing. */
 static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char *prefix,
-			 string_buf *names, size_t *count_out, int *more_out)
+			 brt_dynbuf *names, size_t *count_out, int *more_out)
 {
 	size_t prefix_len = prefix ? strlen(prefix) : 0;
 	int error = 0;
@@ -945,21 +977,21 @@ static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const c
 			*more_out = 1;
 			break;
 		}
-		if ((error = string_buf_add(names, (const char *)text, n, &offset)) < 0)
+		if ((error = strings_add(names, (const char *)text, n, &offset)) < 0)
 			break;
 		(*count_out)++;
 	}
 	return error;
 }
 
-static int names_emit(const string_buf *names, size_t count, brt_meta_name_cb cb, void *payload)
+static int names_emit(const brt_dynbuf *names, size_t count, brt_meta_name_cb cb, void *payload)
 {
 	size_t offset = 0;
 	size_t i;
 	int error = 0;
 
 	for (i = 0; i < count && error == 0; i++) {
-		const char *name = names->data + offset;
+		const char *name = brt_dynbuf_ptr(names) + offset;
 
 		offset += strlen(name) + 1;
 		error = cb(name, payload);
@@ -975,7 +1007,7 @@ static int meta_repo_exists(brt_meta *m, const char *repo)
 
 	if ((error = conn_get(&c, m)) < 0)
 		return error;
-	return repo_lookup(c, repo, &id);
+	return repo_lookup(c, repo, NULL, &id);
 }
 
 static int meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo,
@@ -1010,24 +1042,15 @@ done:
 	return error;
 }
 
-typedef struct blob_link_args {
-	const char *repo;
-	const char *digest;
-	uint64_t size;
-	const char *storage_key;
-	int64_t now;
-} blob_link_args;
-
 static int tx_blob_link(sqlite_conn *c, void *ctx)
 {
-	const blob_link_args *a = ctx;
-	char account[BRT_NAME_MAX + 1];
+	const brt_blob_link *a = ctx;
 	sqlite3_stmt *st = NULL;
 	int64_t repo_id;
 	int error;
 	int inserted;
 
-	if ((error = account_of(account, sizeof(account), a->repo)) < 0)
+	if ((error = account_check(a->account_id)) < 0)
 		goto done;
 	st = c->stmt[STMT_BLOB_INSERT];
 	if ((error = stmt_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0 ||
@@ -1035,10 +1058,10 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 		goto done;
 	stmt_end(st);
 	st = NULL;
-	if ((error = repo_ensure(c, a->repo, account, a->now, &repo_id)) < 0)
+	if ((error = repo_ensure(c, a->repo, a->account_id, a->now, &repo_id)) < 0)
 		goto done;
 	st = c->stmt[STMT_LINK_INSERT];
-	if ((error = stmt_bind(c, st, "itti", repo_id, a->digest, account, a->now)) < 0 ||
+	if ((error = stmt_bind(c, st, "itti", repo_id, a->digest, a->account_id, a->now)) < 0 ||
 	    (error = stmt_step(c, st, &inserted)) < 0)
 		goto done;
 	stmt_end(st);
@@ -1046,7 +1069,7 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 	 * linking again is a sign of a manifest PUT to come: keep it fresh. */
 	if (inserted) {
 		st = c->stmt[STMT_ACCOUNT_BLOB_ADD];
-		error = stmt_bind(c, st, "tt", account, a->digest);
+		error = stmt_bind(c, st, "tt", a->account_id, a->digest);
 	} else {
 		st = c->stmt[STMT_LINK_TOUCH];
 		error = stmt_bind(c, st, "iti", repo_id, a->digest, a->now);
@@ -1058,29 +1081,20 @@ done:
 	return error;
 }
 
-static int meta_blob_link(brt_meta *m, const char *repo, const char *digest, uint64_t size,
-			  const char *storage_key, int64_t now)
+static int meta_blob_link(brt_meta *m, const brt_blob_link *link)
 {
-	blob_link_args a = { repo, digest, size, storage_key, now };
-
-	return run_write(m, tx_blob_link, &a);
+	return run_write(m, tx_blob_link, (void *)link);
 }
-
-typedef struct blob_unlink_args {
-	const char *repo;
-	const char *digest;
-} blob_unlink_args;
 
 static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 {
-	const blob_unlink_args *a = ctx;
-	char account[BRT_NAME_MAX + 1];
+	const brt_blob_link *a = ctx;
 	int64_t repo_id;
 	int found;
 	int error;
 
-	if ((error = account_of(account, sizeof(account), a->repo)) < 0 ||
-	    (error = repo_lookup(c, a->repo, &repo_id)) < 0 ||
+	if ((error = account_check(a->account_id)) < 0 ||
+	    (error = repo_lookup(c, a->repo, a->account_id, &repo_id)) < 0 ||
 	    (error = query_exists(c, STMT_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
 		return error;
 	if (!found)
@@ -1090,18 +1104,16 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 	 * rows go with the link (ON DELETE CASCADE). */
 	if ((error = stmt_bind(c, c->stmt[STMT_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
 	    (error = stmt_run(c, STMT_LINK_DELETE)) < 0 ||
-	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_RELEASE], "tt", account, a->digest)) < 0 ||
+	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_RELEASE], "tt", a->account_id, a->digest)) < 0 ||
 	    (error = stmt_run(c, STMT_ACCOUNT_BLOB_RELEASE)) < 0 ||
-	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_PRUNE], "tt", account, a->digest)) < 0)
+	    (error = stmt_bind(c, c->stmt[STMT_ACCOUNT_BLOB_PRUNE], "tt", a->account_id, a->digest)) < 0)
 		return error;
 	return stmt_run(c, STMT_ACCOUNT_BLOB_PRUNE);
 }
 
-static int meta_blob_unlink(brt_meta *m, const char *repo, const char *digest)
+static int meta_blob_unlink(brt_meta *m, const brt_blob_link *link)
 {
-	blob_unlink_args a = { repo, digest };
-
-	return run_write(m, tx_blob_unlink, &a);
+	return run_write(m, tx_blob_unlink, (void *)link);
 }
 
 /* Inside manifest_put's transaction: check the references of a manifest
@@ -1184,35 +1196,51 @@ done:
 	return error;
 }
 
+/* Inside manifest_put's transaction: point the tag at the manifest, as
+ * `tag_expected` allows (see meta.h). */
+static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, int64_t manifest_id)
+{
+	enum stmt_id id = !put->tag_expected ? STMT_TAG_UPSERT
+			  : put->tag_expected[0] ? STMT_TAG_MOVE_FROM : STMT_TAG_INSERT_NEW;
+	int error;
+
+	if (id == STMT_TAG_MOVE_FROM)
+		error = stmt_bind(c, c->stmt[id], "itiit", repo_id, put->tag, manifest_id, put->now,
+				  put->tag_expected);
+	else
+		error = stmt_bind(c, c->stmt[id], "itii", repo_id, put->tag, manifest_id, put->now);
+	if (error < 0 || (error = stmt_run(c, id)) < 0)
+		return error;
+	if (id != STMT_TAG_UPSERT && sqlite3_changes(c->db) == 0)
+		return brt_error_set(BRT_ECONFLICT, "tag %s in %s is not %s", put->tag, put->repo,
+				     put->tag_expected[0] ? put->tag_expected : "new");
+	return 0;
+}
+
 /* A failure anywhere rolls back everything, including a repository this
- * call created. */
+ * call created and a manifest stored before the tag lost its race. */
 static int tx_manifest_put(sqlite_conn *c, void *ctx)
 {
 	const brt_manifest_put *put = ctx;
-	char account[BRT_NAME_MAX + 1];
 	int64_t repo_id = 0;
 	int64_t manifest_id = 0;
 	int found;
 	int error;
 
-	if ((error = account_of(account, sizeof(account), put->repo)) < 0 ||
-	    (error = repo_ensure(c, put->repo, account, put->now, &repo_id)) < 0 ||
+	if ((error = repo_ensure(c, put->repo, put->account_id, put->now, &repo_id)) < 0 ||
 	    (error = manifest_find(c, repo_id, put->digest, &manifest_id, NULL, &found)) < 0)
 		return error;
 	/* Same digest, same bytes: the stored manifest and its references
 	 * stand, only the tag moves. */
-	if (!found && (error = manifest_insert(c, put, repo_id, account, &manifest_id)) < 0)
+	if (!found && (error = manifest_insert(c, put, repo_id, put->account_id, &manifest_id)) < 0)
 		return error;
-	if (!put->tag)
-		return 0;
-	if ((error = stmt_bind(c, c->stmt[STMT_TAG_UPSERT], "itii", repo_id, put->tag, manifest_id,
-			       put->now)) < 0)
-		return error;
-	return stmt_run(c, STMT_TAG_UPSERT);
+	return put->tag ? tag_set(c, put, repo_id, manifest_id) : 0;
 }
 
 static int meta_manifest_put(brt_meta *m, const brt_manifest_put *put)
 {
+	if (put->tag_expected && !put->tag)
+		return brt_error_set(BRT_EINVALID, "an expected tag target without a tag");
 	return run_write(m, tx_manifest_put, (void *)put);
 }
 
@@ -1272,7 +1300,7 @@ static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 	int found;
 	int error;
 
-	if ((error = repo_lookup(c, a->repo, &repo_id)) < 0 ||
+	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) < 0 ||
 	    (error = manifest_find(c, repo_id, a->digest, &manifest_id, NULL, &found)) < 0)
 		return error;
 	if (!found)
@@ -1324,14 +1352,15 @@ static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	string_buf names = { NULL, 0, 0 };
+	brt_dynbuf names;
 	size_t count = 0;
 	int64_t repo_id;
 	int more = 0;
 	int error;
 
 	*more_out = 0;
-	if ((error = conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, &repo_id)) < 0)
+	brt_dynbuf_init(&names, LISTING_MAX);
+	if ((error = conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, NULL, &repo_id)) < 0)
 		goto done;
 	st = c->stmt[STMT_TAGS_LIST];
 	if ((error = stmt_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0 ||
@@ -1344,7 +1373,7 @@ static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_
 	*more_out = more;
 done:
 	stmt_end(st);
-	free(names.data);
+	brt_dynbuf_free(&names);
 	return error;
 }
 
@@ -1361,53 +1390,39 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	string_buf strings = { NULL, 0, 0 };
-	referrer_row *rows = NULL;
+	brt_dynbuf strings, rows;
 	size_t count = 0;
-	size_t cap = 0;
 	size_t i;
 	int error;
 	int row;
 
+	brt_dynbuf_init(&strings, LISTING_MAX);
+	brt_dynbuf_init(&rows, LISTING_MAX);
 	if ((error = conn_get(&c, m)) < 0)
 		goto done;
 	st = c->stmt[STMT_REFERRERS];
 	if ((error = stmt_bind(c, st, "ttt", repo, subject, artifact_type)) < 0)
 		goto done;
 	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		referrer_row *r;
+		referrer_row r;
 		int64_t size = sqlite3_column_int64(st, 2);
 
-		if (count == cap) {
-			size_t new_cap = cap ? cap : 8;
-			size_t bytes;
-			referrer_row *p;
-
-			if (cap && __builtin_mul_overflow(cap, 2, &new_cap))
-				new_cap = SIZE_MAX;
-			if (__builtin_mul_overflow(new_cap, sizeof(*rows), &bytes) ||
-			    !(p = realloc(rows, bytes))) {
-				error = brt_error_set(BRT_ENOMEM, "out of memory");
-				goto done;
-			}
-			rows = p;
-			cap = new_cap;
-		}
-		r = &rows[count];
 		if (size < 0) {
 			error = brt_error_set(BRT_EIO, "sqlite: negative manifest size");
 			goto done;
 		}
-		r->size = (uint64_t)size;
-		if ((error = string_buf_add_column(c, &strings, st, 0, &r->media_type)) < 0 ||
-		    (error = string_buf_add_column(c, &strings, st, 1, &r->digest)) < 0 ||
-		    (error = string_buf_add_column(c, &strings, st, 3, &r->artifact_type)) < 0 ||
-		    (error = string_buf_add_column(c, &strings, st, 4, &r->annotations)) < 0)
+		r.size = (uint64_t)size;
+		if ((error = strings_add_column(c, &strings, st, 0, &r.media_type)) < 0 ||
+		    (error = strings_add_column(c, &strings, st, 1, &r.digest)) < 0 ||
+		    (error = strings_add_column(c, &strings, st, 3, &r.artifact_type)) < 0 ||
+		    (error = strings_add_column(c, &strings, st, 4, &r.annotations)) < 0)
 			goto done;
-		if (r->media_type == NO_STRING || r->digest == NO_STRING) {
+		if (r.media_type == NO_STRING || r.digest == NO_STRING) {
 			error = brt_error_set(BRT_EIO, "sqlite: unexpected NULL in manifests");
 			goto done;
 		}
+		if ((error = brt_dynbuf_add(&rows, &r, sizeof(r))) < 0)
+			goto done;
 		count++;
 	}
 	if (error < 0)
@@ -1415,22 +1430,23 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 	stmt_end(st);
 	st = NULL;
 	for (i = 0; i < count; i++) {
+		const char *text = brt_dynbuf_ptr(&strings);
+		referrer_row r;
 		brt_referrer ref;
 
-		ref.media_type = strings.data + rows[i].media_type;
-		ref.digest = strings.data + rows[i].digest;
-		ref.size = rows[i].size;
-		ref.artifact_type = rows[i].artifact_type == NO_STRING ? NULL
-								       : strings.data + rows[i].artifact_type;
-		ref.annotations = rows[i].annotations == NO_STRING ? NULL
-								   : strings.data + rows[i].annotations;
+		memcpy(&r, brt_dynbuf_ptr(&rows) + i * sizeof(r), sizeof(r));
+		ref.media_type = text + r.media_type;
+		ref.digest = text + r.digest;
+		ref.size = r.size;
+		ref.artifact_type = r.artifact_type == NO_STRING ? NULL : text + r.artifact_type;
+		ref.annotations = r.annotations == NO_STRING ? NULL : text + r.annotations;
 		if ((error = cb(&ref, payload)) != 0)
 			goto done;
 	}
 done:
 	stmt_end(st);
-	free(rows);
-	free(strings.data);
+	brt_dynbuf_free(&rows);
+	brt_dynbuf_free(&strings);
 	return error;
 }
 
@@ -1456,7 +1472,7 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
-	string_buf names = { NULL, 0, 0 };
+	brt_dynbuf names;
 	char upper[BRT_NAME_MAX + 2];
 	const char *lower;
 	size_t count = 0;
@@ -1466,6 +1482,7 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 	int error;
 
 	*more_out = 0;
+	brt_dynbuf_init(&names, LISTING_MAX);
 	if (prefix && prefix[0] == '\0')
 		prefix = NULL;
 	if (prefix && strlen(prefix) > BRT_NAME_MAX)
@@ -1497,10 +1514,21 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 	*more_out = more;
 done:
 	stmt_end(st);
-	free(names.data);
+	brt_dynbuf_free(&names);
 	return error;
 }
 
+
+/* A fixed-size string field of a struct handed in must end within it;
+ * ids must not be empty either. */
+static int field_check(const char *s, size_t size, int is_id, const char *what)
+{
+	if (!memchr(s, '\0', size))
+		return brt_error_set(BRT_EINVALID, "%s too long", what);
+	if (is_id && s[0] == '\0')
+		return brt_error_set(BRT_EINVALID, "empty %s", what);
+	return 0;
+}
 
 typedef struct upload_create_args {
 	const brt_upload *upload;
@@ -1512,18 +1540,14 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 	const upload_create_args *a = ctx;
 	const brt_upload *u = a->upload;
 	sqlite3_stmt *st = c->stmt[STMT_UPLOAD_COUNT];
-	char account[BRT_NAME_MAX + 1];
 	int64_t repo_id = 0, open_sessions = 0;
 	int error, row = 0;
 
-	if (u->hash_state_len > sizeof(u->hash_state))
-		return brt_error_set(BRT_EINVALID, "hash state too long");
-	if ((error = account_of(account, sizeof(account), u->repo)) < 0)
-		return error;
 	if (a->max_per_account > 0) {
 		/* Counted inside the write transaction: concurrent POSTs are
-		 * serialised, so the cap holds exactly. */
-		if ((error = stmt_bind(c, st, "t", account)) == 0 && (error = stmt_step(c, st, &row)) == 0 && row)
+		 * serialised, so the cap holds exactly.  (PostgreSQL would
+		 * need the account row locked, FOR UPDATE, for the same.) */
+		if ((error = stmt_bind(c, st, "t", u->account_id)) == 0 && (error = stmt_step(c, st, &row)) == 0 && row)
 			open_sessions = sqlite3_column_int64(st, 0);
 		stmt_end(st);
 		if (error < 0)
@@ -1532,11 +1556,12 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 			return brt_error_set(BRT_ELIMIT, "the account has %lld open upload sessions, the most allowed",
 					     (long long)open_sessions);
 	}
-	if (
-	    (error = repo_ensure(c, u->repo, account, u->created_at, &repo_id)) < 0 ||
-	    (error = stmt_bind(c, c->stmt[STMT_UPLOAD_INSERT], "titubuii", u->id, repo_id, account,
+	if ((error = repo_ensure(c, u->repo, u->account_id, u->created_at, &repo_id)) < 0 ||
+	    (error = stmt_bind(c, c->stmt[STMT_UPLOAD_INSERT], "titubuiib", u->id, repo_id, u->account_id,
 			       u->offset, u->hash_state_len ? (const void *)u->hash_state : NULL,
-			       u->hash_state_len, u->generation, u->created_at, u->updated_at)) < 0)
+			       u->hash_state_len, u->generation, u->created_at, u->updated_at,
+			       u->backend_state_len ? (const void *)u->backend_state : NULL,
+			       u->backend_state_len)) < 0)
 		return error;
 	error = stmt_run(c, STMT_UPLOAD_INSERT);
 	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
@@ -1545,10 +1570,33 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 	return error;
 }
 
+/* The parts of an upload row that upload_create and upload_update store
+ * must fit their columns and the documented caps. */
+static int upload_check(const brt_upload *u)
+{
+	int error;
+
+	if ((error = field_check(u->id, sizeof(u->id), 1, "upload id")) < 0 ||
+	    (error = field_check(u->account_id, sizeof(u->account_id), 1, "account id")) < 0 ||
+	    (error = field_check(u->repo, sizeof(u->repo), 1, "repository name")) < 0)
+		return error;
+	if (u->hash_state_len > sizeof(u->hash_state))
+		return brt_error_set(BRT_EINVALID, "hash state too long");
+	if (u->backend_state_len > BRT_UPLOAD_BACKEND_STATE_MAX)
+		return brt_error_set(BRT_ETOOBIG, "upload backend state of %zu bytes, at most %zu",
+				     u->backend_state_len, BRT_UPLOAD_BACKEND_STATE_MAX);
+	if (u->backend_state_len && !u->backend_state)
+		return brt_error_set(BRT_EINVALID, "upload backend state without data");
+	return 0;
+}
+
 static int meta_upload_create(brt_meta *m, const brt_upload *upload, unsigned int max_per_account)
 {
 	upload_create_args args = { upload, max_per_account };
+	int error;
 
+	if ((error = upload_check(upload)) < 0)
+		return error;
 	return run_write(m, tx_upload_create, &args);
 }
 
@@ -1568,49 +1616,10 @@ static int column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out
 	return 0;
 }
 
-/* Room for item `count` in a growing array of `size`-byte items. */
-static int array_reserve(void **items, size_t *cap, size_t count, size_t size)
-{
-	size_t new_cap;
-	size_t bytes;
-	void *p;
-
-	if (count < *cap)
-		return 0;
-	new_cap = *cap ? *cap : 8;
-	if (*cap && __builtin_mul_overflow(*cap, 2, &new_cap))
-		return brt_error_set(BRT_ENOMEM, "listing too large");
-	if (__builtin_mul_overflow(new_cap, size, &bytes) || !(p = realloc(*items, bytes)))
-		return brt_error_set(BRT_ENOMEM, "out of memory");
-	*items = p;
-	*cap = new_cap;
-	return 0;
-}
-
-/* A fixed-size string field of a struct handed in must end within it;
- * ids must not be empty either. */
-static int field_check(const char *s, size_t size, int is_id, const char *what)
-{
-	if (!memchr(s, '\0', size))
-		return brt_error_set(BRT_EINVALID, "%s too long", what);
-	if (is_id && s[0] == '\0')
-		return brt_error_set(BRT_EINVALID, "empty %s", what);
-	return 0;
-}
-
 /* An optional time column: NULL reads as 0 ("never"). */
 static int64_t column_time(sqlite3_stmt *st, int col)
 {
 	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
-}
-
-/* Milliseconds since the epoch, for rows whose time no caller chooses. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int tx_account_create(sqlite_conn *c, void *ctx)
@@ -1670,23 +1679,23 @@ done:
 }
 
 /* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
- * decoded into an array of `size`-byte structs; then, with the statement
+ * decoded through `tmp` into an array of `size`-byte structs; then, with the statement
  * reset so the callback may use the store, `cb` for each until one
  * returns non-zero (returned unchanged). */
-static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, size_t size,
+static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder decode, void *tmp, size_t size,
 		     int (*cb)(const void *row, void *payload), void *payload)
 {
 	sqlite3_stmt *st = c->stmt[stmt];
-	void *rows = NULL;
-	size_t count = 0, cap = 0, i;
+	brt_dynbuf rows;
+	size_t count = 0, i;
 	int error = 0;
 	int row;
 
+	brt_dynbuf_init(&rows, LISTING_MAX);
 	if (arg && (error = stmt_bind(c, st, "t", arg)) < 0)
 		goto done;
 	while ((error = stmt_step(c, st, &row)) == 0 && row) {
-		if ((error = array_reserve(&rows, &cap, count, size)) < 0 ||
-		    (error = decode(c, st, (char *)rows + count * size)) < 0)
+		if ((error = decode(c, st, tmp)) < 0 || (error = brt_dynbuf_add(&rows, tmp, size)) < 0)
 			goto done;
 		count++;
 	}
@@ -1694,12 +1703,14 @@ static int list_rows(sqlite_conn *c, int stmt, const char *arg, row_decoder deco
 		goto done;
 	stmt_end(st);
 	st = NULL;
+	/* The buffer is malloc'd, so aligned for any struct, and rows are
+	 * whole structs apart. */
 	for (i = 0; i < count; i++)
-		if ((error = cb((const char *)rows + i * size, payload)) != 0)
+		if ((error = cb(brt_dynbuf_ptr(&rows) + i * size, payload)) != 0)
 			goto done;
 done:
 	stmt_end(st);
-	free(rows);
+	brt_dynbuf_free(&rows);
 	return error;
 }
 
@@ -1711,7 +1722,8 @@ struct typed_cb {
 	void *payload;
 };
 
-/* An upload row (the columns of STMT_UPLOAD_GET) into `row`. */
+/* An upload row (the first columns of STMT_UPLOAD_GET and
+ * STMT_UPLOAD_LIST) into `row`, without its backend state. */
 static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
 {
 	brt_upload *out = row;
@@ -1721,7 +1733,8 @@ static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
 	int error;
 
 	if ((error = column_copy_text(c, st, 0, out->id, sizeof(out->id))) < 0 ||
-	    (error = column_copy_text(c, st, 1, out->repo, sizeof(out->repo))) < 0)
+	    (error = column_copy_text(c, st, 1, out->repo, sizeof(out->repo))) < 0 ||
+	    (error = column_copy_text(c, st, 7, out->account_id, sizeof(out->account_id))) < 0)
 		return error;
 	offset = sqlite3_column_int64(st, 2);
 	state = sqlite3_column_blob(st, 3);
@@ -1738,14 +1751,49 @@ static int upload_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
 	out->generation = (uint64_t)generation;
 	out->created_at = sqlite3_column_int64(st, 5);
 	out->updated_at = sqlite3_column_int64(st, 6);
+	out->backend_state = NULL;
+	out->backend_state_len = 0;
 	return 0;
 }
 
-static int meta_upload_get(brt_meta *m, brt_upload *out, const char *id)
-{
-	brt_upload tmp;
+typedef struct upload_get_row {
+	brt_upload upload;
+	brt_pool *pool; /* NULL: leave the backend state out */
+} upload_get_row;
 
-	return get_by_id(m, STMT_UPLOAD_GET, id, upload_from_row, &tmp, out, sizeof(tmp), "upload");
+/* upload_get's row: upload_from_row, then the backend state into the pool. */
+static int upload_get_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
+{
+	upload_get_row *r = row;
+	const void *state;
+	size_t len;
+	unsigned char *copy;
+	int error;
+
+	if ((error = upload_from_row(c, st, &r->upload)) < 0 || !r->pool)
+		return error;
+	state = sqlite3_column_blob(st, 8);
+	len = (size_t)sqlite3_column_bytes(st, 8);
+	if (len == 0)
+		return 0;
+	if (!state)
+		return db_error(c, SQLITE_NOMEM);
+	if (len > BRT_UPLOAD_BACKEND_STATE_MAX)
+		return brt_error_set(BRT_EIO, "sqlite: corrupt upload row %s", r->upload.id);
+	if (!(copy = brt_pool_alloc(r->pool, len)))
+		return brt_error_set(BRT_ENOMEM, "request pool exhausted");
+	memcpy(copy, state, len);
+	r->upload.backend_state = copy;
+	r->upload.backend_state_len = len;
+	return 0;
+}
+
+static int meta_upload_get(brt_meta *m, brt_upload *out, brt_pool *pool, const char *id)
+{
+	upload_get_row tmp;
+
+	tmp.pool = pool;
+	return get_by_id(m, STMT_UPLOAD_GET, id, upload_get_from_row, &tmp, out, sizeof(*out), "upload");
 }
 
 static int emit_upload(const void *row, void *ctx)
@@ -1761,6 +1809,7 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 			    void *payload)
 {
 	struct typed_cb t = { .upload = cb, .payload = payload };
+	brt_upload tmp;
 	sqlite_conn *c;
 	int error;
 
@@ -1769,12 +1818,12 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_LIST], "ii", updated_before,
 			       limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
 		return error;
-	return list_rows(c, STMT_UPLOAD_LIST, NULL, upload_from_row, sizeof(brt_upload), emit_upload, &t);
+	return list_rows(c, STMT_UPLOAD_LIST, NULL, upload_from_row, &tmp, sizeof(tmp), emit_upload, &t);
 }
 
 static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
 {
-	const blob_link_args *a = ctx;
+	const brt_blob_link *a = ctx;
 	int found = 0, error;
 
 	if ((error = stmt_bind(c, c->stmt[STMT_BLOB_MARK_DAMAGED], "ti", a->digest, a->now)) < 0 ||
@@ -1789,7 +1838,7 @@ static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
 
 static int meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now)
 {
-	blob_link_args args;
+	brt_blob_link args;
 
 	memset(&args, 0, sizeof(args));
 	args.digest = digest;
@@ -1902,11 +1951,11 @@ static int tx_upload_update(sqlite_conn *c, void *ctx)
 	int found;
 	int error;
 
-	if (u->hash_state_len > sizeof(u->hash_state))
-		return brt_error_set(BRT_EINVALID, "hash state too long");
-	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_UPDATE], "tubiu", u->id, u->offset,
+	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_UPDATE], "tubiub", u->id, u->offset,
 			       u->hash_state_len ? (const void *)u->hash_state : NULL,
-			       u->hash_state_len, u->updated_at, u->generation)) < 0 ||
+			       u->hash_state_len, u->updated_at, u->generation,
+			       u->backend_state_len ? (const void *)u->backend_state : NULL,
+			       u->backend_state_len)) < 0 ||
 	    (error = stmt_run(c, STMT_UPLOAD_UPDATE)) < 0)
 		return error;
 	if (sqlite3_changes(c->db) > 0)
@@ -1920,25 +1969,44 @@ static int tx_upload_update(sqlite_conn *c, void *ctx)
 
 static int meta_upload_update(brt_meta *m, const brt_upload *upload)
 {
+	int error;
+
+	if ((error = upload_check(upload)) < 0)
+		return error;
 	return run_write(m, tx_upload_update, (void *)upload);
 }
 
+typedef struct upload_delete_args {
+	const char *id;
+	uint64_t generation;
+} upload_delete_args;
+
 static int tx_upload_delete(sqlite_conn *c, void *ctx)
 {
-	const char *id = ctx;
+	const upload_delete_args *a = ctx;
+	int found;
 	int error;
 
-	if ((error = stmt_bind(c, c->stmt[STMT_UPLOAD_DELETE], "t", id)) < 0 ||
-	    (error = stmt_run(c, STMT_UPLOAD_DELETE)) < 0)
+	if (a->generation == BRT_META_ANY_GENERATION)
+		error = stmt_bind(c, c->stmt[STMT_UPLOAD_DELETE], "tt", a->id, (const char *)NULL);
+	else
+		error = stmt_bind(c, c->stmt[STMT_UPLOAD_DELETE], "tu", a->id, a->generation);
+	if (error < 0 || (error = stmt_run(c, STMT_UPLOAD_DELETE)) < 0)
 		return error;
-	if (sqlite3_changes(c->db) == 0)
-		return brt_error_set(BRT_ENOTFOUND, "upload %s unknown", id);
-	return 0;
+	if (sqlite3_changes(c->db) > 0)
+		return 0;
+	if ((error = query_exists(c, STMT_UPLOAD_EXISTS, "t", 0, a->id, &found)) < 0)
+		return error;
+	if (found)
+		return brt_error_set(BRT_ECONFLICT, "upload %s was updated concurrently", a->id);
+	return brt_error_set(BRT_ENOTFOUND, "upload %s unknown", a->id);
 }
 
-static int meta_upload_delete(brt_meta *m, const char *id)
+static int meta_upload_delete(brt_meta *m, const char *id, uint64_t generation)
 {
-	return run_write(m, tx_upload_delete, (void *)id);
+	upload_delete_args a = { id, generation };
+
+	return run_write(m, tx_upload_delete, &a);
 }
 
 static int emit_account(const void *row, void *ctx)
@@ -1982,12 +2050,13 @@ static int meta_account_get(brt_meta *m, brt_account *out, const char *id)
 static int meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload)
 {
 	struct typed_cb t = {.account = cb, .payload = payload};
+	brt_account tmp;
 	sqlite_conn *c;
 	int error;
 
 	if ((error = conn_get(&c, m)) < 0)
 		return error;
-	return list_rows(c, STMT_ACCOUNT_LIST, NULL, account_from_row, sizeof(brt_account), emit_account, &t);
+	return list_rows(c, STMT_ACCOUNT_LIST, NULL, account_from_row, &tmp, sizeof(tmp), emit_account, &t);
 }
 
 /* The account is checked first, inside the transaction, so that an unknown
@@ -2073,6 +2142,7 @@ static int meta_key_get(brt_meta *m, brt_access_key *out, const char *id)
 static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb, void *payload)
 {
 	struct typed_cb t = {.key = cb, .payload = payload};
+	brt_access_key tmp;
 	sqlite_conn *c;
 	int found;
 	int error;
@@ -2082,7 +2152,7 @@ static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
-	return list_rows(c, STMT_KEY_LIST, account_id, key_from_row, sizeof(brt_access_key), emit_key, &t);
+	return list_rows(c, STMT_KEY_LIST, account_id, key_from_row, &tmp, sizeof(tmp), emit_key, &t);
 }
 
 typedef struct key_revoke_args {
@@ -2100,57 +2170,68 @@ static int tx_key_revoke(sqlite_conn *c, void *ctx)
 		return error;
 	if (sqlite3_changes(c->db) == 0)
 		return brt_error_set(BRT_ENOTFOUND, "access key %s unknown", a->id);
-	return 0;
+	/* Same transaction: no crash can leave a revocation without its new
+	 * epoch.  PRAGMA data_version does not see this connection's own
+	 * commits, so its epoch cache is dropped here. */
+	c->epoch_known = 0;
+	return stmt_run(c, STMT_EPOCH_BUMP);
 }
 
 static int meta_key_revoke(brt_meta *m, const char *id, int64_t now)
 {
-	sqlite_store *s = (sqlite_store *)m;
 	key_revoke_args a = { id, now };
-	int error;
 
 	/* 0 means "not revoked" in brt_access_key. */
 	if (now <= 0)
 		return brt_error_set(BRT_EINVALID, "revocation time must be positive");
-	error = run_write(m, tx_key_revoke, &a);
-	/* After the commit, so a reader that sees the new epoch reads the
-	 * revocation. */
-	if (error == 0)
-		__atomic_add_fetch(s->epoch, 1, __ATOMIC_SEQ_CST);
-	return error;
+	return run_write(m, tx_key_revoke, &a);
+}
+
+/* The epoch row is read again only when PRAGMA data_version says another
+ * connection committed since the last read: on the path of every request
+ * that is one statement answered from the WAL index in shared memory, no
+ * read of the database file. */
+static int key_epoch_read(sqlite_conn *c, uint64_t *out)
+{
+	sqlite3_stmt *st = c->stmt[STMT_DATA_VERSION];
+	int64_t version = 0, value = 0;
+	int error, row;
+
+	if ((error = stmt_step(c, st, &row)) == 0 && row)
+		version = sqlite3_column_int64(st, 0);
+	stmt_end(st);
+	if (error < 0)
+		return error;
+	if (c->epoch_known && version == c->data_version) {
+		*out = c->epoch;
+		return 0;
+	}
+	/* Read after the version: the epoch is at least as new as it, so a
+	 * commit in between costs one more read, never a stale epoch. */
+	st = c->stmt[STMT_EPOCH_GET];
+	if ((error = stmt_step(c, st, &row)) == 0 && row)
+		value = sqlite3_column_int64(st, 0);
+	stmt_end(st);
+	if (error < 0)
+		return error;
+	c->data_version = version;
+	c->epoch = (uint64_t)value;
+	c->epoch_known = 1;
+	*out = c->epoch;
+	return 0;
 }
 
 static uint64_t meta_key_epoch(brt_meta *m)
 {
-	return __atomic_load_n(((sqlite_store *)m)->epoch, __ATOMIC_SEQ_CST);
-}
+	/* Epochs from the store stay far below 2^63; failures count down
+	 * from the top, so none repeats and none equals a real epoch. */
+	static uint64_t failures;
+	sqlite_conn *c;
+	uint64_t epoch;
 
-/* Map "<database>-epoch" (created as needed) shared. */
-static int epoch_map(uint64_t **out, const char *db_path)
-{
-	char path[4096];
-	int fd, error = 0;
-	void *p;
-
-	*out = NULL;
-	if ((size_t)snprintf(path, sizeof(path), "%s-epoch", db_path) >= sizeof(path))
-		return brt_error_set(BRT_EINVALID, "sqlite: database path too long");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return brt_error_set(BRT_EIO, "sqlite: cannot open %s: %s", path, strerror(errno));
-	if (ftruncate(fd, 4096) != 0) {
-		error = brt_error_set(BRT_EIO, "sqlite: cannot size %s: %s", path, strerror(errno));
-		goto done;
-	}
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		error = brt_error_set(BRT_EIO, "sqlite: cannot map %s: %s", path, strerror(errno));
-		goto done;
-	}
-	*out = p;
-done:
-	close(fd);
-	return error;
+	if (conn_get(&c, m) == 0 && key_epoch_read(c, &epoch) == 0)
+		return epoch;
+	return UINT64_MAX - __atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
 }
 
 /* Server secrets are small keys, never a bulk store. */
@@ -2213,24 +2294,6 @@ static int tx_secret_create(sqlite_conn *c, void *ctx)
 	return 0;
 }
 
-static int random_fill(unsigned char *out, size_t len)
-{
-	size_t filled = 0;
-	int attempts;
-
-	for (attempts = 0; filled < len && attempts < 100; attempts++) {
-		ssize_t n = getrandom(out + filled, len - filled, 0);
-
-		if (n < 0 && errno != EINTR)
-			return brt_error_set(BRT_EIO, "getrandom failed (errno %d)", errno);
-		if (n > 0)
-			filled += (size_t)n;
-	}
-	if (filled < len)
-		return brt_error_set(BRT_EIO, "getrandom kept being interrupted");
-	return 0;
-}
-
 static int meta_secret_get(brt_meta *m, const char *name, unsigned char *out, size_t len)
 {
 	secret_args a = { name, out, len, 0 };
@@ -2246,9 +2309,9 @@ static int meta_secret_get(brt_meta *m, const char *name, unsigned char *out, si
 		return 0;
 	/* If a retry of the transaction runs, `out` may hold a value read by
 	 * the failed attempt: still random bytes, still a fine candidate. */
-	if ((error = random_fill(out, len)) < 0)
+	if ((error = brt_random_bytes(out, len)) < 0)
 		return error;
-	a.now = now_ms();
+	a.now = brt_now_ms();
 	return run_write(m, tx_secret_create, &a);
 }
 
@@ -2285,7 +2348,6 @@ static void meta_free(brt_meta *m)
 	pthread_mutex_unlock(&registry_lock);
 	pthread_cond_destroy(&s->gate.turn);
 	pthread_mutex_destroy(&s->gate.lock);
-	munmap(s->epoch, 4096);
 	free(s->path);
 	free(s);
 }
@@ -2394,17 +2456,13 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	s->base.key_revoke = meta_key_revoke;
 	s->base.secret_get = meta_secret_get;
 	s->base.key_epoch = meta_key_epoch;
-	if ((error = epoch_map(&s->epoch, path)) < 0)
-		goto done;
 	/* Migrate, and prepare every statement once so that a broken one fails
 	 * here rather than on some request; the connection is then closed:
 	 * threads open their own when they first need one. */
 	if ((error = conn_open(&c, path, 0)) < 0 || (error = schema_migrate(c->db)) < 0 ||
 	    (error = conn_prepare(c)) < 0)
 		goto done;
-	pthread_mutex_lock(&registry_lock);
-	s->serial = next_serial++;
-	pthread_mutex_unlock(&registry_lock);
+	s->base.serial = brt_meta_serial_next();
 	*out = &s->base;
 	s = NULL;
 done:
@@ -2413,8 +2471,6 @@ done:
 		free(c);
 	}
 	if (s) {
-		if (s->epoch)
-			munmap(s->epoch, 4096);
 		pthread_cond_destroy(&s->gate.turn);
 		pthread_mutex_destroy(&s->gate.lock);
 		free(s->path);

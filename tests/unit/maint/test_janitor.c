@@ -22,6 +22,7 @@ static brt_upload session(const char *id, int64_t updated_at)
 	memset(&u, 0, sizeof(u));
 	snprintf(u.id, sizeof(u.id), "%s", id);
 	snprintf(u.repo, sizeof(u.repo), "%s", REPO);
+	brt_meta_repo_account(u.account_id, REPO);
 	u.created_at = u.updated_at = updated_at;
 	return u;
 }
@@ -101,10 +102,10 @@ int main(void)
 	CHECK_EQ_INT(st.sessions_expired, 2);
 	CHECK_EQ_INT(st.orphans_removed, 0);
 	CHECK_EQ_INT(st.in_use_skipped, 1);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, old1), BRT_ENOTFOUND);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, old2), BRT_ENOTFOUND);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, live), 0);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, in_use), 0);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, old1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, old2), BRT_ENOTFOUND);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, live), 0);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, in_use), 0);
 	CHECK_EQ_INT(uploads_on_disk(bs), 3); /* live, in_use, orphan */
 
 	/* At start-up (no cut-off) the orphan goes, a held one never does. */
@@ -117,8 +118,8 @@ int main(void)
 	busy->free(busy);
 	CHECK_EQ_INT(brt_janitor_pass(&st, meta, bs, now, expire, INT64_MAX), 0);
 	CHECK_EQ_INT(st.sessions_expired, 1);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, in_use), BRT_ENOTFOUND);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, live), 0);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, in_use), BRT_ENOTFOUND);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, live), 0);
 	CHECK_EQ_INT(uploads_on_disk(bs), 1);
 
 	/* Many expired sessions: more than one batch. */
@@ -130,7 +131,7 @@ int main(void)
 	}
 	CHECK_EQ_INT(brt_janitor_pass(&st, meta, bs, now, expire, INT64_MAX), 0);
 	CHECK_EQ_INT(st.sessions_expired, 600);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, live), 0);
+	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, live), 0);
 
 	bs->free(bs);
 	meta->free(meta);

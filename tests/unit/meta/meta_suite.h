@@ -107,6 +107,25 @@ static int ms_catalog(brt_meta *m, const char *prefix, const char *last, size_t 
 	return m->catalog_list(m, prefix, last, limit, ms_names_cb, out, more);
 }
 
+/* Link and unlink with the account a caller would pass: the repository
+ * name's first component (brt_meta_repo_account). */
+static int ms_link(brt_meta *m, const char *repo, const char *digest, uint64_t size,
+		   const char *storage_key, int64_t now)
+{
+	char account[BRT_ACCOUNT_ID_LEN + 1];
+	brt_blob_link link = { brt_meta_repo_account(account, repo), repo, digest, size, storage_key, now };
+
+	return m->blob_link(m, &link);
+}
+
+static int ms_unlink(brt_meta *m, const char *repo, const char *digest)
+{
+	char account[BRT_ACCOUNT_ID_LEN + 1];
+	brt_blob_link link = { brt_meta_repo_account(account, repo), repo, digest, 0, NULL, 0 };
+
+	return m->blob_unlink(m, &link);
+}
+
 /* Put a manifest whose payload mentions its digest (so it is unique). */
 static int ms_put_full(brt_meta *m, const char *repo, const char *digest, const char *tag,
 		       const char *const *blobs, size_t blob_count, const char *const *children,
@@ -114,10 +133,12 @@ static int ms_put_full(brt_meta *m, const char *repo, const char *digest, const 
 		       const char *annotations)
 {
 	char payload[256];
+	char account[BRT_ACCOUNT_ID_LEN + 1];
 	brt_manifest_put put;
 	int n = snprintf(payload, sizeof(payload), "{\"schemaVersion\":2,\"x\":\"%s\"}", digest);
 
 	memset(&put, 0, sizeof(put));
+	put.account_id = brt_meta_repo_account(account, repo);
 	put.repo = repo;
 	put.digest = digest;
 	put.media_type = child_count ? MS_INDEX_TYPE : MS_MANIFEST_TYPE;
@@ -172,37 +193,37 @@ static void ms_test_blobs(brt_meta *m)
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), BRT_ENOTFOUND);
 
 	/* Linking creates the repository; linking again is fine. */
-	CHECK_EQ_INT(m->blob_link(m, "blob/a", d1.s, 123, "key-1", 1000), 0);
+	CHECK_EQ_INT(ms_link(m, "blob/a", d1.s, 123, "key-1", 1000), 0);
 	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
 	memset(&info, 0, sizeof(info));
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
 	CHECK_EQ_INT(info.size, 123);
 	CHECK_EQ_STR(info.storage_key, "key-1");
-	CHECK_EQ_INT(m->blob_link(m, "blob/a", d1.s, 123, "key-1", 2000), 0);
+	CHECK_EQ_INT(ms_link(m, "blob/a", d1.s, 123, "key-1", 2000), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
 
 	/* Links are per repository; the object is recorded once. */
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_link(m, "blob/b", d1.s, 123, "key-other", 3000), 0);
+	CHECK_EQ_INT(ms_link(m, "blob/b", d1.s, 123, "key-other", 3000), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), 0);
 	CHECK_EQ_STR(info.storage_key, "key-1");
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d2.s), BRT_ENOTFOUND);
 
 	/* Sizes past 4 GiB survive. */
-	CHECK_EQ_INT(m->blob_link(m, "blob/a", d2.s, big, "key-2", 4000), 0);
+	CHECK_EQ_INT(ms_link(m, "blob/a", d2.s, big, "key-2", 4000), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d2.s), 0);
 	CHECK(info.size == big);
 	CHECK_EQ_STR(info.storage_key, "key-2");
 
 	/* Unlink. */
-	CHECK_EQ_INT(m->blob_unlink(m, "blob/missing", d1.s), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_unlink(m, "blob/b", d2.s), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_unlink(m, "blob/a", d1.s), 0);
+	CHECK_EQ_INT(ms_unlink(m, "blob/missing", d1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(ms_unlink(m, "blob/b", d2.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(ms_unlink(m, "blob/a", d1.s), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), 0);
-	CHECK_EQ_INT(m->blob_unlink(m, "blob/a", d1.s), BRT_ENOTFOUND);
+	CHECK_EQ_INT(ms_unlink(m, "blob/a", d1.s), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
-	CHECK_EQ_INT(m->blob_link(m, "blob/a", d1.s, 123, "key-1", 5000), 0);
+	CHECK_EQ_INT(ms_link(m, "blob/a", d1.s, 123, "key-1", 5000), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
 	CHECK_EQ_STR(info.storage_key, "key-1");
 	brt_pool_clear(&pool);
@@ -237,9 +258,9 @@ static void ms_test_manifests(brt_meta *m)
 	CHECK_EQ_INT(ms_catalog(m, "man/fresh", NULL, 10, &names, &more), 0);
 	CHECK_EQ_INT(names.count, 0);
 
-	CHECK_EQ_INT(m->blob_link(m, "man/app", config.s, 10, "k-config", 1), 0);
-	CHECK_EQ_INT(m->blob_link(m, "man/app", layer.s, 20, "k-layer", 1), 0);
-	CHECK_EQ_INT(m->blob_link(m, "man/app", layer2.s, 30, "k-layer2", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "man/app", config.s, 10, "k-config", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "man/app", layer.s, 20, "k-layer", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "man/app", layer2.s, 30, "k-layer2", 1), 0);
 
 	/* One missing blob among present ones: nothing stored, detail names it. */
 	brt_error_clear();
@@ -274,8 +295,10 @@ static void ms_test_manifests(brt_meta *m)
 		static const unsigned char binary[] = { '{', 0, 1, 0xff, '}', 0 };
 		ms_digest bin = ms_digest_of("man-binary", 0);
 		brt_manifest_put put;
+		char put_account[BRT_ACCOUNT_ID_LEN + 1];
 
 		memset(&put, 0, sizeof(put));
+		put.account_id = brt_meta_repo_account(put_account, "man/app");
 		put.repo = "man/app";
 		put.digest = bin.s;
 		put.media_type = "application/vnd.example+json";
@@ -312,7 +335,7 @@ static void ms_test_manifests(brt_meta *m)
 	CHECK(ms_error_mentions("manifest"));
 	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", idx.s, 1), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "multi", 0), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_link(m, "man/elsewhere", config.s, 10, "k-config", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "man/elsewhere", config.s, 10, "k-config", 1), 0);
 	CHECK_EQ_INT(ms_put_full(m, "man/elsewhere", idx.s, NULL, NULL, 0, children, 3, NULL, NULL,
 				 NULL),
 		     BRT_EBLOBUNKNOWN);
@@ -336,13 +359,13 @@ static void ms_test_manifests(brt_meta *m)
 	CHECK_EQ_STR(ms_names_join(&names), "v1");
 	CHECK_EQ_INT(m->manifest_delete(m, "man/app", m1.s), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->manifest_delete(m, "man/missing", m1.s), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_unlink(m, "man/app", layer.s), 0);
+	CHECK_EQ_INT(ms_unlink(m, "man/app", layer.s), 0);
 	/* A blob a manifest (m2) still lists may be unlinked on request; the
 	 * manifest stays, and its blob is then unknown to the repository. */
-	CHECK_EQ_INT(m->blob_unlink(m, "man/app", config.s), 0);
+	CHECK_EQ_INT(ms_unlink(m, "man/app", config.s), 0);
 	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", m2.s, 1), 0);
 	CHECK_EQ_INT(m->blob_get(m, &blob, &pool, "man/app", config.s), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_link(m, "man/app", config.s, 10, "k-config", 2), 0);
+	CHECK_EQ_INT(ms_link(m, "man/app", config.s, 10, "k-config", 2), 0);
 
 	/* Tag delete leaves the manifest. */
 	CHECK_EQ_INT(m->tag_delete(m, "man/app", "v1"), 0);
@@ -356,7 +379,7 @@ static void ms_test_manifests(brt_meta *m)
 
 	/* Re-putting a deleted manifest works (its blobs must be linked). */
 	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, "again", blobs1, 3), BRT_EBLOBUNKNOWN);
-	CHECK_EQ_INT(m->blob_link(m, "man/app", layer.s, 20, "k-layer", 2), 0);
+	CHECK_EQ_INT(ms_link(m, "man/app", layer.s, 20, "k-layer", 2), 0);
 	CHECK_EQ_INT(ms_put(m, "man/app", m1.s, "again", blobs1, 3), 0);
 	tag = ms_tag_target(m, &pool, "man/app", "again", &error);
 	CHECK_EQ_INT(error, 0);
@@ -367,10 +390,12 @@ static void ms_test_manifests(brt_meta *m)
 		unsigned char payload[4096];
 		ms_digest large = ms_digest_of("man-large", 0);
 		brt_manifest_put put;
+		char put_account[BRT_ACCOUNT_ID_LEN + 1];
 		brt_pool small;
 
 		memset(payload, 'x', sizeof(payload));
 		memset(&put, 0, sizeof(put));
+		put.account_id = brt_meta_repo_account(put_account, "man/app");
 		put.repo = "man/app";
 		put.digest = large.s;
 		put.media_type = MS_MANIFEST_TYPE;
@@ -399,7 +424,7 @@ static void ms_test_tags_pagination(brt_meta *m)
 	int more;
 
 	CHECK_EQ_INT(ms_tags(m, "pag/none", NULL, 10, &names, &more), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->blob_link(m, "pag/tags", config.s, 1, "k", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "pag/tags", config.s, 1, "k", 1), 0);
 	/* An existing repository without tags. */
 	CHECK_EQ_INT(ms_tags(m, "pag/tags", NULL, 10, &names, &more), 0);
 	CHECK_EQ_INT(names.count, 0);
@@ -470,7 +495,7 @@ static void ms_test_catalog(brt_meta *m)
 	int more;
 
 	for (i = 0; i < sizeof(repos) / sizeof(repos[0]); i++)
-		CHECK_EQ_INT(m->blob_link(m, repos[i], d.s, 1, "k", 1), 0);
+		CHECK_EQ_INT(ms_link(m, repos[i], d.s, 1, "k", 1), 0);
 
 	CHECK_EQ_INT(ms_catalog(m, "cat/", NULL, 10, &names, &more), 0);
 	CHECK_EQ_STR(ms_names_join(&names), "cat/a,cat/b,cat/b/c");
@@ -596,7 +621,7 @@ static void ms_test_referrers(brt_meta *m)
 	ms_refs refs;
 	size_t i;
 
-	CHECK_EQ_INT(m->blob_link(m, "ref/app", config.s, 7, "k", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "ref/app", config.s, 7, "k", 1), 0);
 	CHECK_EQ_INT(ms_put(m, "ref/app", subject.s, "v1", blobs, 1), 0);
 	/* The subject need not exist: referrers may arrive first. */
 	CHECK_EQ_INT(ms_put_full(m, "ref/app", sbom.s, NULL, blobs, 1, NULL, 0, subject.s,
@@ -612,7 +637,7 @@ static void ms_test_referrers(brt_meta *m)
 				 "application/vnd.example.sbom", NULL),
 		     0);
 	/* Same subject in another repository: not listed in ref/app. */
-	CHECK_EQ_INT(m->blob_link(m, "ref/other", config.s, 7, "k", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "ref/other", config.s, 7, "k", 1), 0);
 	CHECK_EQ_INT(ms_put_full(m, "ref/other", sbom.s, NULL, blobs, 1, NULL, 0, subject.s,
 				 "application/vnd.example.sbom", NULL),
 		     0);
@@ -675,6 +700,7 @@ static void ms_test_uploads(brt_meta *m)
 	memset(&u, 0, sizeof(u));
 	snprintf(u.id, sizeof(u.id), "%s", "0123456789abcdef0123456789abcdef");
 	snprintf(u.repo, sizeof(u.repo), "%s", "up/app");
+	brt_meta_repo_account(u.account_id, u.repo);
 	for (i = 0; i < 40; i++)
 		u.hash_state[i] = (unsigned char)(i * 7); /* includes zero bytes */
 	u.hash_state_len = 40;
@@ -683,7 +709,7 @@ static void ms_test_uploads(brt_meta *m)
 	u.created_at = 1000;
 	u.updated_at = 1000;
 
-	CHECK_EQ_INT(m->upload_get(m, &got, u.id), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->repo_exists(m, "up/app"), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
 	CHECK_EQ_INT(m->repo_exists(m, "up/app"), 0);
@@ -691,7 +717,7 @@ static void ms_test_uploads(brt_meta *m)
 	memset(&got, 0x5a, sizeof(got));
 	got.id[sizeof(got.id) - 1] = '\0';
 	got.repo[sizeof(got.repo) - 1] = '\0';
-	CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), 0);
 	CHECK_EQ_STR(got.id, u.id);
 	CHECK_EQ_STR(got.repo, "up/app");
 	CHECK_EQ_INT(got.offset, 0);
@@ -711,7 +737,7 @@ static void ms_test_uploads(brt_meta *m)
 	stale.updated_at = 3000;
 	CHECK_EQ_INT(m->upload_update(m, &stale), BRT_ECONFLICT);
 	memset(&u, 0, sizeof(u));
-	CHECK_EQ_INT(m->upload_get(m, &u, got.id), 0);
+	CHECK_EQ_INT(m->upload_get(m, &u, NULL, got.id), 0);
 	CHECK(u.offset == 5ULL * 1024 * 1024 * 1024);
 	CHECK_EQ_INT(u.generation, 1);
 	CHECK_EQ_INT(u.updated_at, 2000);
@@ -723,7 +749,7 @@ static void ms_test_uploads(brt_meta *m)
 	u.hash_state_len = 0;
 	u.offset = 6;
 	CHECK_EQ_INT(m->upload_update(m, &u), 0);
-	CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), 0);
 	CHECK_EQ_INT(got.generation, 2);
 	CHECK_EQ_INT(got.hash_state_len, 0);
 	CHECK_EQ_INT(got.offset, 6);
@@ -735,13 +761,13 @@ static void ms_test_uploads(brt_meta *m)
 		snprintf(other.id, sizeof(other.id), "%s", "ffffffffffffffffffffffffffffffff");
 		other.generation = 0;
 		CHECK_EQ_INT(m->upload_create(m, &other, 0), 0);
-		CHECK_EQ_INT(m->upload_delete(m, other.id), 0);
-		CHECK_EQ_INT(m->upload_get(m, &got, u.id), 0);
+		CHECK_EQ_INT(m->upload_delete(m, other.id, BRT_META_ANY_GENERATION), 0);
+		CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), 0);
 	}
 
-	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
-	CHECK_EQ_INT(m->upload_delete(m, u.id), BRT_ENOTFOUND);
-	CHECK_EQ_INT(m->upload_get(m, &got, u.id), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), BRT_ENOTFOUND);
 	got.generation = 2;
 	CHECK_EQ_INT(m->upload_update(m, &got), BRT_ENOTFOUND);
 }
@@ -796,8 +822,8 @@ static void *ms_worker_run(void *arg)
 		int error;
 
 		snprintf(tag, sizeof(tag), "t%d-%lu", w->id, k % 5);
-		if ((error = m->blob_link(m, repo, shared.s, 1, "k-shared", (int64_t)k)) < 0 ||
-		    (error = m->blob_link(m, repo, blob.s, 2, "k", (int64_t)k)) < 0 ||
+		if ((error = ms_link(m, repo, shared.s, 1, "k-shared", (int64_t)k)) < 0 ||
+		    (error = ms_link(m, repo, blob.s, 2, "k", (int64_t)k)) < 0 ||
 		    (error = ms_put(m, repo, man.s, tag, blobs, 2)) < 0 ||
 		    (error = ms_tags(m, repo, NULL, 10, &names, &more)) < 0 ||
 		    (error = m->manifest_get(m, &got, &pool, repo, tag, 0)) < 0) {
@@ -1274,6 +1300,14 @@ static int ms_upload_names_cb(const brt_upload *u, void *payload)
 	return ms_names_cb(u->id, payload);
 }
 
+/* upload_list never hands out a backend state. */
+static int ms_upload_state_cb(const brt_upload *u, void *payload)
+{
+	if (u->backend_state || u->backend_state_len)
+		((ms_names *)payload)->overflow = 1;
+	return ms_names_cb(u->id, payload);
+}
+
 static int ms_blob_names_cb(const brt_blob_row *b, void *payload)
 {
 	return ms_names_cb(b->digest, payload);
@@ -1307,6 +1341,7 @@ static void ms_test_upload_bounds(brt_meta *m)
 
 	memset(&u, 0, sizeof(u));
 	snprintf(u.repo, sizeof(u.repo), "%s", "cap/app");
+	brt_meta_repo_account(u.account_id, u.repo);
 	for (int i = 0; i < 3; i++) {
 		snprintf(u.id, sizeof(u.id), "c000000000000000000000000000000%d", i);
 		u.created_at = u.updated_at = 100 + i;
@@ -1314,15 +1349,17 @@ static void ms_test_upload_bounds(brt_meta *m)
 	}
 	snprintf(u.id, sizeof(u.id), "%s", "c0000000000000000000000000000009");
 	CHECK_EQ_INT(m->upload_create(m, &u, 3), BRT_ELIMIT);
-	CHECK_EQ_INT(m->upload_get(m, &u, u.id), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_get(m, &u, NULL, u.id), BRT_ENOTFOUND);
 	/* Another account has its own count; 0 means no cap. */
 	snprintf(u.repo, sizeof(u.repo), "%s", "cap2/app");
+	brt_meta_repo_account(u.account_id, u.repo);
 	CHECK_EQ_INT(m->upload_create(m, &u, 3), 0);
-	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
 	snprintf(u.repo, sizeof(u.repo), "%s", "cap/other");
+	brt_meta_repo_account(u.account_id, u.repo);
 	CHECK_EQ_INT(m->upload_create(m, &u, 3), BRT_ELIMIT);
 	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
-	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
 
 	CHECK_EQ_INT(ms_catalog(m, "cap/", NULL, 100, &names, &more), 0);
 	CHECK_EQ_INT(names.count, 0);
@@ -1340,18 +1377,19 @@ static void ms_test_upload_bounds(brt_meta *m)
 	CHECK_EQ_INT(m->upload_list(m, INT64_MAX, 0, ms_upload_names_cb, &names), BRT_EIO);
 
 	/* Ending a session frees its place under the cap. */
-	CHECK_EQ_INT(m->upload_delete(m, "c0000000000000000000000000000000"), 0);
+	CHECK_EQ_INT(m->upload_delete(m, "c0000000000000000000000000000000", BRT_META_ANY_GENERATION), 0);
 	snprintf(u.repo, sizeof(u.repo), "%s", "cap/app");
+	brt_meta_repo_account(u.account_id, u.repo);
 	CHECK_EQ_INT(m->upload_create(m, &u, 3), 0);
 	for (int i = 1; i < 3; i++) {
 		char id[33];
 		snprintf(id, sizeof(id), "c000000000000000000000000000000%d", i);
-		CHECK_EQ_INT(m->upload_delete(m, id), 0);
+		CHECK_EQ_INT(m->upload_delete(m, id, BRT_META_ANY_GENERATION), 0);
 	}
-	CHECK_EQ_INT(m->upload_delete(m, u.id), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
 
 	/* Once it holds a blob, the repository is listed. */
-	CHECK_EQ_INT(m->blob_link(m, "cap/app", ms_digest_of("cap", 1).s, 5, "sha256/ca/cap", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "cap/app", ms_digest_of("cap", 1).s, 5, "sha256/ca/cap", 1), 0);
 	CHECK_EQ_INT(ms_catalog(m, "cap/", NULL, 100, &names, &more), 0);
 	CHECK_EQ_STR(ms_names_join(&names), "cap/app");
 
@@ -1366,7 +1404,7 @@ static void ms_test_upload_bounds(brt_meta *m)
 		CHECK_EQ_INT(m->blob_get(m, &info, &pool, "cap/app", blob.s), BRT_ENOTFOUND);
 		CHECK_EQ_INT(m->blob_mark_damaged(m, blob.s, 8), 0);
 		CHECK_EQ_INT(m->blob_mark_damaged(m, ms_digest_of("cap", 99).s, 8), BRT_ENOTFOUND);
-		CHECK_EQ_INT(m->blob_link(m, "cap/app", blob.s, 5, "sha256/ca/cap", 9), 0);
+		CHECK_EQ_INT(ms_link(m, "cap/app", blob.s, 5, "sha256/ca/cap", 9), 0);
 		CHECK_EQ_INT(m->blob_get(m, &info, &pool, "cap/app", blob.s), 0);
 		CHECK_EQ_INT(info.size, 5);
 		brt_pool_clear(&pool);
@@ -1375,6 +1413,7 @@ static void ms_test_upload_bounds(brt_meta *m)
 	/* A descriptor must claim the stored size. */
 	{
 		brt_manifest_put put;
+		char put_account[BRT_ACCOUNT_ID_LEN + 1];
 		ms_digest blob = ms_digest_of("cap", 1), man = ms_digest_of("cap-manifest", 1);
 		const char *blobs[1] = { blob.s };
 		uint64_t sizes[1] = { 6 };
@@ -1383,6 +1422,7 @@ static void ms_test_upload_bounds(brt_meta *m)
 
 		brt_pool_init(&pool, 1 << 16);
 		memset(&put, 0, sizeof(put));
+		put.account_id = brt_meta_repo_account(put_account, "cap/app");
 		put.repo = "cap/app";
 		put.digest = man.s;
 		put.media_type = "application/vnd.oci.image.manifest.v1+json";
@@ -1412,6 +1452,303 @@ static void ms_test_upload_bounds(brt_meta *m)
 	CHECK_EQ_INT(problems, 0);
 }
 
+/* v5: an upload row carries the blob store driver's opaque state, up to
+ * the documented cap, and is deleted by compare-and-swap. */
+static void ms_test_upload_state(brt_meta *m)
+{
+	size_t big_len = BRT_UPLOAD_BACKEND_STATE_MAX;
+	unsigned char *big = malloc(big_len + 1);
+	unsigned char small_state[100];
+	brt_upload u, got, before;
+	brt_pool pool, tiny;
+	ms_names names;
+	size_t i;
+
+	CHECK(big != NULL);
+	if (!big)
+		return;
+	for (i = 0; i < big_len + 1; i++)
+		big[i] = (unsigned char)(i * 131 + (i >> 9));
+	for (i = 0; i < sizeof(small_state); i++)
+		small_state[i] = (unsigned char)(i % 3 == 0 ? 0 : i); /* zero bytes too */
+	brt_pool_init(&pool, 4u << 20);
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.id, sizeof(u.id), "%s", "5e000000000000000000000000000001");
+	snprintf(u.repo, sizeof(u.repo), "%s", "state/app");
+	brt_meta_repo_account(u.account_id, u.repo);
+	u.created_at = u.updated_at = 10;
+	u.backend_state = small_state;
+	u.backend_state_len = sizeof(small_state);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+
+	/* Round trip through the pool; without a pool the state is left out. */
+	memset(&got, 0x5a, sizeof(got));
+	CHECK_EQ_INT(m->upload_get(m, &got, &pool, u.id), 0);
+	CHECK_EQ_STR(got.account_id, "state");
+	CHECK_EQ_INT(got.backend_state_len, sizeof(small_state));
+	CHECK(got.backend_state && memcmp(got.backend_state, small_state, sizeof(small_state)) == 0);
+	memset(&got, 0x5a, sizeof(got));
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), 0);
+	CHECK(got.backend_state == NULL);
+	CHECK_EQ_INT(got.backend_state_len, 0);
+	CHECK_EQ_INT(got.offset, 0);
+
+	/* The largest state allowed is stored whole, with the CAS. */
+	CHECK_EQ_INT(m->upload_get(m, &got, &pool, u.id), 0);
+	got.backend_state = big;
+	got.backend_state_len = big_len;
+	got.offset = 42;
+	CHECK_EQ_INT(m->upload_update(m, &got), 0);
+	memset(&before, 0, sizeof(before));
+	CHECK_EQ_INT(m->upload_get(m, &before, &pool, u.id), 0);
+	CHECK_EQ_INT(before.generation, 1);
+	CHECK_EQ_INT(before.offset, 42);
+	CHECK_EQ_INT(before.backend_state_len, big_len);
+	CHECK(before.backend_state && memcmp(before.backend_state, big, big_len) == 0);
+	/* A pool too small for the state: BRT_ENOMEM, `out` untouched. */
+	brt_pool_init(&tiny, 64);
+	got.offset = 777;
+	CHECK_EQ_INT(m->upload_get(m, &got, &tiny, u.id), BRT_ENOMEM);
+	CHECK_EQ_INT(got.offset, 777);
+	brt_pool_clear(&tiny);
+
+	/* One byte over the cap: refused, nothing changes. */
+	got = before;
+	got.backend_state = big;
+	got.backend_state_len = big_len + 1;
+	got.offset = 43;
+	CHECK_EQ_INT(m->upload_update(m, &got), BRT_ETOOBIG);
+	{
+		brt_upload over = u;
+
+		snprintf(over.id, sizeof(over.id), "%s", "5e000000000000000000000000000002");
+		over.backend_state = big;
+		over.backend_state_len = big_len + 1;
+		CHECK_EQ_INT(m->upload_create(m, &over, 0), BRT_ETOOBIG);
+		CHECK_EQ_INT(m->upload_get(m, &got, NULL, over.id), BRT_ENOTFOUND);
+		/* A length without data is a caller's mistake. */
+		over.backend_state = NULL;
+		over.backend_state_len = 5;
+		CHECK_EQ_INT(m->upload_create(m, &over, 0), BRT_EINVALID);
+		/* So is a session without its account. */
+		over.backend_state_len = 0;
+		over.account_id[0] = '\0';
+		CHECK_EQ_INT(m->upload_create(m, &over, 0), BRT_EINVALID);
+		CHECK_EQ_INT(m->upload_get(m, &got, NULL, over.id), BRT_ENOTFOUND);
+	}
+	CHECK_EQ_INT(m->upload_get(m, &got, &pool, u.id), 0);
+	CHECK_EQ_INT(got.generation, 1);
+	CHECK_EQ_INT(got.offset, 42);
+	CHECK_EQ_INT(got.backend_state_len, big_len);
+
+	/* Listings leave the state out. */
+	memset(&names, 0, sizeof(names));
+	CHECK_EQ_INT(m->upload_list(m, INT64_MAX, 0, ms_upload_state_cb, &names), 0);
+	CHECK(names.count >= 1);
+	CHECK_EQ_INT(names.overflow, 0);
+
+	/* An update without state clears it. */
+	got.backend_state = NULL;
+	got.backend_state_len = 0;
+	CHECK_EQ_INT(m->upload_update(m, &got), 0);
+	CHECK_EQ_INT(m->upload_get(m, &got, &pool, u.id), 0);
+	CHECK_EQ_INT(got.generation, 2);
+	CHECK(got.backend_state == NULL);
+	CHECK_EQ_INT(got.backend_state_len, 0);
+
+	/* Compare-and-swap delete: a stale generation loses and the row
+	 * stays; the current one wins; then it is gone for every generation. */
+	CHECK_EQ_INT(m->upload_delete(m, u.id, 1), BRT_ECONFLICT);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, 3), BRT_ECONFLICT);
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, 2), 0);
+	CHECK_EQ_INT(m->upload_get(m, &got, NULL, u.id), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, 2), BRT_ENOTFOUND);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), BRT_ENOTFOUND);
+	/* A generation past INT64_MAX never matches a stored one. */
+	u.backend_state = NULL;
+	u.backend_state_len = 0;
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+	CHECK(m->upload_delete(m, u.id, (uint64_t)INT64_MAX + 1) < 0);
+	CHECK_EQ_INT(m->upload_delete(m, u.id, 0), 0);
+
+	brt_pool_clear(&pool);
+	free(big);
+}
+
+/* v5: the caller says which account a repository and a session belong
+ * to, whatever the name looks like, and the store holds it to that. */
+static void ms_test_account_ids(brt_meta *m)
+{
+	ms_digest d = ms_digest_of("acctid", 0);
+	brt_blob_link link;
+	brt_upload u;
+	int i;
+
+	/* Three sessions in repositories whose names share nothing, all of
+	 * account "shared": one cap of 2 covers them. */
+	memset(&u, 0, sizeof(u));
+	snprintf(u.account_id, sizeof(u.account_id), "%s", "shared");
+	for (i = 0; i < 3; i++) {
+		snprintf(u.repo, sizeof(u.repo), "acctid-%d/app", i);
+		snprintf(u.id, sizeof(u.id), "a1d0000000000000000000000000000%d", i);
+		CHECK_EQ_INT(m->upload_create(m, &u, 2), i < 2 ? 0 : BRT_ELIMIT);
+	}
+	snprintf(u.account_id, sizeof(u.account_id), "%s", "acctid-2");
+	CHECK_EQ_INT(m->upload_create(m, &u, 2), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(u.id, sizeof(u.id), "a1d0000000000000000000000000000%d", i);
+		CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
+	}
+
+	/* A repository stays with the account that made it. */
+	memset(&link, 0, sizeof(link));
+	link.account_id = "shared";
+	link.repo = "acctid-0/app";
+	link.digest = d.s;
+	link.size = 1;
+	link.storage_key = "k-acctid";
+	link.now = 1;
+	CHECK_EQ_INT(m->blob_link(m, &link), 0);
+	link.account_id = "acctid-0";
+	CHECK_EQ_INT(m->blob_link(m, &link), BRT_EINVALID);
+	CHECK_EQ_INT(m->blob_unlink(m, &link), BRT_EINVALID);
+	link.account_id = NULL;
+	CHECK_EQ_INT(m->blob_link(m, &link), BRT_EINVALID);
+	link.account_id = "";
+	link.repo = "acctid-new/app";
+	CHECK_EQ_INT(m->blob_link(m, &link), BRT_EINVALID);
+	CHECK_EQ_INT(m->repo_exists(m, "acctid-new/app"), BRT_ENOTFOUND);
+	link.account_id = "shared";
+	link.repo = "acctid-0/app";
+	CHECK_EQ_INT(m->blob_unlink(m, &link), 0);
+}
+
+/* v5: a tag moves only from where the caller saw it, and a put that loses
+ * that race stores nothing. */
+static void ms_test_tag_cas(brt_meta *m)
+{
+	ms_digest blob = ms_digest_of("cas-blob", 0);
+	ms_digest m1 = ms_digest_of("cas", 1), m2 = ms_digest_of("cas", 2), m3 = ms_digest_of("cas", 3);
+	const char *blobs[] = { blob.s };
+	brt_manifest_put put;
+	brt_manifest got;
+	brt_pool pool;
+	char payload[128];
+
+	brt_pool_init(&pool, 1 << 16);
+	CHECK_EQ_INT(ms_link(m, "cas/app", blob.s, 4, "k-cas", 1), 0);
+	memset(&put, 0, sizeof(put));
+	put.account_id = "cas";
+	put.repo = "cas/app";
+	put.media_type = MS_MANIFEST_TYPE;
+	put.payload = (const unsigned char *)payload;
+	put.blobs = blobs;
+	put.blob_count = 1;
+	put.tag = "t";
+	put.now = 2;
+#define MS_CAS_PUT(target, expected) \
+	(put.digest = (target), put.tag_expected = (expected), \
+	 put.size = (size_t)snprintf(payload, sizeof(payload), "{\"cas\":\"%s\"}", (target)), \
+	 m->manifest_put(m, &put))
+
+	/* "": only a new tag. */
+	CHECK_EQ_INT(MS_CAS_PUT(m1.s, ""), 0);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "cas/app", "t", NULL), m1.s);
+	CHECK_EQ_INT(MS_CAS_PUT(m2.s, ""), BRT_ECONFLICT);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "cas/app", "t", NULL), m1.s);
+	/* The losing put left no manifest behind. */
+	CHECK_EQ_INT(m->manifest_get(m, &got, &pool, "cas/app", m2.s, 1), BRT_ENOTFOUND);
+
+	/* A digest: the tag must point there now. */
+	CHECK_EQ_INT(MS_CAS_PUT(m2.s, m3.s), BRT_ECONFLICT);
+	CHECK_EQ_INT(MS_CAS_PUT(m2.s, m2.s), BRT_ECONFLICT);
+	CHECK_EQ_INT(m->manifest_get(m, &got, &pool, "cas/app", m2.s, 1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(MS_CAS_PUT(m2.s, m1.s), 0);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "cas/app", "t", NULL), m2.s);
+	/* The loser of two movers from m2 changes nothing. */
+	CHECK_EQ_INT(MS_CAS_PUT(m3.s, m2.s), 0);
+	CHECK_EQ_INT(MS_CAS_PUT(m1.s, m2.s), BRT_ECONFLICT);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "cas/app", "t", NULL), m3.s);
+	/* Moving to where it already is succeeds. */
+	CHECK_EQ_INT(MS_CAS_PUT(m3.s, m3.s), 0);
+	/* An expected target for a tag that does not exist. */
+	put.tag = "u";
+	CHECK_EQ_INT(MS_CAS_PUT(m1.s, m1.s), BRT_ECONFLICT);
+	CHECK_EQ_INT(m->manifest_get(m, &got, &pool, "cas/app", "u", 0), BRT_ENOTFOUND);
+	/* NULL: the tag moves whatever it pointed at (an HTTP PUT). */
+	put.tag = "t";
+	CHECK_EQ_INT(MS_CAS_PUT(m1.s, NULL), 0);
+	CHECK_EQ_STR(ms_tag_target(m, &pool, "cas/app", "t", NULL), m1.s);
+	/* An expectation without a tag is meaningless. */
+	put.tag = NULL;
+	CHECK_EQ_INT(MS_CAS_PUT(m2.s, ""), BRT_EINVALID);
+#undef MS_CAS_PUT
+	brt_pool_clear(&pool);
+}
+
+typedef struct ms_epoch_reader {
+	brt_meta *m;
+	pthread_barrier_t *step;
+	uint64_t before, after, again;
+} ms_epoch_reader;
+
+static void *ms_epoch_reader_run(void *arg)
+{
+	ms_epoch_reader *r = arg;
+
+	r->before = r->m->key_epoch(r->m);
+	pthread_barrier_wait(r->step); /* the main thread revokes */
+	pthread_barrier_wait(r->step);
+	r->after = r->m->key_epoch(r->m);
+	r->again = r->m->key_epoch(r->m);
+	return NULL;
+}
+
+/* Needs ms_test_accounts' accounts.  The epoch is stable while nothing is
+ * revoked and changes with every revocation, for this thread and for
+ * another thread (another connection) alike. */
+static void ms_test_key_epoch(brt_meta *m)
+{
+	brt_access_key k = ms_key("00000000000000e1", MS_ACCOUNT_A, BRT_PERM_PULL, "epoch", 1, 0);
+	ms_epoch_reader r;
+	pthread_barrier_t step;
+	pthread_t thread;
+	uint64_t e0, e1, e2;
+
+	CHECK_EQ_INT(m->key_create(m, &k), 0);
+	e0 = m->key_epoch(m);
+	CHECK(m->key_epoch(m) == e0);
+	CHECK(m->key_epoch(m) == e0);
+	CHECK_EQ_INT(m->key_revoke(m, k.id, 10), 0);
+	e1 = m->key_epoch(m);
+	CHECK(e1 != e0);
+	CHECK(m->key_epoch(m) == e1);
+	/* A failed revocation is no revocation. */
+	CHECK_EQ_INT(m->key_revoke(m, "00000000000000e9", 10), BRT_ENOTFOUND);
+	CHECK(m->key_epoch(m) == e1);
+
+	memset(&r, 0, sizeof(r));
+	r.m = m;
+	r.step = &step;
+	if (pthread_barrier_init(&step, NULL, 2) != 0 ||
+	    pthread_create(&thread, NULL, ms_epoch_reader_run, &r) != 0) {
+		CHECK(0);
+		return;
+	}
+	pthread_barrier_wait(&step);
+	CHECK_EQ_INT(m->key_revoke(m, k.id, 20), 0); /* revoking again: still a bump */
+	e2 = m->key_epoch(m);
+	pthread_barrier_wait(&step);
+	pthread_join(thread, NULL);
+	pthread_barrier_destroy(&step);
+	CHECK(r.before == e1);
+	CHECK(e2 != e1);
+	CHECK(r.after == e2);
+	CHECK(r.again == e2);
+}
+
 static void meta_suite_run(brt_meta *m)
 {
 	ms_test_blobs(m);
@@ -1421,8 +1758,12 @@ static void meta_suite_run(brt_meta *m)
 	ms_test_referrers(m);
 	ms_test_uploads(m);
 	ms_test_upload_bounds(m);
+	ms_test_upload_state(m);
+	ms_test_account_ids(m);
+	ms_test_tag_cas(m);
 	ms_test_accounts(m);
 	ms_test_keys(m);
+	ms_test_key_epoch(m);
 	ms_test_secrets(m);
 	ms_test_secret_race(m);
 	ms_test_concurrency(m);

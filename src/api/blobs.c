@@ -3,7 +3,6 @@
  * blob's link from a repository. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -97,19 +96,13 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 	brt_blob_reader *reader = NULL;
 	blob_stream *stream;
 	size_t head_max;
+	uint64_t stored = 0;
 	int fd = -1;
 	int error;
 
-	if (bs->open_fd) {
-		struct stat st;
-
-		if ((error = bs->open_fd(&fd, bs, key)) < 0) {
-			api_fail_error(req, error, E_BLOB_UNKNOWN);
-			return NULL;
-		}
-		if (fstat(fd, &st) != 0 || object_missing(req, key, (uint64_t)st.st_size, size)) {
-			if (!api_done(req))
-				api_fail(req, 500, E_UNKNOWN, "cannot stat blob");
+	error = brt_blobstore_open_fd(&fd, &stored, bs, key);
+	if (error == 0) {
+		if (object_missing(req, key, stored, size)) {
 			close(fd);
 			return NULL;
 		}
@@ -118,7 +111,11 @@ static struct MHD_Response *open_body(brt_request *req, const char *key, uint64_
 			close(fd);
 		return resp;
 	}
-	if ((error = bs->reader_open(&reader, bs, key, offset)) < 0) {
+	if (error != BRT_EUNSUPPORTED) {
+		api_fail_error(req, error, E_BLOB_UNKNOWN);
+		return NULL;
+	}
+	if ((error = brt_blobstore_reader_open(&reader, bs, key, offset)) < 0) {
 		api_fail_error(req, error, E_BLOB_UNKNOWN);
 		return NULL;
 	}

@@ -1,8 +1,13 @@
 /* Blob uploads: POST (start, monolithic with ?digest=, cross-repository
  * mount), PATCH (chunked or streamed), PUT (finish), GET (status) and
  * DELETE (cancel).  The session is a metadata row holding the acknowledged
- * offset and the saved hash state, so any request, process or node can
- * continue it. */
+ * offset, the saved hash state and the blob store's backend state, so any
+ * request, process or node can continue it.  Nothing is locked: a PATCH
+ * writes an attempt of its own and makes it part of the upload with a
+ * compare-and-swap on the row's generation; a closing PUT claims the
+ * session by deleting the row the same way before it publishes.  A request
+ * that loses drops what it wrote and answers 416 with the Range the row
+ * holds now. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +94,29 @@ static int load_session(brt_request *req)
 
 static void fail_open(brt_request *req, int error)
 {
-	if (error == BRT_ECONFLICT)
-		api_fail(req, 409, E_BLOB_UPLOAD_INVALID, "the upload is in use by another request");
-	else if (error == BRT_ERANGE || error == BRT_EINVALID)
+	if (error == BRT_ERANGE || error == BRT_EINVALID)
 		api_fail(req, 400, E_BLOB_UPLOAD_INVALID, "upload data is incomplete: %s", brt_error_last());
 	else
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+}
+
+/* 416 for a request that lost the session to another one, with the Range
+ * the row holds now (404 if it is gone). */
+static void fail_raced(brt_request *req)
+{
+	brt_upload now;
+	int error = req->server->meta->upload_get(req->server->meta, &now, NULL, req->session->id);
+
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "the upload was changed by another request");
+	req->pending_header = "Range";
+	req->pending_header_value =
+		brt_pool_printf(&req->pool, "0-%llu", (unsigned long long)(now.offset ? now.offset - 1 : 0));
+	if (!req->pending_header_value)
+		req->pending_header = NULL;
 }
 
 /* 1 if a chunk announced at `start` (has_range) continues req->session;
@@ -111,10 +133,9 @@ static int chunk_fits(brt_request *req, int has_range, uint64_t start)
 /* A new upload with no session row (monolithic POST). */
 static void open_fresh_upload(brt_request *req, const char *id, brt_digest_alg alg)
 {
-	int error = brt_blob_upload_open(&req->upload, req->server->blobs, id, req->server->config->blob_max);
+	int error = brt_blob_upload_open(&req->upload, req->server->blobs, id, req->server->config->blob_max, alg,
+					 NULL);
 
-	if (error == 0)
-		error = brt_blob_upload_resume(req->upload, 0, NULL, 0, alg);
 	if (error < 0) {
 		fail_open(req, error);
 		return;
@@ -122,48 +143,24 @@ static void open_fresh_upload(brt_request *req, const char *id, brt_digest_alg a
 	req->body_kind = BRT_BODY_BLOB;
 }
 
-/* Continue the session in req->session.  Its data is locked first and the
- * row read again only then: a row read before the lock may be stale (an
- * earlier request could have acknowledged more since), and resuming at a
- * stale offset would cut acknowledged bytes.  A request that loses the
- * race is refused before it writes anything. */
-static void open_session_upload(brt_request *req, int has_range, uint64_t start)
+/* Open an attempt that continues the session in req->session at what it
+ * acknowledged.  It writes only data of its own, so the row read once,
+ * without a lock, is all it needs: a request that moved the session on
+ * meanwhile makes this one lose its compare-and-swap at the end. */
+static void open_session_upload(brt_request *req)
 {
-	brt_meta *meta = req->server->meta;
 	brt_upload *s = req->session;
-	int error = brt_blob_upload_open(&req->upload, req->server->blobs, s->id, req->server->config->blob_max);
+	brt_upload_point at = {s->offset, s->hash_state, s->hash_state_len, s->backend_state, s->backend_state_len};
+	int error = brt_blob_upload_open(&req->upload, req->server->blobs, s->id, req->server->config->blob_max,
+					 BRT_DIGEST_SHA256, &at);
 
-	if (error < 0) {
-		fail_open(req, error);
-		return;
-	}
-	error = meta->upload_get(meta, s, &req->pool, s->id);
-	if (error == BRT_ENOTFOUND) {
-		/* Finished or cancelled meanwhile; the lock was taken on
-		 * data no session owns any more. */
-		brt_blob_upload_discard(req->server->blobs, s->id);
-		brt_blob_upload_free(req->upload);
-		req->upload = NULL;
-		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "the upload ended");
-		return;
-	}
-	if (error < 0) {
-		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
-		return;
-	}
-	if (!chunk_fits(req, has_range, start))
-		return;
-	error = brt_blob_upload_resume(req->upload, s->offset, s->hash_state, s->hash_state_len, BRT_DIGEST_SHA256);
-	if (error == BRT_ERANGE || error == BRT_EINVALID) {
-		/* Less data than acknowledged, or a hash state that does not
-		 * fit it (a crash between commit and row delete, a lost disk):
-		 * the session cannot go on.  End it, under the lock, so the
-		 * client starts over. */
+	if (error == BRT_ENOTFOUND || error == BRT_EINVALID) {
+		/* Data the row names is gone (a lost disk), or a row that does
+		 * not fit its data (one from before segments): the session
+		 * cannot go on.  End it, so the client starts over. */
 		brt_log_warn("upload %s in %s: %s; ending the session", s->id, req->repo, brt_error_last());
-		brt_blob_upload_discard(req->server->blobs, s->id);
-		meta->upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
-		brt_blob_upload_free(req->upload);
-		req->upload = NULL;
+		if (req->server->meta->upload_delete(req->server->meta, s->id, s->generation) == 0)
+			brt_blob_upload_discard(req->server->blobs, s->id, s->backend_state, s->backend_state_len);
 		api_fail(req, 404, E_BLOB_UPLOAD_UNKNOWN, "the upload's data is gone; start a new upload");
 		return;
 	}
@@ -247,13 +244,13 @@ void api_upload_begin(brt_request *req)
 	}
 	if ((has_range = chunk_range(req, &start, &end)) < 0)
 		return;
-	/* A first read for a cheap 404 or 416 that touches no storage; both
-	 * are checked again under the upload's lock. */
+	/* A cheap 404 or 416 that touches no storage; the compare-and-swap
+	 * at the end decides whether the chunk still fits. */
 	if (load_session(req) < 0)
 		return;
 	if (!chunk_fits(req, has_range, start))
 		return;
-	open_session_upload(req, has_range, start);
+	open_session_upload(req);
 }
 
 /* With a Content-Range, exactly the announced bytes must have arrived;
@@ -281,35 +278,47 @@ void api_upload_body(brt_request *req, const char *data, size_t len)
 
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
-		/* Give back the lock and the space of the failed write (the
-		 * writer drops its unacknowledged tail when freed) now, not
-		 * after the rest of the body has been read and dropped: on a
-		 * full disk every other upload is waiting for that space. */
+		/* Give back the space of the failed attempt (dropped when
+		 * freed) now, not after the rest of the body has been read and
+		 * dropped: on a full disk every other upload is waiting for it. */
 		api_upload_cleanup(req);
 	}
 }
 
-/* Verify, publish and link the uploaded blob; answers 201. */
-static int finish_blob(brt_request *req)
+/* Make the attempt durable and its state ready for the row (in
+ * req->session for a session; nowhere for a monolithic upload). */
+static int save_attempt(brt_request *req, const unsigned char **backend_out, size_t *backend_len_out)
+{
+	unsigned char scratch[BRT_HASHER_STATE_MAX];
+	size_t scratch_len;
+	brt_upload *s = req->session;
+	int error = brt_blob_upload_save(req->upload, s ? s->hash_state : scratch, s ? &s->hash_state_len : &scratch_len,
+					 backend_out, backend_len_out);
+
+	if (error == BRT_ECONFLICT && s) /* another request ended the upload */
+		fail_raced(req);
+	else if (error < 0)
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+	return error;
+}
+
+/* Verify, publish and link the saved upload, which the request owns
+ * (its session claimed, or none); answers nothing on success.
+ * *committed_out says whether the commit succeeded. */
+static int finish_blob(brt_request *req, int *committed_out)
 {
 	char account[BRT_ACCOUNT_ID_LEN + 1];
 	char key[BRT_BLOB_KEY_MAX];
 	uint64_t size = 0;
 	int error;
 
+	*committed_out = 0;
 	error = brt_blob_upload_commit(req->upload, &req->digest, key, &size);
-	brt_blob_upload_free(req->upload);
-	req->upload = NULL;
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
-		/* A monolithic upload has no session to retry: its data goes
-		 * now (api_upload_cleanup no longer sees it), not at the
-		 * janitor's next orphan sweep; on a full disk it is the space
-		 * every other push needs. */
-		if (req->monolithic)
-			brt_blob_upload_discard(req->server->blobs, req->reference);
 		return error;
 	}
+	*committed_out = 1;
 	error = req->server->meta->blob_link(req->server->meta, &(brt_blob_link){ brt_meta_repo_account(account, req->repo), req->repo, req->digest.str, size, key,
 					     brt_now_ms() });
 	if (error < 0) {
@@ -379,56 +388,90 @@ static void end_patch(brt_request *req)
 	brt_upload *s = req->session;
 	int error;
 
-	if (check_chunk_complete(req) < 0)
+	if (check_chunk_complete(req) < 0 || save_attempt(req, &s->backend_state, &s->backend_state_len) < 0)
 		return;
-	if ((error = brt_blob_upload_save(req->upload, s->hash_state, &s->hash_state_len)) < 0) {
-		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
-		return;
-	}
 	s->offset = brt_blob_upload_size(req->upload);
 	s->updated_at = brt_now_ms();
 	error = req->server->meta->upload_update(req->server->meta, s);
 	if (error == BRT_ECONFLICT) {
-		api_fail(req, 416, E_BLOB_UPLOAD_INVALID, "the upload was changed by another request");
+		fail_raced(req);
 		return;
 	}
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
 	}
+	brt_blob_upload_adopt(req->upload);
 	send_session(req, s->id, s->offset, 202);
+}
+
+/* PUT: claim the session (delete its row with a compare-and-swap) and
+ * publish the blob.  A commit that fails with the data still there puts
+ * the row back, so the client can PUT again. */
+static void end_put(brt_request *req)
+{
+	brt_meta *meta = req->server->meta;
+	brt_upload *s = req->session;
+	int error, checked, committed = 0;
+
+	if (check_chunk_complete(req) < 0 || save_attempt(req, &s->backend_state, &s->backend_state_len) < 0)
+		return;
+	checked = brt_blob_upload_check(req->upload, &req->digest);
+	error = meta->upload_delete(meta, s->id, s->generation);
+	if (error == BRT_ECONFLICT) {
+		fail_raced(req);
+		return;
+	}
+	if (error < 0) {
+		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
+		return;
+	}
+	if (checked < 0) {
+		/* A digest mismatch ends the session: its data goes. */
+		api_fail_error(req, checked, E_BLOB_UPLOAD_UNKNOWN);
+		brt_blob_upload_discard(req->server->blobs, s->id, s->backend_state, s->backend_state_len);
+		return;
+	}
+	if ((error = finish_blob(req, &committed)) == 0) {
+		send_created(req, &req->digest);
+		return;
+	}
+	if (committed || error == BRT_ENOTFOUND || error == BRT_EDIGEST)
+		return; /* published, or the data is gone: the session ends */
+	/* Nothing was published and the data is still there. */
+	s->offset = brt_blob_upload_size(req->upload);
+	s->generation++;
+	s->updated_at = brt_now_ms();
+	if (meta->upload_create(meta, s, 0) < 0)
+		brt_log_warn("upload %s in %s: cannot restore the session after a failed commit: %s", s->id,
+			     req->repo, brt_error_last());
 }
 
 void api_upload_end(brt_request *req)
 {
+	const unsigned char *state;
+	size_t state_len;
+	int committed;
+
 	if (req->method == BRT_POST) {
 		if (req->mount) {
 			try_mount(req);
 			if (!api_done(req))
 				start_session(req);
 		} else if (req->monolithic) {
-			if (finish_blob(req) == 0)
+			/* One attempt, committed directly; whatever fails, its
+			 * data goes with the request (api_upload_cleanup). */
+			if (save_attempt(req, &state, &state_len) == 0 && finish_blob(req, &committed) == 0)
 				send_created(req, &req->digest);
 		} else {
 			start_session(req);
 		}
 		return;
 	}
-	if (req->method == BRT_PATCH) {
+	if (req->method == BRT_PATCH)
 		end_patch(req);
-		return;
-	}
-	/* PUT: finish the session */
-	if (check_chunk_complete(req) < 0)
-		return;
-	if (finish_blob(req) < 0) {
-		/* A digest mismatch ends the session: its data is gone. */
-		if (req->pending_code && strcmp(req->pending_code, E_DIGEST_INVALID) == 0)
-			req->server->meta->upload_delete(req->server->meta, req->session->id, BRT_META_ANY_GENERATION);
-		return;
-	}
-	req->server->meta->upload_delete(req->server->meta, req->session->id, BRT_META_ANY_GENERATION);
-	send_created(req, &req->digest);
+	else
+		end_put(req);
 }
 
 void api_upload_status(brt_request *req)
@@ -440,18 +483,27 @@ void api_upload_status(brt_request *req)
 
 void api_upload_cancel(brt_request *req)
 {
+	brt_meta *meta = req->server->meta;
+	brt_upload *s;
 	int error;
 
 	if (load_session(req) < 0)
 		return;
-	/* The data first: on a disk that acknowledged chunks have filled,
-	 * the metadata store may need that space to delete the row. */
-	brt_blob_upload_discard(req->server->blobs, req->session->id);
-	error = req->server->meta->upload_delete(req->server->meta, req->session->id, BRT_META_ANY_GENERATION);
+	s = req->session;
+	/* Whatever a request in flight does, the client wants it gone: that
+	 * request loses its compare-and-swap and drops what it wrote. */
+	error = meta->upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
+	if (error < 0 && error != BRT_ENOTFOUND) {
+		/* On a disk that acknowledged chunks have filled, the metadata
+		 * store may need the data's space to delete the row. */
+		brt_blob_upload_discard(req->server->blobs, s->id, s->backend_state, s->backend_state_len);
+		error = meta->upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
+	}
 	if (error < 0) {
 		api_fail_error(req, error, E_BLOB_UPLOAD_UNKNOWN);
 		return;
 	}
+	brt_blob_upload_discard(req->server->blobs, s->id, s->backend_state, s->backend_state_len);
 	api_send(req, 204, api_response_empty(), 0);
 }
 
@@ -459,9 +511,10 @@ void api_upload_cleanup(brt_request *req)
 {
 	if (!req->upload)
 		return;
+	/* Drops the attempt unless the row adopted it. */
 	brt_blob_upload_free(req->upload);
 	req->upload = NULL;
 	/* A monolithic upload has no session to come back to. */
 	if (req->monolithic)
-		brt_blob_upload_discard(req->server->blobs, req->reference);
+		brt_blob_upload_discard(req->server->blobs, req->reference, NULL, 0);
 }

@@ -64,8 +64,10 @@ struct brt_blob_writer {
 	 * *state_out at the backend state of the upload with this attempt's
 	 * data (*len_out bytes; borrowed until the next call on `w`).  An
 	 * attempt that appended nothing reports the state it was opened at.
-	 * BRT_EIO (the attempt is unusable), BRT_ETOOBIG if the state would
-	 * exceed BRT_BACKEND_STATE_MAX. */
+	 * BRT_EIO (the attempt is unusable), BRT_ECONFLICT if the driver sees
+	 * that the upload's data was removed meanwhile (the upload ended:
+	 * another request committed or removed it), BRT_ETOOBIG if the state
+	 * would exceed BRT_BACKEND_STATE_MAX. */
 	int (*sync)(brt_blob_writer *w, const unsigned char **state_out, size_t *len_out);
 	/* The caller stored the state from the last sync (its
 	 * compare-and-swap won): the attempt's data now belongs to the

@@ -584,11 +584,12 @@ static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, s
 		}
 		writer->entry_synced = 1;
 	}
-	/* A sweep that judged the attempt abandoned may have removed the
-	 * segment: its bytes must not be described as stored. */
+	/* The upload ended meanwhile (another request committed or cancelled
+	 * it and removed its data), or a sweep judged the attempt abandoned:
+	 * its bytes must not be described as stored. */
 	if (fstat(writer->fd, &st) != 0 || st.st_nlink == 0) {
 		writer->failed = 1;
-		return brt_error_set(BRT_EIO, "blob store: upload %s: segment was removed while being written",
+		return brt_error_set(BRT_ECONFLICT, "blob store: upload %s ended while this request wrote to it",
 				     writer->upload_id);
 	}
 	if (writer->base_len + SEG_ENTRY_MAX > BRT_BACKEND_STATE_MAX)

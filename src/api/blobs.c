@@ -3,7 +3,6 @@
  * blob's link from a repository. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -95,26 +94,24 @@ static int open_body(struct MHD_Response **out, brt_api_request *req, const char
 	brt_blob_reader *reader = NULL;
 	blob_stream *stream;
 	size_t head_max;
+	uint64_t stored = 0;
 	int fd = -1;
 	int error;
 
 	*out = NULL;
-	if (bs->open_fd) {
-		struct stat st;
-
-		if ((error = bs->open_fd(&fd, bs, key)) < 0)
-			return error;
-		if (fstat(fd, &st) != 0)
-			error = brt_error_set(BRT_EIO, "cannot stat blob %s", key);
-		else
-			error = check_object_size(req, key, (uint64_t)st.st_size, size);
+	/* Zero-copy from a descriptor when the store has one. */
+	error = brt_blobstore_open_fd(&fd, &stored, bs, key);
+	if (error == 0) {
+		error = check_object_size(req, key, stored, size);
 		if (error == 0 && !(*out = MHD_create_response_from_fd_at_offset64(len, fd, offset)))
 			error = brt_error_set(BRT_ENOMEM, "cannot create a response");
 		if (error < 0)
 			close(fd);
 		return error;
 	}
-	if ((error = bs->reader_open(&reader, bs, key, offset)) < 0)
+	if (error != BRT_EUNSUPPORTED)
+		return error;
+	if ((error = brt_blobstore_reader_open(&reader, bs, key, offset)) < 0)
 		return error;
 	if (!(stream = malloc(sizeof(*stream)))) {
 		reader->free(reader);

@@ -1,8 +1,13 @@
 /* Blob uploads: POST (start, monolithic with ?digest=, cross-repository
  * mount), PATCH (chunked or streamed), PUT (finish), GET (status) and
  * DELETE (cancel).  The session is a metadata row holding the acknowledged
- * offset and the saved hash state, so any request, process or node can
- * continue it. */
+ * offset, the saved hash state and the blob store's backend state, so any
+ * request, process or node can continue it.  Nothing is locked: a PATCH
+ * writes an attempt of its own and makes it part of the upload with a
+ * compare-and-swap on the row's generation; a closing PUT claims the
+ * session by deleting the row the same way before it publishes.  A request
+ * that loses drops what it wrote and answers 416 with the Range the row
+ * holds now. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +71,6 @@ static void send_created(brt_api_request *req, const brt_digest *digest)
 
 static int load_session(brt_api_request *req)
 {
-	brt_meta *meta = req->api->meta;
 	int error;
 
 	if (!upload_id_valid(req->reference))
@@ -74,7 +78,7 @@ static int load_session(brt_api_request *req)
 	req->session = brt_pool_alloc(req->pool, sizeof(*req->session));
 	if (!req->session)
 		return brt_error_set(BRT_ENOMEM, "out of request memory");
-	error = meta->upload_get(meta, req->session, req->pool, req->reference);
+	error = brt_meta_upload_get(req->api->meta, req->session, req->pool, req->reference);
 	if (error == 0 && strcmp(req->session->repo, req->repo) != 0)
 		error = brt_error_set(BRT_ENOTFOUND, "upload belongs to another repository");
 	if (error < 0)
@@ -85,11 +89,23 @@ static int load_session(brt_api_request *req)
 /* The error for an upload's data that cannot be opened. */
 static int open_error(int error)
 {
-	if (error == BRT_ECONFLICT)
-		return brt_error_set(BRT_ECONFLICT, "the upload is in use by another request");
 	if (error == BRT_ERANGE || error == BRT_EINVALID)
 		return brt_error_set(BRT_EINVALID, "upload data is incomplete");
 	return error;
+}
+
+/* A request that lost the session to another one: 416 with the Range the
+ * row holds now (the error table adds it from req->session), or 404 if the
+ * session is gone. */
+static int raced(brt_api_request *req)
+{
+	brt_upload now;
+	int error = brt_meta_upload_get(req->api->meta, &now, NULL, req->session->id);
+
+	if (error < 0)
+		return error;
+	req->session->offset = now.offset;
+	return brt_error_set(BRT_ERANGE, "the upload was changed by another request");
 }
 
 /* 0 if a chunk announced at `start` (has_range) continues req->session,
@@ -111,51 +127,32 @@ static void take_body(brt_api_request *req)
 /* A new upload with no session row (monolithic POST). */
 static int open_fresh_upload(brt_api_request *req, const char *id, brt_digest_alg alg)
 {
-	int error = brt_blob_upload_open(&req->upload, req->api->blobs, id, req->api->config->blob_max);
+	int error = brt_blob_upload_open(&req->upload, req->api->blobs, id, req->api->config->blob_max, alg, NULL);
 
-	if (error == 0)
-		error = brt_blob_upload_resume(req->upload, 0, NULL, 0, alg);
 	if (error < 0)
 		return open_error(error);
 	take_body(req);
 	return 0;
 }
 
-/* Continue the session in req->session.  Its data is locked first and the
- * row read again only then: a row read before the lock may be stale (an
- * earlier request could have acknowledged more since), and resuming at a
- * stale offset would cut acknowledged bytes.  A request that loses the
- * race is refused before it writes anything. */
-static int open_session_upload(brt_api_request *req, int has_range, uint64_t start)
+/* Open an attempt that continues the session in req->session at what it
+ * acknowledged.  It writes only data of its own, so the row read once,
+ * without a lock, is all it needs: a request that moved the session on
+ * meanwhile makes this one lose its compare-and-swap at the end. */
+static int open_session_upload(brt_api_request *req)
 {
-	brt_meta *meta = req->api->meta;
 	brt_upload *s = req->session;
-	int error = brt_blob_upload_open(&req->upload, req->api->blobs, s->id, req->api->config->blob_max);
+	brt_upload_point at = {s->offset, s->hash_state, s->hash_state_len, s->backend_state, s->backend_state_len};
+	int error = brt_blob_upload_open(&req->upload, req->api->blobs, s->id, req->api->config->blob_max,
+					 BRT_DIGEST_SHA256, &at);
 
-	if (error < 0)
-		return open_error(error);
-	error = meta->upload_get(meta, s, req->pool, s->id);
-	if (error == BRT_ENOTFOUND) {
-		/* Finished or cancelled meanwhile; the lock was taken on
-		 * data no session owns any more. */
-		brt_blob_upload_discard(req->api->blobs, s->id);
-		brt_blob_upload_free(req->upload);
-		req->upload = NULL;
-		return brt_error_set(BRT_ENOTFOUND, "the upload ended");
-	}
-	if (error < 0 || (error = chunk_fits(req, has_range, start)) < 0)
-		return error;
-	error = brt_blob_upload_resume(req->upload, s->offset, s->hash_state, s->hash_state_len, BRT_DIGEST_SHA256);
-	if (error == BRT_ERANGE || error == BRT_EINVALID) {
-		/* Less data than acknowledged, or a hash state that does not
-		 * fit it (a crash between commit and row delete, a lost disk):
-		 * the session cannot go on.  End it, under the lock, so the
-		 * client starts over. */
+	if (error == BRT_ENOTFOUND || error == BRT_EINVALID) {
+		/* Data the row names is gone (a lost disk), or a row that does
+		 * not fit its data (one from before segments): the session
+		 * cannot go on.  End it, so the client starts over. */
 		brt_log_warn("upload %s in %s: %s; ending the session", s->id, req->repo, brt_error_last());
-		brt_blob_upload_discard(req->api->blobs, s->id);
-		meta->upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
-		brt_blob_upload_free(req->upload);
-		req->upload = NULL;
+		if (brt_meta_upload_delete(req->api->meta, s->id, s->generation) == 0)
+			brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state, s->backend_state_len);
 		return brt_error_set(BRT_ENOTFOUND, "the upload's data is gone; start a new upload");
 	}
 	if (error < 0)
@@ -177,8 +174,8 @@ int api_upload_post_begin(brt_api_request *req)
 	req->digest = q.digest;
 	req->mount = q.kind == BRT_UPLOAD_START_MOUNT;
 	req->mount_from = q.from;
-	/* A session or a mount is decided in api_upload_end, once any body
-	 * is gone. */
+	/* A session or a mount is decided in api_upload_post_end, once any
+	 * body is gone. */
 	if (q.kind != BRT_UPLOAD_START_MONOLITHIC)
 		return 0;
 	/* Monolithic upload: the data goes to a fresh upload id with no
@@ -228,11 +225,11 @@ int api_upload_data_begin(brt_api_request *req)
 		return BRT_EDIGEST;
 	if ((has_range = chunk_range(req, &start, &end)) < 0)
 		return has_range;
-	/* A first read for a cheap 404 or 416 that touches no storage; both
-	 * are checked again under the upload's lock. */
+	/* A cheap 404 or 416 that touches no storage; the compare-and-swap
+	 * at the end decides whether the chunk still fits. */
 	if ((error = load_session(req)) < 0 || (error = chunk_fits(req, has_range, start)) < 0)
 		return error;
-	return open_session_upload(req, has_range, start);
+	return open_session_upload(req);
 }
 
 /* With a Content-Range, exactly the announced bytes must have arrived;
@@ -263,66 +260,71 @@ int api_upload_body(brt_api_request *req, const char *data, size_t len)
 	}
 	if ((error = brt_blob_upload_write(req->upload, data, len)) < 0) {
 		api_fail(req, error);
-		/* Give back the lock and the space of the failed write (the
-		 * writer drops its unacknowledged tail when freed) now, not
-		 * after the rest of the body has been read and dropped: on a
-		 * full disk every other upload is waiting for that space. */
+		/* Give back the space of the failed attempt (dropped when
+		 * freed) now, not after the rest of the body has been read and
+		 * dropped: on a full disk every other upload is waiting for it. */
 		api_upload_cleanup(req);
 	}
 	return error;
 }
 
-/* Verify, publish and link the uploaded blob; answers 201. */
-static int finish_blob(brt_api_request *req)
+/* Make the attempt durable and its state ready for the row (in
+ * req->session for a session; nowhere for a monolithic upload). */
+static int save_attempt(brt_api_request *req, const unsigned char **backend_out, size_t *backend_len_out)
+{
+	unsigned char scratch[BRT_HASHER_STATE_MAX];
+	size_t scratch_len;
+	brt_upload *s = req->session;
+	int error = brt_blob_upload_save(req->upload, s ? s->hash_state : scratch,
+					 s ? &s->hash_state_len : &scratch_len, backend_out, backend_len_out);
+
+	if (error == BRT_ECONFLICT && s) /* another request ended the upload */
+		return raced(req);
+	return error;
+}
+
+/* Verify, publish and link the saved upload, which the request owns (its
+ * session claimed, or none).  *committed_out says whether the commit
+ * succeeded. */
+static int finish_blob(brt_api_request *req, int *committed_out)
 {
 	char key[BRT_BLOB_KEY_MAX];
 	uint64_t size = 0;
 	int error;
 
-	error = brt_blob_upload_commit(req->upload, &req->digest, key, &size);
-	brt_blob_upload_free(req->upload);
-	req->upload = NULL;
-	if (error < 0) {
-		/* Answer with the commit's detail, then clean up. */
-		api_fail(req, error);
-		/* A monolithic upload has no session to retry: its data goes
-		 * now (api_upload_cleanup no longer sees it), not at the
-		 * janitor's next orphan sweep; on a full disk it is the space
-		 * every other push needs. */
-		if (req->monolithic)
-			brt_blob_upload_discard(req->api->blobs, req->reference);
+	*committed_out = 0;
+	if ((error = brt_blob_upload_commit(req->upload, &req->digest, key, &size)) < 0)
 		return error;
-	}
-	return req->api->meta->blob_link(req->api->meta, &(brt_blob_link){.account_id = req->account,
-									   .repo = req->repo,
-									   .digest = req->digest.str,
-									   .size = size,
-									   .storage_key = key,
-									   .now = brt_now_ms()});
+	*committed_out = 1;
+	return brt_meta_blob_link(req->api->meta, &(brt_blob_link){.account_id = req->account,
+								 .repo = req->repo,
+								 .digest = req->digest.str,
+								 .size = size,
+								 .storage_key = key,
+								 .now = brt_now_ms()});
 }
 
-static void try_mount(brt_api_request *req)
+/* Link req->digest from req->mount_from if the caller may read it there;
+ * 1 if mounted (answered 201), 0 to fall back to a new session. */
+static int try_mount(brt_api_request *req)
 {
 	brt_meta *meta = req->api->meta;
 	const char *from = req->mount_from;
 	brt_blob_info info;
 
-	if (!from)
-		return;
 	/* Without read access to `from`, fall back silently: the answer must
 	 * not reveal whether the blob is there. */
-	if (brt_auth_check(api_principal(req), BRT_ACTION_PULL, from) < 0)
-		return;
-	if (meta->blob_get(meta, &info, req->pool, from, req->digest.str) < 0)
-		return;
-	if (meta->blob_link(meta, &(brt_blob_link){.account_id = req->account,
-						 .repo = req->repo,
-						 .digest = req->digest.str,
-						 .size = info.size,
-						 .storage_key = info.storage_key,
-						 .now = brt_now_ms()}) < 0)
-		return;
+	if (!from || brt_auth_check(api_principal(req), BRT_ACTION_PULL, from) < 0 ||
+	    brt_meta_blob_get(meta, &info, req->pool, from, req->digest.str) < 0 ||
+	    brt_meta_blob_link(meta, &(brt_blob_link){.account_id = req->account,
+						      .repo = req->repo,
+						      .digest = req->digest.str,
+						      .size = info.size,
+						      .storage_key = info.storage_key,
+						      .now = brt_now_ms()}) < 0)
+		return 0;
 	send_created(req, &req->digest);
+	return 1;
 }
 
 static int start_session(brt_api_request *req)
@@ -342,7 +344,7 @@ static int start_session(brt_api_request *req)
 	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
 	s->created_at = s->updated_at = brt_now_ms();
 	/* BRT_ELIMIT: the account holds as many sessions as it may. */
-	if ((error = req->api->meta->upload_create(req->api->meta, s, req->api->config->uploads_max_per_account)) < 0)
+	if ((error = brt_meta_upload_create(req->api->meta, s, req->api->config->uploads_max_per_account)) < 0)
 		return error;
 	send_session(req, s->id, 0, 202);
 	return 0;
@@ -350,15 +352,17 @@ static int start_session(brt_api_request *req)
 
 int api_upload_post_end(brt_api_request *req)
 {
-	int error;
+	const unsigned char *state;
+	size_t state_len;
+	int committed, error;
 
-	if (req->mount) {
-		try_mount(req);
-		return api_done(req) ? 0 : start_session(req);
-	}
+	if (req->mount)
+		return try_mount(req) ? 0 : start_session(req);
 	if (!req->monolithic)
 		return start_session(req);
-	if ((error = finish_blob(req)) < 0)
+	/* One attempt, committed directly; whatever fails, its data goes with
+	 * the request (api_upload_cleanup). */
+	if ((error = save_attempt(req, &state, &state_len)) < 0 || (error = finish_blob(req, &committed)) < 0)
 		return error;
 	send_created(req, &req->digest);
 	return 0;
@@ -370,37 +374,65 @@ static int end_patch(brt_api_request *req)
 	int error;
 
 	if ((error = check_chunk_complete(req)) < 0 ||
-	    (error = brt_blob_upload_save(req->upload, s->hash_state, &s->hash_state_len)) < 0)
+	    (error = save_attempt(req, &s->backend_state, &s->backend_state_len)) < 0)
 		return error;
 	s->offset = brt_blob_upload_size(req->upload);
 	s->updated_at = brt_now_ms();
-	error = req->api->meta->upload_update(req->api->meta, s);
+	error = brt_meta_upload_update(req->api->meta, s);
 	if (error == BRT_ECONFLICT)
-		return brt_error_set(BRT_ERANGE, "the upload was changed by another request");
+		return raced(req);
 	if (error < 0)
 		return error;
+	brt_blob_upload_adopt(req->upload);
 	send_session(req, s->id, s->offset, 202);
 	return 0;
 }
 
+/* PUT: claim the session (delete its row with a compare-and-swap) and
+ * publish the blob.  A commit that fails with the data still there puts
+ * the row back, so the client can PUT again. */
+static int end_put(brt_api_request *req)
+{
+	brt_meta *meta = req->api->meta;
+	brt_upload *s = req->session;
+	int error, checked, committed = 0;
+
+	if ((error = check_chunk_complete(req)) < 0 ||
+	    (error = save_attempt(req, &s->backend_state, &s->backend_state_len)) < 0)
+		return error;
+	checked = brt_blob_upload_check(req->upload, &req->digest);
+	error = brt_meta_upload_delete(meta, s->id, s->generation);
+	if (error == BRT_ECONFLICT)
+		return raced(req);
+	if (error < 0)
+		return error;
+	if (checked < 0) {
+		/* A digest mismatch ends the session: its data goes.  The
+		 * answer keeps the check's detail. */
+		api_fail(req, checked);
+		brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state, s->backend_state_len);
+		return checked;
+	}
+	if ((error = finish_blob(req, &committed)) == 0) {
+		send_created(req, &req->digest);
+		return 0;
+	}
+	api_fail(req, error);
+	if (committed || error == BRT_ENOTFOUND || error == BRT_EDIGEST)
+		return error; /* published, or the data is gone: the session ends */
+	/* Nothing was published and the data is still there. */
+	s->offset = brt_blob_upload_size(req->upload);
+	s->generation++;
+	s->updated_at = brt_now_ms();
+	if (brt_meta_upload_create(meta, s, 0) < 0)
+		brt_log_warn("upload %s in %s: cannot restore the session after a failed commit: %s", s->id,
+			     req->repo, brt_error_last());
+	return error;
+}
+
 int api_upload_data_end(brt_api_request *req)
 {
-	int error;
-
-	if (req->http->method == BRT_PATCH)
-		return end_patch(req);
-	/* PUT: finish the session */
-	if ((error = check_chunk_complete(req)) < 0)
-		return error;
-	if ((error = finish_blob(req)) < 0) {
-		/* A digest mismatch ends the session: its data is gone. */
-		if (error == BRT_EDIGEST)
-			req->api->meta->upload_delete(req->api->meta, req->session->id, BRT_META_ANY_GENERATION);
-		return error;
-	}
-	req->api->meta->upload_delete(req->api->meta, req->session->id, BRT_META_ANY_GENERATION);
-	send_created(req, &req->digest);
-	return 0;
+	return req->http->method == BRT_PATCH ? end_patch(req) : end_put(req);
 }
 
 int api_upload_status(brt_api_request *req)
@@ -415,15 +447,25 @@ int api_upload_status(brt_api_request *req)
 
 int api_upload_cancel(brt_api_request *req)
 {
+	brt_meta *meta = req->api->meta;
+	brt_upload *s;
 	int error;
 
 	if ((error = load_session(req)) < 0)
 		return error;
-	/* The data first: on a disk that acknowledged chunks have filled,
-	 * the metadata store may need that space to delete the row. */
-	brt_blob_upload_discard(req->api->blobs, req->session->id);
-	if ((error = req->api->meta->upload_delete(req->api->meta, req->session->id, BRT_META_ANY_GENERATION)) < 0)
+	s = req->session;
+	/* Whatever a request in flight does, the client wants it gone: that
+	 * request loses its compare-and-swap and drops what it wrote. */
+	error = brt_meta_upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
+	if (error < 0 && error != BRT_ENOTFOUND) {
+		/* On a disk that acknowledged chunks have filled, the metadata
+		 * store may need the data's space to delete the row. */
+		brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state, s->backend_state_len);
+		error = brt_meta_upload_delete(meta, s->id, BRT_META_ANY_GENERATION);
+	}
+	if (error < 0)
 		return error;
+	brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state, s->backend_state_len);
 	api_send(req, 204, api_response_empty(), 0);
 	return 0;
 }
@@ -432,9 +474,10 @@ void api_upload_cleanup(brt_api_request *req)
 {
 	if (!req->upload)
 		return;
+	/* Drops the attempt unless the row adopted it. */
 	brt_blob_upload_free(req->upload);
 	req->upload = NULL;
 	/* A monolithic upload has no session to come back to. */
 	if (req->monolithic)
-		brt_blob_upload_discard(req->api->blobs, req->reference);
+		brt_blob_upload_discard(req->api->blobs, req->reference, NULL, 0);
 }

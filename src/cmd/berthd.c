@@ -156,8 +156,9 @@ static int open_meta(brt_meta **out, const brt_config *config)
 
 static int open_blobs(brt_blobstore **out, const brt_config *config)
 {
-	if (brt_blobstore_fs_open(out, config->data_dir) < 0 || brt_blobstore_faulty_from_env(out) < 0) {
-		brt_log_error("blob store: %s", brt_error_last());
+	if (brt_blobstore_open(out, config->blob_driver, config->data_dir) < 0 ||
+	    brt_blobstore_faulty_from_env(out) < 0) {
+		brt_log_error("blob store (%s): %s", config->blob_driver, brt_error_last());
 		return -1;
 	}
 	return 0;
@@ -253,7 +254,7 @@ static int serve(const brt_config *config)
 done:
 	brt_janitor_stop(janitor);
 	if (api.blobs)
-		api.blobs->free(api.blobs);
+		brt_blobstore_free(api.blobs);
 	brt_meta_free(api.meta);
 	return status;
 }
@@ -440,7 +441,7 @@ static int fsck(const struct options *opt, const brt_config *config)
 done:
 	fflush(stdout);
 	if (blobs)
-		blobs->free(blobs);
+		brt_blobstore_free(blobs);
 	brt_meta_free(meta);
 	return status;
 }

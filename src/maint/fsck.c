@@ -8,14 +8,16 @@
  * before the listing.  Sessions are read before their data is listed: data
  * only grows before an offset is acknowledged, so data read later is never
  * shorter than a healthy session's offset.  What still looks wrong is
- * observed a second time (or re-checked under the upload's lock) before it
- * is reported or touched, and what a push in flight (or one a crash cut
+ * observed a second time (or re-read, and changed only with a
+ * compare-and-swap on the session's generation) before it is reported or
+ * touched, and what a push in flight (or one a crash cut
  * off half-way) leaves for a moment is judged only once it is older than
  * the grace period: an object not yet linked, upload data of a monolithic
- * push, a session whose data a closing PUT already moved into place.
+ * push, the piece of an attempt still being written.
  *
  * Repair never deletes object bytes.  A corrupt object and an orphan object
- * are moved to "quarantine/<corrupt|orphan>/<alg>/<hex>/<n>", where an
+ * are moved (copied, then removed: a move an object store can do too) to
+ * "quarantine/<corrupt|orphan>/<alg>/<hex>/<n>", where an
  * operator can inspect or delete them; the blob row stays, so a later push
  * of the genuine bytes places a fresh object under the freed key.  A blob
  * whose object is absent but has a corrupt copy in quarantine is reported
@@ -23,8 +25,10 @@
  * quarantine/orphan is moved back.  A corrupt or missing blob is marked
  * damaged in the metadata, so the registry answers 404 for it (HEAD
  * included) until a verified push clears the mark.  Upload data (of stale or
- * broken sessions, or owned by no session) is removed, as the janitor
- * would: no blob was ever acknowledged from it.
+ * broken sessions, or owned by no session, including the plain files of
+ * the layout before segments) is removed, as the janitor would: no blob
+ * was ever acknowledged from it; so are pieces of live sessions that their
+ * backend state does not name (attempts killed before they dropped them).
  *
  * Report lines start with a kind word so they can be grepped:
  *   corrupt, missing, awaiting-push, orphan-object, manifest-corrupt,
@@ -54,6 +58,8 @@
 /* Quarantine copies of one digest and kind ("/1" .. "/99"). */
 #define QUARANTINE_SLOTS 99
 #define QUARANTINE_PREFIX "quarantine/"
+/* Memory for one session's backend state (at most 1 MiB) and change. */
+#define SESSION_POOL_CAP (BRT_BACKEND_STATE_MAX + ((size_t)64 << 10))
 
 typedef struct blob_row {
 	char *digest;
@@ -99,6 +105,7 @@ typedef struct fsck {
 	vec objects;  /* stored_object, sorted by key */
 	vec sessions; /* session */
 	vec uploads;  /* upload_data */
+	brt_pool session_pool; /* one session's backend state at a time */
 	uint64_t bytes_hashed;
 	unsigned long awaiting, young_objects, young_uploads, young_sessions, quarantine_held, repair_failed;
 	int ages_unknown;
@@ -238,6 +245,20 @@ static const char *quarantined_copy(fsck *f, const char *kind, const char *diges
 	return NULL;
 }
 
+/* Move object `from` to `to`: a copy, then the removal of `from` (a crash
+ * in between leaves both, which the next run sees again).  BRT_EEXISTS if
+ * `to` is taken, BRT_ENOTFOUND if `from` is gone. */
+static int move_object(fsck *f, const char *from, const char *to)
+{
+	int error = brt_blobstore_copy(f->blobs, from, to);
+
+	if (error < 0)
+		return error;
+	if ((error = brt_blobstore_remove(f->blobs, from)) == BRT_ENOTFOUND)
+		error = 0; /* removed meanwhile: the copy is all that is left */
+	return error;
+}
+
 /* Move `key` to "quarantine/<kind>/<body>/<n>" (see quarantine_body) with
  * the first free n; the new key is written into `to` (BRT_BLOB_KEY_MAX
  * bytes). */
@@ -252,7 +273,7 @@ static int quarantine(fsck *f, char *to, const char *key, const char *kind)
 		int len = snprintf(to, BRT_BLOB_KEY_MAX, QUARANTINE_PREFIX "%s/%s/%d", kind, body, n);
 		if (len < 0 || len >= BRT_BLOB_KEY_MAX - 1)
 			return brt_error_set(BRT_EINVALID, "quarantine key for %s is too long", key);
-		error = f->blobs->move(f->blobs, key, to);
+		error = move_object(f, key, to);
 	}
 	if (error == BRT_EEXISTS)
 		error = brt_error_set(BRT_EEXISTS, "all quarantine slots for %s are taken", key);
@@ -332,7 +353,7 @@ static void quarantine_corrupt(fsck *f, const blob_row *r, brt_digest_alg alg)
 		return;
 	}
 	if (rehash(f, &got, &len, to, alg) == 0 && len == r->size && strcmp(got.str, r->digest) == 0 &&
-	    f->blobs->move(f->blobs, to, r->key) == 0) {
+	    move_object(f, to, r->key) == 0) {
 		f->res->corrupt--;
 		say(f, "restored %s key %s (replaced by a verified push while fsck ran)", r->digest, r->key);
 		return;
@@ -358,7 +379,7 @@ static void restore_orphan_copy(fsck *f, const blob_row *r, brt_digest_alg alg, 
 		f->repair_failed++;
 		return;
 	}
-	if ((error = f->blobs->move(f->blobs, copy, r->key)) == 0 || error == BRT_EEXISTS) {
+	if ((error = move_object(f, copy, r->key)) == 0 || error == BRT_EEXISTS) {
 		f->res->missing--;
 		say(f, "restored %s key %s from %s", r->digest, r->key,
 		    error == 0 ? copy : "a push while fsck ran");
@@ -383,7 +404,7 @@ static int check_blob(fsck *f, blob_row *r)
 		say(f, "meta blob row with an invalid digest '%s' key %s", r->digest, r->key);
 		return 0;
 	}
-	error = f->blobs->stat(f->blobs, r->key, &size);
+	error = brt_blobstore_stat(f->blobs, r->key, &size);
 	if (error == 0 && size != r->size) {
 		f->res->corrupt++;
 		say(f, "corrupt %s size %" PRIu64 " expected %" PRIu64 " key %s", r->digest, size, r->size, r->key);
@@ -435,9 +456,7 @@ static int object_age(fsck *f, int64_t *age_out, const char *key)
 	int fd = -1, error;
 
 	*age_out = 0;
-	if (!f->blobs->open_fd)
-		return BRT_EUNSUPPORTED;
-	if ((error = f->blobs->open_fd(&fd, f->blobs, key)) < 0)
+	if ((error = brt_blobstore_open_fd(&fd, NULL, f->blobs, key)) < 0)
 		return error;
 	if (fstat(fd, &st) != 0)
 		error = brt_error_set(BRT_EIO, "cannot stat %s", key);
@@ -525,7 +544,7 @@ static int restore_linked_orphans(fsck *f)
 			stored_object *o = vec_at(&f->objects, i);
 			if (!o->moved_to || !row_find(&again, o->key))
 				continue;
-			int back = f->blobs->move(f->blobs, o->moved_to, o->key);
+			int back = move_object(f, o->moved_to, o->key);
 			if (back == 0 || back == BRT_EEXISTS) {
 				/* EEXISTS: the push found the key free and placed its
 				 * own verified copy; ours stays in quarantine. */
@@ -685,47 +704,29 @@ static const session *session_find(const vec *v, const char *id)
 	return vec_find(v, &key, session_cmp);
 }
 
-/* Take the upload's lock as a request would: 1 if taken, 0 if a request
- * has it, <0 on error. */
-static int lock_upload(fsck *f, brt_blob_writer **w_out, const char *id)
-{
-	int error = f->blobs->writer_open(w_out, f->blobs, id);
-
-	if (error == BRT_ECONFLICT) {
-		brt_error_clear();
-		return 0;
-	}
-	return error < 0 ? error : 1;
-}
-
-/* Remove a session and its data under the upload's lock (as the janitor
- * does), if the row read under the lock is still stale (or still broken).
- * A session a request holds, or one that moved on since it was read, is
- * alive after all. */
+/* Remove a session and its data (as the janitor does), if the row read
+ * again is still stale (or still broken and unchanged); the delete is a
+ * compare-and-swap on the generation read, so a session a request moved
+ * on since is alive after all. */
 static void remove_session(fsck *f, const session *s, const char *why, int stale)
 {
-	brt_blob_writer *w = NULL;
 	brt_upload u;
-	int locked = lock_upload(f, &w, s->id), bad = 0;
+	int bad = 0, error = 0;
 
-	if (locked < 0) {
-		f->repair_failed++;
-		say(f, "repair-failed %s session %s: %s", why, s->id, brt_error_last());
-		brt_error_clear();
-		return;
-	}
-	if (locked && f->meta->upload_get(f->meta, &u, NULL, s->id) == 0) {
+	brt_pool_clear(&f->session_pool);
+	if (f->meta->upload_get(f->meta, &u, &f->session_pool, s->id) == 0) {
 		if (stale)
 			bad = u.updated_at < f->opt->now - f->opt->expire_after_ms;
 		else
-			bad = u.generation == s->generation && w->size < u.offset;
+			bad = u.generation == s->generation;
 	}
 	brt_error_clear();
-	if (!bad) {
+	if (!bad || (error = f->meta->upload_delete(f->meta, s->id, u.generation)) == BRT_ECONFLICT ||
+	    error == BRT_ENOTFOUND) {
 		f->res->stale_sessions--;
 		say(f, "resolved %s session %s (in use or changed while fsck ran; left alone)", why, s->id);
-	} else if (f->meta->upload_delete(f->meta, s->id, BRT_META_ANY_GENERATION) == 0) {
-		f->blobs->upload_remove(f->blobs, s->id);
+	} else if (error == 0) {
+		brt_blobstore_upload_remove(f->blobs, s->id, u.backend_state, u.backend_state_len);
 		f->res->removed++;
 		say(f, "removed %s session %s", why, s->id);
 	} else {
@@ -733,35 +734,75 @@ static void remove_session(fsck *f, const session *s, const char *why, int stale
 		say(f, "repair-failed %s session %s: %s", why, s->id, brt_error_last());
 	}
 	brt_error_clear();
-	if (w)
-		w->free(w);
 }
 
-/* Remove upload data under its lock, if still no session owns it. */
+/* Remove upload data, if still no session owns it. */
 static void remove_orphan_upload(fsck *f, const upload_data *d)
+{
+	brt_upload u;
+
+	if (f->meta->upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND) {
+		f->res->orphan_uploads--;
+		say(f, "resolved orphan-upload %s (owned by a session now; left alone)", d->id);
+	} else if (brt_blobstore_upload_remove(f->blobs, d->id, NULL, 0) == 0) {
+		f->res->removed++;
+		say(f, "removed orphan-upload %s", d->id);
+	} else {
+		f->repair_failed++;
+		say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
+	}
+	brt_error_clear();
+}
+
+/* Whether the data session `s` acknowledged is all still stored, as an
+ * attempt opened at its row finds it (opening one writes nothing): 1 if
+ * intact (or the row changed meanwhile), 0 if not, with the row's
+ * generation in *generation_out.  A store that does not look at its data
+ * when an attempt opens reports every session intact. */
+static int session_intact(fsck *f, const session *s, uint64_t *generation_out)
 {
 	brt_blob_writer *w = NULL;
 	brt_upload u;
-	int locked = lock_upload(f, &w, d->id);
+	int error;
 
-	if (locked < 0) {
-		f->repair_failed++;
-		say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
-	} else if (locked && f->meta->upload_get(f->meta, &u, NULL, d->id) == BRT_ENOTFOUND) {
-		if (f->blobs->upload_remove(f->blobs, d->id) == 0) {
-			f->res->removed++;
-			say(f, "removed orphan-upload %s", d->id);
-		} else {
-			f->repair_failed++;
-			say(f, "repair-failed orphan-upload %s: %s", d->id, brt_error_last());
-		}
-	} else {
-		f->res->orphan_uploads--;
-		say(f, "resolved orphan-upload %s (in use or owned by a session now; left alone)", d->id);
+	brt_pool_clear(&f->session_pool);
+	if (f->meta->upload_get(f->meta, &u, &f->session_pool, s->id) != 0 || u.generation != s->generation) {
+		brt_error_clear();
+		return 1;
 	}
-	brt_error_clear();
+	*generation_out = u.generation;
+	error = brt_blobstore_writer_open(&w, f->blobs, s->id, u.offset, u.backend_state, u.backend_state_len);
 	if (w)
 		w->free(w);
+	brt_error_clear();
+	return error != BRT_ENOTFOUND && error != BRT_EINVALID;
+}
+
+/* Repair: remove pieces of live session `s` that its row does not name
+ * and that are older than the grace period (what an attempt killed before
+ * it could drop them left behind). */
+static void prune_session(fsck *f, const session *s)
+{
+	unsigned long removed = 0;
+	brt_upload u;
+	int error;
+
+	brt_pool_clear(&f->session_pool);
+	if (f->meta->upload_get(f->meta, &u, &f->session_pool, s->id) != 0) {
+		brt_error_clear();
+		return;
+	}
+	error = brt_blobstore_upload_prune(&removed, f->blobs, s->id, u.backend_state, u.backend_state_len,
+					   f->opt->now - f->opt->grace_ms);
+	if (error < 0 && error != BRT_EUNSUPPORTED) {
+		f->repair_failed++;
+		say(f, "repair-failed abandoned pieces of session %s: %s", s->id, brt_error_last());
+	} else if (removed > 0) {
+		f->res->orphan_uploads++;
+		f->res->removed++;
+		say(f, "removed %lu abandoned pieces of session %s", removed, s->id);
+	}
+	brt_error_clear();
 }
 
 static int check_sessions(fsck *f)
@@ -773,19 +814,19 @@ static int check_sessions(fsck *f)
 	vec_init(&again, sizeof(upload_data));
 	if ((error = f->meta->upload_list(f->meta, INT64_MAX, 0, collect_session, f)) != 0)
 		goto done;
-	if ((error = f->blobs->upload_list(f->blobs, collect_upload, &f->uploads)) != 0)
+	if ((error = brt_blobstore_upload_list(f->blobs, collect_upload, &f->uploads)) != 0)
 		goto done;
 	vec_sort(&f->sessions, session_cmp);
 	vec_sort(&f->uploads, upload_cmp);
 	/* The second look, for what seemed broken in the first. */
-	if ((error = f->blobs->upload_list(f->blobs, collect_upload, &again)) != 0)
+	if ((error = brt_blobstore_upload_list(f->blobs, collect_upload, &again)) != 0)
 		goto done;
 	vec_sort(&again, upload_cmp);
 
 	for (size_t i = 0; i < f->sessions.count; i++) {
 		const session *s = vec_at(&f->sessions, i);
-		const upload_data *d = upload_find(&f->uploads, s->id), *d2;
-		brt_upload u;
+		const upload_data *d;
+		uint64_t generation = 0;
 
 		if (s->updated_at < stale_before) {
 			f->res->stale_sessions++;
@@ -795,26 +836,21 @@ static int check_sessions(fsck *f)
 				remove_session(f, s, "stale", 1);
 			continue;
 		}
-		if (s->offset == 0 || (d && d->size >= s->offset))
+		if (s->offset == 0 || session_intact(f, s, &generation)) {
+			if (f->opt->repair)
+				prune_session(f, s);
 			continue;
-		/* A closing PUT moves the data into place before it deletes the
-		 * row, and a crash in between leaves exactly this: judge it only
-		 * once no request can still be finishing it. */
+		}
+		/* Judge it only once no request can still be finishing it. */
 		if (f->opt->now - s->updated_at < f->opt->grace_ms) {
 			f->young_sessions++;
 			continue;
 		}
-		/* Finished (data committed, row about to go) or resumed since? */
-		d2 = upload_find(&again, s->id);
-		if ((d2 && d2->size >= s->offset) || f->meta->upload_get(f->meta, &u, NULL, s->id) != 0 ||
-		    u.generation != s->generation) {
-			brt_error_clear();
-			continue;
-		}
 		f->res->stale_sessions++;
-		if (d2)
+		d = upload_find(&again, s->id);
+		if (d)
 			say(f, "broken-session %s repo %s offset %" PRIu64 " stored %" PRIu64, s->id, s->repo,
-			    s->offset, d2->size);
+			    s->offset, d->size);
 		else
 			say(f, "broken-session %s repo %s offset %" PRIu64 " stored none", s->id, s->repo, s->offset);
 		if (f->opt->repair)
@@ -862,7 +898,7 @@ static int run(fsck *f)
 	int error;
 
 	/* Objects first, then rows: see the top of the file. */
-	if ((error = f->blobs->list(f->blobs, collect_object, f)) != 0)
+	if ((error = brt_blobstore_list(f->blobs, collect_object, f)) != 0)
 		return error;
 	f->res->objects_seen = f->objects.count;
 	vec_sort(&f->objects, object_cmp);
@@ -910,11 +946,12 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 	if (meta->version < 4 || !meta->blob_walk || !meta->manifest_walk || !meta->upload_list || !meta->check)
 		return brt_error_set(BRT_EUNSUPPORTED, "fsck: the %s metadata store cannot walk its contents",
 				     meta->name);
-	if (blobs->version < 2 || !blobs->list || !blobs->upload_list)
+	if (brt_blobstore_check(blobs) < 0 || !blobs->upload_list)
 		return brt_error_set(BRT_EUNSUPPORTED, "fsck: the %s blob store cannot list its contents",
 				     blobs->name);
 	if (!(f.buf = malloc(READ_CHUNK)))
 		return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+	brt_pool_init(&f.session_pool, SESSION_POOL_CAP);
 
 	error = run(&f);
 
@@ -948,5 +985,6 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 	free(f.sessions.items);
 	free(f.uploads.items);
 	free(f.buf);
+	brt_pool_clear(&f.session_pool);
 	return error;
 }

@@ -1,10 +1,14 @@
 /* The janitor (see maint.h): upload sessions end.  A session idle longer
- * than uploads.expire_after is deleted with its data, and upload data that
- * no session owns (a crash between creating a file and its row, a
- * monolithic upload cut short by kill -9) is removed.  Data a request has
- * open is locked by its writer, so the janitor takes the same lock first
- * and passes over anything in use: it never pulls data from under a
- * request that is still streaming. */
+ * than uploads.expire_after is deleted with its data, upload data that no
+ * session owns (a crash between creating data and its row, a monolithic
+ * upload cut short by kill -9, a session ended while an attempt wrote) is
+ * removed, and so are the pieces of a live session that no attempt will
+ * ever adopt (an attempt killed before it could drop them).  Nothing is
+ * locked: a session is deleted with a compare-and-swap on the generation
+ * it was seen at, so one a request moved on meanwhile stays, and a request
+ * that continues a deleted session loses its own compare-and-swap and
+ * drops what it wrote.  Data is judged abandoned only once it was last
+ * written before the cut-off, which no request in flight is. */
 #include "maint/maint.h"
 
 #include <errno.h>
@@ -16,64 +20,69 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/pool.h"
 
 /* Sessions handled per batch: collected first, since the metadata walk
  * must not write while its statement is open. */
 #define JANITOR_BATCH 256
+/* Memory for one session's backend state (at most 1 MiB) and change. */
+#define JANITOR_POOL_CAP (BRT_BACKEND_STATE_MAX + ((size_t)64 << 10))
 
-typedef struct id_batch {
-	char ids[JANITOR_BATCH][BRT_UPLOAD_ID_LEN + 1];
+typedef struct session_ref {
+	char id[BRT_UPLOAD_ID_LEN + 1];
+	uint64_t generation;
+} session_ref;
+
+typedef struct ref_batch {
+	session_ref refs[JANITOR_BATCH];
 	size_t count;
-} id_batch;
+} ref_batch;
 
 static int collect_session(const brt_upload *u, void *payload)
 {
-	id_batch *b = payload;
+	ref_batch *b = payload;
 
-	if (b->count < JANITOR_BATCH)
-		memcpy(b->ids[b->count++], u->id, BRT_UPLOAD_ID_LEN + 1);
+	if (b->count < JANITOR_BATCH) {
+		memcpy(b->refs[b->count].id, u->id, BRT_UPLOAD_ID_LEN + 1);
+		b->refs[b->count++].generation = u->generation;
+	}
 	return 0;
 }
 
-enum dead_kind {
-	SESSION_EXPIRED, /* a session idle since before the cut-off: its row and data go */
-	DATA_ORPHANED,   /* upload data no session owns */
-};
-
-/* Under upload `id`'s lock, check again that it is dead (it may have been
- * used, or its session created, since it was listed) and remove it.  1 if
- * removed, 0 if not (in use, or alive after all), <0 on error. */
-static int remove_if_dead(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, const char *id,
-			  enum dead_kind kind, int64_t cutoff)
+/* Delete session `ref` if it is still as listed and idle since before
+ * `cutoff`, then its data.  1 if removed, 0 if alive after all, <0 on
+ * error. */
+static int expire_one(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, brt_pool *pool,
+		      const session_ref *ref, int64_t cutoff)
 {
-	brt_blob_writer *w = NULL;
 	brt_upload u;
-	int error = blobs->writer_open(&w, blobs, id), got, removed = 0;
+	int error;
 
-	if (error == BRT_ECONFLICT) {
-		brt_error_clear();
-		st->in_use_skipped++;
+	brt_pool_clear(pool);
+	error = meta->upload_get(meta, &u, pool, ref->id);
+	if (error == BRT_ENOTFOUND)
 		return 0;
-	}
 	if (error < 0)
 		return error;
-	got = meta->upload_get(meta, &u, NULL, id);
-	if (kind == SESSION_EXPIRED && got == 0 && u.updated_at < cutoff && meta->upload_delete(meta, id, BRT_META_ANY_GENERATION) == 0) {
-		blobs->upload_remove(blobs, id);
-		st->sessions_expired++;
-		removed = 1;
-	} else if (kind == DATA_ORPHANED && got == BRT_ENOTFOUND) {
-		blobs->upload_remove(blobs, id);
-		st->orphans_removed++;
-		removed = 1;
-	}
-	w->free(w);
-	return removed;
+	if (u.generation != ref->generation || u.updated_at >= cutoff)
+		return 0;
+	error = meta->upload_delete(meta, ref->id, u.generation);
+	if (error == BRT_ECONFLICT || error == BRT_ENOTFOUND) /* a request got there first */
+		return 0;
+	if (error < 0)
+		return error;
+	/* What this leaves (a store error) belongs to no session any more:
+	 * the orphan sweep takes it. */
+	if (brt_blobstore_upload_remove(blobs, ref->id, u.backend_state, u.backend_state_len) < 0)
+		brt_log_warn("janitor: data of expired upload %s: %s", ref->id, brt_error_last());
+	st->sessions_expired++;
+	return 1;
 }
 
-static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, int64_t cutoff)
+static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, brt_pool *pool,
+			   int64_t cutoff)
 {
-	id_batch *batch = calloc(1, sizeof(*batch));
+	ref_batch *batch = calloc(1, sizeof(*batch));
 	int error = 0;
 
 	if (!batch)
@@ -82,12 +91,12 @@ static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore 
 		size_t i, progress = 0;
 
 		batch->count = 0;
-		/* Sessions in use stay listed and come again in the next batch;
-		 * a batch that removes nothing ends the pass. */
+		/* Sessions that stay (used since listed) come again in the
+		 * next batch; a batch that removes nothing ends the pass. */
 		if ((error = meta->upload_list(meta, cutoff, JANITOR_BATCH, collect_session, batch)) < 0)
 			break;
 		for (i = 0; i < batch->count; i++) {
-			int removed = remove_if_dead(st, meta, blobs, batch->ids[i], SESSION_EXPIRED, cutoff);
+			int removed = expire_one(st, meta, blobs, pool, &batch->refs[i], cutoff);
 
 			if (removed < 0) {
 				error = removed;
@@ -103,42 +112,75 @@ static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore 
 	return error;
 }
 
-typedef struct orphan_ctx {
+typedef struct upload_ctx {
 	brt_meta *meta;
 	int64_t before;
-	id_batch batch;
-} orphan_ctx;
+	ref_batch orphans; /* data no session owns, last written before the cut-off */
+	ref_batch owned;   /* data of live sessions: pruned of unadopted pieces */
+} upload_ctx;
 
-static int collect_orphan(const char *id, uint64_t size, int64_t mtime_ms, void *payload)
+static int collect_upload(const char *id, uint64_t size, int64_t mtime_ms, void *payload)
 {
-	orphan_ctx *o = payload;
+	upload_ctx *o = payload;
 	brt_upload u;
+	int error = o->meta->upload_get(o->meta, &u, NULL, id);
+	ref_batch *b;
 
 	(void)size;
-	if (mtime_ms >= o->before || o->batch.count >= JANITOR_BATCH)
+	if (error == BRT_ENOTFOUND && mtime_ms < o->before)
+		b = &o->orphans;
+	else if (error == 0)
+		b = &o->owned;
+	else
 		return 0;
-	if (o->meta->upload_get(o->meta, &u, NULL, id) != BRT_ENOTFOUND)
-		return 0;
-	memcpy(o->batch.ids[o->batch.count++], id, BRT_UPLOAD_ID_LEN + 1);
+	if (b->count < JANITOR_BATCH)
+		memcpy(b->refs[b->count++].id, id, BRT_UPLOAD_ID_LEN + 1);
 	return 0;
 }
 
-static int sweep_orphans(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, int64_t before)
+static int sweep_uploads(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blobs, brt_pool *pool,
+			 int64_t before)
 {
-	orphan_ctx *o = calloc(1, sizeof(*o));
+	upload_ctx *o = calloc(1, sizeof(*o));
+	brt_upload u;
 	int error;
 
 	if (!o)
 		return brt_error_set(BRT_ENOMEM, "janitor: out of memory");
 	o->meta = meta;
 	o->before = before;
-	if ((error = blobs->upload_list(blobs, collect_orphan, o)) < 0)
-		goto done;
-	for (size_t i = 0; i < o->batch.count; i++)
-		if ((error = remove_if_dead(st, meta, blobs, o->batch.ids[i], DATA_ORPHANED, 0)) < 0)
-			break;
-	if (error > 0)
+	error = brt_blobstore_upload_list(blobs, collect_upload, o);
+	if (error == BRT_EUNSUPPORTED) {
+		/* A store that cannot list uploads expires them itself. */
 		error = 0;
+		goto done;
+	}
+	if (error < 0)
+		goto done;
+	for (size_t i = 0; i < o->orphans.count; i++) {
+		const char *id = o->orphans.refs[i].id;
+		/* A session created since it was listed owns it after all. */
+		if (meta->upload_get(meta, &u, NULL, id) != BRT_ENOTFOUND)
+			continue;
+		if ((error = brt_blobstore_upload_remove(blobs, id, NULL, 0)) < 0)
+			goto done;
+		st->orphans_removed++;
+	}
+	for (size_t i = 0; i < o->owned.count; i++) {
+		const char *id = o->owned.refs[i].id;
+		unsigned long removed = 0;
+
+		brt_pool_clear(pool);
+		if (meta->upload_get(meta, &u, pool, id) != 0)
+			continue;
+		error = brt_blobstore_upload_prune(&removed, blobs, id, u.backend_state, u.backend_state_len, before);
+		if (error == BRT_EUNSUPPORTED)
+			break;
+		if (error < 0)
+			goto done;
+		st->pieces_pruned += removed;
+	}
+	error = 0;
 done:
 	free(o);
 	brt_error_clear();
@@ -148,12 +190,15 @@ done:
 int brt_janitor_pass(brt_janitor_stats *out, brt_meta *meta, brt_blobstore *blobs, int64_t now,
 		     int64_t expire_after_ms, int64_t orphan_before_ms)
 {
+	brt_pool pool;
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = expire_sessions(out, meta, blobs, now - expire_after_ms)) < 0)
-		return error;
-	return sweep_orphans(out, meta, blobs, orphan_before_ms);
+	brt_pool_init(&pool, JANITOR_POOL_CAP);
+	if ((error = expire_sessions(out, meta, blobs, &pool, now - expire_after_ms)) == 0)
+		error = sweep_uploads(out, meta, blobs, &pool, orphan_before_ms);
+	brt_pool_clear(&pool);
+	return error;
 }
 
 struct brt_janitor {
@@ -174,9 +219,9 @@ static void pass_and_log(const char *who, brt_janitor *j, int64_t now, int64_t o
 
 	if (brt_janitor_pass(&st, j->meta, j->blobs, now, j->expire_after_ms, orphan_before_ms) < 0)
 		brt_log_warn("%s: %s", who, brt_error_last());
-	else if (st.sessions_expired || st.orphans_removed)
-		brt_log_info("%s: expired %lu upload sessions, removed %lu orphan uploads", who, st.sessions_expired,
-			     st.orphans_removed);
+	else if (st.sessions_expired || st.orphans_removed || st.pieces_pruned)
+		brt_log_info("%s: expired %lu upload sessions, removed %lu orphan uploads and %lu abandoned pieces",
+			     who, st.sessions_expired, st.orphans_removed, st.pieces_pruned);
 }
 
 static void *janitor_main(void *arg)

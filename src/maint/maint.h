@@ -15,13 +15,14 @@
 typedef struct brt_janitor_stats {
 	unsigned long sessions_expired;  /* rows and their data removed */
 	unsigned long orphans_removed;   /* upload data no session owned */
-	unsigned long in_use_skipped;    /* locked by a request right now */
+	unsigned long pieces_pruned;     /* pieces of live sessions no attempt will adopt */
 } brt_janitor_stats;
 
 /* One pass: drop sessions idle since before `now - expire_after_ms`, with
- * their data, and upload data that no session owns and that was last
- * written before `orphan_before_ms` (INT64_MAX at start-up, when no
- * request is in flight; data a request has open is never touched). */
+ * their data; upload data that no session owns, and pieces of live
+ * sessions that their backend state does not name, last written before
+ * `orphan_before_ms` (INT64_MAX at start-up, when no request is in
+ * flight). */
 int brt_janitor_pass(brt_janitor_stats *out, brt_meta *meta, brt_blobstore *blobs, int64_t now,
 		     int64_t expire_after_ms, int64_t orphan_before_ms);
 

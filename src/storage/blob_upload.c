@@ -14,45 +14,51 @@ struct brt_blob_upload {
 	brt_blob_writer *writer;
 	brt_hasher hasher;
 	uint64_t max_size;
+	/* From the last save: what the row stores and commit publishes. */
+	const unsigned char *backend_state;
+	size_t backend_state_len;
+	int saved;
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 };
 
-int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
-			 uint64_t max_size)
+int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id, uint64_t max_size,
+			 brt_digest_alg alg, const brt_upload_point *at)
 {
+	static const brt_upload_point fresh;
+	brt_blob_upload *u = NULL;
 	int error = 0;
-	brt_blob_upload *u = calloc(1, sizeof(*u));
 
 	*out = NULL;
-	if (!u)
+	if (!at)
+		at = &fresh;
+	if (!(u = calloc(1, sizeof(*u))))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
 	u->store = store;
 	u->max_size = max_size;
 	snprintf(u->upload_id, sizeof(u->upload_id), "%s", upload_id);
-	if ((error = store->writer_open(&u->writer, store, upload_id)) < 0) {
+	if (at->hash_state_len == 0) {
+		if (at->offset != 0) {
+			error = brt_error_set(BRT_EINVALID, "upload has data but no hash state");
+			goto done;
+		}
+		brt_hasher_init(&u->hasher, alg);
+	} else {
+		if ((error = brt_hasher_load(&u->hasher, at->hash_state, at->hash_state_len)) < 0)
+			goto done;
+		if (brt_hasher_length(&u->hasher) != at->offset) {
+			error = brt_error_set(BRT_EINVALID, "upload hash state does not match its offset");
+			goto done;
+		}
+	}
+	error = brt_blobstore_writer_open(&u->writer, store, upload_id, at->offset, at->backend_state,
+					  at->backend_state_len);
+done:
+	if (error < 0) {
 		free(u);
 		return error;
 	}
 	*out = u;
 	return 0;
-}
-
-int brt_blob_upload_resume(brt_blob_upload *upload, uint64_t offset, const unsigned char *state,
-			   size_t state_len, brt_digest_alg alg)
-{
-	int error;
-
-	if (state_len == 0) {
-		if (offset != 0)
-			return brt_error_set(BRT_EINVALID, "upload has data but no hash state");
-		brt_hasher_init(&upload->hasher, alg);
-	} else {
-		if ((error = brt_hasher_load(&upload->hasher, state, state_len)) < 0)
-			return error;
-		if (brt_hasher_length(&upload->hasher) != offset)
-			return brt_error_set(BRT_EINVALID, "upload hash state does not match its offset");
-	}
-	return upload->writer->rewind(upload->writer, offset);
 }
 
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload)
@@ -67,17 +73,42 @@ int brt_blob_upload_write(brt_blob_upload *upload, const void *data, size_t len)
 	if (__builtin_add_overflow(upload->writer->size, (uint64_t)len, &end) || end > upload->max_size)
 		return brt_error_set(BRT_ETOOBIG, "blob is larger than the limit of %llu bytes",
 				     (unsigned long long)upload->max_size);
+	upload->saved = 0;
 	brt_hasher_update(&upload->hasher, data, len);
 	return upload->writer->append(upload->writer, data, len);
 }
 
-int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *state_out, size_t *len_out)
+int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *hash_state_out, size_t *hash_len_out,
+			 const unsigned char **backend_state_out, size_t *backend_len_out)
 {
-	int error = upload->writer->sync(upload->writer);
+	int error;
 
-	if (error < 0)
+	upload->saved = 0;
+	if ((error = upload->writer->sync(upload->writer, &upload->backend_state, &upload->backend_state_len)) < 0)
 		return error;
-	*len_out = brt_hasher_save(&upload->hasher, state_out);
+	upload->saved = 1;
+	*hash_len_out = brt_hasher_save(&upload->hasher, hash_state_out);
+	*backend_state_out = upload->backend_state;
+	*backend_len_out = upload->backend_state_len;
+	return 0;
+}
+
+void brt_blob_upload_adopt(brt_blob_upload *upload)
+{
+	upload->writer->adopt(upload->writer);
+}
+
+int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected)
+{
+	brt_hasher copy = upload->hasher;
+	brt_digest got;
+
+	if (upload->hasher.alg != expected->alg)
+		return 1;
+	/* A copy: finalising must not end the running state. */
+	brt_hasher_final(&copy, &got);
+	if (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0)
+		return brt_error_set(BRT_EDIGEST, "content digest is %s", got.str);
 	return 0;
 }
 
@@ -95,7 +126,7 @@ int brt_blob_rehash(brt_digest *out, uint64_t *len_out, brt_blobstore *store, co
 
 	if (len_out)
 		*len_out = 0;
-	if ((error = store->reader_open(&reader, store, key, 0)) < 0)
+	if ((error = brt_blobstore_reader_open(&reader, store, key, 0)) < 0)
 		return error;
 	brt_hasher_init(&h, alg);
 	for (;;) {
@@ -114,31 +145,21 @@ done:
 	return error;
 }
 
-int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
-			   uint64_t *size_out)
+/* Publish the upload under a private key, re-hash it with the algorithm
+ * the client named, and copy it to `key` only if it matches. */
+static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, const char *key, uint64_t size)
 {
-	int error = 0;
 	brt_blobstore *store = upload->store;
-	brt_digest got;
 	char staging[BRT_BLOB_KEY_MAX], detail[512];
+	brt_digest got;
 	void *buf;
+	int error;
 
-	*size_out = upload->writer->size;
-	brt_blob_key(key_out, expected->str);
-	if (upload->hasher.alg == expected->alg) {
-		brt_hasher_final(&upload->hasher, &got);
-		if (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0) {
-			store->upload_remove(store, upload->upload_id);
-			return brt_error_set(BRT_EDIGEST, "content digest is %s", got.str);
-		}
-		return upload->writer->commit(upload->writer, key_out);
-	}
-	/* The client named another algorithm than the one hashed while
-	 * streaming: publish under a private key, re-hash, then move. */
 	snprintf(staging, sizeof(staging), "staging/%s", upload->upload_id);
 	/* A leftover from an interrupted commit would be taken for this one. */
-	store->remove(store, staging);
-	if ((error = upload->writer->commit(upload->writer, staging)) < 0)
+	brt_blobstore_remove(store, staging);
+	if ((error = brt_blobstore_commit(store, upload->upload_id, upload->backend_state, upload->backend_state_len,
+					  size, staging)) < 0)
 		goto discard;
 	if (!(buf = malloc(REHASH_BUF))) {
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
@@ -152,35 +173,50 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 		error = brt_error_set(BRT_EDIGEST, "content digest is %s", got.str);
 		goto discard;
 	}
-	error = store->move(store, staging, key_out);
+	error = brt_blobstore_copy(store, staging, key);
 	if (error == BRT_EEXISTS) {
 		/* Content-addressed: an object of the same size is this content;
 		 * one of another size is corrupt and gives way to the verified
 		 * copy. */
 		uint64_t existing = 0;
-		if ((error = store->stat(store, key_out, &existing)) == 0 && existing != *size_out) {
+		if ((error = brt_blobstore_stat(store, key, &existing)) == 0 && existing != size) {
 			brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: "
-				     "replacing it", key_out, (unsigned long long)existing,
-				     (unsigned long long)*size_out);
-			if ((error = store->remove(store, key_out)) == 0 || error == BRT_ENOTFOUND)
-				error = store->move(store, staging, key_out);
+				     "replacing it", key, (unsigned long long)existing, (unsigned long long)size);
+			if ((error = brt_blobstore_remove(store, key)) == 0 || error == BRT_ENOTFOUND)
+				error = brt_blobstore_copy(store, staging, key);
 		}
 		if (error == BRT_EEXISTS) /* a concurrent commit of the same content */
 			error = 0;
 	}
 discard:
-	/* The staging object must not outlive this call, whatever failed
-	 * (a failed move or a commit that published and then reported an
-	 * error would leave it under blobs/ for good); it is gone already
-	 * when it was moved into place.  The cleanup's own outcome must not
-	 * replace the detail of the error being returned. */
+	/* The staging object must not outlive this call, whatever failed.
+	 * The cleanup's own outcome must not replace the detail of the error
+	 * being returned. */
 	snprintf(detail, sizeof(detail), "%s", brt_error_last());
-	store->remove(store, staging);
+	brt_blobstore_remove(store, staging);
 	if (error < 0)
 		brt_error_set(error, "%s", detail);
 	else
 		brt_error_clear();
 	return error;
+}
+
+int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
+			   uint64_t *size_out)
+{
+	int checked;
+
+	*size_out = upload->writer->size;
+	brt_blob_key(key_out, expected->str);
+	if (!upload->saved)
+		return brt_error_set(BRT_EINVALID, "upload %s: commit before save", upload->upload_id);
+	if ((checked = brt_blob_upload_check(upload, expected)) < 0)
+		return checked;
+	brt_blob_upload_adopt(upload);
+	if (checked == 1)
+		return commit_rehashed(upload, expected, key_out, *size_out);
+	return brt_blobstore_commit(upload->store, upload->upload_id, upload->backend_state,
+				    upload->backend_state_len, *size_out, key_out);
 }
 
 void brt_blob_upload_free(brt_blob_upload *upload)
@@ -192,7 +228,8 @@ void brt_blob_upload_free(brt_blob_upload *upload)
 	free(upload);
 }
 
-int brt_blob_upload_discard(brt_blobstore *store, const char *upload_id)
+int brt_blob_upload_discard(brt_blobstore *store, const char *upload_id, const unsigned char *backend_state,
+			    size_t backend_state_len)
 {
-	return store->upload_remove(store, upload_id);
+	return brt_blobstore_upload_remove(store, upload_id, backend_state, backend_state_len);
 }

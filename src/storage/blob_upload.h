@@ -1,8 +1,12 @@
-/* A blob upload in progress: a blob-store writer plus the running digest.
- * Bytes are hashed as they stream in; the hash state is saved with the
- * acknowledged offset so the upload can resume in another request, after a
- * restart or on another node; commit publishes the object only when the
- * digest the client names matches what was received. */
+/* A blob upload in progress: one attempt of the blob store (see
+ * blobstore.h) plus the running digest.  Bytes are hashed as they stream
+ * in; the hash state is saved with the acknowledged offset and the
+ * store's backend state in the session row, so the upload can resume in
+ * another request, after a restart or on another node.  Nothing here
+ * locks: the caller makes an attempt part of the upload by storing what
+ * brt_blob_upload_save reports with a compare-and-swap, and then calls
+ * brt_blob_upload_adopt; an attempt freed without that is dropped.  Commit
+ * publishes the object only when the digest the client names matches. */
 #ifndef BRT_BLOB_UPLOAD_H
 #define BRT_BLOB_UPLOAD_H
 
@@ -14,37 +18,55 @@
 
 typedef struct brt_blob_upload brt_blob_upload;
 
-/* Take exclusive use of upload `upload_id`'s data (see the store's
- * writer_open: BRT_ECONFLICT if another request has it).  Data must not
- * grow past `max_size` bytes (brt_blob_upload_write then fails with
- * BRT_ETOOBIG).  Read the session's acknowledged offset and hash state
- * only after this returns, then call brt_blob_upload_resume. */
-int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
-			 uint64_t max_size);
+/* Where an upload stands, as its session row says (all borrowed). */
+typedef struct brt_upload_point {
+	uint64_t offset;
+	const unsigned char *hash_state; /* brt_hasher_save(); 0 bytes: nothing hashed yet */
+	size_t hash_state_len;
+	const unsigned char *backend_state; /* the store's; 0 bytes: no data yet */
+	size_t backend_state_len;
+} brt_upload_point;
 
-/* Continue at the acknowledged `offset`, dropping any unacknowledged tail.
- * With `state_len` 0 the upload starts fresh (offset must be 0) hashing
- * with `alg`; otherwise `state` is a saved hash state that must cover
- * exactly `offset` bytes (BRT_EINVALID if not).  BRT_ERANGE if less than
- * `offset` bytes are stored. */
-int brt_blob_upload_resume(brt_blob_upload *upload, uint64_t offset, const unsigned char *state,
-			   size_t state_len, brt_digest_alg alg);
+/* Open an attempt on upload `upload_id` that continues at `at` (NULL: a
+ * new upload hashed with `alg`; with an empty hash state `alg` is used
+ * too, and the offset must be 0).  Data must not grow past `max_size`
+ * bytes (brt_blob_upload_write then fails with BRT_ETOOBIG).  BRT_EINVALID
+ * if the hash state or backend state does not fit the offset; errors of
+ * the store's writer_open (BRT_ENOTFOUND: the data is gone) pass up. */
+int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id, uint64_t max_size,
+			 brt_digest_alg alg, const brt_upload_point *at);
 
-/* Bytes received so far. */
+/* The upload's size with what this attempt received. */
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload);
 
 /* Hash and append.  BRT_ETOOBIG past the limit, BRT_EIO from the store. */
 int brt_blob_upload_write(brt_blob_upload *upload, const void *data, size_t len);
 
-/* Make the data durable and serialise the hash state into `state_out`
- * (BRT_HASHER_STATE_MAX bytes); *len_out is its length. */
-int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *state_out, size_t *len_out);
+/* Make the attempt's data durable; serialise the hash state into
+ * `hash_state_out` (BRT_HASHER_STATE_MAX bytes, *hash_len_out its length)
+ * and point *backend_state_out (*backend_len_out bytes) at the backend
+ * state, borrowed until the next write, save or free.  What to store in
+ * the row for the offset brt_blob_upload_size. */
+int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *hash_state_out, size_t *hash_len_out,
+			 const unsigned char **backend_state_out, size_t *backend_len_out);
 
-/* Verify the data against `expected` and publish it as that blob.  On
- * success `key_out` (BRT_BLOB_KEY_MAX bytes) holds the storage key and
- * *size_out the size.  BRT_EDIGEST if the content does not match, and the
- * received data is then discarded.  Either way the upload is finished: only
- * brt_blob_upload_free may follow. */
+/* The state from the last save is stored (the caller's compare-and-swap
+ * won, or the caller owns the upload outright): keep the attempt's data. */
+void brt_blob_upload_adopt(brt_blob_upload *upload);
+
+/* After a save: 0 if the data hashes to `expected`, BRT_EDIGEST if not
+ * (detail: the digest received); 1 if `expected` uses another algorithm
+ * than the one hashed while streaming (commit then verifies by reading
+ * the data back). */
+int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected);
+
+/* After a save and a check that did not fail, with the upload owned by the
+ * caller (its session claimed, or none): adopt and publish it as blob
+ * `expected`.  On success `key_out` (BRT_BLOB_KEY_MAX bytes) holds the
+ * storage key and *size_out the size, and the upload's data is gone.
+ * BRT_EDIGEST if a re-read shows the content does not match (the data is
+ * gone then too); the store's commit errors pass up (BRT_ENOTFOUND: the
+ * data is gone; other errors: it is still there under the saved state). */
 int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
 			   uint64_t *size_out);
 
@@ -54,10 +76,12 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 int brt_blob_rehash(brt_digest *out, uint64_t *len_out, brt_blobstore *store, const char *key,
 		    brt_digest_alg alg, void *buf, size_t buf_len);
 
-/* Close; uncommitted data stays for a later open unless discarded. */
+/* Close; unless adopted, the attempt's data is dropped.  Accepts NULL. */
 void brt_blob_upload_free(brt_blob_upload *upload);
 
-/* Throw away the data of `upload_id`. */
-int brt_blob_upload_discard(brt_blobstore *store, const char *upload_id);
+/* Throw away all data of `upload_id` (`backend_state` as the row holds
+ * it, if any). */
+int brt_blob_upload_discard(brt_blobstore *store, const char *upload_id, const unsigned char *backend_state,
+			    size_t backend_state_len);
 
 #endif

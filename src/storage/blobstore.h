@@ -1,28 +1,42 @@
 /* The blob store interface: where blob bytes live.
  *
  * A driver fills a `brt_blobstore` (which it embeds as the first member of
- * its own struct) and hands it out through its open function.  The struct
- * is versioned and only ever grows by appending slots; a NULL slot means
- * "not supported" and the core falls back (e.g. no open_fd: stream through
- * a reader instead of zero-copy).
+ * its own struct) and hands it out through its open function; callers get
+ * stores through brt_blobstore_open(), which checks the version and the
+ * required slots once, and call slots through the brt_blobstore_<slot>()
+ * wrappers, which answer BRT_EUNSUPPORTED for an optional slot a driver
+ * leaves NULL.
  *
  * Objects are addressed by a storage key, a relative path of the form
  * "<alg>/<first two hex>/<hex>" produced by brt_blob_key(); drivers never
  * see client input directly.  Upload data is addressed by an upload id
  * (32 lower-case hex chars, produced by the server).
  *
- * Hashing happens in the core (storage/blob_upload.c), not in drivers: a
- * driver writer only appends bytes, makes them durable, and commits them
- * under a key. */
+ * Uploads need no locks and never truncate.  An upload's acknowledged
+ * state lives in its session row: the offset and an opaque *backend state*
+ * (at most BRT_BACKEND_STATE_MAX bytes) that only the driver interprets,
+ * e.g. a list of segment files or of multipart parts and ETags.  A request
+ * that continues an upload opens an *attempt* at that state; the attempt
+ * writes only new, private data, makes it durable and describes the upload
+ * with its data as a new backend state.  The caller stores that state with
+ * a compare-and-swap on the row; only then does the attempt's data belong
+ * to the upload (adopt).  An attempt freed without adopt drops its data,
+ * so racing attempts on one upload never touch what another one wrote or
+ * what was acknowledged.  Commit publishes the data a backend state
+ * describes under a key.
+ *
+ * Hashing happens in the core (storage/blob_upload.c), not in drivers. */
 #ifndef BRT_BLOBSTORE_H
 #define BRT_BLOBSTORE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define BRT_BLOBSTORE_VERSION 2
+#define BRT_BLOBSTORE_VERSION 3
 #define BRT_BLOB_KEY_MAX 160
 #define BRT_UPLOAD_ID_LEN 32
+/* Largest backend state a driver may produce (it lives in a row). */
+#define BRT_BACKEND_STATE_MAX ((size_t)1 << 20)
 
 typedef struct brt_blobstore brt_blobstore;
 typedef struct brt_blob_reader brt_blob_reader;
@@ -36,97 +50,157 @@ struct brt_blob_reader {
 	void (*free)(brt_blob_reader *r);
 };
 
-/* An append-only writer for the data of one upload session. */
+/* One attempt to extend an upload (see the top of the file).  Nothing it
+ * does is visible to other attempts or changes acknowledged data. */
 struct brt_blob_writer {
-	/* Bytes stored for this upload so far (including earlier sessions). */
+	/* The upload's size with this attempt's data: the offset it was
+	 * opened at plus every byte appended. */
 	uint64_t size;
-	/* Append `len` bytes.  BRT_EIO on failure (the writer is then unusable;
-	 * what was made durable before stays). */
+	/* Append `len` bytes to the attempt's private data.  BRT_EIO on
+	 * failure (the attempt is then unusable; free drops it);
+	 * BRT_ETOOBIG past what the driver can hold. */
 	int (*append)(brt_blob_writer *w, const void *data, size_t len);
-	/* Make everything appended so far durable (survives a crash). */
-	int (*sync)(brt_blob_writer *w);
-	/* Make the data durable and publish it atomically as object `key`.
-	 * The caller has verified the data's digest.  If `key` already exists
-	 * with the same size the data is dropped and 0 is returned (blobs are
-	 * content-addressed); an existing object of another size is corrupt
-	 * and is replaced atomically by the verified data.  Afterwards the
-	 * upload's data is gone; only free() may follow. */
-	int (*commit)(brt_blob_writer *w, const char *key);
-	/* Close.  Data not committed stays for a later writer_open of the same
-	 * upload id unless upload_remove is called; but a writer whose append
-	 * or sync failed drops what it appended after its last successful
-	 * sync (never acknowledged, and on a full disk the space others need). */
+	/* Make everything appended durable (it survives a crash) and point
+	 * *state_out at the backend state of the upload with this attempt's
+	 * data (*len_out bytes; borrowed until the next call on `w`).  An
+	 * attempt that appended nothing reports the state it was opened at.
+	 * BRT_EIO (the attempt is unusable), BRT_ECONFLICT if the driver sees
+	 * that the upload's data was removed meanwhile (the upload ended:
+	 * another request committed or removed it), BRT_ETOOBIG if the state
+	 * would exceed BRT_BACKEND_STATE_MAX. */
+	int (*sync)(brt_blob_writer *w, const unsigned char **state_out, size_t *len_out);
+	/* The caller stored the state from the last sync (its
+	 * compare-and-swap won): the attempt's data now belongs to the
+	 * upload, and free keeps it. */
+	void (*adopt)(brt_blob_writer *w);
+	/* Close.  Unless adopted, everything the attempt wrote is dropped (a
+	 * lost race, an error, a client gone); acknowledged data never is. */
 	void (*free)(brt_blob_writer *w);
-	/* Discard stored data past `offset` (a tail that was appended but
-	 * never acknowledged) so the next append lands at `offset`; the
-	 * caller must have read the acknowledged offset after writer_open
-	 * returned, so no acknowledged byte is ever cut.  BRT_ERANGE if fewer
-	 * than `offset` bytes are stored (nothing changes then). */
-	int (*rewind)(brt_blob_writer *w, uint64_t offset);
 };
+
+/* Called once per upload that has data in the store: its id, the bytes
+ * it holds (all pieces, adopted or not) and its last write (ms since the
+ * epoch).  A non-zero return stops the walk and is returned. */
+typedef int (*brt_upload_list_cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload);
 
 struct brt_blobstore {
 	unsigned int version; /* BRT_BLOBSTORE_VERSION the driver was built for */
 	const char *name;     /* driver name for logs, e.g. "filesystem" */
 
-	/* Size of the committed object `key`.  BRT_ENOTFOUND if absent. */
+	/* Required.  Size of the committed object `key`.  BRT_ENOTFOUND if
+	 * absent. */
 	int (*stat)(brt_blobstore *bs, const char *key, uint64_t *size_out);
 
-	/* Open `key` for reading from `offset`.  BRT_ENOTFOUND if absent;
-	 * BRT_ERANGE if offset is past the end. */
+	/* Required.  Open `key` for reading from `offset`.  BRT_ENOTFOUND if
+	 * absent; BRT_ERANGE if offset is past the end. */
 	int (*reader_open)(brt_blob_reader **out, brt_blobstore *bs, const char *key, uint64_t offset);
 
-	/* Optional: a read-only file descriptor for zero-copy sending.  The
-	 * caller owns and closes it. BRT_ENOTFOUND if absent. */
-	int (*open_fd)(int *fd_out, brt_blobstore *bs, const char *key);
+	/* Optional: a read-only file descriptor of `key` for zero-copy
+	 * sending, and the object's size (`size_out` may be NULL).  The caller
+	 * owns and closes the descriptor.  BRT_ENOTFOUND if absent. */
+	int (*open_fd)(int *fd_out, uint64_t *size_out, brt_blobstore *bs, const char *key);
 
-	/* Take exclusive use of an upload's data (created empty if absent)
-	 * against every other writer in any process, and change nothing else:
-	 * w->size is what is stored, possibly with a tail that was never
-	 * acknowledged.  The caller reads the acknowledged offset only now
-	 * (a value read before could be stale) and calls rewind() before the
-	 * first append.  BRT_ECONFLICT if another writer has the upload. */
-	int (*writer_open)(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id);
+	/* Required.  Open an attempt that continues upload `upload_id` at its
+	 * acknowledged state: `offset` bytes described by `state` (`state_len`
+	 * bytes; 0 for an upload that has no data yet).  Writes nothing yet.
+	 * BRT_EINVALID if the state is malformed or does not describe exactly
+	 * `offset` bytes; BRT_ENOTFOUND if the driver can tell that data the
+	 * state names is gone (a driver need not look). */
+	int (*writer_open)(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
+			   const unsigned char *state, size_t state_len);
 
-	/* Discard an upload's data; 0 if there was none. */
-	int (*upload_remove)(brt_blobstore *bs, const char *upload_id);
+	/* Required.  Publish the `size` bytes that `state` describes for
+	 * upload `upload_id` as object `key`, atomically and durably: readers
+	 * see no object or the whole object.  The caller verified the digest
+	 * and owns the upload (no attempt can be adopted any more).  If `key`
+	 * exists with the same size the upload's data is dropped and 0 is
+	 * returned (blobs are content-addressed); an existing object of
+	 * another size is corrupt and is replaced atomically.  On success the
+	 * upload's data is gone.  On failure nothing is published and the
+	 * data is still there for another commit, except BRT_ENOTFOUND: data
+	 * the state names is gone (the upload cannot be finished).
+	 * BRT_EINVALID if the state does not describe `size` bytes. */
+	int (*commit)(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
+		      uint64_t size, const char *key);
 
-	/* Remove a committed object; BRT_ENOTFOUND if absent. */
+	/* Required.  Discard all data of an upload: what `state` describes
+	 * and, where the driver can find them, pieces of attempts that were
+	 * never adopted.  0 if there was none.  The caller has ended the
+	 * session (or there never was one). */
+	int (*upload_remove)(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+			     size_t state_len);
+
+	/* Required.  Remove a committed object; BRT_ENOTFOUND if absent. */
 	int (*remove)(brt_blobstore *bs, const char *key);
 
-	/* Atomically rename a committed object; BRT_ENOTFOUND if `from` is
-	 * absent, BRT_EEXISTS if `to` exists. */
-	int (*move)(brt_blobstore *bs, const char *from, const char *to);
+	/* Required.  Publish the bytes of committed object `from` under `to`
+	 * too (atomically, as commit does), leaving `from` in place.
+	 * BRT_ENOTFOUND if `from` is absent, BRT_EEXISTS if `to` exists.  A
+	 * move is a copy and then a remove. */
+	int (*copy)(brt_blobstore *bs, const char *from, const char *to);
 
-	/* Call `cb` for every committed object key (borrowed for the call
-	 * only), in no particular order;
-	 * a non-zero return from `cb` stops the walk and is returned. */
+	/* Required.  Call `cb` for every committed object key (borrowed for
+	 * the call only), in no particular order; a non-zero return from `cb`
+	 * stops the walk and is returned. */
 	int (*list)(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload);
 
-	/* Release the store and everything it holds. */
+	/* Required.  Release the store and everything it holds. */
 	void (*free)(brt_blobstore *bs);
 
-	/* --- version 2 --- */
+	/* Optional: call `cb` for the data of every upload in the store, in
+	 * no particular order, for sweeping data no session owns.  Drivers
+	 * that cannot enumerate uploads (object stores without listing) leave
+	 * that to the store's own expiry rules. */
+	int (*upload_list)(brt_blobstore *bs, brt_upload_list_cb cb, void *payload);
 
-	/* Call `cb` for the data of every unfinished upload: its id, stored
-	 * size and last modification (ms since the epoch), in no particular
-	 * order; a non-zero return from `cb` stops the walk and is returned.
-	 * For sweeping data no session owns. */
-	int (*upload_list)(brt_blobstore *bs,
-			   int (*cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload),
-			   void *payload);
+	/* Optional: remove the pieces of upload `upload_id` that `keep` (its
+	 * session's current backend state, `keep_len` bytes; 0 for none) does
+	 * not name and that were last written before `before_ms` (ms since
+	 * the epoch): what attempts that were never adopted left behind (a
+	 * crash, a kill -9).  *removed_out counts the pieces removed.
+	 * BRT_EINVALID if `keep` is malformed (nothing is removed then). */
+	int (*upload_prune)(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
+			    const unsigned char *keep, size_t keep_len, int64_t before_ms);
 };
 
-/* writer_open, then rewind to `offset`; on failure nothing is open. */
-int brt_blobstore_writer_open_at(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id,
-				 uint64_t offset);
+/* Open a store with driver `driver` ("filesystem") at `location` (for the
+ * filesystem: the root directory).  BRT_ENOTFOUND for an unknown driver;
+ * BRT_EINVALID if the driver was built for another interface version or
+ * lacks a required slot; errors of the driver's open pass up. */
+int brt_blobstore_open(brt_blobstore **out, const char *driver, const char *location);
+
+/* Check that `bs` has this interface's version and every required slot;
+ * BRT_EINVALID if not. */
+int brt_blobstore_check(const brt_blobstore *bs);
+
+/* The slots, called through the store; an optional slot the driver does
+ * not have answers BRT_EUNSUPPORTED. */
+int brt_blobstore_stat(brt_blobstore *bs, const char *key, uint64_t *size_out);
+int brt_blobstore_reader_open(brt_blob_reader **out, brt_blobstore *bs, const char *key, uint64_t offset);
+int brt_blobstore_open_fd(int *fd_out, uint64_t *size_out, brt_blobstore *bs, const char *key);
+int brt_blobstore_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
+			      const unsigned char *state, size_t state_len);
+int brt_blobstore_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
+			 uint64_t size, const char *key);
+int brt_blobstore_upload_remove(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+				size_t state_len);
+int brt_blobstore_remove(brt_blobstore *bs, const char *key);
+int brt_blobstore_copy(brt_blobstore *bs, const char *from, const char *to);
+int brt_blobstore_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload),
+		       void *payload);
+int brt_blobstore_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *payload);
+int brt_blobstore_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
+			       const unsigned char *keep, size_t keep_len, int64_t before_ms);
+/* Accepts NULL. */
+void brt_blobstore_free(brt_blobstore *bs);
 
 /* Write the storage key of `digest_str` ("sha256:<hex>") into `out`
  * (at least BRT_BLOB_KEY_MAX bytes).  The digest must be validated. */
 void brt_blob_key(char *out, const char *digest_str);
 
-/* The filesystem driver: objects under ROOT/blobs/<key>, upload data under
- * ROOT/uploads/<id>.  Creates the directories.  BRT_EIO on failure. */
+/* The filesystem driver: objects under ROOT/blobs/<key>, the data of an
+ * upload as segment files under ROOT/uploads/<id>/.  Creates the
+ * directories.  BRT_EIO on failure. */
 int brt_blobstore_fs_open(brt_blobstore **out, const char *root);
 
 #endif

@@ -97,7 +97,7 @@ ID=${ID%%\?*}
 head -c 1000 "$W/part" >"$W/part1"
 req PATCH "$LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-999' --data-binary "@$W/part1"
 expect_status 202
-truncate -s 10 "$BERTH_DATA/uploads/$ID"
+truncate -s 10 "$BERTH_DATA/uploads/$ID"/*
 req PATCH "$LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 1000-1999' \
 	--data-binary "@$W/part1"
 expect_status 404

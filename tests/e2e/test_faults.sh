@@ -105,7 +105,11 @@ uploads_bytes() {
 	find "$BERTH_DATA/uploads" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
 }
 upload_bytes() {
-	if [ -f "$BERTH_DATA/uploads/$1" ]; then size_of "$BERTH_DATA/uploads/$1"; else echo 0; fi
+	if [ -d "$BERTH_DATA/uploads/$1" ]; then
+		find "$BERTH_DATA/uploads/$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
+	else
+		echo 0
+	fi
 }
 
 # push_mono FILE [alg]: single POST with ?digest=.
@@ -364,10 +368,10 @@ expect_status 201
 expect_pull "$W/cb"
 
 for phase in before after; do
-	section "rename fault ($phase) publishing a sha512 blob: no staging object stays"
+	section "copy fault ($phase) publishing a sha512 blob: no staging object stays"
 	make_blob "$W/s512" $((300 * KIB)) "sha512-$phase"
 	D512=$(digest_of "$W/s512" sha512)
-	with_faults "op=move,phase=$phase"
+	with_faults "op=copy,phase=$phase"
 	open_session
 	patch_range "$W/s512" 0
 	expect_status 202
@@ -435,9 +439,9 @@ expect_clean_error 500
 expect_served
 expect_eq "upload data under an open fault" "$(uploads_bytes)" 0
 
-section "rewind and listing faults: resuming fails cleanly, start-up and the rest survive"
+section "attempt and listing faults: resuming fails cleanly, start-up and the rest survive"
 # The start-up sweep lists upload data: it must not keep berthd from serving.
-with_faults 'op=rewind|upload_list|list,persistent=1'
+with_faults 'op=writer_open|upload_list|list,persistent=1'
 open_session
 patch_range "$W/op" 0
 expect_clean_error 500
@@ -447,7 +451,7 @@ expect_clean_error 500
 expect_absent "$(digest_of "$W/op")"
 expect_served
 expect_pull "$W/seed"
-expect_eq "upload data under a rewind fault" "$(uploads_bytes)" 0
+expect_eq "upload data under an attempt fault" "$(uploads_bytes)" 0
 
 # ------------------------------------------------------------ removes
 

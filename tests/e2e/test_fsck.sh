@@ -256,13 +256,16 @@ cp "$W/orphan-new" "$(obj_path "$O_NEW")"
 touch -d '3 hours ago' "$(obj_path "$O_OLD")"
 U_OLD=0123456789abcdef0123456789abcdef
 U_NEW=fedcba9876543210fedcba9876543210
+# Upload data no session owns, as plain files (the layout before segment
+# directories, which must be swept too).
 head -c 777 /dev/urandom >"$BERTH_DATA/uploads/$U_OLD"
 head -c 555 /dev/urandom >"$BERTH_DATA/uploads/$U_NEW"
 touch -d '2 hours ago' "$BERTH_DATA/uploads/$U_OLD"
-truncate -s 100 "$BERTH_DATA/uploads/$S_SHORT"
-rm -f "$BERTH_DATA/uploads/$S_GONE"
+# Each session's data is one segment file (one PATCH each).
+truncate -s 100 "$BERTH_DATA/uploads/$S_SHORT"/*
+rm -rf "$BERTH_DATA/uploads/$S_GONE"
 # Sessions whose data went missing are judged only past the grace period
-# (a closing PUT moves the data before it drops the row): age them.
+# (a request may still be finishing them): age them.
 sqlite3 "$BERTH_DATA/meta.db" "UPDATE uploads SET updated_at = updated_at - 7200000 WHERE id IN ('$S_SHORT', '$S_GONE')"
 
 section "fsck finds every kind of damage (default expiry: no session is stale yet)"

@@ -39,14 +39,11 @@ typedef struct faulty_writer {
 	faulty_store *store;
 	brt_blob_writer *inner;
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
-	/* After an append, sync or rewind fault the contract makes a writer
+	/* After an append or sync fault the contract makes an attempt
 	 * unusable; the wrapper keeps to that though the inner one would
-	 * carry on. */
+	 * carry on.  Never adopted, the inner attempt drops its data when
+	 * freed, as a real failed one does. */
 	int broken;
-	int committed;
-	/* What a real driver would keep when freed after a failure: the
-	 * data up to the last successful sync (or rewind). */
-	uint64_t synced;
 } faulty_writer;
 
 typedef struct faulty_reader {
@@ -68,7 +65,8 @@ typedef struct fault_decision {
 
 #define FAULT_OPS_ALL (((unsigned int)BRT_FAULT_UPLOAD_LIST << 1) - 1)
 #define FAULT_OPS_PHASE                                                                            \
-	(BRT_FAULT_COMMIT | BRT_FAULT_MOVE | BRT_FAULT_REMOVE | BRT_FAULT_UPLOAD_REMOVE | BRT_FAULT_SYNC)
+	(BRT_FAULT_COMMIT | BRT_FAULT_COPY | BRT_FAULT_REMOVE | BRT_FAULT_UPLOAD_REMOVE | BRT_FAULT_SYNC |   \
+	 BRT_FAULT_UPLOAD_PRUNE)
 
 static const struct {
 	const char *name;
@@ -82,10 +80,10 @@ static const struct {
 	{"append", BRT_FAULT_APPEND},
 	{"sync", BRT_FAULT_SYNC},
 	{"commit", BRT_FAULT_COMMIT},
-	{"rewind", BRT_FAULT_REWIND},
+	{"upload_prune", BRT_FAULT_UPLOAD_PRUNE},
 	{"upload_remove", BRT_FAULT_UPLOAD_REMOVE},
 	{"remove", BRT_FAULT_REMOVE},
-	{"move", BRT_FAULT_MOVE},
+	{"copy", BRT_FAULT_COPY},
 	{"list", BRT_FAULT_LIST},
 	{"upload_list", BRT_FAULT_UPLOAD_LIST},
 	{"open", BRT_FAULT_READER_OPEN | BRT_FAULT_OPEN_FD | BRT_FAULT_WRITER_OPEN},
@@ -241,8 +239,8 @@ static int check_rule(const brt_fault_rule *rule, size_t index)
 		return brt_error_set(BRT_EINVALID, "fault rule %zu: partial needs op=append alone", index);
 	if (rule->phase_after && (rule->ops & ~(unsigned int)FAULT_OPS_PHASE) != 0)
 		return brt_error_set(BRT_EINVALID,
-				     "fault rule %zu: phase=after needs ops among commit, move, remove, "
-				     "upload_remove, sync",
+				     "fault rule %zu: phase=after needs ops among commit, copy, remove, "
+				     "upload_remove, upload_prune, sync",
 				     index);
 	if (rule->error > 0)
 		return brt_error_set(BRT_EINVALID, "fault rule %zu: error must be a BRT_E* code", index);
@@ -412,15 +410,17 @@ static int faulty_reader_open(brt_blob_reader **out, brt_blobstore *bs, const ch
 	return 0;
 }
 
-static int faulty_open_fd(int *fd_out, brt_blobstore *bs, const char *key)
+static int faulty_open_fd(int *fd_out, uint64_t *size_out, brt_blobstore *bs, const char *key)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_OPEN_FD, 0);
 
 	*fd_out = -1;
+	if (size_out)
+		*size_out = 0;
 	if (d.fail)
 		return inject(&d, "open", key);
-	return fs->inner->open_fd(fd_out, fs->inner, key);
+	return fs->inner->open_fd(fd_out, size_out, fs->inner, key);
 }
 
 /* --------------------------------------------------------------- writers */
@@ -431,8 +431,8 @@ static int faulty_append(brt_blob_writer *w, const void *data, size_t len)
 	fault_decision d;
 	int error;
 
-	if (fw->broken || fw->committed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", fw->upload_id);
+	if (fw->broken)
+		return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable", fw->upload_id);
 	d = decide(fw->store, BRT_FAULT_APPEND, len);
 	if (d.fail) {
 		fw->broken = 1;
@@ -449,93 +449,49 @@ static int faulty_append(brt_blob_writer *w, const void *data, size_t len)
 	return error;
 }
 
-static int faulty_sync(brt_blob_writer *w)
+static int faulty_sync(brt_blob_writer *w, const unsigned char **state_out, size_t *len_out)
 {
 	faulty_writer *fw = (faulty_writer *)w;
 	fault_decision d;
 	int error;
 
-	if (fw->broken || fw->committed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", fw->upload_id);
+	*state_out = NULL;
+	*len_out = 0;
+	if (fw->broken)
+		return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable", fw->upload_id);
 	d = decide(fw->store, BRT_FAULT_SYNC, 0);
 	if (d.fail) {
 		fw->broken = 1;
 		if (d.phase_after)
-			(void)fw->inner->sync(fw->inner);
+			(void)fw->inner->sync(fw->inner, state_out, len_out);
+		*state_out = NULL;
+		*len_out = 0;
 		return inject(&d, "sync upload", fw->upload_id);
 	}
-	if ((error = fw->inner->sync(fw->inner)) < 0) {
+	if ((error = fw->inner->sync(fw->inner, state_out, len_out)) < 0)
 		fw->broken = 1;
-		return error;
-	}
-	fw->synced = w->size;
-	return 0;
-}
-
-static int faulty_commit(brt_blob_writer *w, const char *key)
-{
-	faulty_writer *fw = (faulty_writer *)w;
-	fault_decision d;
-	int error;
-
-	if (fw->committed)
-		return brt_error_set(BRT_EINVALID, "blob store: upload %s is already committed", fw->upload_id);
-	if (fw->broken)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", fw->upload_id);
-	d = decide(fw->store, BRT_FAULT_COMMIT, 0);
-	if (!d.fail || d.phase_after) {
-		error = fw->inner->commit(fw->inner, key);
-		/* Whatever the outcome, the inner writer may not be used
-		 * again, except to free it. */
-		fw->committed = 1;
-		if (error < 0 || !d.fail)
-			return error;
-	}
-	/* Failing before the inner commit models a failed rename: nothing
-	 * is published and the data stays for a retry. */
-	return inject(&d, "publish", key);
-}
-
-static int faulty_rewind(brt_blob_writer *w, uint64_t offset)
-{
-	faulty_writer *fw = (faulty_writer *)w;
-	fault_decision d;
-	int error;
-
-	if (fw->broken || fw->committed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", fw->upload_id);
-	d = decide(fw->store, BRT_FAULT_REWIND, 0);
-	if (d.fail) {
-		fw->broken = 1;
-		return inject(&d, "truncate upload", fw->upload_id);
-	}
-	error = fw->inner->rewind(fw->inner, offset);
-	w->size = fw->inner->size;
-	if (error == 0)
-		fw->synced = offset;
 	return error;
+}
+
+static void faulty_adopt(brt_blob_writer *w)
+{
+	faulty_writer *fw = (faulty_writer *)w;
+
+	fw->inner->adopt(fw->inner);
 }
 
 static void faulty_writer_free(brt_blob_writer *w)
 {
 	faulty_writer *fw = (faulty_writer *)w;
-	char detail[512];
 
 	if (!fw)
 		return;
-	if (fw->broken && !fw->committed && fw->inner->size > fw->synced) {
-		/* A driver whose write failed drops what it wrote past its
-		 * last sync; the inner one never saw the failure, so do it
-		 * here.  Best effort, and the caller's error detail stays. */
-		snprintf(detail, sizeof(detail), "%s", brt_error_last());
-		(void)fw->inner->rewind(fw->inner, fw->synced);
-		brt_error_set(0, "%s", detail);
-	}
 	fw->inner->free(fw->inner);
 	free(fw);
 }
 
-static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id)
+static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
+			      const unsigned char *state, size_t state_len)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_WRITER_OPEN, 0);
@@ -547,18 +503,16 @@ static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const ch
 		return inject(&d, "open upload", upload_id);
 	if (!(fw = calloc(1, sizeof(*fw))))
 		return brt_error_set(BRT_ENOMEM, "blob store: out of memory");
-	if ((error = fs->inner->writer_open(&fw->inner, fs->inner, upload_id)) < 0) {
+	if ((error = fs->inner->writer_open(&fw->inner, fs->inner, upload_id, offset, state, state_len)) < 0) {
 		free(fw);
 		return error;
 	}
 	fw->store = fs;
 	fw->base.size = fw->inner->size;
-	fw->synced = fw->inner->size;
 	fw->base.append = faulty_append;
 	fw->base.sync = faulty_sync;
-	fw->base.commit = faulty_commit;
+	fw->base.adopt = faulty_adopt;
 	fw->base.free = faulty_writer_free;
-	fw->base.rewind = faulty_rewind;
 	snprintf(fw->upload_id, sizeof(fw->upload_id), "%s", upload_id);
 	*out = &fw->base;
 	return 0;
@@ -577,40 +531,83 @@ static int faulty_stat(brt_blobstore *bs, const char *key, uint64_t *size_out)
 	return fs->inner->stat(fs->inner, key, size_out);
 }
 
-static int faulty_upload_remove(brt_blobstore *bs, const char *upload_id)
+/* What a call decided as `d` reports, its inner call (if it ran: not
+ * with phase=before) having returned `error`. */
+static int outcome(const fault_decision *d, int error, const char *what, const char *name)
+{
+	if (error < 0 || !d->fail)
+		return error;
+	return inject(d, what, name);
+}
+
+static int runs_inner(const fault_decision *d)
+{
+	return !d->fail || d->phase_after;
+}
+
+static int faulty_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
+			 uint64_t size, const char *key)
+{
+	faulty_store *fs = (faulty_store *)bs;
+	fault_decision d = decide(fs, BRT_FAULT_COMMIT, 0);
+
+	/* Failing before the inner commit models a failed rename: nothing
+	 * is published and the data stays for a retry. */
+	int error = 0;
+
+	if (runs_inner(&d))
+		error = fs->inner->commit(fs->inner, upload_id, state, state_len, size, key);
+	return outcome(&d, error, "publish", key);
+}
+
+static int faulty_upload_remove(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+				size_t state_len)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_UPLOAD_REMOVE, 0);
-	int error;
 
-	if (!d.fail || d.phase_after)
-		if ((error = fs->inner->upload_remove(fs->inner, upload_id)) < 0 || !d.fail)
-			return error;
-	return inject(&d, "remove upload", upload_id);
+	int error = 0;
+
+	if (runs_inner(&d))
+		error = fs->inner->upload_remove(fs->inner, upload_id, state, state_len);
+	return outcome(&d, error, "remove upload", upload_id);
+}
+
+static int faulty_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
+			       const unsigned char *keep, size_t keep_len, int64_t before_ms)
+{
+	faulty_store *fs = (faulty_store *)bs;
+	fault_decision d = decide(fs, BRT_FAULT_UPLOAD_PRUNE, 0);
+
+	int error = 0;
+
+	*removed_out = 0;
+	if (runs_inner(&d))
+		error = fs->inner->upload_prune(removed_out, fs->inner, upload_id, keep, keep_len, before_ms);
+	return outcome(&d, error, "prune upload", upload_id);
+}
+
+static int faulty_copy(brt_blobstore *bs, const char *from, const char *to)
+{
+	faulty_store *fs = (faulty_store *)bs;
+	fault_decision d = decide(fs, BRT_FAULT_COPY, 0);
+
+	int error = 0;
+
+	if (runs_inner(&d))
+		error = fs->inner->copy(fs->inner, from, to);
+	return outcome(&d, error, "copy to", to);
 }
 
 static int faulty_remove(brt_blobstore *bs, const char *key)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_REMOVE, 0);
-	int error;
+	int error = 0;
 
-	if (!d.fail || d.phase_after)
-		if ((error = fs->inner->remove(fs->inner, key)) < 0 || !d.fail)
-			return error;
-	return inject(&d, "remove", key);
-}
-
-static int faulty_move(brt_blobstore *bs, const char *from, const char *to)
-{
-	faulty_store *fs = (faulty_store *)bs;
-	fault_decision d = decide(fs, BRT_FAULT_MOVE, 0);
-	int error;
-
-	if (!d.fail || d.phase_after)
-		if ((error = fs->inner->move(fs->inner, from, to)) < 0 || !d.fail)
-			return error;
-	return inject(&d, "rename to", to);
+	if (runs_inner(&d))
+		error = fs->inner->remove(fs->inner, key);
+	return outcome(&d, error, "remove", key);
 }
 
 static int faulty_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload)
@@ -623,9 +620,7 @@ static int faulty_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t si
 	return fs->inner->list(fs->inner, cb, payload);
 }
 
-static int faulty_upload_list(brt_blobstore *bs,
-			      int (*cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload),
-			      void *payload)
+static int faulty_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *payload)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_UPLOAD_LIST, 0);
@@ -663,7 +658,7 @@ int brt_blobstore_faulty_wrap(brt_blobstore **out, brt_blobstore *inner, const b
 	int error;
 
 	*out = NULL;
-	if ((error = check_spec(spec)) < 0)
+	if ((error = check_spec(spec)) < 0 || (error = brt_blobstore_check(inner)) < 0)
 		return error;
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return brt_error_set(BRT_ENOMEM, "blob store: out of memory");
@@ -678,14 +673,15 @@ int brt_blobstore_faulty_wrap(brt_blobstore **out, brt_blobstore *inner, const b
 	fs->base.stat = faulty_stat;
 	fs->base.reader_open = faulty_reader_open;
 	fs->base.writer_open = faulty_writer_open;
+	fs->base.commit = faulty_commit;
 	fs->base.upload_remove = faulty_upload_remove;
 	fs->base.remove = faulty_remove;
-	fs->base.move = faulty_move;
+	fs->base.copy = faulty_copy;
 	fs->base.list = faulty_list;
 	fs->base.free = faulty_free;
-	/* Optional slots stay unsupported where the inner store lacks them
-	 * (one built for version 1 has no upload_list at all). */
-	fs->base.upload_list = inner->version >= 2 && inner->upload_list ? faulty_upload_list : NULL;
+	/* Optional slots stay unsupported where the inner store lacks them. */
+	fs->base.upload_list = inner->upload_list ? faulty_upload_list : NULL;
+	fs->base.upload_prune = inner->upload_prune ? faulty_upload_prune : NULL;
 	set_open_fd_slot(fs);
 	*out = &fs->base;
 	return 0;

@@ -12,11 +12,12 @@
  *   RULE  = PAIR *( "," PAIR )                         each key at most once
  *   PAIR  = KEY "=" VALUE                              no spaces anywhere
  *
- *   op=OP[|OP...]     required.  OP: append, sync, commit, rewind (writer
- *                     calls), read (reader calls), stat, reader_open,
- *                     open_fd, writer_open, upload_remove, remove, move,
- *                     list, upload_list; "open" = reader_open|open_fd|
- *                     writer_open; "all" = every one of them.
+ *   op=OP[|OP...]     required.  OP: append, sync (an attempt's calls),
+ *                     read (reader calls), stat, reader_open, open_fd,
+ *                     writer_open, commit, upload_remove, remove, copy,
+ *                     list, upload_list, upload_prune; "open" =
+ *                     reader_open|open_fd|writer_open; "all" = every one
+ *                     of them.
  *   after=N           the first N matching calls succeed (default 0: the
  *                     first one fails).
  *   after_bytes=N     append only, instead of after: appends succeed until
@@ -31,15 +32,16 @@
  *                     the after_bytes limit (or half the data, without
  *                     after_bytes) to the inner store, as a filling disk
  *                     does.
- *   phase=before|after  commit, move, remove, upload_remove and sync only:
- *                     "after" runs the inner call first and then reports
- *                     the failure (published, but the caller is told it
- *                     failed).  Default before: the inner call never runs.
+ *   phase=before|after  commit, copy, remove, upload_remove, upload_prune
+ *                     and sync only: "after" runs the inner call first and
+ *                     then reports the failure (published, but the caller
+ *                     is told it failed).  Default before: the inner call
+ *                     never runs.
  *
  * Rules count independently; a call fails if any rule fires, and the first
- * rule that fires decides how.  A writer that saw an append, sync or rewind
- * fault is unusable, like a real one, and freeing it drops what was
- * appended after its last successful sync.  While any rule names `read`,
+ * rule that fires decides how.  An attempt that saw an append or sync fault
+ * is unusable, like a real one, and freeing it (it was never adopted)
+ * drops what it wrote.  While any rule names `read`,
  * open_fd is hidden, so every read goes through a reader that can fail.
  *
  * Example: op=append,after_bytes=1m,error=enospc,persistent=1 */
@@ -61,10 +63,10 @@ enum brt_fault_op {
 	BRT_FAULT_APPEND = 1u << 5,
 	BRT_FAULT_SYNC = 1u << 6,
 	BRT_FAULT_COMMIT = 1u << 7,
-	BRT_FAULT_REWIND = 1u << 8,
+	BRT_FAULT_UPLOAD_PRUNE = 1u << 8,
 	BRT_FAULT_UPLOAD_REMOVE = 1u << 9,
 	BRT_FAULT_REMOVE = 1u << 10,
-	BRT_FAULT_MOVE = 1u << 11,
+	BRT_FAULT_COPY = 1u << 11,
 	BRT_FAULT_LIST = 1u << 12,
 	BRT_FAULT_UPLOAD_LIST = 1u << 13,
 };

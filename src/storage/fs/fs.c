@@ -1,11 +1,18 @@
-/* The filesystem blob store driver.  Objects live at ROOT/blobs/<key>, the
- * data of unfinished uploads at ROOT/uploads/<upload id>.  An upload file
- * is appended to in place, made durable with fdatasync, and published by
- * renaming it into blobs/ without replacing anything (so a concurrent
- * commit of the same content dedupes instead of clobbering), after which
- * both directories are fsynced so the rename survives a crash.  All paths
- * are resolved relative to two directory descriptors opened once; the store
- * is read-only after open, so threads share it without locks. */
+/* The filesystem blob store driver.  Objects live at ROOT/blobs/<key>; the
+ * data of an unfinished upload is a set of segment files under
+ * ROOT/uploads/<upload id>/, one per attempt, each created O_EXCL under a
+ * fresh random name, written once, made durable with fdatasync and never
+ * changed again.  The backend state of an upload lists its adopted
+ * segments in order with their lengths ("<16 hex> <length>\n" each), so
+ * racing attempts never write to the same file and no lock is needed.
+ * Commit publishes one segment by renaming it into blobs/ without
+ * replacing anything (a concurrent commit of the same content dedupes
+ * instead of clobbering), several by concatenating them in the kernel
+ * (copy_file_range) into a temporary file that is synced and renamed the
+ * same way; then the directories are fsynced so the rename survives a
+ * crash.  All paths are resolved relative to two directory descriptors
+ * opened once; the store is read-only after open, so threads share it
+ * without locks. */
 #include "storage/blobstore.h"
 
 #include <dirent.h>
@@ -15,7 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,22 +41,36 @@ typedef struct fs_store {
 	int uploads_fd;
 } fs_store;
 
+/* Segment files are named by 16 random lower-case hex characters. */
+#define SEG_NAME_LEN 16
+/* One entry of the backend state: name, space, length, newline. */
+#define SEG_ENTRY_MAX (SEG_NAME_LEN + 1 + 20 + 1)
+
+/* An adopted segment as a backend state names it. */
+typedef struct fs_segment {
+	char name[SEG_NAME_LEN + 1];
+	uint64_t len;
+} fs_segment;
+
+/* One attempt: a segment file of its own, created at the first byte. */
 typedef struct fs_writer {
 	brt_blob_writer base;
 	fs_store *fs;
-	int fd;
-	/* The file may be new and its directory entry not yet durable: the
-	 * first sync also fsyncs uploads/ (see fs_writer_rewind). */
-	int dir_sync_pending;
-	int failed;    /* an append or sync failed: the writer is unusable */
-	int committed; /* commit succeeded: only free may follow */
-	/* Data up to here was there at open (or rewind) or made durable by
-	 * a sync: a failed writer is cut back to it when freed. */
-	uint64_t synced_size;
+	int dir_fd; /* uploads/<id>, or -1 */
+	int fd;     /* the attempt's segment, or -1 while nothing was appended */
+	/* The upload had no segment when the attempt opened, so uploads/<id>
+	 * may be new: its entry in uploads/ is made durable at sync too. */
+	int first;
+	int entry_synced; /* the segment's directory entry is durable */
+	int failed;       /* an append or sync failed: the attempt is unusable */
+	int adopted;      /* the upload owns the segment: free keeps it */
+	uint64_t start;   /* the upload's size when the attempt opened */
 	uint64_t writeback_from; /* data before this offset is being written back */
-	/* The file locked at open, to tell it from a later one of that name. */
-	dev_t dev;
-	ino_t ino;
+	char name[SEG_NAME_LEN + 1];
+	/* The state the attempt opened at (base_len bytes), followed by the
+	 * attempt's own entry once it synced. */
+	unsigned char *state;
+	size_t base_len, state_len;
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 } fs_writer;
 
@@ -343,11 +364,152 @@ done:
 	return error;
 }
 
-static int fs_open_fd(int *fd_out, brt_blobstore *bs, const char *key)
+static int fs_open_fd(int *fd_out, uint64_t *size_out, brt_blobstore *bs, const char *key)
 {
 	struct stat st;
+	int error = open_object(fd_out, &st, (fs_store *)bs, key);
 
-	return open_object(fd_out, &st, (fs_store *)bs, key);
+	if (size_out)
+		*size_out = error == 0 ? (uint64_t)st.st_size : 0;
+	return error;
+}
+
+/* ------------------------------------------------------------ segments */
+
+static int is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static int is_segment_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < SEG_NAME_LEN; i++)
+		if (!is_hex(name[i]))
+			return 0;
+	return name[i] == '\0';
+}
+
+/* Parse a backend state into a new array (NULL when empty); *total_out is
+ * the bytes it describes.  BRT_EINVALID if malformed. */
+static int parse_state(fs_segment **out, size_t *count_out, uint64_t *total_out, const unsigned char *state,
+		       size_t len)
+{
+	const char *p = (const char *)state, *end = p + len;
+	fs_segment *segs = NULL;
+	size_t count = 0, cap = len / (SEG_NAME_LEN + 3) + 1;
+	uint64_t total = 0;
+	int error = 0;
+
+	*out = NULL;
+	*count_out = 0;
+	*total_out = 0;
+	if (len == 0)
+		return 0;
+	if (len > BRT_BACKEND_STATE_MAX)
+		return brt_error_set(BRT_EINVALID, "blob store: upload state is too large");
+	if (!(segs = calloc(cap, sizeof(*segs))))
+		return brt_error_set(BRT_ENOMEM, "blob store: out of memory");
+	while (p < end) {
+		uint64_t n = 0;
+		size_t digits = 0;
+
+		if (count == cap || end - p < SEG_NAME_LEN + 3)
+			goto bad;
+		memcpy(segs[count].name, p, SEG_NAME_LEN);
+		segs[count].name[SEG_NAME_LEN] = '\0';
+		if (!is_segment_name(segs[count].name) || p[SEG_NAME_LEN] != ' ')
+			goto bad;
+		for (p += SEG_NAME_LEN + 1; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+			if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t)(*p - '0'), &n))
+				goto bad;
+		if (digits == 0 || p == end || *p != '\n' || n == 0)
+			goto bad;
+		p++;
+		segs[count++].len = n;
+		if (__builtin_add_overflow(total, n, &total) || total > (uint64_t)INT64_MAX)
+			goto bad;
+	}
+	*out = segs;
+	*count_out = count;
+	*total_out = total;
+	return 0;
+bad:
+	error = brt_error_set(BRT_EINVALID, "blob store: malformed upload state");
+	free(segs);
+	return error;
+}
+
+/* 16 random hex characters. */
+static int random_name(char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char bytes[SEG_NAME_LEN / 2];
+
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		return brt_error_set(BRT_EIO, "blob store: no randomness for a segment name");
+	for (size_t i = 0; i < sizeof(bytes); i++) {
+		out[2 * i] = hex[bytes[i] >> 4];
+		out[2 * i + 1] = hex[bytes[i] & 15];
+	}
+	out[SEG_NAME_LEN] = '\0';
+	return 0;
+}
+
+/* Open uploads/<id> as a directory; -1 with errno as openat leaves it. */
+static int open_upload_dir(fs_store *fs, const char *upload_id)
+{
+	return openat(fs->uploads_fd, upload_id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Create a file of a fresh random name in uploads/<id>/ (made if needed),
+ * O_EXCL: nobody else ever has it open.  *dir_fd may hold the directory
+ * already; *made_dir_out (may be NULL) is set if this call created it. */
+static int create_piece(int *fd_out, int *dir_fd, char *name, fs_store *fs, const char *upload_id, int flags)
+{
+	int error;
+
+	*fd_out = -1;
+	for (int attempt = 0; attempt < FS_PLACE_ATTEMPTS; attempt++) {
+		if (*dir_fd < 0) {
+			if (mkdirat(fs->uploads_fd, upload_id, 0755) != 0 && errno != EEXIST)
+				return fs_io_error(errno, "create directory of upload", upload_id);
+			if ((*dir_fd = open_upload_dir(fs, upload_id)) < 0) {
+				if (errno == ENOENT) /* removed between the two calls */
+					continue;
+				if (errno != ENOTDIR && errno != ELOOP)
+					return fs_io_error(errno, "open upload", upload_id);
+				/* A plain file of the previous layout (or a planted
+				 * link) under the id: it holds nothing acknowledged,
+				 * since no backend state can name it. */
+				if (unlinkat(fs->uploads_fd, upload_id, 0) != 0 && errno != ENOENT)
+					return fs_io_error(errno, "remove old upload file", upload_id);
+				continue;
+			}
+		}
+		if ((error = random_name(name)) < 0)
+			return error;
+		*fd_out = openat(*dir_fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (*fd_out >= 0)
+			return 0;
+		if (errno == EEXIST)
+			continue;
+		if (errno != ENOENT)
+			return fs_io_error(errno, "create segment of upload", upload_id);
+		/* The directory was removed while open (the upload ended, or
+		 * a losing attempt dropped an empty one): make it again. */
+		close(*dir_fd);
+		*dir_fd = -1;
+	}
+	return brt_error_set(BRT_EIO, "blob store: directory of upload %s keeps disappearing", upload_id);
+}
+
+/* ------------------------------------------------------------ attempts */
+
+static int writer_unusable(fs_writer *writer)
+{
+	return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable", writer->upload_id);
 }
 
 static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
@@ -356,19 +518,27 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 	const unsigned char *p = data;
 	size_t left = len;
 	uint64_t new_size;
+	int error;
 
-	if (writer->failed || writer->committed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", writer->upload_id);
+	if (writer->failed)
+		return writer_unusable(writer);
 	if (__builtin_add_overflow(w->size, (uint64_t)len, &new_size) || new_size > (uint64_t)INT64_MAX)
 		return brt_error_set(BRT_ETOOBIG, "blob store: upload %s would exceed the maximum file size",
 				     writer->upload_id);
+	if (len == 0)
+		return 0;
+	if (writer->fd < 0 &&
+	    (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs, writer->upload_id,
+				  O_WRONLY)) < 0) {
+		writer->failed = 1;
+		return error;
+	}
 	while (left > 0) {
 		ssize_t n = write(writer->fd, p, left > SSIZE_MAX ? SSIZE_MAX : left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			/* A partial tail may be on disk; it was never
-			 * acknowledged and free() cuts it off. */
+			/* The attempt is dropped when freed, partial tail and all. */
 			writer->failed = 1;
 			return fs_io_error(n < 0 ? errno : EIO, "write upload", writer->upload_id);
 		}
@@ -378,254 +548,472 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 	w->size = new_size;
 	if (new_size - writer->writeback_from >= WRITEBACK_STEP) {
 		/* Only a hint: errors surface at the fdatasync that follows. */
-		(void)sync_file_range(writer->fd, (off64_t)writer->writeback_from,
+		(void)sync_file_range(writer->fd, (off64_t)(writer->writeback_from - writer->start),
 				      (off64_t)(new_size - writer->writeback_from), SYNC_FILE_RANGE_WRITE);
 		writer->writeback_from = new_size;
 	}
 	return 0;
 }
 
-static int fs_writer_sync(brt_blob_writer *w)
+static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, size_t *len_out)
 {
 	fs_writer *writer = (fs_writer *)w;
-	int error;
+	struct stat st;
+	int error, n;
 
-	if (writer->failed || writer->committed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", writer->upload_id);
+	*state_out = NULL;
+	*len_out = 0;
+	if (writer->failed)
+		return writer_unusable(writer);
+	if (writer->fd < 0) {
+		*state_out = writer->state;
+		*len_out = writer->base_len;
+		return 0;
+	}
 	if (fdatasync(writer->fd) != 0) {
 		/* After a failed fsync the page cache may have dropped the
 		 * dirty pages, so a retry could falsely succeed. */
 		writer->failed = 1;
 		return fs_io_error(errno, "sync upload", writer->upload_id);
 	}
-	if (writer->dir_sync_pending) {
-		if ((error = fsync_fd_dir(writer->fs->uploads_fd, writer->upload_id)) < 0) {
+	if (!writer->entry_synced) {
+		if ((error = fsync_fd_dir(writer->dir_fd, writer->upload_id)) < 0 ||
+		    (writer->first && (error = fsync_fd_dir(writer->fs->uploads_fd, writer->upload_id)) < 0)) {
 			writer->failed = 1;
 			return error;
 		}
-		writer->dir_sync_pending = 0;
+		writer->entry_synced = 1;
 	}
-	writer->synced_size = w->size;
-	return 0;
-}
-
-/* Put the verified upload data over object `key`, whose size `found` is
- * wrong, in one atomic rename: readers see the old file or the new one. */
-static int replace_corrupt(fs_store *fs, fs_writer *writer, const char *key, uint64_t found)
-{
-	brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: replacing it", key,
-		     (unsigned long long)found, (unsigned long long)writer->base.size);
-	if (renameat(fs->uploads_fd, writer->upload_id, fs->blobs_fd, key) != 0)
-		return fs_io_error(errno, "replace", key);
-	return 0;
-}
-
-static int fs_writer_commit(brt_blob_writer *w, const char *key)
-{
-	fs_writer *writer = (fs_writer *)w;
-	fs_store *fs = writer->fs;
-	struct stat st;
-	int error = 0;
-
-	if (writer->committed)
-		return brt_error_set(BRT_EINVALID, "blob store: upload %s is already committed", writer->upload_id);
-	if (writer->failed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", writer->upload_id);
-	if ((error = check_key(key)) < 0)
-		return error;
-	if (fdatasync(writer->fd) != 0) {
+	/* The upload ended meanwhile (another request committed or cancelled
+	 * it and removed its data), or a sweep judged the attempt abandoned:
+	 * its bytes must not be described as stored. */
+	if (fstat(writer->fd, &st) != 0 || st.st_nlink == 0) {
 		writer->failed = 1;
-		return fs_io_error(errno, "sync upload", writer->upload_id);
+		return brt_error_set(BRT_ECONFLICT, "blob store: upload %s ended while this request wrote to it",
+				     writer->upload_id);
 	}
+	if (writer->base_len + SEG_ENTRY_MAX > BRT_BACKEND_STATE_MAX)
+		return brt_error_set(BRT_ETOOBIG, "blob store: upload %s has too many chunks", writer->upload_id);
+	n = snprintf((char *)writer->state + writer->base_len, SEG_ENTRY_MAX + 1, "%s %llu\n", writer->name,
+		     (unsigned long long)(w->size - writer->start));
+	writer->state_len = writer->base_len + (size_t)n;
+	*state_out = writer->state;
+	*len_out = writer->state_len;
+	return 0;
+}
 
-	/* Content-addressed: an existing object of the same size holds these
-	 * bytes.  One of another size is not what its key says (a torn or
-	 * tampered file): the data here was verified, so it takes its place. */
-	if (fstatat(fs->blobs_fd, key, &st, 0) == 0 && S_ISREG(st.st_mode)) {
-		if ((uint64_t)st.st_size == w->size)
-			goto drop_upload;
-		if ((error = replace_corrupt(fs, writer, key, (uint64_t)st.st_size)) < 0)
-			return error;
-	} else {
-		error = place_object(fs, fs->uploads_fd, writer->upload_id, key);
-		if (error == BRT_EEXISTS) {
-			/* Another commit won the race: check it the same way. */
-			if (fstatat(fs->blobs_fd, key, &st, 0) != 0 || !S_ISREG(st.st_mode))
-				return brt_error_set(BRT_EIO, "blob store: %s exists but is not an object", key);
-			brt_error_clear();
-			error = 0;
-			if ((uint64_t)st.st_size == w->size)
-				goto drop_upload;
-			error = replace_corrupt(fs, writer, key, (uint64_t)st.st_size);
-		}
-		if (error == BRT_ENOTFOUND)
-			error = brt_error_set(BRT_EIO, "blob store: data of upload %s vanished", writer->upload_id);
-		if (error < 0)
-			return error;
-	}
-
-	writer->committed = 1;
-	/* Objects never change once published; the mode records that
-	 * (best effort: the object is already there). */
-	(void)fchmod(writer->fd, 0444);
-	if ((error = fsync_key_parent(fs, key)) < 0)
-		goto done;
-	error = fsync_fd_dir(fs->uploads_fd, writer->upload_id);
-	goto done;
-
-drop_upload:
-	writer->committed = 1;
-	if (unlinkat(fs->uploads_fd, writer->upload_id, 0) != 0 && errno != ENOENT)
-		error = fs_io_error(errno, "remove upload", writer->upload_id);
-done:
-	close(writer->fd);
-	writer->fd = -1;
-	return error;
+static void fs_writer_adopt(brt_blob_writer *w)
+{
+	((fs_writer *)w)->adopted = 1;
 }
 
 static void fs_writer_free(brt_blob_writer *w)
 {
 	fs_writer *writer = (fs_writer *)w;
-	struct stat st;
-	uint64_t stored;
 
 	if (!writer)
 		return;
 	if (writer->fd >= 0) {
-		/* The file holds w->size bytes (every append, rewind and
-		 * truncate keeps that true) unless a failure left a tail. */
-		stored = w->size;
-		if (writer->failed) {
-			/* What a failed append or sync left past the last synced
-			 * point was never acknowledged.  Cut it now, still under
-			 * the lock, rather than at the next writer_open: the
-			 * session may never come back, and on a full disk those
-			 * bytes are the space every other upload needs. */
-			if (ftruncate(writer->fd, (off_t)writer->synced_size) == 0)
-				stored = writer->synced_size;
-			else
-				stored = fstat(writer->fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
-		}
-		/* An empty upload file says nothing a session row does not, and
-		 * writer_open makes a new one on demand: drop it (still under
-		 * the lock) rather than leave one behind for every probe.
-		 * Only if the name is still this file: after a remove without
-		 * the lock (cancel), it may be another writer's by now. */
-		if (stored == 0 &&
-		    fstatat(writer->fs->uploads_fd, writer->upload_id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    st.st_ino == writer->ino && st.st_dev == writer->dev)
-			(void)unlinkat(writer->fs->uploads_fd, writer->upload_id, 0);
 		close(writer->fd);
+		if (!writer->adopted) {
+			(void)unlinkat(writer->dir_fd, writer->name, 0);
+			/* The first attempt of an upload may leave an empty
+			 * directory; rmdir keeps one that holds anything. */
+			if (writer->first)
+				(void)unlinkat(writer->fs->uploads_fd, writer->upload_id, AT_REMOVEDIR);
+		}
 	}
+	if (writer->dir_fd >= 0)
+		close(writer->dir_fd);
+	free(writer->state);
 	free(writer);
 }
 
-/* Discard the unacknowledged tail past `offset` (see blobstore.h). */
-static int fs_writer_rewind(brt_blob_writer *w, uint64_t offset)
+/* Whether every segment `segs` names is stored with at least its length
+ * (a file is never shorter than what was adopted of it, unless the disk
+ * lost it).  `*dir_fd` is the opened directory on success. */
+static int check_segments(int *dir_fd, fs_store *fs, const char *upload_id, const fs_segment *segs, size_t count)
 {
-	fs_writer *writer = (fs_writer *)w;
+	struct stat st;
 
-	if (writer->failed || writer->committed)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: writer is no longer usable", writer->upload_id);
-	if (offset > w->size)
-		return brt_error_set(BRT_ERANGE, "blob store: upload %s has %llu bytes, cannot resume at %llu",
-				     writer->upload_id, (unsigned long long)w->size, (unsigned long long)offset);
-	if (offset < w->size && ftruncate(writer->fd, (off_t)offset) != 0) {
-		writer->failed = 1;
-		return fs_io_error(errno, "truncate upload", writer->upload_id);
+	*dir_fd = -1;
+	if (count == 0)
+		return 0;
+	if ((*dir_fd = open_upload_dir(fs, upload_id)) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+		return fs_io_error(errno, "open upload", upload_id);
 	}
-	/* Set before the seek: should it fail, free's cut-back must not grow
-	 * the file back to a size it no longer has. */
-	w->size = offset;
-	writer->writeback_from = offset;
-	writer->synced_size = offset;
-	if (lseek(writer->fd, (off_t)offset, SEEK_SET) < 0) {
-		writer->failed = 1;
-		return fs_io_error(errno, "seek in upload", writer->upload_id);
+	for (size_t i = 0; i < count; i++) {
+		if (fstatat(*dir_fd, segs[i].name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT)
+				return fs_io_error(errno, "stat segment of upload", upload_id);
+			st.st_mode = 0;
+		}
+		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < segs[i].len)
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
 	}
-	/* Bytes up to an acknowledged offset were made durable by a sync that
-	 * also made the file's directory entry durable: only a start from 0
-	 * may be on a new file.  Resumed chunks skip the directory fsync. */
-	if (offset > 0)
-		writer->dir_sync_pending = 0;
 	return 0;
 }
 
-static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id)
+static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
+			  const unsigned char *state, size_t state_len)
 {
 	fs_store *fs = (fs_store *)bs;
 	fs_writer *writer = NULL;
-	struct stat st, linked;
-	int fd = -1, error = 0;
+	fs_segment *segs = NULL;
+	size_t count = 0;
+	uint64_t total = 0;
+	int dir_fd = -1, error = 0;
 
 	*out = NULL;
-	if ((error = check_upload_id(upload_id)) < 0)
+	if ((error = check_upload_id(upload_id)) < 0 ||
+	    (error = parse_state(&segs, &count, &total, state, state_len)) < 0)
 		return error;
-	fd = openat(fs->uploads_fd, upload_id, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return fs_io_error(errno, "open upload", upload_id);
-	/* One writer per upload at a time: two requests appending to the same
-	 * file would leave bytes that differ from what either one hashed.
-	 * Nothing is truncated here: only the lock holder may learn the
-	 * acknowledged offset and cut what lies past it. */
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		error = errno == EWOULDBLOCK
-				? brt_error_set(BRT_ECONFLICT, "blob store: upload %s is in use", upload_id)
-				: fs_io_error(errno, "lock upload", upload_id);
+	if (total != offset) {
+		error = brt_error_set(BRT_EINVALID, "blob store: upload %s: state holds %llu bytes, not %llu",
+				      upload_id, (unsigned long long)total, (unsigned long long)offset);
 		goto done;
 	}
-	if (fstat(fd, &st) != 0) {
-		error = fs_io_error(errno, "stat upload", upload_id);
+	if ((error = check_segments(&dir_fd, fs, upload_id, segs, count)) < 0)
 		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error = brt_error_set(BRT_EIO, "blob store: upload %s is not a regular file", upload_id);
-		goto done;
-	}
-	/* The lock must be on the file that is still the upload's: the one
-	 * opened may since have been committed (renamed into blobs/, where
-	 * appending would change a published object) or removed. */
-	if (fstatat(fs->uploads_fd, upload_id, &linked, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    linked.st_ino != st.st_ino || linked.st_dev != st.st_dev) {
-		error = brt_error_set(BRT_ECONFLICT, "blob store: upload %s changed while being opened", upload_id);
-		goto done;
-	}
-	if (!(writer = calloc(1, sizeof(*writer)))) {
+	if (!(writer = calloc(1, sizeof(*writer))) || !(writer->state = malloc(state_len + SEG_ENTRY_MAX + 1))) {
 		error = brt_error_set(BRT_ENOMEM, "blob store: out of memory");
 		goto done;
 	}
-	writer->base.size = (uint64_t)st.st_size;
-	writer->writeback_from = (uint64_t)st.st_size;
-	writer->synced_size = (uint64_t)st.st_size;
+	if (state_len)
+		memcpy(writer->state, state, state_len);
+	writer->base_len = writer->state_len = state_len;
+	writer->base.size = offset;
 	writer->base.append = fs_writer_append;
 	writer->base.sync = fs_writer_sync;
-	writer->base.commit = fs_writer_commit;
+	writer->base.adopt = fs_writer_adopt;
 	writer->base.free = fs_writer_free;
-	writer->base.rewind = fs_writer_rewind;
 	writer->fs = fs;
-	writer->fd = fd;
-	writer->dev = st.st_dev;
-	writer->ino = st.st_ino;
-	writer->dir_sync_pending = 1;
+	writer->fd = -1;
+	writer->dir_fd = dir_fd;
+	writer->first = count == 0;
+	writer->start = writer->writeback_from = offset;
 	memcpy(writer->upload_id, upload_id, BRT_UPLOAD_ID_LEN + 1);
-	fd = -1;
+	dir_fd = -1;
 	*out = &writer->base;
+	writer = NULL;
 done:
-	if (fd >= 0)
-		close(fd);
+	if (writer) {
+		free(writer->state);
+		free(writer);
+	}
+	if (dir_fd >= 0)
+		close(dir_fd);
+	free(segs);
 	return error;
 }
 
-static int fs_upload_remove(brt_blobstore *bs, const char *upload_id)
+/* ------------------------------------------------------------ upload data */
+
+/* Remove every file in uploads/<id>/ and the directory (or the plain file
+ * of the previous layout).  Files an attempt creates meanwhile may stay:
+ * that attempt drops them itself, or a sweep does. */
+static int remove_upload_data(fs_store *fs, const char *upload_id)
 {
-	fs_store *fs = (fs_store *)bs;
+	int fd = open_upload_dir(fs, upload_id), error = 0;
+	struct dirent *entry;
+	DIR *dir;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTDIR && errno != ELOOP)
+			return fs_io_error(errno, "open upload", upload_id);
+		if (unlinkat(fs->uploads_fd, upload_id, 0) != 0 && errno != ENOENT)
+			return fs_io_error(errno, "remove upload", upload_id);
+		return 0;
+	}
+	if (!(dir = fdopendir(fd))) {
+		error = fs_io_error(errno, "list upload", upload_id);
+		close(fd);
+		return error;
+	}
+	while ((entry = readdir(dir))) {
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		if (unlinkat(fd, entry->d_name, 0) != 0 && errno != ENOENT && error == 0)
+			error = fs_io_error(errno, "remove upload", upload_id);
+	}
+	closedir(dir);
+	if (unlinkat(fs->uploads_fd, upload_id, AT_REMOVEDIR) != 0 && errno != ENOENT && errno != ENOTEMPTY &&
+	    error == 0)
+		error = fs_io_error(errno, "remove upload", upload_id);
+	return error;
+}
+
+static int fs_upload_remove(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len)
+{
 	int error;
 
+	/* The directory holds every piece, named in the state or not. */
+	(void)state;
+	(void)state_len;
 	if ((error = check_upload_id(upload_id)) < 0)
 		return error;
-	if (unlinkat(fs->uploads_fd, upload_id, 0) != 0 && errno != ENOENT)
-		return fs_io_error(errno, "remove upload", upload_id);
+	return remove_upload_data((fs_store *)bs, upload_id);
+}
+
+static int64_t mtime_ms(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
+			   const unsigned char *keep, size_t keep_len, int64_t before_ms)
+{
+	fs_store *fs = (fs_store *)bs;
+	fs_segment *segs = NULL;
+	size_t count = 0;
+	uint64_t total = 0;
+	struct dirent *entry;
+	struct stat st;
+	DIR *dir = NULL;
+	int fd = -1, error;
+
+	*removed_out = 0;
+	if ((error = check_upload_id(upload_id)) < 0 || (error = parse_state(&segs, &count, &total, keep, keep_len)) < 0)
+		return error;
+	if ((fd = open_upload_dir(fs, upload_id)) < 0) {
+		if (errno == ENOENT)
+			goto done;
+		if (errno != ENOTDIR && errno != ELOOP) {
+			error = fs_io_error(errno, "open upload", upload_id);
+			goto done;
+		}
+		/* The plain file of the previous layout: no state names it. */
+		if (fstatat(fs->uploads_fd, upload_id, &st, AT_SYMLINK_NOFOLLOW) == 0 && mtime_ms(&st) < before_ms &&
+		    unlinkat(fs->uploads_fd, upload_id, 0) == 0)
+			*removed_out = 1;
+		goto done;
+	}
+	if (!(dir = fdopendir(fd))) {
+		error = fs_io_error(errno, "list upload", upload_id);
+		close(fd);
+		goto done;
+	}
+	while ((entry = readdir(dir))) {
+		size_t i;
+
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		for (i = 0; i < count && strcmp(segs[i].name, entry->d_name) != 0; i++)
+			;
+		if (i < count)
+			continue;
+		if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode) ||
+		    mtime_ms(&st) >= before_ms)
+			continue;
+		if (unlinkat(fd, entry->d_name, 0) == 0)
+			(*removed_out)++;
+	}
+	closedir(dir);
+	/* An upload with nothing adopted keeps no empty directory. */
+	if (count == 0)
+		(void)unlinkat(fs->uploads_fd, upload_id, AT_REMOVEDIR);
+done:
+	free(segs);
+	return error;
+}
+
+/* ------------------------------------------------------------ commit */
+
+/* Copy `len` bytes from the start of `in` to the end of `out`, in the
+ * kernel where it can (copy_file_range: no data through user space, and
+ * on filesystems with reflinks no data copied at all). */
+static int copy_bytes(int out, int in, uint64_t len, const char *upload_id)
+{
+	off64_t in_off = 0;
+	char *buf = NULL;
+	int error = 0;
+
+	while (len > 0) {
+		size_t want = len > ((size_t)1 << 30) ? (size_t)1 << 30 : (size_t)len;
+		ssize_t n = copy_file_range(in, &in_off, out, NULL, want, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+			break;
+		if (n < 0)
+			return fs_io_error(errno, "copy segment of upload", upload_id);
+		if (n == 0)
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+		len -= (uint64_t)n;
+	}
+	if (len == 0)
+		return 0;
+	/* No in-kernel copy here: through a buffer. */
+	if (!(buf = malloc((size_t)1 << 20)))
+		return brt_error_set(BRT_ENOMEM, "blob store: out of memory");
+	while (len > 0 && error == 0) {
+		ssize_t n = pread(in, buf, len > ((size_t)1 << 20) ? (size_t)1 << 20 : (size_t)len, in_off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			error = n < 0 ? fs_io_error(errno, "read segment of upload", upload_id)
+				      : brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+			break;
+		}
+		for (ssize_t done = 0; done < n && error == 0;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				error = fs_io_error(w < 0 ? errno : EIO, "write object of upload", upload_id);
+			else
+				done += w;
+		}
+		in_off += n;
+		len -= (uint64_t)n;
+	}
+	free(buf);
+	return error;
+}
+
+/* Open segment `seg` read-only; BRT_ENOTFOUND if gone or short.  *exact_out
+ * says whether the file holds exactly the adopted bytes. */
+static int open_segment(int *fd_out, int *exact_out, int dir_fd, const fs_segment *seg, const char *upload_id)
+{
+	struct stat st;
+	int fd = openat(dir_fd, seg->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	*fd_out = -1;
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ELOOP)
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+		return fs_io_error(errno, "open segment of upload", upload_id);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < seg->len) {
+		close(fd);
+		return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+	}
+	*exact_out = (uint64_t)st.st_size == seg->len;
+	*fd_out = fd;
 	return 0;
+}
+
+/* Put the verified file `name` (in `dir_fd`) in place as object `key` of
+ * `size` bytes.  An existing object of the same size is these bytes: ours
+ * is left for the caller to drop (*published_out 0).  One of another size
+ * is not what its key says (a torn or tampered file): the verified data
+ * takes its place in one atomic rename. */
+static int publish(int *published_out, fs_store *fs, int dir_fd, const char *name, const char *key, uint64_t size)
+{
+	struct stat st;
+	int error;
+
+	*published_out = 0;
+	if (fstatat(fs->blobs_fd, key, &st, 0) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size)
+		return 0;
+	error = place_object(fs, dir_fd, name, key);
+	if (error == BRT_EEXISTS) {
+		brt_error_clear();
+		if (fstatat(fs->blobs_fd, key, &st, 0) != 0 || !S_ISREG(st.st_mode))
+			return brt_error_set(BRT_EIO, "blob store: %s exists but is not an object", key);
+		if ((uint64_t)st.st_size == size)
+			return 0;
+		brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: replacing it", key,
+			     (unsigned long long)st.st_size, (unsigned long long)size);
+		if (renameat(dir_fd, name, fs->blobs_fd, key) != 0)
+			return fs_io_error(errno, "replace", key);
+		error = 0;
+	}
+	if (error == BRT_ENOTFOUND)
+		error = brt_error_set(BRT_ENOTFOUND, "blob store: data for %s vanished", key);
+	if (error == 0)
+		*published_out = 1;
+	return error;
+}
+
+static int fs_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
+		     uint64_t size, const char *key)
+{
+	fs_store *fs = (fs_store *)bs;
+	fs_segment *segs = NULL;
+	size_t count = 0;
+	uint64_t total = 0;
+	char temp[SEG_NAME_LEN + 1] = "";
+	const char *source;
+	int dir_fd = -1, fd = -1, seg_fd = -1, exact = 0, published = 0, error;
+
+	if ((error = check_upload_id(upload_id)) < 0 || (error = check_key(key)) < 0 ||
+	    (error = parse_state(&segs, &count, &total, state, state_len)) < 0)
+		return error;
+	if (total != size) {
+		error = brt_error_set(BRT_EINVALID, "blob store: upload %s: state holds %llu bytes, not %llu",
+				      upload_id, (unsigned long long)total, (unsigned long long)size);
+		goto done;
+	}
+	if (count > 0 && (dir_fd = open_upload_dir(fs, upload_id)) < 0) {
+		error = errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+				? brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id)
+				: fs_io_error(errno, "open upload", upload_id);
+		goto done;
+	}
+	if (count == 1 && (error = open_segment(&fd, &exact, dir_fd, &segs[0], upload_id)) < 0)
+		goto done;
+	if (count == 1 && exact) {
+		/* The common case (a monolithic push, one PATCH): the segment
+		 * itself becomes the object, no byte is copied. */
+		source = segs[0].name;
+	} else {
+		/* Several segments (or none, or one longer than adopted):
+		 * their adopted bytes, in order, into a new file. */
+		if (fd >= 0) {
+			seg_fd = fd;
+			fd = -1;
+		}
+		if ((error = create_piece(&fd, &dir_fd, temp, fs, upload_id, O_WRONLY)) < 0)
+			goto done;
+		for (size_t i = 0; i < count; i++) {
+			if (seg_fd < 0 && (error = open_segment(&seg_fd, &exact, dir_fd, &segs[i], upload_id)) < 0)
+				goto done;
+			error = copy_bytes(fd, seg_fd, segs[i].len, upload_id);
+			close(seg_fd);
+			seg_fd = -1;
+			if (error < 0)
+				goto done;
+		}
+		source = temp;
+	}
+	if (fdatasync(fd) != 0) {
+		error = fs_io_error(errno, "sync upload", upload_id);
+		goto done;
+	}
+	/* Objects never change once published; the mode records that. */
+	if (fchmod(fd, 0444) != 0) {
+		error = fs_io_error(errno, "protect object of upload", upload_id);
+		goto done;
+	}
+	if ((error = publish(&published, fs, dir_fd, source, key, size)) < 0)
+		goto done;
+	if (published) {
+		if ((error = fsync_key_parent(fs, key)) < 0 || (error = fsync_fd_dir(dir_fd, upload_id)) < 0)
+			goto done;
+		if (source == temp)
+			temp[0] = '\0';
+	}
+	/* Published (or deduped): the upload's data goes, whatever else an
+	 * attempt that lost to this commit left.  Leftovers a failure here
+	 * leaves behind belong to no session and are swept. */
+	(void)remove_upload_data(fs, upload_id);
+	temp[0] = '\0';
+done:
+	if (temp[0] != '\0' && dir_fd >= 0)
+		(void)unlinkat(dir_fd, temp, 0);
+	if (fd >= 0)
+		close(fd);
+	if (seg_fd >= 0)
+		close(seg_fd);
+	if (dir_fd >= 0)
+		close(dir_fd);
+	free(segs);
+	return error;
 }
 
 /* Drop the fan-out directory of `key` if it is now empty; a directory
@@ -655,35 +1043,35 @@ static int fs_remove(brt_blobstore *bs, const char *key)
 	return 0;
 }
 
-static int fs_move(brt_blobstore *bs, const char *from, const char *to)
+static int fs_copy(brt_blobstore *bs, const char *from, const char *to)
 {
 	fs_store *fs = (fs_store *)bs;
 	struct stat st;
-	char from_dir[BRT_BLOB_KEY_MAX], to_dir[BRT_BLOB_KEY_MAX];
-	int has_from_dir, has_to_dir, error;
+	int error;
 
 	if ((error = check_key(from)) < 0 || (error = check_key(to)) < 0)
 		return error;
-	if (fstatat(fs->blobs_fd, from, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+	for (int attempt = 0; attempt < FS_PLACE_ATTEMPTS; attempt++) {
+		if (fstatat(fs->blobs_fd, from, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				return brt_error_set(BRT_ENOTFOUND, "blob store: %s not found", from);
+			return fs_io_error(errno, "stat", from);
+		}
+		if (!S_ISREG(st.st_mode))
 			return brt_error_set(BRT_ENOTFOUND, "blob store: %s not found", from);
-		return fs_io_error(errno, "stat", from);
+		if ((error = make_key_parents(fs, to)) < 0)
+			return error;
+		/* Objects never change, so a second name for the same file is
+		 * a copy; link() never replaces an existing name. */
+		if (linkat(fs->blobs_fd, from, fs->blobs_fd, to, 0) == 0)
+			return fsync_key_parent(fs, to);
+		if (errno == EEXIST)
+			return brt_error_set(BRT_EEXISTS, "blob store: %s exists", to);
+		if (errno != ENOENT)
+			return fs_io_error(errno, "copy to", to);
+		/* `from` went, or remove() pruned the directory of `to`. */
 	}
-	if (!S_ISREG(st.st_mode))
-		return brt_error_set(BRT_ENOTFOUND, "blob store: %s not found", from);
-	if ((error = place_object(fs, fs->blobs_fd, from, to)) < 0)
-		return error;
-	if ((error = fsync_key_parent(fs, to)) < 0)
-		return error;
-	/* The old name's removal must be durable too, or a crash could
-	 * resurrect it. */
-	has_from_dir = key_parent(from_dir, from);
-	has_to_dir = key_parent(to_dir, to);
-	if ((has_from_dir != has_to_dir || (has_from_dir && strcmp(from_dir, to_dir) != 0)) &&
-	    (error = fsync_key_parent(fs, from)) < 0)
-		return error;
-	prune_key_parent(fs, from);
-	return 0;
+	return brt_error_set(BRT_EIO, "blob store: directory of %s keeps disappearing", to);
 }
 
 /* Walk the directory `dir_fd` (owned: closed here) whose key prefix is
@@ -767,9 +1155,31 @@ static int fs_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, 
 	return list_dir(fd, key, 0, 0, cb, payload);
 }
 
-static int fs_upload_list(brt_blobstore *bs,
-			  int (*cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload),
-			  void *payload)
+/* Bytes and newest modification of the upload directory `fd` (owned). */
+static int measure_upload(uint64_t *size_out, int64_t *mtime_out, int fd, const char *upload_id)
+{
+	struct dirent *entry;
+	struct stat st;
+	DIR *dir = fdopendir(fd);
+
+	if (!dir) {
+		close(fd);
+		return fs_io_error(errno, "list upload", upload_id);
+	}
+	while ((entry = readdir(dir))) {
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		*size_out += (uint64_t)st.st_size;
+		if (mtime_ms(&st) > *mtime_out)
+			*mtime_out = mtime_ms(&st);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int fs_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *payload)
 {
 	fs_store *fs = (fs_store *)bs;
 	int fd = openat(fs->uploads_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -786,6 +1196,8 @@ static int fs_upload_list(brt_blobstore *bs,
 	}
 	for (;;) {
 		struct stat st;
+		uint64_t size = 0;
+		int64_t mtime;
 
 		errno = 0;
 		if (!(entry = readdir(dir))) {
@@ -798,10 +1210,22 @@ static int fs_upload_list(brt_blobstore *bs,
 			brt_error_clear();
 			continue;
 		}
-		if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-			continue; /* removed while we walk, or not ours */
-		if ((error = cb(entry->d_name, (uint64_t)st.st_size,
-				(int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000, payload)) != 0)
+		if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* removed while we walk */
+		mtime = mtime_ms(&st);
+		if (S_ISREG(st.st_mode)) {
+			/* A plain file: the layout before segments. */
+			size = (uint64_t)st.st_size;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(fd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				continue;
+			if ((error = measure_upload(&size, &mtime, sub, entry->d_name)) < 0)
+				break;
+		} else {
+			continue;
+		}
+		if ((error = cb(entry->d_name, size, mtime, payload)) != 0)
 			break;
 	}
 	closedir(dir);
@@ -887,12 +1311,14 @@ int brt_blobstore_fs_open(brt_blobstore **out, const char *root)
 	fs->base.reader_open = fs_reader_open;
 	fs->base.open_fd = fs_open_fd;
 	fs->base.writer_open = fs_writer_open;
+	fs->base.commit = fs_commit;
 	fs->base.upload_remove = fs_upload_remove;
 	fs->base.remove = fs_remove;
-	fs->base.move = fs_move;
+	fs->base.copy = fs_copy;
 	fs->base.list = fs_list;
 	fs->base.free = fs_free;
 	fs->base.upload_list = fs_upload_list;
+	fs->base.upload_prune = fs_upload_prune;
 	*out = &fs->base;
 	fs = NULL;
 done:

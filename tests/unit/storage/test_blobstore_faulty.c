@@ -47,19 +47,19 @@ static void test_parse_ok(void)
 	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=append,after_bytes=0"), 0);
 	CHECK_EQ_INT(spec.rules[0].by_bytes, 1);
 
-	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=sync,after=3;op=commit|move,phase=after;op=open"), 0);
+	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=sync,after=3;op=commit|copy|upload_prune,phase=after;op=open"), 0);
 	CHECK_EQ_INT(spec.count, 3);
 	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_SYNC);
 	CHECK_EQ_INT(spec.rules[0].after, 3);
 	CHECK_EQ_INT(spec.rules[0].nospace, 0);
-	CHECK_EQ_INT(spec.rules[1].ops, BRT_FAULT_COMMIT | BRT_FAULT_MOVE);
+	CHECK_EQ_INT(spec.rules[1].ops, BRT_FAULT_COMMIT | BRT_FAULT_COPY | BRT_FAULT_UPLOAD_PRUNE);
 	CHECK_EQ_INT(spec.rules[1].phase_after, 1);
 	CHECK_EQ_INT(spec.rules[2].ops, BRT_FAULT_READER_OPEN | BRT_FAULT_OPEN_FD | BRT_FAULT_WRITER_OPEN);
 
 	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=all,persistent=0,error=eio,phase=before"), 0);
 	CHECK_EQ_INT(spec.rules[0].ops, (BRT_FAULT_UPLOAD_LIST << 1) - 1);
-	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=read|stat|rewind|list|upload_list|remove|upload_remove"), 0);
-	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_READ | BRT_FAULT_STAT | BRT_FAULT_REWIND | BRT_FAULT_LIST |
+	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=read|stat|upload_prune|list|upload_list|remove|upload_remove"), 0);
+	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_READ | BRT_FAULT_STAT | BRT_FAULT_UPLOAD_PRUNE | BRT_FAULT_LIST |
 						BRT_FAULT_UPLOAD_LIST | BRT_FAULT_REMOVE | BRT_FAULT_UPLOAD_REMOVE);
 	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=read;op=read;op=read;op=read;op=read;op=read;op=read;op=read"), 0);
 	CHECK_EQ_INT(spec.count, BRT_FAULT_RULES_MAX);
@@ -78,6 +78,8 @@ static void test_parse_refused(void)
 		"op=append,",
 		",op=append",
 		"op=append,,after=1",
+		"op=rewind",
+		"op=move",
 		"op",
 		"op=",
 		"=append",
@@ -192,11 +194,11 @@ static void test_from_env(const char *root)
 	setenv("BERTH_FAULT_INJECTION", "op=writer_open,after=1", 1);
 	CHECK_EQ_INT(brt_blobstore_faulty_from_env(&bs), 0);
 	CHECK(bs != inner);
-	CHECK_EQ_INT(bs->writer_open(&w, bs, "0123456789abcdef0123456789abcdef"), 0);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, "0123456789abcdef0123456789abcdef", 0, NULL, 0), 0);
 	if (w)
 		w->free(w);
 	w = NULL;
-	CHECK_EQ_INT(bs->writer_open(&w, bs, "0123456789abcdef0123456789abcdef"), BRT_EIO);
+	CHECK_EQ_INT(bs->writer_open(&w, bs, "0123456789abcdef0123456789abcdef", 0, NULL, 0), BRT_EIO);
 	CHECK(w == NULL);
 	CHECK_EQ_INT(brt_blobstore_faulty_injected(bs), 1);
 	unsetenv("BERTH_FAULT_INJECTION");

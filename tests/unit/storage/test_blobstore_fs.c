@@ -1,12 +1,14 @@
 /* The filesystem blob store driver: the shared suite (plain and with
  * injected faults) on a fresh temporary directory, then what only a
- * filesystem can show: the on-disk layout, no leftovers in uploads/,
- * read-only objects, pruned fan-out directories, data surviving a writer
- * process that dies without cleaning up, a real write error (a file size
- * limit; the failed writer gives back what it wrote past its last sync)
- * and a real commit error (a file blocking the fan-out directory),
- * symlinked upload files refused, and commits racing removals that prune
- * the directory they need.  Also brt_blob_key. */
+ * filesystem can show: the on-disk layout (one segment file per attempt,
+ * a one-segment commit that renames without copying), no leftovers in
+ * uploads/, read-only objects, pruned fan-out directories, data surviving
+ * a writer process that dies without cleaning up, a real write error (a
+ * file size limit; the failed attempt gives back everything it wrote), a
+ * real commit error (a file blocking the fan-out directory), planted
+ * symlinks and files of the previous layout, and commits racing removals
+ * that prune the directory they need.  Also brt_blob_key and the driver
+ * table. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +157,42 @@ static void test_blob_key(void)
 	CHECK_EQ_STR(key, "");
 }
 
+static void test_driver_table(void)
+{
+	char root[PATH_MAX];
+	brt_blobstore *bs = (brt_blobstore *)1;
+	int fd = 0;
+	uint64_t size;
+
+	path_join(root, tmp_root, "table");
+	CHECK_EQ_INT(brt_blobstore_open(&bs, "no-such-driver", root), BRT_ENOTFOUND);
+	CHECK(bs == NULL);
+	CHECK_EQ_INT(brt_blobstore_open(&bs, "filesystem", root), 0);
+	CHECK(bs != NULL);
+	if (!bs)
+		return;
+	CHECK_EQ_INT(brt_blobstore_check(bs), 0);
+	/* A driver built for another version, or missing a required slot,
+	 * is refused; a missing optional slot answers "unsupported". */
+	bs->version--;
+	CHECK_EQ_INT(brt_blobstore_check(bs), BRT_EINVALID);
+	bs->version++;
+	{
+		int (*copy)(brt_blobstore *, const char *, const char *) = bs->copy;
+		int (*open_fd)(int *, uint64_t *, brt_blobstore *, const char *) = bs->open_fd;
+		bs->copy = NULL;
+		CHECK_EQ_INT(brt_blobstore_check(bs), BRT_EINVALID);
+		bs->copy = copy;
+		bs->open_fd = NULL;
+		CHECK_EQ_INT(brt_blobstore_check(bs), 0);
+		CHECK_EQ_INT(brt_blobstore_open_fd(&fd, &size, bs, "sha256/00/00"), BRT_EUNSUPPORTED);
+		CHECK_EQ_INT(fd, -1);
+		bs->open_fd = open_fd;
+	}
+	brt_blobstore_free(bs);
+	brt_blobstore_free(NULL);
+}
+
 static void test_open(void)
 {
 	char root[PATH_MAX], path[PATH_MAX];
@@ -195,30 +233,39 @@ static void test_open(void)
 	CHECK(bs == NULL);
 }
 
-static int write_upload(brt_blobstore *bs, const char *id, const unsigned char *data, size_t len, int do_sync)
+/* One chunk of `len` bytes for upload `id`, adopted into `row`. */
+static int write_upload(brt_blobstore *bs, const char *id, suite_row *row, const unsigned char *data, size_t len)
 {
-	brt_blob_writer *w = NULL;
-	int error;
-
-	if ((error = brt_blobstore_writer_open_at(&w, bs, id, 0)) < 0)
-		return error;
-	error = w->append(w, data, len);
-	if (error == 0 && do_sync)
-		error = w->sync(w);
-	w->free(w);
-	return error;
+	return suite_chunk(bs, id, row, data, len, len ? len : 1);
 }
 
-static int commit_upload(brt_blobstore *bs, const char *id, uint64_t offset, const char *key)
+/* The inode of the one segment of upload `id`; 0 if there is not exactly
+ * one. */
+static ino_t only_segment(const char *root, const char *id)
 {
-	brt_blob_writer *w = NULL;
-	int error;
+	char path[PATH_MAX], dir_path[PATH_MAX];
+	struct dirent *entry;
+	struct stat st;
+	ino_t ino = 0;
+	int count = 0;
+	DIR *dir;
 
-	if ((error = brt_blobstore_writer_open_at(&w, bs, id, offset)) < 0)
-		return error;
-	error = w->commit(w, key);
-	w->free(w);
-	return error;
+	path_join(dir_path, root, "uploads");
+	path_join(path, dir_path, id);
+	if (!(dir = opendir(path)))
+		return 0;
+	while ((entry = readdir(dir))) {
+		char file[PATH_MAX];
+		if (entry->d_name[0] == '.')
+			continue;
+		path_join(file, path, entry->d_name);
+		if (stat(file, &st) == 0) {
+			ino = st.st_ino;
+			count++;
+		}
+	}
+	closedir(dir);
+	return count == 1 ? ino : 0;
 }
 
 /* Layout, modes, pruning and traversal attempts on the disk itself. */
@@ -226,8 +273,11 @@ static void test_layout(brt_blobstore *bs, const char *root)
 {
 	const char *id = "0123456789abcdef0123456789abcdef";
 	unsigned char *data = suite_make(12345, 500), buf[12345 + 1];
-	char key[BRT_BLOB_KEY_MAX], path[PATH_MAX], blobs[PATH_MAX], dir[PATH_MAX];
+	char key[BRT_BLOB_KEY_MAX], path[PATH_MAX], blobs[PATH_MAX], dir[PATH_MAX], upload_dir[PATH_MAX];
+	suite_row row = {0};
 	struct stat st;
+	uint64_t size = 0;
+	ino_t segment;
 	ssize_t n;
 	int fd;
 
@@ -237,15 +287,34 @@ static void test_layout(brt_blobstore *bs, const char *root)
 	suite_key_of(key, data, 12345);
 	path_join(blobs, root, "blobs");
 	path_join(path, blobs, key);
-
-	CHECK_EQ_INT(write_upload(bs, id, data, 12345, 1), 0);
 	path_join(dir, root, "uploads");
+	path_join(upload_dir, dir, id);
+
+	/* One attempt, one segment file in uploads/<id>/; a dropped attempt
+	 * leaves no file. */
+	CHECK_EQ_INT(write_upload(bs, id, &row, data, 12345), 0);
 	CHECK_EQ_INT(count_entries(dir), 1);
-	CHECK_EQ_INT(commit_upload(bs, id, 12345, key), 0);
+	CHECK_EQ_INT(count_entries(upload_dir), 1);
+	{
+		brt_blob_writer *w = NULL;
+		CHECK_EQ_INT(suite_attempt(&w, bs, id, &row), 0);
+		if (w) {
+			CHECK_EQ_INT(w->append(w, data, 100), 0);
+			CHECK_EQ_INT(count_entries(upload_dir), 2);
+			w->free(w);
+		}
+		CHECK_EQ_INT(count_entries(upload_dir), 1);
+	}
+	/* A one-segment commit renames the segment: no byte is copied. */
+	segment = only_segment(root, id);
+	CHECK(segment != 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	suite_row_free(&row);
 	CHECK_EQ_INT(count_entries(dir), 0);
 
 	/* The object is a read-only regular file at blobs/<key>. */
 	CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 12345);
+	CHECK(st.st_ino == segment);
 	CHECK_EQ_INT(st.st_mode & 0222, 0);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	CHECK(fd >= 0);
@@ -255,7 +324,8 @@ static void test_layout(brt_blobstore *bs, const char *root)
 		close(fd);
 	}
 	fd = -1;
-	CHECK_EQ_INT(bs->open_fd(&fd, bs, key), 0);
+	CHECK_EQ_INT(bs->open_fd(&fd, &size, bs, key), 0);
+	CHECK_EQ_INT(size, 12345);
 	CHECK(fd >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
 	CHECK(fd >= 0 && fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	if (fd >= 0)
@@ -270,23 +340,36 @@ static void test_layout(brt_blobstore *bs, const char *root)
 	CHECK(!exists(dir));
 	CHECK(is_dir(blobs));
 
+	/* Two segments are joined into a new file, also read-only. */
+	CHECK_EQ_INT(write_upload(bs, id, &row, data, 5000), 0);
+	CHECK_EQ_INT(write_upload(bs, id, &row, data + 5000, 12345 - 5000), 0);
+	CHECK_EQ_INT(count_entries(upload_dir), 2);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	suite_row_free(&row);
+	CHECK(!exists(upload_dir));
+	CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 12345 && (st.st_mode & 0222) == 0);
+	suite_expect_content(bs, key, data, 12345);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+
 	/* Traversal attempts touch nothing outside the store. */
-	CHECK_EQ_INT(write_upload(bs, id, data, 10, 0), 0);
-	CHECK_EQ_INT(commit_upload(bs, id, 10, "../escape"), BRT_EINVALID);
-	CHECK_EQ_INT(commit_upload(bs, id, 10, "sha256/../../escape"), BRT_EINVALID);
+	CHECK_EQ_INT(write_upload(bs, id, &row, data, 10), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, "../escape"), BRT_EINVALID);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, "sha256/../../escape"), BRT_EINVALID);
 	path_join(path, root, "escape");
 	CHECK(!exists(path));
-	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
-	CHECK_EQ_INT(bs->upload_remove(bs, "../../../../../../../../escape00"), BRT_EINVALID);
+	CHECK_EQ_INT(bs->upload_remove(bs, id, row.state, row.state_len), 0);
+	CHECK_EQ_INT(bs->upload_remove(bs, "../../../../../../../../escape00", NULL, 0), BRT_EINVALID);
 
-	/* Resuming an absent upload must not create a file. */
+	/* Resuming an upload whose data is gone creates nothing. */
 	{
 		brt_blob_writer *w = NULL;
-		CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 5), BRT_ERANGE);
+		CHECK_EQ_INT(suite_attempt(&w, bs, id, &row), BRT_ENOTFOUND);
 		CHECK(w == NULL);
 		path_join(dir, root, "uploads");
 		CHECK_EQ_INT(count_entries(dir), 0);
 	}
+	suite_row_free(&row);
+	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
 	free(data);
 }
 
@@ -329,12 +412,15 @@ static void test_list_skips_foreign(brt_blobstore *bs, const char *root)
 	CHECK_EQ_INT(bs->remove(bs, "sha256/ab/real"), 0);
 }
 
-/* A symlink planted as an upload file is not followed. */
-static void test_upload_symlink(brt_blobstore *bs, const char *root)
+/* A symlink planted as an upload, or a plain file of the previous layout,
+ * is not followed and never taken for acknowledged data. */
+static void test_upload_planted(brt_blobstore *bs, const char *root)
 {
-	const char *id = "fedcba9876543210fedcba9876543210";
-	char target[PATH_MAX], dir[PATH_MAX], link_path[PATH_MAX], buf[16];
-	brt_blob_writer *w = NULL;
+	const char *id = "fedcba9876543210fedcba9876543210", *old = "fedcba9876543210fedcba98765432ff";
+	char target[PATH_MAX], dir[PATH_MAX], link_path[PATH_MAX], old_path[PATH_MAX], key[BRT_BLOB_KEY_MAX];
+	char buf[16];
+	suite_row row = {0};
+	unsigned long removed = 0;
 	int fd;
 
 	path_join(target, root, "victim");
@@ -346,31 +432,68 @@ static void test_upload_symlink(brt_blobstore *bs, const char *root)
 	path_join(link_path, dir, id);
 	CHECK_EQ_INT(symlink(target, link_path), 0);
 
-	CHECK_EQ_INT(brt_blobstore_writer_open_at(&w, bs, id, 0), BRT_EIO);
-	CHECK(w == NULL);
-	if (w)
-		w->free(w);
+	CHECK_EQ_INT(write_upload(bs, id, &row, (const unsigned char *)"fresh", 5), 0);
 	fd = open(target, O_RDONLY | O_CLOEXEC);
 	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 8 && memcmp(buf, "precious", 8) == 0);
 	if (fd >= 0)
 		close(fd);
-	/* upload_remove unlinks the link, not its target. */
-	CHECK_EQ_INT(bs->upload_remove(bs, id), 0);
+	CHECK(is_dir(link_path));
+	suite_key_of(key, "fresh", 5);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	suite_expect_content(bs, key, (const unsigned char *)"fresh", 5);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	suite_row_free(&row);
+	/* upload_remove unlinks a link, not its target. */
+	CHECK_EQ_INT(symlink(target, link_path), 0);
+	CHECK_EQ_INT(bs->upload_remove(bs, id, NULL, 0), 0);
 	CHECK(!exists(link_path));
 	CHECK(exists(target));
 	unlink(target);
+
+	/* uploads/<id> as a plain file (the layout before segments): listed,
+	 * pruned once old, removed with the upload. */
+	path_join(old_path, dir, old);
+	fd = open(old_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0 && write(fd, "leftover", 8) == 8);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(suite_upload_size(bs, old), 8);
+	CHECK_EQ_INT(bs->upload_prune(&removed, bs, old, NULL, 0, 0), 0);
+	CHECK_EQ_INT(removed, 0);
+	CHECK_EQ_INT(bs->upload_prune(&removed, bs, old, NULL, 0, INT64_MAX), 0);
+	CHECK_EQ_INT(removed, 1);
+	CHECK(!exists(old_path));
+	fd = open(old_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(bs->upload_remove(bs, old, NULL, 0), 0);
+	CHECK(!exists(old_path));
+	/* A new upload under such a name starts from nothing. */
+	fd = open(old_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0 && write(fd, "leftover", 8) == 8);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ_INT(write_upload(bs, old, &row, (const unsigned char *)"new", 3), 0);
+	CHECK_EQ_INT(suite_upload_size(bs, old), 3);
+	CHECK_EQ_INT(bs->upload_remove(bs, old, row.state, row.state_len), 0);
+	suite_row_free(&row);
 }
 
-/* A writer process that dies without free() loses nothing it synced. */
+/* A writer process that dies without free() loses nothing adopted; what
+ * it synced but never adopted is swept. */
 static void test_crash(brt_blobstore *bs)
 {
 	const char *id = "00000000000000000000000000c0ffee";
 	unsigned char *data = suite_make(25000, 600);
+	unsigned char state[256];
 	char key[BRT_BLOB_KEY_MAX];
-	int status = 0;
+	suite_row row = {0};
+	unsigned long removed = 0;
+	int status = 0, pipefd[2];
+	ssize_t got;
 	pid_t pid;
 
-	CHECK(data != NULL);
+	CHECK(data != NULL && pipe(pipefd) == 0);
 	if (!data)
 		return;
 	fflush(NULL);
@@ -378,23 +501,42 @@ static void test_crash(brt_blobstore *bs)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		brt_blob_writer *w = NULL;
-		if (brt_blobstore_writer_open_at(&w, bs, id, 0) != 0 || w->append(w, data, 20000) != 0 || w->sync(w) != 0)
+		suite_row child = {0};
+		close(pipefd[0]);
+		if (write_upload(bs, id, &child, data, 20000) != 0 ||
+		    write(pipefd[1], child.state, child.state_len) != (ssize_t)child.state_len)
 			_exit(2);
-		/* Appended but never acknowledged. */
-		if (w->append(w, data + 20000, 5000) != 0)
+		/* Appended and synced but never adopted. */
+		if (suite_attempt(&w, bs, id, &child) != 0 || w->append(w, data + 20000, 5000) != 0)
 			_exit(3);
 		_exit(0);
 	}
+	close(pipefd[1]);
 	if (pid < 0)
 		goto done;
+	got = read(pipefd[0], state, sizeof(state));
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(got > 0);
+	if (got <= 0)
+		goto done;
+	row.state = malloc((size_t)got);
+	if (!row.state)
+		goto done;
+	memcpy(row.state, state, (size_t)got);
+	row.state_len = (size_t)got;
+	row.offset = 20000;
 
+	CHECK_EQ_INT(suite_upload_size(bs, id), 25000);
+	CHECK_EQ_INT(bs->upload_prune(&removed, bs, id, row.state, row.state_len, INT64_MAX), 0);
+	CHECK_EQ_INT(removed, 1);
 	suite_key_of(key, data, 20000);
-	CHECK_EQ_INT(commit_upload(bs, id, 20000, key), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 	suite_expect_content(bs, key, data, 20000);
 	CHECK_EQ_INT(bs->remove(bs, key), 0);
 done:
+	close(pipefd[0]);
+	suite_row_free(&row);
 	free(data);
 }
 
@@ -404,12 +546,15 @@ static void test_write_error(brt_blobstore *bs)
 {
 	const char *id = "0000000000000000000000000000efb1";
 	const size_t part = 48 << 10;
-	unsigned char *data = suite_make(2 * part, 700);
+	unsigned char *data = suite_make(3 * part, 700);
+	unsigned char state[256];
 	char key[BRT_BLOB_KEY_MAX];
-	int status = 0;
+	suite_row row = {0};
+	int status = 0, pipefd[2];
+	ssize_t got = 0;
 	pid_t pid;
 
-	CHECK(data != NULL);
+	CHECK(data != NULL && pipe(pipefd) == 0);
 	if (!data)
 		return;
 	fflush(NULL);
@@ -418,41 +563,54 @@ static void test_write_error(brt_blobstore *bs)
 	if (pid == 0) {
 		struct rlimit limit = {64 << 10, 64 << 10};
 		brt_blob_writer *w = NULL;
+		const unsigned char *st;
+		size_t len;
 		int bad = 0;
 
+		close(pipefd[0]);
 		signal(SIGXFSZ, SIG_IGN);
 		if (setrlimit(RLIMIT_FSIZE, &limit) != 0)
 			_exit(10);
-		if (brt_blobstore_writer_open_at(&w, bs, id, 0) != 0)
+		if (write_upload(bs, id, &row, data, part) != 0 ||
+		    write(pipefd[1], row.state, row.state_len) != (ssize_t)row.state_len)
 			_exit(11);
-		bad += w->append(w, data, part) != 0;
-		bad += w->sync(w) != 0;
-		bad += w->append(w, data + part, part) != BRT_EIO;
+		if (suite_attempt(&w, bs, id, &row) != 0)
+			_exit(12);
+		bad += w->append(w, data + part, 2 * part) != BRT_EIO;
 		if (!strstr(brt_error_last(), id) || !strstr(brt_error_last(), "File too large")) {
 			fprintf(stderr, "unexpected detail: %s\n", brt_error_last());
 			bad++;
 		}
 		bad += w->size != part;
 		bad += w->append(w, data + part, 1) != BRT_EIO;
-		bad += w->sync(w) != BRT_EIO;
-		bad += w->commit(w, "sha256/00/00") != BRT_EIO;
+		bad += w->sync(w, &st, &len) != BRT_EIO;
 		w->free(w);
 		_exit(bad);
 	}
+	close(pipefd[1]);
 	if (pid < 0)
 		goto done;
+	got = read(pipefd[0], state, sizeof(state));
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ_INT(WEXITSTATUS(status), 0);
+	CHECK(got > 0);
+	if (got <= 0 || !(row.state = malloc((size_t)got)))
+		goto done;
+	memcpy(row.state, state, (size_t)got);
+	row.state_len = (size_t)got;
+	row.offset = part;
 
-	/* The short write left a partial tail, which the failed writer cut
-	 * off when it was freed: on a full disk that is space others need. */
+	/* The failed attempt gave back all it wrote, short write and all: on
+	 * a full disk that is space others need. */
 	CHECK_EQ_INT(suite_upload_size(bs, id), part);
 	suite_key_of(key, data, part);
-	CHECK_EQ_INT(commit_upload(bs, id, part, key), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 	suite_expect_content(bs, key, data, part);
 	CHECK_EQ_INT(bs->remove(bs, key), 0);
 done:
+	close(pipefd[0]);
+	suite_row_free(&row);
 	free(data);
 }
 
@@ -463,6 +621,7 @@ static void test_commit_error(brt_blobstore *bs, const char *root)
 	const char *id = "00000000000000000000000000000bad";
 	unsigned char *data = suite_make(4000, 800);
 	suite_keyset got = {0};
+	suite_row row = {0};
 	char key[BRT_BLOB_KEY_MAX], blocker[PATH_MAX], path[PATH_MAX];
 	uint64_t size = 0;
 	int fd;
@@ -481,25 +640,34 @@ static void test_commit_error(brt_blobstore *bs, const char *root)
 	if (fd >= 0)
 		close(fd);
 
-	CHECK_EQ_INT(write_upload(bs, id, data, 4000, 1), 0);
-	CHECK_EQ_INT(commit_upload(bs, id, 4000, key), BRT_EIO);
-	CHECK(brt_error_last()[0] != '\0');
-	CHECK(strstr(brt_error_last(), tmp_root) == NULL);
-	CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
-	CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
-	CHECK(suite_keyset_find(&got, key) < 0);
-	suite_keyset_free(&got);
-
-	CHECK(suite_upload_holds(bs, id, 4000));
+	for (int pieces = 1; pieces <= 2; pieces++) {
+		CHECK_EQ_INT(write_upload(bs, id, &row, data, 4000 / (size_t)pieces), 0);
+		if (pieces == 2)
+			CHECK_EQ_INT(write_upload(bs, id, &row, data + 2000, 2000), 0);
+		CHECK_EQ_INT(suite_commit(bs, id, &row, key), BRT_EIO);
+		CHECK(brt_error_last()[0] != '\0');
+		CHECK(strstr(brt_error_last(), tmp_root) == NULL);
+		CHECK_EQ_INT(bs->stat(bs, key, &size), BRT_ENOTFOUND);
+		CHECK_EQ_INT(bs->list(bs, suite_collect_cb, &got), 0);
+		CHECK(suite_keyset_find(&got, key) < 0);
+		suite_keyset_free(&got);
+		/* Nothing of the failed commit stays behind. */
+		CHECK_EQ_INT(suite_upload_size(bs, id), 4000);
+		if (pieces == 1) {
+			CHECK_EQ_INT(bs->upload_remove(bs, id, row.state, row.state_len), 0);
+			suite_row_free(&row);
+		}
+	}
 	unlink(blocker);
-	CHECK_EQ_INT(commit_upload(bs, id, 4000, key), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 	suite_expect_content(bs, key, data, 4000);
 	CHECK(suite_upload_gone(bs, id));
 	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	suite_row_free(&row);
 	free(data);
 }
 
-/* Two threads commit, move and remove objects in shared directories, so
+/* Two threads commit, copy and remove objects in shared directories, so
  * each one's remove prunes directories the other is about to use. */
 typedef struct race_thread {
 	brt_blobstore *bs;
@@ -511,24 +679,24 @@ typedef struct race_thread {
 static void *race_main(void *arg)
 {
 	race_thread *t = arg;
-	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], moved[BRT_BLOB_KEY_MAX];
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], copied[BRT_BLOB_KEY_MAX];
 
 	snprintf(key, sizeof(key), "race/aa/t%d", t->index);
-	snprintf(moved, sizeof(moved), "race/bb/t%d", t->index);
+	snprintf(copied, sizeof(copied), "race/bb/t%d", t->index);
 	for (int i = 0; i < RACE_ITERATIONS; i++) {
-		brt_blob_writer *w = NULL;
+		suite_row row = {0};
 		int error;
 
 		snprintf(id, sizeof(id), "%016x%016x", (unsigned)t->index + 1, (unsigned)i);
-		if ((error = brt_blobstore_writer_open_at(&w, t->bs, id, 0)) == 0) {
-			if ((error = w->append(w, "data", 4)) == 0)
-				error = w->commit(w, key);
-			w->free(w);
-		}
+		if ((error = write_upload(t->bs, id, &row, (const unsigned char *)"data", 4)) == 0)
+			error = suite_commit(t->bs, id, &row, key);
+		suite_row_free(&row);
 		if (error == 0)
-			error = t->bs->move(t->bs, key, moved);
+			error = t->bs->copy(t->bs, key, copied);
 		if (error == 0)
-			error = t->bs->remove(t->bs, moved);
+			error = t->bs->remove(t->bs, key);
+		if (error == 0)
+			error = t->bs->remove(t->bs, copied);
 		if (error != 0 && t->failures++ == 0) {
 			snprintf(t->detail, sizeof(t->detail), "iteration %d: %s: %s", i, brt_error_name(error),
 				 brt_error_last());
@@ -576,6 +744,7 @@ int main(void)
 	umask(0);
 
 	test_blob_key();
+	test_driver_table();
 	test_open();
 
 	path_join(root, tmp_root, "suite");
@@ -593,7 +762,7 @@ int main(void)
 	if (bs) {
 		test_layout(bs, root);
 		test_list_skips_foreign(bs, root);
-		test_upload_symlink(bs, root);
+		test_upload_planted(bs, root);
 		test_crash(bs);
 		test_write_error(bs);
 		test_commit_error(bs, root);

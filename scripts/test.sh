@@ -26,6 +26,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 echo "== banned functions"
 scripts/check-banned.sh || status=1
+echo "== layers: includes follow the architecture, no cycle"
+scripts/check-layers.sh || status=1
 # The tree is reformatted once, then .format-enforced is committed; until
 # then the check runs only on request.
 if [ "${BERTH_FORMAT_CHECK:-0}" = 1 ] || [ -e .format-enforced ]; then

@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dynbuf.h"
 #include "common/error.h"
 #include "common/pool.h"
 #include "oci/digest.h"
@@ -88,10 +89,12 @@ typedef struct upload_data {
 	int64_t mtime_ms;
 } upload_data;
 
-/* A growable array of `T`; grows by doubling. */
+/* A growable array of `T` in a dynbuf.  fsck holds one entry per stored
+ * object, row and upload: the cap only guards against arithmetic
+ * overflow, memory runs out first. */
 typedef struct vec {
-	void *items;
-	size_t count, cap, item_size;
+	brt_dynbuf buf;
+	size_t count, item_size;
 } vec;
 
 typedef struct fsck {
@@ -114,43 +117,44 @@ typedef struct fsck {
 static void vec_init(vec *v, size_t item_size)
 {
 	memset(v, 0, sizeof(*v));
+	brt_dynbuf_init(&v->buf, SIZE_MAX / 2);
 	v->item_size = item_size;
+}
+
+static void *vec_at(const vec *v, size_t i)
+{
+	return brt_dynbuf_ptr(&v->buf) + i * v->item_size;
 }
 
 /* A zeroed new last item, or NULL when out of memory. */
 static void *vec_push(vec *v)
 {
-	void *item;
+	static const char zero[512];
 
-	if (v->count == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64, bytes;
-		void *grown;
-		if (__builtin_mul_overflow(cap, v->item_size, &bytes) || !(grown = realloc(v->items, bytes)))
-			return NULL;
-		v->items = grown;
-		v->cap = cap;
-	}
-	item = (char *)v->items + v->count * v->item_size;
-	memset(item, 0, v->item_size);
-	v->count++;
-	return item;
+	_Static_assert(sizeof(zero) >= sizeof(blob_row) && sizeof(zero) >= sizeof(stored_object) &&
+			       sizeof(zero) >= sizeof(session) && sizeof(zero) >= sizeof(upload_data),
+		       "every item type fits the zero item");
+	if (v->item_size > sizeof(zero) || brt_dynbuf_add(&v->buf, zero, v->item_size) < 0)
+		return NULL;
+	return vec_at(v, v->count++);
 }
 
-static void *vec_at(const vec *v, size_t i)
+static void vec_free(vec *v)
 {
-	return (char *)v->items + i * v->item_size;
+	brt_dynbuf_free(&v->buf);
+	v->count = 0;
 }
 
 /* qsort and bsearch must not see the NULL items of an empty vec. */
 static void vec_sort(vec *v, int (*cmp)(const void *, const void *))
 {
 	if (v->count > 1)
-		qsort(v->items, v->count, v->item_size, cmp);
+		qsort(brt_dynbuf_ptr(&v->buf), v->count, v->item_size, cmp);
 }
 
 static void *vec_find(const vec *v, const void *probe, int (*cmp)(const void *, const void *))
 {
-	return v->count ? bsearch(probe, v->items, v->count, v->item_size, cmp) : NULL;
+	return v->count ? bsearch(probe, brt_dynbuf_ptr(&v->buf), v->count, v->item_size, cmp) : NULL;
 }
 
 static void say(fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -320,7 +324,7 @@ static void rows_free(vec *rows)
 		free(r->digest);
 		free(r->key);
 	}
-	free(rows->items);
+	vec_free(rows);
 }
 
 /* Repair: mark a blob whose object is corrupt or gone damaged in the
@@ -880,7 +884,7 @@ static int check_sessions(fsck *f)
 			remove_orphan_upload(f, d);
 	}
 done:
-	free(again.items);
+	vec_free(&again);
 	return error;
 }
 
@@ -981,9 +985,9 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 		free(o->key);
 		free(o->moved_to);
 	}
-	free(f.objects.items);
-	free(f.sessions.items);
-	free(f.uploads.items);
+	vec_free(&f.objects);
+	vec_free(&f.sessions);
+	vec_free(&f.uploads);
 	free(f.buf);
 	brt_pool_clear(&f.session_pool);
 	return error;

@@ -297,26 +297,11 @@ static int print_key(const brt_access_key *k, void *payload)
 /* "90d", "12h", "30m", "45s" into milliseconds; -1 if malformed. */
 static int64_t parse_duration(const char *s)
 {
-	char *end;
-	unsigned long long n;
-	int64_t unit, ms;
+	uint64_t seconds;
 
-	if (s[0] < '0' || s[0] > '9')
+	if (brt_config_parse_duration(&seconds, s, 1) < 0 || seconds > INT64_MAX / 1000)
 		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || end[0] == '\0' || end[1] != '\0')
-		return -1;
-	switch (end[0]) {
-	case 's': unit = 1000; break;
-	case 'm': unit = 60 * 1000; break;
-	case 'h': unit = 3600 * 1000; break;
-	case 'd': unit = 86400 * 1000; break;
-	default: return -1;
-	}
-	if (__builtin_mul_overflow((int64_t)n, unit, &ms))
-		return -1;
-	return ms;
+	return (int64_t)seconds * 1000;
 }
 
 static int admin(const struct options *opt, const brt_config *config)

@@ -149,31 +149,43 @@ static int get_bool(int *out, yaml_document_t *doc, const char *key, const char 
 	return 0;
 }
 
-/* A duration in seconds: a number with an optional unit s, m, h or d. */
-static int get_duration(unsigned int *out, yaml_document_t *doc, const char *key, const char *const *path,
-			unsigned int min, unsigned int max)
+int brt_config_parse_duration(uint64_t *seconds_out, const char *s, int unit_required)
 {
-	const char *v = scalar(doc, path);
 	char *end;
 	unsigned long long n, mult = 1;
 
-	if (!v)
-		return 0;
-	if (v[0] < '0' || v[0] > '9')
-		return brt_error_set(BRT_EINVALID, "config: %s must be a duration like 90s, 30m, 24h or 7d", key);
+	if (s[0] < '0' || s[0] > '9')
+		return BRT_EINVALID;
 	errno = 0;
-	n = strtoull(v, &end, 10);
+	n = strtoull(s, &end, 10);
 	switch (*end) {
 	case 's': end++; break;
 	case 'm': mult = 60; end++; break;
 	case 'h': mult = 3600; end++; break;
 	case 'd': mult = 86400; end++; break;
+	default:
+		if (unit_required)
+			return BRT_EINVALID;
 	}
-	if (errno || *end != '\0')
+	if (errno || *end != '\0' || __builtin_mul_overflow((uint64_t)n, (uint64_t)mult, seconds_out))
+		return BRT_EINVALID;
+	return 0;
+}
+
+/* A duration in seconds: a number with an optional unit s, m, h or d. */
+static int get_duration(unsigned int *out, yaml_document_t *doc, const char *key, const char *const *path,
+			unsigned int min, unsigned int max)
+{
+	const char *v = scalar(doc, path);
+	uint64_t seconds;
+
+	if (!v)
+		return 0;
+	if (brt_config_parse_duration(&seconds, v, 0) < 0)
 		return brt_error_set(BRT_EINVALID, "config: %s must be a duration like 90s, 30m, 24h or 7d", key);
-	if (n > max || n * mult < min || n * mult > max)
+	if (seconds < min || seconds > max)
 		return brt_error_set(BRT_EINVALID, "config: %s must be between %us and %us", key, min, max);
-	*out = (unsigned int)(n * mult);
+	*out = (unsigned int)seconds;
 	return 0;
 }
 

@@ -56,6 +56,11 @@ typedef struct brt_config {
 
 void brt_config_defaults(brt_config *config);
 
+/* A duration: a decimal number with a unit s, m, h or d ("90d"), or, when
+ * `unit_required` is 0, a bare number of seconds.  BRT_EINVALID (no detail)
+ * if malformed or out of 64 bits. */
+int brt_config_parse_duration(uint64_t *seconds_out, const char *s, int unit_required);
+
 /* The token service name: auth.service, else public_host, else "berth". */
 const char *brt_config_service(const brt_config *config);
 

@@ -338,6 +338,31 @@ static void test_durations(void)
 }
 
 /* The plain-number times and counts, each at the ends of its range. */
+/* The duration grammar shared by the file and the command line (which
+ * insists on a unit). */
+static void test_parse_duration(void)
+{
+	uint64_t v = 0;
+
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "90d", 1), 0);
+	CHECK_EQ_INT(v, 90 * 86400);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "12h", 0), 0);
+	CHECK_EQ_INT(v, 12 * 3600);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "30m", 1), 0);
+	CHECK_EQ_INT(v, 1800);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "45s", 1), 0);
+	CHECK_EQ_INT(v, 45);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "45", 0), 0);
+	CHECK_EQ_INT(v, 45);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "45", 1), BRT_EINVALID);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "", 0), BRT_EINVALID);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "-1s", 0), BRT_EINVALID);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "1w", 0), BRT_EINVALID);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "1hh", 0), BRT_EINVALID);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "99999999999999999999s", 0), BRT_EINVALID);
+	CHECK_EQ_INT(brt_config_parse_duration(&v, "18446744073709551615d", 0), BRT_EINVALID);
+}
+
 static void test_counts_and_seconds(void)
 {
 	brt_config c;
@@ -659,6 +684,7 @@ static void test_file_errors(void)
 
 int main(void)
 {
+	test_parse_duration();
 	const char *base = getenv("TMPDIR");
 	int n;
 

@@ -39,16 +39,6 @@ struct key_cache_entry {
 
 static _Thread_local struct key_cache_entry key_cache[KEY_CACHE_SIZE];
 
-static int64_t coarse_monotonic_ms(void)
-{
-	struct timespec ts;
-
-	/* The coarse clock costs no system call; a tick's error is nothing
-	 * against a TTL of a minute. */
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
 {
 	struct key_cache_entry *e;
@@ -63,7 +53,7 @@ static int key_lookup(brt_access_key *out, brt_meta *meta, const char *id)
 	for (const char *c = id; *c; c++)
 		slot = slot * 31 + (unsigned char)*c;
 	e = &key_cache[slot % KEY_CACHE_SIZE];
-	now = coarse_monotonic_ms();
+	now = brt_monotonic_coarse_ms();
 	if (e->store == meta->serial && e->epoch == epoch && now - e->fetched_ms < KEY_CACHE_TTL_MS &&
 	    strcmp(e->key.id, id) == 0) {
 		*out = e->key;

@@ -25,4 +25,14 @@ static inline int64_t brt_monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* brt_monotonic_ms to within a scheduler tick (a few ms), without a system
+ * call: for cache lifetimes checked on every request. */
+static inline int64_t brt_monotonic_coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 #endif

@@ -17,6 +17,7 @@
 
 #include <linux/tcp.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -70,10 +71,7 @@ struct brt_guard {
 
 uint64_t brt_guard_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)brt_monotonic_ms();
 }
 
 brt_guard_verdict brt_guard_admission(const brt_guard_limits *limits, unsigned int total, unsigned int held)

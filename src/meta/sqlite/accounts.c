@@ -245,14 +245,6 @@ static int meta_key_revoke(brt_meta *m, const char *id, int64_t now)
  * within EPOCH_RECHECK_MS. */
 #define EPOCH_RECHECK_MS 1000
 
-static int64_t coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void brt_sqlite_epoch_hint_map(sqlite_store *s)
 {
 	char path[4096];
@@ -290,7 +282,7 @@ static int key_epoch_read(sqlite_conn *c, uint64_t *out)
 {
 	sqlite_store *s = c->store;
 	sqlite3_stmt *st = c->stmt[BRT_SQL_DATA_VERSION];
-	int64_t version = 0, value = 0, now = coarse_ms();
+	int64_t version = 0, value = 0, now = brt_monotonic_coarse_ms();
 	uint64_t hint = 0;
 	int error, row;
 

@@ -256,8 +256,8 @@ static void check_signed_segment(const char *segment, size_t len)
 		return;
 	memcpy(token, FUZZ_HEADER_B64 ".", hlen + 1);
 	memcpy(token + hlen + 1, segment, len);
-	HMAC(EVP_sha256(), fuzz_secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, hlen + 1 + len, mac,
-	     &mac_len);
+	HMAC(EVP_sha256(), fuzz_secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, hlen + 1 + len,
+	     mac, &mac_len);
 	token[hlen + 1 + len] = '.';
 	/* Encoded apart: the encoder writes padding and a NUL past the 43. */
 	b64url(signature, mac, mac_len);

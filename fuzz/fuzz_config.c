@@ -30,10 +30,11 @@ static void check_config(const brt_config *c)
 		abort();
 	if (c->threads < 1 || c->threads > 256 || c->page_max < 1 || c->page_max > 100000 ||
 	    c->json_depth_max < 4 || c->json_depth_max > 1000 || c->manifest_max < 1024 ||
-	    c->manifest_max > (256u << 20) || c->token_ttl < 10 || c->token_ttl > 86400 || c->referrers_max < 1 ||
-	    c->blob_max < 1)
+	    c->manifest_max > (256u << 20) || c->token_ttl < 10 || c->token_ttl > 86400 ||
+	    c->referrers_max < 1 || c->blob_max < 1)
 		abort();
-	if (c->log_level < BRT_LOG_DEBUG || c->log_level > BRT_LOG_ERROR || (c->auth_enabled != 0 && c->auth_enabled != 1))
+	if (c->log_level < BRT_LOG_DEBUG || c->log_level > BRT_LOG_ERROR ||
+	    (c->auth_enabled != 0 && c->auth_enabled != 1))
 		abort();
 }
 

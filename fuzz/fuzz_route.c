@@ -19,7 +19,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const brt_method methods[] = {BRT_GET, BRT_HEAD, BRT_PUT, BRT_POST, BRT_PATCH, BRT_DELETE, BRT_OTHER_METHOD};
+static const brt_method methods[] = {BRT_GET,   BRT_HEAD,   BRT_PUT,         BRT_POST,
+				     BRT_PATCH, BRT_DELETE, BRT_OTHER_METHOD};
 
 static void check(brt_method method, const char *path)
 {
@@ -36,8 +37,9 @@ static void check(brt_method method, const char *path)
 	if (error == 0 || error == BRT_ENAME) {
 		if (route.endpoint == BRT_EP_NONE || strncmp(path, "/v2", 3) != 0)
 			abort();
-		if (route.def && (route.def->endpoint != route.endpoint ||
-				  !(route.def->methods & BRT_METHOD_BIT(method)) || route.def->action != route.action))
+		if (route.def &&
+		    (route.def->endpoint != route.endpoint ||
+		     !(route.def->methods & BRT_METHOD_BIT(method)) || route.def->action != route.action))
 			abort();
 		if ((route.endpoint == BRT_EP_UPLOAD || route.endpoint == BRT_EP_UPLOADS) &&
 		    method != BRT_OTHER_METHOD && route.action != BRT_ACTION_PUSH)
@@ -54,7 +56,8 @@ static void check(brt_method method, const char *path)
 			if (!route.repo || !slash || route.reference != slash + 1)
 				abort();
 			n = strlen(route.repo);
-			if (!brt_name_valid(route.repo, n) || strncmp(path + 4, route.repo, n) != 0 || path[4 + n] != '/')
+			if (!brt_name_valid(route.repo, n) || strncmp(path + 4, route.repo, n) != 0 ||
+			    path[4 + n] != '/')
 				abort();
 		} else if (route.repo) {
 			abort();

@@ -72,7 +72,9 @@ static const struct api_error *error_lookup(int error, brt_endpoint endpoint)
 /* The message of each OCI code (the spec's wording). */
 static const char *error_message(const char *code)
 {
-	static const struct { const char *code, *message; } messages[] = {
+	static const struct {
+		const char *code, *message;
+	} messages[] = {
 		{"BLOB_UNKNOWN", "blob unknown to registry"},
 		{"BLOB_UPLOAD_INVALID", "blob upload invalid"},
 		{"BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"},
@@ -103,8 +105,9 @@ struct MHD_Response *api_response_empty(void)
 
 struct MHD_Response *api_response_json(const char *json, size_t len, int copy)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		len, (void *)json, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)json,
+						copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
 
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -131,7 +134,8 @@ int api_done(const brt_api_request *req)
 	return req->http->responded || req->pending_status != 0;
 }
 
-static void fail_with(brt_api_request *req, int error, unsigned int status, const char *code, const char *detail)
+static void fail_with(brt_api_request *req, int error, unsigned int status, const char *code,
+		      const char *detail)
 {
 	req->pending_error = error;
 	req->pending_status = status;
@@ -174,8 +178,8 @@ static const char *public_host(brt_api_request *req)
 		return "localhost";
 	for (i = 0; host[i]; i++) {
 		char c = host[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '-' || c == ':' || c == '[' || c == ']'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
 			return "localhost";
 	}
 	return host;
@@ -195,11 +199,12 @@ static void add_error_headers(brt_api_request *req, struct MHD_Response *resp)
 			if (challenge)
 				MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
 		} else if (req->action) {
-			const char *realm = brt_pool_printf(req->pool, "%s://%s/v2/token",
-							    req->api->tls ? "https" : "http", public_host(req));
-			const char *challenge =
-				realm ? brt_auth_challenge(req->pool, &req->api->auth, realm, req->action, req->repo)
-				      : NULL;
+			const char *realm =
+				brt_pool_printf(req->pool, "%s://%s/v2/token",
+						req->api->tls ? "https" : "http", public_host(req));
+			const char *challenge = realm ? brt_auth_challenge(req->pool, &req->api->auth, realm,
+									   req->action, req->repo)
+						      : NULL;
 			if (challenge)
 				MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
 		}

@@ -17,8 +17,8 @@ typedef struct brt_api {
 	const brt_config *config;
 	brt_blobstore *blobs;
 	brt_meta *meta;
-	brt_auth auth;       /* auth.token_secret may point at token_secret */
-	int tls;             /* served over HTTPS (for token realms) */
+	brt_auth auth; /* auth.token_secret may point at token_secret */
+	int tls;       /* served over HTTPS (for token realms) */
 	unsigned char token_secret[BRT_TOKEN_SECRET_LEN];
 } brt_api;
 

@@ -80,8 +80,8 @@ static int check_object_size(brt_api_request *req, const char *key, uint64_t sto
 {
 	if (stored == expected)
 		return 0;
-	brt_log_warn("blob %s in %s: object %s has %llu bytes, %llu recorded", req->digest.str, req->repo, key,
-		     (unsigned long long)stored, (unsigned long long)expected);
+	brt_log_warn("blob %s in %s: object %s has %llu bytes, %llu recorded", req->digest.str, req->repo,
+		     key, (unsigned long long)stored, (unsigned long long)expected);
 	return brt_error_set(BRT_ENOTFOUND, "the stored copy of this blob is damaged; push it again");
 }
 
@@ -125,8 +125,8 @@ static int open_body(struct MHD_Response **out, brt_api_request *req, const char
 	head_max = len < BLOB_HEAD_MAX ? (size_t)len : BLOB_HEAD_MAX;
 	while (stream->head_len < head_max) {
 		size_t n = 0;
-		if ((error = reader->read(reader, stream->head + stream->head_len, head_max - stream->head_len,
-					  &n)) < 0) {
+		if ((error = reader->read(reader, stream->head + stream->head_len,
+					  head_max - stream->head_len, &n)) < 0) {
 			/* Answer with the read's detail, not the free's. */
 			api_fail(req, error);
 			free_stream(stream);
@@ -205,8 +205,8 @@ int api_blob_delete(brt_api_request *req)
 
 	if ((error = parse_digest(req)) < 0 ||
 	    (error = brt_meta_blob_unlink(req->api->meta, &(brt_blob_link){.account_id = req->account,
-											 .repo = req->repo,
-											 .digest = req->digest.str})) < 0)
+									   .repo = req->repo,
+									   .digest = req->digest.str})) < 0)
 		return error;
 	api_send(req, 202, api_response_empty(), 0);
 	return 0;

@@ -25,26 +25,26 @@ typedef struct brt_api_request {
 	brt_pool *pool;             /* &http->pool */
 	const brt_route_def *route; /* NULL until routed, or for a 405 */
 	brt_endpoint endpoint;
-	brt_action action;          /* what was authorised (for a 401's challenge) */
-	const char *repo;           /* pool; validated */
-	const char *reference;      /* pool; tag, digest or upload id (unvalidated) */
+	brt_action action;                    /* what was authorised (for a 401's challenge) */
+	const char *repo;                     /* pool; validated */
+	const char *reference;                /* pool; tag, digest or upload id (unvalidated) */
 	char account[BRT_ACCOUNT_ID_LEN + 1]; /* the account `repo` belongs to ("" without a repo) */
-	const brt_principal *principal; /* pool; see api_principal */
+	const brt_principal *principal;       /* pool; see api_principal */
 
 	/* the answer to give once the body is read, if an error came first */
-	int pending_error;          /* 0: none */
+	int pending_error; /* 0: none */
 	unsigned int pending_status;
 	const char *pending_code;
 	const char *pending_detail;
 
 	/* uploads */
 	brt_blob_upload *upload;
-	brt_upload *session;        /* pool; the upload row being extended */
-	int monolithic;             /* POST ?digest=: no session row */
-	int mount;                  /* POST ?mount=: link req->digest from mount_from */
-	const char *mount_from;     /* ?from= when a valid name, else NULL (borrowed) */
-	brt_digest digest;          /* the digest the client named, if any */
-	uint64_t blob_size;         /* blob GET: the blob's size (for a 416's Content-Range) */
+	brt_upload *session;    /* pool; the upload row being extended */
+	int monolithic;         /* POST ?digest=: no session row */
+	int mount;              /* POST ?mount=: link req->digest from mount_from */
+	const char *mount_from; /* ?from= when a valid name, else NULL (borrowed) */
+	brt_digest digest;      /* the digest the client named, if any */
+	uint64_t blob_size;     /* blob GET: the blob's size (for a 416's Content-Range) */
 
 	/* token endpoint */
 	struct brt_token_form *form; /* pool */

@@ -156,7 +156,8 @@ int api_referrers(brt_api_request *req)
 	}
 	if (filter && !*filter)
 		filter = NULL;
-	if ((error = brt_meta_referrers_list(meta, req->repo, req->digest.str, filter, append_referrer, &acc)) < 0)
+	if ((error = brt_meta_referrers_list(meta, req->repo, req->digest.str, filter, append_referrer,
+					     &acc)) < 0)
 		goto done;
 	body = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", BRT_MT_OCI_INDEX, "manifests",
 			 acc.list);

@@ -28,7 +28,9 @@ static int parse_reference(brt_api_request *req, int *is_digest)
 {
 	*is_digest = is_digest_ref(req->reference);
 	if (*is_digest)
-		return brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0 ? BRT_EDIGEST : 0;
+		return brt_digest_parse(&req->digest, req->reference, strlen(req->reference)) < 0
+			       ? BRT_EDIGEST
+			       : 0;
 	if (!brt_tag_valid(req->reference, strlen(req->reference)))
 		return brt_error_set(req->http->method == BRT_PUT ? BRT_EINVALID : BRT_ENOTFOUND,
 				     "invalid tag: no manifest can have it");
@@ -47,7 +49,8 @@ int api_manifest_put_begin(brt_api_request *req)
 		char *end;
 		unsigned long long n = strtoull(cl, &end, 10);
 		if (*end != '\0' || n > max)
-			return brt_error_set(BRT_ETOOBIG, "manifest is larger than the limit of %zu bytes", max);
+			return brt_error_set(BRT_ETOOBIG, "manifest is larger than the limit of %zu bytes",
+					     max);
 	}
 	return 0;
 }
@@ -125,7 +128,7 @@ int api_manifest_put_end(brt_api_request *req)
 
 struct accept_scan {
 	const char *media_type;
-	int seen;    /* any Accept header at all */
+	int seen; /* any Accept header at all */
 	int matched;
 };
 
@@ -196,14 +199,15 @@ int api_manifest_get(brt_api_request *req)
 
 	if ((error = parse_reference(req, &is_digest)) < 0)
 		return error;
-	error = brt_meta_manifest_get(meta, &m, req->pool, req->repo, is_digest ? req->digest.str : req->reference,
-				   is_digest);
+	error = brt_meta_manifest_get(meta, &m, req->pool, req->repo,
+				      is_digest ? req->digest.str : req->reference, is_digest);
 	if (error < 0)
 		return unknown_error(req, error);
 	scan.media_type = m.media_type;
 	MHD_get_connection_values(req->http->conn, MHD_HEADER_KIND, scan_accept, &scan);
 	if (scan.seen && !scan.matched)
-		return brt_error_set(BRT_ENOTFOUND, "manifest is %s, which the client does not accept", m.media_type);
+		return brt_error_set(BRT_ENOTFOUND, "manifest is %s, which the client does not accept",
+				     m.media_type);
 	snprintf(etag, sizeof(etag), "\"%s\"", m.digest);
 	inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	if (inm && (strstr(inm, m.digest) || strcmp(inm, "*") == 0)) {

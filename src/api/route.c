@@ -29,16 +29,20 @@ static const brt_route_def routes[] = {
 	{"/blobs/uploads", BRT_EP_UPLOAD, M(DELETE), PUSH, 0, NULL, NULL, api_upload_cancel, "upload-cancel"},
 	{"/blobs", BRT_EP_BLOB, M(GET) | M(HEAD), PULL, 1, NULL, NULL, api_blob_get, "blob-get"},
 	{"/blobs", BRT_EP_BLOB, M(DELETE), DELETE, 0, NULL, NULL, api_blob_delete, "blob-delete"},
-	{"/manifests", BRT_EP_MANIFEST, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_manifest_get, "manifest-get"},
+	{"/manifests", BRT_EP_MANIFEST, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_manifest_get,
+	 "manifest-get"},
 	{"/manifests", BRT_EP_MANIFEST, M(PUT), PUSH, 0, api_manifest_put_begin, api_manifest_put_body,
 	 api_manifest_put_end, "manifest-put"},
-	{"/manifests", BRT_EP_MANIFEST, M(DELETE), DELETE, 0, NULL, NULL, api_manifest_delete, "manifest-delete"},
+	{"/manifests", BRT_EP_MANIFEST, M(DELETE), DELETE, 0, NULL, NULL, api_manifest_delete,
+	 "manifest-delete"},
 	{"/referrers", BRT_EP_REFERRERS, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_referrers, "referrers"},
 	{"/tags", BRT_EP_TAGS, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_tags_list, "tags-list"},
 	/* Registry-wide: the whole path after /v2/. */
 	{"", BRT_EP_BASE, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_base, "base"},
-	{"_catalog", BRT_EP_CATALOG, M(GET) | M(HEAD), BRT_ACTION_CATALOG, 0, NULL, NULL, api_catalog, "catalog"},
-	{"token", BRT_EP_TOKEN, M(GET) | M(POST), 0, 0, api_token_begin, api_token_body, api_token_end, "token"},
+	{"_catalog", BRT_EP_CATALOG, M(GET) | M(HEAD), BRT_ACTION_CATALOG, 0, NULL, NULL, api_catalog,
+	 "catalog"},
+	{"token", BRT_EP_TOKEN, M(GET) | M(POST), 0, 0, api_token_begin, api_token_body, api_token_end,
+	 "token"},
 };
 
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -107,9 +111,12 @@ static brt_action action_for_refusal(brt_endpoint endpoint, brt_method method)
 		return BRT_ACTION_PUSH;
 	switch (method) {
 	case BRT_GET:
-	case BRT_HEAD: return endpoint == BRT_EP_CATALOG ? BRT_ACTION_CATALOG : BRT_ACTION_PULL;
-	case BRT_DELETE: return BRT_ACTION_DELETE;
-	default: return BRT_ACTION_PUSH;
+	case BRT_HEAD:
+		return endpoint == BRT_EP_CATALOG ? BRT_ACTION_CATALOG : BRT_ACTION_PULL;
+	case BRT_DELETE:
+		return BRT_ACTION_DELETE;
+	default:
+		return BRT_ACTION_PUSH;
 	}
 }
 

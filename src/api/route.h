@@ -32,25 +32,26 @@ struct brt_api_request;
 /* One row: who serves `methods` on `endpoint`.  Steps return 0 or a
  * BRT_E* code, which the error table turns into the answer. */
 typedef struct brt_route_def {
-	const char *suffix;    /* the path after /v2/<name> (or after /v2/ for registry-wide rows) */
+	const char *suffix; /* the path after /v2/<name> (or after /v2/ for registry-wide rows) */
 	brt_endpoint endpoint;
-	unsigned int methods;  /* BRT_METHOD_BIT() of each method served */
+	unsigned int methods; /* BRT_METHOD_BIT() of each method served */
 	/* What the caller must be allowed before anything else happens; 0
 	 * for no check (the token endpoint authenticates by itself). */
 	brt_action action;
-	int streams;           /* the body or the answer is a blob: a long transfer */
+	int streams; /* the body or the answer is a blob: a long transfer */
 	/* Headers are in (NULL: nothing to do before the body). */
 	int (*begin)(struct brt_api_request *req);
 	/* A chunk of body (NULL: a body is read and dropped). */
 	int (*body)(struct brt_api_request *req, const char *data, size_t len);
 	/* The body is in: answer. */
 	int (*end)(struct brt_api_request *req);
-	const char *name;      /* for tests and logs */
+	const char *name; /* for tests and logs */
 } brt_route_def;
 
 typedef struct brt_route {
 	brt_endpoint endpoint;
-	const brt_route_def *def; /* NULL: the method is not allowed on the endpoint (405, after authorisation) */
+	const brt_route_def
+		*def; /* NULL: the method is not allowed on the endpoint (405, after authorisation) */
 	/* What the caller must be allowed (the row's, or for a 405 what the
 	 * method would need), 0 for no check. */
 	brt_action action;

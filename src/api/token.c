@@ -172,7 +172,8 @@ int api_token_end(brt_api_request *req)
 			return brt_error_set(BRT_EINVALID, "form field too long");
 		if (strcmp(req->form->grant_type, "password") != 0)
 			return brt_error_set(BRT_EUNSUPPORTED, "only the password grant is supported");
-		if (brt_auth_password(&form_principal, &req->api->auth, req->form->username, req->form->password) < 0)
+		if (brt_auth_password(&form_principal, &req->api->auth, req->form->username,
+				      req->form->password) < 0)
 			return unauthorized();
 		principal = &form_principal;
 	} else {

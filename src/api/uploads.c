@@ -127,7 +127,8 @@ static void take_body(brt_api_request *req)
 /* A new upload with no session row (monolithic POST). */
 static int open_fresh_upload(brt_api_request *req, const char *id, brt_digest_alg alg)
 {
-	int error = brt_blob_upload_open(&req->upload, req->api->blobs, id, req->api->config->blob_max, alg, NULL);
+	int error = brt_blob_upload_open(&req->upload, req->api->blobs, id, req->api->config->blob_max, alg,
+					 NULL);
 
 	if (error < 0)
 		return open_error(error);
@@ -142,7 +143,8 @@ static int open_fresh_upload(brt_api_request *req, const char *id, brt_digest_al
 static int open_session_upload(brt_api_request *req)
 {
 	brt_upload *s = req->session;
-	brt_upload_point at = {s->offset, s->hash_state, s->hash_state_len, s->backend_state, s->backend_state_len};
+	brt_upload_point at = {s->offset, s->hash_state, s->hash_state_len, s->backend_state,
+			       s->backend_state_len};
 	int error = brt_blob_upload_open(&req->upload, req->api->blobs, s->id, req->api->config->blob_max,
 					 BRT_DIGEST_SHA256, &at);
 
@@ -152,7 +154,8 @@ static int open_session_upload(brt_api_request *req)
 		 * cannot go on.  End it, so the client starts over. */
 		brt_log_warn("upload %s in %s: %s; ending the session", s->id, req->repo, brt_error_last());
 		if (brt_meta_upload_delete(req->api->meta, s->id, s->generation) == 0)
-			brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state, s->backend_state_len);
+			brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state,
+						s->backend_state_len);
 		return brt_error_set(BRT_ENOTFOUND, "the upload's data is gone; start a new upload");
 	}
 	if (error < 0)
@@ -168,8 +171,8 @@ int api_upload_post_begin(brt_api_request *req)
 	int error;
 
 	/* Every malformed parameter is a 400 DIGEST_INVALID. */
-	if (brt_query_upload_post(&q, api_query(req, "digest"), api_query(req, "mount"), api_query(req, "from")) <
-	    0)
+	if (brt_query_upload_post(&q, api_query(req, "digest"), api_query(req, "mount"),
+				  api_query(req, "from")) < 0)
 		return BRT_EDIGEST;
 	req->digest = q.digest;
 	req->mount = q.kind == BRT_UPLOAD_START_MOUNT;
@@ -208,7 +211,8 @@ static int chunk_range(brt_api_request *req, uint64_t *start_out, uint64_t *end_
 		length = strtoull(content_length, &end, 10);
 		if (*end != '\0' || length != *end_out - *start_out + 1)
 			return brt_error_set(BRT_ERANGE,
-					     "Content-Range %llu-%llu announces %llu bytes but Content-Length is %s",
+					     "Content-Range %llu-%llu announces %llu bytes but "
+					     "Content-Length is %s",
 					     (unsigned long long)*start_out, (unsigned long long)*end_out,
 					     (unsigned long long)(*end_out - *start_out + 1), content_length);
 	}
@@ -243,7 +247,8 @@ static int check_chunk_complete(brt_api_request *req)
 		return has_range;
 	received = brt_blob_upload_size(req->upload) - req->session->offset;
 	if (received != end - start + 1)
-		return brt_error_set(BRT_ERANGE, "Content-Range %llu-%llu announces %llu bytes but the body had %llu",
+		return brt_error_set(BRT_ERANGE,
+				     "Content-Range %llu-%llu announces %llu bytes but the body had %llu",
 				     (unsigned long long)start, (unsigned long long)end,
 				     (unsigned long long)(end - start + 1), (unsigned long long)received);
 	return 0;
@@ -297,11 +302,11 @@ static int finish_blob(brt_api_request *req, int *committed_out)
 		return error;
 	*committed_out = 1;
 	return brt_meta_blob_link(req->api->meta, &(brt_blob_link){.account_id = req->account,
-								 .repo = req->repo,
-								 .digest = req->digest.str,
-								 .size = size,
-								 .storage_key = key,
-								 .now = brt_now_ms()});
+								   .repo = req->repo,
+								   .digest = req->digest.str,
+								   .size = size,
+								   .storage_key = key,
+								   .now = brt_now_ms()});
 }
 
 /* Link req->digest from req->mount_from if the caller may read it there;
@@ -344,7 +349,8 @@ static int start_session(brt_api_request *req)
 	s->hash_state_len = brt_hasher_save(&h, s->hash_state);
 	s->created_at = s->updated_at = brt_now_ms();
 	/* BRT_ELIMIT: the account holds as many sessions as it may. */
-	if ((error = brt_meta_upload_create(req->api->meta, s, req->api->config->uploads_max_per_account)) < 0)
+	if ((error = brt_meta_upload_create(req->api->meta, s, req->api->config->uploads_max_per_account)) <
+	    0)
 		return error;
 	send_session(req, s->id, 0, 202);
 	return 0;

@@ -100,7 +100,8 @@ static int token_login(brt_principal *p, const brt_auth *auth, brt_pool *pool, c
 	if (strncmp(p->token.subject, "key:", 4) == 0) {
 		/* A token lives no longer than its key. */
 		if (key_lookup(&key, meta, p->token.subject + 4) < 0 || key.revoked_at ||
-		    (key.expires_at && key.expires_at <= now) || strcmp(key.account_id, p->token.account) != 0)
+		    (key.expires_at && key.expires_at <= now) ||
+		    strcmp(key.account_id, p->token.account) != 0)
 			return BRT_EUNAUTHORIZED;
 		p->permissions = key.permissions;
 	} else if (strncmp(p->token.subject, "device:", 7) == 0) {
@@ -126,7 +127,8 @@ int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, 
 		len = strlen(value);
 		if (len == 0 || len >= cap)
 			return brt_error_set(BRT_EUNAUTHORIZED, "malformed bearer credential");
-		*kind_out = strncmp(value, BRT_ACCESS_KEY_PREFIX, 4) == 0 ? BRT_CREDENTIAL_KEY : BRT_CREDENTIAL_TOKEN;
+		*kind_out = strncmp(value, BRT_ACCESS_KEY_PREFIX, 4) == 0 ? BRT_CREDENTIAL_KEY
+									  : BRT_CREDENTIAL_TOKEN;
 		memcpy(out, value, len + 1);
 		return 0;
 	}
@@ -175,7 +177,8 @@ void brt_auth_authenticate(brt_principal *p, const brt_auth *auth, brt_pool *poo
 	if (credentials->authorization) {
 		char credential[BRT_TOKEN_MAX_LEN + 1];
 		brt_credential_kind kind;
-		int error = brt_auth_parse_header(&kind, credential, sizeof(credential), credentials->authorization);
+		int error = brt_auth_parse_header(&kind, credential, sizeof(credential),
+						  credentials->authorization);
 
 		if (error == 0 && kind == BRT_CREDENTIAL_KEY)
 			error = key_login(p, auth, credential, strlen(credential));
@@ -190,7 +193,8 @@ void brt_auth_authenticate(brt_principal *p, const brt_auth *auth, brt_pool *poo
 	if (!device->checked) {
 		device->checked = 1;
 		if (credentials->tls_session)
-			brt_device_check(device, credentials->tls_session, auth->meta, auth->device_account_field);
+			brt_device_check(device, credentials->tls_session, auth->meta,
+					 auth->device_account_field);
 	}
 	if (device->state == 1) {
 		p->kind = BRT_PRINCIPAL_DEVICE;
@@ -264,8 +268,9 @@ const char *brt_auth_challenge(brt_pool *pool, const brt_auth *auth, const char 
 	if (!auth->enabled)
 		return NULL;
 	if (action == BRT_ACTION_CATALOG)
-		return brt_pool_printf(pool, "Bearer realm=\"%s\",service=\"%s\",scope=\"registry:catalog:*\"", realm,
-				       auth->service);
+		return brt_pool_printf(pool,
+				       "Bearer realm=\"%s\",service=\"%s\",scope=\"registry:catalog:*\"",
+				       realm, auth->service);
 	if (!repo)
 		return brt_pool_printf(pool, "Bearer realm=\"%s\",service=\"%s\"", realm, auth->service);
 	actions = action == BRT_ACTION_PUSH ? "pull,push" : action == BRT_ACTION_DELETE ? "delete" : "pull";

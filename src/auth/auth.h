@@ -36,9 +36,9 @@ typedef enum brt_principal_kind {
 typedef struct brt_principal {
 	brt_principal_kind kind;
 	char account[33];
-	char subject[96];          /* "key:<id>" or "device:<name>" */
-	unsigned int permissions;  /* what the key or device may do at all */
-	brt_token_claims token;    /* kind TOKEN: the granted scopes */
+	char subject[96];         /* "key:<id>" or "device:<name>" */
+	unsigned int permissions; /* what the key or device may do at all */
+	brt_token_claims token;   /* kind TOKEN: the granted scopes */
 } brt_principal;
 
 typedef enum brt_credential_kind {
@@ -60,7 +60,7 @@ typedef struct brt_auth {
  * costs a signature verification).  Start zeroed. */
 typedef struct brt_auth_device {
 	int checked;
-	int state;        /* 0: no certificate, 1: a valid device, -1: refused */
+	int state; /* 0: no certificate, 1: a valid device, -1: refused */
 	char account[33];
 	char name[65];
 } brt_auth_device;

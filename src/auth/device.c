@@ -78,7 +78,8 @@ static int identify(brt_auth_device *state, gnutls_session_t session, brt_meta *
 		goto done;
 	}
 	if (!client_purpose(crt)) {
-		brt_log_info("device certificate refused: its extended key usage excludes client authentication");
+		brt_log_info(
+			"device certificate refused: its extended key usage excludes client authentication");
 		goto done;
 	}
 	if (!brt_account_id_valid(account) || brt_meta_account_get(meta, &found, account) < 0) {

@@ -84,8 +84,8 @@ int brt_key_verify(const brt_access_key *key, const unsigned char *hash, int64_t
 
 const char *brt_permissions_name(unsigned int permissions)
 {
-	static const char *const names[8] = {"none", "pull", "push", "pull,push", "delete", "pull,delete",
-					     "push,delete", "pull,push,delete"};
+	static const char *const names[8] = {"none",   "pull",        "push",        "pull,push",
+					     "delete", "pull,delete", "push,delete", "pull,push,delete"};
 
 	return names[permissions & 7];
 }

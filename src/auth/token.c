@@ -52,8 +52,8 @@ int brt_token_sign(char **out, const unsigned char *secret, const char *service,
 							claims->grants[i].repo, "actions",
 							actions_json(claims->grants[i].actions)));
 	if (access && claims->catalog)
-		json_array_append_new(access, json_pack("{s:s,s:s,s:[s]}", "type", "registry", "name", "catalog",
-							"actions", "*"));
+		json_array_append_new(access, json_pack("{s:s,s:s,s:[s]}", "type", "registry", "name",
+							"catalog", "actions", "*"));
 	payload = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:O}", "iss", service, "aud", service, "sub",
 			    claims->subject, "acct", claims->account, "iat", (json_int_t)now, "nbf",
 			    (json_int_t)(now - 10), "exp", (json_int_t)(now + ttl), "jti", jti, "access",
@@ -189,8 +189,8 @@ static int check_header(const char *segment, size_t len)
 	return ok ? 0 : brt_error_set(BRT_EUNAUTHORIZED, "token header is not HS256");
 }
 
-int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char *secret,
-		     const char *service, const char *token, size_t len, int64_t now)
+int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char *secret, const char *service,
+		     const char *token, size_t len, int64_t now)
 {
 	const char *dot1, *dot2;
 	unsigned char mac[32], given[32];
@@ -209,8 +209,8 @@ int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char 
 	/* An HMAC-SHA256 is 32 bytes: 43 base64url characters. */
 	if (len - (size_t)(dot2 + 1 - token) != 43)
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");
-	HMAC(EVP_sha256(), secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, (size_t)(dot2 - token), mac,
-	     &mac_len);
+	HMAC(EVP_sha256(), secret, BRT_TOKEN_SECRET_LEN, (const unsigned char *)token, (size_t)(dot2 - token),
+	     mac, &mac_len);
 	if (brt_base64_decode(&n, given, sizeof(given), dot2 + 1, 43, BRT_BASE64_URL) < 0 || n != 32 ||
 	    CRYPTO_memcmp(mac, given, 32) != 0)
 		return brt_error_set(BRT_EUNAUTHORIZED, "invalid token signature");

@@ -21,11 +21,11 @@ typedef struct brt_grant {
 } brt_grant;
 
 typedef struct brt_token_claims {
-	char subject[96];     /* "key:<key id>" or "device:<name>" */
+	char subject[96]; /* "key:<key id>" or "device:<name>" */
 	char account[33];
-	int64_t expires_at;   /* seconds since the epoch */
-	int catalog;          /* registry:catalog:* granted */
-	brt_grant *grants;    /* pool */
+	int64_t expires_at; /* seconds since the epoch */
+	int catalog;        /* registry:catalog:* granted */
+	brt_grant *grants;  /* pool */
 	size_t grant_count;
 } brt_token_claims;
 
@@ -36,8 +36,8 @@ int brt_token_sign(char **out, const unsigned char *secret, const char *service,
 
 /* Check signature, audience and time; fill `out` (grants in `pool`).
  * BRT_EUNAUTHORIZED for anything wrong with the token. */
-int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char *secret,
-		     const char *service, const char *token, size_t len, int64_t now);
+int brt_token_verify(brt_token_claims *out, brt_pool *pool, const unsigned char *secret, const char *service,
+		     const char *token, size_t len, int64_t now);
 
 /* Parse one `scope` parameter "repository:<name>:<actions>" (actions
  * comma-separated: pull, push, delete, *) into *repo_out (pool) and

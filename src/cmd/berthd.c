@@ -60,7 +60,7 @@ static void usage(FILE *out)
 }
 
 struct options {
-	const char *words[3];  /* command words, e.g. "key" "revoke" "<id>" */
+	const char *words[3]; /* command words, e.g. "key" "revoke" "<id>" */
 	int word_count;
 	const char *config, *listen, *data_dir, *tls_cert, *tls_key, *client_ca;
 	const char *name, *account, *expires, *label, *id, *grace;
@@ -79,7 +79,8 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			exit(0);
 		}
 		if (strcmp(a, "--version") == 0) {
-			printf("berthd %s%s%s\n", BRT_VERSION_STRING, BRT_GIT_REVISION[0] ? " " : "", BRT_GIT_REVISION);
+			printf("berthd %s%s%s\n", BRT_VERSION_STRING, BRT_GIT_REVISION[0] ? " " : "",
+			       BRT_GIT_REVISION);
 			exit(0);
 		}
 		if (a[0] != '-') {
@@ -102,18 +103,30 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			opt->repair = 1;
 			continue;
 		}
-		if (strcmp(a, "--config") == 0) slot = &opt->config;
-		else if (strcmp(a, "--listen") == 0) slot = &opt->listen;
-		else if (strcmp(a, "--data-dir") == 0) slot = &opt->data_dir;
-		else if (strcmp(a, "--tls-cert") == 0) slot = &opt->tls_cert;
-		else if (strcmp(a, "--tls-key") == 0) slot = &opt->tls_key;
-		else if (strcmp(a, "--client-ca") == 0) slot = &opt->client_ca;
-		else if (strcmp(a, "--name") == 0) slot = &opt->name;
-		else if (strcmp(a, "--id") == 0) slot = &opt->id;
-		else if (strcmp(a, "--account") == 0) slot = &opt->account;
-		else if (strcmp(a, "--expires") == 0) slot = &opt->expires;
-		else if (strcmp(a, "--label") == 0) slot = &opt->label;
-		else if (strcmp(a, "--grace") == 0) slot = &opt->grace;
+		if (strcmp(a, "--config") == 0)
+			slot = &opt->config;
+		else if (strcmp(a, "--listen") == 0)
+			slot = &opt->listen;
+		else if (strcmp(a, "--data-dir") == 0)
+			slot = &opt->data_dir;
+		else if (strcmp(a, "--tls-cert") == 0)
+			slot = &opt->tls_cert;
+		else if (strcmp(a, "--tls-key") == 0)
+			slot = &opt->tls_key;
+		else if (strcmp(a, "--client-ca") == 0)
+			slot = &opt->client_ca;
+		else if (strcmp(a, "--name") == 0)
+			slot = &opt->name;
+		else if (strcmp(a, "--id") == 0)
+			slot = &opt->id;
+		else if (strcmp(a, "--account") == 0)
+			slot = &opt->account;
+		else if (strcmp(a, "--expires") == 0)
+			slot = &opt->expires;
+		else if (strcmp(a, "--label") == 0)
+			slot = &opt->label;
+		else if (strcmp(a, "--grace") == 0)
+			slot = &opt->grace;
 		if (!slot || i + 1 >= argc) {
 			fprintf(stderr, "berthd: %s: %s\n", a, slot ? "needs a value" : "unknown option");
 			return -1;
@@ -229,8 +242,9 @@ static int serve(const brt_config *config)
 	api.auth.device_account_field = config->device_account_field;
 	api.tls = config->tls_cert[0] != '\0';
 	if (!config->auth_enabled)
-		brt_log_warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone can read, write and delete "
-			     "everything; use this for local experiments only");
+		brt_log_warn(
+			"AUTHENTICATION IS OFF (--insecure-no-auth): anyone can read, write and delete "
+			"everything; use this for local experiments only");
 	/* Signals are taken synchronously by this thread; the server threads
 	 * inherit the blocked mask. */
 	sigemptyset(&signals);
@@ -245,7 +259,8 @@ static int serve(const brt_config *config)
 		goto done;
 	}
 	brt_log_info("data in %s (blobs: %s, metadata: %s), region %s, service %s", config->data_dir,
-		     api.blobs->name, api.meta->name, config->region[0] ? config->region : "-", api.auth.service);
+		     api.blobs->name, api.meta->name, config->region[0] ? config->region : "-",
+		     api.auth.service);
 	sigwait(&signals, &sig);
 	brt_log_info("signal %d: draining in-flight requests", sig);
 	brt_http_server_stop(server);
@@ -281,7 +296,9 @@ static int print_account(const brt_account *a, void *payload)
 static int print_key(const brt_access_key *k, void *payload)
 {
 	char created[32], expires[32];
-	const char *state = k->revoked_at ? "revoked" : (k->expires_at && k->expires_at <= brt_now_ms()) ? "expired" : "active";
+	const char *state = k->revoked_at                                      ? "revoked"
+			    : (k->expires_at && k->expires_at <= brt_now_ms()) ? "expired"
+									       : "active";
 
 	(void)payload;
 	format_time(created, sizeof(created), k->created_at);
@@ -289,8 +306,8 @@ static int print_key(const brt_access_key *k, void *payload)
 		format_time(expires, sizeof(expires), k->expires_at);
 	else
 		snprintf(expires, sizeof(expires), "never");
-	printf("%s\t%s\t%s\t%s\t%s\t%s\n", k->id, brt_permissions_name(k->permissions), created, expires, state,
-	       k->label);
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n", k->id, brt_permissions_name(k->permissions), created, expires,
+	       state, k->label);
 	return 0;
 }
 
@@ -318,7 +335,8 @@ static int admin(const struct options *opt, const brt_config *config)
 	}
 	if ((strcmp(noun, "key") == 0 && strcmp(verb, "revoke") != 0 && !opt->account) ||
 	    (strcmp(verb, "revoke") == 0 && opt->word_count != 3)) {
-		fprintf(stderr, "berthd: key %s needs %s\n", verb, strcmp(verb, "revoke") == 0 ? "a key id" : "--account ID");
+		fprintf(stderr, "berthd: key %s needs %s\n", verb,
+			strcmp(verb, "revoke") == 0 ? "a key id" : "--account ID");
 		return 2;
 	}
 	if (open_meta(&meta, config) < 0)
@@ -329,7 +347,8 @@ static int admin(const struct options *opt, const brt_config *config)
 		if (opt->id) {
 			/* An account that already exists elsewhere keeps its id. */
 			if (!brt_account_id_valid(opt->id)) {
-				fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->id);
+				fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n",
+					opt->id);
 				goto done;
 			}
 			memcpy(a.id, opt->id, sizeof(a.id));
@@ -353,13 +372,15 @@ static int admin(const struct options *opt, const brt_config *config)
 		char access_key[BRT_ACCESS_KEY_LEN + 1];
 		int64_t now = brt_now_ms(), expires = 0;
 		if (!brt_account_id_valid(opt->account)) {
-			fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->account);
+			fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n",
+				opt->account);
 			goto done;
 		}
 		if (opt->expires) {
 			int64_t d = parse_duration(opt->expires);
 			if (d <= 0) {
-				fprintf(stderr, "berthd: --expires takes a duration like 90d, 12h, 30m or 45s\n");
+				fprintf(stderr,
+					"berthd: --expires takes a duration like 90d, 12h, 30m or 45s\n");
 				goto done;
 			}
 			expires = now + d;
@@ -369,7 +390,8 @@ static int admin(const struct options *opt, const brt_config *config)
 			goto done;
 		}
 		if (brt_key_generate(&key, access_key, opt->account,
-				     opt->pull_only ? BRT_PERM_PULL : BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
+				     opt->pull_only ? BRT_PERM_PULL
+						    : BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
 				     opt->label, now, expires) < 0 ||
 		    (error = brt_meta_key_create(meta, &key)) < 0)
 			goto fail;

@@ -29,24 +29,42 @@ void brt_error_clear(void)
 const char *brt_error_name(int code)
 {
 	switch (code) {
-	case BRT_OK: return "ok";
-	case BRT_ENOTFOUND: return "not found";
-	case BRT_EEXISTS: return "exists";
-	case BRT_EINVALID: return "invalid";
-	case BRT_EDIGEST: return "digest mismatch";
-	case BRT_ETOOBIG: return "too big";
-	case BRT_ECONFLICT: return "conflict";
-	case BRT_EUNSUPPORTED: return "unsupported";
-	case BRT_ENOMEM: return "out of memory";
-	case BRT_EIO: return "i/o error";
-	case BRT_EUNAUTHORIZED: return "unauthorized";
-	case BRT_EDENIED: return "denied";
-	case BRT_ERANGE: return "range not satisfiable";
-	case BRT_EBLOBUNKNOWN: return "blob unknown";
-	case BRT_ELIMIT: return "limit reached";
-	case BRT_ENAME: return "invalid name";
-	case BRT_ENOREPO: return "no such repository";
-	case BRT_EMETHOD: return "method not allowed";
+	case BRT_OK:
+		return "ok";
+	case BRT_ENOTFOUND:
+		return "not found";
+	case BRT_EEXISTS:
+		return "exists";
+	case BRT_EINVALID:
+		return "invalid";
+	case BRT_EDIGEST:
+		return "digest mismatch";
+	case BRT_ETOOBIG:
+		return "too big";
+	case BRT_ECONFLICT:
+		return "conflict";
+	case BRT_EUNSUPPORTED:
+		return "unsupported";
+	case BRT_ENOMEM:
+		return "out of memory";
+	case BRT_EIO:
+		return "i/o error";
+	case BRT_EUNAUTHORIZED:
+		return "unauthorized";
+	case BRT_EDENIED:
+		return "denied";
+	case BRT_ERANGE:
+		return "range not satisfiable";
+	case BRT_EBLOBUNKNOWN:
+		return "blob unknown";
+	case BRT_ELIMIT:
+		return "limit reached";
+	case BRT_ENAME:
+		return "invalid name";
+	case BRT_ENOREPO:
+		return "no such repository";
+	case BRT_EMETHOD:
+		return "method not allowed";
 	}
 	return "unknown error";
 }

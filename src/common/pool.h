@@ -32,7 +32,6 @@ char *brt_pool_strndup(brt_pool *pool, const char *s, size_t len);
 char *brt_pool_strdup(brt_pool *pool, const char *s);
 
 /* printf into pool memory; NULL on failure. */
-char *brt_pool_printf(brt_pool *pool, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+char *brt_pool_printf(brt_pool *pool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -29,7 +29,8 @@ int brt_random_bytes(void *out, size_t len)
 		}
 		if ((n == 0 || errno == EINTR) && ++interrupts < INTERRUPTS_MAX)
 			continue;
-		return brt_error_set(BRT_EIO, "no randomness: %s", n == 0 ? "getrandom returned nothing" : strerror(errno));
+		return brt_error_set(BRT_EIO, "no randomness: %s",
+				     n == 0 ? "getrandom returned nothing" : strerror(errno));
 	}
 	return 0;
 }

@@ -120,9 +120,21 @@ static int get_u64(uint64_t *out, yaml_document_t *doc, const char *key, const c
 	if (errno)
 		return brt_error_set(BRT_EINVALID, "config: %s is out of range", key);
 	switch (*end) {
-	case 'k': case 'K': mult = 1024; end++; break;
-	case 'm': case 'M': mult = 1024 * 1024; end++; break;
-	case 'g': case 'G': mult = 1024 * 1024 * 1024; end++; break;
+	case 'k':
+	case 'K':
+		mult = 1024;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024 * 1024;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1024 * 1024 * 1024;
+		end++;
+		break;
 	}
 	if (mult > 1 && (*end == 'i' || *end == 'b' || *end == 'B'))
 		end++;
@@ -159,10 +171,21 @@ int brt_config_parse_duration(uint64_t *seconds_out, const char *s, int unit_req
 	errno = 0;
 	n = strtoull(s, &end, 10);
 	switch (*end) {
-	case 's': end++; break;
-	case 'm': mult = 60; end++; break;
-	case 'h': mult = 3600; end++; break;
-	case 'd': mult = 86400; end++; break;
+	case 's':
+		end++;
+		break;
+	case 'm':
+		mult = 60;
+		end++;
+		break;
+	case 'h':
+		mult = 3600;
+		end++;
+		break;
+	case 'd':
+		mult = 86400;
+		end++;
+		break;
 	default:
 		if (unit_required)
 			return BRT_EINVALID;
@@ -182,7 +205,8 @@ static int get_duration(unsigned int *out, yaml_document_t *doc, const char *key
 	if (!v)
 		return 0;
 	if (brt_config_parse_duration(&seconds, v, 0) < 0)
-		return brt_error_set(BRT_EINVALID, "config: %s must be a duration like 90s, 30m, 24h or 7d", key);
+		return brt_error_set(BRT_EINVALID, "config: %s must be a duration like 90s, 30m, 24h or 7d",
+				     key);
 	if (seconds < min || seconds > max)
 		return brt_error_set(BRT_EINVALID, "config: %s must be between %us and %us", key, min, max);
 	*out = (unsigned int)seconds;
@@ -208,8 +232,9 @@ static int get_client_cas(brt_config *c, yaml_document_t *doc)
 		   item->type == YAML_SCALAR_NODE) {
 		value = (const char *)item->data.scalar.value;
 	} else {
-		return brt_error_set(BRT_EINVALID, "config: http.tls.clientcas must be one file "
-						   "(concatenate several CAs into one PEM file)");
+		return brt_error_set(BRT_EINVALID,
+				     "config: http.tls.clientcas must be one file "
+				     "(concatenate several CAs into one PEM file)");
 	}
 	if (!value[0] || strlen(value) >= sizeof(c->client_ca))
 		return brt_error_set(BRT_EINVALID, "config: http.tls.clientcas is empty or too long");
@@ -231,18 +256,20 @@ static int apply(brt_config *c, yaml_document_t *doc)
 				PATH("database", "sqlite", "path"))) < 0)
 		return error;
 
-#define U64(field, key, min, max, ...)                                                  \
-	do {                                                                            \
-		v = c->field;                                                           \
-		if ((error = get_u64(&v, doc, key, PATH(__VA_ARGS__), min, max)) < 0)   \
-			return error;                                                   \
-		c->field = (__typeof__(c->field))v;                                     \
+#define U64(field, key, min, max, ...)                                                \
+	do {                                                                          \
+		v = c->field;                                                         \
+		if ((error = get_u64(&v, doc, key, PATH(__VA_ARGS__), min, max)) < 0) \
+			return error;                                                 \
+		c->field = (__typeof__(c->field))v;                                   \
 	} while (0)
 
 	U64(threads, "http.threads", 1, 256, "http", "threads");
-	U64(connection_memory, "http.connection_memory_limit", 16384, 64 << 20, "http", "connection_memory_limit");
+	U64(connection_memory, "http.connection_memory_limit", 16384, 64 << 20, "http",
+	    "connection_memory_limit");
 	U64(connection_limit, "http.max_connections", 0, 1000000, "http", "max_connections");
-	U64(per_address_limit, "http.max_connections_per_address", 0, 1000000, "http", "max_connections_per_address");
+	U64(per_address_limit, "http.max_connections_per_address", 0, 1000000, "http",
+	    "max_connections_per_address");
 	U64(reserved_connections, "http.reserved_connections", 0, 1000000, "http", "reserved_connections");
 	U64(min_rate, "http.min_rate", 0, 1 << 30, "http", "min_rate");
 	U64(body_memory, "http.body_memory_limit", 64 * 1024, (uint64_t)1 << 40, "http", "body_memory_limit");
@@ -257,27 +284,32 @@ static int apply(brt_config *c, yaml_document_t *doc)
 #undef U64
 	if ((error = get_duration(&c->uploads_expire_after, doc, "uploads.expire_after",
 				  PATH("uploads", "expire_after"), 1, 365 * 86400)) < 0 ||
-	    (error = get_duration(&c->header_timeout, doc, "http.header_timeout", PATH("http", "header_timeout"), 1,
-				  3600)) < 0 ||
-	    (error = get_duration(&c->request_timeout, doc, "http.request_timeout", PATH("http", "request_timeout"),
-				  1, 86400)) < 0 ||
-	    (error = get_duration(&c->min_rate_window, doc, "http.min_rate_window", PATH("http", "min_rate_window"),
-				  1, 3600)) < 0)
+	    (error = get_duration(&c->header_timeout, doc, "http.header_timeout",
+				  PATH("http", "header_timeout"), 1, 3600)) < 0 ||
+	    (error = get_duration(&c->request_timeout, doc, "http.request_timeout",
+				  PATH("http", "request_timeout"), 1, 86400)) < 0 ||
+	    (error = get_duration(&c->min_rate_window, doc, "http.min_rate_window",
+				  PATH("http", "min_rate_window"), 1, 3600)) < 0)
 		return error;
 	/* Otherwise a manifest of the largest allowed size could never be
 	 * accepted. */
 	if (c->body_memory < c->manifest_max)
-		return brt_error_set(BRT_EINVALID, "config: http.body_memory_limit (%zu) must be at least "
-						   "limits.manifest_bytes (%zu)", c->body_memory, c->manifest_max);
+		return brt_error_set(BRT_EINVALID,
+				     "config: http.body_memory_limit (%zu) must be at least "
+				     "limits.manifest_bytes (%zu)",
+				     c->body_memory, c->manifest_max);
 
-	if ((error = get_string(c->service, sizeof(c->service), doc, "auth.service", PATH("auth", "service"))) < 0 ||
+	if ((error = get_string(c->service, sizeof(c->service), doc, "auth.service",
+				PATH("auth", "service"))) < 0 ||
 	    (error = get_string(c->device_account_field, sizeof(c->device_account_field), doc,
 				"auth.device.account_field", PATH("auth", "device", "account_field"))) < 0 ||
 	    (error = get_string(c->region, sizeof(c->region), doc, "region", PATH("region"))) < 0 ||
-	    (error = get_string(c->public_host, sizeof(c->public_host), doc, "public_host", PATH("public_host"))) < 0 ||
+	    (error = get_string(c->public_host, sizeof(c->public_host), doc, "public_host",
+				PATH("public_host"))) < 0 ||
 	    (error = get_string(c->tls_cert, sizeof(c->tls_cert), doc, "http.tls.certificate",
 				PATH("http", "tls", "certificate"))) < 0 ||
-	    (error = get_string(c->tls_key, sizeof(c->tls_key), doc, "http.tls.key", PATH("http", "tls", "key"))) < 0 ||
+	    (error = get_string(c->tls_key, sizeof(c->tls_key), doc, "http.tls.key",
+				PATH("http", "tls", "key"))) < 0 ||
 	    (error = get_string(c->client_ca, sizeof(c->client_ca), doc, "http.tls.clientca",
 				PATH("http", "tls", "clientca"))) < 0 ||
 	    (error = get_client_cas(c, doc)) < 0)
@@ -297,14 +329,16 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	if ((error = get_u64(&v, doc, "auth.token_ttl", PATH("auth", "token_ttl"), 10, 86400)) < 0)
 		return error;
 	c->token_ttl = (unsigned int)v;
-	if ((error = get_bool(&disabled, doc, "log.accesslog.disabled", PATH("log", "accesslog", "disabled"))) < 0)
+	if ((error = get_bool(&disabled, doc, "log.accesslog.disabled",
+			      PATH("log", "accesslog", "disabled"))) < 0)
 		return error;
 	c->access_log = !disabled;
 	level = scalar(doc, PATH("log", "level"));
 	if (level) {
 		int l = brt_log_level_parse(level);
 		if (l < 0)
-			return brt_error_set(BRT_EINVALID, "config: log.level must be debug, info, warn or error");
+			return brt_error_set(BRT_EINVALID,
+					     "config: log.level must be debug, info, warn or error");
 		c->log_level = l;
 	}
 	return 0;

@@ -13,35 +13,37 @@
 #define BRT_CONFIG_AUTO 0xffffffffu
 
 typedef struct brt_config {
-	char listen[256];              /* http.addr, "HOST:PORT" or "[v6]:PORT" */
+	char listen[256];                   /* http.addr, "HOST:PORT" or "[v6]:PORT" */
 	char data_dir[BRT_CONFIG_PATH_MAX]; /* storage.filesystem.rootdirectory */
-	char blob_driver[32];          /* the blob store driver: the section under storage ("filesystem") */
-	char meta_driver[32];          /* the metadata driver: the section under database ("sqlite") */
+	char blob_driver[32]; /* the blob store driver: the section under storage ("filesystem") */
+	char meta_driver[32]; /* the metadata driver: the section under database ("sqlite") */
 	char meta_location[BRT_CONFIG_PATH_MAX]; /* database.sqlite.path; "" = <data_dir>/meta.db */
-	unsigned int threads;          /* http.threads */
-	size_t connection_memory;      /* http.connection_memory_limit (bytes) */
-	unsigned int connection_limit; /* http.max_connections; 0: as many as the fd limit allows, at most 4096 */
-	unsigned int connection_timeout; /* http.idle_timeout (seconds) */
-	unsigned int per_address_limit; /* http.max_connections_per_address (IPv6: per /64); 0: none */
+	unsigned int threads;                    /* http.threads */
+	size_t connection_memory;                /* http.connection_memory_limit (bytes) */
+	unsigned int
+		connection_limit; /* http.max_connections; 0: as many as the fd limit allows, at most 4096 */
+	unsigned int connection_timeout;   /* http.idle_timeout (seconds) */
+	unsigned int per_address_limit;    /* http.max_connections_per_address (IPv6: per /64); 0: none */
 	unsigned int reserved_connections; /* http.reserved_connections: the last slots, kept for addresses
 					    * holding few connections; BRT_CONFIG_AUTO: 1/8 of the limit */
-	unsigned int header_timeout;   /* http.header_timeout (seconds) to receive a request's headers */
-	unsigned int request_timeout;  /* http.request_timeout (seconds) for a whole request other than a
-					* blob body or a blob download */
-	uint64_t min_rate;             /* http.min_rate (bytes/s) of a blob body or download; 0: off */
-	unsigned int min_rate_window;  /* http.min_rate_window (seconds) over which min_rate is measured */
-	size_t body_memory;            /* http.body_memory_limit: bytes of request bodies held in memory
-					* (manifests) across all connections */
-	unsigned int drain_timeout;    /* http.drain_timeout (seconds) on SIGTERM */
-	size_t manifest_max;           /* limits.manifest_bytes */
-	uint64_t blob_max;             /* limits.blob_bytes */
-	size_t page_max;               /* limits.page_max (tags, catalog) */
-	size_t referrers_max;          /* limits.referrers_max */
-	size_t json_depth_max;         /* limits.json_depth */
-	unsigned int uploads_expire_after; /* uploads.expire_after (seconds idle before a session is dropped) */
+	unsigned int header_timeout;       /* http.header_timeout (seconds) to receive a request's headers */
+	unsigned int request_timeout;      /* http.request_timeout (seconds) for a whole request other than a
+					    * blob body or a blob download */
+	uint64_t min_rate;                 /* http.min_rate (bytes/s) of a blob body or download; 0: off */
+	unsigned int min_rate_window; /* http.min_rate_window (seconds) over which min_rate is measured */
+	size_t body_memory;           /* http.body_memory_limit: bytes of request bodies held in memory
+				       * (manifests) across all connections */
+	unsigned int drain_timeout;   /* http.drain_timeout (seconds) on SIGTERM */
+	size_t manifest_max;          /* limits.manifest_bytes */
+	uint64_t blob_max;            /* limits.blob_bytes */
+	size_t page_max;              /* limits.page_max (tags, catalog) */
+	size_t referrers_max;         /* limits.referrers_max */
+	size_t json_depth_max;        /* limits.json_depth */
+	unsigned int
+		uploads_expire_after; /* uploads.expire_after (seconds idle before a session is dropped) */
 	unsigned int uploads_max_per_account; /* uploads.max_per_account: open sessions per account */
-	int log_level;                 /* log.level */
-	int access_log;                /* !log.accesslog.disabled */
+	int log_level;                        /* log.level */
+	int access_log;                       /* !log.accesslog.disabled */
 
 	int auth_enabled;              /* auth.mode: token (1) | none (0) */
 	char service[256];             /* auth.service: token audience; default public_host or "berth" */

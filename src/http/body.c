@@ -24,8 +24,9 @@ static int budget_take(brt_http_budget *budget, size_t n, size_t cap)
 		limit -= limit / 4;
 	do {
 		if (__builtin_add_overflow(used, n, &want) || want > limit)
-			return brt_error_set(BRT_ELIMIT, "the server holds as many request bodies in memory as it "
-							 "may (http.body_memory_limit); retry shortly");
+			return brt_error_set(BRT_ELIMIT,
+					     "the server holds as many request bodies in memory as it "
+					     "may (http.body_memory_limit); retry shortly");
 	} while (!atomic_compare_exchange_weak(&budget->used, &used, want));
 	return 0;
 }
@@ -35,7 +36,8 @@ static void budget_give(brt_http_budget *budget, size_t n)
 	atomic_fetch_sub(&budget->used, n);
 }
 
-int brt_http_body_append(brt_http_body *body, brt_http_budget *budget, const void *data, size_t len, size_t max)
+int brt_http_body_append(brt_http_body *body, brt_http_budget *budget, const void *data, size_t len,
+			 size_t max)
 {
 	size_t need, cap;
 	unsigned char *p;
@@ -58,7 +60,8 @@ int brt_http_body_append(brt_http_body *body, brt_http_budget *budget, const voi
 		p = realloc(body->data, cap);
 		if (!p) {
 			budget_give(budget, cap - body->charged);
-			return brt_error_set(BRT_ENOMEM, "out of memory for a request body of %zu bytes", cap);
+			return brt_error_set(BRT_ENOMEM, "out of memory for a request body of %zu bytes",
+					     cap);
 		}
 		body->data = p;
 		body->budget = budget;

@@ -17,7 +17,7 @@ typedef struct brt_http_budget {
 typedef struct brt_http_body {
 	unsigned char *data; /* malloc'd */
 	size_t len, cap;
-	size_t charged;      /* bytes of cap taken from the budget */
+	size_t charged; /* bytes of cap taken from the budget */
 	brt_http_budget *budget;
 } brt_http_body;
 
@@ -25,7 +25,8 @@ typedef struct brt_http_body {
  * BRT_ETOOBIG past `max`; BRT_ELIMIT when the budget is spent, a transient
  * condition worth a retry; BRT_ENOMEM.  Detail in brt_error_last.  On
  * failure the body is unchanged. */
-int brt_http_body_append(brt_http_body *body, brt_http_budget *budget, const void *data, size_t len, size_t max);
+int brt_http_body_append(brt_http_body *body, brt_http_budget *budget, const void *data, size_t len,
+			 size_t max);
 
 /* Free the memory and give it back to the budget; the body is zeroed and
  * may be used again.  Safe to call more than once. */

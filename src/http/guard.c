@@ -30,7 +30,7 @@
 /* A connection's phase and since when, in one word so that the watchdog
  * and the connection's thread can change it with one compare-and-swap. */
 #define STATE(phase, since_ms) (((uint64_t)(since_ms) << 3) | (uint64_t)(phase))
-#define STATE_PHASE(state) ((brt_conn_phase)((state) & 7))
+#define STATE_PHASE(state) ((brt_conn_phase)((state)&7))
 #define STATE_SINCE(state) ((state) >> 3)
 
 typedef struct address_entry {
@@ -45,9 +45,9 @@ struct brt_guard_conn {
 	address_entry *address;
 	brt_guard_conn *prev, *next;
 	/* The watchdog's own bookkeeping (under the guard's lock). */
-	uint64_t seen_state;   /* the state these marks belong to */
-	uint64_t rx_mark;      /* bytes received when it went idle */
-	uint64_t rate_mark;    /* bytes moved when the rate window began */
+	uint64_t seen_state; /* the state these marks belong to */
+	uint64_t rx_mark;    /* bytes received when it went idle */
+	uint64_t rate_mark;  /* bytes moved when the rate window began */
 	uint64_t rate_since_ms;
 	int cut;
 	max_align_t extra[]; /* the caller's per-connection state */
@@ -111,7 +111,8 @@ brt_guard_verdict brt_guard_rate(const brt_guard_limits *limits, uint64_t bytes,
 	if (limits->min_rate == 0 || elapsed_ms == 0)
 		return BRT_GUARD_OK;
 	/* Both products overflow only far beyond any real rate or window. */
-	if (__builtin_mul_overflow(limits->min_rate, elapsed_ms, &want) || __builtin_mul_overflow(bytes, 1000u, &got))
+	if (__builtin_mul_overflow(limits->min_rate, elapsed_ms, &want) ||
+	    __builtin_mul_overflow(bytes, 1000u, &got))
 		return BRT_GUARD_OK;
 	return got < want ? BRT_GUARD_TOO_SLOW : BRT_GUARD_OK;
 }
@@ -176,10 +177,17 @@ brt_guard_verdict brt_guard_admit(brt_guard *guard, const struct sockaddr *addr,
 	pthread_mutex_unlock(&guard->lock);
 	verdict = brt_guard_admission(&guard->limits, total, held);
 	switch (verdict) {
-	case BRT_GUARD_FULL: atomic_fetch_add(&guard->refused_full, 1); break;
-	case BRT_GUARD_PER_ADDRESS: atomic_fetch_add(&guard->refused_per_address, 1); break;
-	case BRT_GUARD_RESERVED: atomic_fetch_add(&guard->refused_reserved, 1); break;
-	default: break;
+	case BRT_GUARD_FULL:
+		atomic_fetch_add(&guard->refused_full, 1);
+		break;
+	case BRT_GUARD_PER_ADDRESS:
+		atomic_fetch_add(&guard->refused_per_address, 1);
+		break;
+	case BRT_GUARD_RESERVED:
+		atomic_fetch_add(&guard->refused_reserved, 1);
+		break;
+	default:
+		break;
 	}
 	return verdict;
 }
@@ -320,7 +328,8 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 		}
 		if (now - conn->rate_since_ms < limits->min_rate_window_ms)
 			return BRT_GUARD_OK;
-		if (brt_guard_rate(limits, received + acked - conn->rate_mark, now - conn->rate_since_ms) != BRT_GUARD_OK)
+		if (brt_guard_rate(limits, received + acked - conn->rate_mark, now - conn->rate_since_ms) !=
+		    BRT_GUARD_OK)
 			return BRT_GUARD_TOO_SLOW;
 		conn->rate_mark = received + acked;
 		conn->rate_since_ms = now;
@@ -353,17 +362,20 @@ static void log_summary(brt_guard *guard, uint64_t now)
 	if (s.refused_full != o->refused_full || s.refused_per_address != o->refused_per_address ||
 	    s.refused_reserved != o->refused_reserved || s.cut_header != o->cut_header ||
 	    s.cut_request != o->cut_request || s.cut_slow != o->cut_slow)
-		brt_log_warn("guard: refused %llu new connections (%llu full, %llu over the per-address limit, %llu "
-			     "from heavy addresses when only reserved slots were left); closed %llu past the header "
-			     "deadline, %llu past the request deadline, %llu below the minimum rate; %u open",
-			     (unsigned long long)(s.refused_full + s.refused_per_address + s.refused_reserved -
-						  o->refused_full - o->refused_per_address - o->refused_reserved),
-			     (unsigned long long)(s.refused_full - o->refused_full),
-			     (unsigned long long)(s.refused_per_address - o->refused_per_address),
-			     (unsigned long long)(s.refused_reserved - o->refused_reserved),
-			     (unsigned long long)(s.cut_header - o->cut_header),
-			     (unsigned long long)(s.cut_request - o->cut_request),
-			     (unsigned long long)(s.cut_slow - o->cut_slow), s.open);
+		brt_log_warn(
+			"guard: refused %llu new connections (%llu full, %llu over the per-address limit, "
+			"%llu "
+			"from heavy addresses when only reserved slots were left); closed %llu past the "
+			"header "
+			"deadline, %llu past the request deadline, %llu below the minimum rate; %u open",
+			(unsigned long long)(s.refused_full + s.refused_per_address + s.refused_reserved -
+					     o->refused_full - o->refused_per_address - o->refused_reserved),
+			(unsigned long long)(s.refused_full - o->refused_full),
+			(unsigned long long)(s.refused_per_address - o->refused_per_address),
+			(unsigned long long)(s.refused_reserved - o->refused_reserved),
+			(unsigned long long)(s.cut_header - o->cut_header),
+			(unsigned long long)(s.cut_request - o->cut_request),
+			(unsigned long long)(s.cut_slow - o->cut_slow), s.open);
 	guard->logged = s;
 	guard->logged_at_ms = now;
 }

@@ -18,13 +18,13 @@
 #define BRT_GUARD_LIGHT_HOLDER 4
 
 typedef struct brt_guard_limits {
-	unsigned int max_connections;  /* total, > 0 */
-	unsigned int per_address;      /* per IPv4 address or IPv6 /64; 0: none */
-	unsigned int reserved;         /* the last slots, for light holders */
-	uint64_t header_ms;            /* to receive a request's headers */
-	uint64_t request_ms;           /* for a whole small request */
-	uint64_t min_rate;             /* bytes/s of a blob transfer; 0: off */
-	uint64_t min_rate_window_ms;   /* measured over this window */
+	unsigned int max_connections; /* total, > 0 */
+	unsigned int per_address;     /* per IPv4 address or IPv6 /64; 0: none */
+	unsigned int reserved;        /* the last slots, for light holders */
+	uint64_t header_ms;           /* to receive a request's headers */
+	uint64_t request_ms;          /* for a whole small request */
+	uint64_t min_rate;            /* bytes/s of a blob transfer; 0: off */
+	uint64_t min_rate_window_ms;  /* measured over this window */
 } brt_guard_limits;
 
 /* What a connection is doing; the guard's deadlines depend on it. */
@@ -38,12 +38,12 @@ typedef enum brt_conn_phase {
 /* Why the guard refused or cut a connection. */
 typedef enum brt_guard_verdict {
 	BRT_GUARD_OK = 0,
-	BRT_GUARD_FULL,          /* every slot is taken */
-	BRT_GUARD_PER_ADDRESS,   /* the address holds its limit */
-	BRT_GUARD_RESERVED,      /* only reserved slots are left and the address holds several */
-	BRT_GUARD_HEADER_LATE,   /* headers not in by the header deadline */
-	BRT_GUARD_REQUEST_LATE,  /* a small request not over by the request deadline */
-	BRT_GUARD_TOO_SLOW,      /* a blob transfer below the minimum rate */
+	BRT_GUARD_FULL,         /* every slot is taken */
+	BRT_GUARD_PER_ADDRESS,  /* the address holds its limit */
+	BRT_GUARD_RESERVED,     /* only reserved slots are left and the address holds several */
+	BRT_GUARD_HEADER_LATE,  /* headers not in by the header deadline */
+	BRT_GUARD_REQUEST_LATE, /* a small request not over by the request deadline */
+	BRT_GUARD_TOO_SLOW,     /* a blob transfer below the minimum rate */
 } brt_guard_verdict;
 
 typedef struct brt_guard brt_guard;

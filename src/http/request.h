@@ -37,17 +37,17 @@ typedef struct brt_http_request {
 	/* read-only for handlers */
 	struct MHD_Connection *conn;
 	brt_http_server *server;
-	int responded;           /* a response was queued */
-	unsigned int status;     /* sent status, for the access log */
-	uint64_t bytes_out;      /* response body size, for the access log */
+	int responded;       /* a response was queued */
+	unsigned int status; /* sent status, for the access log */
+	uint64_t bytes_out;  /* response body size, for the access log */
 
 	/* private to src/http */
-	int discard;             /* the rest of the body is read and dropped */
-	int streaming;           /* a long transfer: held to the minimum rate, not the deadline */
+	int discard;   /* the rest of the body is read and dropped */
+	int streaming; /* a long transfer: held to the minimum rate, not the deadline */
 	uint64_t discarded;
 	struct timespec started;
 	struct brt_guard_conn *guard_conn;
-	brt_http_body body;      /* see brt_http_body_append */
+	brt_http_body body; /* see brt_http_body_append */
 } brt_http_request;
 
 /* A request header or query argument, or NULL.  Borrowed from libmicrohttpd
@@ -62,7 +62,8 @@ int brt_http_has_body(brt_http_request *req);
 /* Queue `resp` with `status` (at most one response per request; a later
  * call only destroys `resp`) and release our reference.  `body_len` is
  * for the access log.  A NULL `resp` (out of memory) drops the connection. */
-void brt_http_respond(brt_http_request *req, unsigned int status, struct MHD_Response *resp, uint64_t body_len);
+void brt_http_respond(brt_http_request *req, unsigned int status, struct MHD_Response *resp,
+		      uint64_t body_len);
 
 /* Read and drop whatever body is still coming: on_body is not called any
  * more.  For a request answered with an error before its body is in. */

@@ -65,7 +65,8 @@ int brt_http_has_body(brt_http_request *req)
 				    brt_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH));
 }
 
-void brt_http_respond(brt_http_request *req, unsigned int status, struct MHD_Response *resp, uint64_t body_len)
+void brt_http_respond(brt_http_request *req, unsigned int status, struct MHD_Response *resp,
+		      uint64_t body_len)
 {
 	if (req->responded) {
 		if (resp)
@@ -99,7 +100,7 @@ void brt_http_stream(brt_http_request *req)
 void *brt_http_conn_data(brt_http_request *req)
 {
 	return req->guard_conn && req->server->handler.conn_data_size ? brt_guard_conn_state(req->guard_conn)
-								       : NULL;
+								      : NULL;
 }
 
 void *brt_http_tls_session(brt_http_request *req)
@@ -125,14 +126,20 @@ int brt_http_body_add(brt_http_request *req, const void *data, size_t len, size_
 static brt_method parse_method(const char *m)
 {
 	switch (m[0]) {
-	case 'G': return strcmp(m, "GET") == 0 ? BRT_GET : BRT_OTHER_METHOD;
-	case 'H': return strcmp(m, "HEAD") == 0 ? BRT_HEAD : BRT_OTHER_METHOD;
+	case 'G':
+		return strcmp(m, "GET") == 0 ? BRT_GET : BRT_OTHER_METHOD;
+	case 'H':
+		return strcmp(m, "HEAD") == 0 ? BRT_HEAD : BRT_OTHER_METHOD;
 	case 'P':
-		if (strcmp(m, "PUT") == 0) return BRT_PUT;
-		if (strcmp(m, "POST") == 0) return BRT_POST;
-		if (strcmp(m, "PATCH") == 0) return BRT_PATCH;
+		if (strcmp(m, "PUT") == 0)
+			return BRT_PUT;
+		if (strcmp(m, "POST") == 0)
+			return BRT_POST;
+		if (strcmp(m, "PATCH") == 0)
+			return BRT_PATCH;
 		return BRT_OTHER_METHOD;
-	case 'D': return strcmp(m, "DELETE") == 0 ? BRT_DELETE : BRT_OTHER_METHOD;
+	case 'D':
+		return strcmp(m, "DELETE") == 0 ? BRT_DELETE : BRT_OTHER_METHOD;
 	}
 	return BRT_OTHER_METHOD;
 }
@@ -164,15 +171,16 @@ static int refuse_bad_framing(brt_http_request *req, const char *version)
 	if (!req->responded) {
 		static const char text[] = "malformed request framing\n";
 		brt_http_respond(req, 400,
-				 MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT),
+				 MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text,
+								 MHD_RESPMEM_PERSISTENT),
 				 sizeof(text) - 1);
 	}
 	return 1;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
 {
 	brt_http_server *server = cls;
 	const brt_http_handler *h = &server->handler;
@@ -202,7 +210,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* Long transfers are held to a minimum rate instead; everything
 		 * else has a deadline. */
 		if (req->guard_conn)
-			brt_guard_request_begin(req->guard_conn, req->streaming && !req->responded && !req->discard);
+			brt_guard_request_begin(req->guard_conn,
+						req->streaming && !req->responded && !req->discard);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -276,9 +285,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
 		     (double)(now.tv_nsec - req->started.tv_nsec) / 1e6;
 		brt_log_info("access method=%s path=%s status=%u bytes=%llu duration_ms=%.3f%s",
-			     brt_log_escape(method, sizeof(method), req->method_name, strlen(req->method_name),
+			     brt_log_escape(method, sizeof(method), req->method_name,
+					    strlen(req->method_name), BRT_LOG_ESCAPE_SPACE),
+			     brt_log_escape(path, sizeof(path), req->url, strlen(req->url),
 					    BRT_LOG_ESCAPE_SPACE),
-			     brt_log_escape(path, sizeof(path), req->url, strlen(req->url), BRT_LOG_ESCAPE_SPACE),
 			     req->status, (unsigned long long)req->bytes_out, ms,
 			     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
 	}
@@ -322,13 +332,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 	fd_info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	addr_info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (fd_info && brt_guard_open(&gc, server->guard, fd_info->connect_fd,
-				      addr_info ? addr_info->client_addr : NULL,
-				      addr_info && addr_info->client_addr &&
-						      addr_info->client_addr->sa_family == AF_INET6
-					      ? (socklen_t)sizeof(struct sockaddr_in6)
-					      : (socklen_t)sizeof(struct sockaddr_in),
-				      server->handler.conn_data_size) < 0)
+	if (fd_info &&
+	    brt_guard_open(&gc, server->guard, fd_info->connect_fd, addr_info ? addr_info->client_addr : NULL,
+			   addr_info && addr_info->client_addr &&
+					   addr_info->client_addr->sa_family == AF_INET6
+				   ? (socklen_t)sizeof(struct sockaddr_in6)
+				   : (socklen_t)sizeof(struct sockaddr_in),
+			   server->handler.conn_data_size) < 0)
 		brt_log_error("cannot track a connection: %s", brt_error_last());
 	*socket_context = gc;
 }
@@ -357,8 +367,8 @@ static unsigned int fit_connection_limit(unsigned int configured)
 				rl = raised;
 			else
 				brt_log_warn("cannot raise the open file limit from %llu to %llu: %s",
-					     (unsigned long long)rl.rlim_cur, (unsigned long long)raised.rlim_cur,
-					     strerror(errno));
+					     (unsigned long long)rl.rlim_cur,
+					     (unsigned long long)raised.rlim_cur, strerror(errno));
 		}
 		fds = rl.rlim_cur == RLIM_INFINITY ? (uint64_t)1 << 20 : (uint64_t)rl.rlim_cur;
 	}
@@ -368,8 +378,8 @@ static unsigned int fit_connection_limit(unsigned int configured)
 	if (configured == 0)
 		return budget < DEFAULT_MAX_CONNECTIONS ? (unsigned int)budget : DEFAULT_MAX_CONNECTIONS;
 	if (configured > budget) {
-		brt_log_warn("http.max_connections %u does not fit the open file limit %llu: using %llu", configured,
-			     (unsigned long long)fds, (unsigned long long)budget);
+		brt_log_warn("http.max_connections %u does not fit the open file limit %llu: using %llu",
+			     configured, (unsigned long long)fds, (unsigned long long)budget);
 		return (unsigned int)budget;
 	}
 	return configured;
@@ -387,7 +397,8 @@ static int read_pem(char **out, const char *path)
 	*out = NULL;
 	if (!f)
 		return brt_error_set(BRT_EIO, "cannot open %s: %s", path, strerror(errno));
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > (1L << 20) || fseek(f, 0, SEEK_SET) != 0) {
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > (1L << 20) ||
+	    fseek(f, 0, SEEK_SET) != 0) {
 		error = brt_error_set(BRT_EIO, "cannot read %s (or it is over 1 MiB)", path);
 		goto done;
 	}
@@ -469,14 +480,14 @@ static void server_free(brt_http_server *server)
 	free(server);
 }
 
-int brt_http_server_start(brt_http_server **out, const brt_http_options *options, const brt_http_handler *handler)
+int brt_http_server_start(brt_http_server **out, const brt_http_options *options,
+			  const brt_http_handler *handler)
 {
 	brt_http_server *server;
 	const brt_http_options *c;
 	struct sockaddr_storage addr;
 	socklen_t addr_len = 0;
-	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
-			     MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	brt_guard_limits limits;
 	int error = 0;
@@ -486,7 +497,8 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 
 	*out = NULL;
 	if (!handler->on_headers || !handler->on_body || !handler->on_complete)
-		return brt_error_set(BRT_EINVALID, "an HTTP handler needs on_headers, on_body and on_complete");
+		return brt_error_set(BRT_EINVALID,
+				     "an HTTP handler needs on_headers, on_body and on_complete");
 	if (!(server = calloc(1, sizeof(*server))))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
 	server->options = *options;
@@ -523,10 +535,12 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 			goto done;
 		flags |= MHD_USE_TLS;
 		server->tls = 1;
-		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert_pem};
+		tls_options[n++] =
+			(struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert_pem};
 		tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key_pem};
 		if (server->client_ca_pem)
-			tls_options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, server->client_ca_pem};
+			tls_options[n++] =
+				(struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, server->client_ca_pem};
 	}
 	tls_options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -543,31 +557,29 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 	if ((error = brt_guard_new(&server->guard, &limits)) < 0)
 		goto done;
 
-	server->daemon = MHD_start_daemon(
-		flags, 0, on_accept, server, on_request, server,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
-		MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-		MHD_OPTION_ARRAY, tls_options,
-		MHD_OPTION_END);
+	server->daemon =
+		MHD_start_daemon(flags, 0, on_accept, server, on_request, server, MHD_OPTION_EXTERNAL_LOGGER,
+				 on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
+				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
+				 MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
+				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
+				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+				 MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
+				 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+				 (unsigned int)1024, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
 	if (!server->daemon) {
 		error = brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
 		goto done;
 	}
 	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	brt_log_info("listening on %s (port %u, %u threads, %s%s; at most %u connections, %u per address, %u "
-		     "reserved; headers within %us, requests within %us, long transfers at %llu B/s or more)",
-		     c->listen, info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
-		     server->client_ca_pem ? " with client certificates" : "", limits.max_connections,
-		     limits.per_address, limits.reserved, c->header_timeout, c->request_timeout,
-		     (unsigned long long)c->min_rate);
+	brt_log_info(
+		"listening on %s (port %u, %u threads, %s%s; at most %u connections, %u per address, %u "
+		"reserved; headers within %us, requests within %us, long transfers at %llu B/s or more)",
+		c->listen, info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
+		server->client_ca_pem ? " with client certificates" : "", limits.max_connections,
+		limits.per_address, limits.reserved, c->header_timeout, c->request_timeout,
+		(unsigned long long)c->min_rate);
 	*out = server;
 	server = NULL;
 done:

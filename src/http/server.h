@@ -39,8 +39,8 @@ typedef struct brt_http_handler {
 	void (*on_cleanup)(brt_http_request *req, void *payload);
 	/* Answer a request the server refuses with `status` (the connection
 	 * then closes); `detail` says why.  NULL: a plain-text answer. */
-	void (*on_refused)(brt_http_request *req, unsigned int status, brt_http_refusal why, const char *detail,
-			   void *payload);
+	void (*on_refused)(brt_http_request *req, unsigned int status, brt_http_refusal why,
+			   const char *detail, void *payload);
 	/* Bytes of per-connection memory (brt_http_conn_data). */
 	size_t conn_data_size;
 	/* Bytes the request pool may hand out (fixed chunks; a handler that
@@ -50,22 +50,22 @@ typedef struct brt_http_handler {
 } brt_http_handler;
 
 typedef struct brt_http_options {
-	const char *listen;               /* "HOST:PORT" or "[V6]:PORT" */
+	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
 	unsigned int threads;
-	size_t connection_memory;         /* libmicrohttpd's per-connection buffer */
-	unsigned int connection_timeout;  /* idle keep-alive connections (seconds) */
-	unsigned int max_connections;     /* 0: as many as the fd limit allows, at most 4096 */
-	unsigned int per_address;         /* connections per client address (IPv6: per /64); 0: no limit */
-	unsigned int reserved;            /* BRT_HTTP_AUTO: 1/8 of max_connections */
-	unsigned int header_timeout;      /* seconds to receive a request's headers */
-	unsigned int request_timeout;     /* seconds for a whole request that is not a long transfer */
-	uint64_t min_rate;                /* bytes/s of a long transfer; 0: off */
-	unsigned int min_rate_window;     /* seconds over which min_rate is measured */
-	unsigned int drain_timeout;       /* seconds in-flight requests get at stop */
-	size_t body_memory;               /* the budget for bodies held in memory */
-	int access_log;                   /* log one line per request */
-	const char *tls_cert, *tls_key;   /* PEM files; NULL or "" for plain HTTP */
-	const char *client_ca;            /* PEM file of CAs for client certificates; NULL or "" for none */
+	size_t connection_memory;        /* libmicrohttpd's per-connection buffer */
+	unsigned int connection_timeout; /* idle keep-alive connections (seconds) */
+	unsigned int max_connections;    /* 0: as many as the fd limit allows, at most 4096 */
+	unsigned int per_address;        /* connections per client address (IPv6: per /64); 0: no limit */
+	unsigned int reserved;           /* BRT_HTTP_AUTO: 1/8 of max_connections */
+	unsigned int header_timeout;     /* seconds to receive a request's headers */
+	unsigned int request_timeout;    /* seconds for a whole request that is not a long transfer */
+	uint64_t min_rate;               /* bytes/s of a long transfer; 0: off */
+	unsigned int min_rate_window;    /* seconds over which min_rate is measured */
+	unsigned int drain_timeout;      /* seconds in-flight requests get at stop */
+	size_t body_memory;              /* the budget for bodies held in memory */
+	int access_log;                  /* log one line per request */
+	const char *tls_cert, *tls_key;  /* PEM files; NULL or "" for plain HTTP */
+	const char *client_ca;           /* PEM file of CAs for client certificates; NULL or "" for none */
 } brt_http_options;
 
 #define BRT_HTTP_AUTO 0xffffffffu
@@ -73,7 +73,8 @@ typedef struct brt_http_options {
 /* Bind and start serving with `handler` (copied; its payload must outlive
  * the server).  BRT_EINVALID for a bad listen address or TLS setting,
  * BRT_EIO if a file cannot be read or the address cannot be bound. */
-int brt_http_server_start(brt_http_server **out, const brt_http_options *options, const brt_http_handler *handler);
+int brt_http_server_start(brt_http_server **out, const brt_http_options *options,
+			  const brt_http_handler *handler);
 
 /* The TCP port the server listens on (useful when asked for port 0). */
 unsigned int brt_http_server_port(const brt_http_server *server);

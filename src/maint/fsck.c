@@ -104,10 +104,10 @@ typedef struct fsck {
 	const brt_fsck_options *opt;
 	FILE *report;
 	unsigned char *buf;
-	vec rows;     /* blob_row, sorted by key */
-	vec objects;  /* stored_object, sorted by key */
-	vec sessions; /* session */
-	vec uploads;  /* upload_data */
+	vec rows;              /* blob_row, sorted by key */
+	vec objects;           /* stored_object, sorted by key */
+	vec sessions;          /* session */
+	vec uploads;           /* upload_data */
 	brt_pool session_pool; /* one session's backend state at a time */
 	uint64_t bytes_hashed;
 	unsigned long awaiting, young_objects, young_uploads, young_sessions, quarantine_held, repair_failed;
@@ -208,7 +208,8 @@ static void quarantine_body(char *out, const char *key)
 
 	if (slash && strlen(slash) > 4) {
 		len = snprintf(digest, sizeof(digest), "%.*s:%s", (int)(slash - key), key, slash + 4);
-		if (len > 0 && (size_t)len < sizeof(digest) && brt_digest_parse(&d, digest, (size_t)len) == 0) {
+		if (len > 0 && (size_t)len < sizeof(digest) &&
+		    brt_digest_parse(&d, digest, (size_t)len) == 0) {
 			brt_blob_key(canonical, d.str);
 			if (strcmp(canonical, key) == 0) {
 				snprintf(out, BRT_BLOB_KEY_MAX, "%.*s/%s", (int)(slash - key), key,
@@ -377,7 +378,8 @@ static void restore_orphan_copy(fsck *f, const blob_row *r, brt_digest_alg alg, 
 	uint64_t len = 0;
 	int error;
 
-	if ((error = rehash(f, &got, &len, copy, alg)) < 0 || len != r->size || strcmp(got.str, r->digest) != 0) {
+	if ((error = rehash(f, &got, &len, copy, alg)) < 0 || len != r->size ||
+	    strcmp(got.str, r->digest) != 0) {
 		brt_error_clear();
 		say(f, "repair-failed %s: the copy in %s does not verify", r->digest, copy);
 		f->repair_failed++;
@@ -411,12 +413,14 @@ static int check_blob(fsck *f, blob_row *r)
 	error = brt_blobstore_stat(f->blobs, r->key, &size);
 	if (error == 0 && size != r->size) {
 		f->res->corrupt++;
-		say(f, "corrupt %s size %" PRIu64 " expected %" PRIu64 " key %s", r->digest, size, r->size, r->key);
+		say(f, "corrupt %s size %" PRIu64 " expected %" PRIu64 " key %s", r->digest, size, r->size,
+		    r->key);
 	} else if (error == 0) {
 		error = rehash(f, &got, &len, r->key, want.alg);
 		if (error == 0 && (len != r->size || strcmp(got.str, want.str) != 0)) {
 			f->res->corrupt++;
-			say(f, "corrupt %s hashes-to %s size %" PRIu64 " key %s", r->digest, got.str, len, r->key);
+			say(f, "corrupt %s hashes-to %s size %" PRIu64 " key %s", r->digest, got.str, len,
+			    r->key);
 		} else if (error == 0) {
 			return 0;
 		}
@@ -499,7 +503,8 @@ static int find_orphans(fsck *f)
 		}
 		if (aged < 0) {
 			f->res->orphan_objects++;
-			say(f, "orphan-object %s size %" PRIu64 " age unknown: %s", o->key, o->size, brt_error_last());
+			say(f, "orphan-object %s size %" PRIu64 " age unknown: %s", o->key, o->size,
+			    brt_error_last());
 			brt_error_clear();
 			continue;
 		}
@@ -555,15 +560,18 @@ static int restore_linked_orphans(fsck *f)
 				f->res->quarantined--;
 				f->res->orphan_objects--;
 				if (back == 0)
-					say(f, "restored %s from %s (linked while fsck ran)", o->key, o->moved_to);
-				else
-					say(f, "resolved %s (pushed again while fsck ran; the old copy stays in %s)", o->key,
+					say(f, "restored %s from %s (linked while fsck ran)", o->key,
 					    o->moved_to);
+				else
+					say(f,
+					    "resolved %s (pushed again while fsck ran; the old copy stays in "
+					    "%s)",
+					    o->key, o->moved_to);
 				brt_error_clear();
 			} else {
 				f->repair_failed++;
-				say(f, "repair-failed %s was linked while fsck ran; its object is in %s: %s", o->key,
-				    o->moved_to, brt_error_last());
+				say(f, "repair-failed %s was linked while fsck ran; its object is in %s: %s",
+				    o->key, o->moved_to, brt_error_last());
 				brt_error_clear();
 			}
 		}
@@ -606,7 +614,8 @@ static int check_manifest(const char *repo, const brt_manifest *mf, void *payloa
 	}
 	/* Parsed without the stored type: it was checked against the payload
 	 * when the manifest was pushed, and only the references matter here. */
-	if (brt_manifest_parse(&info, &c->pool, (const char *)mf->payload, mf->size, NULL, MANIFEST_DEPTH_MAX) < 0) {
+	if (brt_manifest_parse(&info, &c->pool, (const char *)mf->payload, mf->size, NULL,
+			       MANIFEST_DEPTH_MAX) < 0) {
 		f->res->meta_problems++;
 		say(f, "manifest-unparsable %s@%s: %s", repo, mf->digest, brt_error_last());
 		brt_error_clear();
@@ -775,7 +784,8 @@ static int session_intact(fsck *f, const session *s, uint64_t *generation_out)
 		return 1;
 	}
 	*generation_out = u.generation;
-	error = brt_blobstore_writer_open(&w, f->blobs, s->id, u.offset, u.backend_state, u.backend_state_len);
+	error = brt_blobstore_writer_open(&w, f->blobs, s->id, u.offset, u.backend_state,
+					  u.backend_state_len);
 	if (w)
 		w->free(w);
 	brt_error_clear();
@@ -834,8 +844,8 @@ static int check_sessions(fsck *f)
 
 		if (s->updated_at < stale_before) {
 			f->res->stale_sessions++;
-			say(f, "stale-session %s repo %s offset %" PRIu64 " idle %llds", s->id, s->repo, s->offset,
-			    seconds(f->opt->now - s->updated_at));
+			say(f, "stale-session %s repo %s offset %" PRIu64 " idle %llds", s->id, s->repo,
+			    s->offset, seconds(f->opt->now - s->updated_at));
 			if (f->opt->repair)
 				remove_session(f, s, "stale", 1);
 			continue;
@@ -856,7 +866,8 @@ static int check_sessions(fsck *f)
 			say(f, "broken-session %s repo %s offset %" PRIu64 " stored %" PRIu64, s->id, s->repo,
 			    s->offset, d->size);
 		else
-			say(f, "broken-session %s repo %s offset %" PRIu64 " stored none", s->id, s->repo, s->offset);
+			say(f, "broken-session %s repo %s offset %" PRIu64 " stored none", s->id, s->repo,
+			    s->offset);
 		if (f->opt->repair)
 			remove_session(f, s, "broken", 0);
 	}
@@ -873,7 +884,8 @@ static int check_sessions(fsck *f)
 			continue;
 		}
 		/* A session created since the first look owns it after all. */
-		if (f->meta->upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND || !upload_find(&again, d->id)) {
+		if (f->meta->upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND ||
+		    !upload_find(&again, d->id)) {
 			brt_error_clear();
 			continue;
 		}
@@ -892,8 +904,8 @@ done:
 
 unsigned long brt_fsck_findings(const brt_fsck_result *r)
 {
-	return r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads + r->stale_sessions +
-	       r->meta_problems;
+	return r->corrupt + r->missing + r->dangling + r->orphan_objects + r->orphan_uploads +
+	       r->stale_sessions + r->meta_problems;
 }
 
 static int run(fsck *f)
@@ -947,7 +959,8 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 	vec_init(&f.objects, sizeof(stored_object));
 	vec_init(&f.sessions, sizeof(session));
 	vec_init(&f.uploads, sizeof(upload_data));
-	if (meta->version < 4 || !meta->blob_walk || !meta->manifest_walk || !meta->upload_list || !meta->check)
+	if (meta->version < 4 || !meta->blob_walk || !meta->manifest_walk || !meta->upload_list ||
+	    !meta->check)
 		return brt_error_set(BRT_EUNSUPPORTED, "fsck: the %s metadata store cannot walk its contents",
 				     meta->name);
 	if (brt_blobstore_check(blobs) < 0 || !blobs->upload_list)
@@ -961,19 +974,26 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 
 	if (error == 0) {
 		if (f.ages_unknown)
-			say(&f, "note: the %s store cannot tell object ages; %lu unlinked objects were not judged",
+			say(&f,
+			    "note: the %s store cannot tell object ages; %lu unlinked objects were not "
+			    "judged",
 			    blobs->name, f.young_objects);
 		found = brt_fsck_findings(r);
 		fixed = r->quarantined + r->removed;
 		say(&f,
-		    "summary: %s; checked %lu blobs (%" PRIu64 " bytes re-hashed), %lu manifests, %lu objects, "
-		    "%zu sessions, %zu upload files; corrupt %lu, missing %lu, dangling %lu, orphan-objects %lu, "
+		    "summary: %s; checked %lu blobs (%" PRIu64
+		    " bytes re-hashed), %lu manifests, %lu objects, "
+		    "%zu sessions, %zu upload files; corrupt %lu, missing %lu, dangling %lu, orphan-objects "
+		    "%lu, "
 		    "orphan-uploads %lu, stale-sessions %lu, meta %lu; quarantined %lu, removed %lu, "
 		    "repair-failed %lu; awaiting-push %lu, in-quarantine %lu, within-grace %lu",
-		    found == 0 ? "clean" : found > fixed ? "problems" : "repaired", r->blobs_checked,
-		    f.bytes_hashed, r->manifests_checked, r->objects_seen, f.sessions.count, f.uploads.count,
-		    r->corrupt, r->missing, r->dangling, r->orphan_objects, r->orphan_uploads, r->stale_sessions,
-		    r->meta_problems, r->quarantined, r->removed, f.repair_failed, f.awaiting, f.quarantine_held,
+		    found == 0      ? "clean"
+		    : found > fixed ? "problems"
+				    : "repaired",
+		    r->blobs_checked, f.bytes_hashed, r->manifests_checked, r->objects_seen, f.sessions.count,
+		    f.uploads.count, r->corrupt, r->missing, r->dangling, r->orphan_objects,
+		    r->orphan_uploads, r->stale_sessions, r->meta_problems, r->quarantined, r->removed,
+		    f.repair_failed, f.awaiting, f.quarantine_held,
 		    f.young_objects + f.young_uploads + f.young_sessions);
 	}
 	if (report)

@@ -173,7 +173,8 @@ static int sweep_uploads(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *b
 		brt_pool_clear(pool);
 		if (meta->upload_get(meta, &u, pool, id) != 0)
 			continue;
-		error = brt_blobstore_upload_prune(&removed, blobs, id, u.backend_state, u.backend_state_len, before);
+		error = brt_blobstore_upload_prune(&removed, blobs, id, u.backend_state, u.backend_state_len,
+						   before);
 		if (error == BRT_EUNSUPPORTED)
 			break;
 		if (error < 0)
@@ -220,8 +221,10 @@ static void pass_and_log(const char *who, brt_janitor *j, int64_t now, int64_t o
 	if (brt_janitor_pass(&st, j->meta, j->blobs, now, j->expire_after_ms, orphan_before_ms) < 0)
 		brt_log_warn("%s: %s", who, brt_error_last());
 	else if (st.sessions_expired || st.orphans_removed || st.pieces_pruned)
-		brt_log_info("%s: expired %lu upload sessions, removed %lu orphan uploads and %lu abandoned pieces",
-			     who, st.sessions_expired, st.orphans_removed, st.pieces_pruned);
+		brt_log_info(
+			"%s: expired %lu upload sessions, removed %lu orphan uploads and %lu abandoned "
+			"pieces",
+			who, st.sessions_expired, st.orphans_removed, st.pieces_pruned);
 }
 
 static void *janitor_main(void *arg)

@@ -13,9 +13,9 @@
 
 /* What one janitor pass did. */
 typedef struct brt_janitor_stats {
-	unsigned long sessions_expired;  /* rows and their data removed */
-	unsigned long orphans_removed;   /* upload data no session owned */
-	unsigned long pieces_pruned;     /* pieces of live sessions no attempt will adopt */
+	unsigned long sessions_expired; /* rows and their data removed */
+	unsigned long orphans_removed;  /* upload data no session owned */
+	unsigned long pieces_pruned;    /* pieces of live sessions no attempt will adopt */
 } brt_janitor_stats;
 
 /* One pass: drop sessions idle since before `now - expire_after_ms`, with
@@ -39,25 +39,25 @@ void brt_janitor_stop(brt_janitor *janitor);
 
 /* What fsck should do. */
 typedef struct brt_fsck_options {
-	int repair;               /* quarantine corrupt objects, remove what is safe */
-	int64_t now;              /* ms since the epoch */
-	int64_t expire_after_ms;  /* sessions idle longer are stale */
-	int64_t grace_ms;         /* objects and upload data younger than this are
-				   * never called orphans (a push may be linking them),
-				   * nor sessions whose data is missing or short broken
-				   * (a crash between commit and row delete leaves those) */
+	int repair;              /* quarantine corrupt objects, remove what is safe */
+	int64_t now;             /* ms since the epoch */
+	int64_t expire_after_ms; /* sessions idle longer are stale */
+	int64_t grace_ms;        /* objects and upload data younger than this are
+				  * never called orphans (a push may be linking them),
+				  * nor sessions whose data is missing or short broken
+				  * (a crash between commit and row delete leaves those) */
 } brt_fsck_options;
 
 /* What fsck found (and, with repair, did). */
 typedef struct brt_fsck_result {
 	unsigned long blobs_checked, manifests_checked, objects_seen;
-	unsigned long corrupt;        /* objects whose bytes do not match their digest or size */
-	unsigned long missing;        /* blob rows whose object is absent */
-	unsigned long dangling;       /* manifest references or tags that do not resolve */
-	unsigned long orphan_objects; /* objects no blob row names */
-	unsigned long orphan_uploads; /* upload data no session owns */
-	unsigned long stale_sessions; /* sessions past expiry or without their data */
-	unsigned long meta_problems;  /* the metadata driver's own checks */
+	unsigned long corrupt;              /* objects whose bytes do not match their digest or size */
+	unsigned long missing;              /* blob rows whose object is absent */
+	unsigned long dangling;             /* manifest references or tags that do not resolve */
+	unsigned long orphan_objects;       /* objects no blob row names */
+	unsigned long orphan_uploads;       /* upload data no session owns */
+	unsigned long stale_sessions;       /* sessions past expiry or without their data */
+	unsigned long meta_problems;        /* the metadata driver's own checks */
 	unsigned long quarantined, removed; /* repair actions */
 } brt_fsck_result;
 

@@ -32,21 +32,30 @@ static const struct {
 	const char *name;
 	brt_meta_open_fn open;
 } drivers[] = {
-	{ "sqlite", brt_meta_sqlite_open },
+	{"sqlite", brt_meta_sqlite_open},
 };
 
-#define REQUIRED(slot) { #slot, offsetof(brt_meta, slot) }
+#define REQUIRED(slot)                          \
+	{                                       \
+#slot, offsetof(brt_meta, slot) \
+	}
 
 static const struct {
 	const char *name;
 	size_t offset;
 } required_slots[] = {
-	REQUIRED(repo_exists), REQUIRED(blob_get), REQUIRED(blob_link), REQUIRED(blob_unlink),
-	REQUIRED(manifest_put), REQUIRED(manifest_get), REQUIRED(manifest_delete), REQUIRED(tag_delete),
-	REQUIRED(tags_list), REQUIRED(referrers_list), REQUIRED(catalog_list), REQUIRED(upload_create),
-	REQUIRED(upload_get), REQUIRED(upload_update), REQUIRED(upload_delete), REQUIRED(free),
-	REQUIRED(account_create), REQUIRED(account_get), REQUIRED(account_list), REQUIRED(key_create),
-	REQUIRED(key_get), REQUIRED(key_list), REQUIRED(key_revoke), REQUIRED(secret_get),
+	REQUIRED(repo_exists),     REQUIRED(blob_get),
+	REQUIRED(blob_link),       REQUIRED(blob_unlink),
+	REQUIRED(manifest_put),    REQUIRED(manifest_get),
+	REQUIRED(manifest_delete), REQUIRED(tag_delete),
+	REQUIRED(tags_list),       REQUIRED(referrers_list),
+	REQUIRED(catalog_list),    REQUIRED(upload_create),
+	REQUIRED(upload_get),      REQUIRED(upload_update),
+	REQUIRED(upload_delete),   REQUIRED(free),
+	REQUIRED(account_create),  REQUIRED(account_get),
+	REQUIRED(account_list),    REQUIRED(key_create),
+	REQUIRED(key_get),         REQUIRED(key_list),
+	REQUIRED(key_revoke),      REQUIRED(secret_get),
 };
 
 int brt_meta_validate(const brt_meta *m)
@@ -54,16 +63,17 @@ int brt_meta_validate(const brt_meta *m)
 	const char *name = m->name ? m->name : "(unnamed)";
 
 	if (m->version != BRT_META_VERSION)
-		return brt_error_set(BRT_EINVALID, "metadata driver %s speaks interface version %u, this build %d",
-				     name, m->version, BRT_META_VERSION);
+		return brt_error_set(BRT_EINVALID,
+				     "metadata driver %s speaks interface version %u, this build %d", name,
+				     m->version, BRT_META_VERSION);
 	for (size_t i = 0; i < sizeof(required_slots) / sizeof(required_slots[0]); i++) {
 		void (*slot)(void);
 
 		/* Every slot is a function pointer; only NULL-ness matters. */
 		memcpy(&slot, (const char *)m + required_slots[i].offset, sizeof(slot));
 		if (!slot)
-			return brt_error_set(BRT_EINVALID, "metadata driver %s lacks the required slot %s", name,
-					     required_slots[i].name);
+			return brt_error_set(BRT_EINVALID, "metadata driver %s lacks the required slot %s",
+					     name, required_slots[i].name);
 	}
 	return 0;
 }
@@ -104,9 +114,9 @@ void brt_meta_free(brt_meta *m)
 		m->free(m);
 }
 
-#define OPTIONAL(slot)                                                                              \
-	if (!m->slot)                                                                               \
-		return brt_error_set(BRT_EUNSUPPORTED, "the %s metadata driver has no " #slot, m->name)
+#define OPTIONAL(slot) \
+	if (!m->slot)  \
+	return brt_error_set(BRT_EUNSUPPORTED, "the %s metadata driver has no " #slot, m->name)
 
 int brt_meta_repo_exists(brt_meta *m, const char *repo)
 {
@@ -133,8 +143,8 @@ int brt_meta_manifest_put(brt_meta *m, const brt_manifest_put *put)
 	return m->manifest_put(m, put);
 }
 
-int brt_meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo, const char *reference,
-			  int is_digest)
+int brt_meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo,
+			  const char *reference, int is_digest)
 {
 	return m->manifest_get(m, out, pool, repo, reference, is_digest);
 }
@@ -161,8 +171,8 @@ int brt_meta_referrers_list(brt_meta *m, const char *repo, const char *subject, 
 	return m->referrers_list(m, repo, subject, artifact_type, cb, payload);
 }
 
-int brt_meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit, brt_meta_name_cb cb,
-			  void *payload, int *more_out)
+int brt_meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit,
+			  brt_meta_name_cb cb, void *payload, int *more_out)
 {
 	return m->catalog_list(m, prefix, last, limit, cb, payload, more_out);
 }
@@ -234,7 +244,8 @@ int brt_meta_key_epoch(brt_meta *m, uint64_t *out)
 	return 0;
 }
 
-int brt_meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb, void *payload)
+int brt_meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb,
+			 void *payload)
 {
 	OPTIONAL(upload_list);
 	return m->upload_list(m, updated_before, limit, cb, payload);

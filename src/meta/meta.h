@@ -37,7 +37,7 @@
 #include "common/pool.h"
 
 #define BRT_META_VERSION 5
-#define BRT_NAME_MAX 255     /* repository name */
+#define BRT_NAME_MAX 255 /* repository name */
 #define BRT_TAG_MAX 128
 #define BRT_HASH_STATE_MAX 256
 #define BRT_ACCOUNT_ID_LEN 32 /* lower-case hex */
@@ -58,27 +58,27 @@ typedef struct brt_blob_info {
 
 /* A manifest as stored. */
 typedef struct brt_manifest {
-	const char *digest;        /* pool */
-	const char *media_type;    /* pool */
+	const char *digest;           /* pool */
+	const char *media_type;       /* pool */
 	const unsigned char *payload; /* pool; exact bytes received */
 	size_t size;
 } brt_manifest;
 
 /* What a manifest PUT stores.  All pointers are borrowed for the call. */
 typedef struct brt_manifest_put {
-	const char *account_id;     /* the account `repo` belongs to (v5) */
+	const char *account_id; /* the account `repo` belongs to (v5) */
 	const char *repo;
 	const char *digest;
 	const char *media_type;
 	const unsigned char *payload;
 	size_t size;
-	const char *tag;            /* NULL when pushed by digest */
-	const char *subject;        /* subject digest, NULL if none */
-	const char *artifact_type;  /* for referrers: artifactType, else config mediaType; NULL */
-	const char *annotations;    /* JSON object text, NULL if none */
-	const char *const *blobs;   /* config + layer digests: must be linked in repo */
+	const char *tag;           /* NULL when pushed by digest */
+	const char *subject;       /* subject digest, NULL if none */
+	const char *artifact_type; /* for referrers: artifactType, else config mediaType; NULL */
+	const char *annotations;   /* JSON object text, NULL if none */
+	const char *const *blobs;  /* config + layer digests: must be linked in repo */
 	size_t blob_count;
-	const char *const *children;/* index entries: must be manifests in repo */
+	const char *const *children; /* index entries: must be manifests in repo */
 	size_t child_count;
 	int64_t now;
 	/* The sizes the descriptors claim, checked against what is stored
@@ -96,7 +96,7 @@ typedef struct brt_manifest_put {
 /* A blob link as blob_link and blob_unlink see it (v5).  Borrowed for the
  * call; unlink uses account_id, repo and digest only. */
 typedef struct brt_blob_link {
-	const char *account_id;  /* the account `repo` belongs to */
+	const char *account_id; /* the account `repo` belongs to */
 	const char *repo;
 	const char *digest;
 	uint64_t size;
@@ -115,13 +115,13 @@ typedef struct brt_referrer {
 
 /* An upload session. */
 typedef struct brt_upload {
-	char id[33];                /* 32 lower-case hex chars */
+	char id[33];                             /* 32 lower-case hex chars */
 	char account_id[BRT_ACCOUNT_ID_LEN + 1]; /* v5: set by the caller at create */
 	char repo[BRT_NAME_MAX + 1];
-	uint64_t offset;            /* bytes received and acknowledged */
+	uint64_t offset;                              /* bytes received and acknowledged */
 	unsigned char hash_state[BRT_HASH_STATE_MAX]; /* brt_hasher_save() */
 	size_t hash_state_len;
-	uint64_t generation;        /* bumped by every update (CAS) */
+	uint64_t generation; /* bumped by every update (CAS) */
 	int64_t created_at;
 	int64_t updated_at;
 	/* v5: the blob store driver's own state for this upload, opaque here
@@ -134,8 +134,8 @@ typedef struct brt_upload {
 
 /* An account (tenant).  Every repository name starts with its id. */
 typedef struct brt_account {
-	char id[33];      /* 32 lower-case hex chars */
-	char name[129];   /* free text, may be empty */
+	char id[33];    /* 32 lower-case hex chars */
+	char name[129]; /* free text, may be empty */
 	int64_t created_at;
 } brt_account;
 
@@ -151,19 +151,19 @@ enum brt_permission {
 
 /* An access key.  The secret itself is never stored, only its SHA-256. */
 typedef struct brt_access_key {
-	char id[BRT_KEY_ID_LEN + 1];          /* 16 lower-case hex chars */
+	char id[BRT_KEY_ID_LEN + 1]; /* 16 lower-case hex chars */
 	char account_id[33];
 	unsigned char secret_hash[BRT_KEY_HASH_LEN];
-	unsigned int permissions;             /* enum brt_permission bits */
+	unsigned int permissions; /* enum brt_permission bits */
 	char label[129];
 	int64_t created_at;
-	int64_t expires_at;                   /* 0: never */
-	int64_t revoked_at;                   /* 0: not revoked */
+	int64_t expires_at; /* 0: never */
+	int64_t revoked_at; /* 0: not revoked */
 } brt_access_key;
 
 /* A stored blob as the metadata knows it (for whole-store walks). */
 typedef struct brt_blob_row {
-	const char *digest;      /* borrowed for the callback */
+	const char *digest; /* borrowed for the callback */
 	uint64_t size;
 	const char *storage_key; /* borrowed for the callback */
 	int64_t created_at;
@@ -193,7 +193,8 @@ struct brt_meta {
 	/* The blob `digest` as linked into `repo`.  BRT_ENOTFOUND if the repo
 	 * has no such link (even if another repository has the blob), or if
 	 * the blob is marked damaged. */
-	int (*blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo, const char *digest);
+	int (*blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo,
+			const char *digest);
 
 	/* Record that the stored object `storage_key` holds `digest` (`size`
 	 * bytes), if not yet recorded, and link it into `repo` of account
@@ -233,14 +234,14 @@ struct brt_meta {
 	/* Tags of `repo` in byte order, strictly after `last` (NULL: from the
 	 * start), at most `limit`; *more_out = 1 if further tags exist.
 	 * BRT_ENOTFOUND if the repository does not exist. */
-	int (*tags_list)(brt_meta *m, const char *repo, const char *last, size_t limit,
-			 brt_meta_name_cb cb, void *payload, int *more_out);
+	int (*tags_list)(brt_meta *m, const char *repo, const char *last, size_t limit, brt_meta_name_cb cb,
+			 void *payload, int *more_out);
 
 	/* Manifests of `repo` whose subject is `subject`, filtered by
 	 * `artifact_type` when not NULL, ordered by digest.  An unknown
 	 * repository or subject simply yields nothing. */
-	int (*referrers_list)(brt_meta *m, const char *repo, const char *subject,
-			      const char *artifact_type, brt_meta_referrer_cb cb, void *payload);
+	int (*referrers_list)(brt_meta *m, const char *repo, const char *subject, const char *artifact_type,
+			      brt_meta_referrer_cb cb, void *payload);
 
 	/* Repository names in byte order, strictly after `last`, at most
 	 * `limit`; only names starting with `prefix` when not NULL. */
@@ -385,16 +386,16 @@ int brt_meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const cha
 int brt_meta_blob_link(brt_meta *m, const brt_blob_link *link);
 int brt_meta_blob_unlink(brt_meta *m, const brt_blob_link *link);
 int brt_meta_manifest_put(brt_meta *m, const brt_manifest_put *put);
-int brt_meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo, const char *reference,
-			  int is_digest);
+int brt_meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo,
+			  const char *reference, int is_digest);
 int brt_meta_manifest_delete(brt_meta *m, const char *repo, const char *digest);
 int brt_meta_tag_delete(brt_meta *m, const char *repo, const char *tag);
 int brt_meta_tags_list(brt_meta *m, const char *repo, const char *last, size_t limit, brt_meta_name_cb cb,
 		       void *payload, int *more_out);
 int brt_meta_referrers_list(brt_meta *m, const char *repo, const char *subject, const char *artifact_type,
 			    brt_meta_referrer_cb cb, void *payload);
-int brt_meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit, brt_meta_name_cb cb,
-			  void *payload, int *more_out);
+int brt_meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit,
+			  brt_meta_name_cb cb, void *payload, int *more_out);
 int brt_meta_upload_create(brt_meta *m, const brt_upload *upload, unsigned int max_per_account);
 int brt_meta_upload_get(brt_meta *m, brt_upload *out, brt_pool *pool, const char *id);
 int brt_meta_upload_update(brt_meta *m, const brt_upload *upload);
@@ -408,7 +409,8 @@ int brt_meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb, v
 int brt_meta_key_revoke(brt_meta *m, const char *id, int64_t now);
 int brt_meta_secret_get(brt_meta *m, const char *name, unsigned char *out, size_t len);
 int brt_meta_key_epoch(brt_meta *m, uint64_t *out);
-int brt_meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb, void *payload);
+int brt_meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb,
+			 void *payload);
 int brt_meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload);
 int brt_meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payload);
 int brt_meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload);

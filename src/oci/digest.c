@@ -24,11 +24,13 @@ int brt_digest_parse(brt_digest *out, const char *s, size_t len)
 	hex_len = len - alg_len - 1;
 	if (alg_len == 6 && memcmp(s, "sha256", 6) == 0) {
 		if (hex_len != 64 || !brt_hex_lower_valid(colon + 1, hex_len))
-			return brt_error_set(BRT_EINVALID, "sha256 digest must have 64 lower-case hex characters");
+			return brt_error_set(BRT_EINVALID,
+					     "sha256 digest must have 64 lower-case hex characters");
 		out->alg = BRT_DIGEST_SHA256;
 	} else if (alg_len == 6 && memcmp(s, "sha512", 6) == 0) {
 		if (hex_len != 128 || !brt_hex_lower_valid(colon + 1, hex_len))
-			return brt_error_set(BRT_EINVALID, "sha512 digest must have 128 lower-case hex characters");
+			return brt_error_set(BRT_EINVALID,
+					     "sha512 digest must have 128 lower-case hex characters");
 		out->alg = BRT_DIGEST_SHA512;
 	} else {
 		/* algorithm: [a-z0-9]+([+._-][a-z0-9]+)*  encoded: [a-zA-Z0-9=_-]+ */

@@ -19,8 +19,8 @@ typedef enum brt_digest_alg {
 
 typedef struct brt_digest {
 	brt_digest_alg alg;
-	size_t len;                        /* strlen(str) */
-	char str[BRT_DIGEST_STR_MAX + 1];  /* canonical "alg:hex" */
+	size_t len;                       /* strlen(str) */
+	char str[BRT_DIGEST_STR_MAX + 1]; /* canonical "alg:hex" */
 } brt_digest;
 
 /* Parse `s` (`len` bytes, not necessarily NUL-terminated).

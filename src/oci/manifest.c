@@ -65,8 +65,11 @@ static int media_type_valid(const char *s, size_t len)
 static span content_type_essence(const char *header)
 {
 	static const char *const generic[] = {
-		"application/json", "application/octet-stream", "text/plain",
-		"application/x-www-form-urlencoded", "*/*",
+		"application/json",
+		"application/octet-stream",
+		"text/plain",
+		"application/x-www-form-urlencoded",
+		"*/*",
 	};
 	span s = {header, 0};
 
@@ -272,8 +275,7 @@ static int media_type_field(const char **out, const json_t *root)
 	*out = NULL;
 	if (!field)
 		return 0;
-	if (!json_is_string(field) ||
-	    !media_type_valid(json_string_value(field), json_string_length(field)))
+	if (!json_is_string(field) || !media_type_valid(json_string_value(field), json_string_length(field)))
 		return brt_error_set(BRT_EINVALID, "mediaType must be a media type string");
 	*out = json_string_value(field);
 	return 0;
@@ -384,8 +386,7 @@ static int is_index_kind(const char *media_type, const json_t *root)
 	return member(root, "manifests") != NULL;
 }
 
-static int parse_root(brt_manifest_info *out, brt_pool *pool, const json_t *root,
-		      const char *content_type)
+static int parse_root(brt_manifest_info *out, brt_pool *pool, const json_t *root, const char *content_type)
 {
 	int error = 0;
 

@@ -28,14 +28,14 @@ typedef struct brt_manifest_info {
 	 * a generic JSON type), else the payload's mediaType field, else the
 	 * OCI type implied by the shape. */
 	const char *media_type;
-	const char *artifact_type;    /* artifactType, else config.mediaType (images); NULL */
-	const char *subject;          /* subject.digest, validated; NULL if none */
-	const char *annotations;      /* compact JSON text of "annotations"; NULL if none */
-	const char **blobs;           /* config then layers digests (images) */
-	const uint64_t *blob_sizes;   /* the size each of those descriptors claims */
+	const char *artifact_type;  /* artifactType, else config.mediaType (images); NULL */
+	const char *subject;        /* subject.digest, validated; NULL if none */
+	const char *annotations;    /* compact JSON text of "annotations"; NULL if none */
+	const char **blobs;         /* config then layers digests (images) */
+	const uint64_t *blob_sizes; /* the size each of those descriptors claims */
 	size_t blob_count;
-	const char **children;        /* manifests[].digest (indexes) */
-	const uint64_t *child_sizes;  /* the size each of those descriptors claims */
+	const char **children;       /* manifests[].digest (indexes) */
+	const uint64_t *child_sizes; /* the size each of those descriptors claims */
 	size_t child_count;
 } brt_manifest_info;
 

@@ -122,7 +122,8 @@ int brt_parse_page_size(size_t *out, const char *s, size_t max)
 	for (const char *p = s; *p; p++) {
 		size_t digit;
 		if (*p < '0' || *p > '9')
-			return brt_error_set(BRT_EINVALID, "page size must be a non-negative decimal integer");
+			return brt_error_set(BRT_EINVALID,
+					     "page size must be a non-negative decimal integer");
 		/* Keep scanning after saturating so "99…9x" is still rejected,
 		 * but never multiply once past `max`: no overflow is possible. */
 		if (saturated)

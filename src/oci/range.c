@@ -105,8 +105,7 @@ static int decimal_greater(span a, span b)
  * position before the first makes the header invalid, a first position at
  * or past `size` makes it unsatisfiable.  Positions too large for 64 bits
  * are past any object's end, so they only matter for the order test. */
-static int first_last_range(uint64_t *start_out, uint64_t *len_out, span first, span last,
-			    uint64_t size)
+static int first_last_range(uint64_t *start_out, uint64_t *len_out, span first, span last, uint64_t size)
 {
 	uint64_t a, b = UINT64_MAX;
 
@@ -193,8 +192,7 @@ int brt_parse_content_range(uint64_t *start_out, uint64_t *end_out, const char *
 	if (strip_prefix(&s, "bytes "))
 		s = trim(s);
 	has_total = split_at(&spec, &total, s, '/');
-	if (!split_at(&first, &last, spec, '-') || parse_u64(&a, first) != 0 ||
-	    parse_u64(&b, last) != 0)
+	if (!split_at(&first, &last, spec, '-') || parse_u64(&a, first) != 0 || parse_u64(&b, last) != 0)
 		return brt_error_set(BRT_EINVALID, "malformed Content-Range");
 	if (a > b)
 		return brt_error_set(BRT_EINVALID, "Content-Range end before its start");

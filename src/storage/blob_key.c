@@ -18,8 +18,8 @@ void brt_blob_key(char *out, const char *digest_str)
 	if (!colon || colon == digest_str || strlen(colon + 1) < 2)
 		return;
 	hex = colon + 1;
-	written = snprintf(out, BRT_BLOB_KEY_MAX, "%.*s/%.2s/%s", (int)(colon - digest_str),
-			   digest_str, hex, hex);
+	written = snprintf(out, BRT_BLOB_KEY_MAX, "%.*s/%.2s/%s", (int)(colon - digest_str), digest_str, hex,
+			   hex);
 	if (written < 0 || written >= BRT_BLOB_KEY_MAX)
 		out[0] = '\0';
 }

@@ -21,8 +21,8 @@ struct brt_blob_upload {
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 };
 
-int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id, uint64_t max_size,
-			 brt_digest_alg alg, const brt_upload_point *at)
+int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
+			 uint64_t max_size, brt_digest_alg alg, const brt_upload_point *at)
 {
 	static const brt_upload_point fresh;
 	brt_blob_upload *u = NULL;
@@ -84,7 +84,8 @@ int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *hash_state_out,
 	int error;
 
 	upload->saved = 0;
-	if ((error = upload->writer->sync(upload->writer, &upload->backend_state, &upload->backend_state_len)) < 0)
+	if ((error = upload->writer->sync(upload->writer, &upload->backend_state,
+					  &upload->backend_state_len)) < 0)
 		return error;
 	upload->saved = 1;
 	*hash_len_out = brt_hasher_save(&upload->hasher, hash_state_out);
@@ -147,7 +148,8 @@ done:
 
 /* Publish the upload under a private key, re-hash it with the algorithm
  * the client named, and copy it to `key` only if it matches. */
-static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, const char *key, uint64_t size)
+static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, const char *key,
+			   uint64_t size)
 {
 	brt_blobstore *store = upload->store;
 	char staging[BRT_BLOB_KEY_MAX], detail[512];
@@ -158,8 +160,8 @@ static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, 
 	snprintf(staging, sizeof(staging), "staging/%s", upload->upload_id);
 	/* A leftover from an interrupted commit would be taken for this one. */
 	brt_blobstore_remove(store, staging);
-	if ((error = brt_blobstore_commit(store, upload->upload_id, upload->backend_state, upload->backend_state_len,
-					  size, staging)) < 0)
+	if ((error = brt_blobstore_commit(store, upload->upload_id, upload->backend_state,
+					  upload->backend_state_len, size, staging)) < 0)
 		goto discard;
 	if (!(buf = malloc(REHASH_BUF))) {
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
@@ -180,8 +182,10 @@ static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, 
 		 * copy. */
 		uint64_t existing = 0;
 		if ((error = brt_blobstore_stat(store, key, &existing)) == 0 && existing != size) {
-			brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: "
-				     "replacing it", key, (unsigned long long)existing, (unsigned long long)size);
+			brt_log_warn(
+				"blob store: %s has %llu bytes, not the %llu of its verified content: "
+				"replacing it",
+				key, (unsigned long long)existing, (unsigned long long)size);
 			if ((error = brt_blobstore_remove(store, key)) == 0 || error == BRT_ENOTFOUND)
 				error = brt_blobstore_copy(store, staging, key);
 		}

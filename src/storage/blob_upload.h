@@ -33,8 +33,8 @@ typedef struct brt_upload_point {
  * bytes (brt_blob_upload_write then fails with BRT_ETOOBIG).  BRT_EINVALID
  * if the hash state or backend state does not fit the offset; errors of
  * the store's writer_open (BRT_ENOTFOUND: the data is gone) pass up. */
-int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id, uint64_t max_size,
-			 brt_digest_alg alg, const brt_upload_point *at);
+int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char *upload_id,
+			 uint64_t max_size, brt_digest_alg alg, const brt_upload_point *at);
 
 /* The upload's size with what this attempt received. */
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload);

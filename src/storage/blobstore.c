@@ -23,8 +23,8 @@ int brt_blobstore_check(const brt_blobstore *bs)
 	if (bs->version != BRT_BLOBSTORE_VERSION)
 		return brt_error_set(BRT_EINVALID, "blob store %s: built for interface version %u, not %d",
 				     bs->name ? bs->name : "(unnamed)", bs->version, BRT_BLOBSTORE_VERSION);
-	if (!bs->name || !bs->stat || !bs->reader_open || !bs->writer_open || !bs->commit || !bs->upload_remove ||
-	    !bs->remove || !bs->copy || !bs->list || !bs->free)
+	if (!bs->name || !bs->stat || !bs->reader_open || !bs->writer_open || !bs->commit ||
+	    !bs->upload_remove || !bs->remove || !bs->copy || !bs->list || !bs->free)
 		return brt_error_set(BRT_EINVALID, "blob store %s: a required operation is missing",
 				     bs->name ? bs->name : "(unnamed)");
 	return 0;
@@ -75,14 +75,14 @@ int brt_blobstore_open_fd(int *fd_out, uint64_t *size_out, brt_blobstore *bs, co
 	return bs->open_fd(fd_out, size_out, bs, key);
 }
 
-int brt_blobstore_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
-			      const unsigned char *state, size_t state_len)
+int brt_blobstore_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id,
+			      uint64_t offset, const unsigned char *state, size_t state_len)
 {
 	return bs->writer_open(out, bs, upload_id, offset, state, state_len);
 }
 
-int brt_blobstore_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
-			 uint64_t size, const char *key)
+int brt_blobstore_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+			 size_t state_len, uint64_t size, const char *key)
 {
 	return bs->commit(bs, upload_id, state, state_len, size, key);
 }

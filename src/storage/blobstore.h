@@ -142,7 +142,8 @@ struct brt_blobstore {
 	/* Required.  Call `cb` for every committed object key (borrowed for
 	 * the call only), in no particular order; a non-zero return from `cb`
 	 * stops the walk and is returned. */
-	int (*list)(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload);
+	int (*list)(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload),
+		    void *payload);
 
 	/* Required.  Release the store and everything it holds. */
 	void (*free)(brt_blobstore *bs);
@@ -178,10 +179,10 @@ int brt_blobstore_check(const brt_blobstore *bs);
 int brt_blobstore_stat(brt_blobstore *bs, const char *key, uint64_t *size_out);
 int brt_blobstore_reader_open(brt_blob_reader **out, brt_blobstore *bs, const char *key, uint64_t offset);
 int brt_blobstore_open_fd(int *fd_out, uint64_t *size_out, brt_blobstore *bs, const char *key);
-int brt_blobstore_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
-			      const unsigned char *state, size_t state_len);
-int brt_blobstore_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
-			 uint64_t size, const char *key);
+int brt_blobstore_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id,
+			      uint64_t offset, const unsigned char *state, size_t state_len);
+int brt_blobstore_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+			 size_t state_len, uint64_t size, const char *key);
 int brt_blobstore_upload_remove(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
 				size_t state_len);
 int brt_blobstore_remove(brt_blobstore *bs, const char *key);

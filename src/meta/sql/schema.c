@@ -147,7 +147,7 @@ _Static_assert(sizeof(brt_sql_migrations) / sizeof(brt_sql_migrations[0]) == BRT
 
 /* A repository exists from its first upload session on, but is listed only
  * once it holds a blob or a manifest (both probes are primary-key lookups). */
-#define CATALOG_HOLDS_SOMETHING                                                       \
+#define CATALOG_HOLDS_SOMETHING                                                          \
 	" AND (EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id)" \
 	" OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id))"
 
@@ -183,13 +183,11 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_LINK_TOUCH] =
 		"UPDATE repository_blobs SET touched_at = ?3"
 		" WHERE repository_id = ?1 AND digest = ?2 AND touched_at < ?3",
-	[BRT_SQL_LINK_EXISTS] =
-		"SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_LINK_EXISTS] = "SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
 	[BRT_SQL_LINK_SIZE] =
 		"SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest"
 		" WHERE rb.repository_id = ?1 AND rb.digest = ?2",
-	[BRT_SQL_LINK_DELETE] =
-		"DELETE FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_LINK_DELETE] = "DELETE FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
 	/* The size comes from the blob row, the one truth about the object. */
 	[BRT_SQL_ACCOUNT_BLOB_ADD] =
 		"INSERT INTO account_blobs (account_id, digest, size, nlinks)"
@@ -199,8 +197,7 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		"UPDATE account_blobs SET nlinks = nlinks - 1 WHERE account_id = ?1 AND digest = ?2",
 	[BRT_SQL_ACCOUNT_BLOB_PRUNE] =
 		"DELETE FROM account_blobs WHERE account_id = ?1 AND digest = ?2 AND nlinks <= 0",
-	[BRT_SQL_MANIFEST_ID] =
-		"SELECT id, size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_MANIFEST_ID] = "SELECT id, size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
 	[BRT_SQL_MANIFEST_INSERT] =
 		"INSERT INTO manifests (repository_id, account_id, digest, media_type, size, payload,"
 		" subject_digest, artifact_type, annotations, created_at)"
@@ -251,15 +248,13 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		" ORDER BY m.digest",
 	/* Four shapes so that both ends of a prefix range bound the index scan
 	 * (a range with an optional end would scan to the end of the table). */
-	[BRT_SQL_CATALOG_AFTER] =
-		"SELECT name FROM repositories r WHERE name > ?1" CATALOG_HOLDS_SOMETHING
-		" ORDER BY name LIMIT ?2",
+	[BRT_SQL_CATALOG_AFTER] = "SELECT name FROM repositories r WHERE name > ?1" CATALOG_HOLDS_SOMETHING
+				  " ORDER BY name LIMIT ?2",
 	[BRT_SQL_CATALOG_AFTER_BELOW] =
 		"SELECT name FROM repositories r WHERE name > ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
 		" ORDER BY name LIMIT ?3",
-	[BRT_SQL_CATALOG_FROM] =
-		"SELECT name FROM repositories r WHERE name >= ?1" CATALOG_HOLDS_SOMETHING
-		" ORDER BY name LIMIT ?2",
+	[BRT_SQL_CATALOG_FROM] = "SELECT name FROM repositories r WHERE name >= ?1" CATALOG_HOLDS_SOMETHING
+				 " ORDER BY name LIMIT ?2",
 	[BRT_SQL_CATALOG_FROM_BELOW] =
 		"SELECT name FROM repositories r WHERE name >= ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
 		" ORDER BY name LIMIT ?3",
@@ -307,8 +302,7 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		" revoked_at FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
 	/* COALESCE keeps the first revocation time; the row still counts as
 	 * changed, so "no change" means "no such key". */
-	[BRT_SQL_KEY_REVOKE] =
-		"UPDATE access_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+	[BRT_SQL_KEY_REVOKE] = "UPDATE access_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
 	[BRT_SQL_SECRET_GET] = "SELECT value FROM server_secrets WHERE name = ?1",
 	[BRT_SQL_SECRET_INSERT] =
 		"INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)"

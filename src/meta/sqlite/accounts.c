@@ -33,11 +33,11 @@ static int tx_account_create(sqlite_conn *c, void *ctx)
 	int error;
 
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_INSERT], "tti", a->id, a->name,
-			       a->created_at)) < 0)
+				     a->created_at)) < 0)
 		return error;
 	error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_INSERT);
-	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
-			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+	if (error < 0 &&
+	    (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY || c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
 		error = brt_error_set(BRT_EEXISTS, "account %s exists", a->id);
 	return error;
 }
@@ -87,7 +87,8 @@ static int meta_account_get(brt_meta *m, brt_account *out, const char *id)
 {
 	brt_account tmp;
 
-	return brt_sqlite_get_by_id(m, BRT_SQL_ACCOUNT_GET, id, account_from_row, &tmp, out, sizeof(tmp), "account");
+	return brt_sqlite_get_by_id(m, BRT_SQL_ACCOUNT_GET, id, account_from_row, &tmp, out, sizeof(tmp),
+				    "account");
 }
 
 static int meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload)
@@ -99,7 +100,8 @@ static int meta_account_list(brt_meta *m, brt_meta_account_cb cb, void *payload)
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	return brt_sqlite_list_rows(c, BRT_SQL_ACCOUNT_LIST, NULL, account_from_row, &tmp, sizeof(tmp), emit_account, &t);
+	return brt_sqlite_list_rows(c, BRT_SQL_ACCOUNT_LIST, NULL, account_from_row, &tmp, sizeof(tmp),
+				    emit_account, &t);
 }
 
 /* The account is checked first, inside the transaction, so that an unknown
@@ -115,13 +117,13 @@ static int tx_key_create(sqlite_conn *c, void *ctx)
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", k->account_id);
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_KEY_INSERT], "ttbitizz", k->id, k->account_id,
-			       (const void *)k->secret_hash, sizeof(k->secret_hash),
-			       (int64_t)k->permissions, k->label, k->created_at, k->expires_at,
-			       k->revoked_at)) < 0)
+				     (const void *)k->secret_hash, sizeof(k->secret_hash),
+				     (int64_t)k->permissions, k->label, k->created_at, k->expires_at,
+				     k->revoked_at)) < 0)
 		return error;
 	error = brt_sqlite_run(c, BRT_SQL_KEY_INSERT);
-	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
-			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+	if (error < 0 &&
+	    (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY || c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
 		error = brt_error_set(BRT_EEXISTS, "access key %s exists", k->id);
 	return error;
 }
@@ -136,8 +138,7 @@ static int meta_key_create(brt_meta *m, const brt_access_key *key)
 	    (error = brt_sqlite_field_check(key->label, sizeof(key->label), 0, "access key label")) < 0)
 		return error;
 	if (key->permissions & ~known)
-		return brt_error_set(BRT_EINVALID, "unknown permission bits 0x%x",
-				     key->permissions & ~known);
+		return brt_error_set(BRT_EINVALID, "unknown permission bits 0x%x", key->permissions & ~known);
 	return brt_sqlite_run_write(m, tx_key_create, (void *)key);
 }
 
@@ -177,7 +178,8 @@ static int meta_key_get(brt_meta *m, brt_access_key *out, const char *id)
 {
 	brt_access_key tmp;
 
-	return brt_sqlite_get_by_id(m, BRT_SQL_KEY_GET, id, key_from_row, &tmp, out, sizeof(tmp), "access key");
+	return brt_sqlite_get_by_id(m, BRT_SQL_KEY_GET, id, key_from_row, &tmp, out, sizeof(tmp),
+				    "access key");
 }
 
 /* BRT_ENOTFOUND for an unknown account, so that callers can tell it from an
@@ -195,7 +197,8 @@ static int meta_key_list(brt_meta *m, const char *account_id, brt_meta_key_cb cb
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
-	return brt_sqlite_list_rows(c, BRT_SQL_KEY_LIST, account_id, key_from_row, &tmp, sizeof(tmp), emit_key, &t);
+	return brt_sqlite_list_rows(c, BRT_SQL_KEY_LIST, account_id, key_from_row, &tmp, sizeof(tmp),
+				    emit_key, &t);
 }
 
 typedef struct key_revoke_args {
@@ -222,7 +225,7 @@ static int tx_key_revoke(sqlite_conn *c, void *ctx)
 
 static int meta_key_revoke(brt_meta *m, const char *id, int64_t now)
 {
-	key_revoke_args a = { id, now };
+	key_revoke_args a = {id, now};
 	sqlite_store *s = (sqlite_store *)m;
 	int error;
 
@@ -339,22 +342,20 @@ static uint64_t meta_key_epoch(brt_meta *m)
 /* Read secret `name` into `out` if it exists (*found_out), insisting on
  * `len` bytes: another length means the caller and the store disagree on
  * what the secret is, and a truncated or padded key would be worse. */
-static int secret_read(sqlite_conn *c, const char *name, unsigned char *out, size_t len,
-		       int *found_out)
+static int secret_read(sqlite_conn *c, const char *name, unsigned char *out, size_t len, int *found_out)
 {
 	sqlite3_stmt *st = c->stmt[BRT_SQL_SECRET_GET];
 	const void *value;
 	size_t n;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, st, "t", name)) < 0 || (error = brt_sqlite_step(c, st, found_out)) < 0 ||
-	    !*found_out)
+	if ((error = brt_sqlite_bind(c, st, "t", name)) < 0 ||
+	    (error = brt_sqlite_step(c, st, found_out)) < 0 || !*found_out)
 		goto done;
 	value = sqlite3_column_blob(st, 0);
 	n = (size_t)sqlite3_column_bytes(st, 0);
 	if (n != len) {
-		error = brt_error_set(BRT_EINVALID, "server secret %s has %zu bytes, not %zu", name, n,
-				      len);
+		error = brt_error_set(BRT_EINVALID, "server secret %s has %zu bytes, not %zu", name, n, len);
 		goto done;
 	}
 	if (!value) {
@@ -384,7 +385,7 @@ static int tx_secret_create(sqlite_conn *c, void *ctx)
 	int error;
 
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_SECRET_INSERT], "tbi", a->name, (const void *)a->out,
-			       a->len, a->now)) < 0 ||
+				     a->len, a->now)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_SECRET_INSERT)) < 0 ||
 	    (error = secret_read(c, a->name, a->out, a->len, &found)) < 0)
 		return error;
@@ -395,7 +396,7 @@ static int tx_secret_create(sqlite_conn *c, void *ctx)
 
 static int meta_secret_get(brt_meta *m, const char *name, unsigned char *out, size_t len)
 {
-	secret_args a = { name, out, len, 0 };
+	secret_args a = {name, out, len, 0};
 	sqlite_conn *c;
 	int found;
 	int error;

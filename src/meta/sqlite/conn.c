@@ -227,8 +227,8 @@ int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial)
 	if (!(c = calloc(1, sizeof(*c))))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
 	c->serial = serial;
-	rc = sqlite3_open_v2(path, &c->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		error = brt_error_set(BRT_EIO, "sqlite: open %s: %s", path,
 				      c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -239,11 +239,12 @@ int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial)
 	 * process may hold the lock for a moment (the last connection to close
 	 * checkpoints and removes the WAL), which without it fails at once.
 	 * cache_size is per connection: 512 KiB each keeps idle memory small. */
-	if ((error = brt_sqlite_db_exec(c->db, "PRAGMA busy_timeout = 5000;"
-				    "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
-				    "PRAGMA foreign_keys = ON;"
-				    "PRAGMA cache_size = -512;"
-				    "PRAGMA temp_store = MEMORY;")) < 0)
+	if ((error = brt_sqlite_db_exec(c->db,
+					"PRAGMA busy_timeout = 5000;"
+					"PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS ";"
+					"PRAGMA foreign_keys = ON;"
+					"PRAGMA cache_size = -512;"
+					"PRAGMA temp_store = MEMORY;")) < 0)
 		goto done;
 	*out = c;
 	c = NULL;
@@ -332,7 +333,7 @@ int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void
 		if (error == 0 || !c->busy || attempt >= WRITE_ATTEMPTS)
 			return error;
 		{
-			struct timespec pause = { 0, 10000000L * attempt };
+			struct timespec pause = {0, 10000000L * attempt};
 			nanosleep(&pause, NULL);
 		}
 	}

@@ -27,8 +27,8 @@ struct sqlite_conn {
 	sqlite_store *store;     /* registry_lock; NULL once the store is gone */
 	uint64_t serial;         /* of the store; immutable */
 	sqlite3 *db;
-	int busy;                /* the last error was SQLITE_BUSY/LOCKED */
-	int last_rc;             /* extended code of the last error */
+	int busy;    /* the last error was SQLITE_BUSY/LOCKED */
+	int last_rc; /* extended code of the last error */
 	/* key_epoch's cache: the epoch row as read when PRAGMA data_version
 	 * was `data_version` and the store's change hint was `hint_seen`, at
 	 * `checked_ms` (coarse monotonic); epoch_known = 0 forces a read. */
@@ -116,12 +116,11 @@ int brt_sqlite_registry_init(void);
 typedef int (*brt_sqlite_row_decoder)(sqlite_conn *c, sqlite3_stmt *st, void *out);
 
 /* Whether a query with the given int/text parameters returns a row. */
-int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, int64_t n,
-			const char *s, int *found_out);
+int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, int64_t n, const char *s,
+		      int *found_out);
 
 /* A NOT NULL text column copied into `pool`. */
-int brt_sqlite_column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool *pool,
-			    const char **out);
+int brt_sqlite_column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool *pool, const char **out);
 
 /* Copy a text column into a fixed buffer; BRT_EIO if it does not fit. */
 int brt_sqlite_column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out, size_t out_size);
@@ -133,15 +132,15 @@ int brt_sqlite_field_check(const char *s, size_t size, int is_id, const char *wh
 /* The one row `stmt` yields for `id`, decoded into `out` (`size` bytes)
  * through `tmp` first, so a failed read leaves `out` untouched.
  * BRT_ENOTFOUND ("<what> <id> unknown") when there is none. */
-int brt_sqlite_get_by_id(brt_meta *m, int stmt, const char *id, brt_sqlite_row_decoder decode, void *tmp, void *out,
-		     size_t size, const char *what);
+int brt_sqlite_get_by_id(brt_meta *m, int stmt, const char *id, brt_sqlite_row_decoder decode, void *tmp,
+			 void *out, size_t size, const char *what);
 
 /* Every row of `stmt` (already bound, or bound to `arg` when not NULL),
  * decoded through `tmp` into an array of `size`-byte structs; then, with the statement
  * reset so the callback may use the store, `cb` for each until one
  * returns non-zero (returned unchanged). */
-int brt_sqlite_list_rows(sqlite_conn *c, int stmt, const char *arg, brt_sqlite_row_decoder decode, void *tmp, size_t size,
-		     int (*cb)(const void *row, void *payload), void *payload);
+int brt_sqlite_list_rows(sqlite_conn *c, int stmt, const char *arg, brt_sqlite_row_decoder decode, void *tmp,
+			 size_t size, int (*cb)(const void *row, void *payload), void *payload);
 
 /* A listing's typed callback and its payload, for brt_sqlite_list_rows. */
 struct brt_sqlite_typed_cb {
@@ -156,7 +155,7 @@ struct brt_sqlite_typed_cb {
 /* Inside a write transaction: the repository's id, creating it for
  * `account` if needed. */
 int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
-		       int64_t *id_out);
+			   int64_t *id_out);
 
 /* Each fills its family's slots of `m`. */
 void brt_sqlite_repos_slots(brt_meta *m);

@@ -15,16 +15,15 @@
  * repository of another account is BRT_EINVALID: the caller's idea of the
  * tenancy and the stored one must never drift apart (usage is counted by
  * the stored account). */
-static int repo_find(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out,
-		     int *found_out)
+static int repo_find(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out, int *found_out)
 {
 	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_ID];
 	int error;
 
 	*found_out = 0;
 	*id_out = 0;
-	if ((error = brt_sqlite_bind(c, st, "t", repo)) == 0 && (error = brt_sqlite_step(c, st, found_out)) == 0 &&
-	    *found_out) {
+	if ((error = brt_sqlite_bind(c, st, "t", repo)) == 0 &&
+	    (error = brt_sqlite_step(c, st, found_out)) == 0 && *found_out) {
 		const unsigned char *stored = sqlite3_column_text(st, 1);
 
 		*id_out = sqlite3_column_int64(st, 0);
@@ -58,7 +57,7 @@ static int account_check(const char *account)
 /* Inside a write transaction: the repository's id, creating it for
  * `account` if needed. */
 int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
-		       int64_t *id_out)
+			   int64_t *id_out)
 {
 	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_INSERT];
 	int found;
@@ -116,8 +115,7 @@ static int strings_add(brt_dynbuf *b, const char *s, size_t n, size_t *offset_ou
 }
 
 /* Column `col` (may be NULL: NO_STRING) appended to `b`. */
-static int strings_add_column(sqlite_conn *c, brt_dynbuf *b, sqlite3_stmt *st, int col,
-				 size_t *offset_out)
+static int strings_add_column(sqlite_conn *c, brt_dynbuf *b, sqlite3_stmt *st, int col, size_t *offset_out)
 {
 	const unsigned char *text;
 
@@ -289,9 +287,11 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 	 * rows go with the link (ON DELETE CASCADE). */
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE], "tt", a->account_id, a->digest)) < 0 ||
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE], "tt", a->account_id,
+				     a->digest)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_RELEASE)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", a->account_id, a->digest)) < 0)
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", a->account_id,
+				     a->digest)) < 0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE);
 }
@@ -303,8 +303,8 @@ static int meta_blob_unlink(brt_meta *m, const brt_blob_link *link)
 
 /* Inside manifest_put's transaction: check the references of a manifest
  * new to the repository and store it with them. */
-static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
-			   const char *account, int64_t *id_out)
+static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, const char *account,
+			   int64_t *id_out)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t manifest_id = 0;
@@ -335,8 +335,8 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	}
 	st = c->stmt[BRT_SQL_MANIFEST_INSERT];
 	if ((error = brt_sqlite_bind(c, st, "itttubttti", repo_id, account, put->digest, put->media_type,
-			       (uint64_t)put->size, (const void *)put->payload, put->size,
-			       put->subject, put->artifact_type, put->annotations, put->now)) < 0 ||
+				     (uint64_t)put->size, (const void *)put->payload, put->size, put->subject,
+				     put->artifact_type, put->annotations, put->now)) < 0 ||
 	    (error = brt_sqlite_step(c, st, &found)) < 0)
 		goto done;
 	if (!found) {
@@ -349,7 +349,7 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	/* ON CONFLICT DO NOTHING: a digest listed twice is stored once. */
 	for (i = 0; i < put->blob_count; i++) {
 		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_BLOB_INSERT], "iit", manifest_id,
-				       repo_id, put->blobs[i])) < 0 ||
+					     repo_id, put->blobs[i])) < 0 ||
 		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_BLOB_INSERT)) < 0)
 			goto done;
 	}
@@ -371,7 +371,7 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 			goto done;
 		}
 		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_REF_INSERT], "ii", manifest_id,
-				       child_id)) < 0 ||
+					     child_id)) < 0 ||
 		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_REF_INSERT)) < 0)
 			goto done;
 	}
@@ -385,13 +385,14 @@ done:
  * `tag_expected` allows (see meta.h). */
 static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, int64_t manifest_id)
 {
-	enum brt_sql_stmt id = !put->tag_expected ? BRT_SQL_TAG_UPSERT
-			  : put->tag_expected[0] ? BRT_SQL_TAG_MOVE_FROM : BRT_SQL_TAG_INSERT_NEW;
+	enum brt_sql_stmt id = !put->tag_expected     ? BRT_SQL_TAG_UPSERT
+			       : put->tag_expected[0] ? BRT_SQL_TAG_MOVE_FROM
+						      : BRT_SQL_TAG_INSERT_NEW;
 	int error;
 
 	if (id == BRT_SQL_TAG_MOVE_FROM)
 		error = brt_sqlite_bind(c, c->stmt[id], "itiit", repo_id, put->tag, manifest_id, put->now,
-				  put->tag_expected);
+					put->tag_expected);
 	else
 		error = brt_sqlite_bind(c, c->stmt[id], "itii", repo_id, put->tag, manifest_id, put->now);
 	if (error < 0 || (error = brt_sqlite_run(c, id)) < 0)
@@ -493,8 +494,8 @@ static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 	if ((error = brt_sqlite_exists(c, BRT_SQL_MANIFEST_REFERENCED, "i", manifest_id, NULL, &found)) < 0)
 		return error;
 	if (found)
-		return brt_error_set(BRT_ECONFLICT, "manifest %s is listed by an index of %s",
-				     a->digest, a->repo);
+		return brt_error_set(BRT_ECONFLICT, "manifest %s is listed by an index of %s", a->digest,
+				     a->repo);
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_DELETE], "i", manifest_id)) < 0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_MANIFEST_DELETE);
@@ -502,7 +503,7 @@ static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 
 static int meta_manifest_delete(brt_meta *m, const char *repo, const char *digest)
 {
-	manifest_delete_args a = { repo, digest };
+	manifest_delete_args a = {repo, digest};
 
 	return brt_sqlite_run_write(m, tx_manifest_delete, &a);
 }
@@ -527,13 +528,13 @@ static int tx_tag_delete(sqlite_conn *c, void *ctx)
 
 static int meta_tag_delete(brt_meta *m, const char *repo, const char *tag)
 {
-	tag_delete_args a = { repo, tag };
+	tag_delete_args a = {repo, tag};
 
 	return brt_sqlite_run_write(m, tx_tag_delete, &a);
 }
 
-static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_t limit,
-			  brt_meta_name_cb cb, void *payload, int *more_out)
+static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_t limit, brt_meta_name_cb cb,
+			  void *payload, int *more_out)
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
@@ -570,8 +571,8 @@ typedef struct referrer_row {
 	uint64_t size;
 } referrer_row;
 
-static int meta_referrers_list(brt_meta *m, const char *repo, const char *subject,
-			       const char *artifact_type, brt_meta_referrer_cb cb, void *payload)
+static int meta_referrers_list(brt_meta *m, const char *repo, const char *subject, const char *artifact_type,
+			       brt_meta_referrer_cb cb, void *payload)
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
@@ -772,7 +773,8 @@ static int meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payloa
 		mf.payload = sqlite3_column_blob(st, 3);
 		mf.size = (size_t)sqlite3_column_bytes(st, 3);
 		if (!repo || !mf.digest || !mf.media_type) {
-			error = brt_error_set(BRT_EIO, "sqlite: manifest row without repository, digest or type");
+			error = brt_error_set(BRT_EIO,
+					      "sqlite: manifest row without repository, digest or type");
 			break;
 		}
 		if (!mf.payload)

@@ -14,8 +14,8 @@
 #include "common/error.h"
 
 /* Whether a query with the given int/text parameters returns a row. */
-int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, int64_t n,
-			const char *s, int *found_out)
+int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, int64_t n, const char *s,
+		      int *found_out)
 {
 	sqlite3_stmt *st = c->stmt[id];
 	int error;
@@ -32,8 +32,7 @@ int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, i
 }
 
 /* A NOT NULL text column copied into `pool`. */
-int brt_sqlite_column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool *pool,
-			    const char **out)
+int brt_sqlite_column_pool_text(sqlite_conn *c, sqlite3_stmt *st, int col, brt_pool *pool, const char **out)
 {
 	const unsigned char *text = sqlite3_column_text(st, col);
 	char *copy;
@@ -56,8 +55,9 @@ int brt_sqlite_column_copy_text(sqlite_conn *c, sqlite3_stmt *st, int col, char 
 	size_t n = (size_t)sqlite3_column_bytes(st, col);
 
 	if (!text)
-		return sqlite3_errcode(c->db) == SQLITE_NOMEM ? brt_sqlite_db_error(c, SQLITE_NOMEM)
-			: brt_error_set(BRT_EIO, "sqlite: unexpected NULL in column %d", col);
+		return sqlite3_errcode(c->db) == SQLITE_NOMEM
+			       ? brt_sqlite_db_error(c, SQLITE_NOMEM)
+			       : brt_error_set(BRT_EIO, "sqlite: unexpected NULL in column %d", col);
 	if (n >= out_size)
 		return brt_error_set(BRT_EIO, "sqlite: column %d too long", col);
 	memcpy(out, text, n);
@@ -79,8 +79,8 @@ int brt_sqlite_field_check(const char *s, size_t size, int is_id, const char *wh
 /* The one row `stmt` yields for `id`, decoded into `out` (`size` bytes)
  * through `tmp` first, so a failed read leaves `out` untouched.
  * BRT_ENOTFOUND ("<what> <id> unknown") when there is none. */
-int brt_sqlite_get_by_id(brt_meta *m, int stmt, const char *id, brt_sqlite_row_decoder decode, void *tmp, void *out,
-		     size_t size, const char *what)
+int brt_sqlite_get_by_id(brt_meta *m, int stmt, const char *id, brt_sqlite_row_decoder decode, void *tmp,
+			 void *out, size_t size, const char *what)
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
@@ -108,8 +108,8 @@ done:
  * decoded through `tmp` into an array of `size`-byte structs; then, with the statement
  * reset so the callback may use the store, `cb` for each until one
  * returns non-zero (returned unchanged). */
-int brt_sqlite_list_rows(sqlite_conn *c, int stmt, const char *arg, brt_sqlite_row_decoder decode, void *tmp, size_t size,
-		     int (*cb)(const void *row, void *payload), void *payload)
+int brt_sqlite_list_rows(sqlite_conn *c, int stmt, const char *arg, brt_sqlite_row_decoder decode, void *tmp,
+			 size_t size, int (*cb)(const void *row, void *payload), void *payload)
 {
 	sqlite3_stmt *st = c->stmt[stmt];
 	brt_dynbuf rows;

@@ -30,7 +30,8 @@ static int db_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 
 /* Run a checking pragma and hand every row it returns, as text, to `cb`
  * (integrity_check answers the single row "ok" when all is well). */
-static int pragma_rows(sqlite_conn *c, const char *sql, const char *what, brt_meta_problem_cb cb, void *payload)
+static int pragma_rows(sqlite_conn *c, const char *sql, const char *what, brt_meta_problem_cb cb,
+		       void *payload)
 {
 	sqlite3_stmt *st = NULL;
 	char line[512];
@@ -48,7 +49,8 @@ static int pragma_rows(sqlite_conn *c, const char *sql, const char *what, brt_me
 		len = (size_t)snprintf(line, sizeof(line), "%s:", what);
 		for (int i = 0; i < cols && len < sizeof(line); i++) {
 			const unsigned char *v = sqlite3_column_text(st, i);
-			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s", v ? (const char *)v : "NULL");
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s",
+						v ? (const char *)v : "NULL");
 		}
 		if ((error = cb(line, payload)) != 0)
 			break;

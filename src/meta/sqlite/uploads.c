@@ -28,25 +28,28 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 		/* Counted inside the write transaction: concurrent POSTs are
 		 * serialised, so the cap holds exactly.  (PostgreSQL would
 		 * need the account row locked, FOR UPDATE, for the same.) */
-		if ((error = brt_sqlite_bind(c, st, "t", u->account_id)) == 0 && (error = brt_sqlite_step(c, st, &row)) == 0 && row)
+		if ((error = brt_sqlite_bind(c, st, "t", u->account_id)) == 0 &&
+		    (error = brt_sqlite_step(c, st, &row)) == 0 && row)
 			open_sessions = sqlite3_column_int64(st, 0);
 		brt_sqlite_end(st);
 		if (error < 0)
 			return error;
 		if (open_sessions >= (int64_t)a->max_per_account)
-			return brt_error_set(BRT_ELIMIT, "the account has %lld open upload sessions, the most allowed",
+			return brt_error_set(BRT_ELIMIT,
+					     "the account has %lld open upload sessions, the most allowed",
 					     (long long)open_sessions);
 	}
 	if ((error = brt_sqlite_repo_ensure(c, u->repo, u->account_id, u->created_at, &repo_id)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_INSERT], "titubuiib", u->id, repo_id, u->account_id,
-			       u->offset, u->hash_state_len ? (const void *)u->hash_state : NULL,
-			       u->hash_state_len, u->generation, u->created_at, u->updated_at,
-			       u->backend_state_len ? (const void *)u->backend_state : NULL,
-			       u->backend_state_len)) < 0)
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_INSERT], "titubuiib", u->id, repo_id,
+				     u->account_id, u->offset,
+				     u->hash_state_len ? (const void *)u->hash_state : NULL,
+				     u->hash_state_len, u->generation, u->created_at, u->updated_at,
+				     u->backend_state_len ? (const void *)u->backend_state : NULL,
+				     u->backend_state_len)) < 0)
 		return error;
 	error = brt_sqlite_run(c, BRT_SQL_UPLOAD_INSERT);
-	if (error < 0 && (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
-			  c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
+	if (error < 0 &&
+	    (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY || c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
 		error = brt_error_set(BRT_EEXISTS, "upload %s exists", u->id);
 	return error;
 }
@@ -73,7 +76,7 @@ static int upload_check(const brt_upload *u)
 
 static int meta_upload_create(brt_meta *m, const brt_upload *upload, unsigned int max_per_account)
 {
-	upload_create_args args = { upload, max_per_account };
+	upload_create_args args = {upload, max_per_account};
 	int error;
 
 	if ((error = upload_check(upload)) < 0)
@@ -152,7 +155,8 @@ static int meta_upload_get(brt_meta *m, brt_upload *out, brt_pool *pool, const c
 	upload_get_row tmp;
 
 	tmp.pool = pool;
-	return brt_sqlite_get_by_id(m, BRT_SQL_UPLOAD_GET, id, upload_get_from_row, &tmp, out, sizeof(*out), "upload");
+	return brt_sqlite_get_by_id(m, BRT_SQL_UPLOAD_GET, id, upload_get_from_row, &tmp, out, sizeof(*out),
+				    "upload");
 }
 
 static int emit_upload(const void *row, void *ctx)
@@ -167,7 +171,7 @@ static int emit_upload(const void *row, void *ctx)
 static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_meta_upload_cb cb,
 			    void *payload)
 {
-	struct brt_sqlite_typed_cb t = { .upload = cb, .payload = payload };
+	struct brt_sqlite_typed_cb t = {.upload = cb, .payload = payload};
 	brt_upload tmp;
 	sqlite_conn *c;
 	int error;
@@ -175,9 +179,10 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_LIST], "ii", updated_before,
-			       limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
+				     limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
 		return error;
-	return brt_sqlite_list_rows(c, BRT_SQL_UPLOAD_LIST, NULL, upload_from_row, &tmp, sizeof(tmp), emit_upload, &t);
+	return brt_sqlite_list_rows(c, BRT_SQL_UPLOAD_LIST, NULL, upload_from_row, &tmp, sizeof(tmp),
+				    emit_upload, &t);
 }
 
 static int tx_upload_update(sqlite_conn *c, void *ctx)
@@ -187,10 +192,10 @@ static int tx_upload_update(sqlite_conn *c, void *ctx)
 	int error;
 
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_UPDATE], "tubiub", u->id, u->offset,
-			       u->hash_state_len ? (const void *)u->hash_state : NULL,
-			       u->hash_state_len, u->updated_at, u->generation,
-			       u->backend_state_len ? (const void *)u->backend_state : NULL,
-			       u->backend_state_len)) < 0 ||
+				     u->hash_state_len ? (const void *)u->hash_state : NULL,
+				     u->hash_state_len, u->updated_at, u->generation,
+				     u->backend_state_len ? (const void *)u->backend_state : NULL,
+				     u->backend_state_len)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_UPLOAD_UPDATE)) < 0)
 		return error;
 	if (sqlite3_changes(c->db) > 0)
@@ -239,7 +244,7 @@ static int tx_upload_delete(sqlite_conn *c, void *ctx)
 
 static int meta_upload_delete(brt_meta *m, const char *id, uint64_t generation)
 {
-	upload_delete_args a = { id, generation };
+	upload_delete_args a = {id, generation};
 
 	return brt_sqlite_run_write(m, tx_upload_delete, &a);
 }

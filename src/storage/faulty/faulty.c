@@ -64,8 +64,8 @@ typedef struct fault_decision {
 } fault_decision;
 
 #define FAULT_OPS_ALL (((unsigned int)BRT_FAULT_UPLOAD_LIST << 1) - 1)
-#define FAULT_OPS_PHASE                                                                            \
-	(BRT_FAULT_COMMIT | BRT_FAULT_COPY | BRT_FAULT_REMOVE | BRT_FAULT_UPLOAD_REMOVE | BRT_FAULT_SYNC |   \
+#define FAULT_OPS_PHASE                                                                                    \
+	(BRT_FAULT_COMMIT | BRT_FAULT_COPY | BRT_FAULT_REMOVE | BRT_FAULT_UPLOAD_REMOVE | BRT_FAULT_SYNC | \
 	 BRT_FAULT_UPLOAD_PRUNE)
 
 static const struct {
@@ -89,7 +89,6 @@ static const struct {
 	{"open", BRT_FAULT_READER_OPEN | BRT_FAULT_OPEN_FD | BRT_FAULT_WRITER_OPEN},
 	{"all", FAULT_OPS_ALL},
 };
-
 
 /* --------------------------------------------------------------- parsing */
 
@@ -116,10 +115,20 @@ static int parse_number(uint64_t *out, const char *v, size_t len, int suffix_ok)
 	*out = 0;
 	if (len > 0 && suffix_ok) {
 		switch (v[len - 1]) {
-		case 'k': unit = (uint64_t)1 << 10; len--; break;
-		case 'm': unit = (uint64_t)1 << 20; len--; break;
-		case 'g': unit = (uint64_t)1 << 30; len--; break;
-		default: break;
+		case 'k':
+			unit = (uint64_t)1 << 10;
+			len--;
+			break;
+		case 'm':
+			unit = (uint64_t)1 << 20;
+			len--;
+			break;
+		case 'g':
+			unit = (uint64_t)1 << 30;
+			len--;
+			break;
+		default:
+			break;
 		}
 	}
 	if (len == 0)
@@ -127,7 +136,8 @@ static int parse_number(uint64_t *out, const char *v, size_t len, int suffix_ok)
 	for (i = 0; i < len; i++) {
 		if (v[i] < '0' || v[i] > '9')
 			return -1;
-		if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t)(v[i] - '0'), &n))
+		if (__builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(v[i] - '0'), &n))
 			return -1;
 	}
 	if (__builtin_mul_overflow(n, unit, &n))
@@ -166,8 +176,15 @@ static int parse_ops(unsigned int *out, const char *v, size_t len)
 }
 
 /* Which keys a rule has named, so none is given twice. */
-enum { KEY_OP = 1, KEY_AFTER = 2, KEY_AFTER_BYTES = 4, KEY_ERROR = 8, KEY_PERSISTENT = 16,
-       KEY_PARTIAL = 32, KEY_PHASE = 64 };
+enum {
+	KEY_OP = 1,
+	KEY_AFTER = 2,
+	KEY_AFTER_BYTES = 4,
+	KEY_ERROR = 8,
+	KEY_PERSISTENT = 16,
+	KEY_PARTIAL = 32,
+	KEY_PHASE = 64
+};
 
 static int parse_pair(brt_fault_rule *rule, unsigned int *seen, size_t index, const char *pair, size_t len)
 {
@@ -178,7 +195,8 @@ static int parse_pair(brt_fault_rule *rule, unsigned int *seen, size_t index, co
 	int bad = 0;
 
 	if (!eq)
-		return brt_error_set(BRT_EINVALID, "fault rule %zu: \"%.*s\" is not KEY=VALUE", index, (int)len, pair);
+		return brt_error_set(BRT_EINVALID, "fault rule %zu: \"%.*s\" is not KEY=VALUE", index,
+				     (int)len, pair);
 	key_len = (size_t)(eq - pair);
 	v = eq + 1;
 	v_len = len - key_len - 1;
@@ -215,14 +233,16 @@ static int parse_pair(brt_fault_rule *rule, unsigned int *seen, size_t index, co
 		else
 			bad = 1;
 	} else {
-		return brt_error_set(BRT_EINVALID, "fault rule %zu: unknown key \"%.*s\"", index, (int)key_len, pair);
+		return brt_error_set(BRT_EINVALID, "fault rule %zu: unknown key \"%.*s\"", index,
+				     (int)key_len, pair);
 	}
 	if (*seen & key)
-		return brt_error_set(BRT_EINVALID, "fault rule %zu: \"%.*s\" given twice", index, (int)key_len, pair);
+		return brt_error_set(BRT_EINVALID, "fault rule %zu: \"%.*s\" given twice", index,
+				     (int)key_len, pair);
 	*seen |= key;
 	if (bad)
-		return brt_error_set(BRT_EINVALID, "fault rule %zu: bad value \"%.*s\" for %.*s", index, (int)v_len, v,
-				     (int)key_len, pair);
+		return brt_error_set(BRT_EINVALID, "fault rule %zu: bad value \"%.*s\" for %.*s", index,
+				     (int)v_len, v, (int)key_len, pair);
 	return 0;
 }
 
@@ -232,9 +252,11 @@ static int check_rule(const brt_fault_rule *rule, size_t index)
 	if (rule->ops == 0 || (rule->ops & ~FAULT_OPS_ALL) != 0)
 		return brt_error_set(BRT_EINVALID, "fault rule %zu: needs op=", index);
 	if (rule->by_bytes && rule->ops != BRT_FAULT_APPEND)
-		return brt_error_set(BRT_EINVALID, "fault rule %zu: after_bytes needs op=append alone", index);
+		return brt_error_set(BRT_EINVALID, "fault rule %zu: after_bytes needs op=append alone",
+				     index);
 	if (rule->by_bytes && rule->after != 0)
-		return brt_error_set(BRT_EINVALID, "fault rule %zu: after and after_bytes exclude each other", index);
+		return brt_error_set(BRT_EINVALID, "fault rule %zu: after and after_bytes exclude each other",
+				     index);
 	if (rule->partial && rule->ops != BRT_FAULT_APPEND)
 		return brt_error_set(BRT_EINVALID, "fault rule %zu: partial needs op=append alone", index);
 	if (rule->phase_after && (rule->ops & ~(unsigned int)FAULT_OPS_PHASE) != 0)
@@ -256,7 +278,8 @@ int brt_fault_spec_parse(brt_fault_spec *out, const char *text)
 		return brt_error_set(BRT_EINVALID, "fault specification is empty");
 	len = strlen(text);
 	if (len > FAULT_SPEC_MAX)
-		return brt_error_set(BRT_EINVALID, "fault specification is longer than %d characters", FAULT_SPEC_MAX);
+		return brt_error_set(BRT_EINVALID, "fault specification is longer than %d characters",
+				     FAULT_SPEC_MAX);
 	for (size_t i = 0; i <= len; i++) {
 		brt_fault_rule *rule;
 		unsigned int seen = 0;
@@ -274,7 +297,8 @@ int brt_fault_spec_parse(brt_fault_spec *out, const char *text)
 		for (size_t j = start; j <= i; j++) {
 			if (j < i && text[j] != ',')
 				continue;
-			if ((error = parse_pair(rule, &seen, out->count + 1, text + pair_start, j - pair_start)) < 0)
+			if ((error = parse_pair(rule, &seen, out->count + 1, text + pair_start,
+						j - pair_start)) < 0)
 				return error;
 			pair_start = j + 1;
 		}
@@ -325,7 +349,8 @@ static fault_decision decide(faulty_store *fs, unsigned int op, size_t len)
 			partial_len = 0;
 		} else if (rule->by_bytes) {
 			uint64_t end;
-			if (__builtin_add_overflow(st->bytes, (uint64_t)len, &end) || end > rule->after_bytes) {
+			if (__builtin_add_overflow(st->bytes, (uint64_t)len, &end) ||
+			    end > rule->after_bytes) {
 				fire = 1;
 				partial_len = (size_t)(rule->after_bytes - st->bytes);
 			}
@@ -432,7 +457,8 @@ static int faulty_append(brt_blob_writer *w, const void *data, size_t len)
 	int error;
 
 	if (fw->broken)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable", fw->upload_id);
+		return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable",
+				     fw->upload_id);
 	d = decide(fw->store, BRT_FAULT_APPEND, len);
 	if (d.fail) {
 		fw->broken = 1;
@@ -458,7 +484,8 @@ static int faulty_sync(brt_blob_writer *w, const unsigned char **state_out, size
 	*state_out = NULL;
 	*len_out = 0;
 	if (fw->broken)
-		return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable", fw->upload_id);
+		return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable",
+				     fw->upload_id);
 	d = decide(fw->store, BRT_FAULT_SYNC, 0);
 	if (d.fail) {
 		fw->broken = 1;
@@ -490,8 +517,8 @@ static void faulty_writer_free(brt_blob_writer *w)
 	free(fw);
 }
 
-static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id, uint64_t offset,
-			      const unsigned char *state, size_t state_len)
+static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *upload_id,
+			      uint64_t offset, const unsigned char *state, size_t state_len)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_WRITER_OPEN, 0);
@@ -503,7 +530,8 @@ static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const ch
 		return inject(&d, "open upload", upload_id);
 	if (!(fw = calloc(1, sizeof(*fw))))
 		return brt_error_set(BRT_ENOMEM, "blob store: out of memory");
-	if ((error = fs->inner->writer_open(&fw->inner, fs->inner, upload_id, offset, state, state_len)) < 0) {
+	if ((error = fs->inner->writer_open(&fw->inner, fs->inner, upload_id, offset, state, state_len)) <
+	    0) {
 		free(fw);
 		return error;
 	}
@@ -545,8 +573,8 @@ static int runs_inner(const fault_decision *d)
 	return !d->fail || d->phase_after;
 }
 
-static int faulty_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len,
-			 uint64_t size, const char *key)
+static int faulty_commit(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+			 size_t state_len, uint64_t size, const char *key)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_COMMIT, 0);
@@ -610,7 +638,8 @@ static int faulty_remove(brt_blobstore *bs, const char *key)
 	return outcome(&d, error, "remove", key);
 }
 
-static int faulty_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload)
+static int faulty_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload),
+		       void *payload)
 {
 	faulty_store *fs = (faulty_store *)bs;
 	fault_decision d = decide(fs, BRT_FAULT_LIST, 0);
@@ -735,9 +764,10 @@ int brt_blobstore_faulty_from_env(brt_blobstore **store)
 	if ((error = brt_blobstore_faulty_wrap(&wrapped, *store, &spec)) < 0)
 		return error;
 	((faulty_store *)wrapped)->owns_inner = 1;
-	brt_log_warn("FAULT INJECTION IS ON (%s=%s): the %s blob store fails on purpose; for tests only, "
-		     "never in production",
-		     FAULT_ENV, text, (*store)->name);
+	brt_log_warn(
+		"FAULT INJECTION IS ON (%s=%s): the %s blob store fails on purpose; for tests only, "
+		"never in production",
+		FAULT_ENV, text, (*store)->name);
 	*store = wrapped;
 	return 0;
 }

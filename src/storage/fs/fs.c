@@ -61,10 +61,10 @@ typedef struct fs_writer {
 	/* The upload had no segment when the attempt opened, so uploads/<id>
 	 * may be new: its entry in uploads/ is made durable at sync too. */
 	int first;
-	int entry_synced; /* the segment's directory entry is durable */
-	int failed;       /* an append or sync failed: the attempt is unusable */
-	int adopted;      /* the upload owns the segment: free keeps it */
-	uint64_t start;   /* the upload's size when the attempt opened */
+	int entry_synced;        /* the segment's directory entry is durable */
+	int failed;              /* an append or sync failed: the attempt is unusable */
+	int adopted;             /* the upload owns the segment: free keeps it */
+	uint64_t start;          /* the upload's size when the attempt opened */
 	uint64_t writeback_from; /* data before this offset is being written back */
 	char name[SEG_NAME_LEN + 1];
 	/* The state the attempt opened at (base_len bytes), followed by the
@@ -114,12 +114,14 @@ static int check_key(const char *key)
 			return brt_error_set(BRT_EINVALID, "blob store: key too long");
 		if (key[len] == '/') {
 			if (at_component_start)
-				return brt_error_set(BRT_EINVALID, "blob store: key has an empty path component");
+				return brt_error_set(BRT_EINVALID,
+						     "blob store: key has an empty path component");
 			at_component_start = 1;
 		} else if (is_key_char(key[len])) {
 			at_component_start = 0;
 		} else {
-			return brt_error_set(BRT_EINVALID, "blob store: key has a character outside [a-z0-9/]");
+			return brt_error_set(BRT_EINVALID,
+					     "blob store: key has a character outside [a-z0-9/]");
 		}
 	}
 	if (at_component_start)
@@ -136,11 +138,13 @@ static int check_upload_id(const char *id)
 	for (i = 0; i < BRT_UPLOAD_ID_LEN; i++) {
 		char c = id[i];
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return brt_error_set(BRT_EINVALID, "blob store: upload id must be %d lower-case hex characters",
+			return brt_error_set(BRT_EINVALID,
+					     "blob store: upload id must be %d lower-case hex characters",
 					     BRT_UPLOAD_ID_LEN);
 	}
 	if (id[i] != '\0')
-		return brt_error_set(BRT_EINVALID, "blob store: upload id must be %d lower-case hex characters",
+		return brt_error_set(BRT_EINVALID,
+				     "blob store: upload id must be %d lower-case hex characters",
 				     BRT_UPLOAD_ID_LEN);
 	return 0;
 }
@@ -422,7 +426,8 @@ static int parse_state(fs_segment **out, size_t *count_out, uint64_t *total_out,
 		if (!is_segment_name(segs[count].name) || p[SEG_NAME_LEN] != ' ')
 			goto bad;
 		for (p += SEG_NAME_LEN + 1; p < end && *p >= '0' && *p <= '9'; p++, digits++)
-			if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t)(*p - '0'), &n))
+			if (__builtin_mul_overflow(n, 10, &n) ||
+			    __builtin_add_overflow(n, (uint64_t)(*p - '0'), &n))
 				goto bad;
 		if (digits == 0 || p == end || *p != '\n' || n == 0)
 			goto bad;
@@ -509,7 +514,8 @@ static int create_piece(int *fd_out, int *dir_fd, char *name, fs_store *fs, cons
 
 static int writer_unusable(fs_writer *writer)
 {
-	return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable", writer->upload_id);
+	return brt_error_set(BRT_EIO, "blob store: upload %s: attempt is no longer usable",
+			     writer->upload_id);
 }
 
 static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
@@ -527,9 +533,8 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 				     writer->upload_id);
 	if (len == 0)
 		return 0;
-	if (writer->fd < 0 &&
-	    (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs, writer->upload_id,
-				  O_WRONLY)) < 0) {
+	if (writer->fd < 0 && (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs,
+						    writer->upload_id, O_WRONLY)) < 0) {
 		writer->failed = 1;
 		return error;
 	}
@@ -578,7 +583,8 @@ static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, s
 	}
 	if (!writer->entry_synced) {
 		if ((error = fsync_fd_dir(writer->dir_fd, writer->upload_id)) < 0 ||
-		    (writer->first && (error = fsync_fd_dir(writer->fs->uploads_fd, writer->upload_id)) < 0)) {
+		    (writer->first &&
+		     (error = fsync_fd_dir(writer->fs->uploads_fd, writer->upload_id)) < 0)) {
 			writer->failed = 1;
 			return error;
 		}
@@ -589,11 +595,13 @@ static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, s
 	 * its bytes must not be described as stored. */
 	if (fstat(writer->fd, &st) != 0 || st.st_nlink == 0) {
 		writer->failed = 1;
-		return brt_error_set(BRT_ECONFLICT, "blob store: upload %s ended while this request wrote to it",
+		return brt_error_set(BRT_ECONFLICT,
+				     "blob store: upload %s ended while this request wrote to it",
 				     writer->upload_id);
 	}
 	if (writer->base_len + SEG_ENTRY_MAX > BRT_BACKEND_STATE_MAX)
-		return brt_error_set(BRT_ETOOBIG, "blob store: upload %s has too many chunks", writer->upload_id);
+		return brt_error_set(BRT_ETOOBIG, "blob store: upload %s has too many chunks",
+				     writer->upload_id);
 	n = snprintf((char *)writer->state + writer->base_len, SEG_ENTRY_MAX + 1, "%s %llu\n", writer->name,
 		     (unsigned long long)(w->size - writer->start));
 	writer->state_len = writer->base_len + (size_t)n;
@@ -632,7 +640,8 @@ static void fs_writer_free(brt_blob_writer *w)
 /* Whether every segment `segs` names is stored with at least its length
  * (a file is never shorter than what was adopted of it, unless the disk
  * lost it).  `*dir_fd` is the opened directory on success. */
-static int check_segments(int *dir_fd, fs_store *fs, const char *upload_id, const fs_segment *segs, size_t count)
+static int check_segments(int *dir_fd, fs_store *fs, const char *upload_id, const fs_segment *segs,
+			  size_t count)
 {
 	struct stat st;
 
@@ -641,7 +650,8 @@ static int check_segments(int *dir_fd, fs_store *fs, const char *upload_id, cons
 		return 0;
 	if ((*dir_fd = open_upload_dir(fs, upload_id)) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
+					     upload_id);
 		return fs_io_error(errno, "open upload", upload_id);
 	}
 	for (size_t i = 0; i < count; i++) {
@@ -651,7 +661,8 @@ static int check_segments(int *dir_fd, fs_store *fs, const char *upload_id, cons
 			st.st_mode = 0;
 		}
 		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < segs[i].len)
-			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
+					     upload_id);
 	}
 	return 0;
 }
@@ -677,7 +688,8 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	}
 	if ((error = check_segments(&dir_fd, fs, upload_id, segs, count)) < 0)
 		goto done;
-	if (!(writer = calloc(1, sizeof(*writer))) || !(writer->state = malloc(state_len + SEG_ENTRY_MAX + 1))) {
+	if (!(writer = calloc(1, sizeof(*writer))) ||
+	    !(writer->state = malloc(state_len + SEG_ENTRY_MAX + 1))) {
 		error = brt_error_set(BRT_ENOMEM, "blob store: out of memory");
 		goto done;
 	}
@@ -747,7 +759,8 @@ static int remove_upload_data(fs_store *fs, const char *upload_id)
 	return error;
 }
 
-static int fs_upload_remove(brt_blobstore *bs, const char *upload_id, const unsigned char *state, size_t state_len)
+static int fs_upload_remove(brt_blobstore *bs, const char *upload_id, const unsigned char *state,
+			    size_t state_len)
 {
 	int error;
 
@@ -777,7 +790,8 @@ static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const 
 	int fd = -1, error;
 
 	*removed_out = 0;
-	if ((error = check_upload_id(upload_id)) < 0 || (error = parse_state(&segs, &count, &total, keep, keep_len)) < 0)
+	if ((error = check_upload_id(upload_id)) < 0 ||
+	    (error = parse_state(&segs, &count, &total, keep, keep_len)) < 0)
 		return error;
 	if ((fd = open_upload_dir(fs, upload_id)) < 0) {
 		if (errno == ENOENT)
@@ -787,8 +801,8 @@ static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const 
 			goto done;
 		}
 		/* The plain file of the previous layout: no state names it. */
-		if (fstatat(fs->uploads_fd, upload_id, &st, AT_SYMLINK_NOFOLLOW) == 0 && mtime_ms(&st) < before_ms &&
-		    unlinkat(fs->uploads_fd, upload_id, 0) == 0)
+		if (fstatat(fs->uploads_fd, upload_id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    mtime_ms(&st) < before_ms && unlinkat(fs->uploads_fd, upload_id, 0) == 0)
 			*removed_out = 1;
 		goto done;
 	}
@@ -842,7 +856,8 @@ static int copy_bytes(int out, int in, uint64_t len, const char *upload_id)
 		if (n < 0)
 			return fs_io_error(errno, "copy segment of upload", upload_id);
 		if (n == 0)
-			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
+					     upload_id);
 		len -= (uint64_t)n;
 	}
 	if (len == 0)
@@ -856,7 +871,8 @@ static int copy_bytes(int out, int in, uint64_t len, const char *upload_id)
 			continue;
 		if (n <= 0) {
 			error = n < 0 ? fs_io_error(errno, "read segment of upload", upload_id)
-				      : brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+				      : brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
+						      upload_id);
 			break;
 		}
 		for (ssize_t done = 0; done < n && error == 0;) {
@@ -885,7 +901,8 @@ static int open_segment(int *fd_out, int *exact_out, int dir_fd, const fs_segmen
 	*fd_out = -1;
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ELOOP)
-			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id);
+			return brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
+					     upload_id);
 		return fs_io_error(errno, "open segment of upload", upload_id);
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < seg->len) {
@@ -902,7 +919,8 @@ static int open_segment(int *fd_out, int *exact_out, int dir_fd, const fs_segmen
  * is left for the caller to drop (*published_out 0).  One of another size
  * is not what its key says (a torn or tampered file): the verified data
  * takes its place in one atomic rename. */
-static int publish(int *published_out, fs_store *fs, int dir_fd, const char *name, const char *key, uint64_t size)
+static int publish(int *published_out, fs_store *fs, int dir_fd, const char *name, const char *key,
+		   uint64_t size)
 {
 	struct stat st;
 	int error;
@@ -917,8 +935,9 @@ static int publish(int *published_out, fs_store *fs, int dir_fd, const char *nam
 			return brt_error_set(BRT_EIO, "blob store: %s exists but is not an object", key);
 		if ((uint64_t)st.st_size == size)
 			return 0;
-		brt_log_warn("blob store: %s has %llu bytes, not the %llu of its verified content: replacing it", key,
-			     (unsigned long long)st.st_size, (unsigned long long)size);
+		brt_log_warn(
+			"blob store: %s has %llu bytes, not the %llu of its verified content: replacing it",
+			key, (unsigned long long)st.st_size, (unsigned long long)size);
 		if (renameat(dir_fd, name, fs->blobs_fd, key) != 0)
 			return fs_io_error(errno, "replace", key);
 		error = 0;
@@ -951,7 +970,8 @@ static int fs_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 	}
 	if (count > 0 && (dir_fd = open_upload_dir(fs, upload_id)) < 0) {
 		error = errno == ENOENT || errno == ENOTDIR || errno == ELOOP
-				? brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone", upload_id)
+				? brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
+						upload_id)
 				: fs_io_error(errno, "open upload", upload_id);
 		goto done;
 	}
@@ -971,7 +991,8 @@ static int fs_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 		if ((error = create_piece(&fd, &dir_fd, temp, fs, upload_id, O_WRONLY)) < 0)
 			goto done;
 		for (size_t i = 0; i < count; i++) {
-			if (seg_fd < 0 && (error = open_segment(&seg_fd, &exact, dir_fd, &segs[i], upload_id)) < 0)
+			if (seg_fd < 0 &&
+			    (error = open_segment(&seg_fd, &exact, dir_fd, &segs[i], upload_id)) < 0)
 				goto done;
 			error = copy_bytes(fd, seg_fd, segs[i].len, upload_id);
 			close(seg_fd);
@@ -1124,7 +1145,8 @@ static int list_dir(int dir_fd, char *key, size_t key_len, int depth,
 			if ((error = cb(key, (uint64_t)st.st_size, payload)) != 0)
 				break;
 		} else if (S_ISDIR(st.st_mode) && depth < FS_LIST_DEPTH_MAX) {
-			int sub = openat(dir_fd, entry->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			int sub = openat(dir_fd, entry->d_name,
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 			if (sub < 0) {
 				if (errno == ENOENT)
 					goto next;

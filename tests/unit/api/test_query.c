@@ -59,7 +59,9 @@ static void test_upload(void)
 	CHECK_EQ_STR(q.digest.str, D256);
 	CHECK_EQ_INT(brt_query_upload_post(&q, "", NULL, NULL), BRT_EINVALID);
 	CHECK(brt_query_upload_post(&q, "sha256:abc", NULL, NULL) < 0);
-	CHECK(brt_query_upload_post(&q, "blake3:" "1111111111111111111111111111111111111111111111111111111111111111",
+	CHECK(brt_query_upload_post(&q,
+				    "blake3:"
+				    "1111111111111111111111111111111111111111111111111111111111111111",
 				    NULL, NULL) < 0);
 	/* mount wins over digest, even an invalid digest. */
 	CHECK_EQ_INT(brt_query_upload_post(&q, "junk", D256, "a/b"), 0);

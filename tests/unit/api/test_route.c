@@ -13,7 +13,8 @@
 #define DIGEST "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define UPLOAD_ID "0123456789abcdef0123456789abcdef"
 
-static const brt_method methods[] = {BRT_GET, BRT_HEAD, BRT_PUT, BRT_POST, BRT_PATCH, BRT_DELETE, BRT_OTHER_METHOD};
+static const brt_method methods[] = {BRT_GET,   BRT_HEAD,   BRT_PUT,         BRT_POST,
+				     BRT_PATCH, BRT_DELETE, BRT_OTHER_METHOD};
 static const char *const method_names[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OTHER"};
 #define METHODS (sizeof(methods) / sizeof(methods[0]))
 
@@ -36,27 +37,71 @@ struct row {
 #define CAT BRT_ACTION_CATALOG
 
 static const struct row table[] = {
-	{"/v2/", BRT_EP_BASE, NULL, NULL, {"base", "base", NONE, NONE, NONE, NONE, NONE}, {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2", BRT_EP_BASE, NULL, NULL, {"base", "base", NONE, NONE, NONE, NONE, NONE}, {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2/_catalog", BRT_EP_CATALOG, NULL, NULL,
-	 {"catalog", "catalog", NONE, NONE, NONE, NONE, NONE}, {CAT, CAT, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2/token", BRT_EP_TOKEN, NULL, NULL, {"token", NONE, NONE, "token", NONE, NONE, NONE}, {0, 0, 0, 0, 0, 0, 0}},
-	{"/v2/" NAME "/tags/list", BRT_EP_TAGS, NAME, "list",
-	 {"tags-list", "tags-list", NONE, NONE, NONE, NONE, NONE}, {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2/" NAME "/referrers/" DIGEST, BRT_EP_REFERRERS, NAME, DIGEST,
-	 {"referrers", "referrers", NONE, NONE, NONE, NONE, NONE}, {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2/" NAME "/blobs/" DIGEST, BRT_EP_BLOB, NAME, DIGEST,
-	 {"blob-get", "blob-get", NONE, NONE, NONE, "blob-delete", NONE}, {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2/" NAME "/blobs/uploads/", BRT_EP_UPLOADS, NAME, "",
-	 {NONE, NONE, NONE, "upload-start", NONE, NONE, NONE}, {PUSH, PUSH, PUSH, PUSH, PUSH, PUSH, 0}},
+	{"/v2/",
+	 BRT_EP_BASE,
+	 NULL,
+	 NULL,
+	 {"base", "base", NONE, NONE, NONE, NONE, NONE},
+	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
+	{"/v2",
+	 BRT_EP_BASE,
+	 NULL,
+	 NULL,
+	 {"base", "base", NONE, NONE, NONE, NONE, NONE},
+	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
+	{"/v2/_catalog",
+	 BRT_EP_CATALOG,
+	 NULL,
+	 NULL,
+	 {"catalog", "catalog", NONE, NONE, NONE, NONE, NONE},
+	 {CAT, CAT, PUSH, PUSH, PUSH, DEL, 0}},
+	{"/v2/token",
+	 BRT_EP_TOKEN,
+	 NULL,
+	 NULL,
+	 {"token", NONE, NONE, "token", NONE, NONE, NONE},
+	 {0, 0, 0, 0, 0, 0, 0}},
+	{"/v2/" NAME "/tags/list",
+	 BRT_EP_TAGS,
+	 NAME,
+	 "list",
+	 {"tags-list", "tags-list", NONE, NONE, NONE, NONE, NONE},
+	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
+	{"/v2/" NAME "/referrers/" DIGEST,
+	 BRT_EP_REFERRERS,
+	 NAME,
+	 DIGEST,
+	 {"referrers", "referrers", NONE, NONE, NONE, NONE, NONE},
+	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
+	{"/v2/" NAME "/blobs/" DIGEST,
+	 BRT_EP_BLOB,
+	 NAME,
+	 DIGEST,
+	 {"blob-get", "blob-get", NONE, NONE, NONE, "blob-delete", NONE},
+	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
+	{"/v2/" NAME "/blobs/uploads/",
+	 BRT_EP_UPLOADS,
+	 NAME,
+	 "",
+	 {NONE, NONE, NONE, "upload-start", NONE, NONE, NONE},
+	 {PUSH, PUSH, PUSH, PUSH, PUSH, PUSH, 0}},
 	/* The upload session: push for everything, reading its status too. */
-	{"/v2/" NAME "/blobs/uploads/" UPLOAD_ID, BRT_EP_UPLOAD, NAME, UPLOAD_ID,
+	{"/v2/" NAME "/blobs/uploads/" UPLOAD_ID,
+	 BRT_EP_UPLOAD,
+	 NAME,
+	 UPLOAD_ID,
 	 {"upload-status", NONE, "upload-data", NONE, "upload-data", "upload-cancel", NONE},
 	 {PUSH, PUSH, PUSH, PUSH, PUSH, PUSH, 0}},
-	{"/v2/" NAME "/manifests/v1", BRT_EP_MANIFEST, NAME, "v1",
+	{"/v2/" NAME "/manifests/v1",
+	 BRT_EP_MANIFEST,
+	 NAME,
+	 "v1",
 	 {"manifest-get", "manifest-get", "manifest-put", NONE, NONE, "manifest-delete", NONE},
 	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
-	{"/v2/" NAME "/manifests/" DIGEST, BRT_EP_MANIFEST, NAME, DIGEST,
+	{"/v2/" NAME "/manifests/" DIGEST,
+	 BRT_EP_MANIFEST,
+	 NAME,
+	 DIGEST,
 	 {"manifest-get", "manifest-get", "manifest-put", NONE, NONE, "manifest-delete", NONE},
 	 {PULL, PULL, PUSH, PUSH, PUSH, DEL, 0}},
 };
@@ -79,10 +124,11 @@ static void test_table(void)
 			int error = brt_api_route(&route, &pool, methods[m], table[r].path);
 
 			if (error != 0 || route.endpoint != table[r].endpoint ||
-			    !same_name(row_name(&route), table[r].handler[m]) || route.action != table[r].action[m])
-				fprintf(stderr, "%s %s: error %d endpoint %d handler %s action %d\n", method_names[m],
-					table[r].path, error, route.endpoint, row_name(&route) ? row_name(&route) : "-",
-					route.action);
+			    !same_name(row_name(&route), table[r].handler[m]) ||
+			    route.action != table[r].action[m])
+				fprintf(stderr, "%s %s: error %d endpoint %d handler %s action %d\n",
+					method_names[m], table[r].path, error, route.endpoint,
+					row_name(&route) ? row_name(&route) : "-", route.action);
 			CHECK_EQ_INT(error, 0);
 			CHECK_EQ_INT(route.endpoint, table[r].endpoint);
 			CHECK(same_name(row_name(&route), table[r].handler[m]));
@@ -116,7 +162,8 @@ static void test_rows_unique(void)
 	for (size_t i = 0; i < count; i++) {
 		CHECK(rows[i].methods != 0 && rows[i].end && rows[i].name);
 		for (size_t j = i + 1; j < count; j++)
-			CHECK(rows[i].endpoint != rows[j].endpoint || (rows[i].methods & rows[j].methods) == 0);
+			CHECK(rows[i].endpoint != rows[j].endpoint ||
+			      (rows[i].methods & rows[j].methods) == 0);
 	}
 	CHECK_EQ_STR(brt_api_allowed_methods(BRT_EP_BLOB), "GET, HEAD, DELETE");
 	CHECK_EQ_STR(brt_api_allowed_methods(BRT_EP_UPLOAD), "GET, PUT, PATCH, DELETE");
@@ -162,13 +209,30 @@ static void test_special_paths(void)
 static void test_refused(void)
 {
 	static const char *const not_found[] = {
-		"", "/", "/v1/", "/v2x", "/v20/", "/v2//", "/v2/_catalog/", "/v2/token/", "/v2/app",
-		"/v2/app/", "/v2/app/tags/other", "/v2/app/tags/", "/v2/app/blobs/", "/v2/app/manifests/",
-		"/v2/app/referrers/", "/v2/blobs/x", "/v2//blobs/x", "/v2/app/unknown/x", "v2/app/tags/list",
+		"",
+		"/",
+		"/v1/",
+		"/v2x",
+		"/v20/",
+		"/v2//",
+		"/v2/_catalog/",
+		"/v2/token/",
+		"/v2/app",
+		"/v2/app/",
+		"/v2/app/tags/other",
+		"/v2/app/tags/",
+		"/v2/app/blobs/",
+		"/v2/app/manifests/",
+		"/v2/app/referrers/",
+		"/v2/blobs/x",
+		"/v2//blobs/x",
+		"/v2/app/unknown/x",
+		"v2/app/tags/list",
 	};
 	static const char *const bad_names[] = {
-		"/v2/App/tags/list", "/v2/a//b/tags/list", "/v2/a/../b/manifests/v1", ("/v2/-a/blobs/" DIGEST),
-		"/v2/a b/tags/list", "/v2/a\xff/tags/list", "/v2/a_/blobs/uploads/",
+		"/v2/App/tags/list",      "/v2/a//b/tags/list", "/v2/a/../b/manifests/v1",
+		("/v2/-a/blobs/" DIGEST), "/v2/a b/tags/list",  "/v2/a\xff/tags/list",
+		"/v2/a_/blobs/uploads/",
 	};
 	brt_route route;
 
@@ -176,7 +240,8 @@ static void test_refused(void)
 		for (size_t m = 0; m < METHODS; m++) {
 			int error = brt_api_route(&route, &pool, methods[m], not_found[i]);
 			if (error != BRT_ENOTFOUND)
-				fprintf(stderr, "%s \"%s\" routed (%d)\n", method_names[m], not_found[i], error);
+				fprintf(stderr, "%s \"%s\" routed (%d)\n", method_names[m], not_found[i],
+					error);
 			CHECK_EQ_INT(error, BRT_ENOTFOUND);
 			CHECK_EQ_INT(route.endpoint, BRT_EP_NONE);
 			CHECK(route.repo == NULL && route.reference == NULL);

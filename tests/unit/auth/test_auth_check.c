@@ -18,8 +18,8 @@
 #define INVALID "app"                 /* not of the tenant form */
 
 enum principal_kind_index { OPEN, FULL, PULL_ONLY, TOKEN_SCOPED, TOKEN_PULL_SCOPED, DEVICE, NOBODY, KINDS };
-static const char *const kind_names[KINDS] = {"open",         "full key", "pull-only key", "token",
-					      "pull token",   "device",   "nobody"};
+static const char *const kind_names[KINDS] = {"open",       "full key", "pull-only key", "token",
+					      "pull token", "device",   "nobody"};
 
 static brt_principal principals[KINDS];
 static brt_grant grants_full[] = {{OWN, BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE}};
@@ -112,7 +112,8 @@ static void test_catalog_prefix(void)
 /* What a token may be granted: the key's permissions on its own account. */
 static void test_allowed(void)
 {
-	CHECK_EQ_INT(brt_auth_allowed(&principals[FULL], OWN), BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE);
+	CHECK_EQ_INT(brt_auth_allowed(&principals[FULL], OWN),
+		     BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE);
 	CHECK_EQ_INT(brt_auth_allowed(&principals[PULL_ONLY], OWN), BRT_PERM_PULL);
 	CHECK_EQ_INT(brt_auth_allowed(&principals[DEVICE], OWN), BRT_PERM_PULL);
 	CHECK_EQ_INT(brt_auth_allowed(&principals[FULL], OTHER), 0);
@@ -134,7 +135,8 @@ static void test_challenge(void)
 		     "Bearer realm=\"https://r.example/v2/token\",service=\"berth\",scope=\"repository:" OWN
 		     ":pull,push\"");
 	CHECK_EQ_STR(brt_auth_challenge(&pool, &auth, "https://r.example/v2/token", BRT_ACTION_CATALOG, NULL),
-		     "Bearer realm=\"https://r.example/v2/token\",service=\"berth\",scope=\"registry:catalog:*\"");
+		     "Bearer "
+		     "realm=\"https://r.example/v2/token\",service=\"berth\",scope=\"registry:catalog:*\"");
 	CHECK_EQ_STR(brt_auth_challenge(&pool, &auth, "http://h/v2/token", BRT_ACTION_PULL, NULL),
 		     "Bearer realm=\"http://h/v2/token\",service=\"berth\"");
 	auth.enabled = 0;

@@ -68,10 +68,12 @@ static void test_vectors(void)
 	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
 		size_t plen = strlen(vectors[i].plain);
 
-		CHECK_EQ_INT(brt_base64_encode(enc, (const unsigned char *)vectors[i].plain, plen, BRT_BASE64_STD),
+		CHECK_EQ_INT(brt_base64_encode(enc, (const unsigned char *)vectors[i].plain, plen,
+					       BRT_BASE64_STD),
 			     strlen(vectors[i].std));
 		CHECK_EQ_STR(enc, vectors[i].std);
-		CHECK_EQ_INT(brt_base64_encode(enc, (const unsigned char *)vectors[i].plain, plen, BRT_BASE64_URL),
+		CHECK_EQ_INT(brt_base64_encode(enc, (const unsigned char *)vectors[i].plain, plen,
+					       BRT_BASE64_URL),
 			     strlen(vectors[i].url));
 		CHECK_EQ_STR(enc, vectors[i].url);
 		n = 99;
@@ -87,15 +89,17 @@ static void test_vectors(void)
 static void test_noncanonical(void)
 {
 	static const char *const bad_std[] = {
-		"Zh==", "Zv==", "Zm9=", "Zm+=", "S0VZOmFiYx==", "S0VZOmFiY2R=", /* non-zero trailing bits */
-		"Zg", "Zg=", "Zg===", "Zm8", "Zm8==", "Zm9v=", "====", "Z===", /* padding wrong */
-		"Zg==Zg==", "Z=g=", "=Zg=",                                     /* padding inside */
-		"Zm9v\n", " Zm9v", "Zm 9v", "Zm9\0v", "-_-_", "Zm9v.",           /* other characters */
+		"Zh==",     "Zv==",  "Zm9=",  "Zm+=",   "S0VZOmFiYx==", "S0VZOmFiY2R=", /* non-zero trailing
+											   bits */
+		"Zg",       "Zg=",   "Zg===", "Zm8",    "Zm8==",        "Zm9v=",        "====",
+		"Z===",                                                          /* padding wrong */
+		"Zg==Zg==", "Z=g=",  "=Zg=",                                     /* padding inside */
+		"Zm9v\n",   " Zm9v", "Zm 9v", "Zm9\0v", "-_-_",         "Zm9v.", /* other characters */
 	};
 	static const char *const bad_url[] = {
-		"Zh", "Zv", "Zm9", "Zm-", "S0VZOmFiYx", "S0VZOmFiY2R", /* non-zero trailing bits */
-		"Zg==", "Zg=", "Zm8=", "Z", "Zm9vY",                   /* padding, a lone character */
-		"+/+/", "Zm9v ", "Zm\t9v", "Zm9v.",                    /* other characters */
+		"Zh",   "Zv",    "Zm9",    "Zm-",   "S0VZOmFiYx", "S0VZOmFiY2R", /* non-zero trailing bits */
+		"Zg==", "Zg=",   "Zm8=",   "Z",     "Zm9vY", /* padding, a lone character */
+		"+/+/", "Zm9v ", "Zm\t9v", "Zm9v.",          /* other characters */
 	};
 	unsigned char out[32];
 	size_t n;
@@ -142,7 +146,8 @@ static void test_exhaustive_short(void)
 
 				if (!canonical_only(text, len, variants[v])) {
 					if (failures++ < 5)
-						fprintf(stderr, "not canonical-only: \"%.*s\"\n", (int)len, text);
+						fprintf(stderr, "not canonical-only: \"%.*s\"\n", (int)len,
+							text);
 				}
 				if (brt_base64_decode(&n, out, sizeof(out), text, len, variants[v]) == 0)
 					accepted++;
@@ -179,12 +184,14 @@ static void test_mutations(void)
 				CHECK_EQ_INT(elen, brt_base64_encoded_len(len, variants[v]));
 				if (variants[v] == BRT_BASE64_STD)
 					CHECK_EQ_STR(enc, ref);
-				CHECK_EQ_INT(brt_base64_decode(&n, out, sizeof(out), enc, elen, variants[v]), 0);
+				CHECK_EQ_INT(brt_base64_decode(&n, out, sizeof(out), enc, elen, variants[v]),
+					     0);
 				CHECK(n == len && memcmp(out, plain, len) == 0);
 				CHECK(brt_base64_decoded_max(elen) >= len);
 				/* Too small an output buffer: refused, nothing overrun. */
 				if (len > 0)
-					CHECK_EQ_INT(brt_base64_decode(&n, out, len - 1, enc, elen, variants[v]),
+					CHECK_EQ_INT(brt_base64_decode(&n, out, len - 1, enc, elen,
+								       variants[v]),
 						     BRT_ETOOBIG);
 				for (size_t pos = 0; pos < elen; pos++) {
 					for (unsigned int b = 0; b < 256; b++) {

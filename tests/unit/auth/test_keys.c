@@ -205,8 +205,8 @@ static void test_parse_rejects(void)
 	 * an embedded NUL counted in `len`. */
 	{
 		static const char bad[] = {'g', 'z', '/', ':', '`', '@', 'G', ' ', '-', '\0'};
-		static const size_t positions[] = {4, 11, 4 + BRT_KEY_ID_LEN - 1, 4 + BRT_KEY_ID_LEN, 40,
-						   BRT_ACCESS_KEY_LEN - 1};
+		static const size_t positions[] =
+			{4, 11, 4 + BRT_KEY_ID_LEN - 1, 4 + BRT_KEY_ID_LEN, 40, BRT_ACCESS_KEY_LEN - 1};
 
 		for (size_t i = 0; i < sizeof(bad); i++) {
 			for (size_t j = 0; j < sizeof(positions) / sizeof(positions[0]); j++) {

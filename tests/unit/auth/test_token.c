@@ -425,9 +425,10 @@ static void test_too_long(void)
 /* Payloads under a good signature: verification must still check them. */
 static void test_self_signed_payloads(void)
 {
-	static const char good_json[] = "{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
-					"\",\"nbf\":1767225590,\"exp\":1767225900,\"access\":[{\"type\":\"repository\","
-					"\"name\":\"" ACCOUNT "/app\",\"actions\":[\"pull\",\"bogus\",\"push\"]}]}";
+	static const char good_json[] =
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
+		"\",\"nbf\":1767225590,\"exp\":1767225900,\"access\":[{\"type\":\"repository\","
+		"\"name\":\"" ACCOUNT "/app\",\"actions\":[\"pull\",\"bogus\",\"push\"]}]}";
 	static const char *const bad_json[] = {
 		/* Not for us, or missing an essential claim. */
 		"{\"aud\":\"other\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT "\",\"exp\":1767225900}",
@@ -439,11 +440,13 @@ static void test_self_signed_payloads(void)
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT "\"}",
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT "\",\"exp\":\"1767225900\"}",
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT "\",\"exp\":1767225600}",
-		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT "\",\"exp\":1767225900,"
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT
+		"\",\"exp\":1767225900,"
 		"\"nbf\":1767229200}",
 		/* Fields too long for the claims struct. */
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:1\",\"acct\":\"" ACCOUNT "0\",\"exp\":1767225900}",
-		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		"{\"aud\":\"" SERVICE
+		"\",\"sub\":\"key:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		"xxxxxxxxxxxxxxxxxxxxxxxxxx\",\"acct\":\"" ACCOUNT "\",\"exp\":1767225900}",
 		/* Not an object, not JSON, empty. */
 		"[]",
@@ -543,9 +546,11 @@ static void test_one_spelling(void)
 				continue;
 			memcpy(copy, token, len + 1);
 			copy[pos] = (char)b;
-			if (brt_token_verify(&got, &pool, secret, SERVICE, copy, len, NOW) != BRT_EUNAUTHORIZED) {
+			if (brt_token_verify(&got, &pool, secret, SERVICE, copy, len, NOW) !=
+			    BRT_EUNAUTHORIZED) {
 				if (accepted++ < 5)
-					fprintf(stderr, "accepted with byte %zu = 0x%02x: %s\n", pos, b, copy);
+					fprintf(stderr, "accepted with byte %zu = 0x%02x: %s\n", pos, b,
+						copy);
 			}
 			brt_pool_clear(&pool);
 		}
@@ -572,29 +577,36 @@ static void test_one_spelling(void)
 static void test_segments_under_good_signature(void)
 {
 	/* Lengths not a multiple of 3, so the last character has unused bits. */
-	static const char good_json[] = "{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
-					"\",\"exp\":1767225900,\"access\":[{\"type\":\"repository\",\"name\":\"" ACCOUNT
-					"/app\",\"actions\":[\"pull\"]}]} ";
+	static const char good_json[] =
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
+		"\",\"exp\":1767225900,\"access\":[{\"type\":\"repository\",\"name\":\"" ACCOUNT
+		"/app\",\"actions\":[\"pull\"]}]} ";
 	static const char *const good_headers[] = {
 		"{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
 		"{\"alg\":\"HS256\"}",
 		"{\"typ\":\"JWT\",\"alg\":\"HS256\"} ",
 	};
 	static const char *const bad_headers[] = {
-		"{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}",
-		"{\"alg\":\"hs256\"}", "{\"typ\":\"JWT\"}", "{\"alg\":\"HS256\",\"alg\":\"none\"}",
-		"{\"alg\":\"none\",\"alg\":\"HS256\"}", "[\"HS256\"]", "{\"alg\":\"HS256\"", "",
+		"{\"alg\":\"none\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"HS512\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"hs256\"}",
+		"{\"typ\":\"JWT\"}",
+		"{\"alg\":\"HS256\",\"alg\":\"none\"}",
+		"{\"alg\":\"none\",\"alg\":\"HS256\"}",
+		"[\"HS256\"]",
+		"{\"alg\":\"HS256\"",
+		"",
 	};
 	static const char *const duplicate_json[] = {
 		/* Top level: first and last would disagree. */
-		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" OTHER_ACCOUNT "\",\"acct\":\"" ACCOUNT
-		"\",\"exp\":1767225900}",
+		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" OTHER_ACCOUNT
+		"\",\"acct\":\"" ACCOUNT "\",\"exp\":1767225900}",
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
 		"\",\"exp\":1767225900,\"exp\":1767225900}",
 		/* Nested: inside an access entry. */
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
-		"\",\"exp\":1767225900,\"access\":[{\"type\":\"repository\",\"name\":\"" OTHER_ACCOUNT "/app\",\"name\":\"" ACCOUNT
-		"/app\",\"actions\":[\"pull\"]}]}",
+		"\",\"exp\":1767225900,\"access\":[{\"type\":\"repository\",\"name\":\"" OTHER_ACCOUNT
+		"/app\",\"name\":\"" ACCOUNT "/app\",\"actions\":[\"pull\"]}]}",
 		"{\"aud\":\"" SERVICE "\",\"sub\":\"key:0123456789abcdef\",\"acct\":\"" ACCOUNT
 		"\",\"exp\":1767225900,\"x\":{\"y\":{\"z\":1,\"z\":2}}}",
 	};
@@ -671,11 +683,23 @@ static int scope(const char **repo, unsigned int *actions, int *catalog, brt_poo
 static void test_scope(void)
 {
 	static const char *const malformed[] = {
-		"", "repository", "repository:", "repository:x", "repository::pull", "foo:bar:pull",
-		"Repository:" ACCOUNT "/app:pull", "repo:" ACCOUNT "/app:pull", "registry:catalog:pull",
-		"registry:catalog", "repository:" ACCOUNT "/App:pull", "repository:" ACCOUNT "//app:pull",
-		"repository:" ACCOUNT "/app/:pull", "repository:/app:pull", "repository:" ACCOUNT "/a..b:pull",
-		"repository:" ACCOUNT "/a b:pull", ":" ACCOUNT "/app:pull",
+		"",
+		"repository",
+		"repository:",
+		"repository:x",
+		"repository::pull",
+		"foo:bar:pull",
+		"Repository:" ACCOUNT "/app:pull",
+		"repo:" ACCOUNT "/app:pull",
+		"registry:catalog:pull",
+		"registry:catalog",
+		"repository:" ACCOUNT "/App:pull",
+		"repository:" ACCOUNT "//app:pull",
+		"repository:" ACCOUNT "/app/:pull",
+		"repository:/app:pull",
+		"repository:" ACCOUNT "/a..b:pull",
+		"repository:" ACCOUNT "/a b:pull",
+		":" ACCOUNT "/app:pull",
 	};
 	brt_pool pool;
 	const char *repo;
@@ -697,7 +721,8 @@ static void test_scope(void)
 	CHECK_EQ_INT(actions, BRT_PERM_PULL);
 	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:delete"), 0);
 	CHECK_EQ_INT(actions, BRT_PERM_DELETE);
-	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:push,pull,delete"), 0);
+	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:push,pull,delete"),
+		     0);
 	CHECK_EQ_INT(actions, ALL_ACTIONS);
 
 	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "registry:catalog:*"), 0);
@@ -710,7 +735,8 @@ static void test_scope(void)
 	CHECK_EQ_INT(actions, 0);
 	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:pull,bogus"), 0);
 	CHECK_EQ_INT(actions, BRT_PERM_PULL);
-	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:PULL,pul,pullx,**,"), 0);
+	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:PULL,pul,pullx,**,"),
+		     0);
 	CHECK_EQ_INT(actions, 0);
 	CHECK_EQ_INT(scope(&repo, &actions, &catalog, &pool, "repository:" ACCOUNT "/app:"), 0);
 	CHECK_EQ_INT(actions, 0);
@@ -780,7 +806,8 @@ static void test_header(void)
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, "key:brt_x")),
 		     BRT_EUNAUTHORIZED);
 	creds[0] = 'k';
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, creds)), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, creds)),
+		     BRT_EUNAUTHORIZED);
 	creds[0] = 'K';
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, "admin:secret")),
 		     BRT_EUNAUTHORIZED);
@@ -791,10 +818,12 @@ static void test_header(void)
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, ":brt_x")),
 		     BRT_EUNAUTHORIZED);
 	/* No colon at all. */
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, "KEY")), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, "KEY")),
+		     BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, "KEYbrt_0123")),
 		     BRT_EUNAUTHORIZED);
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, key)), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic_str(value, key)),
+		     BRT_EUNAUTHORIZED);
 
 	/* Padding: none, one, two; the decoded text is exactly the input. */
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFi"), 0);
@@ -811,10 +840,13 @@ static void test_header(void)
 	/* Padding missing, doubled, misplaced, or in the middle. */
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw"), BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw="), BRT_EUNAUTHORIZED);
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==="), BRT_EUNAUTHORIZED);
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw====="), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==="),
+		     BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw====="),
+		     BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZ=mFiY2Q="), BRT_EUNAUTHORIZED);
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==S0VZ"), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==S0VZ"),
+		     BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFi===="), BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic ===="), BRT_EUNAUTHORIZED);
 	/* Not base64. */
@@ -828,7 +860,8 @@ static void test_header(void)
 	/* An embedded NUL would cut the credential short: refused. */
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic(value, "KEY:brt_\0abcd", 13)),
 		     BRT_EUNAUTHORIZED);
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic(value, "KEY:\0", 5)), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic(value, "KEY:\0", 5)),
+		     BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), basic(value, "KEY:abc\0", 8)),
 		     BRT_EUNAUTHORIZED);
 
@@ -873,7 +906,8 @@ static void test_header(void)
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, klen, value), BRT_EUNAUTHORIZED);
 
 	kind = 0;
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"), 0);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"),
+		     0);
 	CHECK_EQ_INT(kind, BRT_CREDENTIAL_TOKEN);
 	CHECK_EQ_STR(out, "eyJhbGciOiJIUzI1NiJ9.e30.sig");
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Bearer brt"), 0);
@@ -902,7 +936,8 @@ static void test_header(void)
  * misplaced padding and foreign characters are all refused). */
 static void test_basic_one_spelling(void)
 {
-	static const char *const creds[] = {"KEY:brt_0123456789abcdef0123", "KEY:a", "KEY:ab", "KEY:abc", "KEY:"};
+	static const char *const creds[] = {"KEY:brt_0123456789abcdef0123", "KEY:a", "KEY:ab", "KEY:abc",
+					    "KEY:"};
 	char value[256], canonical[256], joined[160], out[128];
 	brt_credential_kind kind;
 	size_t bad = 0, checked = 0;
@@ -925,9 +960,11 @@ static void test_basic_one_spelling(void)
 				b64(canonical, joined, strlen(joined));
 				/* Only trailing spaces may follow the base64. */
 				if (strncmp(value + 6, canonical, strlen(canonical)) != 0 ||
-				    strspn(value + 6 + strlen(canonical), " ") != strlen(value + 6 + strlen(canonical))) {
+				    strspn(value + 6 + strlen(canonical), " ") !=
+					    strlen(value + 6 + strlen(canonical))) {
 					if (bad++ < 5)
-						fprintf(stderr, "accepted non-canonical Basic value: %s\n", value);
+						fprintf(stderr, "accepted non-canonical Basic value: %s\n",
+							value);
 				}
 			}
 			value[pos] = saved;
@@ -943,7 +980,8 @@ static void test_basic_one_spelling(void)
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiY2R="), BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmF-"), BRT_EUNAUTHORIZED);
 	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOm_i"), BRT_EUNAUTHORIZED);
-	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==\t"), BRT_EUNAUTHORIZED);
+	CHECK_EQ_INT(brt_auth_parse_header(&kind, out, sizeof(out), "Basic S0VZOmFiYw==\t"),
+		     BRT_EUNAUTHORIZED);
 }
 
 int main(void)

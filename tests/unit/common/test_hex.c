@@ -26,7 +26,7 @@ static void test_valid(void)
 
 static void test_encode(void)
 {
-	static const unsigned char bytes[] = { 0x00, 0x01, 0x7f, 0x80, 0xab, 0xff };
+	static const unsigned char bytes[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
 	unsigned char all[256];
 	char out[2 * 256 + 2];
 
@@ -48,7 +48,7 @@ static void test_encode(void)
 	CHECK_EQ_INT(strlen(out), 512);
 	CHECK_EQ_INT(brt_hex_lower_valid(out, 512), 1);
 	for (int i = 0; i < 256; i++) {
-		char expect[3] = { "0123456789abcdef"[i >> 4], "0123456789abcdef"[i & 15], 0 };
+		char expect[3] = {"0123456789abcdef"[i >> 4], "0123456789abcdef"[i & 15], 0};
 		CHECK(memcmp(out + 2 * i, expect, 2) == 0);
 	}
 }

@@ -49,7 +49,8 @@ static void test_log_one_line(void)
 
 	CHECK(fd >= 0 && saved >= 0);
 	dup2(fd, STDERR_FILENO);
-	brt_log_info("path=%s status=%d", "/v2/x\n2026-01-01T00:00:00.000Z info access method=GET\r\x1b", 404);
+	brt_log_info("path=%s status=%d", "/v2/x\n2026-01-01T00:00:00.000Z info access method=GET\r\x1b",
+		     404);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -61,7 +62,9 @@ static void test_log_one_line(void)
 		lines += buf[i] == '\n';
 	CHECK_EQ_INT(lines, 1);
 	CHECK(n > 0 && buf[n - 1] == '\n');
-	CHECK(strstr(buf, "path=/v2/x\\x0a2026-01-01T00:00:00.000Z info access method=GET\\x0d\\x1b status=404") != NULL);
+	CHECK(strstr(buf,
+		     "path=/v2/x\\x0a2026-01-01T00:00:00.000Z info access method=GET\\x0d\\x1b status=404") !=
+	      NULL);
 }
 
 int main(void)

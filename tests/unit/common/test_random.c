@@ -42,9 +42,9 @@ static void test_bytes(void)
 
 static void test_hex(void)
 {
-	static const size_t lengths[] = { 0, 1, 2, 31, 32, 33, 63, 64, 65, 128, 129, 300 };
+	static const size_t lengths[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 128, 129, 300};
 	char buf[310], prev[310];
-	int seen_odd[16] = { 0 };
+	int seen_odd[16] = {0};
 
 	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
 		size_t len = lengths[i];

@@ -49,9 +49,11 @@ int main(void)
 	CHECK_EQ_INT(lp, 1);
 	CHECK_EQ_INT(check_headers(0, &lp, H("Content-Length", "2", "content-length", "2")), BRT_EINVALID);
 	/* length and chunked, in either order */
-	CHECK_EQ_INT(check_headers(0, &lp, H("Content-Length", "5", "Transfer-Encoding", "chunked")), BRT_EINVALID);
+	CHECK_EQ_INT(check_headers(0, &lp, H("Content-Length", "5", "Transfer-Encoding", "chunked")),
+		     BRT_EINVALID);
 	CHECK_EQ_INT(lp, 1);
-	CHECK_EQ_INT(check_headers(0, &lp, H("Transfer-Encoding", "chunked", "Content-Length", "5")), BRT_EINVALID);
+	CHECK_EQ_INT(check_headers(0, &lp, H("Transfer-Encoding", "chunked", "Content-Length", "5")),
+		     BRT_EINVALID);
 	/* codings other than exactly chunked */
 	CHECK_EQ_INT(check_headers(0, &lp, H("Transfer-Encoding", "gzip, chunked")), BRT_EINVALID);
 	CHECK_EQ_INT(lp, 0);

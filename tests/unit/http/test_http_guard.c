@@ -33,7 +33,10 @@ static void test_admission(void)
 
 static void test_deadlines(void)
 {
-	brt_guard_limits l = {.header_ms = 2000, .request_ms = 5000, .min_rate = 1000, .min_rate_window_ms = 10000};
+	brt_guard_limits l = {.header_ms = 2000,
+			      .request_ms = 5000,
+			      .min_rate = 1000,
+			      .min_rate_window_ms = 10000};
 
 	CHECK_EQ_INT(brt_guard_deadline(&l, BRT_PHASE_HEADERS, 1000, 3000), BRT_GUARD_OK);
 	CHECK_EQ_INT(brt_guard_deadline(&l, BRT_PHASE_HEADERS, 1000, 3001), BRT_GUARD_HEADER_LATE);
@@ -132,8 +135,13 @@ static long ms_until_eof(int fd, long max_ms)
 
 static void test_watchdog(void)
 {
-	brt_guard_limits l = {.max_connections = 10, .per_address = 2, .reserved = 0, .header_ms = 600,
-			      .request_ms = 1500, .min_rate = 1000, .min_rate_window_ms = 1000};
+	brt_guard_limits l = {.max_connections = 10,
+			      .per_address = 2,
+			      .reserved = 0,
+			      .header_ms = 600,
+			      .request_ms = 1500,
+			      .min_rate = 1000,
+			      .min_rate_window_ms = 1000};
 	brt_guard *guard = NULL;
 	brt_guard_conn *c1 = NULL, *c2 = NULL, *c3 = NULL, *c4 = NULL;
 	struct sockaddr_in peer;

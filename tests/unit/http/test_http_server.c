@@ -38,8 +38,8 @@ static void respond_text(brt_http_request *req, unsigned int status, const char 
 {
 	size_t len = strlen(text);
 
-	brt_http_respond(req, status, MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY),
-			 len);
+	brt_http_respond(req, status,
+			 MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY), len);
 }
 
 static void on_headers(brt_http_request *req, void *payload)
@@ -212,10 +212,13 @@ int main(void)
 	CHECK(strstr(buf, "GET /a n=1\n") != NULL);
 	exchange(fd, "GET /b%20c HTTP/1.1\r\nHost: t\r\n\r\n", buf, sizeof(buf), 0);
 	CHECK(strstr(buf, "GET /b c n=2\n") != NULL);
-	exchange(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world", buf, sizeof(buf), 0);
+	exchange(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world", buf,
+		 sizeof(buf), 0);
 	CHECK(strstr(buf, "HTTP/1.1 200") == buf);
 	CHECK(strstr(buf, "\r\n\r\nhello world") != NULL);
-	exchange(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nchunk\r\n3\r\ned!\r\n0\r\n\r\n",
+	exchange(fd,
+		 "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+		 "chunked\r\n\r\n5\r\nchunk\r\n3\r\ned!\r\n0\r\n\r\n",
 		 buf, sizeof(buf), 0);
 	CHECK(strstr(buf, "\r\n\r\nchunked!") != NULL);
 	close(fd);
@@ -237,15 +240,16 @@ int main(void)
 	close(fd);
 	/* A transfer coding other than chunked: the framing reason. */
 	fd = connect_to(port);
-	exchange(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", buf,
-		 sizeof(buf), 1);
+	exchange(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		 buf, sizeof(buf), 1);
 	CHECK(strstr(buf, "HTTP/1.1 400") == buf);
 	close(fd);
 
 	/* A body over what the handler allows: its own answer. */
 	{
 		static char big[70000 + 128];
-		int n = snprintf(big, sizeof(big), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n");
+		int n = snprintf(big, sizeof(big),
+				 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n");
 		memset(big + n, 'x', 70000);
 		big[n + 70000] = '\0';
 		fd = connect_to(port);

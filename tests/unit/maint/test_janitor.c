@@ -127,7 +127,9 @@ int main(void)
 		size_t len;
 		brt_pool_init(&pool, 1 << 20);
 		CHECK_EQ_INT(meta->upload_get(meta, &u, &pool, live), 0);
-		CHECK_EQ_INT(bs->writer_open(&abandoned, bs, live, u.offset, u.backend_state, u.backend_state_len), 0);
+		CHECK_EQ_INT(bs->writer_open(&abandoned, bs, live, u.offset, u.backend_state,
+					     u.backend_state_len),
+			     0);
 		if (abandoned) {
 			CHECK_EQ_INT(abandoned->append(abandoned, "abandoned", 9), 0);
 			CHECK_EQ_INT(abandoned->sync(abandoned, &state, &len), 0);
@@ -160,7 +162,9 @@ int main(void)
 		brt_pool pool;
 		brt_pool_init(&pool, 1 << 20);
 		CHECK_EQ_INT(meta->upload_get(meta, &u, &pool, live), 0);
-		CHECK_EQ_INT(bs->commit(bs, live, u.backend_state, u.backend_state_len, u.offset, "test/live"), 0);
+		CHECK_EQ_INT(bs->commit(bs, live, u.backend_state, u.backend_state_len, u.offset,
+					"test/live"),
+			     0);
 		CHECK_EQ_INT(bs->stat(bs, "test/live", &(uint64_t){0}), 0);
 		brt_pool_clear(&pool);
 	}

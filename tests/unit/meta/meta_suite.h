@@ -53,7 +53,7 @@ static ms_digest ms_digest_of(const char *label, unsigned long n)
 typedef struct ms_names {
 	char names[MS_NAMES_MAX][BRT_NAME_MAX + 1];
 	size_t count;
-	int fail_at;   /* return BRT_EIO on this call (1-based), 0 never */
+	int fail_at; /* return BRT_EIO on this call (1-based), 0 never */
 	int overflow;
 } ms_names;
 
@@ -91,16 +91,15 @@ static const char *ms_names_join(const ms_names *n)
 	return buf;
 }
 
-static int ms_tags(brt_meta *m, const char *repo, const char *last, size_t limit, ms_names *out,
-		   int *more)
+static int ms_tags(brt_meta *m, const char *repo, const char *last, size_t limit, ms_names *out, int *more)
 {
 	memset(out, 0, sizeof(*out));
 	*more = -1;
 	return m->tags_list(m, repo, last, limit, ms_names_cb, out, more);
 }
 
-static int ms_catalog(brt_meta *m, const char *prefix, const char *last, size_t limit,
-		      ms_names *out, int *more)
+static int ms_catalog(brt_meta *m, const char *prefix, const char *last, size_t limit, ms_names *out,
+		      int *more)
 {
 	memset(out, 0, sizeof(*out));
 	*more = -1;
@@ -109,11 +108,11 @@ static int ms_catalog(brt_meta *m, const char *prefix, const char *last, size_t 
 
 /* Link and unlink with the account a caller would pass: the repository
  * name's first component (brt_meta_repo_account). */
-static int ms_link(brt_meta *m, const char *repo, const char *digest, uint64_t size,
-		   const char *storage_key, int64_t now)
+static int ms_link(brt_meta *m, const char *repo, const char *digest, uint64_t size, const char *storage_key,
+		   int64_t now)
 {
 	char account[BRT_ACCOUNT_ID_LEN + 1];
-	brt_blob_link link = { brt_meta_repo_account(account, repo), repo, digest, size, storage_key, now };
+	brt_blob_link link = {brt_meta_repo_account(account, repo), repo, digest, size, storage_key, now};
 
 	return m->blob_link(m, &link);
 }
@@ -121,7 +120,7 @@ static int ms_link(brt_meta *m, const char *repo, const char *digest, uint64_t s
 static int ms_unlink(brt_meta *m, const char *repo, const char *digest)
 {
 	char account[BRT_ACCOUNT_ID_LEN + 1];
-	brt_blob_link link = { brt_meta_repo_account(account, repo), repo, digest, 0, NULL, 0 };
+	brt_blob_link link = {brt_meta_repo_account(account, repo), repo, digest, 0, NULL, 0};
 
 	return m->blob_unlink(m, &link);
 }
@@ -235,11 +234,11 @@ static void ms_test_manifests(brt_meta *m)
 	ms_digest layer2 = ms_digest_of("man-layer", 2), missing = ms_digest_of("man-missing", 0);
 	ms_digest m1 = ms_digest_of("man", 1), m2 = ms_digest_of("man", 2);
 	ms_digest idx = ms_digest_of("man-index", 1), bad = ms_digest_of("man-bad", 0);
-	const char *blobs1[] = { config.s, layer.s, layer.s };
-	const char *blobs2[] = { config.s, layer2.s };
-	const char *blobs_missing[] = { config.s, missing.s };
-	const char *children[] = { m1.s, m2.s, m1.s };
-	const char *children_missing[] = { m1.s, missing.s };
+	const char *blobs1[] = {config.s, layer.s, layer.s};
+	const char *blobs2[] = {config.s, layer2.s};
+	const char *blobs_missing[] = {config.s, missing.s};
+	const char *children[] = {m1.s, m2.s, m1.s};
+	const char *children_missing[] = {m1.s, missing.s};
 	const char *tag;
 	brt_blob_info blob;
 	brt_manifest man;
@@ -292,7 +291,7 @@ static void ms_test_manifests(brt_meta *m)
 
 	/* Exact bytes, including NULs, come back. */
 	{
-		static const unsigned char binary[] = { '{', 0, 1, 0xff, '}', 0 };
+		static const unsigned char binary[] = {'{', 0, 1, 0xff, '}', 0};
 		ms_digest bin = ms_digest_of("man-binary", 0);
 		brt_manifest_put put;
 		char put_account[BRT_ACCOUNT_ID_LEN + 1];
@@ -328,20 +327,17 @@ static void ms_test_manifests(brt_meta *m)
 
 	/* An index needs its children in the same repository. */
 	brt_error_clear();
-	CHECK_EQ_INT(ms_put_full(m, "man/app", idx.s, "multi", NULL, 0, children_missing, 2, NULL,
-				 NULL, NULL),
+	CHECK_EQ_INT(ms_put_full(m, "man/app", idx.s, "multi", NULL, 0, children_missing, 2, NULL, NULL,
+				 NULL),
 		     BRT_EBLOBUNKNOWN);
 	CHECK(ms_error_mentions(missing.s));
 	CHECK(ms_error_mentions("manifest"));
 	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", idx.s, 1), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "multi", 0), BRT_ENOTFOUND);
 	CHECK_EQ_INT(ms_link(m, "man/elsewhere", config.s, 10, "k-config", 1), 0);
-	CHECK_EQ_INT(ms_put_full(m, "man/elsewhere", idx.s, NULL, NULL, 0, children, 3, NULL, NULL,
-				 NULL),
+	CHECK_EQ_INT(ms_put_full(m, "man/elsewhere", idx.s, NULL, NULL, 0, children, 3, NULL, NULL, NULL),
 		     BRT_EBLOBUNKNOWN);
-	CHECK_EQ_INT(ms_put_full(m, "man/app", idx.s, "multi", NULL, 0, children, 3, NULL, NULL,
-				 NULL),
-		     0);
+	CHECK_EQ_INT(ms_put_full(m, "man/app", idx.s, "multi", NULL, 0, children, 3, NULL, NULL, NULL), 0);
 	CHECK_EQ_INT(m->manifest_get(m, &man, &pool, "man/app", "multi", 0), 0);
 	CHECK_EQ_STR(man.media_type, MS_INDEX_TYPE);
 
@@ -416,9 +412,9 @@ static void ms_test_tags_pagination(brt_meta *m)
 {
 	/* Inserted out of order; byte order puts '-' < '.' < digits <
 	 * upper case < '_' < lower case. */
-	static const char *const tags[] = { "b", "a", "B", "A", "_x", "1.0", "1.10", "1-0", "z" };
+	static const char *const tags[] = {"b", "a", "B", "A", "_x", "1.0", "1.10", "1-0", "z"};
 	ms_digest config = ms_digest_of("pag-config", 0), man = ms_digest_of("pag", 0);
-	const char *blobs[] = { config.s };
+	const char *blobs[] = {config.s};
 	ms_names names;
 	size_t i;
 	int more;
@@ -488,7 +484,7 @@ static void ms_test_tags_pagination(brt_meta *m)
 
 static void ms_test_catalog(brt_meta *m)
 {
-	static const char *const repos[] = { "cat/b/c", "cat/a", "cat-x/y", "cat0/z", "ca/t", "cat/b" };
+	static const char *const repos[] = {"cat/b/c", "cat/a", "cat-x/y", "cat0/z", "ca/t", "cat/b"};
 	ms_digest d = ms_digest_of("cat", 0);
 	ms_names all, page, names;
 	size_t i;
@@ -616,8 +612,8 @@ static void ms_test_referrers(brt_meta *m)
 	ms_digest config = ms_digest_of("ref-config", 0), subject = ms_digest_of("ref-subject", 0);
 	ms_digest sbom = ms_digest_of("ref-sbom", 0), sig = ms_digest_of("ref-sig", 0);
 	ms_digest plain = ms_digest_of("ref-plain", 0), unknown = ms_digest_of("ref-unknown", 0);
-	const char *blobs[] = { config.s };
-	const char *sorted[] = { sbom.s, sig.s, plain.s };
+	const char *blobs[] = {config.s};
+	const char *sorted[] = {sbom.s, sig.s, plain.s};
 	ms_refs refs;
 	size_t i;
 
@@ -630,9 +626,7 @@ static void ms_test_referrers(brt_meta *m)
 	CHECK_EQ_INT(ms_put_full(m, "ref/app", sig.s, NULL, blobs, 1, NULL, 0, subject.s,
 				 "application/vnd.example.sig", NULL),
 		     0);
-	CHECK_EQ_INT(ms_put_full(m, "ref/app", plain.s, NULL, blobs, 1, NULL, 0, subject.s, NULL,
-				 NULL),
-		     0);
+	CHECK_EQ_INT(ms_put_full(m, "ref/app", plain.s, NULL, blobs, 1, NULL, 0, subject.s, NULL, NULL), 0);
 	CHECK_EQ_INT(ms_put_full(m, "ref/app", unknown.s, NULL, blobs, 1, NULL, 0, config.s,
 				 "application/vnd.example.sbom", NULL),
 		     0);
@@ -666,15 +660,13 @@ static void ms_test_referrers(brt_meta *m)
 	}
 
 	memset(&refs, 0, sizeof(refs));
-	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, "application/vnd.example.sbom",
-				       ms_refs_cb, &refs),
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, "application/vnd.example.sbom", ms_refs_cb,
+				       &refs),
 		     0);
 	CHECK_EQ_INT(refs.count, 1);
 	CHECK_EQ_STR(refs.digest[0], sbom.s);
 	memset(&refs, 0, sizeof(refs));
-	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, "application/none", ms_refs_cb,
-				       &refs),
-		     0);
+	CHECK_EQ_INT(m->referrers_list(m, "ref/app", subject.s, "application/none", ms_refs_cb, &refs), 0);
 	CHECK_EQ_INT(refs.count, 0);
 	memset(&refs, 0, sizeof(refs));
 	CHECK_EQ_INT(m->referrers_list(m, "ref/app", unknown.s, NULL, ms_refs_cb, &refs), 0);
@@ -815,7 +807,7 @@ static void *ms_worker_run(void *arg)
 	for (k = 0; k < 1000000 && ms_now() < end; k++) {
 		ms_digest blob = ms_digest_of("conc-blob", (unsigned long)w->id * 10000000UL + k);
 		ms_digest man = ms_digest_of("conc-man", (unsigned long)w->id * 10000000UL + k);
-		const char *blobs[] = { shared.s, blob.s };
+		const char *blobs[] = {shared.s, blob.s};
 		brt_manifest got;
 		ms_names names;
 		int more;
@@ -922,8 +914,7 @@ static int ms_keys_cb(const brt_access_key *key, void *payload)
 	if (k->reenter) {
 		brt_access_key again;
 
-		if (k->reenter->key_get(k->reenter, &again, key->id) != 0 ||
-		    strcmp(again.id, key->id) != 0)
+		if (k->reenter->key_get(k->reenter, &again, key->id) != 0 || strcmp(again.id, key->id) != 0)
 			k->reenter_errors++;
 	}
 	if (k->count <= MS_LIST_MAX)
@@ -940,8 +931,7 @@ static const char *ms_keys_join(const ms_keys *k)
 
 	buf[0] = '\0';
 	for (i = 0; i < k->count && i < MS_LIST_MAX; i++) {
-		int w = snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "",
-				 k->items[i].id);
+		int w = snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", k->items[i].id);
 		if (w < 0 || (size_t)w >= sizeof(buf) - used)
 			break;
 		used += (size_t)w;
@@ -961,8 +951,8 @@ static brt_account ms_account(const char *id, const char *name, int64_t created_
 }
 
 /* A key whose hash is derived from its id and contains zero bytes. */
-static brt_access_key ms_key(const char *id, const char *account, unsigned int permissions,
-			     const char *label, int64_t created_at, int64_t expires_at)
+static brt_access_key ms_key(const char *id, const char *account, unsigned int permissions, const char *label,
+			     int64_t created_at, int64_t expires_at)
 {
 	ms_digest d = ms_digest_of(id, 7);
 	brt_access_key k;
@@ -1055,7 +1045,7 @@ static void ms_test_accounts(brt_meta *m)
 	CHECK_EQ_INT(m->account_list(m, ms_accounts_cb, &list), 0);
 	CHECK_EQ_INT(list.count, 3);
 	{
-		const brt_account *want[] = { &a, &b, &c };
+		const brt_account *want[] = {&a, &b, &c};
 
 		for (i = 0; i < 3 && i < list.count; i++) {
 			CHECK_EQ_STR(list.items[i].id, want[i]->id);
@@ -1082,22 +1072,19 @@ static void ms_test_keys(brt_meta *m)
 
 	memset(long_label, 'l', sizeof(long_label) - 1);
 	long_label[sizeof(long_label) - 1] = '\0';
-	k_c3 = ms_key("00000000000000c3", MS_ACCOUNT_A, BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
-		      "ci", 300, 0);
-	k_ff = ms_key("00000000000000ff", MS_ACCOUNT_A, BRT_PERM_PULL, "", 100,
-		      1700000000000LL + 90 * day);
+	k_c3 = ms_key("00000000000000c3", MS_ACCOUNT_A, BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE, "ci",
+		      300, 0);
+	k_ff = ms_key("00000000000000ff", MS_ACCOUNT_A, BRT_PERM_PULL, "", 100, 1700000000000LL + 90 * day);
 	k_a1 = ms_key("00000000000000a1", MS_ACCOUNT_A, BRT_PERM_PULL, long_label, 200, 0);
-	k_b2 = ms_key("00000000000000b2", MS_ACCOUNT_A, BRT_PERM_PULL | BRT_PERM_PUSH, "laptop", 100,
-		      1);
-	k_other = ms_key("1111111111111111", MS_ACCOUNT_B, BRT_PERM_PULL | BRT_PERM_PUSH |
-			 BRT_PERM_DELETE, "b", 50, 0);
+	k_b2 = ms_key("00000000000000b2", MS_ACCOUNT_A, BRT_PERM_PULL | BRT_PERM_PUSH, "laptop", 100, 1);
+	k_other = ms_key("1111111111111111", MS_ACCOUNT_B, BRT_PERM_PULL | BRT_PERM_PUSH | BRT_PERM_DELETE,
+			 "b", 50, 0);
 
 	CHECK_EQ_INT(m->key_get(m, &got, k_c3.id), BRT_ENOTFOUND);
 
 	/* Unknown account: a clear BRT_ENOTFOUND naming it, nothing stored. */
 	{
-		brt_access_key orphan = ms_key("2222222222222222", MS_ACCOUNT_NONE, BRT_PERM_PULL,
-					       "", 10, 0);
+		brt_access_key orphan = ms_key("2222222222222222", MS_ACCOUNT_NONE, BRT_PERM_PULL, "", 10, 0);
 
 		brt_error_clear();
 		CHECK_EQ_INT(m->key_create(m, &orphan), BRT_ENOTFOUND);
@@ -1124,7 +1111,7 @@ static void ms_test_keys(brt_meta *m)
 
 	/* Every field comes back, expiry included (0 stays "never"). */
 	{
-		const brt_access_key *all[] = { &k_c3, &k_ff, &k_a1, &k_b2, &k_other };
+		const brt_access_key *all[] = {&k_c3, &k_ff, &k_a1, &k_b2, &k_other};
 
 		for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 			ms_key_garbage(&got);
@@ -1135,8 +1122,9 @@ static void ms_test_keys(brt_meta *m)
 
 	memset(&keys, 0, sizeof(keys));
 	CHECK_EQ_INT(m->key_list(m, MS_ACCOUNT_A, ms_keys_cb, &keys), 0);
-	CHECK_EQ_STR(ms_keys_join(&keys), "00000000000000b2,00000000000000ff,00000000000000a1,"
-					  "00000000000000c3");
+	CHECK_EQ_STR(ms_keys_join(&keys),
+		     "00000000000000b2,00000000000000ff,00000000000000a1,"
+		     "00000000000000c3");
 	CHECK_EQ_INT(keys.count, 4);
 	if (keys.count == 4) {
 		ms_check_key(&keys.items[0], &k_b2);
@@ -1368,7 +1356,8 @@ static void ms_test_upload_bounds(brt_meta *m)
 	/* Oldest first, strictly before the cut-off, at most `limit`. */
 	memset(&names, 0, sizeof(names));
 	CHECK_EQ_INT(m->upload_list(m, 102, 0, ms_upload_names_cb, &names), 0);
-	CHECK_EQ_STR(ms_names_join(&names), "c0000000000000000000000000000000,c0000000000000000000000000000001");
+	CHECK_EQ_STR(ms_names_join(&names),
+		     "c0000000000000000000000000000000,c0000000000000000000000000000001");
 	memset(&names, 0, sizeof(names));
 	CHECK_EQ_INT(m->upload_list(m, INT64_MAX, 1, ms_upload_names_cb, &names), 0);
 	CHECK_EQ_STR(ms_names_join(&names), "c0000000000000000000000000000000");
@@ -1415,8 +1404,8 @@ static void ms_test_upload_bounds(brt_meta *m)
 		brt_manifest_put put;
 		char put_account[BRT_ACCOUNT_ID_LEN + 1];
 		ms_digest blob = ms_digest_of("cap", 1), man = ms_digest_of("cap-manifest", 1);
-		const char *blobs[1] = { blob.s };
-		uint64_t sizes[1] = { 6 };
+		const char *blobs[1] = {blob.s};
+		uint64_t sizes[1] = {6};
 		brt_manifest mf;
 		brt_pool pool;
 
@@ -1631,7 +1620,7 @@ static void ms_test_tag_cas(brt_meta *m)
 {
 	ms_digest blob = ms_digest_of("cas-blob", 0);
 	ms_digest m1 = ms_digest_of("cas", 1), m2 = ms_digest_of("cas", 2), m3 = ms_digest_of("cas", 3);
-	const char *blobs[] = { blob.s };
+	const char *blobs[] = {blob.s};
 	brt_manifest_put put;
 	brt_manifest got;
 	brt_pool pool;
@@ -1648,8 +1637,8 @@ static void ms_test_tag_cas(brt_meta *m)
 	put.blob_count = 1;
 	put.tag = "t";
 	put.now = 2;
-#define MS_CAS_PUT(target, expected) \
-	(put.digest = (target), put.tag_expected = (expected), \
+#define MS_CAS_PUT(target, expected)                                                          \
+	(put.digest = (target), put.tag_expected = (expected),                                \
 	 put.size = (size_t)snprintf(payload, sizeof(payload), "{\"cas\":\"%s\"}", (target)), \
 	 m->manifest_put(m, &put))
 

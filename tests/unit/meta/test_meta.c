@@ -12,7 +12,7 @@
 #include "meta/meta.h"
 
 static char db_path[128];
-static brt_meta *real;   /* a real SQLite store whose slots the fake borrows */
+static brt_meta *real; /* a real SQLite store whose slots the fake borrows */
 static brt_meta fake;
 static int fake_frees;
 
@@ -178,7 +178,8 @@ static void test_wrappers(void)
 	CHECK(e0 != e1);
 	CHECK_EQ_INT(brt_meta_key_get(real, &key, key.id), 0);
 	CHECK_EQ_INT(key.revoked_at, 5);
-	CHECK_EQ_INT(brt_meta_upload_delete(real, "00000000000000000000000000000000", BRT_META_ANY_GENERATION),
+	CHECK_EQ_INT(brt_meta_upload_delete(real, "00000000000000000000000000000000",
+					    BRT_META_ANY_GENERATION),
 		     BRT_ENOTFOUND);
 }
 
@@ -216,7 +217,7 @@ int main(void)
 	test_repo_account();
 	{
 		char path[160];
-		static const char *const suffixes[] = { "", "-wal", "-shm" };
+		static const char *const suffixes[] = {"", "-wal", "-shm"};
 
 		for (size_t i = 0; i < 3; i++) {
 			snprintf(path, sizeof(path), "%s%s", db_path, suffixes[i]);

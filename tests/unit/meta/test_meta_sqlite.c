@@ -84,8 +84,8 @@ static const char *query_text(brt_meta *m, const char *sql, char *buf, size_t si
 	sqlite3_stmt *st = NULL;
 
 	snprintf(buf, size, "%s", "(error)");
-	if (db && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+	if (db && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_text(st, 0))
 		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return buf;
@@ -112,7 +112,7 @@ static void test_accounts(brt_meta *m)
 {
 	ms_digest d = ms_digest_of("acct", 0), d2 = ms_digest_of("acct", 1);
 	ms_digest man = ms_digest_of("acct-man", 0);
-	const char *blobs[] = { d.s };
+	const char *blobs[] = {d.s};
 	char buf[64];
 	char sql[256];
 	brt_upload u;
@@ -122,8 +122,8 @@ static void test_accounts(brt_meta *m)
 	CHECK_EQ_INT(ms_link(m, "acme/team/b", d.s, 100, "k-acct", 1000), 0);
 	CHECK_EQ_INT(ms_link(m, "solo", d.s, 100, "k-acct", 1000), 0);
 	CHECK_EQ_INT(ms_link(m, "acme/a", d2.s, 50, "k-acct2", 1000), 0);
-	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM repositories WHERE name = 'acme/team/b'",
-				buf, sizeof(buf)),
+	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM repositories WHERE name = 'acme/team/b'", buf,
+				sizeof(buf)),
 		     "acme");
 	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM repositories WHERE name = 'solo'", buf,
 				sizeof(buf)),
@@ -152,8 +152,7 @@ static void test_accounts(brt_meta *m)
 	CHECK_EQ_INT(query_int(m, sql), 1);
 
 	CHECK_EQ_INT(ms_put(m, "acme/a", man.s, "v1", blobs, 1), 0);
-	snprintf(sql, sizeof(sql), "SELECT account_id = 'acme' FROM manifests WHERE digest = '%s'",
-		 man.s);
+	snprintf(sql, sizeof(sql), "SELECT account_id = 'acme' FROM manifests WHERE digest = '%s'", man.s);
 	CHECK_EQ_INT(query_int(m, sql), 1);
 
 	/* Unlinking counts down; the row goes at zero; the blob row stays. */
@@ -173,8 +172,9 @@ static void test_accounts(brt_meta *m)
 	brt_meta_repo_account(u.account_id, u.repo);
 	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
 	CHECK_EQ_INT(m->upload_create(m, &u, 0), BRT_EEXISTS);
-	CHECK_EQ_STR(query_text(m, "SELECT account_id FROM uploads WHERE id = "
-				   "'00000000000000000000000000000001'",
+	CHECK_EQ_STR(query_text(m,
+				"SELECT account_id FROM uploads WHERE id = "
+				"'00000000000000000000000000000001'",
 				buf, sizeof(buf)),
 		     "acme");
 	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
@@ -216,26 +216,29 @@ static void test_keys_sqlite(brt_meta *m)
 	unsigned char secret[8];
 
 	/* Times 0 are stored as NULL ("never"). */
-	CHECK_EQ_INT(query_int(m, "SELECT count(*) FROM access_keys WHERE id = '00000000000000c3'"
-				  " AND expires_at IS NULL AND revoked_at IS NULL"),
+	CHECK_EQ_INT(query_int(m,
+			       "SELECT count(*) FROM access_keys WHERE id = '00000000000000c3'"
+			       " AND expires_at IS NULL AND revoked_at IS NULL"),
 		     1);
 	CHECK_EQ_INT(query_int(m, "SELECT expires_at FROM access_keys WHERE id = '00000000000000ff'"),
 		     1700000000000LL + 90 * 86400000LL);
-	CHECK_EQ_INT(query_int(m, "SELECT length(secret_hash) FROM access_keys"
-				  " WHERE id = '00000000000000ff'"),
+	CHECK_EQ_INT(query_int(m,
+			       "SELECT length(secret_hash) FROM access_keys"
+			       " WHERE id = '00000000000000ff'"),
 		     BRT_KEY_HASH_LEN);
 	CHECK_EQ_INT(query_int(m, "SELECT typeof(secret_hash) = 'blob' FROM access_keys LIMIT 1"), 1);
-	CHECK_EQ_INT(query_int(m, "SELECT length(value) FROM server_secrets WHERE name = 'suite-long'"),
-		     64);
+	CHECK_EQ_INT(query_int(m, "SELECT length(value) FROM server_secrets WHERE name = 'suite-long'"), 64);
 
 	/* key_get is one primary key lookup; key_list needs no sort. */
 	CHECK_EQ_INT(plan_mentions(m, "SELECT * FROM access_keys WHERE id = 'x'", "SCAN"), 0);
-	CHECK_EQ_INT(plan_mentions(m, "SELECT * FROM access_keys WHERE account_id = 'x'"
-				      " ORDER BY created_at, id",
+	CHECK_EQ_INT(plan_mentions(m,
+				   "SELECT * FROM access_keys WHERE account_id = 'x'"
+				   " ORDER BY created_at, id",
 				   "TEMP B-TREE"),
 		     0);
-	CHECK_EQ_INT(plan_mentions(m, "SELECT * FROM access_keys WHERE account_id = 'x'"
-				      " ORDER BY created_at, id",
+	CHECK_EQ_INT(plan_mentions(m,
+				   "SELECT * FROM access_keys WHERE account_id = 'x'"
+				   " ORDER BY created_at, id",
 				   "SCAN"),
 		     0);
 
@@ -263,13 +266,13 @@ static void test_keys_sqlite(brt_meta *m)
 	CHECK_EQ_INT(query_int(m, "SELECT count(*) FROM server_secrets WHERE name = 'zero'"), 0);
 
 	/* A corrupt row is an I/O error, never a short hash handed out. */
-	CHECK_EQ_INT(query_int(m, "INSERT INTO access_keys (id, account_id, secret_hash, permissions,"
-				  " created_at) VALUES ('5555555555555555',"
-				  " '" MS_ACCOUNT_C "', x'00', 1, 1) RETURNING 1"),
+	CHECK_EQ_INT(query_int(m,
+			       "INSERT INTO access_keys (id, account_id, secret_hash, permissions,"
+			       " created_at) VALUES ('5555555555555555',"
+			       " '" MS_ACCOUNT_C "', x'00', 1, 1) RETURNING 1"),
 		     1);
 	CHECK_EQ_INT(m->key_get(m, &key, "5555555555555555"), BRT_EIO);
-	CHECK_EQ_INT(query_int(m, "DELETE FROM access_keys WHERE id = '5555555555555555' RETURNING 1"),
-		     1);
+	CHECK_EQ_INT(query_int(m, "DELETE FROM access_keys WHERE id = '5555555555555555' RETURNING 1"), 1);
 
 	CHECK_EQ_INT(m->secret_get(m, "reopen", reopen_secret, sizeof(reopen_secret)), 0);
 	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
@@ -349,13 +352,14 @@ static void test_upgrade_from_v1(void)
 	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_A "/app", ms_digest_of("v1", 0).s, 1, "k", 1), 0);
 	m->free(m);
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_EQ_INT(sqlite3_exec(db, "DROP TABLE access_keys; DROP TABLE server_secrets;"
-				      "DROP INDEX uploads_account; DROP INDEX uploads_updated;"
-				      "ALTER TABLE blobs DROP COLUMN damaged_at;"
-				      "ALTER TABLE uploads DROP COLUMN backend_state; DROP TABLE settings;"
-				      "INSERT INTO accounts (id, name, created_at) VALUES ('"
-				      MS_ACCOUNT_A "', NULL, 77);"
-				      "PRAGMA user_version = 1",
+	CHECK_EQ_INT(sqlite3_exec(db,
+				  "DROP TABLE access_keys; DROP TABLE server_secrets;"
+				  "DROP INDEX uploads_account; DROP INDEX uploads_updated;"
+				  "ALTER TABLE blobs DROP COLUMN damaged_at;"
+				  "ALTER TABLE uploads DROP COLUMN backend_state; DROP TABLE settings;"
+				  "INSERT INTO accounts (id, name, created_at) VALUES ('" MS_ACCOUNT_A
+				  "', NULL, 77);"
+				  "PRAGMA user_version = 1",
 				  NULL, NULL, NULL),
 		     SQLITE_OK);
 	sqlite3_close(db);
@@ -384,7 +388,7 @@ static void test_upgrade_from_v1(void)
 static void test_upgrade_from_v4(void)
 {
 	char path[160];
-	unsigned char state[3] = { 1, 0, 2 };
+	unsigned char state[3] = {1, 0, 2};
 	brt_access_key key;
 	brt_account account;
 	brt_upload u;
@@ -408,8 +412,9 @@ static void test_upgrade_from_v4(void)
 	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
 	m->free(m);
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_EQ_INT(sqlite3_exec(db, "ALTER TABLE uploads DROP COLUMN backend_state; DROP TABLE settings;"
-				      "PRAGMA user_version = 4",
+	CHECK_EQ_INT(sqlite3_exec(db,
+				  "ALTER TABLE uploads DROP COLUMN backend_state; DROP TABLE settings;"
+				  "PRAGMA user_version = 4",
 				  NULL, NULL, NULL),
 		     SQLITE_OK);
 	sqlite3_close(db);
@@ -509,8 +514,11 @@ static void test_epoch_cost(void)
 	CHECK_EQ_INT(sqlite3_open(db_path, &other), SQLITE_OK);
 	sqlite3_busy_timeout(other, 5000);
 	for (i = 0; i < WRITES; i++) {
-		CHECK_EQ_INT(sqlite3_exec(other, "UPDATE accounts SET name = name || '' WHERE id = '"
-					  MS_ACCOUNT_C "'", NULL, NULL, NULL), SQLITE_OK);
+		CHECK_EQ_INT(sqlite3_exec(other,
+					  "UPDATE accounts SET name = name || '' WHERE id = '" MS_ACCOUNT_C
+					  "'",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		sum += m->key_epoch(m);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -519,7 +527,8 @@ static void test_epoch_cost(void)
 	written_ns /= WRITES;
 	sqlite3_close(other);
 	printf("key_epoch: %.0f ns per call with no writes, %.0f ns after another connection's commit"
-	       " (checksum %llu)\n", quiet_ns, written_ns, (unsigned long long)sum);
+	       " (checksum %llu)\n",
+	       quiet_ns, written_ns, (unsigned long long)sum);
 	CHECK(quiet_ns < 50000);
 	CHECK(written_ns < 1000000);
 	m->free(m);
@@ -528,7 +537,7 @@ static void test_epoch_cost(void)
 static int put_persist(brt_meta *m, const char *repo, const char *tag, const char *label)
 {
 	ms_digest d = ms_digest_of(label, 0), man = ms_digest_of(label, 1);
-	const char *blobs[] = { d.s };
+	const char *blobs[] = {d.s};
 	int error;
 
 	if ((error = ms_link(m, repo, d.s, 3, "k", 1)) < 0)
@@ -627,7 +636,7 @@ typedef struct lock_holder {
 static void *release_lock_later(void *arg)
 {
 	lock_holder *h = arg;
-	struct timespec pause = { 0, 300000000L };
+	struct timespec pause = {0, 300000000L};
 
 	nanosleep(&pause, NULL);
 	h->rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
@@ -638,7 +647,7 @@ static void *release_lock_later(void *arg)
 static void test_waits_for_writer(brt_meta *m)
 {
 	ms_digest d = ms_digest_of("busy", 0);
-	lock_holder h = { NULL, -1 };
+	lock_holder h = {NULL, -1};
 	pthread_t thread;
 	double start;
 

@@ -14,16 +14,16 @@
 #define HEX128 HEX64 HEX64
 
 #define ABC_SHA256 "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-#define ABC_SHA512                                                                      \
+#define ABC_SHA512                                                                           \
 	"sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274" \
 	"fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
 #define EMPTY_SHA256 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define EMPTY_SHA512                                                                    \
+#define EMPTY_SHA512                                                                         \
 	"sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d8" \
 	"5f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
 /* 1 MiB where byte i is i % 251 (a period that never aligns with blocks). */
 #define MIB_SHA256 "sha256:631b84027d6b9e52b539c4e8373622d23032dfadc64d60af87339c9037e4f769"
-#define MIB_SHA512                                                                      \
+#define MIB_SHA512                                                                           \
 	"sha512:67dad569eefc986a3b2424f5516d5a0284bb53d7b52d75f5ed881a6830a95765ccc82bc4875" \
 	"2fb693422579f11dc9a400561ec1885af9eeef703dbbd312d4fd0"
 
@@ -67,24 +67,29 @@ static void test_parse_invalid(void)
 
 	CHECK_EQ_INT(parse(""), BRT_EINVALID);
 	CHECK_EQ_INT(brt_digest_parse(&d, NULL, 0), BRT_EINVALID);
-	CHECK_EQ_INT(parse(HEX64), BRT_EINVALID);            /* no colon */
-	CHECK_EQ_INT(parse("sha256" HEX64), BRT_EINVALID);   /* no colon */
-	CHECK_EQ_INT(parse(":" HEX64), BRT_EINVALID);        /* no algorithm */
+	CHECK_EQ_INT(parse(HEX64), BRT_EINVALID);          /* no colon */
+	CHECK_EQ_INT(parse("sha256" HEX64), BRT_EINVALID); /* no colon */
+	CHECK_EQ_INT(parse(":" HEX64), BRT_EINVALID);      /* no algorithm */
 	CHECK_EQ_INT(parse("sha256:"), BRT_EINVALID);
 	CHECK_EQ_INT(parse("sha512:"), BRT_EINVALID);
-	CHECK_EQ_INT(parse("sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"),
+	CHECK_EQ_INT(parse("sha256:"
+			   "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"),
 		     BRT_EINVALID); /* upper-case hex */
-	CHECK_EQ_INT(parse("sha512:" HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF"),
+	CHECK_EQ_INT(parse("sha512:" HEX64
+			   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF"),
 		     BRT_EINVALID);
-	CHECK_EQ_INT(parse("sha256:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"),
-		     BRT_EINVALID); /* 63 */
+	CHECK_EQ_INT(parse("sha256:"
+			   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"),
+		     BRT_EINVALID);                             /* 63 */
 	CHECK_EQ_INT(parse("sha256:" HEX64 "0"), BRT_EINVALID); /* 65 */
 	CHECK_EQ_INT(parse("sha512:" HEX64), BRT_EINVALID);     /* sha256 length */
 	CHECK_EQ_INT(parse("sha256:" HEX128), BRT_EINVALID);    /* sha512 length */
 	CHECK_EQ_INT(parse("sha512:" HEX128 "0"), BRT_EINVALID);
-	CHECK_EQ_INT(parse("sha256:" "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+	CHECK_EQ_INT(parse("sha256:"
+			   "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
 		     BRT_EINVALID);
-	CHECK_EQ_INT(parse("sha256: " "123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+	CHECK_EQ_INT(parse("sha256: "
+			   "123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
 		     BRT_EINVALID);
 	CHECK_EQ_INT(parse("sha256:" HEX64 "\n"), BRT_EINVALID);
 	CHECK_EQ_INT(parse("SHA256:" HEX64), BRT_EINVALID); /* algorithms are lower case */
@@ -113,8 +118,7 @@ static void test_parse_unsupported(void)
 	CHECK_EQ_INT(parse("sha1:0123456789abcdef0123456789abcdef01234567"), BRT_EUNSUPPORTED);
 	CHECK_EQ_INT(parse("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"),
 		     BRT_EUNSUPPORTED);
-	CHECK_EQ_INT(parse("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"),
-		     BRT_EUNSUPPORTED);
+	CHECK_EQ_INT(parse("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"), BRT_EUNSUPPORTED);
 }
 
 /* A buffer of `len` bytes where byte i is i % 251. */
@@ -228,8 +232,8 @@ static void test_save_load_round_trips(void)
 			for (size_t split = 0; split <= len; split++)
 				failures += round_trip(algs[a], data, len, split, &want);
 			if (failures)
-				fprintf(stderr, "alg %d len %zu: %d split points failed\n",
-					(int)algs[a], len, failures);
+				fprintf(stderr, "alg %d len %zu: %d split points failed\n", (int)algs[a], len,
+					failures);
 			CHECK_EQ_INT(failures, 0);
 		}
 	}

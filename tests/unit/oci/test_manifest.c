@@ -13,8 +13,8 @@
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
-#define D512                                                                           \
-	"sha512:4444444444444444444444444444444444444444444444444444444444444444"          \
+#define D512                                                                      \
+	"sha512:4444444444444444444444444444444444444444444444444444444444444444" \
 	"4444444444444444444444444444444444444444444444444444444444444444"
 #define EMPTY_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
@@ -42,9 +42,11 @@ static const char oci_image[] =
 static const char oci_index[] =
 	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
 	"\"manifests\":["
-	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\","
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1
+	"\","
 	"\"size\":7143,\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
-	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\","
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2
+	"\","
 	"\"size\":7682,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\","
 	"\"os.features\":[\"x\"]}}],"
 	"\"annotations\":{\"com.example.key1\":\"value1\",\"com.example.key2\":\"value2\"}}";
@@ -60,7 +62,8 @@ static const char docker_list[] =
 	"{\"schemaVersion\":2,"
 	"\"mediaType\":\"application/vnd.docker.distribution.manifest.list.v2+json\","
 	"\"manifests\":["
-	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"" D3 "\","
+	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"" D3
+	"\","
 	"\"size\":7143,\"platform\":{\"architecture\":\"ppc64le\",\"os\":\"linux\"}}]}";
 
 /* What Helm 3.8+ pushes: no mediaType field, the type is in Content-Type. */
@@ -164,26 +167,32 @@ static void test_oci_index(void)
 	CHECK_EQ_STR(at(info.children, info.child_count, 1), D2);
 	CHECK_EQ_INT(info.blob_count, 0);
 	CHECK(info.blobs == NULL);
-	CHECK_EQ_STR(info.annotations,
-		     "{\"com.example.key1\":\"value1\",\"com.example.key2\":\"value2\"}");
+	CHECK_EQ_STR(info.annotations, "{\"com.example.key1\":\"value1\",\"com.example.key2\":\"value2\"}");
 
 	/* An empty index (what a referrers response looks like) is fine. */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_INDEX
-			   "\",\"manifests\":[]}", NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_INDEX "\",\"manifests\":[]}",
+			   NULL),
+		     0);
 	CHECK_EQ_INT(info.kind, BRT_MANIFEST_INDEX);
 	CHECK_EQ_INT(info.child_count, 0);
 	CHECK(info.children == NULL);
 
 	/* No mediaType and no Content-Type: the shape says index. */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"manifests\":[" DESC(BRT_MT_OCI_MANIFEST, D1, 5)
-			   "]}", NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"manifests\":[" DESC(BRT_MT_OCI_MANIFEST, D1, 5) "]}",
+			   NULL),
+		     0);
 	CHECK_EQ_INT(info.kind, BRT_MANIFEST_INDEX);
 	CHECK_EQ_STR(info.media_type, BRT_MT_OCI_INDEX);
 
 	/* An index with artifactType and a subject. */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_INDEX "\","
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_INDEX "\","
 			   "\"artifactType\":\"application/vnd.example.sbom\",\"manifests\":[],"
-			   "\"subject\":" DESC(BRT_MT_OCI_INDEX, D512, 10) "}", NULL), 0);
+			   "\"subject\":" DESC(BRT_MT_OCI_INDEX, D512, 10) "}",
+			   NULL),
+		     0);
 	CHECK_EQ_STR(info.artifact_type, "application/vnd.example.sbom");
 	CHECK_EQ_STR(info.subject, D512);
 }
@@ -218,7 +227,8 @@ static void test_schema1(void)
 {
 	static const char signed_v1[] =
 		"{\"schemaVersion\":1,\"name\":\"library/hello\",\"tag\":\"latest\","
-		"\"architecture\":\"amd64\",\"fsLayers\":[{\"blobSum\":\"" D1 "\"}],"
+		"\"architecture\":\"amd64\",\"fsLayers\":[{\"blobSum\":\"" D1
+		"\"}],"
 		"\"history\":[],\"signatures\":[]}";
 
 	CHECK_EQ_INT(parse_rc(signed_v1, BRT_MT_DOCKER_V1_SIGNED), BRT_EUNSUPPORTED);
@@ -228,8 +238,8 @@ static void test_schema1(void)
 	CHECK_EQ_INT(parse_rc(signed_v1, "application/json"), BRT_EUNSUPPORTED);
 	/* The type alone marks schema1, whatever the body claims. */
 	CHECK_EQ_INT(parse_rc(helm_chart, BRT_MT_DOCKER_V1_SIGNED), BRT_EUNSUPPORTED);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_DOCKER_V1_SIGNED "\"}",
-			      NULL), BRT_EUNSUPPORTED);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_DOCKER_V1_SIGNED "\"}", NULL),
+		     BRT_EUNSUPPORTED);
 }
 
 static void test_helm(void)
@@ -269,41 +279,54 @@ static void test_artifacts(void)
 	CHECK_EQ_STR(info.annotations, "{\"org.example.signed-by\":\"me\",\"uni\":\"\xc3\xa9\\\"q\\\"\"}");
 
 	/* No artifactType: the config's mediaType, even the empty type ... */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_MANIFEST "\","
-			   "\"config\":" DESC(MT_EMPTY, EMPTY_DIGEST, 2) ",\"layers\":[]}", NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_MANIFEST "\","
+			   "\"config\":" DESC(MT_EMPTY, EMPTY_DIGEST, 2) ",\"layers\":[]}",
+			   NULL),
+		     0);
 	CHECK_EQ_STR(info.artifact_type, MT_EMPTY);
 	CHECK_EQ_INT(info.blob_count, 1);
 	/* ... and an empty artifactType counts as missing. */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"artifactType\":\"\","
-			   "\"config\":" DESC("application/vnd.example.config", D1, 2) "}", NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"artifactType\":\"\","
+			   "\"config\":" DESC("application/vnd.example.config", D1, 2) "}",
+			   NULL),
+		     0);
 	CHECK_EQ_STR(info.artifact_type, "application/vnd.example.config");
 	CHECK_EQ_INT(info.blob_count, 1);
 	CHECK_EQ_STR(at(info.blobs, info.blob_count, 0), D1);
 	/* layers: null is the same as absent (Go's nil slice). */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			   ",\"layers\":null,\"subject\":null,\"annotations\":null,\"artifactType\":null}",
-			   NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"config\":" DESC(
+				   MT_EMPTY, D1, 2) ",\"layers\":null,\"subject\":null,\"annotations\":null,"
+						    "\"artifactType\":null}",
+			   NULL),
+		     0);
 	CHECK_EQ_INT(info.blob_count, 1);
 	CHECK(info.subject == NULL);
 	CHECK(info.annotations == NULL);
 	CHECK_EQ_STR(info.artifact_type, MT_EMPTY);
 	/* Empty annotations are none. */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			   ",\"annotations\":{}}", NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"annotations\":{}}",
+			   NULL),
+		     0);
 	CHECK(info.annotations == NULL);
 
 	/* Any other type is storable; its kind comes from the shape. */
 	CHECK_EQ_INT(parse(&info, helm_chart, "application/vnd.example.custom+json"), 0);
 	CHECK_EQ_STR(info.media_type, "application/vnd.example.custom+json");
 	CHECK_EQ_INT(info.kind, BRT_MANIFEST_IMAGE);
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"manifests\":[]}",
-			   "application/vnd.example.list"), 0);
+	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":2,\"manifests\":[]}", "application/vnd.example.list"),
+		     0);
 	CHECK_EQ_INT(info.kind, BRT_MANIFEST_INDEX);
 	CHECK_EQ_STR(info.media_type, "application/vnd.example.list");
 
 	/* Duplicate keys are refused (see test_duplicate_keys), not last-wins. */
-	CHECK_EQ_INT(parse(&info, "{\"schemaVersion\":1,\"schemaVersion\":2,\"config\":"
-			   DESC(MT_EMPTY, D1, 2) "}", NULL), BRT_EINVALID);
+	CHECK_EQ_INT(parse(&info,
+			   "{\"schemaVersion\":1,\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) "}",
+			   NULL),
+		     BRT_EINVALID);
 }
 
 static void test_media_type_rules(void)
@@ -314,21 +337,32 @@ static void test_media_type_rules(void)
 	CHECK_EQ_INT(parse_rc(oci_index, BRT_MT_OCI_MANIFEST), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(oci_image, "application/vnd.example.other"), BRT_EINVALID);
 	/* mediaType that is not a string, or not a media type. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":5,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      "}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":null,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      "}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":[\"x/y\"],\"config\":"
-			      DESC(MT_EMPTY, D1, 2) "}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"\",\"config\":" DESC(MT_EMPTY, D1, 2)
-			      "}", NULL), BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":5,\"config\":" DESC(MT_EMPTY, D1, 2) "}",
+			      NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":null,\"config\":" DESC(MT_EMPTY, D1, 2) "}",
+			      NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":[\"x/y\"],\"config\":" DESC(MT_EMPTY, D1,
+											      2) "}",
+			      NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"\",\"config\":" DESC(MT_EMPTY, D1, 2) "}",
+			      NULL),
+		     BRT_EINVALID);
 	/* It would be sent back as a header: no CR/LF, spaces or junk. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"a/b\\r\\nX-Evil: 1\",\"config\":"
-			      DESC(MT_EMPTY, D1, 2) "}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"nosubtype\",\"config\":"
-			      DESC(MT_EMPTY, D1, 2) "}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"a/b/c\",\"config\":"
-			      DESC(MT_EMPTY, D1, 2) "}", NULL), BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"a/b\\r\\nX-Evil: 1\",\"config\":" DESC(
+				      MT_EMPTY, D1, 2) "}",
+			      NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"nosubtype\",\"config\":" DESC(MT_EMPTY,
+												  D1, 2) "}",
+			      NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"a/b/c\",\"config\":" DESC(MT_EMPTY, D1,
+											      2) "}",
+			      NULL),
+		     BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(helm_chart, "not a type"), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(helm_chart, "application/"), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(helm_chart, "/json"), BRT_EINVALID);
@@ -387,13 +421,19 @@ static void test_not_json(void)
 		CHECK_EQ_INT(brt_manifest_parse(&info, &pool, buf, n - 1, NULL, DEPTH), BRT_EINVALID);
 	}
 	/* Invalid UTF-8 and embedded \u0000. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      ",\"annotations\":{\"a\":\"\xff\"}}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      ",\"annotations\":{\"a\":\"x\\u0000y\"}}", NULL), BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1,
+								      2) ",\"annotations\":{\"a\":\"\xff\"}}",
+			      NULL),
+		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(
+				      MT_EMPTY, D1, 2) ",\"annotations\":{\"a\":\"x\\u0000y\"}}",
+			      NULL),
+		     BRT_EINVALID);
 	/* Integers that do not fit. */
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1,
-			      99999999999999999999999) "}", NULL), BRT_EINVALID);
+								      99999999999999999999999) "}",
+			      NULL),
+		     BRT_EINVALID);
 }
 
 static void test_descriptors(void)
@@ -402,15 +442,16 @@ static void test_descriptors(void)
 
 	/* Image manifests need a config. */
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_MANIFEST "\","
-			      "\"layers\":[]}", NULL), BRT_EINVALID);
+			      "\"layers\":[]}",
+			      NULL),
+		     BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"layers\":[" DESC(MT_EMPTY, D1, 2) "]}", NULL),
 		     BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":null}", NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":\"" D1 "\"}", NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":[]}", NULL), BRT_EINVALID);
 	/* Image by type but index by shape: the type wins. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":[]}", BRT_MT_OCI_MANIFEST),
-		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":[]}", BRT_MT_OCI_MANIFEST), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(helm_chart, BRT_MT_OCI_INDEX), BRT_EINVALID);
 	/* Indexes need a manifests array. */
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"mediaType\":\"" BRT_MT_OCI_INDEX "\"}", NULL),
@@ -418,8 +459,9 @@ static void test_descriptors(void)
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":{}}", NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":[5]}", NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":[null]}", NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":[" DESC(BRT_MT_OCI_MANIFEST, D1, 5)
-			      ",{}]}", NULL), BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"manifests\":[" DESC(BRT_MT_OCI_MANIFEST, D1, 5) ",{}]}",
+			      NULL),
+		     BRT_EINVALID);
 	CHECK(strstr(brt_error_last(), "manifests[1]") != NULL);
 
 #define IMAGE_WITH_LAYER(layer) \
@@ -430,11 +472,26 @@ static void test_descriptors(void)
 	/* Bad digests. */
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(DESC("x/y", "sha256:abc", 1)), NULL), BRT_EINVALID);
 	CHECK(strstr(brt_error_last(), "layers[0]") != NULL);
-	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(DESC("x/y", "SHA256:1111111111111111111111111111111111111111111111111111111111111111", 1)), NULL),
+	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(
+				      DESC("x/y",
+					   "SHA256:"
+					   "1111111111111111111111111111111111111111111111111111111111111111",
+					   1)),
+			      NULL),
 		     BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(DESC("x/y", "sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 1)), NULL),
+	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(
+				      DESC("x/y",
+					   "sha256:"
+					   "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+					   1)),
+			      NULL),
 		     BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(DESC("x/y", "blake3:1111111111111111111111111111111111111111111111111111111111111111", 1)), NULL),
+	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(
+				      DESC("x/y",
+					   "blake3:"
+					   "1111111111111111111111111111111111111111111111111111111111111111",
+					   1)),
+			      NULL),
 		     BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER(DESC("x/y", "", 1)), NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER("{\"mediaType\":\"x/y\",\"digest\":5,\"size\":1}"), NULL),
@@ -456,14 +513,17 @@ static void test_descriptors(void)
 	/* Bad containers. */
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER("5"), NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH_LAYER("[]"), NULL), BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      ",\"layers\":{}}", NULL), BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"layers\":{}}",
+			      NULL),
+		     BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, "sha256:1", 2) "}", NULL),
 		     BRT_EINVALID);
 	CHECK(strstr(brt_error_last(), "config") != NULL);
 	/* Layer order is kept and duplicates are reported as they are. */
-	CHECK_EQ_INT(parse(&info, IMAGE_WITH_LAYER(DESC("x/y", D3, 1) "," DESC("x/y", D2, 1) ","
-						    DESC("x/y", D3, 1)), NULL), 0);
+	CHECK_EQ_INT(parse(&info,
+			   IMAGE_WITH_LAYER(DESC("x/y", D3, 1) "," DESC("x/y", D2, 1) "," DESC("x/y", D3, 1)),
+			   NULL),
+		     0);
 	CHECK_EQ_INT(info.blob_count, 4);
 	CHECK_EQ_STR(at(info.blobs, info.blob_count, 1), D3);
 	CHECK_EQ_STR(at(info.blobs, info.blob_count, 2), D2);
@@ -478,8 +538,7 @@ static void test_subject_artifact_annotations(void)
 	CHECK_EQ_INT(parse(&info, IMAGE_WITH("\"subject\":" DESC("x/y", D2, 3)), NULL), 0);
 	CHECK_EQ_STR(info.subject, D2);
 	CHECK_EQ_INT(info.blob_count, 1); /* the subject is not a blob */
-	CHECK_EQ_INT(parse_rc(IMAGE_WITH("\"subject\":" DESC("x/y", "sha256:2", 3)), NULL),
-		     BRT_EINVALID);
+	CHECK_EQ_INT(parse_rc(IMAGE_WITH("\"subject\":" DESC("x/y", "sha256:2", 3)), NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH("\"subject\":\"" D2 "\""), NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH("\"subject\":{}"), NULL), BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc(IMAGE_WITH("\"subject\":" DESC("x/y", D2, -3)), NULL), BRT_EINVALID);
@@ -542,11 +601,9 @@ static void test_depth(void)
 	/* A real index with platform.os.features is 5 levels deep. */
 	brt_pool_clear(&pool);
 	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, oci_index, strlen(oci_index), NULL, 5), 0);
-	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, oci_index, strlen(oci_index), NULL, 4),
-		     BRT_EINVALID);
+	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, oci_index, strlen(oci_index), NULL, 4), BRT_EINVALID);
 	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, helm_chart, strlen(helm_chart), NULL, 3), 0);
-	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, helm_chart, strlen(helm_chart), NULL, 2),
-		     BRT_EINVALID);
+	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, helm_chart, strlen(helm_chart), NULL, 2), BRT_EINVALID);
 	CHECK_EQ_INT(brt_manifest_parse(&info, &pool, "{}", 2, NULL, 0), BRT_EINVALID);
 }
 
@@ -674,8 +731,8 @@ static void expect_refused(const char *dup, const char *key)
  * nesting level is covered; then the attacks by name. */
 static void test_duplicate_keys(void)
 {
-	static const char *const samples[] = {oci_image, oci_index, docker_manifest, docker_list, helm_chart,
-					      signature};
+	static const char *const samples[] = {oci_image,   oci_index,  docker_manifest,
+					      docker_list, helm_chart, signature};
 	size_t members = 0;
 
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
@@ -686,32 +743,46 @@ static void test_duplicate_keys(void)
 	CHECK_EQ_INT(duplicates_accepted, 0);
 
 	/* A layer's digest given twice: first D3, then D2. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"layers\":["
-			      "{\"mediaType\":\"application/octet-stream\",\"digest\":\"" D3 "\",\"digest\":\"" D2
-			      "\",\"size\":1}]}", NULL),
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1,
+								      2) ",\"layers\":["
+									 "{\"mediaType\":\"application/"
+									 "octet-stream\",\"digest\":\"" D3
+									 "\",\"digest\":\"" D2
+									 "\",\"size\":1}]}",
+			      NULL),
 		     BRT_EINVALID);
 	CHECK(strstr(brt_error_last(), "duplicate") != NULL);
 	/* Two config descriptors, two layers arrays, two subjects. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"config\":" DESC(
-				      MT_EMPTY, D2, 2) "}", NULL),
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1,
+								      2) ",\"config\":" DESC(MT_EMPTY, D2,
+											     2) "}",
+			      NULL),
 		     BRT_EINVALID);
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"layers\":[],\"layers\":["
-			      DESC("application/octet-stream", D2, 1) "]}", NULL),
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(
+				      MT_EMPTY, D1,
+				      2) ",\"layers\":[],\"layers\":[" DESC("application/octet-stream", D2,
+									    1) "]}",
+			      NULL),
 		     BRT_EINVALID);
 	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"subject\":" DESC(
-				      MT_EMPTY, D2, 2) ",\"subject\":" DESC(MT_EMPTY, D3, 2) "}", NULL),
+				      MT_EMPTY, D2, 2) ",\"subject\":" DESC(MT_EMPTY, D3, 2) "}",
+			      NULL),
 		     BRT_EINVALID);
 	/* Deep inside, in a part the registry never reads. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      ",\"x\":{\"y\":[{\"z\":1,\"z\":1}]}}", NULL),
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"x\":{\"y\":[{"
+										       "\"z\":1,\"z\":1}]}}",
+			      NULL),
 		     BRT_EINVALID);
 	/* Keys equal only after unescaping are the same key. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2) ",\"conf\\u0069g\":" DESC(
-				      MT_EMPTY, D2, 2) "}", NULL),
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1,
+								      2) ",\"conf\\u0069g\":" DESC(MT_EMPTY,
+												   D2, 2) "}",
+			      NULL),
 		     BRT_EINVALID);
 	/* Keys that only look alike are fine. */
-	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(MT_EMPTY, D1, 2)
-			      ",\"x\":{\"a\":1,\"A\":2,\"a \":3},\"y\":{\"a\":1}}", NULL),
+	CHECK_EQ_INT(parse_rc("{\"schemaVersion\":2,\"config\":" DESC(
+				      MT_EMPTY, D1, 2) ",\"x\":{\"a\":1,\"A\":2,\"a \":3},\"y\":{\"a\":1}}",
+			      NULL),
 		     0);
 }
 

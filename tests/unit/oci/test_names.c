@@ -141,7 +141,7 @@ static void test_tags(void)
 
 	CHECK(tag_ok("latest"));
 	CHECK(tag_ok("v1.2.3"));
-	CHECK(tag_ok("1.0.0_build.5"));   /* Helm writes '+' as '_' */
+	CHECK(tag_ok("1.0.0_build.5")); /* Helm writes '+' as '_' */
 	CHECK(tag_ok("_private"));
 	CHECK(tag_ok("A-Z_a-z.0-9"));
 	CHECK(tag_ok("0"));

@@ -108,8 +108,7 @@ static void test_range_invalid(void)
 	check_range("bytes=20-10", 10, BRT_EINVALID, 0, 0);
 }
 
-static void check_content_range(const char *header, int want_rc, uint64_t want_start,
-				uint64_t want_end)
+static void check_content_range(const char *header, int want_rc, uint64_t want_start, uint64_t want_end)
 {
 	uint64_t start = 777, end = 777;
 	int rc = brt_parse_content_range(&start, &end, header);
@@ -140,8 +139,7 @@ static void test_content_range(void)
 	check_content_range("Bytes 0-9/100", 0, 0, 9);
 	check_content_range(" 0-9 ", 0, 0, 9);
 	check_content_range("bytes  0-9", 0, 0, 9);
-	check_content_range("18446744073709551614-18446744073709551614", 0, UINT64_MAX - 1,
-			    UINT64_MAX - 1);
+	check_content_range("18446744073709551614-18446744073709551614", 0, UINT64_MAX - 1, UINT64_MAX - 1);
 	check_content_range("0-18446744073709551615", 0, 0, UINT64_MAX);
 	/* A total too large for 64 bits is still above any end. */
 	check_content_range("0-9/99999999999999999999999", 0, 0, 9);

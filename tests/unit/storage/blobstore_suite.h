@@ -193,7 +193,8 @@ static inline void suite_row_free(suite_row *row)
 }
 
 /* Open an attempt at what `row` acknowledged. */
-static inline int suite_attempt(brt_blob_writer **out, brt_blobstore *bs, const char *id, const suite_row *row)
+static inline int suite_attempt(brt_blob_writer **out, brt_blobstore *bs, const char *id,
+				const suite_row *row)
 {
 	return bs->writer_open(out, bs, id, row->offset, row->state, row->state_len);
 }
@@ -259,7 +260,8 @@ static inline int suite_commit(brt_blobstore *bs, const char *id, const suite_ro
 
 /* Upload `data` under a fresh id in one attempt and commit it under its
  * content key. */
-static inline int suite_put(suite_ctx *ctx, brt_blobstore *bs, char *key, const unsigned char *data, size_t len)
+static inline int suite_put(suite_ctx *ctx, brt_blobstore *bs, char *key, const unsigned char *data,
+			    size_t len)
 {
 	suite_row row = {0};
 	char id[BRT_UPLOAD_ID_LEN + 1];
@@ -309,7 +311,8 @@ static inline int suite_read(brt_blobstore *bs, const char *key, uint64_t offset
 }
 
 /* Check that `key` holds exactly `data`, by stat and by reading it. */
-static inline void suite_expect_content(brt_blobstore *bs, const char *key, const unsigned char *data, size_t len)
+static inline void suite_expect_content(brt_blobstore *bs, const char *key, const unsigned char *data,
+					size_t len)
 {
 	unsigned char *buf = malloc(len + 1);
 	uint64_t size = 0;
@@ -564,7 +567,8 @@ static inline void suite_race(suite_ctx *ctx, brt_blobstore *bs)
 		for (int i = 0; i < RACERS; i++)
 			if (w[i])
 				CHECK_EQ_INT(w[i]->append(w[i], data + head + (size_t)i * part + off,
-							  part - off < 1000 ? part - off : 1000), 0);
+							  part - off < 1000 ? part - off : 1000),
+					     0);
 	/* Racer 2 syncs first and wins; the others lose, in any order. */
 	for (int k = 0; k < RACERS; k++) {
 		int i = (k + 2) % RACERS;
@@ -689,7 +693,9 @@ static inline void suite_dedupe(suite_ctx *ctx, brt_blobstore *bs)
 	 * bytes). */
 	suite_upload_id(ctx, id);
 	CHECK_EQ_INT(suite_chunk(bs, id, &row, same_size, ctx->len_a / 2, 50000), 0);
-	CHECK_EQ_INT(suite_chunk(bs, id, &row, same_size + ctx->len_a / 2, ctx->len_a - ctx->len_a / 2, 50000), 0);
+	CHECK_EQ_INT(suite_chunk(bs, id, &row, same_size + ctx->len_a / 2, ctx->len_a - ctx->len_a / 2,
+				 50000),
+		     0);
 	CHECK_EQ_INT(suite_commit(bs, id, &row, ctx->key_a), 0);
 	suite_row_free(&row);
 	CHECK(suite_upload_gone(bs, id));
@@ -710,7 +716,8 @@ static inline void suite_dedupe(suite_ctx *ctx, brt_blobstore *bs)
 			CHECK_EQ_INT(suite_chunk(bs, id, &row, ctx->data_a, ctx->len_a, 50000), 0);
 		} else {
 			CHECK_EQ_INT(suite_chunk(bs, id, &row, ctx->data_a, 1000, 500), 0);
-			CHECK_EQ_INT(suite_chunk(bs, id, &row, ctx->data_a + 1000, ctx->len_a - 1000, 50000), 0);
+			CHECK_EQ_INT(suite_chunk(bs, id, &row, ctx->data_a + 1000, ctx->len_a - 1000, 50000),
+				     0);
 		}
 		CHECK_EQ_INT(suite_commit(bs, id, &row, key_c), 0);
 		suite_row_free(&row);
@@ -903,13 +910,20 @@ static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 		"..",
 	};
 	static const char *const bad_keys[] = {
-		"", "../x", "/abs", "/", "sha256/../x", "sha256/./x", "SHA256/AB/CD", "sha256/ab/ABCD",
-		"a//b", "a/", ".", "..", "sha256:abcd", "a b", "a\\b", "a.b", ".hidden", "a/.tmp",
-		"a\nb", "caf\xc3\xa9",
+		"",           "../x",         "/abs",           "/",    "sha256/../x",
+		"sha256/./x", "SHA256/AB/CD", "sha256/ab/ABCD", "a//b", "a/",
+		".",          "..",           "sha256:abcd",    "a b",  "a\\b",
+		"a.b",        ".hidden",      "a/.tmp",         "a\nb", "caf\xc3\xa9",
 	};
 	static const char *const bad_states[] = {
-		"x", "0123456789abcdef", "0123456789abcdef 5", "0123456789abcdef 5\n0", "0123456789ABCDEF 5\n",
-		"0123456789abcdef -5\n", "0123456789abcdef 0\n", "../../../../etc/ 5\n",
+		"x",
+		"0123456789abcdef",
+		"0123456789abcdef 5",
+		"0123456789abcdef 5\n0",
+		"0123456789ABCDEF 5\n",
+		"0123456789abcdef -5\n",
+		"0123456789abcdef 0\n",
+		"../../../../etc/ 5\n",
 	};
 	char too_long[BRT_BLOB_KEY_MAX + 1];
 	suite_row row = {0};
@@ -936,7 +950,8 @@ static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 		CHECK(w == NULL);
 		CHECK_EQ_INT(bs->commit(bs, id, st, strlen(bad_states[i]), 5, "sha256/00/00"), BRT_EINVALID);
 		if (bs->upload_prune)
-			CHECK_EQ_INT(bs->upload_prune(&removed, bs, id, st, strlen(bad_states[i]), 0), BRT_EINVALID);
+			CHECK_EQ_INT(bs->upload_prune(&removed, bs, id, st, strlen(bad_states[i]), 0),
+				     BRT_EINVALID);
 	}
 	w = NULL;
 
@@ -1245,17 +1260,20 @@ static inline void suite_list(suite_ctx *ctx, brt_blobstore *bs)
 		if (e >= 0) {
 			matched++;
 			if (got.sizes[i] != ctx->expected.sizes[e])
-				fprintf(stderr, "blobstore suite [%s]: list size of %s\n", ctx->label, got.keys[i]);
+				fprintf(stderr, "blobstore suite [%s]: list size of %s\n", ctx->label,
+					got.keys[i]);
 			CHECK_EQ_INT(got.sizes[i], ctx->expected.sizes[e]);
 		} else if (suite_keyset_find(&ctx->before, got.keys[i]) < 0) {
-			fprintf(stderr, "blobstore suite [%s]: list has unexpected %s\n", ctx->label, got.keys[i]);
+			fprintf(stderr, "blobstore suite [%s]: list has unexpected %s\n", ctx->label,
+				got.keys[i]);
 			CHECK(!"unexpected key in list");
 		}
 	}
 	CHECK_EQ_INT(matched, ctx->expected.count);
 	for (size_t e = 0; e < ctx->expected.count; e++)
 		if (suite_keyset_find(&got, ctx->expected.keys[e]) < 0)
-			fprintf(stderr, "blobstore suite [%s]: list misses %s\n", ctx->label, ctx->expected.keys[e]);
+			fprintf(stderr, "blobstore suite [%s]: list misses %s\n", ctx->label,
+				ctx->expected.keys[e]);
 
 	/* A non-zero callback result stops the walk and comes back. */
 	CHECK_EQ_INT(bs->list(bs, suite_stop_cb, &calls), got.count ? 42 : 0);

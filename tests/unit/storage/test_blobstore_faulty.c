@@ -28,7 +28,8 @@ static void test_parse_ok(void)
 {
 	brt_fault_spec spec;
 
-	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=append,after_bytes=1048576,error=enospc,persistent=1"), 0);
+	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=append,after_bytes=1048576,error=enospc,persistent=1"),
+		     0);
 	CHECK_EQ_INT(spec.count, 1);
 	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_APPEND);
 	CHECK_EQ_INT(spec.rules[0].by_bytes, 1);
@@ -47,7 +48,9 @@ static void test_parse_ok(void)
 	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=append,after_bytes=0"), 0);
 	CHECK_EQ_INT(spec.rules[0].by_bytes, 1);
 
-	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=sync,after=3;op=commit|copy|upload_prune,phase=after;op=open"), 0);
+	CHECK_EQ_INT(brt_fault_spec_parse(&spec,
+					  "op=sync,after=3;op=commit|copy|upload_prune,phase=after;op=open"),
+		     0);
 	CHECK_EQ_INT(spec.count, 3);
 	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_SYNC);
 	CHECK_EQ_INT(spec.rules[0].after, 3);
@@ -58,10 +61,15 @@ static void test_parse_ok(void)
 
 	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=all,persistent=0,error=eio,phase=before"), 0);
 	CHECK_EQ_INT(spec.rules[0].ops, (BRT_FAULT_UPLOAD_LIST << 1) - 1);
-	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=read|stat|upload_prune|list|upload_list|remove|upload_remove"), 0);
-	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_READ | BRT_FAULT_STAT | BRT_FAULT_UPLOAD_PRUNE | BRT_FAULT_LIST |
-						BRT_FAULT_UPLOAD_LIST | BRT_FAULT_REMOVE | BRT_FAULT_UPLOAD_REMOVE);
-	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=read;op=read;op=read;op=read;op=read;op=read;op=read;op=read"), 0);
+	CHECK_EQ_INT(brt_fault_spec_parse(&spec,
+					  "op=read|stat|upload_prune|list|upload_list|remove|upload_remove"),
+		     0);
+	CHECK_EQ_INT(spec.rules[0].ops, BRT_FAULT_READ | BRT_FAULT_STAT | BRT_FAULT_UPLOAD_PRUNE |
+						BRT_FAULT_LIST | BRT_FAULT_UPLOAD_LIST | BRT_FAULT_REMOVE |
+						BRT_FAULT_UPLOAD_REMOVE);
+	CHECK_EQ_INT(brt_fault_spec_parse(&spec,
+					  "op=read;op=read;op=read;op=read;op=read;op=read;op=read;op=read"),
+		     0);
 	CHECK_EQ_INT(spec.count, BRT_FAULT_RULES_MAX);
 	CHECK_EQ_INT(brt_fault_spec_parse(&spec, "op=append,after=18446744073709551615"), 0);
 	CHECK_EQ_INT(spec.rules[0].after, UINT64_MAX);
@@ -214,7 +222,8 @@ int main(void)
 	brt_fault_spec none;
 	int n;
 
-	n = snprintf(tmp_root, sizeof(tmp_root), "%s/berth-blobstore-faulty-XXXXXX", base && *base ? base : "/tmp");
+	n = snprintf(tmp_root, sizeof(tmp_root), "%s/berth-blobstore-faulty-XXXXXX",
+		     base && *base ? base : "/tmp");
 	if (n < 0 || (size_t)n >= sizeof(tmp_root) || !mkdtemp(tmp_root)) {
 		fprintf(stderr, "cannot create a temporary directory\n");
 		return 1;

@@ -107,7 +107,8 @@ static int audit_entry(const char *path, const struct stat *st, int type, struct
 	if (type == FTW_F) {
 		blobs_files++;
 		if (st->st_mode & 0222) {
-			fprintf(stderr, "object is writable: %s (mode %o)\n", path, (unsigned)st->st_mode & 0777);
+			fprintf(stderr, "object is writable: %s (mode %o)\n", path,
+				(unsigned)st->st_mode & 0777);
 			blobs_writable++;
 		}
 	} else if (type != FTW_D && type != FTW_DP) {
@@ -234,7 +235,8 @@ static void test_open(void)
 }
 
 /* One chunk of `len` bytes for upload `id`, adopted into `row`. */
-static int write_upload(brt_blobstore *bs, const char *id, suite_row *row, const unsigned char *data, size_t len)
+static int write_upload(brt_blobstore *bs, const char *id, suite_row *row, const unsigned char *data,
+			size_t len)
 {
 	return suite_chunk(bs, id, row, data, len, len ? len : 1);
 }
@@ -377,7 +379,10 @@ static void test_layout(brt_blobstore *bs, const char *root)
 static void test_list_skips_foreign(brt_blobstore *bs, const char *root)
 {
 	static const char *const foreign[] = {
-		"blobs/sha256/ab/.tmp-1234", "blobs/UPPER", "blobs/a.b", "blobs/sha256/ab/x~",
+		"blobs/sha256/ab/.tmp-1234",
+		"blobs/UPPER",
+		"blobs/a.b",
+		"blobs/sha256/ab/x~",
 	};
 	suite_keyset got = {0};
 	char path[PATH_MAX];
@@ -698,8 +703,8 @@ static void *race_main(void *arg)
 		if (error == 0)
 			error = t->bs->remove(t->bs, copied);
 		if (error != 0 && t->failures++ == 0) {
-			snprintf(t->detail, sizeof(t->detail), "iteration %d: %s: %s", i, brt_error_name(error),
-				 brt_error_last());
+			snprintf(t->detail, sizeof(t->detail), "iteration %d: %s: %s", i,
+				 brt_error_name(error), brt_error_last());
 		}
 	}
 	return NULL;
@@ -735,7 +740,8 @@ int main(void)
 	brt_blobstore *bs = NULL;
 	int n;
 
-	n = snprintf(tmp_root, sizeof(tmp_root), "%s/berth-blobstore-fs-XXXXXX", base && *base ? base : "/tmp");
+	n = snprintf(tmp_root, sizeof(tmp_root), "%s/berth-blobstore-fs-XXXXXX",
+		     base && *base ? base : "/tmp");
 	if (n < 0 || (size_t)n >= sizeof(tmp_root) || !mkdtemp(tmp_root)) {
 		fprintf(stderr, "cannot create a temporary directory\n");
 		return 1;

@@ -84,9 +84,6 @@ struct MHD_Response *api_response_empty(void);
  * outlives the response (a constant). */
 struct MHD_Response *api_response_json(const char *json, size_t len, int copy);
 
-/* Fill `id` (33 bytes) with 32 random lower-case hex characters. */
-int api_random_id(char *id);
-
 /* Steps named by the route table (route.c).  Each returns 0 or a BRT_E*
  * code for the error table. */
 int api_base(brt_api_request *req);

@@ -18,12 +18,13 @@
 #define DELETE BRT_ACTION_DELETE
 
 /* Repository rows first, their suffixes longest first where one ends
- * another ("/blobs/uploads" before "/blobs"). */
+ * another ("/blobs/uploads" before "/blobs").  `streams` marks answers
+ * that are blobs; an upload marks itself once it takes a blob body. */
 static const brt_route_def routes[] = {
 	/* suffix, endpoint, methods, action, streams, begin, body, end, name */
-	{"/blobs/uploads", BRT_EP_UPLOADS, M(POST), PUSH, 1, api_upload_post_begin, api_upload_body,
+	{"/blobs/uploads", BRT_EP_UPLOADS, M(POST), PUSH, 0, api_upload_post_begin, api_upload_body,
 	 api_upload_post_end, "upload-start"},
-	{"/blobs/uploads", BRT_EP_UPLOAD, M(PATCH) | M(PUT), PUSH, 1, api_upload_data_begin, api_upload_body,
+	{"/blobs/uploads", BRT_EP_UPLOAD, M(PATCH) | M(PUT), PUSH, 0, api_upload_data_begin, api_upload_body,
 	 api_upload_data_end, "upload-data"},
 	{"/blobs/uploads", BRT_EP_UPLOAD, M(GET), PUSH, 0, NULL, NULL, api_upload_status, "upload-status"},
 	{"/blobs/uploads", BRT_EP_UPLOAD, M(DELETE), PUSH, 0, NULL, NULL, api_upload_cancel, "upload-cancel"},

@@ -333,7 +333,7 @@ static void rows_free(vec *rows)
  * (a verified push clears the mark), with no storage look-up per HEAD. */
 static void mark_damaged(fsck *f, const blob_row *r)
 {
-	if (f->meta->blob_mark_damaged(f->meta, r->digest, f->opt->now) == 0) {
+	if (brt_meta_blob_mark_damaged(f->meta, r->digest, f->opt->now) == 0) {
 		say(f, "marked-damaged %s (served as unknown until pushed again)", r->digest);
 		return;
 	}
@@ -546,7 +546,7 @@ static int restore_linked_orphans(fsck *f)
 	if (moved == 0)
 		return 0;
 	vec_init(&again, sizeof(blob_row));
-	error = f->meta->blob_walk(f->meta, collect_row, &again);
+	error = brt_meta_blob_walk(f->meta, collect_row, &again);
 	if (error == 0) {
 		vec_sort(&again, row_key_cmp);
 		for (size_t i = 0; i < f->objects.count; i++) {
@@ -622,7 +622,7 @@ static int check_manifest(const char *repo, const brt_manifest *mf, void *payloa
 		return 0;
 	}
 	for (size_t i = 0; i < info.blob_count; i++) {
-		error = f->meta->blob_get(f->meta, &blob, &c->pool, repo, info.blobs[i]);
+		error = brt_meta_blob_get(f->meta, &blob, &c->pool, repo, info.blobs[i]);
 		if (error == BRT_ENOTFOUND) {
 			char key[BRT_BLOB_KEY_MAX];
 			const blob_row *row;
@@ -640,7 +640,7 @@ static int check_manifest(const char *repo, const brt_manifest *mf, void *payloa
 		}
 	}
 	for (size_t i = 0; i < info.child_count; i++) {
-		error = f->meta->manifest_get(f->meta, &child, &c->pool, repo, info.children[i], 1);
+		error = brt_meta_manifest_get(f->meta, &child, &c->pool, repo, info.children[i], 1);
 		if (error == BRT_ENOTFOUND) {
 			brt_error_clear();
 			f->res->dangling++;
@@ -727,14 +727,14 @@ static void remove_session(fsck *f, const session *s, const char *why, int stale
 	int bad = 0, error = 0;
 
 	brt_pool_clear(&f->session_pool);
-	if (f->meta->upload_get(f->meta, &u, &f->session_pool, s->id) == 0) {
+	if (brt_meta_upload_get(f->meta, &u, &f->session_pool, s->id) == 0) {
 		if (stale)
 			bad = u.updated_at < f->opt->now - f->opt->expire_after_ms;
 		else
 			bad = u.generation == s->generation;
 	}
 	brt_error_clear();
-	if (!bad || (error = f->meta->upload_delete(f->meta, s->id, u.generation)) == BRT_ECONFLICT ||
+	if (!bad || (error = brt_meta_upload_delete(f->meta, s->id, u.generation)) == BRT_ECONFLICT ||
 	    error == BRT_ENOTFOUND) {
 		f->res->stale_sessions--;
 		say(f, "resolved %s session %s (in use or changed while fsck ran; left alone)", why, s->id);
@@ -754,7 +754,7 @@ static void remove_orphan_upload(fsck *f, const upload_data *d)
 {
 	brt_upload u;
 
-	if (f->meta->upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND) {
+	if (brt_meta_upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND) {
 		f->res->orphan_uploads--;
 		say(f, "resolved orphan-upload %s (owned by a session now; left alone)", d->id);
 	} else if (brt_blobstore_upload_remove(f->blobs, d->id, NULL, 0) == 0) {
@@ -779,7 +779,7 @@ static int session_intact(fsck *f, const session *s, uint64_t *generation_out)
 	int error;
 
 	brt_pool_clear(&f->session_pool);
-	if (f->meta->upload_get(f->meta, &u, &f->session_pool, s->id) != 0 || u.generation != s->generation) {
+	if (brt_meta_upload_get(f->meta, &u, &f->session_pool, s->id) != 0 || u.generation != s->generation) {
 		brt_error_clear();
 		return 1;
 	}
@@ -802,7 +802,7 @@ static void prune_session(fsck *f, const session *s)
 	int error;
 
 	brt_pool_clear(&f->session_pool);
-	if (f->meta->upload_get(f->meta, &u, &f->session_pool, s->id) != 0) {
+	if (brt_meta_upload_get(f->meta, &u, &f->session_pool, s->id) != 0) {
 		brt_error_clear();
 		return;
 	}
@@ -826,7 +826,7 @@ static int check_sessions(fsck *f)
 	int error;
 
 	vec_init(&again, sizeof(upload_data));
-	if ((error = f->meta->upload_list(f->meta, INT64_MAX, 0, collect_session, f)) != 0)
+	if ((error = brt_meta_upload_list(f->meta, INT64_MAX, 0, collect_session, f)) != 0)
 		goto done;
 	if ((error = brt_blobstore_upload_list(f->blobs, collect_upload, &f->uploads)) != 0)
 		goto done;
@@ -884,7 +884,7 @@ static int check_sessions(fsck *f)
 			continue;
 		}
 		/* A session created since the first look owns it after all. */
-		if (f->meta->upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND ||
+		if (brt_meta_upload_get(f->meta, &u, NULL, d->id) != BRT_ENOTFOUND ||
 		    !upload_find(&again, d->id)) {
 			brt_error_clear();
 			continue;
@@ -918,7 +918,7 @@ static int run(fsck *f)
 		return error;
 	f->res->objects_seen = f->objects.count;
 	vec_sort(&f->objects, object_cmp);
-	if ((error = f->meta->blob_walk(f->meta, collect_row, &f->rows)) != 0)
+	if ((error = brt_meta_blob_walk(f->meta, collect_row, &f->rows)) != 0)
 		return error;
 	/* Digest order for the report, then key order for lookups. */
 	for (size_t i = 0; i < f->rows.count; i++)
@@ -931,11 +931,12 @@ static int run(fsck *f)
 	memset(&mc, 0, sizeof(mc));
 	mc.f = f;
 	brt_pool_init(&mc.pool, MANIFEST_POOL_CAP);
-	error = f->meta->manifest_walk(f->meta, check_manifest, &mc);
+	error = brt_meta_manifest_walk(f->meta, check_manifest, &mc);
 	brt_pool_clear(&mc.pool);
 	if (error != 0)
 		return error;
-	if ((error = f->meta->check(f->meta, meta_problem, f)) != 0)
+	/* A driver without checks of its own has nothing more to say. */
+	if ((error = brt_meta_check(f->meta, meta_problem, f)) != 0 && error != BRT_EUNSUPPORTED)
 		return error;
 	return check_sessions(f);
 }

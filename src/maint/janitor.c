@@ -59,14 +59,14 @@ static int expire_one(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *blob
 	int error;
 
 	brt_pool_clear(pool);
-	error = meta->upload_get(meta, &u, pool, ref->id);
+	error = brt_meta_upload_get(meta, &u, pool, ref->id);
 	if (error == BRT_ENOTFOUND)
 		return 0;
 	if (error < 0)
 		return error;
 	if (u.generation != ref->generation || u.updated_at >= cutoff)
 		return 0;
-	error = meta->upload_delete(meta, ref->id, u.generation);
+	error = brt_meta_upload_delete(meta, ref->id, u.generation);
 	if (error == BRT_ECONFLICT || error == BRT_ENOTFOUND) /* a request got there first */
 		return 0;
 	if (error < 0)
@@ -93,7 +93,7 @@ static int expire_sessions(brt_janitor_stats *st, brt_meta *meta, brt_blobstore 
 		batch->count = 0;
 		/* Sessions that stay (used since listed) come again in the
 		 * next batch; a batch that removes nothing ends the pass. */
-		if ((error = meta->upload_list(meta, cutoff, JANITOR_BATCH, collect_session, batch)) < 0)
+		if ((error = brt_meta_upload_list(meta, cutoff, JANITOR_BATCH, collect_session, batch)) < 0)
 			break;
 		for (i = 0; i < batch->count; i++) {
 			int removed = expire_one(st, meta, blobs, pool, &batch->refs[i], cutoff);
@@ -123,7 +123,7 @@ static int collect_upload(const char *id, uint64_t size, int64_t mtime_ms, void 
 {
 	upload_ctx *o = payload;
 	brt_upload u;
-	int error = o->meta->upload_get(o->meta, &u, NULL, id);
+	int error = brt_meta_upload_get(o->meta, &u, NULL, id);
 	ref_batch *b;
 
 	(void)size;
@@ -160,7 +160,7 @@ static int sweep_uploads(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *b
 	for (size_t i = 0; i < o->orphans.count; i++) {
 		const char *id = o->orphans.refs[i].id;
 		/* A session created since it was listed owns it after all. */
-		if (meta->upload_get(meta, &u, NULL, id) != BRT_ENOTFOUND)
+		if (brt_meta_upload_get(meta, &u, NULL, id) != BRT_ENOTFOUND)
 			continue;
 		if ((error = brt_blobstore_upload_remove(blobs, id, NULL, 0)) < 0)
 			goto done;
@@ -171,7 +171,7 @@ static int sweep_uploads(brt_janitor_stats *st, brt_meta *meta, brt_blobstore *b
 		unsigned long removed = 0;
 
 		brt_pool_clear(pool);
-		if (meta->upload_get(meta, &u, pool, id) != 0)
+		if (brt_meta_upload_get(meta, &u, pool, id) != 0)
 			continue;
 		error = brt_blobstore_upload_prune(&removed, blobs, id, u.backend_state, u.backend_state_len,
 						   before);

@@ -51,7 +51,7 @@ static void put_data(brt_meta *meta, brt_blobstore *bs, const char *id, size_t l
 		u->offset = w->size;
 		u->backend_state = state;
 		u->backend_state_len = state_len;
-		CHECK_EQ_INT(meta->upload_update(meta, u), 0);
+		CHECK_EQ_INT(brt_meta_upload_update(meta, u), 0);
 		u->generation++;
 		u->backend_state = NULL;
 		u->backend_state_len = 0;
@@ -76,7 +76,7 @@ static int uploads_on_disk(brt_blobstore *bs)
 {
 	int n = 0;
 
-	CHECK_EQ_INT(bs->upload_list(bs, count_upload, &n), 0);
+	CHECK_EQ_INT(brt_blobstore_upload_list(bs, count_upload, &n), 0);
 	return n;
 }
 
@@ -103,15 +103,15 @@ int main(void)
 		return check_exit("test_janitor");
 
 	u = session(old1, now - 5000);
-	CHECK_EQ_INT(meta->upload_create(meta, &u, 0), 0);
+	CHECK_EQ_INT(brt_meta_upload_create(meta, &u, 0), 0);
 	put_data(meta, bs, old1, 3000, &u);
 	u = session(old2, now - 2000); /* no data written yet */
-	CHECK_EQ_INT(meta->upload_create(meta, &u, 0), 0);
+	CHECK_EQ_INT(brt_meta_upload_create(meta, &u, 0), 0);
 	live_row = session(live, now - 10);
-	CHECK_EQ_INT(meta->upload_create(meta, &live_row, 0), 0);
+	CHECK_EQ_INT(brt_meta_upload_create(meta, &live_row, 0), 0);
 	put_data(meta, bs, live, 100, &live_row);
 	u = session(old3, now - 9000);
-	CHECK_EQ_INT(meta->upload_create(meta, &u, 0), 0);
+	CHECK_EQ_INT(brt_meta_upload_create(meta, &u, 0), 0);
 	put_data(meta, bs, old3, 100, &u);
 	put_data(meta, bs, orphan, 500, NULL);
 	/* A plain file of the layout before segments. */
@@ -126,7 +126,7 @@ int main(void)
 		const unsigned char *state;
 		size_t len;
 		brt_pool_init(&pool, 1 << 20);
-		CHECK_EQ_INT(meta->upload_get(meta, &u, &pool, live), 0);
+		CHECK_EQ_INT(brt_meta_upload_get(meta, &u, &pool, live), 0);
 		CHECK_EQ_INT(bs->writer_open(&abandoned, bs, live, u.offset, u.backend_state,
 					     u.backend_state_len),
 			     0);
@@ -145,10 +145,10 @@ int main(void)
 	CHECK_EQ_INT(st.sessions_expired, 3);
 	CHECK_EQ_INT(st.orphans_removed, 0);
 	CHECK_EQ_INT(st.pieces_pruned, 0);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, old1), BRT_ENOTFOUND);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, old2), BRT_ENOTFOUND);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, old3), BRT_ENOTFOUND);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, live), 0);
+	CHECK_EQ_INT(brt_meta_upload_get(meta, &u, NULL, old1), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_meta_upload_get(meta, &u, NULL, old2), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_meta_upload_get(meta, &u, NULL, old3), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_meta_upload_get(meta, &u, NULL, live), 0);
 	CHECK_EQ_INT(uploads_on_disk(bs), 3); /* live, orphan, legacy */
 
 	/* At start-up (no cut-off) the orphans go, and the live session
@@ -161,7 +161,7 @@ int main(void)
 	{
 		brt_pool pool;
 		brt_pool_init(&pool, 1 << 20);
-		CHECK_EQ_INT(meta->upload_get(meta, &u, &pool, live), 0);
+		CHECK_EQ_INT(brt_meta_upload_get(meta, &u, &pool, live), 0);
 		CHECK_EQ_INT(bs->commit(bs, live, u.backend_state, u.backend_state_len, u.offset,
 					"test/live"),
 			     0);
@@ -174,11 +174,11 @@ int main(void)
 		char id[33];
 		snprintf(id, sizeof(id), "c%031d", i);
 		u = session(id, now - 5000 - i);
-		CHECK_EQ_INT(meta->upload_create(meta, &u, 0), 0);
+		CHECK_EQ_INT(brt_meta_upload_create(meta, &u, 0), 0);
 	}
 	CHECK_EQ_INT(brt_janitor_pass(&st, meta, bs, now, expire, INT64_MAX), 0);
 	CHECK_EQ_INT(st.sessions_expired, 600);
-	CHECK_EQ_INT(meta->upload_get(meta, &u, NULL, live), 0);
+	CHECK_EQ_INT(brt_meta_upload_get(meta, &u, NULL, live), 0);
 
 	bs->free(bs);
 	meta->free(meta);

@@ -24,7 +24,10 @@ W=$E2E_WORK
 
 # ------------------------------------------------------------------ setup
 section "server, accounts and keys"
-berth_start || exit 1
+# Tokens are fetched once at the start and used throughout: on a loaded
+# machine the run can outlast the default 5-minute lifetime.
+printf 'auth:\n  token_ttl: 3600\n' >"$W/config.yml"
+berth_start --config "$W/config.yml" || exit 1
 auth_require_auth
 auth_new_account A alpha
 auth_new_account B beta

@@ -25,6 +25,7 @@ ALLOWED = {
     "auth":           {"common", "oci", "meta"},
     "maint":          {"common", "oci", "meta", "storage"},
     "api":            {"common", "oci", "config", "http", "auth", "meta", "storage"},
+    "edge":           {"common", "oci", "http"},
     "cmd":            None,  # programs wire everything together
 }
 

@@ -1,0 +1,483 @@
+/* The upstream client of berth-edge.  Each forwarded request is one
+ * libcurl easy handle in a multi handle of its own, so that the caller
+ * can drive it one step at a time from the thread that serves the
+ * client: first until the response headers are in, then, from the
+ * response's reader, until the body buffer has bytes.  When the buffer
+ * is full the write callback pauses the transfer and the reader resumes
+ * it once the client took the bytes, so memory per request stays at one
+ * buffer whatever the body's size.  Connections are cached per thread
+ * (a share object per server thread), which is where requests run. */
+#include "edge/upstream.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "common/error.h"
+
+#define BODY_BUFFER (256 * 1024)
+#define HEADER_SPACE 16384
+#define MAX_HEADERS 48
+#define ACCESS_KEY_MAX 4096
+/* Seconds without a byte from the upstream before a transfer is given up. */
+#define IDLE_TIMEOUT 60
+#define CONNECT_TIMEOUT 10
+
+struct brt_upstream {
+	char *url;
+	char *origin;
+	char *authorization; /* "Authorization: Bearer ..." or NULL */
+	char *cert, *key, *ca;
+	pthread_key_t share_key;
+};
+
+struct brt_upstream_transfer {
+	CURLM *multi;
+	CURL *easy;
+	struct curl_slist *request_headers;
+	unsigned int status;
+	int64_t content_length;
+	int headers_done, finished, paused;
+	CURLcode result;
+	char error[CURL_ERROR_SIZE];
+	size_t header_count, header_used;
+	const char *names[MAX_HEADERS], *values[MAX_HEADERS];
+	char header_space[HEADER_SPACE];
+	char *buffer;
+	size_t start, end; /* unread bytes are buffer[start, end) */
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_result;
+
+static void global_init(void)
+{
+	global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && s[0] ? strdup(s) : NULL;
+}
+
+static void share_free(void *share)
+{
+	curl_share_cleanup(share);
+}
+
+static int read_access_key(char **out, const char *path)
+{
+	char buf[ACCESS_KEY_MAX + 2];
+	FILE *f = fopen(path, "r");
+	size_t len, start = 0;
+	int error = 0;
+
+	if (!f)
+		return brt_error_set(BRT_EIO, "cannot read access key file %s: %s", path, strerror(errno));
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f)) {
+		error = brt_error_set(BRT_EIO, "cannot read access key file %s", path);
+		goto done;
+	}
+	buf[len] = '\0';
+	while (start < len && isspace((unsigned char)buf[start]))
+		start++;
+	while (len > start && isspace((unsigned char)buf[len - 1]))
+		buf[--len] = '\0';
+	if (len == start || len - start > ACCESS_KEY_MAX) {
+		error = brt_error_set(BRT_EINVALID, "access key file %s: empty or too long", path);
+		goto done;
+	}
+	for (size_t i = start; i < len; i++)
+		if (!isgraph((unsigned char)buf[i])) {
+			error = brt_error_set(BRT_EINVALID, "access key file %s: not a single token", path);
+			goto done;
+		}
+	if (!(*out = malloc(len - start + 32))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	snprintf(*out, len - start + 32, "Authorization: Bearer %s", buf + start);
+done:
+	fclose(f);
+	return error;
+}
+
+int brt_upstream_new(brt_upstream **out, const brt_upstream_options *options)
+{
+	brt_upstream *up = NULL;
+	const char *authority;
+	size_t len;
+	int error = 0;
+
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_result != CURLE_OK)
+		return brt_error_set(BRT_EIO, "libcurl: %s", curl_easy_strerror(global_result));
+	if (!options->url ||
+	    (strncmp(options->url, "http://", 7) != 0 && strncmp(options->url, "https://", 8) != 0))
+		return brt_error_set(BRT_EINVALID, "the upstream URL must start with http:// or https://");
+	authority = strstr(options->url, "://") + 3;
+	if (!*authority || *authority == '/' || strchr(authority, '?') || strchr(authority, '#'))
+		return brt_error_set(BRT_EINVALID, "upstream URL %s: no host, or a query", options->url);
+	if (!options->access_key_file && !(options->cert && options->key))
+		return brt_error_set(BRT_EINVALID,
+				     "no upstream credentials: an access key file, or a certificate and key");
+	if (!(up = calloc(1, sizeof(*up))))
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	if (!(up->url = strdup(options->url)))
+		goto nomem;
+	len = strlen(up->url);
+	while (len > 0 && up->url[len - 1] == '/')
+		up->url[--len] = '\0';
+	len = strcspn(authority, "/");
+	if (!(up->origin = strndup(options->url, (size_t)(authority - options->url) + len)))
+		goto nomem;
+	if (options->access_key_file &&
+	    (error = read_access_key(&up->authorization, options->access_key_file)) < 0)
+		goto done;
+	if ((options->cert && !(up->cert = dup_or_null(options->cert))) ||
+	    (options->key && !(up->key = dup_or_null(options->key))) ||
+	    (options->ca && !(up->ca = dup_or_null(options->ca))))
+		goto nomem;
+	if (pthread_key_create(&up->share_key, share_free) != 0) {
+		error = brt_error_set(BRT_ENOMEM, "no thread key");
+		goto done;
+	}
+	*out = up;
+	up = NULL;
+	goto done;
+nomem:
+	error = brt_error_set(BRT_ENOMEM, "out of memory");
+done:
+	if (up) {
+		free(up->url);
+		free(up->origin);
+		free(up->authorization);
+		free(up->cert);
+		free(up->key);
+		free(up->ca);
+		free(up);
+	}
+	return error;
+}
+
+void brt_upstream_free(brt_upstream *upstream)
+{
+	CURLSH *share;
+
+	if (!upstream)
+		return;
+	/* The calling thread's share; server threads released theirs on exit. */
+	if ((share = pthread_getspecific(upstream->share_key)))
+		curl_share_cleanup(share);
+	pthread_key_delete(upstream->share_key);
+	if (upstream->authorization) {
+		memset(upstream->authorization, 0, strlen(upstream->authorization));
+		free(upstream->authorization);
+	}
+	free(upstream->url);
+	free(upstream->origin);
+	free(upstream->cert);
+	free(upstream->key);
+	free(upstream->ca);
+	free(upstream);
+}
+
+const char *brt_upstream_origin(const brt_upstream *upstream)
+{
+	return upstream->origin;
+}
+
+/* The calling thread's connection cache, made on first use. */
+static CURLSH *thread_share(brt_upstream *up)
+{
+	CURLSH *share = pthread_getspecific(up->share_key);
+
+	if (share)
+		return share;
+	if (!(share = curl_share_init()))
+		return NULL;
+	if (curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+	    pthread_setspecific(up->share_key, share) != 0) {
+		curl_share_cleanup(share);
+		return NULL;
+	}
+	return share;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *payload)
+{
+	brt_upstream_transfer *t = payload;
+	size_t len = size * count, name_len, value_start, value_end;
+
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		/* A new response (after a 1xx): forget the previous one's headers. */
+		size_t i = strcspn(data, " ");
+		t->status = 0;
+		if (i + 4 <= len && isdigit((unsigned char)data[i + 1]) &&
+		    isdigit((unsigned char)data[i + 2]) && isdigit((unsigned char)data[i + 3]))
+			t->status = (unsigned int)((data[i + 1] - '0') * 100 + (data[i + 2] - '0') * 10 +
+						   (data[i + 3] - '0'));
+		t->header_count = 0;
+		t->header_used = 0;
+		t->content_length = -1;
+		return len;
+	}
+	if (len <= 2 && (len == 0 || data[0] == '\r' || data[0] == '\n')) {
+		if (t->status >= 200)
+			t->headers_done = 1;
+		return len;
+	}
+	name_len = 0;
+	while (name_len < len && data[name_len] != ':')
+		name_len++;
+	if (name_len == 0 || name_len == len)
+		return len;
+	value_start = name_len + 1;
+	while (value_start < len && (data[value_start] == ' ' || data[value_start] == '\t'))
+		value_start++;
+	value_end = len;
+	while (value_end > value_start && isspace((unsigned char)data[value_end - 1]))
+		value_end--;
+	if (name_len == 14 && strncasecmp(data, "Content-Length", 14) == 0) {
+		char digits[24];
+		size_t n = value_end - value_start;
+		char *end;
+		if (n > 0 && n < sizeof(digits)) {
+			memcpy(digits, data + value_start, n);
+			digits[n] = '\0';
+			errno = 0;
+			long long v = strtoll(digits, &end, 10);
+			if (!errno && *end == '\0' && v >= 0)
+				t->content_length = v;
+		}
+		return len;
+	}
+	/* Headers that do not fit are dropped: the ones a client needs are few
+	 * and short. */
+	if (t->header_count < MAX_HEADERS &&
+	    t->header_used + name_len + (value_end - value_start) + 2 <= HEADER_SPACE) {
+		char *name = t->header_space + t->header_used;
+		char *value = name + name_len + 1;
+		memcpy(name, data, name_len);
+		name[name_len] = '\0';
+		memcpy(value, data + value_start, value_end - value_start);
+		value[value_end - value_start] = '\0';
+		t->names[t->header_count] = name;
+		t->values[t->header_count] = value;
+		t->header_count++;
+		t->header_used += name_len + (value_end - value_start) + 2;
+	}
+	return len;
+}
+
+static size_t on_data(char *data, size_t size, size_t count, void *payload)
+{
+	brt_upstream_transfer *t = payload;
+	size_t len = size * count;
+
+	if (t->start == t->end)
+		t->start = t->end = 0;
+	if (BODY_BUFFER - t->end < len && t->start > 0) {
+		memmove(t->buffer, t->buffer + t->start, t->end - t->start);
+		t->end -= t->start;
+		t->start = 0;
+	}
+	if (BODY_BUFFER - t->end < len) {
+		/* libcurl keeps this chunk and hands it over again on resume. */
+		t->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	memcpy(t->buffer + t->end, data, len);
+	t->end += len;
+	return len;
+}
+
+/* One round of the transfer: let libcurl work, note the end, and wait
+ * up to `wait_ms` for the socket when nothing is ready for the caller. */
+static void step(brt_upstream_transfer *t, int wait_ms)
+{
+	int running = 0, queued;
+	CURLMsg *msg;
+
+	if (curl_multi_perform(t->multi, &running) != CURLM_OK) {
+		t->finished = 1;
+		t->result = CURLE_FAILED_INIT;
+		return;
+	}
+	while ((msg = curl_multi_info_read(t->multi, &queued)))
+		if (msg->msg == CURLMSG_DONE) {
+			t->finished = 1;
+			t->result = msg->data.result;
+		}
+	if (t->finished || t->start < t->end || t->paused)
+		return;
+	if (!t->headers_done || t->start == t->end)
+		curl_multi_poll(t->multi, NULL, 0, wait_ms, NULL);
+}
+
+static time_t now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+		       const char *path_and_query, const char *const *headers)
+{
+	brt_upstream_transfer *t = NULL;
+	CURLSH *share;
+	struct curl_slist *list;
+	char *url = NULL;
+	size_t url_len;
+	time_t last;
+	int error = 0;
+
+	*out = NULL;
+	if (!(t = calloc(1, sizeof(*t))) || !(t->buffer = malloc(BODY_BUFFER))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	t->content_length = -1;
+	url_len = strlen(upstream->url) + strlen(path_and_query) + 1;
+	if (!(url = malloc(url_len)) || !(t->multi = curl_multi_init()) || !(t->easy = curl_easy_init()) ||
+	    !(share = thread_share(upstream))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	snprintf(url, url_len, "%s%s", upstream->url, path_and_query);
+	for (size_t i = 0; headers && headers[i]; i++) {
+		if (!(list = curl_slist_append(t->request_headers, headers[i]))) {
+			error = brt_error_set(BRT_ENOMEM, "out of memory");
+			goto done;
+		}
+		t->request_headers = list;
+	}
+	if (upstream->authorization) {
+		if (!(list = curl_slist_append(t->request_headers, upstream->authorization))) {
+			error = brt_error_set(BRT_ENOMEM, "out of memory");
+			goto done;
+		}
+		t->request_headers = list;
+	}
+	curl_easy_setopt(t->easy, CURLOPT_URL, url);
+	curl_easy_setopt(t->easy, CURLOPT_SHARE, share);
+	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
+	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
+	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->request_headers);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (upstream->ca)
+		curl_easy_setopt(t->easy, CURLOPT_CAINFO, upstream->ca);
+	if (upstream->cert) {
+		curl_easy_setopt(t->easy, CURLOPT_SSLCERT, upstream->cert);
+		curl_easy_setopt(t->easy, CURLOPT_SSLKEY, upstream->key);
+	}
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
+	if (curl_multi_add_handle(t->multi, t->easy) != CURLM_OK) {
+		error = brt_error_set(BRT_ENOMEM, "cannot start the upstream transfer");
+		goto done;
+	}
+	last = now_seconds();
+	while (!t->headers_done && !t->finished) {
+		step(t, 1000);
+		if (now_seconds() - last > IDLE_TIMEOUT + CONNECT_TIMEOUT) {
+			error = brt_error_set(BRT_EIO, "upstream %s: no response headers in time",
+					      upstream->origin);
+			goto done;
+		}
+	}
+	if (!t->headers_done || t->status == 0) {
+		error = brt_error_set(BRT_EIO, "upstream %s: %s", upstream->origin,
+				      t->error[0] ? t->error : curl_easy_strerror(t->result));
+		goto done;
+	}
+	*out = t;
+	t = NULL;
+done:
+	free(url);
+	brt_upstream_transfer_free(t);
+	return error;
+}
+
+unsigned int brt_upstream_status(const brt_upstream_transfer *transfer)
+{
+	return transfer->status;
+}
+
+int64_t brt_upstream_content_length(const brt_upstream_transfer *transfer)
+{
+	return transfer->content_length;
+}
+
+int brt_upstream_header(const brt_upstream_transfer *transfer, size_t index, const char **name_out,
+			const char **value_out)
+{
+	if (index >= transfer->header_count)
+		return 0;
+	*name_out = transfer->names[index];
+	*value_out = transfer->values[index];
+	return 1;
+}
+
+ssize_t brt_upstream_read(brt_upstream_transfer *t, char *buf, size_t len)
+{
+	time_t last = now_seconds();
+	size_t n;
+
+	while (t->start == t->end) {
+		if (t->finished) {
+			if (t->result == CURLE_OK)
+				return 0;
+			return brt_error_set(BRT_EIO, "upstream transfer failed: %s",
+					     t->error[0] ? t->error : curl_easy_strerror(t->result));
+		}
+		if (t->paused) {
+			/* Resuming may deliver the held chunk right here. */
+			t->paused = 0;
+			curl_easy_pause(t->easy, CURLPAUSE_CONT);
+			continue;
+		}
+		step(t, 1000);
+		if (t->start == t->end && now_seconds() - last > IDLE_TIMEOUT)
+			return brt_error_set(BRT_EIO, "upstream transfer stalled");
+	}
+	n = t->end - t->start;
+	if (n > len)
+		n = len;
+	memcpy(buf, t->buffer + t->start, n);
+	t->start += n;
+	return (ssize_t)n;
+}
+
+void brt_upstream_transfer_free(brt_upstream_transfer *transfer)
+{
+	if (!transfer)
+		return;
+	if (transfer->multi && transfer->easy)
+		curl_multi_remove_handle(transfer->multi, transfer->easy);
+	if (transfer->easy)
+		curl_easy_cleanup(transfer->easy);
+	if (transfer->multi)
+		curl_multi_cleanup(transfer->multi);
+	curl_slist_free_all(transfer->request_headers);
+	free(transfer->buffer);
+	free(transfer);
+}

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# berth-edge forwarding, against a real berthd with authentication on.
+# Account A's content is pushed with A's key; berth-edge holds a pull-only
+# key of A (then, over HTTPS, A's device certificate) and local clients
+# pull through it with no credentials at all: /v2/, a manifest by tag
+# (exact bytes and digest), HEAD and GET of a blob, a Range GET, tags with
+# pagination (a relative Link), upstream errors passed through unchanged
+# (404 MANIFEST_UNKNOWN, 403 DENIED for account B's repository, no
+# challenge), pushes refused by the proxy itself (405 UNSUPPORTED), a
+# 32 MiB blob streamed with flat memory, and 503 with an OCI body once
+# the upstream is gone.
+set -u -o pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+. "$HERE/auth_lib.sh"
+
+if [ -z "${BERTH_EDGE:-}" ]; then
+	BERTH_EDGE=$(dirname "$BERTHD")/berth-edge
+fi
+W=$E2E_WORK
+EDGE_PID=
+EDGE_URL=
+
+# edge_start ARGS...: start berth-edge on a free port with ARGS (upstream
+# and credentials) and wait until GET /v2/ answers 200 through it.
+edge_start() {
+	local dir=$E2E_TMP/srv-edge$((++E2E_SRV_SEQ)) port i code
+	mkdir -p "$dir"
+	EDGE_LOG=$dir/berthd.log # named so that a failed run prints it
+	port=$(e2e_free_port) || return 1
+	"$BERTH_EDGE" --listen "127.0.0.1:$port" --threads 2 "$@" >>"$EDGE_LOG" 2>&1 &
+	EDGE_PID=$!
+	E2E_PIDS+=("$EDGE_PID")
+	EDGE_URL=http://127.0.0.1:$port
+	for i in $(seq 1 100); do
+		kill -0 "$EDGE_PID" 2>/dev/null || break
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$EDGE_URL/v2/")
+		[ "$code" = 200 ] && {
+			ok "berth-edge $* answers GET /v2/ with 200"
+			return 0
+		}
+		sleep 0.1
+	done
+	fail "berth-edge did not start or /v2/ did not answer 200 (last: $code)" "$(tail -n 20 "$EDGE_LOG")"
+	return 1
+}
+
+edge_stop() {
+	[ -n "$EDGE_PID" ] || return 0
+	e2e_stop_pid "$EDGE_PID"
+	local rc=$?
+	e2e_forget_pid "$EDGE_PID"
+	EDGE_PID=
+	expect_eq "berth-edge exit status after SIGTERM" "$rc" 0
+}
+
+# through: make the next areq calls go to the proxy, without credentials.
+through() {
+	UPSTREAM_URL=$BERTH_URL
+	BERTH_URL=$EDGE_URL
+	UPSTREAM_TLS=("${AUTH_TLS[@]}")
+	AUTH_TLS=()
+	as none ""
+}
+back() {
+	BERTH_URL=$UPSTREAM_URL
+	AUTH_TLS=("${UPSTREAM_TLS[@]}")
+}
+
+if [ ! -x "$BERTH_EDGE" ]; then
+	fail "berth-edge binary not found at $BERTH_EDGE"
+	berth_done
+	exit 1
+fi
+
+section "command line"
+out=$("$BERTH_EDGE" --version)
+expect_match "berth-edge --version" "$out" '^berth-edge [0-9]+\.[0-9]+\.[0-9]+'
+"$BERTH_EDGE" --upstream http://127.0.0.1:1 >/dev/null 2>"$W/err"
+expect_eq "no credentials: exit status" "$?" 2
+expect_match "no credentials: message" "$(cat "$W/err")" 'credentials are required'
+"$BERTH_EDGE" --access-key-file /dev/null >/dev/null 2>"$W/err"
+expect_eq "no --upstream: exit status" "$?" 2
+
+section "a registry with authentication, and A's content"
+auth_start || exit 1
+auth_require_auth
+auth_new_account A alpha
+auth_new_account B beta
+auth_new_key A_PUSH_ID A_PUSH "$A"
+auth_new_key A_PULL_ID A_PULL "$A" --pull-only
+auth_new_key B_PUSH_ID B_PUSH "$B"
+as A-push "Bearer $A_PUSH"
+make_blob "$W/config" 300 config
+make_blob "$W/layer" 100000 layer
+apush_blob "$A/app" "$W/config"
+apush_blob "$A/app" "$W/layer"
+LAYER=$(digest_of "$W/layer")
+make_manifest "$W/manifest" "$W/config" "$MT_OCI_CONFIG" "$W/layer"
+MANIFEST=$(digest_of "$W/manifest")
+for tag in v1 v2 v3; do
+	apush_manifest "$A/app" "$tag" "$W/manifest"
+done
+make_blob "$W/big" 33554432 big
+apush_blob "$A/app" "$W/big"
+BIG=$(digest_of "$W/big")
+as B-push "Bearer $B_PUSH"
+apush_blob "$B/app" "$W/config"
+apush_blob "$B/app" "$W/layer"
+apush_manifest "$B/app" v1 "$W/manifest"
+
+printf '%s\n' "$A_PULL" >"$W/a-pull.key"
+chmod 600 "$W/a-pull.key"
+edge_start --upstream "$BERTH_URL" --access-key-file "$W/a-pull.key" || exit 1
+
+# pull_checks LABEL: the pull side through the proxy, no credentials.
+pull_checks() {
+	section "$1: pulls through berth-edge, without credentials"
+	through
+	areq GET /v2/
+	expect_resp 200
+	expect_header Docker-Distribution-API-Version 'registry/2\.0'
+	expect_no_header WWW-Authenticate
+	areq GET "/v2/$A/app/manifests/v1" -H "Accept: $MT_OCI_MANIFEST"
+	expect_resp 200
+	expect_body_file "$W/manifest"
+	expect_header_eq Docker-Content-Digest "$MANIFEST"
+	expect_header_eq Content-Type "$MT_OCI_MANIFEST"
+	expect_header Content-Length "$(size_of "$W/manifest")"
+	areq HEAD "/v2/$A/app/manifests/$MANIFEST" -H "Accept: $MT_OCI_MANIFEST"
+	expect_resp 200
+	expect_header_eq Docker-Content-Digest "$MANIFEST"
+	expect_header Content-Length "$(size_of "$W/manifest")"
+	areq HEAD "/v2/$A/app/blobs/$LAYER"
+	expect_resp 200
+	expect_header_eq Docker-Content-Digest "$LAYER"
+	expect_header Content-Length 100000
+	areq GET "/v2/$A/app/blobs/$LAYER"
+	expect_resp 200
+	expect_body_file "$W/layer"
+	expect_header_eq Docker-Content-Digest "$LAYER"
+	areq GET "/v2/$A/app/blobs/$LAYER" -H 'Range: bytes=1000-1999'
+	expect_resp 206
+	expect_header Content-Range 'bytes 1000-1999/100000'
+	dd if="$W/layer" of="$W/slice" bs=1000 skip=1 count=1 status=none
+	expect_body_file "$W/slice"
+	areq GET "/v2/$A/app/tags/list?n=1"
+	expect_resp 200
+	expect_json '.tags | join(",")' v1
+	expect_link_next "/v2/$A/app/tags/list" 1 v1
+	areq GET "/v2/$A/app/tags/list?n=5&last=v1"
+	expect_resp 200
+	expect_json '.tags | join(",")' v2,v3
+
+	section "$1: upstream errors pass through, the proxy refuses pushes"
+	areq GET "/v2/$A/app/manifests/nope"
+	expect_resp 404 MANIFEST_UNKNOWN
+	expect_header Docker-Distribution-API-Version 'registry/2\.0'
+	areq GET "/v2/$B/app/manifests/v1"
+	expect_resp 403 DENIED
+	expect_no_header WWW-Authenticate
+	areq POST "/v2/$A/app/blobs/uploads/" -H 'Content-Length: 0'
+	expect_resp 405 UNSUPPORTED
+	expect_header Docker-Distribution-API-Version 'registry/2\.0'
+	areq PUT "/v2/$A/app/manifests/v9" -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$W/manifest"
+	expect_resp 405 UNSUPPORTED
+	areq DELETE "/v2/$A/app/manifests/$MANIFEST"
+	expect_resp 405 UNSUPPORTED
+	areq GET /v2/_catalog
+	expect_resp 405 UNSUPPORTED
+	areq GET /v2/token
+	expect_resp 405 UNSUPPORTED
+	back
+	# Nothing was pushed or deleted upstream through the proxy.
+	as A-push "Bearer $A_PUSH"
+	areq GET "/v2/$A/app/manifests/v9"
+	expect_resp 404 MANIFEST_UNKNOWN
+	areq HEAD "/v2/$A/app/manifests/$MANIFEST" -H "Accept: $MT_OCI_MANIFEST"
+	expect_resp 200
+}
+
+pull_checks "access key"
+
+section "a 32 MiB blob streams through with flat memory"
+before=$(awk '/^VmRSS/ {print $2}' "/proc/$EDGE_PID/status")
+through
+areq GET "/v2/$A/app/blobs/$BIG"
+expect_resp 200
+expect_body_file "$W/big"
+back
+peak=$(awk '/^VmHWM/ {print $2}' "/proc/$EDGE_PID/status")
+if [ -n "$before" ] && [ -n "$peak" ] && [ $((peak - before)) -lt 16384 ]; then
+	ok "peak resident memory $peak KiB (was $before KiB before the 32 MiB blob)"
+else
+	fail "berth-edge memory grew from ${before:-?} KiB to a peak of ${peak:-?} KiB for a 32 MiB blob"
+fi
+
+section "upstream stopped: 503 with an OCI body"
+auth_stop
+through
+areq GET "/v2/$A/app/manifests/v1"
+expect_resp 503 UNKNOWN
+expect_header Docker-Distribution-API-Version 'registry/2\.0'
+expect_match "503 detail names the upstream" "$REQ_BODY" 'unreachable'
+areq GET /v2/
+expect_resp 503 UNKNOWN
+back
+edge_stop
+
+section "HTTPS upstream, device certificate (mutual TLS)"
+auth_make_pki "$W/pki" || exit 1
+auth_make_devices "$A" || exit 1
+P=$AUTH_PKI
+auth_start --data "$BERTH_DATA" --tls-cert "$P/server.crt" --tls-key "$P/server.key" --client-ca "$P/ca.crt" || exit 1
+# Without the upstream's CA the proxy cannot verify it: 503, never a pull.
+edge_start_unverified() {
+	local port
+	port=$(e2e_free_port) || return 1
+	"$BERTH_EDGE" --listen "127.0.0.1:$port" --upstream "$BERTH_URL" --cert "$P/dev-ok.crt" \
+		--key "$P/dev-ok.key" >>"$E2E_TMP/edge-unverified.log" 2>&1 &
+	EDGE_PID=$!
+	E2E_PIDS+=("$EDGE_PID")
+	EDGE_URL=http://127.0.0.1:$port
+	for i in $(seq 1 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$EDGE_URL/v2/")
+		[ "$code" = 000 ] || break
+		sleep 0.1
+	done
+}
+edge_start_unverified
+expect_eq "unknown upstream CA: GET /v2/ through the proxy" "$code" 503
+edge_stop
+edge_start --upstream "$BERTH_URL" --cert "$P/dev-ok.crt" --key "$P/dev-ok.key" --ca "$P/ca.crt" || exit 1
+AUTH_TLS=(--cacert "$P/ca.crt")
+pull_checks "device certificate"
+edge_stop
+berth_done

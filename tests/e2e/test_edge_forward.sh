@@ -234,4 +234,57 @@ edge_start --upstream "$BERTH_URL" --cert "$P/dev-ok.crt" --key "$P/dev-ok.key" 
 AUTH_TLS=(--cacert "$P/ca.crt")
 pull_checks "device certificate"
 edge_stop
+auth_stop
+
+section "scripted upstream: Link and Location rewritten, credentials and headers"
+"$E2E_PY" "$HERE/edge_fake_upstream.py" "$W/fake.port" "$W/fake.log" 2>"$W/fake.err" &
+E2E_PIDS+=($!)
+for i in $(seq 1 100); do
+	[ -s "$W/fake.port" ] && break
+	sleep 0.1
+done
+FAKE_URL=http://127.0.0.1:$(cat "$W/fake.port")
+printf 'brt_gateway_key\n' >"$W/fake.key"
+# One server thread: every request runs where the connection cache is.
+edge_start --upstream "$FAKE_URL/" --access-key-file "$W/fake.key" --threads 1 || exit 1
+BERTH_URL=$FAKE_URL
+through
+areq GET "/v2/x/app/tags/list?n=1&last=a%2Bb%20c" -H 'Accept: application/json' -H 'Range: bytes=0-1' \
+	-H 'If-None-Match: "e1"' -H 'Authorization: Basic Zm9vOmJhcg==' -H 'Cookie: c=1'
+expect_resp 200
+expect_header_eq Link '</v2/x/app/tags/list?n=1&last=a>; rel="next"'
+expect_no_header X-Upstream-Secret
+expect_no_header Set-Cookie
+last=$(tail -n 1 "$W/fake.log")
+expect_eq "upstream saw the gateway's key, not the client's" "$(jq -r .authorization <<<"$last")" \
+	"Bearer brt_gateway_key"
+expect_eq "upstream saw Accept" "$(jq -r .accept <<<"$last")" application/json
+expect_eq "upstream saw Range" "$(jq -r .range <<<"$last")" "bytes=0-1"
+expect_eq "upstream saw If-None-Match" "$(jq -r .if_none_match <<<"$last")" '"e1"'
+expect_eq "upstream saw no Cookie" "$(jq -r .cookie <<<"$last")" null
+path=$(jq -r .path <<<"$last")
+expect_eq "upstream path" "${path%%\?*}" /v2/x/app/tags/list
+expect_eq "upstream query n" "$(query_param "http://h$path" n)" 1
+expect_eq "upstream query last (decoded)" "$(query_param "http://h$path" last)" "a+b c"
+areq GET /v2/x/app/manifests/moved
+expect_resp 307
+expect_header_eq Location /v2/x/app/manifests/v1
+areq GET "/v2/x/app/blobs/sha256:$(printf '0%.0s' $(seq 1 64))"
+expect_resp 307
+expect_header_eq Location 'http://storage.invalid/blob?sig=1'
+areq HEAD /v2/x/app/manifests/challenge
+expect_resp 401
+expect_no_header WWW-Authenticate
+areq GET /v2/x/app/manifests/challenge
+expect_resp 401 UNAUTHORIZED
+expect_no_header WWW-Authenticate
+back
+requests=$(wc -l <"$W/fake.log")
+connections=$(jq -r .port "$W/fake.log" | sort -u | wc -l)
+if [ "$requests" -ge 6 ] && [ "$connections" = 1 ]; then
+	ok "$requests upstream requests over $connections connection"
+else
+	fail "$requests upstream requests over $connections connections (want 1: connections are reused)"
+fi
+edge_stop
 berth_done

@@ -64,15 +64,10 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* 1 if `url` is one of the forwarded endpoints: /v2/, or /v2/<name>/
- * followed by manifests/<ref>, blobs/<digest>, referrers/<digest> or
- * tags/list.  The name and reference are the upstream's to validate; here
- * only characters that the grammars allow pass, so the path needs no
- * re-encoding and cannot climb out of /v2/. */
-static int forwarded(const char *url)
+int brt_edge_forwarded(const char *url)
 {
-	const char *rest, *kind;
-	static const char *const kinds[] = {"/manifests/", "/blobs/", "/referrers/"};
+	static const char *const kinds[] = {"/manifests", "/blobs", "/referrers"};
+	const char *rest, *last;
 
 	if (strcmp(url, "/v2/") == 0)
 		return 1;
@@ -85,14 +80,14 @@ static int forwarded(const char *url)
 			return 0;
 	if (ends_with(rest, "/tags/list"))
 		return strlen(rest) > strlen("/tags/list");
+	/* <name>/<kind>/<reference>: the kind is the second-last segment, so
+	 * a name may itself contain "manifests" or "blobs". */
+	if (!(last = strrchr(rest, '/')) || last[1] == '\0')
+		return 0;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		kind = strstr(rest, kinds[i]);
-		if (!kind || kind == rest)
-			continue;
-		const char *ref = kind + strlen(kinds[i]);
-		if (!*ref || strchr(ref, '/'))
-			return 0;
-		return 1;
+		size_t n = strlen(kinds[i]);
+		if ((size_t)(last - rest) > n && memcmp(last - n, kinds[i], n) == 0)
+			return 1;
 	}
 	return 0;
 }
@@ -264,7 +259,7 @@ static void on_headers(brt_http_request *http, void *payload)
 	memset(req, 0, sizeof(*req));
 	req->upstream = payload;
 	http->state = req;
-	if ((http->method != BRT_GET && http->method != BRT_HEAD) || !forwarded(http->url)) {
+	if ((http->method != BRT_GET && http->method != BRT_HEAD) || !brt_edge_forwarded(http->url)) {
 		respond_error(http, 405, "UNSUPPORTED", "the operation is unsupported",
 			      "berth-edge forwards only pulls: GET and HEAD of /v2/, manifests, blobs, tags "
 			      "and referrers");

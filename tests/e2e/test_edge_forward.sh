@@ -4,11 +4,15 @@
 # key of A (then, over HTTPS, A's device certificate) and local clients
 # pull through it with no credentials at all: /v2/, a manifest by tag
 # (exact bytes and digest), HEAD and GET of a blob, a Range GET, tags with
-# pagination (a relative Link), upstream errors passed through unchanged
+# pagination (a relative Link), referrers (the query and OCI-Filters-Applied),
+# a 304 for If-None-Match, upstream errors passed through unchanged
 # (404 MANIFEST_UNKNOWN, 403 DENIED for account B's repository, no
 # challenge), pushes refused by the proxy itself (405 UNSUPPORTED), a
 # 32 MiB blob streamed with flat memory, and 503 with an OCI body once
-# the upstream is gone.
+# the upstream is gone.  A scripted upstream (edge_fake_upstream.py) then
+# checks what berthd never sends: absolute Link/Location rewritten, a
+# challenge and upstream-only headers dropped, the gateway's key sent
+# instead of the client's credentials, and one reused connection.
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -151,6 +155,19 @@ pull_checks() {
 	areq GET "/v2/$A/app/tags/list?n=5&last=v1"
 	expect_resp 200
 	expect_json '.tags | join(",")' v2,v3
+	areq GET "/v2/$A/app/referrers/$MANIFEST"
+	expect_resp 200
+	expect_header_eq Content-Type "$MT_OCI_INDEX"
+	expect_json '.manifests | length' 0
+	areq GET "/v2/$A/app/referrers/$MANIFEST?artifactType=application/vnd.example.sig.v1"
+	expect_resp 200
+	expect_header OCI-Filters-Applied artifactType
+	areq GET "/v2/$A/app/manifests/v1" -H "Accept: $MT_OCI_MANIFEST"
+	etag=${REQ_H[etag]:-}
+	expect_match "manifest ETag through the proxy" "$etag" '^".+"$'
+	areq GET "/v2/$A/app/manifests/v1" -H "Accept: $MT_OCI_MANIFEST" -H "If-None-Match: $etag"
+	expect_resp 304
+	expect_body_empty
 
 	section "$1: upstream errors pass through, the proxy refuses pushes"
 	areq GET "/v2/$A/app/manifests/nope"

@@ -305,9 +305,24 @@ static int begin(brt_api_request *req)
 	return route.def->begin ? route.def->begin(req) : 0;
 }
 
+/* The request's state, made on first use (from the request pool). */
+static brt_api_request *request_state(brt_http_request *http, brt_api *api)
+{
+	brt_api_request *req = http->state;
+
+	if (req || !(req = brt_pool_alloc(&http->pool, sizeof(*req))))
+		return req;
+	memset(req, 0, sizeof(*req));
+	req->http = http;
+	req->api = api;
+	req->pool = &http->pool;
+	http->state = req;
+	return req;
+}
+
 static void on_headers(brt_http_request *http, void *payload)
 {
-	brt_api_request *req = brt_pool_alloc(&http->pool, sizeof(*req));
+	brt_api_request *req = request_state(http, payload);
 	int error;
 
 	if (!req) {
@@ -315,11 +330,6 @@ static void on_headers(brt_http_request *http, void *payload)
 		brt_log_error("out of request memory for %s %s", http->method_name, http->url);
 		return;
 	}
-	memset(req, 0, sizeof(*req));
-	req->http = http;
-	req->api = payload;
-	req->pool = &http->pool;
-	http->state = req;
 	brt_error_clear();
 	if ((error = begin(req)) < 0)
 		api_fail(req, error);
@@ -376,17 +386,10 @@ static void on_cleanup(brt_http_request *http, void *payload)
 static void on_refused(brt_http_request *http, unsigned int status, brt_http_refusal why, const char *detail,
 		       void *payload)
 {
-	brt_api_request *req = http->state;
+	brt_api_request *req = request_state(http, payload);
 
-	if (!req) {
-		if (!(req = brt_pool_alloc(&http->pool, sizeof(*req))))
-			return;
-		memset(req, 0, sizeof(*req));
-		req->http = http;
-		req->api = payload;
-		req->pool = &http->pool;
-		http->state = req;
-	}
+	if (!req)
+		return;
 	fail_with(req, why == BRT_HTTP_REFUSED_LENGTH ? BRT_ETOOBIG : BRT_EINVALID, status,
 		  why == BRT_HTTP_REFUSED_LENGTH ? "SIZE_INVALID" : "UNSUPPORTED",
 		  detail && detail[0] ? detail : "malformed request framing");

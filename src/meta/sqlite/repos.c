@@ -301,6 +301,20 @@ static int meta_blob_unlink(brt_meta *m, const brt_blob_link *link)
 	return brt_sqlite_run_write(m, tx_blob_unlink, (void *)link);
 }
 
+/* A blob or child a manifest lists: BRT_EBLOBUNKNOWN if not `found`,
+ * BRT_EINVALID if the size its descriptor claims (when given) is not the
+ * stored one. */
+static int reference_check(int found, uint64_t stored, const uint64_t *claimed, const char *what,
+			   const char *digest, const char *lister)
+{
+	if (!found)
+		return brt_error_set(BRT_EBLOBUNKNOWN, "%s %s unknown", what, digest);
+	if (claimed && *claimed != stored)
+		return brt_error_set(BRT_EINVALID, "%s %s is %llu bytes, the %s says %llu", what, digest,
+				     (unsigned long long)stored, lister, (unsigned long long)*claimed);
+	return 0;
+}
+
 /* Inside manifest_put's transaction: check the references of a manifest
  * new to the repository and store it with them. */
 static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, const char *account,
@@ -322,16 +336,9 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 		brt_sqlite_end(link);
 		if (error < 0)
 			goto done;
-		if (!found) {
-			error = brt_error_set(BRT_EBLOBUNKNOWN, "blob %s unknown", put->blobs[i]);
+		if ((error = reference_check(found, stored, put->blob_sizes ? &put->blob_sizes[i] : NULL,
+					     "blob", put->blobs[i], "manifest")) < 0)
 			goto done;
-		}
-		if (put->blob_sizes && put->blob_sizes[i] != stored) {
-			error = brt_error_set(BRT_EINVALID, "blob %s is %llu bytes, the manifest says %llu",
-					      put->blobs[i], (unsigned long long)stored,
-					      (unsigned long long)put->blob_sizes[i]);
-			goto done;
-		}
 	}
 	st = c->stmt[BRT_SQL_MANIFEST_INSERT];
 	if ((error = brt_sqlite_bind(c, st, "itttubttti", repo_id, account, put->digest, put->media_type,
@@ -355,21 +362,14 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	}
 	for (i = 0; i < put->child_count; i++) {
 		int64_t child_id = 0;
-
 		uint64_t child_size = 0;
 
-		if ((error = manifest_find(c, repo_id, put->children[i], &child_id, &child_size, &found)) < 0)
+		if ((error = manifest_find(c, repo_id, put->children[i], &child_id, &child_size, &found)) <
+			    0 ||
+		    (error = reference_check(found, child_size,
+					     put->child_sizes ? &put->child_sizes[i] : NULL, "manifest",
+					     put->children[i], "index")) < 0)
 			goto done;
-		if (!found) {
-			error = brt_error_set(BRT_EBLOBUNKNOWN, "manifest %s unknown", put->children[i]);
-			goto done;
-		}
-		if (put->child_sizes && put->child_sizes[i] != child_size) {
-			error = brt_error_set(BRT_EINVALID, "manifest %s is %llu bytes, the index says %llu",
-					      put->children[i], (unsigned long long)child_size,
-					      (unsigned long long)put->child_sizes[i]);
-			goto done;
-		}
 		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_REF_INSERT], "ii", manifest_id,
 					     child_id)) < 0 ||
 		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_REF_INSERT)) < 0)
@@ -405,6 +405,7 @@ static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
 
 /* A failure anywhere rolls back everything, including a repository this
  * call created and a manifest stored before the tag lost its race. */
+
 static int tx_manifest_put(sqlite_conn *c, void *ctx)
 {
 	const brt_manifest_put *put = ctx;

@@ -12,19 +12,21 @@
 #include "berth/version.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "edge/cache.h"
 #include "edge/proxy.h"
 #include "edge/upstream.h"
 #include "http/server.h"
 
 struct options {
-	const char *listen, *upstream, *access_key_file, *cert, *key, *ca, *threads;
+	const char *listen, *upstream, *access_key_file, *cert, *key, *ca, *threads, *cache_dir,
+		*cache_max_bytes;
 };
 
 static void usage(FILE *out)
 {
 	fputs("usage: berth-edge [--listen HOST:PORT] --upstream URL\n"
 	      "                  (--access-key-file FILE | --cert FILE --key FILE) [--ca FILE]\n"
-	      "                  [--threads N]\n"
+	      "                  [--threads N] [--cache-dir DIR [--cache-max-bytes N]]\n"
 	      "Forward pulls (GET and HEAD of /v2/ endpoints) to the upstream registry,\n"
 	      "authenticated as this gateway.\n"
 	      "  --listen HOST:PORT       where local clients connect (default 127.0.0.1:8080)\n"
@@ -33,6 +35,8 @@ static void usage(FILE *out)
 	      "  --cert FILE --key FILE   a device certificate and its key (mutual TLS)\n"
 	      "  --ca FILE                CA certificates for the upstream (default: the system's)\n"
 	      "  --threads N              server threads (default 4)\n"
+	      "  --cache-dir DIR          keep blobs and manifests fetched by digest in DIR\n"
+	      "  --cache-max-bytes N      bound the cached objects' total size (default 0: none)\n"
 	      "  --help, --version\n",
 	      out);
 }
@@ -68,6 +72,10 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			slot = &opt->ca;
 		else if (strcmp(a, "--threads") == 0)
 			slot = &opt->threads;
+		else if (strcmp(a, "--cache-dir") == 0)
+			slot = &opt->cache_dir;
+		else if (strcmp(a, "--cache-max-bytes") == 0)
+			slot = &opt->cache_max_bytes;
 		if (!slot) {
 			fprintf(stderr, "berth-edge: unknown option %s (see --help)\n", a);
 			return -1;
@@ -113,11 +121,32 @@ static int parse_threads(unsigned int *out, const char *text)
 	return 0;
 }
 
+static int parse_bytes(uint64_t *out, const char *text)
+{
+	char *end;
+	unsigned long long v;
+
+	*out = 0;
+	if (!text)
+		return 0;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || *end != '\0' || text[0] < '0' || text[0] > '9') {
+		fprintf(stderr, "berth-edge: --cache-max-bytes must be a number of bytes\n");
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
 	brt_upstream_options upstream_options;
 	brt_upstream *upstream = NULL;
+	brt_edge_cache *cache = NULL;
+	brt_edge_context context;
+	uint64_t cache_max_bytes;
 	brt_http_options http;
 	brt_http_handler handler;
 	brt_http_server *server = NULL;
@@ -127,8 +156,13 @@ int main(int argc, char **argv)
 	if (parse_args(&opt, argc, argv) < 0)
 		return 2;
 	memset(&http, 0, sizeof(http));
-	if (parse_threads(&http.threads, opt.threads) < 0)
+	if (parse_threads(&http.threads, opt.threads) < 0 ||
+	    parse_bytes(&cache_max_bytes, opt.cache_max_bytes) < 0)
 		return 2;
+	if (opt.cache_max_bytes && !opt.cache_dir) {
+		fprintf(stderr, "berth-edge: --cache-max-bytes needs --cache-dir\n");
+		return 2;
+	}
 	memset(&upstream_options, 0, sizeof(upstream_options));
 	upstream_options.url = opt.upstream;
 	upstream_options.access_key_file = opt.access_key_file;
@@ -137,6 +171,11 @@ int main(int argc, char **argv)
 	upstream_options.ca = opt.ca;
 	if (brt_upstream_new(&upstream, &upstream_options) < 0) {
 		fprintf(stderr, "berth-edge: %s\n", brt_error_last());
+		return 2;
+	}
+	if (opt.cache_dir && brt_edge_cache_open(&cache, opt.cache_dir, cache_max_bytes) < 0) {
+		fprintf(stderr, "berth-edge: %s\n", brt_error_last());
+		brt_upstream_free(upstream);
 		return 2;
 	}
 	http.listen = opt.listen;
@@ -156,7 +195,9 @@ int main(int argc, char **argv)
 	sigaddset(&signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	brt_edge_handler(&handler, upstream);
+	context.upstream = upstream;
+	context.cache = cache;
+	brt_edge_handler(&handler, &context);
 	if (brt_http_server_start(&server, &http, &handler) < 0) {
 		brt_log_error("%s", brt_error_last());
 		goto done;
@@ -164,12 +205,16 @@ int main(int argc, char **argv)
 	brt_log_info("berth-edge %s on %s (port %u): forwarding pulls to %s as %s, %u threads",
 		     BRT_VERSION_STRING, opt.listen, brt_http_server_port(server), opt.upstream,
 		     opt.access_key_file ? "an access key" : "a device certificate", http.threads);
+	if (cache)
+		brt_log_info("caching content fetched by digest in %s (bound: %llu bytes, 0: none)",
+			     opt.cache_dir, (unsigned long long)cache_max_bytes);
 	sigwait(&signals, &sig);
 	brt_log_info("signal %d: draining in-flight requests", sig);
 	brt_http_server_stop(server);
 	brt_log_info("stopped");
 	status = 0;
 done:
+	brt_edge_cache_free(cache);
 	brt_upstream_free(upstream);
 	return status;
 }

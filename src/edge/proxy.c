@@ -5,13 +5,17 @@
  * response's reader, which drives the transfer (see upstream.c).  The
  * proxy speaks for itself only when it refuses a request or cannot reach
  * the upstream; upstream answers, errors included, pass through with
- * their status and body. */
+ * their status and body.  With a cache, a blob or manifest asked for by
+ * digest is answered from disk when this repository fetched it before,
+ * and a full 200 fetch of one is written to the cache as it streams
+ * through (see cache.h). */
 #include "edge/proxy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -19,13 +23,28 @@
 #include "common/dynbuf.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "oci/range.h"
 
 #define PATH_QUERY_MAX 8192
 
+#define REPOSITORY_MAX 512
+
 typedef struct edge_request {
 	brt_upstream *upstream;
+	brt_edge_cache *cache;           /* NULL: no caching */
 	brt_upstream_transfer *transfer; /* until a response owns it */
+	int cacheable;                   /* a blob or manifest by digest */
+	brt_digest digest;
+	char repository[REPOSITORY_MAX];
 } edge_request;
+
+/* A streamed upstream body, and the cache writer it feeds (if any). */
+typedef struct edge_body {
+	brt_upstream_transfer *transfer;
+	brt_edge_cache_writer *writer;
+	char media_type[BRT_EDGE_MEDIA_TYPE_MAX + 1];
+	char digest[BRT_DIGEST_STR_MAX + 1];
+} edge_body;
 
 static const char api_version_header[] = "Docker-Distribution-API-Version";
 
@@ -92,6 +111,30 @@ int brt_edge_forwarded(const char *url)
 	return 0;
 }
 
+int brt_edge_cacheable(char *repository_out, size_t cap, brt_digest *digest_out, const char *url)
+{
+	static const char *const kinds[] = {"/manifests", "/blobs"};
+	const char *rest = url + 4, *last;
+
+	if (cap)
+		repository_out[0] = '\0';
+	if (!brt_edge_forwarded(url) || strncmp(url, "/v2/", 4) != 0 || !(last = strrchr(rest, '/')) ||
+	    !strchr(last, ':') || brt_digest_parse(digest_out, last + 1, strlen(last + 1)) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t n = strlen(kinds[i]), name_len;
+		if ((size_t)(last - rest) <= n || memcmp(last - n, kinds[i], n) != 0)
+			continue;
+		name_len = (size_t)(last - n - rest);
+		if (name_len + 1 > cap)
+			return 0;
+		memcpy(repository_out, rest, name_len);
+		repository_out[name_len] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
 static int add_escaped(brt_dynbuf *buf, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -150,23 +193,50 @@ static const char *path_and_query(brt_http_request *http)
 	return out;
 }
 
+/* The whole body went through: keep it if it is what was asked for. */
+static void finish_cache(edge_body *body)
+{
+	if (brt_edge_cache_writer_commit(body->writer, body->media_type) < 0)
+		brt_log_warn("cache: %s not stored: %s", body->digest, brt_error_last());
+	else
+		brt_log_info("cache: stored %s", body->digest);
+	brt_edge_cache_writer_free(body->writer);
+	body->writer = NULL;
+}
+
 static ssize_t read_body(void *payload, uint64_t pos, char *buf, size_t max)
 {
+	edge_body *body = payload;
 	ssize_t n;
 
 	(void)pos;
-	n = brt_upstream_read(payload, buf, max);
-	if (n > 0)
+	n = brt_upstream_read(body->transfer, buf, max);
+	if (n > 0) {
+		/* A failed write only costs the caching, never the download;
+		 * the writer remembers the failure and stores nothing. */
+		if (body->writer && brt_edge_cache_writer_add(body->writer, buf, (size_t)n) == 0 &&
+		    brt_edge_cache_writer_complete(body->writer))
+			finish_cache(body);
 		return n;
-	if (n == 0)
+	}
+	if (n == 0) {
+		if (body->writer)
+			finish_cache(body);
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
 	brt_log_warn("%s", brt_error_last());
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* Also when the client went away mid-body: an unfinished writer drops
+ * its temp file. */
 static void free_body(void *payload)
 {
-	brt_upstream_transfer_free(payload);
+	edge_body *body = payload;
+
+	brt_edge_cache_writer_free(body->writer);
+	brt_upstream_transfer_free(body->transfer);
+	free(body);
 }
 
 static ssize_t no_body(void *payload, uint64_t pos, char *buf, size_t max)
@@ -197,6 +267,7 @@ static void forward(brt_http_request *http, edge_request *req)
 	static const char *const client_headers[] = {"Accept", "Range", "If-None-Match"};
 	const char *target, *name, *value, *origin = brt_upstream_origin(req->upstream);
 	struct MHD_Response *resp;
+	edge_body *body = NULL;
 	unsigned int status;
 	int64_t length;
 	size_t count = 0;
@@ -225,12 +296,24 @@ static void forward(brt_http_request *http, edge_request *req)
 								 ? (uint64_t)length
 								 : 0,
 							 4096, no_body, NULL, NULL);
-	else
+	else if (!(body = calloc(1, sizeof(*body))))
+		resp = NULL;
+	else {
+		body->transfer = req->transfer;
 		resp = MHD_create_response_from_callback(length >= 0 ? (uint64_t)length : MHD_SIZE_UNKNOWN,
-							 64 * 1024, read_body, req->transfer, free_body);
+							 64 * 1024, read_body, body, free_body);
+	}
 	if (!resp) {
+		free(body);
 		brt_http_respond(http, 500, NULL, 0);
 		return;
+	}
+	/* Only a whole 200 body can be the object asked for. */
+	if (body && req->cache && req->cacheable && status == 200 && !brt_http_header(http, "Range")) {
+		if (brt_edge_cache_writer_open(&body->writer, req->cache, req->repository, &req->digest,
+					       length) < 0)
+			brt_log_warn("cache: %s", brt_error_last());
+		snprintf(body->digest, sizeof(body->digest), "%s", req->digest.str);
 	}
 	for (size_t i = 0; brt_upstream_header(req->transfer, i, &name, &value); i++)
 		for (size_t j = 0; j < sizeof(passed_headers) / sizeof(passed_headers[0]); j++) {
@@ -240,6 +323,8 @@ static void forward(brt_http_request *http, edge_request *req)
 				value = rewrite_location(http, origin, value);
 			if (value)
 				MHD_add_response_header(resp, passed_headers[j], value);
+			if (value && body && strcasecmp(name, "Content-Type") == 0)
+				snprintf(body->media_type, sizeof(body->media_type), "%s", value);
 		}
 	MHD_add_response_header(resp, api_version_header, "registry/2.0");
 	/* The response's reader owns a streamed transfer from here on. */
@@ -248,8 +333,59 @@ static void forward(brt_http_request *http, edge_request *req)
 	brt_http_respond(http, status, resp, length > 0 ? (uint64_t)length : 0);
 }
 
+/* A hit: the object from disk, whole, one range of it, or its headers. */
+static void serve_cached(brt_http_request *http, int fd, uint64_t size, const char *media_type,
+			 const brt_digest *digest)
+{
+	uint64_t start = 0, len = size;
+	unsigned int status = 200;
+	const char *range = http->method == BRT_GET ? brt_http_header(http, "Range") : NULL;
+	struct MHD_Response *resp;
+	char text[BRT_DIGEST_STR_MAX + 64];
+	int error;
+
+	if (range) {
+		error = brt_parse_range(&start, &len, range, size);
+		if (error == BRT_ERANGE) {
+			close(fd);
+			respond_error(http, 416, "RANGE_INVALID", "invalid content range",
+				      "range not satisfiable");
+			return;
+		}
+		if (error < 0) { /* malformed or several ranges: all of it */
+			start = 0;
+			len = size;
+		} else {
+			status = 206;
+		}
+	}
+	if (http->method == BRT_HEAD) {
+		resp = MHD_create_response_from_callback(size, 4096, no_body, NULL, NULL);
+		close(fd);
+	} else if (!(resp = MHD_create_response_from_fd_at_offset64(len, fd, start))) {
+		close(fd);
+	}
+	if (!resp) {
+		brt_http_respond(http, 500, NULL, 0);
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, media_type);
+	MHD_add_response_header(resp, "Docker-Content-Digest", digest->str);
+	snprintf(text, sizeof(text), "\"%s\"", digest->str);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, text);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	MHD_add_response_header(resp, api_version_header, "registry/2.0");
+	if (status == 206) {
+		snprintf(text, sizeof(text), "bytes %llu-%llu/%llu", (unsigned long long)start,
+			 (unsigned long long)(start + len - 1), (unsigned long long)size);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, text);
+	}
+	brt_http_respond(http, status, resp, http->method == BRT_HEAD ? 0 : len);
+}
+
 static void on_headers(brt_http_request *http, void *payload)
 {
+	brt_edge_context *context = payload;
 	edge_request *req = brt_pool_alloc(&http->pool, sizeof(*req));
 
 	if (!req) {
@@ -257,7 +393,8 @@ static void on_headers(brt_http_request *http, void *payload)
 		return;
 	}
 	memset(req, 0, sizeof(*req));
-	req->upstream = payload;
+	req->upstream = context->upstream;
+	req->cache = context->cache;
 	http->state = req;
 	if ((http->method != BRT_GET && http->method != BRT_HEAD) || !brt_edge_forwarded(http->url)) {
 		respond_error(http, 405, "UNSUPPORTED", "the operation is unsupported",
@@ -286,6 +423,22 @@ static void on_complete(brt_http_request *http, void *payload)
 	(void)payload;
 	if (!req || http->responded)
 		return;
+	if (req->cache) {
+		char media_type[BRT_EDGE_MEDIA_TYPE_MAX + 1];
+		uint64_t size;
+		int fd;
+
+		req->cacheable =
+			brt_edge_cacheable(req->repository, sizeof(req->repository), &req->digest, http->url);
+		if (req->cacheable && brt_edge_cache_lookup(&fd, &size, media_type, req->cache,
+							    req->repository, &req->digest) == 0) {
+			brt_log_info("cache hit: %s %s", http->method_name, http->url);
+			serve_cached(http, fd, size, media_type, &req->digest);
+			return;
+		}
+		brt_log_info("cache %s: %s %s", req->cacheable ? "miss" : "forward", http->method_name,
+			     http->url);
+	}
 	forward(http, req);
 }
 
@@ -309,7 +462,7 @@ static void on_refused(brt_http_request *http, unsigned int status, brt_http_ref
 		      detail && detail[0] ? detail : "malformed request framing");
 }
 
-void brt_edge_handler(brt_http_handler *out, brt_upstream *upstream)
+void brt_edge_handler(brt_http_handler *out, brt_edge_context *context)
 {
 	memset(out, 0, sizeof(*out));
 	out->on_headers = on_headers;
@@ -318,5 +471,5 @@ void brt_edge_handler(brt_http_handler *out, brt_upstream *upstream)
 	out->on_cleanup = on_cleanup;
 	out->on_refused = on_refused;
 	out->pool_size = 64 * 1024;
-	out->payload = upstream;
+	out->payload = context;
 }

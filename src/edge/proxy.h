@@ -5,8 +5,10 @@
 #ifndef BRT_EDGE_PROXY_H
 #define BRT_EDGE_PROXY_H
 
+#include "edge/cache.h"
 #include "edge/upstream.h"
 #include "http/server.h"
+#include "oci/digest.h"
 
 /* 1 if `url` (a decoded path without the query) is one of the forwarded
  * endpoints: /v2/, or /v2/<name>/ followed by manifests/<ref>,
@@ -16,8 +18,20 @@
  * out of /v2/. */
 int brt_edge_forwarded(const char *url);
 
-/* Fill `out` for brt_http_server_start; `upstream` is borrowed and must
- * outlive the server. */
-void brt_edge_handler(brt_http_handler *out, brt_upstream *upstream);
+/* 1 if `url` is a forwarded GET/HEAD target whose answer may be cached:
+ * /v2/<name>/blobs/<digest> or /v2/<name>/manifests/<digest> (digests are
+ * immutable; tags are not).  Then `repository_out` (`cap` bytes) holds
+ * the name and `digest_out` the parsed digest; otherwise 0. */
+int brt_edge_cacheable(char *repository_out, size_t cap, brt_digest *digest_out, const char *url);
+
+/* What the handler works with; borrowed, must outlive the server.
+ * `cache` is NULL when there is none. */
+typedef struct brt_edge_context {
+	brt_upstream *upstream;
+	brt_edge_cache *cache;
+} brt_edge_context;
+
+/* Fill `out` for brt_http_server_start. */
+void brt_edge_handler(brt_http_handler *out, brt_edge_context *context);
 
 #endif

@@ -1,6 +1,9 @@
 /* Tests for edge/proxy: which paths berth-edge forwards upstream and
  * which it refuses (pushes, uploads, catalog, token, anything that could
- * leave /v2/ or would need re-encoding). */
+ * leave /v2/ or would need re-encoding), and which answers it may cache
+ * (blobs and manifests by digest only). */
+#include <string.h>
+
 #include "check.h"
 #include "edge/proxy.h"
 
@@ -44,9 +47,30 @@ static void test_refused(void)
 	CHECK(!brt_edge_forwarded("/v3/x/manifests/v1"));
 }
 
+static void test_cacheable(void)
+{
+	char repo[64];
+	brt_digest d;
+
+	CHECK(brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/blobs/" DIGEST));
+	CHECK(strcmp(repo, NAME + 4) == 0);
+	CHECK(strcmp(d.str, DIGEST) == 0);
+	CHECK(brt_edge_cacheable(repo, sizeof(repo), &d, "/v2/a/blobs/b/manifests/" DIGEST));
+	CHECK(strcmp(repo, "a/blobs/b") == 0);
+	CHECK(!brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/manifests/v1"));
+	CHECK(!brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/referrers/" DIGEST));
+	CHECK(!brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/tags/list"));
+	CHECK(!brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/blobs/sha256:abc"));
+	CHECK(!brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/blobs/SHA256:e3b0"));
+	CHECK(!brt_edge_cacheable(repo, sizeof(repo), &d, "/v2/"));
+	/* A name longer than the buffer is not cached (it is still forwarded). */
+	CHECK(!brt_edge_cacheable(repo, 8, &d, NAME "/blobs/" DIGEST));
+}
+
 int main(void)
 {
 	test_forwarded();
 	test_refused();
+	test_cacheable();
 	return check_exit("test_proxy");
 }

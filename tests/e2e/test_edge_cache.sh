@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# berth-edge's cache of content fetched by digest, against a real berthd
+# with authentication and its access log on.  Through the proxy: a
+# manifest by digest and a blob pulled twice reach berthd once (its access
+# log shows one GET); a Range GET and a HEAD are answered from the cache;
+# with berthd stopped the cached content still pulls, an uncached digest
+# is 503, and another repository that never fetched the blob is not
+# served it (404 from berthd while it runs, 503 once it is gone); a temp
+# file left in the cache is gone after a restart; a bound smaller than two
+# blobs holds after three are pulled.
+set -u -o pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+. "$HERE/auth_lib.sh"
+
+if [ -z "${BERTH_EDGE:-}" ]; then
+	BERTH_EDGE=$(dirname "$BERTHD")/berth-edge
+fi
+W=$E2E_WORK
+EDGE_PID=
+EDGE_URL=
+
+# edge_start ARGS...: start berth-edge on a free port with ARGS and wait
+# until GET /v2/ answers 200 through it.
+edge_start() {
+	local dir=$E2E_TMP/srv-edge$((++E2E_SRV_SEQ)) port i code
+	mkdir -p "$dir"
+	EDGE_LOG=$dir/berthd.log # named so that a failed run prints it
+	port=$(e2e_free_port) || return 1
+	"$BERTH_EDGE" --listen "127.0.0.1:$port" --threads 2 "$@" >>"$EDGE_LOG" 2>&1 &
+	EDGE_PID=$!
+	E2E_PIDS+=("$EDGE_PID")
+	EDGE_URL=http://127.0.0.1:$port
+	for i in $(seq 1 100); do
+		kill -0 "$EDGE_PID" 2>/dev/null || break
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$EDGE_URL/v2/")
+		[ "$code" = 200 ] && {
+			ok "berth-edge $* answers GET /v2/ with 200"
+			return 0
+		}
+		sleep 0.1
+	done
+	fail "berth-edge did not start or /v2/ did not answer 200 (last: $code)" "$(tail -n 20 "$EDGE_LOG")"
+	return 1
+}
+
+edge_stop() {
+	[ -n "$EDGE_PID" ] || return 0
+	e2e_stop_pid "$EDGE_PID"
+	local rc=$?
+	e2e_forget_pid "$EDGE_PID"
+	EDGE_PID=
+	expect_eq "berth-edge exit status after SIGTERM" "$rc" 0
+}
+
+through() {
+	UPSTREAM_URL=$BERTH_URL
+	BERTH_URL=$EDGE_URL
+	as none ""
+}
+back() {
+	BERTH_URL=$UPSTREAM_URL
+}
+
+# upstream_gets PATH: how many GETs of PATH berthd's access log shows.
+upstream_gets() {
+	grep ' access ' "$BERTH_LOG" | grep -c "method=GET path=$1 "
+}
+
+# cached_bytes DIR: the total size of the objects in a cache directory.
+cached_bytes() {
+	find "$1/objects" -type f ! -name '*.type' -printf '%s\n' | awk '{s += $1} END {print s + 0}'
+}
+
+if [ ! -x "$BERTH_EDGE" ]; then
+	fail "berth-edge binary not found at $BERTH_EDGE"
+	berth_done
+	exit 1
+fi
+
+section "command line"
+"$BERTH_EDGE" --upstream http://127.0.0.1:1 --access-key-file /dev/null --cache-max-bytes 10 >/dev/null 2>"$W/err"
+expect_eq "--cache-max-bytes without --cache-dir: exit status" "$?" 2
+"$BERTH_EDGE" --upstream http://127.0.0.1:1 --access-key-file /dev/null --cache-dir "$W/c" \
+	--cache-max-bytes x >/dev/null 2>"$W/err"
+expect_eq "--cache-max-bytes x: exit status" "$?" 2
+
+section "a registry with authentication, and A's content"
+auth_start || exit 1
+auth_require_auth
+auth_new_account A alpha
+auth_new_key A_PUSH_ID A_PUSH "$A"
+auth_new_key A_PULL_ID A_PULL "$A" --pull-only
+as A-push "Bearer $A_PUSH"
+make_blob "$W/config" 300 config
+make_blob "$W/layer" 100000 layer
+apush_blob "$A/app" "$W/config"
+apush_blob "$A/app" "$W/layer"
+LAYER=$(digest_of "$W/layer")
+CONFIG=$(digest_of "$W/config")
+make_manifest "$W/manifest" "$W/config" "$MT_OCI_CONFIG" "$W/layer"
+MANIFEST=$(digest_of "$W/manifest")
+apush_manifest "$A/app" v1 "$W/manifest"
+for i in 1 2 3; do
+	make_blob "$W/e$i" 40000 "evict$i"
+	apush_blob "$A/app" "$W/e$i"
+done
+# A second repository of the same account, which never fetches the layer.
+apush_blob "$A/other" "$W/config"
+
+printf '%s\n' "$A_PULL" >"$W/a-pull.key"
+chmod 600 "$W/a-pull.key"
+CACHE=$W/cache
+edge_start --upstream "$BERTH_URL" --access-key-file "$W/a-pull.key" --cache-dir "$CACHE" || exit 1
+
+section "a miss fetches once, then hits"
+through
+areq GET "/v2/$A/app/manifests/$MANIFEST" -H "Accept: $MT_OCI_MANIFEST"
+expect_resp 200
+expect_body_file "$W/manifest"
+expect_header_eq Docker-Content-Digest "$MANIFEST"
+for round in 1 2; do
+	areq GET "/v2/$A/app/blobs/$LAYER"
+	expect_resp 200
+	expect_body_file "$W/layer"
+	expect_header_eq Docker-Content-Digest "$LAYER"
+	expect_header Content-Length 100000
+done
+expect_header_eq ETag "\"$LAYER\""
+expect_header Docker-Distribution-API-Version 'registry/2\.0'
+back
+expect_eq "berthd saw one GET of the blob for two pulls" "$(upstream_gets "/v2/$A/app/blobs/$LAYER")" 1
+expect_eq "the object is stored by digest" "$(size_of "$CACHE/objects/sha256/${LAYER#sha256:}")" 100000
+expect_eq "the temp directory is empty" "$(ls -A "$CACHE/tmp" | wc -l)" 0
+grep -q "cache hit: GET /v2/$A/app/blobs/$LAYER" "$EDGE_LOG" && ok "berth-edge logged the hit" ||
+	fail "no 'cache hit' line in berth-edge's log"
+grep -q "cache miss: GET /v2/$A/app/blobs/$LAYER" "$EDGE_LOG" && ok "berth-edge logged the miss" ||
+	fail "no 'cache miss' line in berth-edge's log"
+
+section "Range and HEAD from the cache"
+through
+areq GET "/v2/$A/app/blobs/$LAYER" -H 'Range: bytes=1000-1999'
+expect_resp 206
+expect_header Content-Range 'bytes 1000-1999/100000'
+dd if="$W/layer" of="$W/slice" bs=1000 skip=1 count=1 status=none
+expect_body_file "$W/slice"
+areq GET "/v2/$A/app/blobs/$LAYER" -H 'Range: bytes=99990-'
+expect_resp 206
+expect_header Content-Range 'bytes 99990-99999/100000'
+tail -c 10 "$W/layer" >"$W/tail"
+expect_body_file "$W/tail"
+areq HEAD "/v2/$A/app/blobs/$LAYER"
+expect_resp 200
+expect_header Content-Length 100000
+expect_header_eq Docker-Content-Digest "$LAYER"
+# Another repository that never fetched the layer goes upstream: berthd
+# does not know the blob there.
+areq GET "/v2/$A/other/blobs/$LAYER"
+expect_resp 404 BLOB_UNKNOWN
+back
+expect_eq "berthd still saw one GET of the blob" "$(upstream_gets "/v2/$A/app/blobs/$LAYER")" 1
+
+section "upstream stopped: cached content still pulls"
+auth_stop
+through
+areq GET "/v2/$A/app/blobs/$LAYER"
+expect_resp 200
+expect_body_file "$W/layer"
+areq GET "/v2/$A/app/manifests/$MANIFEST" -H "Accept: $MT_OCI_MANIFEST"
+expect_resp 200
+expect_body_file "$W/manifest"
+expect_header_eq Content-Type "$MT_OCI_MANIFEST"
+expect_header_eq Docker-Content-Digest "$MANIFEST"
+areq GET "/v2/$A/app/blobs/$CONFIG"
+expect_resp 503 UNKNOWN
+areq GET "/v2/$A/other/blobs/$LAYER"
+expect_resp 503 UNKNOWN
+areq GET "/v2/$A/app/manifests/v1" -H "Accept: $MT_OCI_MANIFEST"
+expect_resp 503 UNKNOWN
+back
+edge_stop
+
+section "restart: temp leftovers are removed, the cache survives"
+auth_start --data "$BERTH_DATA" || exit 1
+printf 'partial' >"$CACHE/tmp/leftover"
+edge_start --upstream "$BERTH_URL" --access-key-file "$W/a-pull.key" --cache-dir "$CACHE" || exit 1
+expect_eq "the planted temp file is gone" "$(ls -A "$CACHE/tmp" | wc -l)" 0
+through
+areq GET "/v2/$A/app/blobs/$LAYER"
+expect_resp 200
+expect_body_file "$W/layer"
+back
+expect_eq "the new berthd saw no GET of the cached blob" "$(upstream_gets "/v2/$A/app/blobs/$LAYER")" 0
+edge_stop
+
+section "a bound smaller than two blobs"
+SMALL=$W/small
+edge_start --upstream "$BERTH_URL" --access-key-file "$W/a-pull.key" --cache-dir "$SMALL" \
+	--cache-max-bytes 70000 || exit 1
+through
+for i in 1 2 3; do
+	areq GET "/v2/$A/app/blobs/$(digest_of "$W/e$i")"
+	expect_resp 200
+	expect_body_file "$W/e$i"
+	total=$(cached_bytes "$SMALL")
+	if [ "$total" -le 70000 ] && [ "$total" -gt 0 ]; then
+		ok "after blob $i the cache holds $total bytes (bound 70000)"
+	else
+		fail "after blob $i the cache holds $total bytes (bound 70000)"
+	fi
+done
+E3=$(digest_of "$W/e3")
+areq GET "/v2/$A/app/blobs/$E3"
+expect_resp 200
+expect_body_file "$W/e3"
+back
+expect_eq "the newest blob stayed cached" "$(size_of "$SMALL/objects/sha256/${E3#sha256:}")" 40000
+expect_eq "berthd saw one GET of the newest blob" "$(upstream_gets "/v2/$A/app/blobs/$E3")" 1
+edge_stop
+auth_stop
+berth_done

@@ -7,7 +7,8 @@
 # is 503, and another repository that never fetched the blob is not
 # served it (404 from berthd while it runs, 503 once it is gone); a temp
 # file left in the cache is gone after a restart; a bound smaller than two
-# blobs holds after three are pulled.
+# blobs holds after three are pulled; a client that leaves mid-download
+# leaves no object and no temp file.
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -105,6 +106,9 @@ for i in 1 2 3; do
 	make_blob "$W/e$i" 40000 "evict$i"
 	apush_blob "$A/app" "$W/e$i"
 done
+make_blob "$W/big" 16777216 big
+apush_blob "$A/app" "$W/big"
+BIG=$(digest_of "$W/big")
 # A second repository of the same account, which never fetches the layer.
 apush_blob "$A/other" "$W/config"
 
@@ -159,6 +163,24 @@ areq GET "/v2/$A/other/blobs/$LAYER"
 expect_resp 404 BLOB_UNKNOWN
 back
 expect_eq "berthd still saw one GET of the blob" "$(upstream_gets "/v2/$A/app/blobs/$LAYER")" 1
+
+section "a client gone mid-download leaves nothing in the cache"
+curl -s -o /dev/null --limit-rate 256k "$EDGE_URL/v2/$A/app/blobs/$BIG" &
+CURL_PID=$!
+for i in $(seq 1 50); do
+	[ "$(ls -A "$CACHE/tmp" | wc -l)" = 1 ] && break
+	sleep 0.1
+done
+expect_eq "a temp file while the blob streams" "$(ls -A "$CACHE/tmp" | wc -l)" 1
+kill "$CURL_PID"
+wait "$CURL_PID" 2>/dev/null
+for i in $(seq 1 100); do
+	[ "$(ls -A "$CACHE/tmp" | wc -l)" = 0 ] && break
+	sleep 0.1
+done
+expect_eq "the temp file is dropped after the client left" "$(ls -A "$CACHE/tmp" | wc -l)" 0
+[ -e "$CACHE/objects/sha256/${BIG#sha256:}" ] && fail "a partial blob entered the cache" ||
+	ok "no object for the abandoned download"
 
 section "upstream stopped: cached content still pulls"
 auth_stop

@@ -285,8 +285,8 @@ static int make_room(brt_edge_cache *cache, uint64_t incoming, const brt_digest 
 			return 0;
 		brt_log_info("cache: evicting %s", oldest);
 		unlink(oldest);
-		snprintf(path, sizeof(path), "%s.type", oldest);
-		unlink(path);
+		if (snprintf(path, sizeof(path), "%s.type", oldest) < (int)sizeof(path))
+			unlink(path);
 	}
 }
 

@@ -53,7 +53,7 @@ static void test_cacheable(void)
 	brt_digest d;
 
 	CHECK(brt_edge_cacheable(repo, sizeof(repo), &d, NAME "/blobs/" DIGEST));
-	CHECK(strcmp(repo, NAME + 4) == 0);
+	CHECK(strcmp(repo, &NAME[4]) == 0);
 	CHECK(strcmp(d.str, DIGEST) == 0);
 	CHECK(brt_edge_cacheable(repo, sizeof(repo), &d, "/v2/a/blobs/b/manifests/" DIGEST));
 	CHECK(strcmp(repo, "a/blobs/b") == 0);

@@ -17,46 +17,8 @@ set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 . "$HERE/auth_lib.sh"
-
-if [ -z "${BERTH_EDGE:-}" ]; then
-	BERTH_EDGE=$(dirname "$BERTHD")/berth-edge
-fi
+. "$HERE/edge_lib.sh"
 W=$E2E_WORK
-EDGE_PID=
-EDGE_URL=
-
-# edge_start ARGS...: start berth-edge on a free port with ARGS (upstream
-# and credentials) and wait until GET /v2/ answers 200 through it.
-edge_start() {
-	local dir=$E2E_TMP/srv-edge$((++E2E_SRV_SEQ)) port i code
-	mkdir -p "$dir"
-	EDGE_LOG=$dir/berthd.log # named so that a failed run prints it
-	port=$(e2e_free_port) || return 1
-	"$BERTH_EDGE" --listen "127.0.0.1:$port" --threads 2 "$@" >>"$EDGE_LOG" 2>&1 &
-	EDGE_PID=$!
-	E2E_PIDS+=("$EDGE_PID")
-	EDGE_URL=http://127.0.0.1:$port
-	for i in $(seq 1 100); do
-		kill -0 "$EDGE_PID" 2>/dev/null || break
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$EDGE_URL/v2/")
-		[ "$code" = 200 ] && {
-			ok "berth-edge $* answers GET /v2/ with 200"
-			return 0
-		}
-		sleep 0.1
-	done
-	fail "berth-edge did not start or /v2/ did not answer 200 (last: $code)" "$(tail -n 20 "$EDGE_LOG")"
-	return 1
-}
-
-edge_stop() {
-	[ -n "$EDGE_PID" ] || return 0
-	e2e_stop_pid "$EDGE_PID"
-	local rc=$?
-	e2e_forget_pid "$EDGE_PID"
-	EDGE_PID=
-	expect_eq "berth-edge exit status after SIGTERM" "$rc" 0
-}
 
 # through: make the next areq calls go to the proxy, without credentials.
 through() {

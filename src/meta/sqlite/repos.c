@@ -182,6 +182,26 @@ static int names_emit(const brt_dynbuf *names, size_t count, brt_meta_name_cb cb
 	return error;
 }
 
+/* Run a bound listing statement: collect at most `limit` names (those
+ * starting with `prefix` when not NULL), end the statement, and only then
+ * hand them to `cb`, which may call read slots itself. */
+static int names_list(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char *prefix, brt_meta_name_cb cb,
+		      void *payload, int *more_out)
+{
+	brt_dynbuf names;
+	size_t count = 0;
+	int more = 0;
+	int error;
+
+	brt_dynbuf_init(&names, BRT_SQLITE_LISTING_MAX);
+	error = names_collect(c, st, limit, prefix, &names, &count, &more);
+	brt_sqlite_end(st);
+	if (error == 0 && (error = names_emit(&names, count, cb, payload)) == 0)
+		*more_out = more;
+	brt_dynbuf_free(&names);
+	return error;
+}
+
 static int meta_repo_exists(brt_meta *m, const char *repo)
 {
 	sqlite_conn *c;
@@ -538,30 +558,19 @@ static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_
 			  void *payload, int *more_out)
 {
 	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	brt_dynbuf names;
-	size_t count = 0;
+	sqlite3_stmt *st;
 	int64_t repo_id;
-	int more = 0;
 	int error;
 
 	*more_out = 0;
-	brt_dynbuf_init(&names, BRT_SQLITE_LISTING_MAX);
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, NULL, &repo_id)) < 0)
-		goto done;
+		return error;
 	st = c->stmt[BRT_SQL_TAGS_LIST];
-	if ((error = brt_sqlite_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0 ||
-	    (error = names_collect(c, st, limit, NULL, &names, &count, &more)) < 0)
-		goto done;
-	brt_sqlite_end(st);
-	st = NULL;
-	if ((error = names_emit(&names, count, cb, payload)) != 0)
-		goto done;
-	*more_out = more;
-done:
-	brt_sqlite_end(st);
-	brt_dynbuf_free(&names);
-	return error;
+	if ((error = brt_sqlite_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0) {
+		brt_sqlite_end(st);
+		return error;
+	}
+	return names_list(c, st, limit, NULL, cb, payload, more_out);
 }
 
 typedef struct referrer_row {
@@ -658,24 +667,20 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 			     brt_meta_name_cb cb, void *payload, int *more_out)
 {
 	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
-	brt_dynbuf names;
+	sqlite3_stmt *st;
 	char upper[BRT_NAME_MAX + 2];
 	const char *lower;
-	size_t count = 0;
 	int has_upper = 0;
 	int inclusive = 0;
-	int more = 0;
 	int error;
 
 	*more_out = 0;
-	brt_dynbuf_init(&names, BRT_SQLITE_LISTING_MAX);
 	if (prefix && prefix[0] == '\0')
 		prefix = NULL;
 	if (prefix && strlen(prefix) > BRT_NAME_MAX)
 		return 0; /* no repository name is that long */
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
-		goto done;
+		return error;
 	/* Start at whichever is later: just after `last`, or at `prefix`. */
 	lower = last ? last : "";
 	if (prefix) {
@@ -692,17 +697,11 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 		st = c->stmt[inclusive ? BRT_SQL_CATALOG_FROM : BRT_SQL_CATALOG_AFTER];
 		error = brt_sqlite_bind(c, st, "ti", lower, limit_plus_one(limit));
 	}
-	if (error < 0 || (error = names_collect(c, st, limit, prefix, &names, &count, &more)) < 0)
-		goto done;
-	brt_sqlite_end(st);
-	st = NULL;
-	if ((error = names_emit(&names, count, cb, payload)) != 0)
-		goto done;
-	*more_out = more;
-done:
-	brt_sqlite_end(st);
-	brt_dynbuf_free(&names);
-	return error;
+	if (error < 0) {
+		brt_sqlite_end(st);
+		return error;
+	}
+	return names_list(c, st, limit, prefix, cb, payload, more_out);
 }
 
 static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "berth/version.h"
+#include "cmd/cli.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "edge/cache.h"
@@ -49,15 +50,7 @@ static int parse_args(struct options *opt, int argc, char **argv)
 		const char *a = argv[i];
 		const char **slot = NULL;
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--version") == 0) {
-			printf("berth-edge %s%s%s\n", BRT_VERSION_STRING, BRT_GIT_REVISION[0] ? " " : "",
-			       BRT_GIT_REVISION);
-			exit(0);
-		}
+		brt_cli_help_or_version(a, "berth-edge", usage);
 		if (strcmp(a, "--listen") == 0)
 			slot = &opt->listen;
 		else if (strcmp(a, "--upstream") == 0)

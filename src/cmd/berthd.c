@@ -21,6 +21,7 @@
 
 #include "auth/keys.h"
 #include "berth/version.h"
+#include "cmd/cli.h"
 #include "auth/token.h"
 #include "common/clock.h"
 #include "common/error.h"
@@ -74,15 +75,7 @@ static int parse_args(struct options *opt, int argc, char **argv)
 		const char *a = argv[i];
 		const char **slot = NULL;
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--version") == 0) {
-			printf("berthd %s%s%s\n", BRT_VERSION_STRING, BRT_GIT_REVISION[0] ? " " : "",
-			       BRT_GIT_REVISION);
-			exit(0);
-		}
+		brt_cli_help_or_version(a, "berthd", usage);
 		if (a[0] != '-') {
 			if (opt->word_count == 3) {
 				fprintf(stderr, "berthd: unexpected argument %s\n", a);

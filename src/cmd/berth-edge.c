@@ -190,6 +190,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	context.upstream = upstream;
 	context.cache = cache;
+	context.allow_push = 0;
 	brt_edge_handler(&handler, &context);
 	if (brt_http_server_start(&server, &http, &handler) < 0) {
 		brt_log_error("%s", brt_error_last());

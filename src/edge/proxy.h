@@ -25,10 +25,12 @@ int brt_edge_forwarded(const char *url);
 int brt_edge_cacheable(char *repository_out, size_t cap, brt_digest *digest_out, const char *url);
 
 /* What the handler works with; borrowed, must outlive the server.
- * `cache` is NULL when there is none. */
+ * `cache` is NULL when there is none.  `allow_push`: forward pushes and
+ * deletes too (the upstream decides whether the credentials may). */
 typedef struct brt_edge_context {
 	brt_upstream *upstream;
 	brt_edge_cache *cache;
+	int allow_push;
 } brt_edge_context;
 
 /* Fill `out` for brt_http_server_start. */

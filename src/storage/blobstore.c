@@ -130,3 +130,12 @@ void brt_blobstore_free(brt_blobstore *bs)
 	if (bs)
 		bs->free(bs);
 }
+
+int brt_blob_writer_data_fd(brt_blob_writer *w, int *fd_out)
+{
+	*fd_out = -1;
+	if (!w->data_fd)
+		return brt_error_set(BRT_EUNSUPPORTED,
+				     "blob store: this writer cannot be read while written");
+	return w->data_fd(w, fd_out);
+}

@@ -76,6 +76,13 @@ struct brt_blob_writer {
 	/* Close.  Unless adopted, everything the attempt wrote is dropped (a
 	 * lost race, an error, a client gone); acknowledged data never is. */
 	void (*free)(brt_blob_writer *w);
+	/* Optional: a new read-only descriptor (the caller owns it) of the
+	 * attempt's own data, its first byte at file offset 0, for readers
+	 * that follow the data while it is appended (pread up to what was
+	 * appended; appends go on meanwhile).  The bytes stay readable
+	 * through it after commit or free.  BRT_ENOTFOUND while nothing was
+	 * appended.  Called by the thread that appends. */
+	int (*data_fd)(brt_blob_writer *w, int *fd_out);
 };
 
 /* Called once per upload that has data in the store: its id, the bytes
@@ -194,6 +201,9 @@ int brt_blobstore_upload_prune(unsigned long *removed_out, brt_blobstore *bs, co
 			       const unsigned char *keep, size_t keep_len, int64_t before_ms);
 /* Accepts NULL. */
 void brt_blobstore_free(brt_blobstore *bs);
+
+/* The writer's optional data_fd slot; BRT_EUNSUPPORTED without it. */
+int brt_blob_writer_data_fd(brt_blob_writer *w, int *fd_out);
 
 /* Write the storage key of `digest_str` ("sha256:<hex>") into `out`
  * (at least BRT_BLOB_KEY_MAX bytes).  The digest must be validated. */

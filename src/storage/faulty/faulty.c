@@ -507,6 +507,11 @@ static void faulty_adopt(brt_blob_writer *w)
 	fw->inner->adopt(fw->inner);
 }
 
+static int faulty_data_fd(brt_blob_writer *w, int *fd_out)
+{
+	return brt_blob_writer_data_fd(((faulty_writer *)w)->inner, fd_out);
+}
+
 static void faulty_writer_free(brt_blob_writer *w)
 {
 	faulty_writer *fw = (faulty_writer *)w;
@@ -541,6 +546,7 @@ static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const ch
 	fw->base.sync = faulty_sync;
 	fw->base.adopt = faulty_adopt;
 	fw->base.free = faulty_writer_free;
+	fw->base.data_fd = faulty_data_fd;
 	snprintf(fw->upload_id, sizeof(fw->upload_id), "%s", upload_id);
 	*out = &fw->base;
 	return 0;

@@ -637,6 +637,21 @@ static void fs_writer_free(brt_blob_writer *w)
 	free(writer);
 }
 
+static int fs_writer_data_fd(brt_blob_writer *w, int *fd_out)
+{
+	fs_writer *writer = (fs_writer *)w;
+
+	*fd_out = -1;
+	if (writer->fd < 0)
+		return brt_error_set(BRT_ENOTFOUND, "blob store: upload %s: nothing appended yet",
+				     writer->upload_id);
+	/* By name, while the attempt still owns it: a descriptor of its own
+	 * (read-only, its own offset), valid after a rename or unlink. */
+	if ((*fd_out = openat(writer->dir_fd, writer->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return fs_io_error(errno, "reopen segment of upload", writer->upload_id);
+	return 0;
+}
+
 /* Whether every segment `segs` names is stored with at least its length
  * (a file is never shorter than what was adopted of it, unless the disk
  * lost it).  `*dir_fd` is the opened directory on success. */
@@ -701,6 +716,7 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	writer->base.sync = fs_writer_sync;
 	writer->base.adopt = fs_writer_adopt;
 	writer->base.free = fs_writer_free;
+	writer->base.data_fd = fs_writer_data_fd;
 	writer->fs = fs;
 	writer->fd = -1;
 	writer->dir_fd = dir_fd;

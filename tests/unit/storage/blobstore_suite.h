@@ -897,6 +897,52 @@ static inline void suite_open_fd(suite_ctx *ctx, brt_blobstore *bs)
 	free(buf);
 }
 
+/* A writer's data followed while it is appended (the optional data_fd
+ * slot): what was appended so far reads back at once, more after the
+ * next append, and all of it after commit and free. */
+static inline void suite_data_fd(suite_ctx *ctx, brt_blobstore *bs)
+{
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], buf[16];
+	brt_blob_writer *w = NULL;
+	suite_row row;
+	int fd = -1;
+
+	memset(&row, 0, sizeof(row));
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(suite_attempt(&w, bs, id, &row), 0);
+	if (!w)
+		return;
+	if (!w->data_fd) {
+		printf("blobstore suite [%s]: data_fd not supported, skipped\n", ctx->label);
+		CHECK_EQ_INT(brt_blob_writer_data_fd(w, &fd), BRT_EUNSUPPORTED);
+		w->free(w);
+		return;
+	}
+	printf("blobstore suite [%s]: data_fd\n", ctx->label);
+	CHECK_EQ_INT(brt_blob_writer_data_fd(w, &fd), BRT_ENOTFOUND);
+	CHECK_EQ_INT(w->append(w, "follow", 6), 0);
+	CHECK_EQ_INT(brt_blob_writer_data_fd(w, &fd), 0);
+	CHECK(fd >= 0);
+	if (fd < 0) {
+		w->free(w);
+		return;
+	}
+	CHECK_EQ_INT(pread(fd, buf, sizeof(buf), 0), 6);
+	CHECK(memcmp(buf, "follow", 6) == 0);
+	CHECK_EQ_INT(w->append(w, " me", 3), 0);
+	CHECK_EQ_INT(pread(fd, buf, sizeof(buf), 0), 9);
+	CHECK_EQ_INT(write(fd, "x", 1), -1); /* read-only */
+	CHECK_EQ_INT(suite_adopt(&row, row.generation, w), 0);
+	w->free(w);
+	suite_key_of(key, "follow me", 9);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	CHECK_EQ_INT(pread(fd, buf, sizeof(buf), 0), 9);
+	CHECK(memcmp(buf, "follow me", 9) == 0);
+	close(fd);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	suite_row_free(&row);
+}
+
 static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 {
 	static const char *const bad_ids[] = {
@@ -1301,6 +1347,7 @@ static inline int blobstore_suite_run(brt_blobstore *bs, const char *label)
 	suite_remove(&ctx, bs);
 	suite_copy(&ctx, bs);
 	suite_open_fd(&ctx, bs);
+	suite_data_fd(&ctx, bs);
 	suite_invalid(&ctx, bs);
 	suite_big(&ctx, bs);
 	suite_threads(&ctx, bs);

@@ -33,6 +33,9 @@ typedef struct brt_http_request {
 	const char *method_name; /* as received */
 	const char *url;         /* percent-decoded path, without the query */
 	void *state;             /* the handler's, from the pool; NULL until it sets one */
+	/* The handler's own "key=value" for the access line (static or from
+	 * the pool, never client bytes); NULL for none. */
+	const char *log_note;
 
 	/* read-only for handlers */
 	struct MHD_Connection *conn;

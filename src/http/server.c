@@ -284,12 +284,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
 		     (double)(now.tv_nsec - req->started.tv_nsec) / 1e6;
-		brt_log_info("access method=%s path=%s status=%u bytes=%llu duration_ms=%.3f%s",
+		brt_log_info("access method=%s path=%s status=%u bytes=%llu duration_ms=%.3f%s%s%s",
 			     brt_log_escape(method, sizeof(method), req->method_name,
 					    strlen(req->method_name), BRT_LOG_ESCAPE_SPACE),
 			     brt_log_escape(path, sizeof(path), req->url, strlen(req->url),
 					    BRT_LOG_ESCAPE_SPACE),
-			     req->status, (unsigned long long)req->bytes_out, ms,
+			     req->status, (unsigned long long)req->bytes_out, ms, req->log_note ? " " : "",
+			     req->log_note ? req->log_note : "",
 			     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
 	}
 	if (req->guard_conn)
@@ -524,6 +525,8 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 		goto done;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (c->allow_suspend)
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
 	if (c->tls_cert || c->tls_key) {
 		if (!c->tls_cert || !c->tls_key) {
 			error = brt_error_set(BRT_EINVALID, "TLS needs both a certificate and a key");
@@ -612,6 +615,8 @@ void brt_http_server_stop(brt_http_server *server)
 			usleep(50 * 1000);
 			waited_ms += 50;
 		}
+		if (server->handler.on_drained)
+			server->handler.on_drained(server->handler.payload);
 		MHD_stop_daemon(server->daemon);
 	}
 	server_free(server);

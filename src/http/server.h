@@ -41,6 +41,10 @@ typedef struct brt_http_handler {
 	 * then closes); `detail` says why.  NULL: a plain-text answer. */
 	void (*on_refused)(brt_http_request *req, unsigned int status, brt_http_refusal why,
 			   const char *detail, void *payload);
+	/* Optional: the server is stopping and in-flight requests finished or
+	 * the drain timeout passed; connections close next.  Resume every
+	 * connection the handler suspended (see allow_suspend) here. */
+	void (*on_drained)(void *payload);
 	/* Bytes of per-connection memory (brt_http_conn_data). */
 	size_t conn_data_size;
 	/* Bytes the request pool may hand out (fixed chunks; a handler that
@@ -64,6 +68,10 @@ typedef struct brt_http_options {
 	unsigned int drain_timeout;      /* seconds in-flight requests get at stop */
 	size_t body_memory;              /* the budget for bodies held in memory */
 	int access_log;                  /* log one line per request */
+	/* The handler may park a connection whose response has no bytes ready:
+	 * its content reader calls MHD_suspend_connection and returns 0, and
+	 * MHD_resume_connection (from any thread) wakes it when bytes come. */
+	int allow_suspend;
 	const char *tls_cert, *tls_key;  /* PEM files; NULL or "" for plain HTTP */
 	const char *client_ca;           /* PEM file of CAs for client certificates; NULL or "" for none */
 } brt_http_options;

@@ -25,7 +25,7 @@ ALLOWED = {
     "auth":           {"common", "oci", "meta"},
     "maint":          {"common", "oci", "meta", "storage"},
     "api":            {"common", "oci", "config", "http", "auth", "meta", "storage"},
-    "edge":           {"common", "oci", "http"},
+    "edge":           {"common", "oci", "http", "storage"},
     "cmd":            None,  # programs wire everything together
 }
 

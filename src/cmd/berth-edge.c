@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 	http.drain_timeout = 10;
 	http.body_memory = 1u << 20;
 	http.access_log = 1;
+	http.allow_suspend = 1;
 	/* Signals are taken synchronously by this thread; the server threads
 	 * inherit the blocked mask. */
 	sigemptyset(&signals);
@@ -188,9 +189,13 @@ int main(int argc, char **argv)
 	sigaddset(&signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	memset(&context, 0, sizeof(context));
 	context.upstream = upstream;
 	context.cache = cache;
-	context.allow_push = 0;
+	if (brt_edge_context_init(&context) < 0) {
+		brt_log_error("%s", brt_error_last());
+		goto done;
+	}
 	brt_edge_handler(&handler, &context);
 	if (brt_http_server_start(&server, &http, &handler) < 0) {
 		brt_log_error("%s", brt_error_last());
@@ -208,6 +213,7 @@ int main(int argc, char **argv)
 	brt_log_info("stopped");
 	status = 0;
 done:
+	brt_edge_context_free(&context);
 	brt_edge_cache_free(cache);
 	brt_upstream_free(upstream);
 	return status;

@@ -1,8 +1,7 @@
-/* The edge cache on disk (see cache.h for the layout and its rules).
- * Commits and eviction run under one lock so that the total size they
- * work from stays right; lookups take no lock: a rename makes an object
- * appear whole, and an object evicted while being served stays readable
- * through the descriptor already open. */
+/* The edge cache (see cache.h): objects in a blob store, and an index in
+ * memory of objects (size, last use, pins), grants and tags, mirrored by
+ * small files for the next start.  One mutex guards the index; it is
+ * held for table operations only, never across I/O on objects. */
 #include "edge/cache.h"
 
 #include <dirent.h>
@@ -13,89 +12,369 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/random.h"
+
+/* Persist an object's last use at most this often (ms). */
+#define TOUCH_INTERVAL_MS 60000
+/* Distinct media types remembered (a registry serves a handful). */
+#define MEDIA_TYPES_MAX 64
+
+/* One entry of a table: an object (key: its digest), a grant (key:
+ * "<repository hash>/<digest>", value: the media type) or a tag (key:
+ * "<repository hash>/<tag>", value: the digest). */
+typedef struct entry {
+	struct entry *next;
+	uint64_t size;      /* objects */
+	int64_t used_ms;    /* objects: last use */
+	int64_t touched_ms; /* objects: last use written to the file */
+	unsigned int pins;  /* objects: readers and downloads holding it */
+	const char *value;  /* grants: interned media type; tags: the digest (in key's allocation) */
+	char key[];
+} entry;
+
+typedef struct table {
+	entry **slots;
+	size_t count, cap; /* cap is a power of two */
+} table;
 
 struct brt_edge_cache {
 	char *dir;
+	brt_blobstore *store;
 	uint64_t max_bytes;
 	pthread_mutex_t lock;
+	uint64_t bytes; /* objects plus reservations */
+	uint64_t evictions;
+	table objects, grants, tags;
+	char *media_types[MEDIA_TYPES_MAX];
+	size_t media_type_count;
 };
 
-struct brt_edge_cache_writer {
-	brt_edge_cache *cache;
-	char repository_hex[65];
-	brt_digest digest;
-	int64_t expected_length;
-	uint64_t written;
-	brt_hasher hasher;
-	int fd;
-	int failed;
-	char temp_path[PATH_MAX];
-};
+/* ------------------------------------------------------------- tables */
+
+static uint64_t hash_of(const char *key)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ull;
+	return h;
+}
+
+static entry *table_find(const table *t, const char *key)
+{
+	if (!t->cap)
+		return NULL;
+	for (entry *e = t->slots[hash_of(key) & (t->cap - 1)]; e; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+static int table_grow(table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 256;
+	entry **slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	for (size_t i = 0; i < t->cap; i++)
+		for (entry *e = t->slots[i], *next; e; e = next) {
+			next = e->next;
+			e->next = slots[hash_of(e->key) & (cap - 1)];
+			slots[hash_of(e->key) & (cap - 1)] = e;
+		}
+	free(t->slots);
+	t->slots = slots;
+	t->cap = cap;
+	return 0;
+}
+
+/* The entry for `key`, made (zeroed, with room for `value_len` + 1 more
+ * bytes after the key) if absent. */
+static entry *table_get(table *t, const char *key, size_t value_len)
+{
+	entry *e = table_find(t, key);
+	size_t key_len = strlen(key);
+
+	if (e)
+		return e;
+	if (t->count + 1 > t->cap / 2 && table_grow(t) < 0)
+		return NULL;
+	if (!(e = calloc(1, sizeof(*e) + key_len + 1 + value_len + 1))) {
+		brt_error_set(BRT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	memcpy(e->key, key, key_len + 1);
+	e->next = t->slots[hash_of(key) & (t->cap - 1)];
+	t->slots[hash_of(key) & (t->cap - 1)] = e;
+	t->count++;
+	return e;
+}
+
+static void table_remove(table *t, const char *key)
+{
+	if (!t->cap)
+		return;
+	for (entry **p = &t->slots[hash_of(key) & (t->cap - 1)]; *p; p = &(*p)->next)
+		if (strcmp((*p)->key, key) == 0) {
+			entry *e = *p;
+			*p = e->next;
+			free(e);
+			t->count--;
+			return;
+		}
+}
+
+static void table_free(table *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		for (entry *e = t->slots[i], *next; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static void repository_hash(char *out, const char *repository)
+{
+	brt_digest d;
+
+	brt_digest_of(&d, BRT_DIGEST_SHA256, repository, strlen(repository));
+	snprintf(out, 65, "%s", brt_digest_hex(&d));
+}
 
 static const char *alg_name(const brt_digest *digest)
 {
 	return digest->alg == BRT_DIGEST_SHA512 ? "sha512" : "sha256";
 }
 
+/* The interned copy of `media_type` (NULL when out of room or memory:
+ * then the generic type). */
+static const char *intern(brt_edge_cache *cache, const char *media_type)
+{
+	static const char generic[] = "application/octet-stream";
+	char *copy;
+
+	if (!media_type || !media_type[0] || strlen(media_type) > BRT_EDGE_MEDIA_TYPE_MAX)
+		return generic;
+	for (size_t i = 0; i < cache->media_type_count; i++)
+		if (strcmp(cache->media_types[i], media_type) == 0)
+			return cache->media_types[i];
+	if (cache->media_type_count == MEDIA_TYPES_MAX || !(copy = strdup(media_type)))
+		return generic;
+	cache->media_types[cache->media_type_count++] = copy;
+	return copy;
+}
+
 static int make_dir(const char *path)
 {
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return brt_error_set(BRT_EIO, "cannot create %s: %s", path, strerror(errno));
+		return brt_error_set(BRT_EIO, "edge cache: cannot create %s: %s", path, strerror(errno));
 	return 0;
 }
 
-static int fsync_dir(const char *path)
+/* Write `text` to DIR/<sub>/<name> through a temp file and a rename, so
+ * that a reader sees the old or the new content; the directory is made
+ * if needed.  No sync: losing one of these files costs one fetch. */
+static int write_side_file(brt_edge_cache *cache, const char *sub, const char *name, const char *text)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), error = 0;
+	char dir[PATH_MAX], path[PATH_MAX], temp[PATH_MAX], suffix[17];
+	size_t len = strlen(text);
+	int fd, error = 0;
 
-	if (fd < 0 || fsync(fd) < 0)
-		error = brt_error_set(BRT_EIO, "cannot sync %s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	if (brt_random_hex(suffix, 16) < 0)
+		return brt_error_set(BRT_EIO, "edge cache: no random bytes");
+	/* The cache directory's length was checked at open; sub and name
+	 * are short. */
+	if (snprintf(dir, sizeof(dir), "%s/%s", cache->dir, sub) >= (int)sizeof(dir) ||
+	    snprintf(path, sizeof(path), "%s/%s/%s", cache->dir, sub, name) >= (int)sizeof(path) ||
+	    snprintf(temp, sizeof(temp), "%s/tmp/%s", cache->dir, suffix) >= (int)sizeof(temp))
+		return brt_error_set(BRT_EINVALID, "edge cache: path too long");
+	if ((error = make_dir(dir)) < 0)
+		return error;
+	if ((fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		return brt_error_set(BRT_EIO, "edge cache: cannot create %s: %s", temp, strerror(errno));
+	if (write(fd, text, len) != (ssize_t)len || rename(temp, path) < 0) {
+		error = brt_error_set(BRT_EIO, "edge cache: cannot write %s: %s", path, strerror(errno));
+		unlink(temp);
+	}
+	close(fd);
 	return error;
 }
 
-static int clear_temp(const char *tmp)
+/* Read a side file's first line into `out` (`cap` bytes); 0 or -1. */
+static int read_side_file(char *out, size_t cap, int dir_fd, const char *name)
 {
-	DIR *d = opendir(tmp);
-	struct dirent *e;
-	char path[PATH_MAX];
+	int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
 
-	if (!d)
-		return brt_error_set(BRT_EIO, "cannot open %s: %s", tmp, strerror(errno));
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name) >= (int)sizeof(path))
-			continue;
-		if (unlink(path) == 0)
-			brt_log_info("cache: removed leftover temp file %s", path);
+	if (fd < 0)
+		return -1;
+	n = read(fd, out, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return out[0] ? 0 : -1;
+}
+
+static int tag_valid(const char *tag)
+{
+	size_t len = strlen(tag);
+
+	if (len == 0 || len > BRT_EDGE_TAG_MAX || tag[0] == '.' || tag[0] == '-')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((tag[i] >= 'a' && tag[i] <= 'z') || (tag[i] >= 'A' && tag[i] <= 'Z') ||
+		      (tag[i] >= '0' && tag[i] <= '9') || tag[i] == '_' || tag[i] == '.' || tag[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* ------------------------------------------------------------- loading */
+
+static int drop_upload_cb(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload)
+{
+	brt_edge_cache *cache = payload;
+
+	(void)mtime_ms;
+	if (brt_blobstore_upload_remove(cache->store, upload_id, NULL, 0) == 0)
+		brt_log_info("edge cache: dropped %llu bytes of an unfinished download",
+			     (unsigned long long)size);
+	return 0;
+}
+
+static int load_object_cb(const char *key, uint64_t size, void *payload)
+{
+	brt_edge_cache *cache = payload;
+	char text[BRT_DIGEST_STR_MAX + 1];
+	const char *alg_end = strchr(key, '/'), *hex = strrchr(key, '/');
+	brt_digest digest;
+	struct stat st;
+	entry *e;
+	int fd;
+
+	if (!alg_end || !hex || (size_t)(alg_end - key) > 6 ||
+	    snprintf(text, sizeof(text), "%.*s:%s", (int)(alg_end - key), key, hex + 1) >=
+		    (int)sizeof(text) ||
+	    brt_digest_parse(&digest, text, strlen(text)) < 0)
+		return 0;
+	if (!(e = table_get(&cache->objects, digest.str, 0)))
+		return BRT_ENOMEM;
+	e->size = size;
+	if (brt_blobstore_open_fd(&fd, NULL, cache->store, key) == 0) {
+		if (fstat(fd, &st) == 0)
+			e->used_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+		close(fd);
 	}
+	e->touched_ms = e->used_ms;
+	cache->bytes += size;
+	return 0;
+}
+
+/* Load DIR/<sub>/<repository hash>/<name> files: grants (objects still
+ * stored) or tags.  Files that name nothing valid are removed. */
+static int load_side_files(brt_edge_cache *cache, const char *sub, int grants)
+{
+	char path[PATH_MAX], key[PATH_MAX], value[BRT_EDGE_MEDIA_TYPE_MAX + 2];
+	DIR *top, *d;
+	struct dirent *r, *f;
+	int error = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", cache->dir, sub);
+	if (!(top = opendir(path)))
+		return brt_error_set(BRT_EIO, "edge cache: cannot open %s: %s", path, strerror(errno));
+	while (error == 0 && (r = readdir(top))) {
+		if (r->d_name[0] == '.' || strlen(r->d_name) != 64)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", cache->dir, sub, r->d_name);
+		if (!(d = opendir(path)))
+			continue;
+		while (error == 0 && (f = readdir(d))) {
+			brt_digest digest;
+			char *dash = strchr(f->d_name, '-');
+			entry *e;
+			int valid;
+
+			if (f->d_name[0] == '.')
+				continue;
+			valid = read_side_file(value, sizeof(value), dirfd(d), f->d_name) == 0;
+			if (grants) {
+				char text[BRT_DIGEST_STR_MAX + 1];
+				valid = valid && dash &&
+					snprintf(text, sizeof(text), "%.*s:%s", (int)(dash - f->d_name),
+						 f->d_name, dash + 1) < (int)sizeof(text) &&
+					brt_digest_parse(&digest, text, strlen(text)) == 0 &&
+					table_find(&cache->objects, digest.str);
+				if (valid)
+					snprintf(key, sizeof(key), "%s/%s", r->d_name, digest.str);
+			} else {
+				valid = valid && tag_valid(f->d_name) &&
+					brt_digest_parse(&digest, value, strlen(value)) == 0;
+				snprintf(key, sizeof(key), "%s/%s", r->d_name, f->d_name);
+			}
+			if (!valid) {
+				unlinkat(dirfd(d), f->d_name, 0);
+				continue;
+			}
+			if (grants) {
+				if (!(e = table_get(&cache->grants, key, 0)))
+					error = BRT_ENOMEM;
+				else
+					e->value = intern(cache, value);
+			} else if (!(e = table_get(&cache->tags, key, BRT_DIGEST_STR_MAX))) {
+				error = BRT_ENOMEM;
+			} else {
+				char *copy = e->key + strlen(e->key) + 1;
+				snprintf(copy, BRT_DIGEST_STR_MAX + 1, "%s", digest.str);
+				e->value = copy;
+			}
+		}
+		closedir(d);
+	}
+	closedir(top);
+	return error;
+}
+
+static int clear_temp(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if (!(d = opendir(path)))
+		return brt_error_set(BRT_EIO, "edge cache: cannot open %s: %s", path, strerror(errno));
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
 	return 0;
 }
 
 int brt_edge_cache_open(brt_edge_cache **out, const char *dir, uint64_t max_bytes)
 {
-	static const char *const subdirs[] = {"objects", "objects/sha256", "objects/sha512", "repos", "tmp"};
+	static const char *const subdirs[] = {"repos", "tags", "tmp"};
 	brt_edge_cache *cache = NULL;
 	char path[PATH_MAX];
 	int error = 0;
 
 	*out = NULL;
-	if (strlen(dir) > PATH_MAX - 300) {
-		error = brt_error_set(BRT_EINVALID, "cache directory path too long");
-		goto done;
-	}
+	if (strlen(dir) > PATH_MAX - 512)
+		return brt_error_set(BRT_EINVALID, "edge cache: directory path too long");
 	if (!(cache = calloc(1, sizeof(*cache))) || !(cache->dir = strdup(dir))) {
-		error = brt_error_set(BRT_ENOMEM, "out of memory");
-		goto done;
+		free(cache);
+		return brt_error_set(BRT_ENOMEM, "out of memory");
 	}
 	cache->max_bytes = max_bytes;
 	pthread_mutex_init(&cache->lock, NULL);
@@ -106,9 +385,19 @@ int brt_edge_cache_open(brt_edge_cache **out, const char *dir, uint64_t max_byte
 		if ((error = make_dir(path)) < 0)
 			goto done;
 	}
-	snprintf(path, sizeof(path), "%s/tmp", dir);
-	if ((error = clear_temp(path)) < 0)
+	if ((error = clear_temp(dir)) < 0 ||
+	    (error = brt_blobstore_open(&cache->store, "filesystem", dir)) < 0)
 		goto done;
+	/* No download survives a restart: what one wrote is dropped. */
+	if ((error = brt_blobstore_upload_list(cache->store, drop_upload_cb, cache)) < 0 &&
+	    error != BRT_EUNSUPPORTED)
+		goto done;
+	if ((error = brt_blobstore_list(cache->store, load_object_cb, cache)) < 0 ||
+	    (error = load_side_files(cache, "repos", 1)) < 0 ||
+	    (error = load_side_files(cache, "tags", 0)) < 0)
+		goto done;
+	brt_log_info("edge cache: %zu objects (%llu bytes), %zu grants, %zu tags in %s", cache->objects.count,
+		     (unsigned long long)cache->bytes, cache->grants.count, cache->tags.count, dir);
 	*out = cache;
 	cache = NULL;
 done:
@@ -120,267 +409,271 @@ void brt_edge_cache_free(brt_edge_cache *cache)
 {
 	if (!cache)
 		return;
-	if (cache->dir)
-		pthread_mutex_destroy(&cache->lock);
+	brt_blobstore_free(cache->store);
+	table_free(&cache->objects);
+	table_free(&cache->grants);
+	table_free(&cache->tags);
+	for (size_t i = 0; i < cache->media_type_count; i++)
+		free(cache->media_types[i]);
+	pthread_mutex_destroy(&cache->lock);
 	free(cache->dir);
 	free(cache);
 }
 
-static void repository_hex(char *out, const char *repository)
+brt_blobstore *brt_edge_cache_store(brt_edge_cache *cache)
 {
-	brt_digest d;
-
-	brt_digest_of(&d, BRT_DIGEST_SHA256, repository, strlen(repository));
-	snprintf(out, 65, "%s", brt_digest_hex(&d));
+	return cache->store;
 }
 
-static void object_path(char *out, const brt_edge_cache *cache, const brt_digest *digest, const char *suffix)
-{
-	snprintf(out, PATH_MAX, "%s/objects/%s/%s%s", cache->dir, alg_name(digest), brt_digest_hex(digest),
-		 suffix);
-}
+/* ------------------------------------------------------------- lookups */
 
-static void grant_path(char *out, const brt_edge_cache *cache, const char *repo_hex, const brt_digest *digest)
-{
-	snprintf(out, PATH_MAX, "%s/repos/%s/%s-%s", cache->dir, repo_hex, alg_name(digest),
-		 brt_digest_hex(digest));
-}
-
-int brt_edge_cache_lookup(int *fd_out, uint64_t *size_out, char *media_type_out, brt_edge_cache *cache,
+int brt_edge_cache_lookup(int *fd_out, uint64_t *size_out, const char **media_type_out, brt_edge_cache *cache,
 			  const char *repository, const brt_digest *digest)
 {
-	char path[PATH_MAX], repo_hex[65];
-	struct stat st;
-	ssize_t n;
-	int fd = -1, type_fd;
+	char key[64 + 1 + BRT_DIGEST_STR_MAX + 1], blob_key[BRT_BLOB_KEY_MAX];
+	int64_t now = brt_now_ms(), touch = 0;
+	entry *grant, *object;
+	int error;
 
 	*fd_out = -1;
 	*size_out = 0;
-	snprintf(media_type_out, BRT_EDGE_MEDIA_TYPE_MAX + 1, "application/octet-stream");
-	repository_hex(repo_hex, repository);
-	grant_path(path, cache, repo_hex, digest);
-	if (access(path, F_OK) < 0)
-		return brt_error_set(BRT_ENOTFOUND, "no grant for this repository");
-	object_path(path, cache, digest, "");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return brt_error_set(BRT_ENOTFOUND, "not cached");
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return brt_error_set(BRT_EIO, "cannot stat %s: %s", path, strerror(errno));
+	*media_type_out = NULL;
+	repository_hash(key, repository);
+	snprintf(key + 64, sizeof(key) - 64, "/%s", digest->str);
+	pthread_mutex_lock(&cache->lock);
+	grant = table_find(&cache->grants, key);
+	object = grant ? table_find(&cache->objects, digest->str) : NULL;
+	if (object) {
+		object->pins++;
+		object->used_ms = now;
+		if (now - object->touched_ms >= TOUCH_INTERVAL_MS)
+			touch = object->touched_ms = now;
+		*media_type_out = grant->value;
+		*size_out = object->size;
 	}
-	/* Recently used: eviction goes by modification time. */
-	futimens(fd, NULL);
-	object_path(path, cache, digest, ".type");
-	if ((type_fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		n = read(type_fd, media_type_out, BRT_EDGE_MEDIA_TYPE_MAX);
-		if (n > 0) {
-			media_type_out[n] = '\0';
-			media_type_out[strcspn(media_type_out, "\r\n")] = '\0';
+	pthread_mutex_unlock(&cache->lock);
+	if (!object)
+		return brt_error_set(BRT_ENOTFOUND, "not cached for this repository");
+	brt_blob_key(blob_key, digest->str);
+	if ((error = brt_blobstore_open_fd(fd_out, size_out, cache->store, blob_key)) < 0) {
+		/* Removed behind the cache's back: forget it. */
+		brt_log_warn("edge cache: %s is indexed but unreadable: %s", digest->str, brt_error_last());
+		pthread_mutex_lock(&cache->lock);
+		if ((object = table_find(&cache->objects, digest->str)) && --object->pins == 0) {
+			cache->bytes -= object->size;
+			table_remove(&cache->objects, digest->str);
 		}
-		close(type_fd);
+		pthread_mutex_unlock(&cache->lock);
+		return brt_error_set(BRT_ENOTFOUND, "not cached");
 	}
-	*fd_out = fd;
-	*size_out = (uint64_t)st.st_size;
+	/* The use survives a restart; a failure only costs LRU order. */
+	if (touch)
+		(void)futimens(*fd_out, NULL);
 	return 0;
 }
 
-int brt_edge_cache_writer_open(brt_edge_cache_writer **out, brt_edge_cache *cache, const char *repository,
-			       const brt_digest *digest, int64_t expected_length)
+void brt_edge_cache_unpin(brt_edge_cache *cache, const brt_digest *digest)
 {
-	brt_edge_cache_writer *w;
-	unsigned char random[8];
+	entry *object;
 
-	*out = NULL;
-	if (!(w = calloc(1, sizeof(*w))))
-		return brt_error_set(BRT_ENOMEM, "out of memory");
-	w->cache = cache;
-	w->digest = *digest;
-	w->expected_length = expected_length;
-	w->fd = -1;
-	repository_hex(w->repository_hex, repository);
-	brt_hasher_init(&w->hasher, digest->alg);
-	if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random)) {
-		free(w);
-		return brt_error_set(BRT_EIO, "no random bytes: %s", strerror(errno));
+	pthread_mutex_lock(&cache->lock);
+	if ((object = table_find(&cache->objects, digest->str)) && object->pins > 0)
+		object->pins--;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+int brt_edge_cache_has(brt_edge_cache *cache, const brt_digest *digest)
+{
+	int found;
+
+	pthread_mutex_lock(&cache->lock);
+	found = table_find(&cache->objects, digest->str) != NULL;
+	pthread_mutex_unlock(&cache->lock);
+	return found;
+}
+
+/* Record the grant in memory (lock held) and return 0, or an error. */
+static int add_grant(brt_edge_cache *cache, const char *repo_hash, const brt_digest *digest,
+		     const char *media_type)
+{
+	char key[64 + 1 + BRT_DIGEST_STR_MAX + 1];
+	entry *e;
+
+	snprintf(key, sizeof(key), "%s/%s", repo_hash, digest->str);
+	if (!(e = table_get(&cache->grants, key, 0)))
+		return BRT_ENOMEM;
+	e->value = intern(cache, media_type);
+	return 0;
+}
+
+static int write_grant(brt_edge_cache *cache, const char *repo_hash, const brt_digest *digest,
+		       const char *media_type)
+{
+	char sub[80], name[8 + BRT_DIGEST_STR_MAX];
+
+	snprintf(sub, sizeof(sub), "repos/%s", repo_hash);
+	snprintf(name, sizeof(name), "%s-%s", alg_name(digest), brt_digest_hex(digest));
+	return write_side_file(cache, sub, name,
+			       media_type && media_type[0] ? media_type : "application/octet-stream");
+}
+
+int brt_edge_cache_grant(brt_edge_cache *cache, const char *repository, const brt_digest *digest,
+			 const char *media_type)
+{
+	char repo_hash[65];
+	int error;
+
+	repository_hash(repo_hash, repository);
+	pthread_mutex_lock(&cache->lock);
+	error = table_find(&cache->objects, digest->str) ? add_grant(cache, repo_hash, digest, media_type)
+							 : brt_error_set(BRT_ENOTFOUND, "not cached");
+	pthread_mutex_unlock(&cache->lock);
+	return error < 0 ? error : write_grant(cache, repo_hash, digest, media_type);
+}
+
+/* ------------------------------------------------------------- room */
+
+/* Evict least recently used unpinned objects until `size` more bytes fit
+ * under the bound.  Lock held. */
+static int make_room(brt_edge_cache *cache, uint64_t size)
+{
+	char blob_key[BRT_BLOB_KEY_MAX];
+	int error;
+
+	if (!cache->max_bytes)
+		return 0;
+	if (size > cache->max_bytes)
+		return brt_error_set(BRT_ETOOBIG, "%llu bytes exceed the cache bound of %llu",
+				     (unsigned long long)size, (unsigned long long)cache->max_bytes);
+	while (cache->bytes + size > cache->max_bytes) {
+		entry *oldest = NULL;
+		for (size_t i = 0; i < cache->objects.cap; i++)
+			for (entry *e = cache->objects.slots[i]; e; e = e->next)
+				if (e->pins == 0 && (!oldest || e->used_ms < oldest->used_ms))
+					oldest = e;
+		if (!oldest)
+			return brt_error_set(BRT_ETOOBIG, "the cache is full of objects in use");
+		brt_blob_key(blob_key, oldest->key);
+		if ((error = brt_blobstore_remove(cache->store, blob_key)) < 0 && error != BRT_ENOTFOUND)
+			return brt_error_set(BRT_EIO, "edge cache: cannot evict %s: %s", oldest->key,
+					     brt_error_last());
+		brt_log_info("edge cache: evicted %s (%llu bytes)", oldest->key,
+			     (unsigned long long)oldest->size);
+		cache->bytes -= oldest->size;
+		cache->evictions++;
+		/* Its grants stay until looked up: a grant without an
+		 * object is a miss. */
+		table_remove(&cache->objects, oldest->key);
 	}
-	snprintf(w->temp_path, sizeof(w->temp_path), "%s/tmp/%02x%02x%02x%02x%02x%02x%02x%02x", cache->dir,
-		 random[0], random[1], random[2], random[3], random[4], random[5], random[6], random[7]);
-	if ((w->fd = open(w->temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
-		int error = brt_error_set(BRT_EIO, "cannot create %s: %s", w->temp_path, strerror(errno));
-		free(w);
+	return 0;
+}
+
+int brt_edge_cache_reserve(brt_edge_cache *cache, uint64_t size)
+{
+	int error;
+
+	pthread_mutex_lock(&cache->lock);
+	if ((error = make_room(cache, size)) == 0)
+		cache->bytes += size;
+	pthread_mutex_unlock(&cache->lock);
+	return error;
+}
+
+void brt_edge_cache_unreserve(brt_edge_cache *cache, uint64_t size)
+{
+	pthread_mutex_lock(&cache->lock);
+	cache->bytes -= size < cache->bytes ? size : cache->bytes;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+int brt_edge_cache_commit(brt_edge_cache *cache, const char *upload_id, const unsigned char *state,
+			  size_t state_len, uint64_t size, const brt_digest *digest, const char *repository,
+			  const char *media_type)
+{
+	char blob_key[BRT_BLOB_KEY_MAX], repo_hash[65];
+	entry *object;
+	int error;
+
+	brt_blob_key(blob_key, digest->str);
+	repository_hash(repo_hash, repository);
+	/* Atomic and durable; an object already stored under the key (the
+	 * same bytes, fetched for another repository) stays as it is. */
+	if ((error = brt_blobstore_commit(cache->store, upload_id, state, state_len, size, blob_key)) < 0) {
+		brt_blobstore_upload_remove(cache->store, upload_id, state, state_len);
+		brt_edge_cache_unreserve(cache, size);
 		return error;
 	}
-	*out = w;
-	return 0;
-}
-
-int brt_edge_cache_writer_add(brt_edge_cache_writer *w, const void *data, size_t len)
-{
-	const char *p = data;
-
-	if (w->failed)
-		return BRT_EIO;
-	brt_hasher_update(&w->hasher, data, len);
-	w->written += len;
-	while (len > 0) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			w->failed = 1;
-			return brt_error_set(BRT_EIO, "cannot write %s: %s", w->temp_path, strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int brt_edge_cache_writer_complete(const brt_edge_cache_writer *w)
-{
-	return w->expected_length >= 0 && w->written == (uint64_t)w->expected_length;
-}
-
-/* Remove least recently used objects until `incoming` more bytes fit,
- * sparing `keep`.  Called with the lock held. */
-static int make_room(brt_edge_cache *cache, uint64_t incoming, const brt_digest *keep)
-{
-	static const char *const algs[] = {"sha256", "sha512"};
-	char dir[PATH_MAX], path[PATH_MAX];
-	uint64_t total;
-
-	for (;;) {
-		char oldest[PATH_MAX] = "";
-		struct timespec oldest_time = {0, 0};
-		total = 0;
-		for (size_t i = 0; i < 2; i++) {
-			DIR *d;
-			struct dirent *e;
-			struct stat st;
-
-			snprintf(dir, sizeof(dir), "%s/objects/%s", cache->dir, algs[i]);
-			if (!(d = opendir(dir)))
-				return brt_error_set(BRT_EIO, "cannot open %s: %s", dir, strerror(errno));
-			while ((e = readdir(d))) {
-				if (e->d_name[0] == '.' || strchr(e->d_name, '.'))
-					continue;
-				if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
-					    (int)sizeof(path) ||
-				    stat(path, &st) < 0)
-					continue;
-				total += (uint64_t)st.st_size;
-				if (strcmp(algs[i], alg_name(keep)) == 0 &&
-				    strcmp(e->d_name, brt_digest_hex(keep)) == 0)
-					continue;
-				if (!oldest[0] || st.st_mtim.tv_sec < oldest_time.tv_sec ||
-				    (st.st_mtim.tv_sec == oldest_time.tv_sec &&
-				     st.st_mtim.tv_nsec < oldest_time.tv_nsec)) {
-					snprintf(oldest, sizeof(oldest), "%s", path);
-					oldest_time = st.st_mtim;
-				}
-			}
-			closedir(d);
-		}
-		if (total + incoming <= cache->max_bytes || !oldest[0])
-			return 0;
-		brt_log_info("cache: evicting %s", oldest);
-		unlink(oldest);
-		if (snprintf(path, sizeof(path), "%s.type", oldest) < (int)sizeof(path))
-			unlink(path);
-	}
-}
-
-static int write_small_file(const char *path, const char *temp_path, const char *text)
-{
-	int fd = open(temp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), error = 0;
-	size_t len = strlen(text);
-
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fdatasync(fd) < 0 ||
-	    rename(temp_path, path) < 0)
-		error = brt_error_set(BRT_EIO, "cannot write %s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (error < 0)
-		unlink(temp_path);
-	return error;
-}
-
-int brt_edge_cache_writer_commit(brt_edge_cache_writer *w, const char *media_type)
-{
-	brt_edge_cache *cache = w->cache;
-	char path[PATH_MAX], side_temp[PATH_MAX + 8], dir[PATH_MAX];
-	brt_digest got;
-	int error = 0, locked = 0, fd;
-
-	if (w->failed) {
-		error = BRT_EIO;
-		goto done;
-	}
-	if (w->expected_length >= 0 && w->written != (uint64_t)w->expected_length) {
-		error = brt_error_set(BRT_EDIGEST, "%llu bytes instead of the announced %lld",
-				      (unsigned long long)w->written, (long long)w->expected_length);
-		goto done;
-	}
-	brt_hasher_final(&w->hasher, &got);
-	if (strcmp(got.str, w->digest.str) != 0) {
-		error = brt_error_set(BRT_EDIGEST, "content is %s, not %s", got.str, w->digest.str);
-		goto done;
-	}
-	if (cache->max_bytes && w->written > cache->max_bytes) {
-		error = brt_error_set(BRT_ETOOBIG, "%llu bytes exceed the cache bound",
-				      (unsigned long long)w->written);
-		goto done;
-	}
-	if (fdatasync(w->fd) < 0) {
-		error = brt_error_set(BRT_EIO, "cannot sync %s: %s", w->temp_path, strerror(errno));
-		goto done;
-	}
 	pthread_mutex_lock(&cache->lock);
-	locked = 1;
-	if (cache->max_bytes && (error = make_room(cache, w->written, &w->digest)) < 0)
-		goto done;
-	object_path(path, cache, &w->digest, ".type");
-	snprintf(side_temp, sizeof(side_temp), "%s.type", w->temp_path);
-	if ((error = write_small_file(path, side_temp,
-				      media_type ? media_type : "application/octet-stream")) < 0)
-		goto done;
-	object_path(path, cache, &w->digest, "");
-	if (rename(w->temp_path, path) < 0) {
-		error = brt_error_set(BRT_EIO, "cannot rename into %s: %s", path, strerror(errno));
-		goto done;
+	if ((object = table_find(&cache->objects, digest->str))) {
+		cache->bytes -= size; /* stored once: the reservation goes */
+	} else if ((object = table_get(&cache->objects, digest->str, 0))) {
+		object->size = size;
+	} else {
+		cache->bytes -= size;
+		error = BRT_ENOMEM;
 	}
-	w->temp_path[0] = '\0';
-	snprintf(dir, sizeof(dir), "%s/objects/%s", cache->dir, alg_name(&w->digest));
-	if ((error = fsync_dir(dir)) < 0)
-		goto done;
-	/* The grant comes last: it is what makes the object visible. */
-	snprintf(dir, sizeof(dir), "%s/repos/%s", cache->dir, w->repository_hex);
-	if ((error = make_dir(dir)) < 0)
-		goto done;
-	grant_path(path, cache, w->repository_hex, &w->digest);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		error = brt_error_set(BRT_EIO, "cannot create %s: %s", path, strerror(errno));
-		goto done;
+	if (object) {
+		object->used_ms = object->touched_ms = brt_now_ms();
+		error = add_grant(cache, repo_hash, digest, media_type);
 	}
-	close(fd);
-	error = fsync_dir(dir);
-done:
-	if (locked)
-		pthread_mutex_unlock(&cache->lock);
-	if (w->temp_path[0]) {
-		unlink(w->temp_path);
-		w->temp_path[0] = '\0';
+	pthread_mutex_unlock(&cache->lock);
+	return error < 0 ? error : write_grant(cache, repo_hash, digest, media_type);
+}
+
+/* ------------------------------------------------------------- tags */
+
+int brt_edge_cache_tag_set(brt_edge_cache *cache, const char *repository, const char *tag,
+			   const brt_digest *digest)
+{
+	char key[64 + 1 + BRT_EDGE_TAG_MAX + 1], sub[80];
+	int changed = 1;
+	entry *e;
+
+	if (!tag_valid(tag))
+		return brt_error_set(BRT_EINVALID, "not a tag");
+	repository_hash(key, repository);
+	snprintf(key + 64, sizeof(key) - 64, "/%s", tag);
+	pthread_mutex_lock(&cache->lock);
+	if ((e = table_get(&cache->tags, key, BRT_DIGEST_STR_MAX))) {
+		char *value = e->key + strlen(e->key) + 1;
+		changed = strcmp(value, digest->str) != 0;
+		snprintf(value, BRT_DIGEST_STR_MAX + 1, "%s", digest->str);
+		e->value = value;
 	}
+	pthread_mutex_unlock(&cache->lock);
+	if (!e)
+		return BRT_ENOMEM;
+	if (!changed)
+		return 0;
+	snprintf(sub, sizeof(sub), "tags/%.64s", key);
+	return write_side_file(cache, sub, tag, digest->str);
+}
+
+int brt_edge_cache_tag_get(brt_digest *out, brt_edge_cache *cache, const char *repository, const char *tag)
+{
+	char key[64 + 1 + BRT_EDGE_TAG_MAX + 1];
+	int error = 0;
+	entry *e;
+
+	if (!tag_valid(tag))
+		return brt_error_set(BRT_EINVALID, "not a tag");
+	repository_hash(key, repository);
+	snprintf(key + 64, sizeof(key) - 64, "/%s", tag);
+	pthread_mutex_lock(&cache->lock);
+	if (!(e = table_find(&cache->tags, key)))
+		error = brt_error_set(BRT_ENOTFOUND, "tag never resolved here");
+	else
+		error = brt_digest_parse(out, e->value, strlen(e->value));
+	pthread_mutex_unlock(&cache->lock);
 	return error;
 }
 
-void brt_edge_cache_writer_free(brt_edge_cache_writer *w)
+void brt_edge_cache_stats_get(brt_edge_cache_stats *out, brt_edge_cache *cache)
 {
-	if (!w)
-		return;
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->temp_path[0])
-		unlink(w->temp_path);
-	free(w);
+	pthread_mutex_lock(&cache->lock);
+	out->bytes = cache->bytes;
+	out->objects = cache->objects.count;
+	out->evictions = cache->evictions;
+	out->max_bytes = cache->max_bytes;
+	pthread_mutex_unlock(&cache->lock);
 }

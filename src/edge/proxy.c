@@ -1,14 +1,19 @@
 /* The forwarding handler of berth-edge.  A request is checked against the
- * short list of pull endpoints, then forwarded once its (ignored) body is
- * in: the upstream transfer runs until its headers are in, the client's
- * response is made from them, and the body follows through the
- * response's reader, which drives the transfer (see upstream.c).  The
- * proxy speaks for itself only when it refuses a request or cannot reach
- * the upstream; upstream answers, errors included, pass through with
- * their status and body.  With a cache, a blob or manifest asked for by
- * digest is answered from disk when this repository fetched it before,
- * and a full 200 fetch of one is written to the cache as it streams
- * through (see cache.h). */
+ * short list of pull endpoints, then answered once its (ignored) body is
+ * in.  Without a cache every request is forwarded: the upstream transfer
+ * runs until its headers are in, the client's response is made from
+ * them, and the body follows through the response's reader, which drives
+ * the transfer (see upstream.c).  Upstream answers, errors included, pass
+ * through with their status and body; the proxy speaks for itself only
+ * when it refuses a request or cannot reach the upstream.
+ *
+ * With a cache, a blob or manifest asked for by digest is answered from
+ * disk when this repository fetched it before, and otherwise joins (or
+ * starts) the shared download of it (see download.h).  A manifest asked
+ * for by tag is resolved upstream first with a HEAD, then served by
+ * digest the same way; when the upstream cannot be reached (no
+ * connection, a timeout, a 5xx), the digest it gave last for the tag is
+ * served from the cache with a Warning: 110. */
 #include "edge/proxy.h"
 
 #include <stdio.h>
@@ -20,31 +25,48 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "common/clock.h"
 #include "common/dynbuf.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "edge/download.h"
 #include "oci/range.h"
 
 #define PATH_QUERY_MAX 8192
-
 #define REPOSITORY_MAX 512
+#define METRICS_MAX 8192
+/* How long a /healthz verdict on the upstream is reused (ms). */
+#define HEALTH_TTL_MS 2000
 
 typedef struct edge_request {
-	brt_upstream *upstream;
-	brt_edge_cache *cache;           /* NULL: no caching */
+	brt_edge_context *context;
 	brt_upstream_transfer *transfer; /* until a response owns it */
-	int cacheable;                   /* a blob or manifest by digest */
+	int pinned;                      /* a hit: the object is pinned until cleanup */
 	brt_digest digest;
 	char repository[REPOSITORY_MAX];
 } edge_request;
 
-/* A streamed upstream body, and the cache writer it feeds (if any). */
+/* A forwarded upstream body. */
 typedef struct edge_body {
 	brt_upstream_transfer *transfer;
-	brt_edge_cache_writer *writer;
-	char media_type[BRT_EDGE_MEDIA_TYPE_MAX + 1];
-	char digest[BRT_DIGEST_STR_MAX + 1];
+	brt_edge_context *context;
 } edge_body;
+
+/* A body streamed from a shared download. */
+typedef struct shared_body {
+	brt_edge_download *download;
+	struct MHD_Connection *conn;
+	brt_edge_waiter waiter;
+} shared_body;
+
+static const char *const result_names[BRT_EDGE_RESULTS] = {
+	"hit", "miss", "shared", "offline", "forward", "unavailable", "refused", "local",
+};
+
+static const char *const result_notes[BRT_EDGE_RESULTS] = {
+	"cache=hit",     "cache=miss",        "cache=shared",  "cache=offline",
+	"cache=forward", "cache=unavailable", "cache=refused", "cache=local",
+};
 
 static const char api_version_header[] = "Docker-Distribution-API-Version";
 
@@ -55,8 +77,10 @@ static const char *const passed_headers[] = {
 	"Location",     "OCI-Filters-Applied",   "Last-Modified", "Retry-After",
 };
 
-static void respond_error(brt_http_request *http, unsigned int status, const char *code, const char *message,
-			  const char *detail)
+/* An OCI error answer, with one extra header if `header` is set. */
+static void respond_error_with(brt_http_request *http, unsigned int status, const char *code,
+			       const char *message, const char *detail, const char *header,
+			       const char *header_value)
 {
 	json_t *body = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "code", code, "message", message, "detail",
 				 detail ? detail : "");
@@ -74,7 +98,15 @@ static void respond_error(brt_http_request *http, unsigned int status, const cha
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, api_version_header, "registry/2.0");
+	if (header)
+		MHD_add_response_header(resp, header, header_value);
 	brt_http_respond(http, status, resp, len);
+}
+
+static void respond_error(brt_http_request *http, unsigned int status, const char *code, const char *message,
+			  const char *detail)
+{
+	respond_error_with(http, status, code, message, detail, NULL, NULL);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -193,61 +225,6 @@ static const char *path_and_query(brt_http_request *http)
 	return out;
 }
 
-/* The whole body went through: keep it if it is what was asked for. */
-static void finish_cache(edge_body *body)
-{
-	if (brt_edge_cache_writer_commit(body->writer, body->media_type) < 0)
-		brt_log_warn("cache: %s not stored: %s", body->digest, brt_error_last());
-	else
-		brt_log_info("cache: stored %s", body->digest);
-	brt_edge_cache_writer_free(body->writer);
-	body->writer = NULL;
-}
-
-static ssize_t read_body(void *payload, uint64_t pos, char *buf, size_t max)
-{
-	edge_body *body = payload;
-	ssize_t n;
-
-	(void)pos;
-	n = brt_upstream_read(body->transfer, buf, max);
-	if (n > 0) {
-		/* A failed write only costs the caching, never the download;
-		 * the writer remembers the failure and stores nothing. */
-		if (body->writer && brt_edge_cache_writer_add(body->writer, buf, (size_t)n) == 0 &&
-		    brt_edge_cache_writer_complete(body->writer))
-			finish_cache(body);
-		return n;
-	}
-	if (n == 0) {
-		if (body->writer)
-			finish_cache(body);
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	}
-	brt_log_warn("%s", brt_error_last());
-	return MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-/* Also when the client went away mid-body: an unfinished writer drops
- * its temp file. */
-static void free_body(void *payload)
-{
-	edge_body *body = payload;
-
-	brt_edge_cache_writer_free(body->writer);
-	brt_upstream_transfer_free(body->transfer);
-	free(body);
-}
-
-static ssize_t no_body(void *payload, uint64_t pos, char *buf, size_t max)
-{
-	(void)payload;
-	(void)pos;
-	(void)buf;
-	(void)max;
-	return MHD_CONTENT_READER_END_OF_STREAM;
-}
-
 /* A Link or Location naming the upstream, made relative: the client
  * reaches it through the proxy.  Link values look like <URL>; rel=... */
 static const char *rewrite_location(brt_http_request *http, const char *origin, const char *value)
@@ -261,37 +238,85 @@ static const char *rewrite_location(brt_http_request *http, const char *origin, 
 	return bracket ? brt_pool_printf(&http->pool, "<%s", v + n) : v + n;
 }
 
-static void forward(brt_http_request *http, edge_request *req)
+static void note(brt_http_request *http, brt_edge_context *context, brt_edge_result result)
 {
-	const char *headers[4] = {NULL};
+	http->log_note = result_notes[result];
+	atomic_fetch_add(&context->results[result], 1);
+}
+
+static void respond_unreachable(brt_http_request *http, brt_edge_context *context, const char *detail)
+{
+	note(http, context, BRT_EDGE_UNAVAILABLE);
+	atomic_fetch_add(&context->upstream_errors, 1);
+	respond_error(http, 503, "UNAVAILABLE", "the upstream registry is unreachable", detail);
+}
+
+/* ------------------------------------------------------------ forwarding */
+
+static ssize_t read_forwarded(void *payload, uint64_t pos, char *buf, size_t max)
+{
+	edge_body *body = payload;
+	ssize_t n;
+
+	(void)pos;
+	n = brt_upstream_read(body->transfer, buf, max);
+	if (n > 0) {
+		atomic_fetch_add(&body->context->bytes_forwarded, (uint64_t)n);
+		return n;
+	}
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	brt_log_warn("%s", brt_error_last());
+	atomic_fetch_add(&body->context->upstream_errors, 1);
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_forwarded(void *payload)
+{
+	edge_body *body = payload;
+
+	brt_upstream_transfer_free(body->transfer);
+	free(body);
+}
+
+static ssize_t no_body(void *payload, uint64_t pos, char *buf, size_t max)
+{
+	(void)payload;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* Start `method` of `target` upstream with the client's negotiation
+ * headers, into req->transfer.  0, or BRT_EIO (unreachable), BRT_ENOMEM. */
+static int start_upstream(brt_http_request *http, edge_request *req, const char *method, const char *target)
+{
 	static const char *const client_headers[] = {"Accept", "Range", "If-None-Match"};
-	const char *target, *name, *value, *origin = brt_upstream_origin(req->upstream);
-	struct MHD_Response *resp;
-	edge_body *body = NULL;
-	unsigned int status;
-	int64_t length;
+	const char *headers[4] = {NULL}, *value;
 	size_t count = 0;
 
 	for (size_t i = 0; i < sizeof(client_headers) / sizeof(client_headers[0]); i++)
 		if ((value = brt_http_header(http, client_headers[i])) &&
-		    !(headers[count++] = brt_pool_printf(&http->pool, "%s: %s", client_headers[i], value))) {
-			brt_http_respond(http, 500, NULL, 0);
-			return;
-		}
-	if (!(target = path_and_query(http))) {
-		respond_error(http, 414, "UNSUPPORTED", "the operation is unsupported",
-			      "request URL too long");
-		return;
-	}
-	if (brt_upstream_start(&req->transfer, req->upstream, http->method == BRT_HEAD ? "HEAD" : "GET",
-			       target, headers) < 0) {
-		brt_log_warn("%s %s: %s", http->method_name, target, brt_error_last());
-		respond_error(http, 503, "UNKNOWN", "the upstream registry is unreachable", brt_error_last());
-		return;
-	}
-	status = brt_upstream_status(req->transfer);
-	length = brt_upstream_content_length(req->transfer);
-	if (http->method == BRT_HEAD || status == 204 || status == 304)
+		    !(headers[count++] = brt_pool_printf(&http->pool, "%s: %s", client_headers[i], value)))
+			return brt_error_set(BRT_ENOMEM, "out of request memory");
+	brt_upstream_transfer_free(req->transfer);
+	req->transfer = NULL;
+	return brt_upstream_start(&req->transfer, req->context->upstream, method, target, headers);
+}
+
+/* Answer the client from the upstream answer in req->transfer: status,
+ * the headers a client needs and, unless HEAD or bodyless, the body. */
+static void respond_from_upstream(brt_http_request *http, edge_request *req)
+{
+	const char *name, *value, *origin = brt_upstream_origin(req->context->upstream);
+	unsigned int status = brt_upstream_status(req->transfer);
+	int64_t length = brt_upstream_content_length(req->transfer);
+	int bodyless = http->method == BRT_HEAD || status == 204 || status == 304;
+	struct MHD_Response *resp;
+	edge_body *body = NULL;
+
+	if (bodyless)
 		resp = MHD_create_response_from_callback(length >= 0 && status != 204 && status != 304
 								 ? (uint64_t)length
 								 : 0,
@@ -300,20 +325,14 @@ static void forward(brt_http_request *http, edge_request *req)
 		resp = NULL;
 	else {
 		body->transfer = req->transfer;
+		body->context = req->context;
 		resp = MHD_create_response_from_callback(length >= 0 ? (uint64_t)length : MHD_SIZE_UNKNOWN,
-							 64 * 1024, read_body, body, free_body);
+							 64 * 1024, read_forwarded, body, free_forwarded);
 	}
 	if (!resp) {
 		free(body);
 		brt_http_respond(http, 500, NULL, 0);
 		return;
-	}
-	/* Only a whole 200 body can be the object asked for. */
-	if (body && req->cache && req->cacheable && status == 200 && !brt_http_header(http, "Range")) {
-		if (brt_edge_cache_writer_open(&body->writer, req->cache, req->repository, &req->digest,
-					       length) < 0)
-			brt_log_warn("cache: %s", brt_error_last());
-		snprintf(body->digest, sizeof(body->digest), "%s", req->digest.str);
 	}
 	for (size_t i = 0; brt_upstream_header(req->transfer, i, &name, &value); i++)
 		for (size_t j = 0; j < sizeof(passed_headers) / sizeof(passed_headers[0]); j++) {
@@ -323,33 +342,66 @@ static void forward(brt_http_request *http, edge_request *req)
 				value = rewrite_location(http, origin, value);
 			if (value)
 				MHD_add_response_header(resp, passed_headers[j], value);
-			if (value && body && strcasecmp(name, "Content-Type") == 0)
-				snprintf(body->media_type, sizeof(body->media_type), "%s", value);
 		}
 	MHD_add_response_header(resp, api_version_header, "registry/2.0");
 	/* The response's reader owns a streamed transfer from here on. */
-	if (http->method != BRT_HEAD && status != 204 && status != 304)
+	if (body)
 		req->transfer = NULL;
 	brt_http_respond(http, status, resp, length > 0 ? (uint64_t)length : 0);
 }
 
-/* A hit: the object from disk, whole, one range of it, or its headers. */
-static void serve_cached(brt_http_request *http, int fd, uint64_t size, const char *media_type,
-			 const brt_digest *digest)
+/* Pass the request to the upstream as it is and its answer back. */
+static void forward(brt_http_request *http, edge_request *req)
+{
+	const char *target = path_and_query(http);
+
+	note(http, req->context, BRT_EDGE_FORWARD);
+	if (!target) {
+		respond_error(http, 414, "UNSUPPORTED", "the operation is unsupported",
+			      "request URL too long");
+		return;
+	}
+	if (start_upstream(http, req, http->method == BRT_HEAD ? "HEAD" : "GET", target) < 0) {
+		brt_log_warn("%s %s: %s", http->method_name, target, brt_error_last());
+		respond_unreachable(http, req->context, brt_error_last());
+		return;
+	}
+	respond_from_upstream(http, req);
+}
+
+/* ------------------------------------------------------------ the cache */
+
+static void add_object_headers(struct MHD_Response *resp, const char *media_type, const brt_digest *digest)
+{
+	char etag[BRT_DIGEST_STR_MAX + 3];
+
+	snprintf(etag, sizeof(etag), "\"%s\"", digest->str);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, media_type);
+	MHD_add_response_header(resp, "Docker-Content-Digest", digest->str);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	MHD_add_response_header(resp, api_version_header, "registry/2.0");
+}
+
+/* A hit: the object from disk (sendfile), whole, one range of it, or its
+ * headers.  Takes `fd`. */
+static void serve_cached(brt_http_request *http, edge_request *req, int fd, uint64_t size,
+			 const char *media_type, const char *warning)
 {
 	uint64_t start = 0, len = size;
 	unsigned int status = 200;
 	const char *range = http->method == BRT_GET ? brt_http_header(http, "Range") : NULL;
 	struct MHD_Response *resp;
-	char text[BRT_DIGEST_STR_MAX + 64];
+	char text[96];
 	int error;
 
 	if (range) {
 		error = brt_parse_range(&start, &len, range, size);
 		if (error == BRT_ERANGE) {
 			close(fd);
-			respond_error(http, 416, "RANGE_INVALID", "invalid content range",
-				      "range not satisfiable");
+			snprintf(text, sizeof(text), "bytes */%llu", (unsigned long long)size);
+			respond_error_with(http, 416, "RANGE_INVALID", "invalid content range",
+					   "range not satisfiable", MHD_HTTP_HEADER_CONTENT_RANGE, text);
 			return;
 		}
 		if (error < 0) { /* malformed or several ranges: all of it */
@@ -369,19 +421,328 @@ static void serve_cached(brt_http_request *http, int fd, uint64_t size, const ch
 		brt_http_respond(http, 500, NULL, 0);
 		return;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, media_type);
-	MHD_add_response_header(resp, "Docker-Content-Digest", digest->str);
-	snprintf(text, sizeof(text), "\"%s\"", digest->str);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, text);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-	MHD_add_response_header(resp, api_version_header, "registry/2.0");
+	add_object_headers(resp, media_type, &req->digest);
 	if (status == 206) {
 		snprintf(text, sizeof(text), "bytes %llu-%llu/%llu", (unsigned long long)start,
 			 (unsigned long long)(start + len - 1), (unsigned long long)size);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, text);
 	}
+	if (warning)
+		MHD_add_response_header(resp, "Warning", warning);
+	if (http->method == BRT_GET)
+		atomic_fetch_add(&req->context->bytes_from_cache, len);
 	brt_http_respond(http, status, resp, http->method == BRT_HEAD ? 0 : len);
 }
+
+/* Look req->digest up for req->repository and serve it if there. */
+static int try_cached(brt_http_request *http, edge_request *req, const char *warning)
+{
+	const char *media_type;
+	uint64_t size;
+	int fd;
+
+	if (brt_edge_cache_lookup(&fd, &size, &media_type, req->context->cache, req->repository,
+				  &req->digest) < 0)
+		return 0;
+	req->pinned = 1;
+	serve_cached(http, req, fd, size, media_type, warning);
+	return 1;
+}
+
+static void park_connection(void *payload)
+{
+	MHD_suspend_connection(((shared_body *)payload)->conn);
+}
+
+static void wake_connection(void *payload)
+{
+	MHD_resume_connection(((shared_body *)payload)->conn);
+}
+
+static ssize_t read_shared(void *payload, uint64_t pos, char *buf, size_t max)
+{
+	shared_body *body = payload;
+	size_t n;
+	int parked;
+
+	if (brt_edge_download_read(&n, &parked, body->download, buf, max, pos, &body->waiter) < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n > 0)
+		return (ssize_t)n;
+	/* Parked: libmicrohttpd calls again once the download woke it. */
+	return parked ? 0 : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void free_shared(void *payload)
+{
+	shared_body *body = payload;
+
+	brt_edge_download_leave(body->download, &body->waiter);
+	free(body);
+}
+
+/* Stream a joined download to the client. */
+static void serve_download(brt_http_request *http, edge_request *req, brt_edge_download *download)
+{
+	uint64_t size = brt_edge_download_size(download);
+	shared_body *body = calloc(1, sizeof(*body));
+	struct MHD_Response *resp = NULL;
+
+	if (body) {
+		body->download = download;
+		body->conn = http->conn;
+		body->waiter.park = park_connection;
+		body->waiter.wake = wake_connection;
+		body->waiter.payload = body;
+		resp = MHD_create_response_from_callback(size, 64 * 1024, read_shared, body, free_shared);
+	}
+	if (!resp) {
+		brt_edge_download_leave(download, NULL);
+		free(body);
+		brt_http_respond(http, 500, NULL, 0);
+		return;
+	}
+	add_object_headers(resp, brt_edge_download_media_type(download), &req->digest);
+	brt_http_respond(http, 200, resp, size);
+}
+
+/* A blob or manifest by digest (req->repository, req->digest), with a
+ * cache.  `warning` marks an answer from the cache while offline. */
+static void serve_digest(brt_http_request *http, edge_request *req, int manifest)
+{
+	brt_edge_context *context = req->context;
+	brt_edge_download *download;
+	const char *name, *value;
+	char target[REPOSITORY_MAX + 64 + BRT_DIGEST_STR_MAX];
+	int shared, error;
+
+	if (try_cached(http, req, NULL)) {
+		note(http, context, BRT_EDGE_HIT);
+		return;
+	}
+	snprintf(target, sizeof(target), "/v2/%s/%s/%s", req->repository, manifest ? "manifests" : "blobs",
+		 req->digest.str);
+	/* Stored for another repository: one HEAD asks whether this one
+	 * may have it too, instead of downloading it again. */
+	if (brt_edge_cache_has(context->cache, &req->digest) &&
+	    start_upstream(http, req, "HEAD", target) == 0 && brt_upstream_status(req->transfer) == 200) {
+		const char *media_type = NULL;
+		for (size_t i = 0; brt_upstream_header(req->transfer, i, &name, &value); i++)
+			if (strcasecmp(name, "Content-Type") == 0)
+				media_type = value;
+		if (brt_edge_cache_grant(context->cache, req->repository, &req->digest, media_type) == 0 &&
+		    try_cached(http, req, NULL)) {
+			note(http, context, BRT_EDGE_HIT);
+			return;
+		}
+	}
+	/* A range, or a HEAD, of an object not here goes to the upstream. */
+	if (http->method != BRT_GET || brt_http_header(http, "Range")) {
+		forward(http, req);
+		return;
+	}
+	error = brt_edge_download_join(&download, &shared, context->downloads, req->repository, &req->digest,
+				       manifest);
+	if (error == BRT_EIO) {
+		respond_unreachable(http, context,
+				    "the upstream registry is unreachable and this object is not cached");
+		return;
+	}
+	if (error < 0) {
+		forward(http, req);
+		return;
+	}
+	note(http, context, shared ? BRT_EDGE_SHARED : BRT_EDGE_MISS);
+	serve_download(http, req, download);
+}
+
+/* The upstream unreachable for a manifest by tag: the digest it gave
+ * last for the tag, from the cache, marked stale. */
+static void serve_offline(brt_http_request *http, edge_request *req, const char *tag, const char *detail)
+{
+	atomic_fetch_add(&req->context->upstream_errors, 1);
+	if (brt_edge_cache_tag_get(&req->digest, req->context->cache, req->repository, tag) == 0 &&
+	    try_cached(http, req,
+		       "110 berth-edge \"Response is Stale: the upstream registry is unreachable\"")) {
+		brt_log_warn("upstream unreachable (%s): %s:%s served as %s from the cache", detail,
+			     req->repository, tag, req->digest.str);
+		note(http, req->context, BRT_EDGE_OFFLINE);
+		return;
+	}
+	note(http, req->context, BRT_EDGE_UNAVAILABLE);
+	respond_error(http, 503, "UNAVAILABLE", "the upstream registry is unreachable",
+		      brt_pool_printf(&http->pool, "%s:%s is not cached here (%s)", req->repository, tag,
+				      detail));
+}
+
+/* A manifest by tag, with a cache: resolved upstream with a HEAD, then
+ * served by digest. */
+static void serve_tag(brt_http_request *http, edge_request *req, const char *tag)
+{
+	const char *name, *value, *digest = NULL;
+	unsigned int status;
+
+	if (start_upstream(http, req, "HEAD", path_and_query(http)) < 0) {
+		serve_offline(http, req, tag, brt_error_last());
+		return;
+	}
+	status = brt_upstream_status(req->transfer);
+	if (status >= 500) {
+		serve_offline(http, req, tag, brt_pool_printf(&http->pool, "status %u", status));
+		return;
+	}
+	for (size_t i = 0; brt_upstream_header(req->transfer, i, &name, &value); i++)
+		if (strcasecmp(name, "Docker-Content-Digest") == 0)
+			digest = value;
+	if (status != 200 || !digest || brt_digest_parse(&req->digest, digest, strlen(digest)) < 0) {
+		/* An error (its body comes with a GET), or no digest to go by. */
+		if (http->method == BRT_HEAD)
+			respond_from_upstream(http, req);
+		else
+			forward(http, req);
+		note(http, req->context, BRT_EDGE_FORWARD);
+		return;
+	}
+	if (brt_edge_cache_tag_set(req->context->cache, req->repository, tag, &req->digest) < 0)
+		brt_log_warn("cannot remember %s:%s: %s", req->repository, tag, brt_error_last());
+	if (http->method == BRT_HEAD && !brt_edge_cache_has(req->context->cache, &req->digest)) {
+		note(http, req->context, BRT_EDGE_FORWARD);
+		respond_from_upstream(http, req);
+		return;
+	}
+	brt_upstream_transfer_free(req->transfer);
+	req->transfer = NULL;
+	serve_digest(http, req, 1);
+}
+
+/* /v2/<name>/manifests/<tag>: 1 with the name in req->repository and
+ * the tag in *tag_out (borrowed from `url`). */
+static int manifest_tag(edge_request *req, const char **tag_out, const char *url)
+{
+	const char *rest = url + 4, *last = strrchr(url, '/');
+	static const char kind[] = "/manifests";
+	size_t n = sizeof(kind) - 1, name_len;
+
+	if (!last || last < rest || strchr(last, ':') || (size_t)(last - rest) <= n ||
+	    memcmp(last - n, kind, n) != 0)
+		return 0;
+	name_len = (size_t)(last - n - rest);
+	if (name_len + 1 > sizeof(req->repository))
+		return 0;
+	memcpy(req->repository, rest, name_len);
+	req->repository[name_len] = '\0';
+	*tag_out = last + 1;
+	return 1;
+}
+
+/* ------------------------------------------------------------ local endpoints */
+
+size_t brt_edge_metrics_text(char *buf, size_t cap, brt_edge_context *context)
+{
+	brt_edge_cache_stats stats;
+	brt_edge_download_counts downloads;
+	size_t len = 0;
+	int n;
+
+#define EMIT(...)                                                \
+	do {                                                     \
+		n = snprintf(buf + len, cap - len, __VA_ARGS__); \
+		if (n < 0 || (size_t)n >= cap - len)             \
+			return 0;                                \
+		len += (size_t)n;                                \
+	} while (0)
+
+	memset(&stats, 0, sizeof(stats));
+	memset(&downloads, 0, sizeof(downloads));
+	if (context->cache)
+		brt_edge_cache_stats_get(&stats, context->cache);
+	if (context->downloads)
+		brt_edge_downloads_counts(&downloads, context->downloads);
+	EMIT("# HELP berth_edge_requests_total Requests by how they were answered.\n"
+	     "# TYPE berth_edge_requests_total counter\n");
+	for (size_t i = 0; i < BRT_EDGE_RESULTS; i++)
+		EMIT("berth_edge_requests_total{result=\"%s\"} %llu\n", result_names[i],
+		     (unsigned long long)atomic_load(&context->results[i]));
+	EMIT("# HELP berth_edge_bytes_total Body bytes sent to clients from the cache, and received from "
+	     "the upstream (downloads into the cache, and forwarded bodies).\n"
+	     "# TYPE berth_edge_bytes_total counter\n"
+	     "berth_edge_bytes_total{source=\"cache\"} %llu\n"
+	     "berth_edge_bytes_total{source=\"upstream\"} %llu\n",
+	     (unsigned long long)atomic_load(&context->bytes_from_cache),
+	     (unsigned long long)(downloads.bytes + atomic_load(&context->bytes_forwarded)));
+	EMIT("# HELP berth_edge_upstream_errors_total Upstream unreachable, 5xx answers and broken "
+	     "transfers.\n# TYPE berth_edge_upstream_errors_total counter\nberth_edge_upstream_errors_total "
+	     "%llu\n",
+	     (unsigned long long)(atomic_load(&context->upstream_errors) + downloads.failed));
+	EMIT("# HELP berth_edge_downloads_total Downloads into the cache: started, joined by another "
+	     "request, failed.\n# TYPE berth_edge_downloads_total counter\n"
+	     "berth_edge_downloads_total{event=\"started\"} %llu\n"
+	     "berth_edge_downloads_total{event=\"shared\"} %llu\n"
+	     "berth_edge_downloads_total{event=\"failed\"} %llu\n",
+	     (unsigned long long)downloads.started, (unsigned long long)downloads.shared,
+	     (unsigned long long)downloads.failed);
+	EMIT("# HELP berth_edge_cache_bytes Bytes of cached objects (with space reserved by downloads).\n"
+	     "# TYPE berth_edge_cache_bytes gauge\nberth_edge_cache_bytes %llu\n"
+	     "# HELP berth_edge_cache_max_bytes The cache's bound (0: none).\n"
+	     "# TYPE berth_edge_cache_max_bytes gauge\nberth_edge_cache_max_bytes %llu\n"
+	     "# HELP berth_edge_cache_objects Cached objects.\n"
+	     "# TYPE berth_edge_cache_objects gauge\nberth_edge_cache_objects %llu\n"
+	     "# HELP berth_edge_cache_evictions_total Objects evicted to keep the bound.\n"
+	     "# TYPE berth_edge_cache_evictions_total counter\nberth_edge_cache_evictions_total %llu\n",
+	     (unsigned long long)stats.bytes, (unsigned long long)stats.max_bytes,
+	     (unsigned long long)stats.objects, (unsigned long long)stats.evictions);
+	EMIT("# HELP berth_edge_upstream_up Whether the upstream answered the last health check.\n"
+	     "# TYPE berth_edge_upstream_up gauge\nberth_edge_upstream_up %d\n",
+	     atomic_load(&context->upstream_reachable));
+#undef EMIT
+	return len;
+}
+
+static void respond_text(brt_http_request *http, unsigned int status, const char *type, const char *text)
+{
+	size_t len = strlen(text);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	brt_http_respond(http, status, resp, len);
+}
+
+static void serve_metrics(brt_http_request *http, brt_edge_context *context)
+{
+	char *text = brt_pool_alloc(&http->pool, METRICS_MAX);
+
+	if (!text || brt_edge_metrics_text(text, METRICS_MAX, context) == 0) {
+		brt_http_respond(http, 500, NULL, 0);
+		return;
+	}
+	respond_text(http, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+}
+
+/* Whether the upstream answers (any status below 500 to GET /v2/),
+ * checked at most every HEALTH_TTL_MS. */
+static void serve_health(brt_http_request *http, edge_request *req)
+{
+	brt_edge_context *context = req->context;
+	int64_t now = brt_monotonic_ms();
+	int up;
+
+	if (now - atomic_load(&context->health_checked_ms) >= HEALTH_TTL_MS) {
+		up = start_upstream(http, req, "GET", "/v2/") == 0 &&
+		     brt_upstream_status(req->transfer) < 500;
+		atomic_store(&context->upstream_reachable, up);
+		atomic_store(&context->health_checked_ms, now);
+	}
+	up = atomic_load(&context->upstream_reachable);
+	respond_text(http, up ? 200 : 503, "application/json",
+		     up ? "{\"status\":\"ok\",\"upstream\":\"reachable\"}\n"
+			: brt_pool_printf(&http->pool,
+					  "{\"status\":\"degraded\",\"upstream\":\"unreachable\",\"cache\":"
+					  "\"%s\"}\n",
+					  context->cache ? "serving" : "none"));
+}
+
+/* ------------------------------------------------------------ handler */
 
 static void on_headers(brt_http_request *http, void *payload)
 {
@@ -393,10 +754,13 @@ static void on_headers(brt_http_request *http, void *payload)
 		return;
 	}
 	memset(req, 0, sizeof(*req));
-	req->upstream = context->upstream;
-	req->cache = context->cache;
+	req->context = context;
 	http->state = req;
+	if ((http->method == BRT_GET || http->method == BRT_HEAD) &&
+	    (strcmp(http->url, "/metrics") == 0 || strcmp(http->url, "/healthz") == 0))
+		return;
 	if ((http->method != BRT_GET && http->method != BRT_HEAD) || !brt_edge_forwarded(http->url)) {
+		note(http, context, BRT_EDGE_REFUSED);
 		respond_error(http, 405, "UNSUPPORTED", "the operation is unsupported",
 			      "berth-edge forwards only pulls: GET and HEAD of /v2/, manifests, blobs, tags "
 			      "and referrers");
@@ -419,25 +783,28 @@ static void on_body(brt_http_request *http, const char *data, size_t len, void *
 static void on_complete(brt_http_request *http, void *payload)
 {
 	edge_request *req = http->state;
+	const char *tag;
 
 	(void)payload;
 	if (!req || http->responded)
 		return;
-	if (req->cache) {
-		char media_type[BRT_EDGE_MEDIA_TYPE_MAX + 1];
-		uint64_t size;
-		int fd;
-
-		req->cacheable =
-			brt_edge_cacheable(req->repository, sizeof(req->repository), &req->digest, http->url);
-		if (req->cacheable && brt_edge_cache_lookup(&fd, &size, media_type, req->cache,
-							    req->repository, &req->digest) == 0) {
-			brt_log_info("cache hit: %s %s", http->method_name, http->url);
-			serve_cached(http, fd, size, media_type, &req->digest);
+	if (http->url[0] != '/' || http->url[1] != 'v') {
+		note(http, req->context, BRT_EDGE_LOCAL);
+		if (strcmp(http->url, "/metrics") == 0)
+			serve_metrics(http, req->context);
+		else
+			serve_health(http, req);
+		return;
+	}
+	if (req->context->cache) {
+		if (brt_edge_cacheable(req->repository, sizeof(req->repository), &req->digest, http->url)) {
+			serve_digest(http, req, strstr(http->url, "/manifests/") != NULL);
 			return;
 		}
-		brt_log_info("cache %s: %s %s", req->cacheable ? "miss" : "forward", http->method_name,
-			     http->url);
+		if (manifest_tag(req, &tag, http->url)) {
+			serve_tag(http, req, tag);
+			return;
+		}
 	}
 	forward(http, req);
 }
@@ -447,10 +814,13 @@ static void on_cleanup(brt_http_request *http, void *payload)
 	edge_request *req = http->state;
 
 	(void)payload;
-	if (req) {
-		brt_upstream_transfer_free(req->transfer);
-		req->transfer = NULL;
-	}
+	if (!req)
+		return;
+	brt_upstream_transfer_free(req->transfer);
+	req->transfer = NULL;
+	if (req->pinned)
+		brt_edge_cache_unpin(req->context->cache, &req->digest);
+	req->pinned = 0;
 }
 
 static void on_refused(brt_http_request *http, unsigned int status, brt_http_refusal why, const char *detail,
@@ -462,6 +832,35 @@ static void on_refused(brt_http_request *http, unsigned int status, brt_http_ref
 		      detail && detail[0] ? detail : "malformed request framing");
 }
 
+static void on_drained(void *payload)
+{
+	brt_edge_context *context = payload;
+
+	/* Parked readers must be awake before the connections close. */
+	brt_edge_downloads_stop(context->downloads);
+}
+
+int brt_edge_context_init(brt_edge_context *context)
+{
+	for (size_t i = 0; i < BRT_EDGE_RESULTS; i++)
+		atomic_store(&context->results[i], 0);
+	atomic_store(&context->bytes_from_cache, 0);
+	atomic_store(&context->bytes_forwarded, 0);
+	atomic_store(&context->upstream_errors, 0);
+	atomic_store(&context->health_checked_ms, INT64_MIN / 2);
+	atomic_store(&context->upstream_reachable, 0);
+	context->downloads = NULL;
+	if (context->cache)
+		return brt_edge_downloads_new(&context->downloads, context->cache, context->upstream);
+	return 0;
+}
+
+void brt_edge_context_free(brt_edge_context *context)
+{
+	brt_edge_downloads_free(context->downloads);
+	context->downloads = NULL;
+}
+
 void brt_edge_handler(brt_http_handler *out, brt_edge_context *context)
 {
 	memset(out, 0, sizeof(*out));
@@ -470,6 +869,7 @@ void brt_edge_handler(brt_http_handler *out, brt_edge_context *context)
 	out->on_complete = on_complete;
 	out->on_cleanup = on_cleanup;
 	out->on_refused = on_refused;
+	out->on_drained = on_drained;
 	out->pool_size = 64 * 1024;
 	out->payload = context;
 }

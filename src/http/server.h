@@ -72,8 +72,8 @@ typedef struct brt_http_options {
 	 * its content reader calls MHD_suspend_connection and returns 0, and
 	 * MHD_resume_connection (from any thread) wakes it when bytes come. */
 	int allow_suspend;
-	const char *tls_cert, *tls_key;  /* PEM files; NULL or "" for plain HTTP */
-	const char *client_ca;           /* PEM file of CAs for client certificates; NULL or "" for none */
+	const char *tls_cert, *tls_key; /* PEM files; NULL or "" for plain HTTP */
+	const char *client_ca;          /* PEM file of CAs for client certificates; NULL or "" for none */
 } brt_http_options;
 
 #define BRT_HTTP_AUTO 0xffffffffu

@@ -178,11 +178,11 @@ section "upstream stopped: 503 with an OCI body"
 auth_stop
 through
 areq GET "/v2/$A/app/manifests/v1"
-expect_resp 503 UNKNOWN
+expect_resp 503 UNAVAILABLE
 expect_header Docker-Distribution-API-Version 'registry/2\.0'
 expect_match "503 detail names the upstream" "$REQ_BODY" 'unreachable'
 areq GET /v2/
-expect_resp 503 UNKNOWN
+expect_resp 503 UNAVAILABLE
 back
 edge_stop
 

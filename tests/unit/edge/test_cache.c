@@ -1,18 +1,17 @@
-/* Tests for edge/cache: an object becomes visible only after a verified
- * write and only to the repository that fetched it; a wrong digest, a
- * short body or an abandoned writer leave nothing behind; the bound
- * evicts the least recently used object; start-up clears temp files. */
+/* Tests for edge/cache: an object is served only to repositories it was
+ * granted to; grants, tags and the LRU order survive a restart; what an
+ * unfinished download wrote is dropped at start; the bound evicts the
+ * least recently used object that is not pinned and never one in use. */
 #include <dirent.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "common/error.h"
+#include "common/random.h"
 #include "edge/cache.h"
 
 static char root[] = "/tmp/berth-edge-cache-XXXXXX";
@@ -33,125 +32,160 @@ static int entries(const char *sub)
 	return n;
 }
 
-static int store(brt_edge_cache *cache, const char *repo, const char *data, size_t len, const char *claimed,
-		 int64_t announced)
+/* What a download does: reserve, write through the store, commit.  With
+ * `keep_upload`, stop after syncing (a process killed before commit). */
+static int put(brt_edge_cache *cache, const char *repo, const char *data, int keep_upload)
 {
-	brt_edge_cache_writer *w = NULL;
+	brt_blobstore *bs = brt_edge_cache_store(cache);
+	brt_blob_writer *w = NULL;
+	char id[BRT_UPLOAD_ID_LEN + 1];
+	const unsigned char *state;
+	size_t len = strlen(data), state_len;
 	brt_digest d;
 	int error;
 
-	if (claimed)
-		CHECK(brt_digest_parse(&d, claimed, strlen(claimed)) == 0);
-	else
-		brt_digest_of(&d, BRT_DIGEST_SHA256, data, len);
-	if ((error = brt_edge_cache_writer_open(&w, cache, repo, &d, announced)) < 0)
+	brt_digest_of(&d, BRT_DIGEST_SHA256, data, len);
+	if ((error = brt_edge_cache_reserve(cache, len)) < 0)
 		return error;
-	CHECK(brt_edge_cache_writer_add(w, data, len) == 0);
-	error = brt_edge_cache_writer_commit(w, "application/x-test");
-	brt_edge_cache_writer_free(w);
+	CHECK_EQ_INT(brt_random_hex(id, BRT_UPLOAD_ID_LEN), 0);
+	CHECK_EQ_INT(brt_blobstore_writer_open(&w, bs, id, 0, NULL, 0), 0);
+	if (!w)
+		return BRT_EIO;
+	CHECK_EQ_INT(w->append(w, data, len), 0);
+	CHECK_EQ_INT(w->sync(w, &state, &state_len), 0);
+	w->adopt(w);
+	if (keep_upload) {
+		w->free(w);
+		brt_edge_cache_unreserve(cache, len);
+		return 0;
+	}
+	error = brt_edge_cache_commit(cache, id, state, state_len, len, &d, repo, "application/x-test");
+	w->free(w);
 	return error;
 }
 
-static int lookup(brt_edge_cache *cache, const char *repo, const char *data, size_t len)
+/* 0 and the object's content for a hit (pinned: unpinned unless `keep_pin`). */
+static int lookup(brt_edge_cache *cache, const char *repo, const char *data, int keep_pin)
 {
-	char media_type[BRT_EDGE_MEDIA_TYPE_MAX + 1];
+	const char *media_type = NULL;
+	char buf[256];
 	uint64_t size;
 	brt_digest d;
 	int fd, error;
 
-	brt_digest_of(&d, BRT_DIGEST_SHA256, data, len);
-	error = brt_edge_cache_lookup(&fd, &size, media_type, cache, repo, &d);
-	if (error == 0) {
-		CHECK(size == len);
-		CHECK_EQ_STR(media_type, "application/x-test");
-		close(fd);
-	}
-	return error;
+	brt_digest_of(&d, BRT_DIGEST_SHA256, data, strlen(data));
+	if ((error = brt_edge_cache_lookup(&fd, &size, &media_type, cache, repo, &d)) < 0)
+		return error;
+	CHECK_EQ_INT(size, strlen(data));
+	CHECK(media_type && strcmp(media_type, "application/x-test") == 0);
+	CHECK_EQ_INT(pread(fd, buf, sizeof(buf), 0), (long)strlen(data));
+	CHECK(memcmp(buf, data, strlen(data)) == 0);
+	close(fd);
+	if (!keep_pin)
+		brt_edge_cache_unpin(cache, &d);
+	return 0;
 }
 
-static void test_grants_and_verification(brt_edge_cache *cache)
+static void test_grants_and_tags(void)
 {
-	static const char wrong[] = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-	brt_edge_cache_writer *w = NULL;
-	brt_digest d;
+	brt_edge_cache *cache = NULL;
+	brt_edge_cache_stats stats;
+	brt_digest d, got;
 
-	CHECK_EQ_INT(lookup(cache, "a/app", "hello", 5), BRT_ENOTFOUND);
-	CHECK_EQ_INT(store(cache, "a/app", "hello", 5, NULL, 5), 0);
-	CHECK_EQ_INT(lookup(cache, "a/app", "hello", 5), 0);
-	/* Same digest, a repository that never fetched it. */
-	CHECK_EQ_INT(lookup(cache, "a/other", "hello", 5), BRT_ENOTFOUND);
-	CHECK_EQ_INT(store(cache, "a/x", "other", 5, wrong, 5), BRT_EDIGEST);
-	CHECK_EQ_INT(store(cache, "a/x", "short", 5, NULL, 6), BRT_EDIGEST);
-	CHECK_EQ_INT(store(cache, "a/x", "unannounced", 11, NULL, -1), 0);
-	CHECK_EQ_INT(entries("objects/sha256"), 4); /* two objects, two media types */
-	CHECK_EQ_INT(entries("tmp"), 0);
-	/* A client gone mid-body: the writer is freed unfinished. */
-	brt_digest_of(&d, BRT_DIGEST_SHA256, "abandoned", 9);
-	CHECK(brt_edge_cache_writer_open(&w, cache, "a/x", &d, 9) == 0);
-	CHECK(brt_edge_cache_writer_add(w, "aban", 4) == 0);
-	CHECK(!brt_edge_cache_writer_complete(w));
-	CHECK_EQ_INT(entries("tmp"), 1);
-	brt_edge_cache_writer_free(w);
-	CHECK_EQ_INT(entries("tmp"), 0);
-	CHECK_EQ_INT(lookup(cache, "a/x", "abandoned", 9), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_edge_cache_open(&cache, root, 0), 0);
+	if (!cache)
+		return;
+	CHECK_EQ_INT(lookup(cache, "a/app", "hello", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(put(cache, "a/app", "hello", 0), 0);
+	CHECK_EQ_INT(lookup(cache, "a/app", "hello", 0), 0);
+	/* Stored, but not for b/app until the upstream says so. */
+	CHECK_EQ_INT(lookup(cache, "b/app", "hello", 0), BRT_ENOTFOUND);
+	brt_digest_of(&d, BRT_DIGEST_SHA256, "hello", 5);
+	CHECK(brt_edge_cache_has(cache, &d));
+	CHECK_EQ_INT(brt_edge_cache_grant(cache, "a/other", &d, "application/x-test"), 0);
+	CHECK_EQ_INT(lookup(cache, "a/other", "hello", 0), 0);
+	/* The same object fetched again for another repository is stored once. */
+	CHECK_EQ_INT(put(cache, "c/app", "hello", 0), 0);
+	brt_edge_cache_stats_get(&stats, cache);
+	CHECK_EQ_INT(stats.objects, 1);
+	CHECK_EQ_INT(stats.bytes, 5);
+	/* Tags. */
+	CHECK_EQ_INT(brt_edge_cache_tag_get(&got, cache, "a/app", "v1"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_edge_cache_tag_set(cache, "a/app", "v1", &d), 0);
+	CHECK_EQ_INT(brt_edge_cache_tag_get(&got, cache, "a/app", "v1"), 0);
+	CHECK(strcmp(got.str, d.str) == 0);
+	CHECK_EQ_INT(brt_edge_cache_tag_get(&got, cache, "b/app", "v1"), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_edge_cache_tag_set(cache, "a/app", "../x", &d), BRT_EINVALID);
+	CHECK_EQ_INT(brt_edge_cache_tag_set(cache, "a/app", ".hidden", &d), BRT_EINVALID);
+	/* An unfinished download (killed before its commit). */
+	CHECK_EQ_INT(put(cache, "a/app", "unfinished", 1), 0);
+	CHECK_EQ_INT(entries("uploads"), 1);
+	brt_edge_cache_free(cache);
+
+	/* After a restart: objects, grants and tags are back; the upload is gone. */
+	CHECK_EQ_INT(brt_edge_cache_open(&cache, root, 0), 0);
+	if (!cache)
+		return;
+	CHECK_EQ_INT(entries("uploads"), 0);
+	CHECK_EQ_INT(lookup(cache, "a/app", "hello", 0), 0);
+	CHECK_EQ_INT(lookup(cache, "a/other", "hello", 0), 0);
+	CHECK_EQ_INT(lookup(cache, "b/app", "hello", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(lookup(cache, "a/app", "unfinished", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(brt_edge_cache_tag_get(&got, cache, "a/app", "v1"), 0);
+	CHECK(strcmp(got.str, d.str) == 0);
+	brt_edge_cache_stats_get(&stats, cache);
+	CHECK_EQ_INT(stats.objects, 1);
+	CHECK_EQ_INT(stats.bytes, 5);
+	brt_edge_cache_free(cache);
 }
 
 static void test_eviction(void)
 {
-	char dir[256], a[60], b[60], c[60], big[200];
+	char dir[PATH_MAX + 16], cmd[PATH_MAX + 64];
 	brt_edge_cache *cache = NULL;
-	struct timespec past[2] = {{1000, 0}, {1000, 0}};
-	char path[PATH_MAX];
-	brt_digest d;
+	brt_edge_cache_stats stats;
 
-	memset(a, 'a', sizeof(a));
-	memset(b, 'b', sizeof(b));
-	memset(c, 'c', sizeof(c));
-	memset(big, 'z', sizeof(big));
 	snprintf(dir, sizeof(dir), "%s/bounded", root);
-	CHECK(brt_edge_cache_open(&cache, dir, 130) == 0);
-	CHECK_EQ_INT(store(cache, "r", a, sizeof(a), NULL, sizeof(a)), 0);
-	CHECK_EQ_INT(store(cache, "r", b, sizeof(b), NULL, sizeof(b)), 0);
-	/* Make b the older one, then use a: b goes first. */
-	brt_digest_of(&d, BRT_DIGEST_SHA256, b, sizeof(b));
-	snprintf(path, sizeof(path), "%s/objects/sha256/%s", dir, brt_digest_hex(&d));
-	CHECK(utimensat(AT_FDCWD, path, past, 0) == 0);
-	CHECK_EQ_INT(lookup(cache, "r", a, sizeof(a)), 0);
-	CHECK_EQ_INT(store(cache, "r", c, sizeof(c), NULL, sizeof(c)), 0);
-	CHECK_EQ_INT(lookup(cache, "r", a, sizeof(a)), 0);
-	CHECK_EQ_INT(lookup(cache, "r", b, sizeof(b)), BRT_ENOTFOUND);
-	CHECK_EQ_INT(lookup(cache, "r", c, sizeof(c)), 0);
-	/* Larger than the bound: never stored, nothing evicted for it. */
-	CHECK_EQ_INT(store(cache, "r", big, sizeof(big), NULL, sizeof(big)), BRT_ETOOBIG);
-	CHECK_EQ_INT(lookup(cache, "r", a, sizeof(a)), 0);
+	CHECK_EQ_INT(brt_edge_cache_open(&cache, dir, 30), 0);
+	if (!cache)
+		return;
+	CHECK_EQ_INT(put(cache, "a/app", "object-one", 0), 0); /* 10 bytes each */
+	usleep(5000);
+	CHECK_EQ_INT(put(cache, "a/app", "object-two", 0), 0);
+	usleep(5000);
+	CHECK_EQ_INT(put(cache, "a/app", "object-333", 0), 0);
+	usleep(5000);
+	/* Used last, so "object-two" is now the oldest; "object-one" is
+	 * being read (pinned). */
+	CHECK_EQ_INT(lookup(cache, "a/app", "object-one", 1), 0);
+	CHECK_EQ_INT(put(cache, "a/app", "object-444", 0), 0);
+	CHECK_EQ_INT(lookup(cache, "a/app", "object-two", 0), BRT_ENOTFOUND);
+	CHECK_EQ_INT(lookup(cache, "a/app", "object-one", 0), 0);
+	brt_edge_cache_stats_get(&stats, cache);
+	CHECK(stats.bytes <= 30);
+	CHECK_EQ_INT(stats.evictions, 1);
+	/* Larger than the bound: refused, nothing evicted for it. */
+	CHECK_EQ_INT(brt_edge_cache_reserve(cache, 31), BRT_ETOOBIG);
+	/* Everything pinned: no room. */
+	CHECK_EQ_INT(lookup(cache, "a/app", "object-333", 1), 0);
+	CHECK_EQ_INT(lookup(cache, "a/app", "object-444", 1), 0);
+	CHECK_EQ_INT(brt_edge_cache_reserve(cache, 10), BRT_ETOOBIG);
+	brt_edge_cache_stats_get(&stats, cache);
+	CHECK(stats.bytes <= 30);
+	CHECK_EQ_INT(stats.objects, 3);
 	brt_edge_cache_free(cache);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
 }
 
 int main(void)
 {
-	brt_edge_cache *cache = NULL;
-	char path[PATH_MAX];
-	FILE *f;
+	char cmd[PATH_MAX + 16];
 
 	CHECK(mkdtemp(root) != NULL);
-	CHECK(brt_edge_cache_open(&cache, root, 0) == 0);
-	test_grants_and_verification(cache);
-	brt_edge_cache_free(cache);
-	/* A temp file left by a killed run is gone after the next start. */
-	snprintf(path, sizeof(path), "%s/tmp/leftover", root);
-	CHECK((f = fopen(path, "w")) != NULL);
-	if (f)
-		fclose(f);
-	CHECK_EQ_INT(entries("tmp"), 1);
-	CHECK(brt_edge_cache_open(&cache, root, 0) == 0);
-	CHECK_EQ_INT(entries("tmp"), 0);
-	CHECK_EQ_INT(lookup(cache, "a/app", "hello", 5), 0);
-	brt_edge_cache_free(cache);
+	test_grants_and_tags();
 	test_eviction();
-	{
-		char cmd[PATH_MAX + 16];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-		CHECK(system(cmd) == 0);
-	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CHECK(system(cmd) == 0);
 	return check_exit("test_cache");
 }

@@ -245,6 +245,10 @@ static void *download_main(void *arg)
 	}
 	if (take_headers(dl, t) < 0 || !(buf = malloc(READ_CHUNK)) ||
 	    brt_edge_cache_reserve(d->cache, dl->size) < 0) {
+		brt_log_info("download of %s for %s: not cached (upstream status %u, length %lld%s)",
+			     dl->digest.str, dl->repository, brt_upstream_status(t),
+			     (long long)brt_upstream_content_length(t),
+			     dl->size ? ", too big or no room" : "");
 		set_state(dl, UNSHARED);
 		goto done;
 	}
@@ -340,9 +344,14 @@ int brt_edge_download_join(brt_edge_download **out, int *shared_out, brt_edge_do
 	if (dl->state == STREAMING || dl->state == DONE) {
 		*out = dl;
 	} else {
-		error = dl->state == UNREACHABLE
-				? brt_error_set(BRT_EIO, "the upstream registry is unreachable")
-				: brt_error_set(BRT_EUNSUPPORTED, "not a shared download");
+		if (dl->state == UNREACHABLE)
+			error = brt_error_set(BRT_EIO, "the upstream registry is unreachable");
+		else if (dl->state == FAILED)
+			error = brt_error_set(BRT_EDIGEST,
+					      "the upstream's answer was cut short or did not match its "
+					      "digest");
+		else
+			error = brt_error_set(BRT_EUNSUPPORTED, "not a shared download");
 		unref(dl);
 	}
 done:

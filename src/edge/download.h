@@ -59,8 +59,9 @@ unsigned int brt_edge_downloads_running(brt_edge_downloads *downloads);
  * already).  BRT_EUNSUPPORTED: this cannot be a shared download (the
  * upstream answered other than 200 with a length, the object does not
  * fit in the cache, the proxy is stopping): forward the request on its
- * own.  BRT_EIO: the upstream is unreachable.  The caller releases *out
- * with brt_edge_download_leave. */
+ * own.  BRT_EIO: the upstream is unreachable.  BRT_EDIGEST: the
+ * download failed before this request could stream it (cut short, wrong
+ * digest).  The caller releases *out with brt_edge_download_leave. */
 int brt_edge_download_join(brt_edge_download **out, int *shared_out, brt_edge_downloads *downloads,
 			   const char *repository, const brt_digest *digest, int manifest);
 

@@ -288,6 +288,46 @@ static ssize_t no_body(void *payload, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+typedef struct header_joiner {
+	const char *name;
+	brt_dynbuf *buf;
+	int count, error;
+} header_joiner;
+
+static enum MHD_Result join_header(void *payload, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	header_joiner *j = payload;
+
+	(void)kind;
+	if (strcasecmp(key, j->name) != 0 || !value)
+		return MHD_YES;
+	if (j->error == 0 && j->count++)
+		j->error = brt_dynbuf_add(j->buf, ", ", 2);
+	if (j->error == 0)
+		j->error = brt_dynbuf_add(j->buf, value, strlen(value));
+	return j->error == 0 ? MHD_YES : MHD_NO;
+}
+
+/* "Name: value" with every value the client sent for `name`, joined
+ * with commas (clients send Accept once per media type), from the pool;
+ * NULL if there is none or it is too long. */
+static const char *client_header(brt_http_request *http, const char *name)
+{
+	brt_dynbuf buf;
+	header_joiner j = {name, &buf, 0, 0};
+	const char *out = NULL;
+
+	brt_dynbuf_init(&buf, PATH_QUERY_MAX);
+	if ((j.error = brt_dynbuf_add(&buf, name, strlen(name))) == 0)
+		j.error = brt_dynbuf_add(&buf, ": ", 2);
+	if (j.error == 0)
+		MHD_get_connection_values(http->conn, MHD_HEADER_KIND, join_header, &j);
+	if (j.error == 0 && j.count && brt_dynbuf_add(&buf, "", 1) == 0)
+		out = brt_pool_strdup(&http->pool, brt_dynbuf_ptr(&buf));
+	brt_dynbuf_free(&buf);
+	return out;
+}
+
 /* Start `method` of `target` upstream with the client's negotiation
  * headers, into req->transfer.  0, or BRT_EIO (unreachable), BRT_ENOMEM. */
 static int start_upstream(brt_http_request *http, edge_request *req, const char *method, const char *target)
@@ -297,9 +337,8 @@ static int start_upstream(brt_http_request *http, edge_request *req, const char 
 	size_t count = 0;
 
 	for (size_t i = 0; i < sizeof(client_headers) / sizeof(client_headers[0]); i++)
-		if ((value = brt_http_header(http, client_headers[i])) &&
-		    !(headers[count++] = brt_pool_printf(&http->pool, "%s: %s", client_headers[i], value)))
-			return brt_error_set(BRT_ENOMEM, "out of request memory");
+		if ((value = client_header(http, client_headers[i])))
+			headers[count++] = value;
 	brt_upstream_transfer_free(req->transfer);
 	req->transfer = NULL;
 	return brt_upstream_start(&req->transfer, req->context->upstream, method, target, headers);
@@ -548,7 +587,16 @@ static void serve_digest(brt_http_request *http, edge_request *req, int manifest
 				    "the upstream registry is unreachable and this object is not cached");
 		return;
 	}
+	if (error == BRT_EDIGEST) {
+		note(http, context, BRT_EDGE_UNAVAILABLE);
+		atomic_fetch_add(&context->upstream_errors, 1);
+		respond_error(http, 502, "UNKNOWN", "the upstream registry sent a broken object",
+			      brt_error_last());
+		return;
+	}
 	if (error < 0) {
+		brt_log_info("%s %s: forwarded as it is (%s)", http->method_name, http->url,
+			     brt_error_last());
 		forward(http, req);
 		return;
 	}

@@ -97,17 +97,19 @@ upstream_manifest_gets() {
 # docker_start: a dockerd of the test's own: data root, exec root, pid file
 # and unix socket in a short temporary directory (socket paths are limited
 # to 107 bytes), no iptables, no bridge, the vfs storage driver, its own
-# daemon.json (GW as an insecure registry: plain HTTP, as the README says)
-# and its own client configuration (no credentials of the machine's).  A
-# dockerd already on the machine, and its socket, are never used or
-# touched.  Sets DK, DPID, DOCKER (the command array, through DOCKER_HOST).
-# Returns 1 if it does not answer within 30 s.
+# daemon.json with no registry setting (docker talks plain HTTP to a
+# registry whose name resolves into 127.0.0.0/8, as on a gateway) and its
+# own client configuration (no credentials of the machine's).  A dockerd
+# already on the machine, and its socket, are never used or touched.  Sets
+# DK, DPID, DOCKER (the command array, through DOCKER_HOST).  Returns 1 if
+# it does not answer within 30 s.
 DK=
 DPID=
 docker_start() {
 	local bin i
 	DK=$(mktemp -d /tmp/berth-dk.XXXXXX)
-	printf '{"insecure-registries": ["%s"]}\n' "$GW" >"$DK/daemon.json"
+	# The trust key would go to /etc/docker/key.json otherwise.
+	printf '{"deprecated-key-path": "%s/key.json"}\n' "$DK" >"$DK/daemon.json"
 	mkdir -p "$DK/client"
 	setsid dockerd --config-file "$DK/daemon.json" --data-root "$DK/data" --exec-root "$DK/exec" \
 		--pidfile "$DK/dockerd.pid" -H "unix://$DK/docker.sock" --iptables=false --bridge=none \

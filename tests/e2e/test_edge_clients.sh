@@ -8,10 +8,11 @@
 # name it containers.local:PORT (a private /etc/hosts line inside the
 # test's own mount namespace): docker (a dockerd of the test's own, on its
 # own socket, data and exec roots), podman, skopeo, and ctr through a
-# hosts.toml (a private containerd).  Every pull is checked against the
-# digests that went in.  After the first docker pull every later pull of
-# that image, with a fresh client store, is served from the cache: berthd's
-# access log shows no new blob GET.  A's certificate cannot pull B's
+# hosts.toml (a private containerd).  Manifests are asked for with one
+# Accept line per media type, as these clients do.  Every pull is checked
+# against the digests that went in.  After the first whole pull of the
+# image every later one, each into a fresh client store, is served from the
+# cache: berthd's access log shows no new blob GET.  A's certificate cannot pull B's
 # repository (403 DENIED passed through), and blobs cached for A's pulls
 # are not served under B's name.  A push through the proxy gets 405
 # UNSUPPORTED and changes nothing upstream.
@@ -110,11 +111,15 @@ step "docker pull $GW/A/small:v1" "${DOCKER[@]}" pull "$GW/$A/small:v1"
 small_pulled "docker pull" $?
 step "docker: the pushed manifest digest, image id = config digest" \
 	docker_has "$GW/$A/small:v1" "$SMALL" "$SMALL_CONFIG" amd64
-step "docker pull $GW/A/multi:v1 (the index; this host's amd64)" "${DOCKER[@]}" pull "$GW/$A/multi:v1"
-step "docker: the index digest, the amd64 config" docker_has "$GW/$A/multi:v1" "$MULTI" "$AMD_CONFIG" amd64
+case $(uname -m) in
+aarch64 | arm64) NATIVE=arm64 NATIVE_CONFIG=$ARM_CONFIG ;;
+*) NATIVE=amd64 NATIVE_CONFIG=$AMD_CONFIG ;;
+esac
+step "docker pull $GW/A/multi:v1 (the index; this host's $NATIVE)" "${DOCKER[@]}" pull "$GW/$A/multi:v1"
+step "docker: the index digest, the $NATIVE config" docker_has "$GW/$A/multi:v1" "$MULTI" "$NATIVE_CONFIG" "$NATIVE"
 step "docker pull --platform linux/arm64 $GW/A/multi:v1" \
 	"${DOCKER[@]}" pull --platform linux/arm64 "$GW/$A/multi:v1"
-# The repository digest stays with the amd64 image; the pull reports it.
+# The repository digest stays with the first image; the pull reports it.
 PULL_LOG=$CL_LOG
 pulled_digest() { grep -x "Digest: $2" "$1" || { tail -n 5 "$1"; return 1; }; }
 step "docker pull reported the index digest" pulled_digest "$PULL_LOG" "$MULTI"

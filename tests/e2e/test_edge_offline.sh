@@ -24,7 +24,6 @@ clients_private_cache "$0" "$@"
 . "$HERE/edge_clients_lib.sh"
 
 T_START=$SECONDS
-W=$E2E_WORK
 clients_need dockerd docker containerd ctr skopeo jq curl openssl sha256sum timeout getent
 if [ ! -x "$BERTH_EDGE" ]; then
 	fail "berth-edge binary not found at $BERTH_EDGE"

@@ -87,11 +87,6 @@ upstream_blob_gets() {
 	grep ' access ' "$BERTH_LOG" | grep -c "method=GET path=/v2/$1/blobs/"
 }
 
-# upstream_manifest_gets REPO: the same for manifests.
-upstream_manifest_gets() {
-	grep ' access ' "$BERTH_LOG" | grep -c "method=GET path=/v2/$1/manifests/"
-}
-
 # ---------------------------------------------------------------- dockerd
 
 # docker_start: a dockerd of the test's own: data root, exec root, pid file

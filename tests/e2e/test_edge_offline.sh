@@ -43,8 +43,13 @@ SMALL_CONFIG=$(jq -r .config.digest "$(blob_path small "$SMALL")")
 step "push small:v1 to A/app:v1" ec_push small:v1 "$A/app:v1" "$A_PUSH"
 # v2: a tag that is never pulled through the proxy before the cut.
 step "push the multi-arch index to A/app:v2" ec_push multiarch:v1 "$A/app:v2" "$A_PUSH" --all
-AMD=$(jq -r '.manifests[] | select(.platform.architecture == "amd64") | .digest' "$(blob_path multiarch "$MULTI")")
-AMD_CONFIG=$(jq -r .config.digest "$(blob_path multiarch "$AMD")")
+case $(uname -m) in
+aarch64 | arm64) NATIVE=arm64 ;;
+*) NATIVE=amd64 ;;
+esac
+NATIVE_MANIFEST=$(jq -r --arg a "$NATIVE" '.manifests[] | select(.platform.architecture == $a) | .digest' \
+	"$(blob_path multiarch "$MULTI")")
+NATIVE_CONFIG=$(jq -r .config.digest "$(blob_path multiarch "$NATIVE_MANIFEST")")
 
 section "gateway: berth-edge with A's device certificate and a cache"
 ec_containers_local
@@ -195,7 +200,7 @@ expect_header_eq Docker-Content-Digest "$MULTI"
 expect_no_header Warning
 back
 step "docker pull $GW/A/app:v1 gets the new digest" "${DOCKER[@]}" pull "$GW/$A/app:v1"
-step "docker: the index digest, its amd64 image" docker_has "$GW/$A/app:v1" "$MULTI" "$AMD_CONFIG" amd64
+step "docker: the index digest, its $NATIVE image" docker_has "$GW/$A/app:v1" "$MULTI" "$NATIVE_CONFIG" "$NATIVE"
 step "ctr images pull $GW/A/app:v1 gets the new digest" \
 	"${CTR[@]}" images pull "${CTRH[@]}" --snapshotter native "$GW/$A/app:v1"
 step "ctr: the index digest" ctr_has "$GW/$A/app:v1" "$MULTI"

@@ -9,12 +9,16 @@ set -euo pipefail
 
 # command -> Debian package that provides it.  podman as root with the vfs
 # driver needs no uidmap/fuse-overlayfs; its runtime deps (conmon, crun,
-# containers-common) come with the package.
+# containers-common) come with the package.  docker is looked for as
+# dockerd, the daemon the tests start on a socket of their own: a docker
+# CLI alone is not enough, and a dockerd that is already there (Docker's
+# own docker-ce packages, say) is used as it is, never replaced.
 PAIRS=(
 	skopeo:skopeo
 	podman:podman
 	containerd:containerd
 	ctr:containerd
+	dockerd:docker.io
 	jq:jq
 	curl:curl
 	sqlite3:sqlite3
@@ -42,8 +46,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
+	# The tests start their own containerd and dockerd on private
+	# sockets; the packages' services must not start (and take the
+	# default sockets, /var/lib/docker and the firewall) during the
+	# install.  policy-rc.d "101" is Debian's way to say so; one that is
+	# already there is left alone.
+	policy=/usr/sbin/policy-rc.d
+	own_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# install-clients.sh: no service starts while it installs\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		own_policy=1
+	fi
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	rc=0
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+	[ "$own_policy" = 1 ] && rm -f "$policy"
+	[ "$rc" = 0 ] || exit "$rc"
 fi
 
 # policy.json is needed by podman (skopeo gets --insecure-policy); Debian's
@@ -54,6 +73,7 @@ echo "skopeo:     $(skopeo --version 2>&1 | head -1)"
 echo "podman:     $(podman --version 2>&1 | head -1)"
 echo "containerd: $(containerd --version 2>&1 | head -1)"
 echo "ctr:        $(ctr --version 2>&1 | head -1)"
+echo "dockerd:    $(dockerd --version 2>&1 | head -1)"
 echo "jq:         $(jq --version 2>&1 | head -1)"
 echo "curl:       $(curl --version 2>&1 | head -1)"
 echo "sqlite3:    $(sqlite3 --version 2>&1 | head -1)"

@@ -564,14 +564,26 @@ static void serve_digest(brt_http_request *http, edge_request *req, int manifest
 	/* Stored for another repository: one HEAD asks whether this one
 	 * may have it too, instead of downloading it again. */
 	if (brt_edge_cache_has(context->cache, &req->digest) &&
-	    start_upstream(http, req, "HEAD", target) == 0 && brt_upstream_status(req->transfer) == 200) {
+	    start_upstream(http, req, "HEAD", target) == 0) {
+		unsigned int status = brt_upstream_status(req->transfer);
 		const char *media_type = NULL;
+
 		for (size_t i = 0; brt_upstream_header(req->transfer, i, &name, &value); i++)
 			if (strcasecmp(name, "Content-Type") == 0)
 				media_type = value;
-		if (brt_edge_cache_grant(context->cache, req->repository, &req->digest, media_type) == 0 &&
+		if (status == 200 &&
+		    brt_edge_cache_grant(context->cache, req->repository, &req->digest, media_type) == 0 &&
 		    try_cached(http, req, NULL)) {
 			note(http, context, BRT_EDGE_HIT);
+			return;
+		}
+		if (status != 200 && status < 500) { /* no: the upstream's answer goes back */
+			if (http->method == BRT_HEAD) {
+				note(http, context, BRT_EDGE_FORWARD);
+				respond_from_upstream(http, req);
+			} else {
+				forward(http, req);
+			}
 			return;
 		}
 	}

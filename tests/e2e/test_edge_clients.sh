@@ -216,8 +216,9 @@ areq HEAD "/v2/$B/small/blobs/$SMALL_LAYER"
 expect_resp 403
 areq GET "/v2/$B/small/manifests/$SMALL" -H "Accept: $MT_OCI_MANIFEST"
 expect_resp 403 DENIED
-expect_eq "each of B's requests went to berthd (none answered from the cache)" \
-	"$(grep ' access ' "$BERTH_LOG" | grep -c "path=/v2/$B/small/")" "$((B_GETS + 3))"
+n=$(grep ' access ' "$BERTH_LOG" | grep -c "path=/v2/$B/small/")
+[ "$n" -ge "$((B_GETS + 3))" ] && ok "each of B's requests went to berthd (none answered from the cache)" ||
+	fail "berthd saw $((n - B_GETS)) of B's 3 requests: some were answered from the cache"
 
 section "a push through the proxy: 405 UNSUPPORTED, nothing changes upstream"
 areq POST "/v2/$A/pushed/blobs/uploads/" -H 'Content-Length: 0'

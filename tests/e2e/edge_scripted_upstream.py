@@ -59,10 +59,20 @@ def manifest(n):
 
 MANIFESTS = {str(n): manifest(n) for n in (1, 2)}
 MANIFEST_DIGESTS = {n: "sha256:" + hashlib.sha256(m).hexdigest() for n, m in MANIFESTS.items()}
+# The tag "multi": an index of both, 1 for linux/amd64 and 2 for linux/arm64.
+MT_INDEX = "application/vnd.oci.image.index.v1+json"
+INDEX = json.dumps({
+    "schemaVersion": 2, "mediaType": MT_INDEX,
+    "manifests": [{"mediaType": MT_MANIFEST, "digest": MANIFEST_DIGESTS[n], "size": len(MANIFESTS[n]),
+                   "platform": {"os": "linux", "architecture": arch}}
+                  for n, arch in (("1", "amd64"), ("2", "arm64"))],
+}, separators=(",", ":")).encode()
+INDEX_DIGEST = "sha256:" + hashlib.sha256(INDEX).hexdigest()
 
 with open(os.path.join(DIR, "digests"), "w") as f:
-    f.write("BIG=%s\nTRUNC=%s\nWRONG=%s\nGARBAGE=%s\nM1=%s\nM2=%s\nREPO=%s\n" % (
-        BIG, TRUNC, WRONG, GARBAGE, MANIFEST_DIGESTS["1"], MANIFEST_DIGESTS["2"], REPO))
+    f.write("BIG=%s\nTRUNC=%s\nWRONG=%s\nGARBAGE=%s\nM1=%s\nM2=%s\nINDEX=%s\nCONFIG=%s\nREPO=%s\n" % (
+        BIG, TRUNC, WRONG, GARBAGE, MANIFEST_DIGESTS["1"], MANIFEST_DIGESTS["2"], INDEX_DIGEST,
+        CONFIG_DIGEST, REPO))
 
 
 def read(name, default):
@@ -131,6 +141,8 @@ class Handler(BaseHTTPRequestHandler):
         elif path == prefix + "manifests/v1":
             n = read("tag", "1")
             self.send(200, MANIFESTS[n], MT_MANIFEST, MANIFEST_DIGESTS[n])
+        elif path in (prefix + "manifests/multi", prefix + "manifests/" + INDEX_DIGEST):
+            self.send(200, INDEX, MT_INDEX, INDEX_DIGEST)
         elif path.startswith(prefix + "manifests/sha256:"):
             for n, d in MANIFEST_DIGESTS.items():
                 if path.endswith(d):

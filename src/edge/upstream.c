@@ -5,8 +5,10 @@
  * response's reader, until the body buffer has bytes.  When the buffer
  * is full the write callback pauses the transfer and the reader resumes
  * it once the client took the bytes, so memory per request stays at one
- * buffer whatever the body's size.  Connections are cached per thread
- * (a share object per server thread), which is where requests run. */
+ * buffer whatever the body's size.  Connections, TLS sessions and DNS
+ * answers are kept in one share object for the whole process, locked per
+ * kind of data, so that any thread (a server thread, a download's own
+ * thread) reuses what another opened. */
 #include "edge/upstream.h"
 
 #include <ctype.h>
@@ -34,7 +36,9 @@ struct brt_upstream {
 	char *origin;
 	char *authorization; /* "Authorization: Bearer ..." or NULL */
 	char *cert, *key, *ca;
-	pthread_key_t share_key;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	int share_locks_ready; /* how many of share_locks are initialised */
 };
 
 struct brt_upstream_transfer {
@@ -66,9 +70,57 @@ static char *dup_or_null(const char *s)
 	return s && s[0] ? strdup(s) : NULL;
 }
 
-static void share_free(void *share)
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *payload)
 {
-	curl_share_cleanup(share);
+	brt_upstream *up = payload;
+
+	(void)easy;
+	(void)access; /* one mutex per kind: shared access is not worth a rwlock here */
+	pthread_mutex_lock(&up->share_locks[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *payload)
+{
+	brt_upstream *up = payload;
+
+	(void)easy;
+	pthread_mutex_unlock(&up->share_locks[data]);
+}
+
+/* The process's connection cache, with a mutex per kind of shared data. */
+static int share_init(brt_upstream *up)
+{
+	for (; up->share_locks_ready < CURL_LOCK_DATA_LAST; up->share_locks_ready++)
+		if (pthread_mutex_init(&up->share_locks[up->share_locks_ready], NULL) != 0)
+			return brt_error_set(BRT_ENOMEM, "no mutex for the connection cache");
+	if (!(up->share = curl_share_init()) ||
+	    curl_share_setopt(up->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_USERDATA, up) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		return brt_error_set(BRT_ENOMEM, "cannot make the connection cache");
+	return 0;
+}
+
+static void upstream_release(brt_upstream *up)
+{
+	/* Every transfer is gone: no lock is held while the share goes. */
+	if (up->share)
+		curl_share_cleanup(up->share);
+	while (up->share_locks_ready > 0)
+		pthread_mutex_destroy(&up->share_locks[--up->share_locks_ready]);
+	if (up->authorization) {
+		memset(up->authorization, 0, strlen(up->authorization));
+		free(up->authorization);
+	}
+	free(up->url);
+	free(up->origin);
+	free(up->cert);
+	free(up->key);
+	free(up->ca);
+	free(up);
 }
 
 static int read_access_key(char **out, const char *path)
@@ -146,72 +198,28 @@ int brt_upstream_new(brt_upstream **out, const brt_upstream_options *options)
 	    (options->key && !(up->key = dup_or_null(options->key))) ||
 	    (options->ca && !(up->ca = dup_or_null(options->ca))))
 		goto nomem;
-	if (pthread_key_create(&up->share_key, share_free) != 0) {
-		error = brt_error_set(BRT_ENOMEM, "no thread key");
+	if ((error = share_init(up)) < 0)
 		goto done;
-	}
 	*out = up;
 	up = NULL;
 	goto done;
 nomem:
 	error = brt_error_set(BRT_ENOMEM, "out of memory");
 done:
-	if (up) {
-		free(up->url);
-		free(up->origin);
-		free(up->authorization);
-		free(up->cert);
-		free(up->key);
-		free(up->ca);
-		free(up);
-	}
+	if (up)
+		upstream_release(up);
 	return error;
 }
 
 void brt_upstream_free(brt_upstream *upstream)
 {
-	CURLSH *share;
-
-	if (!upstream)
-		return;
-	/* The calling thread's share; server threads released theirs on exit. */
-	if ((share = pthread_getspecific(upstream->share_key)))
-		curl_share_cleanup(share);
-	pthread_key_delete(upstream->share_key);
-	if (upstream->authorization) {
-		memset(upstream->authorization, 0, strlen(upstream->authorization));
-		free(upstream->authorization);
-	}
-	free(upstream->url);
-	free(upstream->origin);
-	free(upstream->cert);
-	free(upstream->key);
-	free(upstream->ca);
-	free(upstream);
+	if (upstream)
+		upstream_release(upstream);
 }
 
 const char *brt_upstream_origin(const brt_upstream *upstream)
 {
 	return upstream->origin;
-}
-
-/* The calling thread's connection cache, made on first use. */
-static CURLSH *thread_share(brt_upstream *up)
-{
-	CURLSH *share = pthread_getspecific(up->share_key);
-
-	if (share)
-		return share;
-	if (!(share = curl_share_init()))
-		return NULL;
-	if (curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
-	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
-	    pthread_setspecific(up->share_key, share) != 0) {
-		curl_share_cleanup(share);
-		return NULL;
-	}
-	return share;
 }
 
 static size_t on_header(char *data, size_t size, size_t count, void *payload)
@@ -332,14 +340,45 @@ static time_t now_seconds(void)
 	return ts.tv_sec;
 }
 
-int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
-		       const char *path_and_query, const char *const *headers)
+/* What every request to the upstream has: the connection cache, the
+ * protocols, the timeouts, the TLS checks and the device certificate. */
+static void easy_setup(brt_upstream *up, CURL *easy, const char *url, char *error_buffer)
+{
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_SHARE, up->share);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (up->ca)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca);
+	if (up->cert) {
+		curl_easy_setopt(easy, CURLOPT_SSLCERT, up->cert);
+		curl_easy_setopt(easy, CURLOPT_SSLKEY, up->key);
+	}
+}
+
+/* "<upstream URL><path_and_query>", malloc'd. */
+static char *upstream_url(const brt_upstream *up, const char *path_and_query)
+{
+	size_t len = strlen(up->url) + strlen(path_and_query) + 1;
+	char *url = malloc(len);
+
+	if (url)
+		snprintf(url, len, "%s%s", up->url, path_and_query);
+	return url;
+}
+
+/* One attempt: the client's headers and `authorization` (a whole header
+ * line, or NULL), up to the response headers. */
+static int transfer_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+			  const char *path_and_query, const char *const *headers, const char *authorization)
 {
 	brt_upstream_transfer *t = NULL;
-	CURLSH *share;
 	struct curl_slist *list;
 	char *url = NULL;
-	size_t url_len;
 	time_t last;
 	int error = 0;
 
@@ -349,13 +388,11 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 		goto done;
 	}
 	t->content_length = -1;
-	url_len = strlen(upstream->url) + strlen(path_and_query) + 1;
-	if (!(url = malloc(url_len)) || !(t->multi = curl_multi_init()) || !(t->easy = curl_easy_init()) ||
-	    !(share = thread_share(upstream))) {
+	if (!(url = upstream_url(upstream, path_and_query)) || !(t->multi = curl_multi_init()) ||
+	    !(t->easy = curl_easy_init())) {
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	snprintf(url, url_len, "%s%s", upstream->url, path_and_query);
 	for (size_t i = 0; headers && headers[i]; i++) {
 		if (!(list = curl_slist_append(t->request_headers, headers[i]))) {
 			error = brt_error_set(BRT_ENOMEM, "out of memory");
@@ -363,32 +400,19 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 		}
 		t->request_headers = list;
 	}
-	if (upstream->authorization) {
-		if (!(list = curl_slist_append(t->request_headers, upstream->authorization))) {
+	if (authorization) {
+		if (!(list = curl_slist_append(t->request_headers, authorization))) {
 			error = brt_error_set(BRT_ENOMEM, "out of memory");
 			goto done;
 		}
 		t->request_headers = list;
 	}
-	curl_easy_setopt(t->easy, CURLOPT_URL, url);
-	curl_easy_setopt(t->easy, CURLOPT_SHARE, share);
-	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
-	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
+	easy_setup(upstream, t->easy, url, t->error);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->request_headers);
 	curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
-	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (upstream->ca)
-		curl_easy_setopt(t->easy, CURLOPT_CAINFO, upstream->ca);
-	if (upstream->cert) {
-		curl_easy_setopt(t->easy, CURLOPT_SSLCERT, upstream->cert);
-		curl_easy_setopt(t->easy, CURLOPT_SSLKEY, upstream->key);
-	}
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
 	if (curl_multi_add_handle(t->multi, t->easy) != CURLM_OK) {
@@ -414,6 +438,52 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 done:
 	free(url);
 	brt_upstream_transfer_free(t);
+	return error;
+}
+
+int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+		       const char *path_and_query, const char *const *headers)
+{
+	return transfer_start(out, upstream, method, path_and_query, headers, upstream->authorization);
+}
+
+static size_t discard(char *data, size_t size, size_t count, void *payload)
+{
+	(void)data;
+	(void)payload;
+	return size * count;
+}
+
+int brt_upstream_probe(brt_upstream *upstream, unsigned int timeout_ms)
+{
+	CURL *easy = NULL;
+	struct curl_slist *headers = NULL;
+	char *url = NULL, error_buffer[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode result;
+	int error = 0;
+
+	if (!(url = upstream_url(upstream, "/v2/")) || !(easy = curl_easy_init()) ||
+	    (upstream->authorization && !(headers = curl_slist_append(NULL, upstream->authorization)))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	easy_setup(upstream, easy, url, error_buffer);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
+	result = curl_easy_perform(easy);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_OK || status <= 0 || status >= 500)
+		error = brt_error_set(BRT_EIO, "upstream %s: %s", upstream->origin,
+				      result != CURLE_OK
+					      ? (error_buffer[0] ? error_buffer : curl_easy_strerror(result))
+					      : "answered with a server error");
+done:
+	curl_easy_cleanup(easy);
+	curl_slist_free_all(headers);
+	free(url);
 	return error;
 }
 

@@ -22,6 +22,8 @@
 #include <curl/curl.h>
 
 #include "common/error.h"
+#include "common/log.h"
+#include "edge/token.h"
 
 #define BODY_BUFFER (256 * 1024)
 #define HEADER_SPACE 16384
@@ -30,12 +32,23 @@
 /* Seconds without a byte from the upstream before a transfer is given up. */
 #define IDLE_TIMEOUT 60
 #define CONNECT_TIMEOUT 10
+#define BEARER "Authorization: Bearer "
+/* Tokens kept at once: one per repository pulled recently is plenty. */
+#define TOKEN_CACHE_SLOTS 32
+/* A token service's answer is small; anything longer is not one. */
+#define TOKEN_ANSWER_MAX (64 * 1024)
+/* Seconds for a whole token request. */
+#define TOKEN_TIMEOUT 30
+/* A refused request's body kept while a token is fetched: a 401's body
+ * is one short error. */
+#define SETTLE_MAX (64 * 1024)
 
 struct brt_upstream {
 	char *url;
 	char *origin;
-	char *authorization; /* "Authorization: Bearer ..." or NULL */
+	char *authorization; /* BEARER "<access key>" or NULL */
 	char *cert, *key, *ca;
+	brt_edge_token_cache *tokens;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	int share_locks_ready; /* how many of share_locks are initialised */
@@ -111,6 +124,7 @@ static void upstream_release(brt_upstream *up)
 		curl_share_cleanup(up->share);
 	while (up->share_locks_ready > 0)
 		pthread_mutex_destroy(&up->share_locks[--up->share_locks_ready]);
+	brt_edge_token_cache_free(up->tokens);
 	if (up->authorization) {
 		memset(up->authorization, 0, strlen(up->authorization));
 		free(up->authorization);
@@ -155,7 +169,7 @@ static int read_access_key(char **out, const char *path)
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	snprintf(*out, len - start + 32, "Authorization: Bearer %s", buf + start);
+	snprintf(*out, len - start + 32, BEARER "%s", buf + start);
 done:
 	fclose(f);
 	return error;
@@ -198,7 +212,8 @@ int brt_upstream_new(brt_upstream **out, const brt_upstream_options *options)
 	    (options->key && !(up->key = dup_or_null(options->key))) ||
 	    (options->ca && !(up->ca = dup_or_null(options->ca))))
 		goto nomem;
-	if ((error = share_init(up)) < 0)
+	if ((error = share_init(up)) < 0 ||
+	    (error = brt_edge_token_cache_new(&up->tokens, TOKEN_CACHE_SLOTS)) < 0)
 		goto done;
 	*out = up;
 	up = NULL;
@@ -441,10 +456,158 @@ done:
 	return error;
 }
 
+/* Let a started transfer run on until its (short) body is in, so that
+ * its connection goes back to the cache before the token request and the
+ * body is still there to pass on if no token comes. */
+static void settle(brt_upstream_transfer *t)
+{
+	time_t last = now_seconds();
+
+	while (!t->finished && !t->paused && t->end - t->start < SETTLE_MAX &&
+	       now_seconds() - last <= CONNECT_TIMEOUT) {
+		step(t, 1000);
+		/* step returns at once while bytes wait in the buffer: wait here
+		 * for the rest instead of spinning. */
+		if (!t->finished && !t->paused)
+			curl_multi_poll(t->multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* The first Bearer challenge of a 401 whose realm is on the upstream's own
+ * origin; 0 if there is none (the 401 then passes through as it is). */
+static int followable_challenge(brt_edge_challenge *out, const brt_upstream *up,
+				const brt_upstream_transfer *t)
+{
+	for (size_t i = 0; i < t->header_count; i++) {
+		if (strcasecmp(t->names[i], "WWW-Authenticate") != 0 ||
+		    brt_edge_challenge_parse(out, t->values[i]) < 0)
+			continue;
+		if (brt_edge_realm_allowed(out->realm, up->origin))
+			return 1;
+		brt_log_warn("upstream challenge names the realm %s, not on %s: not following it", out->realm,
+			     up->origin);
+		return 0;
+	}
+	return 0;
+}
+
+struct answer {
+	char *data;
+	size_t len;
+};
+
+static size_t on_token_data(char *data, size_t size, size_t count, void *payload)
+{
+	struct answer *a = payload;
+	size_t len = size * count;
+
+	if (len > TOKEN_ANSWER_MAX - a->len)
+		return 0; /* fails the transfer */
+	memcpy(a->data + a->len, data, len);
+	a->len += len;
+	return len;
+}
+
+/* GET the challenge's realm with the gateway's credentials (the access
+ * key as Basic KEY:<key>, or the device certificate alone) and read the
+ * token.  Never follows a redirect: the credentials stay on the realm. */
+static int fetch_token(char *out, size_t cap, unsigned int *expires_in_out, brt_upstream *up,
+		       const brt_edge_challenge *challenge)
+{
+	CURL *easy = NULL;
+	struct answer answer = {NULL, 0};
+	char url[BRT_EDGE_REALM_MAX + BRT_EDGE_SERVICE_MAX * 3 + BRT_EDGE_SCOPE_MAX * 3 + 64];
+	char error_buffer[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode result;
+	int error = 0;
+
+	if ((error = brt_edge_token_url(url, sizeof(url), challenge)) < 0)
+		goto done;
+	if (!(answer.data = malloc(TOKEN_ANSWER_MAX)) || !(easy = curl_easy_init())) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	easy_setup(up, easy, url, error_buffer);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)TOKEN_TIMEOUT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_token_data);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &answer);
+	if (up->authorization) {
+		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(easy, CURLOPT_USERNAME, "KEY");
+		curl_easy_setopt(easy, CURLOPT_PASSWORD, up->authorization + strlen(BEARER));
+	}
+	result = curl_easy_perform(easy);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_OK) {
+		error = brt_error_set(BRT_EIO, "token request to %s: %s", challenge->realm,
+				      error_buffer[0] ? error_buffer : curl_easy_strerror(result));
+		goto done;
+	}
+	if (status != 200) {
+		error = brt_error_set(BRT_EUNAUTHORIZED, "token request to %s: status %ld", challenge->realm,
+				      status);
+		goto done;
+	}
+	error = brt_edge_token_parse(out, cap, expires_in_out, answer.data, answer.len);
+done:
+	curl_easy_cleanup(easy);
+	free(answer.data);
+	return error;
+}
+
 int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
 		       const char *path_and_query, const char *const *headers)
 {
-	return transfer_start(out, upstream, method, path_and_query, headers, upstream->authorization);
+	brt_upstream_transfer *first = NULL, *retry = NULL;
+	brt_edge_challenge challenge;
+	char scope[BRT_EDGE_SCOPE_MAX], token[BRT_EDGE_TOKEN_MAX];
+	char authorization[sizeof(BEARER) + BRT_EDGE_TOKEN_MAX];
+	unsigned int expires_in;
+	int used_token = 0, error = 0;
+
+	*out = NULL;
+	token[0] = authorization[0] = '\0';
+	/* A token fetched earlier for this request's scope goes instead of
+	 * the gateway's own credential; otherwise the credential goes. */
+	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
+	    brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, NULL, NULL, scope,
+				     now_seconds()))
+		used_token = 1;
+	if (used_token)
+		snprintf(authorization, sizeof(authorization), BEARER "%s", token);
+	if ((error = transfer_start(&first, upstream, method, path_and_query, headers,
+				    used_token ? authorization : upstream->authorization)) < 0)
+		goto done;
+	if (first->status != 401 || !followable_challenge(&challenge, upstream, first))
+		goto done;
+	settle(first);
+	if (used_token)
+		brt_edge_token_cache_drop(upstream->tokens, token);
+	if (!brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, challenge.realm,
+				      challenge.service, challenge.scope, now_seconds())) {
+		if (fetch_token(token, sizeof(token), &expires_in, upstream, &challenge) < 0) {
+			/* The refusal stands: the client sees the upstream's 401. */
+			brt_log_warn("upstream %s: %s", upstream->origin, brt_error_last());
+			goto done;
+		}
+		brt_edge_token_cache_put(upstream->tokens, challenge.realm, challenge.service,
+					 challenge.scope, token, expires_in, now_seconds());
+	}
+	snprintf(authorization, sizeof(authorization), BEARER "%s", token);
+	/* Once: a 401 to a fresh token is the upstream's answer. */
+	if ((error = transfer_start(&retry, upstream, method, path_and_query, headers, authorization)) < 0)
+		goto done;
+	brt_upstream_transfer_free(first);
+	first = retry;
+done:
+	if (error == 0)
+		*out = first;
+	else
+		brt_upstream_transfer_free(first);
+	memset(token, 0, strlen(token));
+	memset(authorization, 0, strlen(authorization));
+	return error;
 }
 
 static size_t discard(char *data, size_t size, size_t count, void *payload)

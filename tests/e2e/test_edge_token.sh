@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# berth-edge's token flow and connection cache.  Against the scripted
+# upstream (edge_fake_upstream.py, tokens living 3 s): a 401 with a Bearer
+# challenge on the upstream's own origin makes berth-edge fetch a token
+# with the gateway's key (Basic KEY:<key>) and retry once; the token then
+# serves later requests of that scope with no further token request, is
+# replaced before it expires, and a second 401 passes through; a realm on
+# another origin (another port, or "origin@other-host") never sees a
+# request.  Upstream connections are shared by the server threads.
+# Against a real berthd: a valid key pulls without any token request; a
+# revoked one follows berthd's own challenge to its token endpoint once
+# and the 401 passes through.  The YAML configuration end to end:
+# berth-edge started with only --config, and flags over the file.
+set -u -o pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+. "$HERE/auth_lib.sh"
+. "$HERE/edge_lib.sh"
+W=$E2E_WORK
+TTL=3
+
+if [ ! -x "$BERTH_EDGE" ]; then
+	fail "berth-edge binary not found at $BERTH_EDGE"
+	berth_done
+	exit 1
+fi
+
+# through: requests go to the proxy, without credentials.
+through() {
+	BERTH_URL=$EDGE_URL
+	AUTH_TLS=()
+	as none ""
+}
+
+# log_since N FILTER: the fake's log lines after the first N, through jq.
+log_since() { tail -n +$(($1 + 1)) "$W/fake.log" | jq -c "$2"; }
+log_lines() { wc -l <"$W/fake.log"; }
+token_requests() { jq -c 'select(.path | startswith("/v2/token"))' "$W/fake.log" | wc -l; }
+
+section "scripted upstream with token authentication"
+"$E2E_PY" "$HERE/edge_fake_upstream.py" "$W/fake.port" "$W/fake.log" "$TTL" 2>"$W/fake.err" &
+E2E_PIDS+=($!)
+for i in $(seq 1 100); do
+	[ -s "$W/fake.port" ] && break
+	sleep 0.1
+done
+FAKE_URL=http://127.0.0.1:$(cat "$W/fake.port")
+printf 'brt_gateway_key\n' >"$W/fake.key"
+BASIC=$(auth_basic KEY brt_gateway_key)
+edge_start --upstream "$FAKE_URL" --access-key-file "$W/fake.key" --threads 4 || exit 1
+
+section "a challenge is answered with a token, once"
+through
+start=$(log_lines)
+areq GET /v2/tok/app/manifests/v1
+expect_resp 200
+expect_json .token accepted
+seen=$(log_since "$start" '[.server, .path, .authorization]')
+expect_eq "upstream saw: the request, the token request, the retry" "$seen" \
+	"$(printf '%s\n' \
+		'["main","/v2/tok/app/manifests/v1","Bearer brt_gateway_key"]' \
+		"[\"main\",\"/v2/token?service=fake%20registry&scope=repository%3Atok%2Fapp%3Apull\",\"$BASIC\"]" \
+		'["main","/v2/tok/app/manifests/v1","Bearer tok-1"]')"
+start=$(log_lines)
+for path in /v2/tok/app/manifests/v2 /v2/tok/app/tags/list "/v2/tok/app/blobs/sha256:$(printf 'a%.0s' $(seq 1 64))"; do
+	areq GET "$path"
+	expect_resp 200
+	areq HEAD "$path"
+	expect_resp 200
+done
+expect_eq "token requests after 6 more requests of the same scope" "$(token_requests)" 1
+expect_eq "those 6 went straight with the token" \
+	"$(log_since "$start" .authorization | sort | uniq -c | sed 's/^ *//')" '6 "Bearer tok-1"'
+areq GET /v2/tok/other/manifests/v1
+expect_resp 200
+expect_eq "another repository (scope): its own token" "$(token_requests)" 2
+expect_eq "  sent for that scope" "$(log_since "$(($(log_lines) - 1))" .authorization)" '"Bearer tok-2"'
+
+section "the token is replaced before it expires"
+# Fresh for TTL - 1 s here; the fake still takes it until TTL.
+sleep 2.5
+start=$(log_lines)
+areq GET /v2/tok/app/manifests/v1
+expect_resp 200
+expect_eq "token requests after the token's time" "$(token_requests)" 3
+expect_eq "the old token was not sent again" \
+	"$(log_since "$start" 'select(.authorization == "Bearer tok-1")' | wc -l)" 0
+areq GET /v2/tok/app/manifests/v1
+expect_resp 200
+expect_eq "the new token serves the next request" "$(log_since "$(($(log_lines) - 1))" .authorization)" \
+	'"Bearer tok-3"'
+
+section "a 401 to a fresh token passes through, once"
+start=$(log_lines)
+areq GET /v2/deny/app/manifests/v1
+expect_resp 401 UNAUTHORIZED
+expect_no_header WWW-Authenticate
+expect_eq "upstream saw: the request, one token request, one retry" \
+	"$(log_since "$start" .path | tr '\n' ' ')" \
+	'"/v2/deny/app/manifests/v1" "/v2/token?service=fake%20registry&scope=repository%3Adeny%2Fapp%3Apull" "/v2/deny/app/manifests/v1" '
+
+section "a realm on another origin is not followed"
+start=$(log_lines)
+areq GET /v2/far/app/manifests/v1
+expect_resp 401 UNAUTHORIZED
+areq HEAD /v2/trick/app/manifests/v1
+expect_resp 401
+expect_eq "upstream requests for the two" "$(log_since "$start" .path | wc -l)" 2
+expect_eq "requests the other origin received" "$(jq -c 'select(.server == "third")' "$W/fake.log" | wc -l)" 0
+expect_match "berth-edge said why" "$(cat "$EDGE_LOG")" "realm http://127\.0\.0\.1:[0-9]+/v2/token, not on $FAKE_URL"
+
+section "one connection cache for all server threads"
+requests=$(jq -c 'select(.server == "main")' "$W/fake.log" | wc -l)
+connections=$(jq -r 'select(.server == "main") | .port' "$W/fake.log" | sort -u | wc -l)
+threads=$(ls "/proc/$EDGE_PID/task" | wc -l)
+if [ "$requests" -ge 20 ] && [ "$connections" = 1 ]; then
+	ok "$requests upstream requests (token requests too) from $threads threads over 1 connection"
+else
+	fail "$requests upstream requests over $connections connections (want 1: one shared cache)"
+fi
+edge_stop
+berth_done

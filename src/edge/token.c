@@ -240,7 +240,7 @@ done:
 
 struct slot {
 	int used;
-	time_t fresh_until;
+	uint64_t fresh_until; /* milliseconds */
 	unsigned long last_used;
 	char realm[BRT_EDGE_REALM_MAX];
 	char service[BRT_EDGE_SERVICE_MAX];
@@ -287,7 +287,7 @@ void brt_edge_token_cache_free(brt_edge_token_cache *cache)
 }
 
 int brt_edge_token_cache_get(char *out, size_t cap, brt_edge_token_cache *cache, const char *realm,
-			     const char *service, const char *scope, time_t now)
+			     const char *service, const char *scope, uint64_t now_ms)
 {
 	int found = 0;
 
@@ -295,7 +295,7 @@ int brt_edge_token_cache_get(char *out, size_t cap, brt_edge_token_cache *cache,
 	for (size_t i = 0; i < cache->capacity; i++) {
 		struct slot *s = &cache->slots[i];
 
-		if (!s->used || now >= s->fresh_until || strcmp(s->scope, scope) != 0 ||
+		if (!s->used || now_ms >= s->fresh_until || strcmp(s->scope, scope) != 0 ||
 		    (realm && strcmp(s->realm, realm) != 0) || (service && strcmp(s->service, service) != 0))
 			continue;
 		if (strlen(s->token) < cap) {
@@ -310,7 +310,7 @@ int brt_edge_token_cache_get(char *out, size_t cap, brt_edge_token_cache *cache,
 }
 
 void brt_edge_token_cache_put(brt_edge_token_cache *cache, const char *realm, const char *service,
-			      const char *scope, const char *token, unsigned int expires_in, time_t now)
+			      const char *scope, const char *token, unsigned int expires_in, uint64_t now_ms)
 {
 	struct slot *target = NULL;
 	unsigned int margin = expires_in / 10;
@@ -332,7 +332,7 @@ void brt_edge_token_cache_put(brt_edge_token_cache *cache, const char *realm, co
 			target = s;
 	}
 	for (size_t i = 0; i < cache->capacity && !target; i++)
-		if (!cache->slots[i].used || now >= cache->slots[i].fresh_until)
+		if (!cache->slots[i].used || now_ms >= cache->slots[i].fresh_until)
 			target = &cache->slots[i];
 	if (!target) {
 		target = &cache->slots[0];
@@ -341,7 +341,7 @@ void brt_edge_token_cache_put(brt_edge_token_cache *cache, const char *realm, co
 				target = &cache->slots[i];
 	}
 	target->used = 1;
-	target->fresh_until = now + (time_t)(expires_in - margin);
+	target->fresh_until = now_ms + (uint64_t)(expires_in - margin) * 1000;
 	target->last_used = ++cache->clock;
 	memcpy(target->realm, realm, strlen(realm) + 1);
 	memcpy(target->service, service, strlen(service) + 1);

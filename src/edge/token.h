@@ -8,7 +8,7 @@
 #define BRT_EDGE_TOKEN_H
 
 #include <stddef.h>
-#include <time.h>
+#include <stdint.h>
 
 #define BRT_EDGE_REALM_MAX 1024
 #define BRT_EDGE_SERVICE_MAX 256
@@ -61,20 +61,20 @@ typedef struct brt_edge_token_cache brt_edge_token_cache;
 int brt_edge_token_cache_new(brt_edge_token_cache **out, size_t capacity);
 void brt_edge_token_cache_free(brt_edge_token_cache *cache);
 
-/* Copy into `out` the token for `scope` that is still fresh at `now`
- * (seconds on a monotonic clock); `realm` and `service` must match too
+/* Copy into `out` the token for `scope` that is still fresh at `now_ms`
+ * (milliseconds on a monotonic clock); `realm` and `service` must match too
  * unless NULL.  1 if found, 0 if not (or if it does not fit). */
 int brt_edge_token_cache_get(char *out, size_t cap, brt_edge_token_cache *cache, const char *realm,
-			     const char *service, const char *scope, time_t now);
+			     const char *service, const char *scope, uint64_t now_ms);
 
-/* Keep `token`, obtained at `now` and living `expires_in` seconds, for
+/* Keep `token`, obtained at `now_ms` and living `expires_in` seconds, for
  * (realm, service, scope): it is handed out until a tenth of its life
  * (at least 1 s, at most 30 s) before it expires.  Replaces the key's
  * previous token; when full, takes the slot of an expired token, else of
  * the least recently used one.  Tokens, realms, services or scopes that
  * do not fit are not kept. */
 void brt_edge_token_cache_put(brt_edge_token_cache *cache, const char *realm, const char *service,
-			      const char *scope, const char *token, unsigned int expires_in, time_t now);
+			      const char *scope, const char *token, unsigned int expires_in, uint64_t now_ms);
 
 /* Forget `token` wherever it is kept: the upstream refused it. */
 void brt_edge_token_cache_drop(brt_edge_token_cache *cache, const char *token);

@@ -355,6 +355,13 @@ static time_t now_seconds(void)
 	return ts.tv_sec;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* What every request to the upstream has: the connection cache, the
  * protocols, the timeouts, the TLS checks and the device certificate. */
 static void easy_setup(brt_upstream *up, CURL *easy, const char *url, char *error_buffer)
@@ -571,8 +578,7 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 	/* A token fetched earlier for this request's scope goes instead of
 	 * the gateway's own credential; otherwise the credential goes. */
 	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
-	    brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, NULL, NULL, scope,
-				     now_seconds()))
+	    brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, NULL, NULL, scope, now_ms()))
 		used_token = 1;
 	if (used_token)
 		snprintf(authorization, sizeof(authorization), BEARER "%s", token);
@@ -585,14 +591,14 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 	if (used_token)
 		brt_edge_token_cache_drop(upstream->tokens, token);
 	if (!brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, challenge.realm,
-				      challenge.service, challenge.scope, now_seconds())) {
+				      challenge.service, challenge.scope, now_ms())) {
 		if (fetch_token(token, sizeof(token), &expires_in, upstream, &challenge) < 0) {
 			/* The refusal stands: the client sees the upstream's 401. */
 			brt_log_warn("upstream %s: %s", upstream->origin, brt_error_last());
 			goto done;
 		}
 		brt_edge_token_cache_put(upstream->tokens, challenge.realm, challenge.service,
-					 challenge.scope, token, expires_in, now_seconds());
+					 challenge.scope, token, expires_in, now_ms());
 	}
 	snprintf(authorization, sizeof(authorization), BEARER "%s", token);
 	/* Once: a 401 to a fresh token is the upstream's answer. */

@@ -126,4 +126,33 @@ else
 	fail "$requests upstream requests over $connections connections (want 1: one shared cache)"
 fi
 edge_stop
+
+section "a real berthd: a valid key needs no token, a revoked one follows berthd's challenge once"
+auth_start || exit 1
+auth_require_auth
+auth_new_account A alpha
+auth_new_key A_PUSH_ID A_PUSH "$A"
+auth_new_key A_PULL_ID A_PULL "$A" --pull-only
+as A-push "Bearer $A_PUSH"
+make_blob "$W/layer" 5000 layer
+apush_blob "$A/app" "$W/layer"
+LAYER=$(digest_of "$W/layer")
+printf '%s\n' "$A_PULL" >"$W/a-pull.key"
+UPSTREAM=$BERTH_URL
+edge_start --upstream "$UPSTREAM" --access-key-file "$W/a-pull.key" || exit 1
+through
+areq GET "/v2/$A/app/blobs/$LAYER"
+expect_resp 200
+expect_body_file "$W/layer"
+token_log() { grep -c 'path=/v2/token' "$BERTH_LOG"; }
+expect_eq "token requests berthd saw for a valid key" "$(token_log)" 0
+auth_revoke "$A_PULL_ID"
+areq GET "/v2/$A/app/blobs/$LAYER"
+expect_resp 401 UNAUTHORIZED
+expect_no_header WWW-Authenticate
+expect_eq "token requests berthd saw for the revoked key" "$(token_log)" 1
+expect_match "berth-edge asked berthd's own token endpoint" "$(cat "$EDGE_LOG")" \
+	"token request to ${UPSTREAM//./\\.}/v2/token: status 401"
+edge_stop
+auth_stop
 berth_done

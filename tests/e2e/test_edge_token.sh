@@ -10,7 +10,10 @@
 # Against a real berthd: a valid key pulls without any token request; a
 # revoked one follows berthd's own challenge to its token endpoint once
 # and the 401 passes through.  The YAML configuration end to end:
-# berth-edge started with only --config, and flags over the file.
+# berth-edge started with only --config (its key, listen address, threads,
+# cache and allow_push in force), flags over the file (credentials,
+# --listen, --threads, --cache-max-bytes), bad files refused with the
+# file, line and key named.
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -126,6 +129,97 @@ else
 	fail "$requests upstream requests over $connections connections (want 1: one shared cache)"
 fi
 edge_stop
+
+section "the YAML configuration: berth-edge with only --config"
+# edge_start_config FILE PORT: berth-edge with nothing but --config FILE
+# (whose listen: is 127.0.0.1:PORT), up when /v2/ answers 200 there.
+edge_start_config() {
+	local i code
+	EDGE_LOG=$E2E_TMP/srv-edge-config$((++E2E_SRV_SEQ))/berthd.log
+	mkdir -p "$(dirname "$EDGE_LOG")"
+	"$BERTH_EDGE" --config "$1" >>"$EDGE_LOG" 2>&1 &
+	EDGE_PID=$!
+	E2E_PIDS+=("$EDGE_PID")
+	EDGE_URL=http://127.0.0.1:$2
+	for i in $(seq 1 100); do
+		kill -0 "$EDGE_PID" 2>/dev/null || break
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$EDGE_URL/v2/")
+		[ "$code" = 200 ] && {
+			ok "berth-edge --config $1 answers GET /v2/ on the file's listen address"
+			return 0
+		}
+		sleep 0.1
+	done
+	fail "berth-edge --config $1 did not start (last: $code)" "$(tail -n 20 "$EDGE_LOG")"
+	return 1
+}
+PORT_FILE=$(e2e_free_port)
+mkdir -p "$W/cache"
+cat >"$W/edge.yaml" <<YAML
+# written by test_edge_token.sh
+listen: 127.0.0.1:$PORT_FILE
+upstream: $FAKE_URL
+access_key_file: $W/fake.key
+threads: 2
+cache:
+  dir: $W/cache
+  max_bytes: 1MiB
+allow_push: true
+YAML
+tokens_before=$(token_requests)
+edge_start_config "$W/edge.yaml" "$PORT_FILE" || exit 1
+through
+areq GET /v2/tok/yaml/manifests/v1
+expect_resp 200
+expect_eq "a token fetched with the file's access key" "$(token_requests)" $((tokens_before + 1))
+expect_eq "  as Basic KEY:<key>" "$(jq -r 'select(.path | startswith("/v2/token")) | .authorization' "$W/fake.log" | tail -n 1)" "$BASIC"
+log=$(grep -E "berth-edge .* on |caching content" "$EDGE_LOG")
+expect_match "threads and allow_push from the file" "$log" "forwarding pulls and pushes to $FAKE_URL as an access key, 2 threads"
+expect_match "the cache and its bound from the file" "$log" "caching content fetched by digest in $W/cache \\(bound: 1048576 bytes"
+edge_stop
+
+section "the YAML configuration: flags override the file"
+printf 'brt_wrong_key\n' >"$W/wrong.key"
+sed -e "s|^access_key_file: .*|access_key_file: $W/wrong.key|" -e 's|^threads: 2|threads: 3|' \
+	-e 's|^allow_push: true|allow_push: false|' "$W/edge.yaml" >"$W/edge-wrong.yaml"
+# The file alone: its (wrong) key gets no token, the 401 passes through.
+edge_start_config "$W/edge-wrong.yaml" "$PORT_FILE" || exit 1
+through
+areq GET /v2/tok/yaml/manifests/v1
+expect_resp 401 UNAUTHORIZED
+expect_eq "the token service saw the file's key" \
+	"$(jq -r 'select(.path | startswith("/v2/token")) | .authorization' "$W/fake.log" | tail -n 1)" \
+	"$(auth_basic KEY brt_wrong_key)"
+edge_stop
+# The same file with --listen, --threads (edge_start) and --access-key-file.
+edge_start --config "$W/edge-wrong.yaml" --access-key-file "$W/fake.key" --cache-max-bytes 2KiB || exit 1
+through
+areq GET /v2/tok/yaml/manifests/v1
+expect_resp 200
+expect_eq "the token service saw the flag's key" \
+	"$(jq -r 'select(.path | startswith("/v2/token")) | .authorization' "$W/fake.log" | tail -n 1)" "$BASIC"
+log=$(grep -E "berth-edge .* on |caching content" "$EDGE_LOG")
+expect_match "--listen and --threads over the file's" "$log" "on $(printf '%s' "${EDGE_URL#http://}" | sed 's/\./\\./g') .*forwarding pulls to .* 2 threads"
+expect_match "--cache-max-bytes 2KiB over the file's, the file's cache.dir kept" "$log" \
+	"in $W/cache \\(bound: 2048 bytes"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT_FILE/v2/")
+expect_eq "nothing listens on the file's address" "$code" 000
+edge_stop
+
+section "the YAML configuration: a bad file is refused before starting"
+printf 'upstream: %s\naccess_key_file: %s\ncache:\n  max_bytes: 10 GB\n' "$FAKE_URL" "$W/fake.key" >"$W/bad.yaml"
+"$BERTH_EDGE" --config "$W/bad.yaml" >/dev/null 2>"$W/err"
+expect_eq "bad size: exit status" "$?" 2
+expect_match "bad size: the message names the file, the line and the key" "$(cat "$W/err")" \
+	"config $W/bad\\.yaml line 4: cache\\.max_bytes must be a number of bytes"
+printf 'upstream: %s\nlisten: 127.0.0.1:1\nlisten: 127.0.0.1:2\n' "$FAKE_URL" >"$W/bad.yaml"
+"$BERTH_EDGE" --config "$W/bad.yaml" --access-key-file "$W/fake.key" >/dev/null 2>"$W/err"
+expect_eq "a key twice: exit status" "$?" 2
+expect_match "a key twice: named with its line" "$(cat "$W/err")" "line 3: listen is given twice"
+printf 'upstream: %s\nthread: 2\n' "$FAKE_URL" >"$W/bad.yaml"
+"$BERTH_EDGE" --config "$W/bad.yaml" --access-key-file "$W/fake.key" >/dev/null 2>"$W/err"
+expect_eq "an unknown key: exit status" "$?" 2
+expect_match "an unknown key: named with its line" "$(cat "$W/err")" "line 2: unknown key thread"
 
 section "a real berthd: a valid key needs no token, a revoked one follows berthd's challenge once"
 auth_start || exit 1

@@ -108,7 +108,7 @@ static void test_example_file(void)
 {
 	brt_edge_settings s;
 	/* The source tree from this file's own path (CMake passes it whole). */
-	const char *here = __FILE__, *tail = strstr(here, "tests/unit/edge/test_settings.c");
+	const char *here = __FILE__, *tail = strstr(here, "tests/unit/edge/test_edge_settings.c");
 	char path[1024];
 
 	CHECK(tail != NULL);
@@ -352,7 +352,7 @@ int main(void)
 	n = snprintf(tmp_dir, sizeof(tmp_dir), "%s/berth-edge-settings-XXXXXX",
 		     base && base[0] ? base : "/tmp");
 	if (n < 0 || (size_t)n >= sizeof(tmp_dir) || !mkdtemp(tmp_dir)) {
-		fprintf(stderr, "test_settings: cannot make a temporary directory\n");
+		fprintf(stderr, "test_edge_settings: cannot make a temporary directory\n");
 		return 1;
 	}
 	snprintf(config_path, sizeof(config_path), "%s/berth-edge.yaml", tmp_dir);
@@ -367,5 +367,5 @@ int main(void)
 
 	unlink(config_path);
 	rmdir(tmp_dir);
-	return check_exit("test_settings");
+	return check_exit("test_edge_settings");
 }

@@ -568,20 +568,22 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 {
 	brt_upstream_transfer *first = NULL, *retry = NULL;
 	brt_edge_challenge challenge;
-	char scope[BRT_EDGE_SCOPE_MAX], token[BRT_EDGE_TOKEN_MAX];
+	char scope[BRT_EDGE_SCOPE_MAX];
+	/* The header line, its token read in place after the prefix. */
 	char authorization[sizeof(BEARER) + BRT_EDGE_TOKEN_MAX];
+	char *token = authorization + strlen(BEARER);
+	size_t token_cap = sizeof(authorization) - strlen(BEARER);
 	unsigned int expires_in;
 	int used_token = 0, error = 0;
 
 	*out = NULL;
-	token[0] = authorization[0] = '\0';
+	memcpy(authorization, BEARER, strlen(BEARER));
+	token[0] = '\0';
 	/* A token fetched earlier for this request's scope goes instead of
 	 * the gateway's own credential; otherwise the credential goes. */
 	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
-	    brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, NULL, NULL, scope, now_ms()))
+	    brt_edge_token_cache_get(token, token_cap, upstream->tokens, NULL, NULL, scope, now_ms()))
 		used_token = 1;
-	if (used_token)
-		snprintf(authorization, sizeof(authorization), BEARER "%s", token);
 	if ((error = transfer_start(&first, upstream, method, path_and_query, headers,
 				    used_token ? authorization : upstream->authorization)) < 0)
 		goto done;
@@ -590,9 +592,9 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 	settle(first);
 	if (used_token)
 		brt_edge_token_cache_drop(upstream->tokens, token);
-	if (!brt_edge_token_cache_get(token, sizeof(token), upstream->tokens, challenge.realm,
-				      challenge.service, challenge.scope, now_ms())) {
-		if (fetch_token(token, sizeof(token), &expires_in, upstream, &challenge) < 0) {
+	if (!brt_edge_token_cache_get(token, token_cap, upstream->tokens, challenge.realm, challenge.service,
+				      challenge.scope, now_ms())) {
+		if (fetch_token(token, token_cap, &expires_in, upstream, &challenge) < 0) {
 			/* The refusal stands: the client sees the upstream's 401. */
 			brt_log_warn("upstream %s: %s", upstream->origin, brt_error_last());
 			goto done;
@@ -600,7 +602,6 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 		brt_edge_token_cache_put(upstream->tokens, challenge.realm, challenge.service,
 					 challenge.scope, token, expires_in, now_ms());
 	}
-	snprintf(authorization, sizeof(authorization), BEARER "%s", token);
 	/* Once: a 401 to a fresh token is the upstream's answer. */
 	if ((error = transfer_start(&retry, upstream, method, path_and_query, headers, authorization)) < 0)
 		goto done;
@@ -612,7 +613,6 @@ done:
 	else
 		brt_upstream_transfer_free(first);
 	memset(token, 0, strlen(token));
-	memset(authorization, 0, strlen(authorization));
 	return error;
 }
 

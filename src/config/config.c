@@ -1,19 +1,17 @@
-/* Configuration defaults and the YAML loader (libyaml's document API: the
- * whole file is small, so it is loaded as a node tree and read by key path). */
+/* Configuration defaults and berthd's YAML loader: the file is read and
+ * its shape checked by config/yaml, then each setting is read by key path. */
 #include "config/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <yaml.h>
 
 #include "common/error.h"
 #include "common/log.h"
+#include "config/yaml.h"
 
 void brt_config_defaults(brt_config *config)
 {
@@ -57,42 +55,9 @@ const char *brt_config_service(const brt_config *config)
 	return "berth";
 }
 
-/* Find the value node under a mapping path like {"http", "addr", NULL}. */
-static yaml_node_t *lookup(yaml_document_t *doc, const char *const *path)
-{
-	yaml_node_t *node = yaml_document_get_root_node(doc);
-
-	for (; node && *path; path++) {
-		yaml_node_pair_t *pair;
-		yaml_node_t *found = NULL;
-
-		if (node->type != YAML_MAPPING_NODE)
-			return NULL;
-		for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
-			yaml_node_t *key = yaml_document_get_node(doc, pair->key);
-			if (key && key->type == YAML_SCALAR_NODE &&
-			    strcmp((const char *)key->data.scalar.value, *path) == 0) {
-				found = yaml_document_get_node(doc, pair->value);
-				break;
-			}
-		}
-		node = found;
-	}
-	return node;
-}
-
-static const char *scalar(yaml_document_t *doc, const char *const *path)
-{
-	yaml_node_t *node = lookup(doc, path);
-
-	if (!node || node->type != YAML_SCALAR_NODE)
-		return NULL;
-	return (const char *)node->data.scalar.value;
-}
-
 static int get_string(char *out, size_t cap, yaml_document_t *doc, const char *key, const char *const *path)
 {
-	const char *v = scalar(doc, path);
+	const char *v = brt_yaml_scalar(doc, path);
 
 	if (!v)
 		return 0;
@@ -106,7 +71,7 @@ static int get_string(char *out, size_t cap, yaml_document_t *doc, const char *k
 static int get_u64(uint64_t *out, yaml_document_t *doc, const char *key, const char *const *path,
 		   uint64_t min, uint64_t max)
 {
-	const char *v = scalar(doc, path);
+	const char *v = brt_yaml_scalar(doc, path);
 	char *end;
 	unsigned long long n;
 	uint64_t mult = 1;
@@ -148,15 +113,9 @@ static int get_u64(uint64_t *out, yaml_document_t *doc, const char *key, const c
 
 static int get_bool(int *out, yaml_document_t *doc, const char *key, const char *const *path)
 {
-	const char *v = scalar(doc, path);
+	const char *v = brt_yaml_scalar(doc, path);
 
-	if (!v)
-		return 0;
-	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
-		*out = 1;
-	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
-		*out = 0;
-	else
+	if (v && brt_yaml_parse_bool(out, v) < 0)
 		return brt_error_set(BRT_EINVALID, "config: %s must be true or false", key);
 	return 0;
 }
@@ -199,7 +158,7 @@ int brt_config_parse_duration(uint64_t *seconds_out, const char *s, int unit_req
 static int get_duration(unsigned int *out, yaml_document_t *doc, const char *key, const char *const *path,
 			unsigned int min, unsigned int max)
 {
-	const char *v = scalar(doc, path);
+	const char *v = brt_yaml_scalar(doc, path);
 	uint64_t seconds;
 
 	if (!v)
@@ -219,7 +178,7 @@ static int get_duration(unsigned int *out, yaml_document_t *doc, const char *key
  * bundle is supported; put several CAs into one PEM file. */
 static int get_client_cas(brt_config *c, yaml_document_t *doc)
 {
-	yaml_node_t *node = lookup(doc, PATH("http", "tls", "clientcas")), *item;
+	yaml_node_t *node = brt_yaml_lookup(doc, PATH("http", "tls", "clientcas")), *item;
 	const char *value;
 
 	if (!node)
@@ -315,7 +274,7 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	    (error = get_client_cas(c, doc)) < 0)
 		return error;
 	{
-		const char *mode = scalar(doc, PATH("auth", "mode"));
+		const char *mode = brt_yaml_scalar(doc, PATH("auth", "mode"));
 		if (mode) {
 			if (strcmp(mode, "token") == 0)
 				c->auth_enabled = 1;
@@ -333,7 +292,7 @@ static int apply(brt_config *c, yaml_document_t *doc)
 			      PATH("log", "accesslog", "disabled"))) < 0)
 		return error;
 	c->access_log = !disabled;
-	level = scalar(doc, PATH("log", "level"));
+	level = brt_yaml_scalar(doc, PATH("log", "level"));
 	if (level) {
 		int l = brt_log_level_parse(level);
 		if (l < 0)
@@ -344,286 +303,72 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	return 0;
 }
 
-/* What a known key's value must be.  Sections are read by key path, so a
- * section given as a scalar, or a value given as a list, would otherwise be
- * skipped without a word and leave a default in force. */
-enum shape {
-	SHAPE_SECTION, /* a mapping, or empty ("http:" with nothing under it) */
-	SHAPE_VALUE,   /* a scalar */
-	SHAPE_FILES,   /* a scalar or a list of scalars (http.tls.clientcas) */
+/* Sections are read by key path, so a section given as a scalar, or a
+ * value given as a list, would otherwise be skipped without a word and
+ * leave a default in force: every key berthd reads, in its shape. */
+static const brt_yaml_key known_keys[] = {
+	{"version", BRT_YAML_VALUE},
+	{"log", BRT_YAML_SECTION},
+	{"log.level", BRT_YAML_VALUE},
+	{"log.accesslog", BRT_YAML_SECTION},
+	{"log.accesslog.disabled", BRT_YAML_VALUE},
+	{"storage", BRT_YAML_SECTION},
+	{"storage.filesystem", BRT_YAML_SECTION},
+	{"storage.filesystem.rootdirectory", BRT_YAML_VALUE},
+	{"database", BRT_YAML_SECTION},
+	{"database.sqlite", BRT_YAML_SECTION},
+	{"database.sqlite.path", BRT_YAML_VALUE},
+	{"http", BRT_YAML_SECTION},
+	{"http.addr", BRT_YAML_VALUE},
+	{"http.threads", BRT_YAML_VALUE},
+	{"http.connection_memory_limit", BRT_YAML_VALUE},
+	{"http.max_connections", BRT_YAML_VALUE},
+	{"http.idle_timeout", BRT_YAML_VALUE},
+	{"http.drain_timeout", BRT_YAML_VALUE},
+	{"http.max_connections_per_address", BRT_YAML_VALUE},
+	{"http.reserved_connections", BRT_YAML_VALUE},
+	{"http.header_timeout", BRT_YAML_VALUE},
+	{"http.request_timeout", BRT_YAML_VALUE},
+	{"http.min_rate", BRT_YAML_VALUE},
+	{"http.min_rate_window", BRT_YAML_VALUE},
+	{"http.body_memory_limit", BRT_YAML_VALUE},
+	{"http.tls", BRT_YAML_SECTION},
+	{"http.tls.certificate", BRT_YAML_VALUE},
+	{"http.tls.key", BRT_YAML_VALUE},
+	{"http.tls.clientca", BRT_YAML_VALUE},
+	{"http.tls.clientcas", BRT_YAML_FILES},
+	{"limits", BRT_YAML_SECTION},
+	{"limits.manifest_bytes", BRT_YAML_VALUE},
+	{"limits.blob_bytes", BRT_YAML_VALUE},
+	{"limits.page_max", BRT_YAML_VALUE},
+	{"limits.referrers_max", BRT_YAML_VALUE},
+	{"limits.json_depth", BRT_YAML_VALUE},
+	{"region", BRT_YAML_VALUE},
+	{"public_host", BRT_YAML_VALUE},
+	{"auth", BRT_YAML_SECTION},
+	{"auth.mode", BRT_YAML_VALUE},
+	{"auth.service", BRT_YAML_VALUE},
+	{"auth.token_ttl", BRT_YAML_VALUE},
+	{"auth.device", BRT_YAML_SECTION},
+	{"auth.device.account_field", BRT_YAML_VALUE},
+	{"uploads", BRT_YAML_SECTION},
+	{"uploads.expire_after", BRT_YAML_VALUE},
+	{"uploads.max_per_account", BRT_YAML_VALUE},
 };
-
-static const struct known_key {
-	const char *path;
-	enum shape shape;
-} known_keys[] = {
-	{"version", SHAPE_VALUE},
-	{"log", SHAPE_SECTION},
-	{"log.level", SHAPE_VALUE},
-	{"log.accesslog", SHAPE_SECTION},
-	{"log.accesslog.disabled", SHAPE_VALUE},
-	{"storage", SHAPE_SECTION},
-	{"storage.filesystem", SHAPE_SECTION},
-	{"storage.filesystem.rootdirectory", SHAPE_VALUE},
-	{"database", SHAPE_SECTION},
-	{"database.sqlite", SHAPE_SECTION},
-	{"database.sqlite.path", SHAPE_VALUE},
-	{"http", SHAPE_SECTION},
-	{"http.addr", SHAPE_VALUE},
-	{"http.threads", SHAPE_VALUE},
-	{"http.connection_memory_limit", SHAPE_VALUE},
-	{"http.max_connections", SHAPE_VALUE},
-	{"http.idle_timeout", SHAPE_VALUE},
-	{"http.drain_timeout", SHAPE_VALUE},
-	{"http.max_connections_per_address", SHAPE_VALUE},
-	{"http.reserved_connections", SHAPE_VALUE},
-	{"http.header_timeout", SHAPE_VALUE},
-	{"http.request_timeout", SHAPE_VALUE},
-	{"http.min_rate", SHAPE_VALUE},
-	{"http.min_rate_window", SHAPE_VALUE},
-	{"http.body_memory_limit", SHAPE_VALUE},
-	{"http.tls", SHAPE_SECTION},
-	{"http.tls.certificate", SHAPE_VALUE},
-	{"http.tls.key", SHAPE_VALUE},
-	{"http.tls.clientca", SHAPE_VALUE},
-	{"http.tls.clientcas", SHAPE_FILES},
-	{"limits", SHAPE_SECTION},
-	{"limits.manifest_bytes", SHAPE_VALUE},
-	{"limits.blob_bytes", SHAPE_VALUE},
-	{"limits.page_max", SHAPE_VALUE},
-	{"limits.referrers_max", SHAPE_VALUE},
-	{"limits.json_depth", SHAPE_VALUE},
-	{"region", SHAPE_VALUE},
-	{"public_host", SHAPE_VALUE},
-	{"auth", SHAPE_SECTION},
-	{"auth.mode", SHAPE_VALUE},
-	{"auth.service", SHAPE_VALUE},
-	{"auth.token_ttl", SHAPE_VALUE},
-	{"auth.device", SHAPE_SECTION},
-	{"auth.device.account_field", SHAPE_VALUE},
-	{"uploads", SHAPE_SECTION},
-	{"uploads.expire_after", SHAPE_VALUE},
-	{"uploads.max_per_account", SHAPE_VALUE},
-};
-
-static const struct known_key *find_known(const char *path)
-{
-	for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
-		if (strcmp(known_keys[i].path, path) == 0)
-			return &known_keys[i];
-	return NULL;
-}
-
-/* YAML's null: "http:" with nothing after it, or ~ / null written out. */
-static int is_null(const yaml_node_t *node)
-{
-	const char *v;
-
-	if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return 0;
-	v = (const char *)node->data.scalar.value;
-	return v[0] == '\0' || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
-/* A scalar with a NUL inside ("a\0b") would be read cut short. */
-static int has_nul(const yaml_node_t *node)
-{
-	return strlen((const char *)node->data.scalar.value) != node->data.scalar.length;
-}
-
-static int same_key(const yaml_node_t *a, const yaml_node_t *b)
-{
-	return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
-	       a->data.scalar.length == b->data.scalar.length &&
-	       memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
-}
-
-static int check_value(yaml_document_t *doc, const struct known_key *known, yaml_node_t *value, char *path,
-		       size_t len, size_t cap);
-
-/* Check a known section's mapping: every key once, known keys in the shape
- * they are read in, unknown keys warned about and left unread (whatever
- * their shape: a distribution config.yml has many).  `path` holds the
- * section's key path, `len` characters of the `cap` it may grow to. */
-static int check_section(yaml_document_t *doc, yaml_node_t *mapping, char *path, size_t len, size_t cap)
-{
-	yaml_node_pair_t *pair, *earlier;
-	int error = 0;
-
-	for (pair = mapping->data.mapping.pairs.start; pair < mapping->data.mapping.pairs.top; pair++) {
-		yaml_node_t *key = yaml_document_get_node(doc, pair->key);
-		const struct known_key *known = NULL;
-		const char *name;
-		int n;
-
-		if (!key)
-			continue;
-		if (key->type != YAML_SCALAR_NODE) {
-			brt_log_warn("config: ignoring a key under %s that is a list or a mapping",
-				     len ? path : "the top level");
-			continue;
-		}
-		name = (const char *)key->data.scalar.value;
-		/* A key too long for the path, or with a NUL in it, is no known
-		 * key; it is named from `name` instead. */
-		n = snprintf(path + len, cap - len, "%s%s", len ? "." : "", name);
-		if (n >= 0 && (size_t)n < cap - len && !has_nul(key)) {
-			known = find_known(path);
-		} else {
-			n = 0;
-			path[len] = '\0';
-		}
-		for (earlier = mapping->data.mapping.pairs.start; earlier < pair; earlier++) {
-			yaml_node_t *other = yaml_document_get_node(doc, earlier->key);
-			if (other && same_key(key, other)) {
-				error = brt_error_set(BRT_EINVALID, "config: %s%s%.100s is given twice", path,
-						      n == 0 && len ? "." : "", n == 0 ? name : "");
-				goto done;
-			}
-		}
-		if (!known)
-			brt_log_warn("config: ignoring unknown key %s%s%.100s", path,
-				     n == 0 && len ? "." : "", n == 0 ? name : "");
-		else if ((error = check_value(doc, known, yaml_document_get_node(doc, pair->value), path,
-					      len + (size_t)n, cap)) < 0)
-			goto done;
-		path[len] = '\0';
-	}
-done:
-	return error;
-}
-
-static int check_value(yaml_document_t *doc, const struct known_key *known, yaml_node_t *value, char *path,
-		       size_t len, size_t cap)
-{
-	yaml_node_item_t *item;
-
-	if (!value)
-		return 0;
-	if (known->shape == SHAPE_SECTION) {
-		if (value->type == YAML_MAPPING_NODE)
-			return check_section(doc, value, path, len, cap);
-		if (is_null(value))
-			return 0;
-		return brt_error_set(BRT_EINVALID, "config: %s must be a mapping of keys, not a %s", path,
-				     value->type == YAML_SEQUENCE_NODE ? "list" : "single value");
-	}
-	if (known->shape == SHAPE_FILES && value->type == YAML_SEQUENCE_NODE) {
-		for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++) {
-			yaml_node_t *file = yaml_document_get_node(doc, *item);
-			if (file && (file->type != YAML_SCALAR_NODE || has_nul(file)))
-				return brt_error_set(BRT_EINVALID, "config: %s must list file names", path);
-		}
-		return 0;
-	}
-	if (value->type != YAML_SCALAR_NODE)
-		return brt_error_set(BRT_EINVALID, "config: %s must be a single value, not a %s", path,
-				     value->type == YAML_SEQUENCE_NODE ? "list" : "mapping");
-	if (has_nul(value))
-		return brt_error_set(BRT_EINVALID, "config: %s contains a NUL character", path);
-	return 0;
-}
-
-/* The whole file's shape, before any value is read: a mapping of sections
- * (or nothing at all). */
-static int check_document(yaml_document_t *doc)
-{
-	yaml_node_t *root = yaml_document_get_root_node(doc);
-	char path[256] = "";
-
-	/* an empty file, or one of comments, or a lone "---" */
-	if (!root || is_null(root))
-		return 0;
-	if (root->type != YAML_MAPPING_NODE)
-		return brt_error_set(BRT_EINVALID,
-				     "config: the top level must be a mapping of sections "
-				     "(http:, storage:, ...), not a %s",
-				     root->type == YAML_SEQUENCE_NODE ? "list" : "single value");
-	return check_section(doc, root, path, 0, sizeof(path));
-}
-
-/* A parse failure as an error code: the file failing to read is I/O, not
- * a malformed configuration. */
-static int parse_error(yaml_parser_t *parser, FILE *f, const char *path)
-{
-	if (parser->error == YAML_MEMORY_ERROR)
-		return brt_error_set(BRT_ENOMEM, "config %s: out of memory", path);
-	if (parser->error == YAML_READER_ERROR && ferror(f))
-		return brt_error_set(BRT_EIO, "cannot read config %s", path);
-	return brt_error_set(BRT_EINVALID, "config %s: %s at line %zu", path,
-			     parser->problem ? parser->problem : "syntax error",
-			     parser->problem_mark.line + 1);
-}
 
 int brt_config_load(brt_config *config, const char *path)
 {
-	int error = 0, fd = -1;
-	FILE *f = NULL;
-	struct stat st;
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	int parser_ready = 0, doc_ready = 0;
+	yaml_document_t doc;
 	/* The caller's values stay as they were unless the whole file loads. */
 	brt_config next = *config;
+	int error;
 
-	/* O_NONBLOCK: a FIFO without a writer is refused below, not waited on. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
-		goto done;
-	}
-	if (fstat(fd, &st) < 0) {
-		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error = brt_error_set(BRT_EIO, "config %s is not a regular file", path);
-		goto done;
-	}
-	if (!(f = fdopen(fd, "rb"))) {
-		error = brt_error_set(BRT_EIO, "cannot open config %s: %s", path, strerror(errno));
-		goto done;
-	}
-	fd = -1; /* now closed with f */
-	if (!yaml_parser_initialize(&parser)) {
-		error = brt_error_set(BRT_ENOMEM, "yaml parser");
-		goto done;
-	}
-	parser_ready = 1;
-	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &doc)) {
-		error = parse_error(&parser, f, path);
-		goto done;
-	}
-	doc_ready = 1;
-	/* A second document would be silently ignored; the rest of the file
-	 * must also parse. */
-	if (yaml_document_get_root_node(&doc)) {
-		if (!yaml_parser_load(&parser, &extra)) {
-			error = parse_error(&parser, f, path);
-			goto done;
-		}
-		if (yaml_document_get_root_node(&extra))
-			error = brt_error_set(BRT_EINVALID,
-					      "config %s: one document expected, another starts "
-					      "at line %zu",
-					      path, extra.start_mark.line + 1);
-		yaml_document_delete(&extra);
-		if (error < 0)
-			goto done;
-	}
-	if ((error = check_document(&doc)) < 0 || (error = apply(&next, &doc)) < 0)
-		goto done;
-	*config = next;
-done:
-	if (doc_ready)
-		yaml_document_delete(&doc);
-	if (parser_ready)
-		yaml_parser_delete(&parser);
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
+	if ((error = brt_yaml_load(&doc, path)) < 0)
+		return error;
+	if ((error = brt_yaml_check(&doc, path, known_keys, sizeof(known_keys) / sizeof(known_keys[0]),
+				    BRT_YAML_UNKNOWN_WARN)) == 0 &&
+	    (error = apply(&next, &doc)) == 0)
+		*config = next;
+	yaml_document_delete(&doc);
 	return error;
 }

@@ -5,8 +5,10 @@
  * response's reader, until the body buffer has bytes.  When the buffer
  * is full the write callback pauses the transfer and the reader resumes
  * it once the client took the bytes, so memory per request stays at one
- * buffer whatever the body's size.  Connections are cached per thread
- * (a share object per server thread), which is where requests run. */
+ * buffer whatever the body's size.  Connections, TLS sessions and DNS
+ * answers are kept in one share object for the whole process, locked per
+ * kind of data, so that any thread (a server thread, a download's own
+ * thread) reuses what another opened. */
 #include "edge/upstream.h"
 
 #include <ctype.h>
@@ -20,6 +22,8 @@
 #include <curl/curl.h>
 
 #include "common/error.h"
+#include "common/log.h"
+#include "edge/token.h"
 
 #define BODY_BUFFER (256 * 1024)
 #define HEADER_SPACE 16384
@@ -28,13 +32,26 @@
 /* Seconds without a byte from the upstream before a transfer is given up. */
 #define IDLE_TIMEOUT 60
 #define CONNECT_TIMEOUT 10
+#define BEARER "Authorization: Bearer "
+/* Tokens kept at once: one per repository pulled recently is plenty. */
+#define TOKEN_CACHE_SLOTS 32
+/* A token service's answer is small; anything longer is not one. */
+#define TOKEN_ANSWER_MAX (64 * 1024)
+/* Seconds for a whole token request. */
+#define TOKEN_TIMEOUT 30
+/* A refused request's body kept while a token is fetched: a 401's body
+ * is one short error. */
+#define SETTLE_MAX (64 * 1024)
 
 struct brt_upstream {
 	char *url;
 	char *origin;
-	char *authorization; /* "Authorization: Bearer ..." or NULL */
+	char *authorization; /* BEARER "<access key>" or NULL */
 	char *cert, *key, *ca;
-	pthread_key_t share_key;
+	brt_edge_token_cache *tokens;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	int share_locks_ready; /* how many of share_locks are initialised */
 };
 
 struct brt_upstream_transfer {
@@ -66,9 +83,58 @@ static char *dup_or_null(const char *s)
 	return s && s[0] ? strdup(s) : NULL;
 }
 
-static void share_free(void *share)
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *payload)
 {
-	curl_share_cleanup(share);
+	brt_upstream *up = payload;
+
+	(void)easy;
+	(void)access; /* one mutex per kind: shared access is not worth a rwlock here */
+	pthread_mutex_lock(&up->share_locks[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *payload)
+{
+	brt_upstream *up = payload;
+
+	(void)easy;
+	pthread_mutex_unlock(&up->share_locks[data]);
+}
+
+/* The process's connection cache, with a mutex per kind of shared data. */
+static int share_init(brt_upstream *up)
+{
+	for (; up->share_locks_ready < CURL_LOCK_DATA_LAST; up->share_locks_ready++)
+		if (pthread_mutex_init(&up->share_locks[up->share_locks_ready], NULL) != 0)
+			return brt_error_set(BRT_ENOMEM, "no mutex for the connection cache");
+	if (!(up->share = curl_share_init()) ||
+	    curl_share_setopt(up->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_USERDATA, up) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		return brt_error_set(BRT_ENOMEM, "cannot make the connection cache");
+	return 0;
+}
+
+static void upstream_release(brt_upstream *up)
+{
+	/* Every transfer is gone: no lock is held while the share goes. */
+	if (up->share)
+		curl_share_cleanup(up->share);
+	while (up->share_locks_ready > 0)
+		pthread_mutex_destroy(&up->share_locks[--up->share_locks_ready]);
+	brt_edge_token_cache_free(up->tokens);
+	if (up->authorization) {
+		memset(up->authorization, 0, strlen(up->authorization));
+		free(up->authorization);
+	}
+	free(up->url);
+	free(up->origin);
+	free(up->cert);
+	free(up->key);
+	free(up->ca);
+	free(up);
 }
 
 static int read_access_key(char **out, const char *path)
@@ -103,7 +169,7 @@ static int read_access_key(char **out, const char *path)
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	snprintf(*out, len - start + 32, "Authorization: Bearer %s", buf + start);
+	snprintf(*out, len - start + 32, BEARER "%s", buf + start);
 done:
 	fclose(f);
 	return error;
@@ -146,72 +212,29 @@ int brt_upstream_new(brt_upstream **out, const brt_upstream_options *options)
 	    (options->key && !(up->key = dup_or_null(options->key))) ||
 	    (options->ca && !(up->ca = dup_or_null(options->ca))))
 		goto nomem;
-	if (pthread_key_create(&up->share_key, share_free) != 0) {
-		error = brt_error_set(BRT_ENOMEM, "no thread key");
+	if ((error = share_init(up)) < 0 ||
+	    (error = brt_edge_token_cache_new(&up->tokens, TOKEN_CACHE_SLOTS)) < 0)
 		goto done;
-	}
 	*out = up;
 	up = NULL;
 	goto done;
 nomem:
 	error = brt_error_set(BRT_ENOMEM, "out of memory");
 done:
-	if (up) {
-		free(up->url);
-		free(up->origin);
-		free(up->authorization);
-		free(up->cert);
-		free(up->key);
-		free(up->ca);
-		free(up);
-	}
+	if (up)
+		upstream_release(up);
 	return error;
 }
 
 void brt_upstream_free(brt_upstream *upstream)
 {
-	CURLSH *share;
-
-	if (!upstream)
-		return;
-	/* The calling thread's share; server threads released theirs on exit. */
-	if ((share = pthread_getspecific(upstream->share_key)))
-		curl_share_cleanup(share);
-	pthread_key_delete(upstream->share_key);
-	if (upstream->authorization) {
-		memset(upstream->authorization, 0, strlen(upstream->authorization));
-		free(upstream->authorization);
-	}
-	free(upstream->url);
-	free(upstream->origin);
-	free(upstream->cert);
-	free(upstream->key);
-	free(upstream->ca);
-	free(upstream);
+	if (upstream)
+		upstream_release(upstream);
 }
 
 const char *brt_upstream_origin(const brt_upstream *upstream)
 {
 	return upstream->origin;
-}
-
-/* The calling thread's connection cache, made on first use. */
-static CURLSH *thread_share(brt_upstream *up)
-{
-	CURLSH *share = pthread_getspecific(up->share_key);
-
-	if (share)
-		return share;
-	if (!(share = curl_share_init()))
-		return NULL;
-	if (curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
-	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
-	    pthread_setspecific(up->share_key, share) != 0) {
-		curl_share_cleanup(share);
-		return NULL;
-	}
-	return share;
 }
 
 static size_t on_header(char *data, size_t size, size_t count, void *payload)
@@ -332,14 +355,52 @@ static time_t now_seconds(void)
 	return ts.tv_sec;
 }
 
-int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
-		       const char *path_and_query, const char *const *headers)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* What every request to the upstream has: the connection cache, the
+ * protocols, the timeouts, the TLS checks and the device certificate. */
+static void easy_setup(brt_upstream *up, CURL *easy, const char *url, char *error_buffer)
+{
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_SHARE, up->share);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (up->ca)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca);
+	if (up->cert) {
+		curl_easy_setopt(easy, CURLOPT_SSLCERT, up->cert);
+		curl_easy_setopt(easy, CURLOPT_SSLKEY, up->key);
+	}
+}
+
+/* "<upstream URL><path_and_query>", malloc'd. */
+static char *upstream_url(const brt_upstream *up, const char *path_and_query)
+{
+	size_t len = strlen(up->url) + strlen(path_and_query) + 1;
+	char *url = malloc(len);
+
+	if (url)
+		snprintf(url, len, "%s%s", up->url, path_and_query);
+	return url;
+}
+
+/* One attempt: the client's headers and `authorization` (a whole header
+ * line, or NULL), up to the response headers. */
+static int transfer_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+			  const char *path_and_query, const char *const *headers, const char *authorization)
 {
 	brt_upstream_transfer *t = NULL;
-	CURLSH *share;
 	struct curl_slist *list;
 	char *url = NULL;
-	size_t url_len;
 	time_t last;
 	int error = 0;
 
@@ -349,13 +410,11 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 		goto done;
 	}
 	t->content_length = -1;
-	url_len = strlen(upstream->url) + strlen(path_and_query) + 1;
-	if (!(url = malloc(url_len)) || !(t->multi = curl_multi_init()) || !(t->easy = curl_easy_init()) ||
-	    !(share = thread_share(upstream))) {
+	if (!(url = upstream_url(upstream, path_and_query)) || !(t->multi = curl_multi_init()) ||
+	    !(t->easy = curl_easy_init())) {
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	snprintf(url, url_len, "%s%s", upstream->url, path_and_query);
 	for (size_t i = 0; headers && headers[i]; i++) {
 		if (!(list = curl_slist_append(t->request_headers, headers[i]))) {
 			error = brt_error_set(BRT_ENOMEM, "out of memory");
@@ -363,32 +422,19 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 		}
 		t->request_headers = list;
 	}
-	if (upstream->authorization) {
-		if (!(list = curl_slist_append(t->request_headers, upstream->authorization))) {
+	if (authorization) {
+		if (!(list = curl_slist_append(t->request_headers, authorization))) {
 			error = brt_error_set(BRT_ENOMEM, "out of memory");
 			goto done;
 		}
 		t->request_headers = list;
 	}
-	curl_easy_setopt(t->easy, CURLOPT_URL, url);
-	curl_easy_setopt(t->easy, CURLOPT_SHARE, share);
-	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
-	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
+	easy_setup(upstream, t->easy, url, t->error);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->request_headers);
 	curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
-	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (upstream->ca)
-		curl_easy_setopt(t->easy, CURLOPT_CAINFO, upstream->ca);
-	if (upstream->cert) {
-		curl_easy_setopt(t->easy, CURLOPT_SSLCERT, upstream->cert);
-		curl_easy_setopt(t->easy, CURLOPT_SSLKEY, upstream->key);
-	}
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
 	if (curl_multi_add_handle(t->multi, t->easy) != CURLM_OK) {
@@ -414,6 +460,199 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 done:
 	free(url);
 	brt_upstream_transfer_free(t);
+	return error;
+}
+
+/* Let a started transfer run on until its (short) body is in, so that
+ * its connection goes back to the cache before the token request and the
+ * body is still there to pass on if no token comes. */
+static void settle(brt_upstream_transfer *t)
+{
+	time_t last = now_seconds();
+
+	while (!t->finished && !t->paused && t->end - t->start < SETTLE_MAX &&
+	       now_seconds() - last <= CONNECT_TIMEOUT) {
+		step(t, 1000);
+		/* step returns at once while bytes wait in the buffer: wait here
+		 * for the rest instead of spinning. */
+		if (!t->finished && !t->paused)
+			curl_multi_poll(t->multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* The first Bearer challenge of a 401 whose realm is on the upstream's own
+ * origin; 0 if there is none (the 401 then passes through as it is). */
+static int followable_challenge(brt_edge_challenge *out, const brt_upstream *up,
+				const brt_upstream_transfer *t)
+{
+	for (size_t i = 0; i < t->header_count; i++) {
+		if (strcasecmp(t->names[i], "WWW-Authenticate") != 0 ||
+		    brt_edge_challenge_parse(out, t->values[i]) < 0)
+			continue;
+		if (brt_edge_realm_allowed(out->realm, up->origin))
+			return 1;
+		brt_log_warn("upstream challenge names the realm %s, not on %s: not following it", out->realm,
+			     up->origin);
+		return 0;
+	}
+	return 0;
+}
+
+struct answer {
+	char *data;
+	size_t len;
+};
+
+static size_t on_token_data(char *data, size_t size, size_t count, void *payload)
+{
+	struct answer *a = payload;
+	size_t len = size * count;
+
+	if (len > TOKEN_ANSWER_MAX - a->len)
+		return 0; /* fails the transfer */
+	memcpy(a->data + a->len, data, len);
+	a->len += len;
+	return len;
+}
+
+/* GET the challenge's realm with the gateway's credentials (the access
+ * key as Basic KEY:<key>, or the device certificate alone) and read the
+ * token.  Never follows a redirect: the credentials stay on the realm. */
+static int fetch_token(char *out, size_t cap, unsigned int *expires_in_out, brt_upstream *up,
+		       const brt_edge_challenge *challenge)
+{
+	CURL *easy = NULL;
+	struct answer answer = {NULL, 0};
+	char url[BRT_EDGE_REALM_MAX + BRT_EDGE_SERVICE_MAX * 3 + BRT_EDGE_SCOPE_MAX * 3 + 64];
+	char error_buffer[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode result;
+	int error = 0;
+
+	if ((error = brt_edge_token_url(url, sizeof(url), challenge)) < 0)
+		goto done;
+	if (!(answer.data = malloc(TOKEN_ANSWER_MAX)) || !(easy = curl_easy_init())) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	easy_setup(up, easy, url, error_buffer);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)TOKEN_TIMEOUT);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_token_data);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &answer);
+	if (up->authorization) {
+		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(easy, CURLOPT_USERNAME, "KEY");
+		curl_easy_setopt(easy, CURLOPT_PASSWORD, up->authorization + strlen(BEARER));
+	}
+	result = curl_easy_perform(easy);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_OK) {
+		error = brt_error_set(BRT_EIO, "token request to %s: %s", challenge->realm,
+				      error_buffer[0] ? error_buffer : curl_easy_strerror(result));
+		goto done;
+	}
+	if (status != 200) {
+		error = brt_error_set(BRT_EUNAUTHORIZED, "token request to %s: status %ld", challenge->realm,
+				      status);
+		goto done;
+	}
+	error = brt_edge_token_parse(out, cap, expires_in_out, answer.data, answer.len);
+done:
+	curl_easy_cleanup(easy);
+	free(answer.data);
+	return error;
+}
+
+int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+		       const char *path_and_query, const char *const *headers)
+{
+	brt_upstream_transfer *first = NULL, *retry = NULL;
+	brt_edge_challenge challenge;
+	char scope[BRT_EDGE_SCOPE_MAX];
+	/* The header line, its token read in place after the prefix. */
+	char authorization[sizeof(BEARER) + BRT_EDGE_TOKEN_MAX];
+	char *token = authorization + strlen(BEARER);
+	size_t token_cap = sizeof(authorization) - strlen(BEARER);
+	unsigned int expires_in;
+	int used_token = 0, error = 0;
+
+	*out = NULL;
+	memcpy(authorization, BEARER, strlen(BEARER));
+	token[0] = '\0';
+	/* A token fetched earlier for this request's scope goes instead of
+	 * the gateway's own credential; otherwise the credential goes. */
+	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
+	    brt_edge_token_cache_get(token, token_cap, upstream->tokens, NULL, NULL, scope, now_ms()))
+		used_token = 1;
+	if ((error = transfer_start(&first, upstream, method, path_and_query, headers,
+				    used_token ? authorization : upstream->authorization)) < 0)
+		goto done;
+	if (first->status != 401 || !followable_challenge(&challenge, upstream, first))
+		goto done;
+	settle(first);
+	if (used_token)
+		brt_edge_token_cache_drop(upstream->tokens, token);
+	if (!brt_edge_token_cache_get(token, token_cap, upstream->tokens, challenge.realm, challenge.service,
+				      challenge.scope, now_ms())) {
+		if (fetch_token(token, token_cap, &expires_in, upstream, &challenge) < 0) {
+			/* The refusal stands: the client sees the upstream's 401. */
+			brt_log_warn("upstream %s: %s", upstream->origin, brt_error_last());
+			goto done;
+		}
+		brt_edge_token_cache_put(upstream->tokens, challenge.realm, challenge.service,
+					 challenge.scope, token, expires_in, now_ms());
+	}
+	/* Once: a 401 to a fresh token is the upstream's answer. */
+	if ((error = transfer_start(&retry, upstream, method, path_and_query, headers, authorization)) < 0)
+		goto done;
+	brt_upstream_transfer_free(first);
+	first = retry;
+done:
+	if (error == 0)
+		*out = first;
+	else
+		brt_upstream_transfer_free(first);
+	memset(token, 0, strlen(token));
+	return error;
+}
+
+static size_t discard(char *data, size_t size, size_t count, void *payload)
+{
+	(void)data;
+	(void)payload;
+	return size * count;
+}
+
+int brt_upstream_probe(brt_upstream *upstream, unsigned int timeout_ms)
+{
+	CURL *easy = NULL;
+	struct curl_slist *headers = NULL;
+	char *url = NULL, error_buffer[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode result;
+	int error = 0;
+
+	if (!(url = upstream_url(upstream, "/v2/")) || !(easy = curl_easy_init()) ||
+	    (upstream->authorization && !(headers = curl_slist_append(NULL, upstream->authorization)))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+		goto done;
+	}
+	easy_setup(upstream, easy, url, error_buffer);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
+	result = curl_easy_perform(easy);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_OK || status <= 0 || status >= 500)
+		error = brt_error_set(BRT_EIO, "upstream %s: %s", upstream->origin,
+				      result != CURLE_OK
+					      ? (error_buffer[0] ? error_buffer : curl_easy_strerror(result))
+					      : "answered with a server error");
+done:
+	curl_easy_cleanup(easy);
+	curl_slist_free_all(headers);
+	free(url);
 	return error;
 }
 

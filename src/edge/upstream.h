@@ -2,7 +2,7 @@
  * transfer per forwarded request, driven step by step by its reader so
  * that a body flows through a small fixed buffer (the transfer pauses
  * while the buffer is full), with the gateway's credentials added and
- * connections to the upstream kept across requests. */
+ * connections to the upstream kept across requests and threads. */
 #ifndef BRT_EDGE_UPSTREAM_H
 #define BRT_EDGE_UPSTREAM_H
 
@@ -23,6 +23,7 @@ typedef struct brt_upstream_transfer brt_upstream_transfer;
 /* Check the options and read the access key.  BRT_EINVALID for a bad URL
  * or missing credentials, BRT_EIO for an unreadable file, BRT_ENOMEM. */
 int brt_upstream_new(brt_upstream **out, const brt_upstream_options *options);
+/* Once every transfer is freed.  NULL is fine. */
 void brt_upstream_free(brt_upstream *upstream);
 
 /* "scheme://host[:port]" of the upstream, borrowed: what a Link or
@@ -49,6 +50,15 @@ int brt_upstream_header(const brt_upstream_transfer *transfer, size_t index, con
  * Returns the count, 0 at the end of the body, or BRT_EIO if the
  * transfer failed. */
 ssize_t brt_upstream_read(brt_upstream_transfer *transfer, char *buf, size_t len);
+
+/* Whether the upstream is reachable, for a health check: GET /v2/ with
+ * the gateway's credentials, over the shared connections, giving up
+ * after `timeout_ms` (connecting included).  0 if it answered any HTTP
+ * status below 500 (401 and 403 too: it is up, whatever it thinks of the
+ * credentials); BRT_EIO (detail says why) if it could not be reached, did
+ * not answer in time or answered 5xx; BRT_ENOMEM.  Safe to call from any
+ * thread, alongside transfers. */
+int brt_upstream_probe(brt_upstream *upstream, unsigned int timeout_ms);
 
 /* Abort if still running and release.  NULL is fine. */
 void brt_upstream_transfer_free(brt_upstream_transfer *transfer);

@@ -151,6 +151,28 @@ expect_error_code UNAVAILABLE
 expect_eq "no upload data is left" "$(find "$CACHE/uploads" -type f | wc -l)" 0
 expect_eq "failed downloads counted" "$(edge_metric 'berth_edge_downloads_total{event="failed"}')" 2
 
+section "prefetch: one platform of an index, then all of them"
+"$BERTH_EDGE" prefetch --proxy "$EDGE_URL" --platform linux/arm64 "$REPO:multi" >"$W/prefetch.out" 2>&1
+expect_eq "prefetch --platform linux/arm64: exit status" "$?" 0
+expect_match "prefetch names what it fetched" "$(cat "$W/prefetch.out")" "$M2"
+expect_match "prefetch sums it up" "$(cat "$W/prefetch.out")" '2 manifests, 1 blob'
+for d in "$INDEX" "$M2" "$CONFIG"; do
+	expect_eq "upstream GETs of $d after the prefetch" "$(upstream_count GET "/v2/$REPO/manifests/$d")$(upstream_count GET "/v2/$REPO/blobs/$d")" 1
+done
+expect_eq "the amd64 manifest was not fetched" "$(upstream_count GET "/v2/$REPO/manifests/$M1")" 0
+"$BERTH_EDGE" prefetch --proxy "$EDGE_URL" "$REPO:multi" >"$W/prefetch.out" 2>&1
+expect_eq "prefetch of every platform: exit status" "$?" 0
+expect_eq "now the amd64 manifest was fetched" "$(upstream_count GET "/v2/$REPO/manifests/$M1")" 1
+expect_eq "the arm64 one came from the cache" "$(upstream_count GET "/v2/$REPO/manifests/$M2")" 1
+"$BERTH_EDGE" prefetch --proxy "$EDGE_URL" --platform linux/s390x "$REPO:multi" >"$W/prefetch.out" 2>&1
+expect_eq "prefetch of a platform the index lacks: exit status" "$?" 1
+expect_match "it says so" "$(cat "$W/prefetch.out")" 'no platform'
+"$BERTH_EDGE" prefetch --proxy "$EDGE_URL" "$REPO:nope" >"$W/prefetch.out" 2>&1
+expect_eq "prefetch of an unknown tag: exit status" "$?" 1
+expect_match "it names the proxy's answer" "$(cat "$W/prefetch.out")" '404'
+"$BERTH_EDGE" prefetch --proxy "$EDGE_URL" "no-tag-here" >"$W/prefetch.out" 2>&1
+expect_eq "prefetch of a bad reference: exit status" "$?" 2
+
 section "tags: resolved upstream first, the last known digest while it is unreachable"
 req GET "/v2/$REPO/manifests/v1" -H 'Accept: application/vnd.oci.image.manifest.v1+json'
 expect_status 200
@@ -171,6 +193,10 @@ for method in GET HEAD; do
 	expect_header_eq Docker-Content-Digest "$M1"
 	expect_header Warning '110 .*'
 done
+req GET "/v2/$REPO/manifests/multi"
+expect_status 200
+expect_header_eq Docker-Content-Digest "$INDEX"
+expect_header Warning '110 .*'
 req GET "/v2/$REPO/manifests/v2"
 expect_status 503
 expect_error_code UNAVAILABLE

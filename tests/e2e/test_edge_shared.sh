@@ -157,7 +157,8 @@ expect_eq "prefetch --platform linux/arm64: exit status" "$?" 0
 expect_match "prefetch names what it fetched" "$(cat "$W/prefetch.out")" "$M2"
 expect_match "prefetch sums it up" "$(cat "$W/prefetch.out")" '2 manifests, 1 blob'
 for d in "$INDEX" "$M2" "$CONFIG"; do
-	expect_eq "upstream GETs of $d after the prefetch" "$(upstream_count GET "/v2/$REPO/manifests/$d")$(upstream_count GET "/v2/$REPO/blobs/$d")" 1
+	expect_eq "upstream GETs of $d after the prefetch" \
+		"$(($(upstream_count GET "/v2/$REPO/manifests/$d") + $(upstream_count GET "/v2/$REPO/blobs/$d")))" 1
 done
 expect_eq "the amd64 manifest was not fetched" "$(upstream_count GET "/v2/$REPO/manifests/$M1")" 0
 "$BERTH_EDGE" prefetch --proxy "$EDGE_URL" "$REPO:multi" >"$W/prefetch.out" 2>&1

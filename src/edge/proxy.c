@@ -42,6 +42,8 @@ typedef struct edge_request {
 	brt_edge_context *context;
 	brt_upstream_transfer *transfer; /* until a response owns it */
 	int pinned;                      /* a hit: the object is pinned until cleanup */
+	int pushing;                     /* a push forwarded with its body (allow_push) */
+	int push_failed;                 /* the body could not be passed on */
 	brt_digest digest;
 	char repository[REPOSITORY_MAX];
 } edge_request;
@@ -73,8 +75,20 @@ static const char api_version_header[] = "Docker-Distribution-API-Version";
 /* Upstream headers a pulling client needs; everything else (notably
  * WWW-Authenticate: the proxy authenticates itself) stays behind. */
 static const char *const passed_headers[] = {
-	"Content-Type", "Docker-Content-Digest", "ETag",          "Content-Range", "Accept-Ranges", "Link",
-	"Location",     "OCI-Filters-Applied",   "Last-Modified", "Retry-After",
+	"Content-Type",
+	"Docker-Content-Digest",
+	"ETag",
+	"Content-Range",
+	"Accept-Ranges",
+	"Link",
+	"Location",
+	"OCI-Filters-Applied",
+	"Last-Modified",
+	"Retry-After",
+	"Range",
+	"Docker-Upload-UUID",
+	"OCI-Chunk-Min-Length",
+	"OCI-Subject",
 };
 
 /* An OCI error answer, with one extra header if `header` is set. */
@@ -141,6 +155,27 @@ int brt_edge_forwarded(const char *url)
 			return 1;
 	}
 	return 0;
+}
+
+int brt_edge_pushable(const char *url)
+{
+	static const char uploads[] = "/blobs/uploads";
+	const char *rest = url + 4, *last;
+	size_t n = sizeof(uploads) - 1;
+
+	if (strcmp(url, "/v2/_catalog") == 0 || brt_edge_forwarded(url))
+		return 1;
+	/* /v2/<name>/blobs/uploads/ and /v2/<name>/blobs/uploads/<id>: the
+	 * same characters as a pull's path. */
+	if (strncmp(url, "/v2/", 4) != 0 || strstr(url, "..") || strstr(url, "//"))
+		return 0;
+	for (const char *p = rest; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("._-/:", *p)))
+			return 0;
+	if (!(last = strrchr(rest, '/')))
+		return 0;
+	return (size_t)(last - rest) > n && memcmp(last - n, uploads, n) == 0;
 }
 
 int brt_edge_cacheable(char *repository_out, size_t cap, brt_digest *digest_out, const char *url)
@@ -804,6 +839,36 @@ static void serve_health(brt_http_request *http, edge_request *req)
 
 /* ------------------------------------------------------------ handler */
 
+/* A push, delete or catalog request with allow_push: the upstream
+ * transfer starts now and the body streams into it (on_body); the
+ * answer comes once it is all sent (on_complete). */
+static void start_push(brt_http_request *http, edge_request *req)
+{
+	static const char *const client_headers[] = {"Content-Type", "Content-Range", "Accept"};
+	const char *headers[4] = {NULL}, *value, *target = path_and_query(http);
+	const char *length_text = brt_http_header(http, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t length = brt_http_has_body(http) ? -1 : 0;
+	size_t count = 0;
+
+	note(http, req->context, BRT_EDGE_FORWARD);
+	req->pushing = 1;
+	brt_http_stream(http);
+	if (length_text && brt_http_has_body(http)) {
+		char *end;
+		unsigned long long v = strtoull(length_text, &end, 10);
+		if (*end == '\0' && v <= INT64_MAX)
+			length = (int64_t)v;
+	}
+	for (size_t i = 0; i < sizeof(client_headers) / sizeof(client_headers[0]); i++)
+		if ((value = client_header(http, client_headers[i])))
+			headers[count++] = value;
+	if (!target || brt_upstream_send_start(&req->transfer, req->context->upstream, http->method_name,
+					       target, headers, http->method == BRT_GET ? -2 : length) < 0) {
+		req->push_failed = 1;
+		brt_http_discard_body(http);
+	}
+}
+
 static void on_headers(brt_http_request *http, void *payload)
 {
 	brt_edge_context *context = payload;
@@ -819,7 +884,14 @@ static void on_headers(brt_http_request *http, void *payload)
 	if ((http->method == BRT_GET || http->method == BRT_HEAD) &&
 	    (strcmp(http->url, "/metrics") == 0 || strcmp(http->url, "/healthz") == 0))
 		return;
-	if ((http->method != BRT_GET && http->method != BRT_HEAD) || !brt_edge_forwarded(http->url)) {
+	if (context->allow_push && http->method != BRT_GET && http->method != BRT_HEAD &&
+	    http->method != BRT_OTHER_METHOD && brt_edge_pushable(http->url)) {
+		start_push(http, req);
+		return;
+	}
+	if ((http->method != BRT_GET && http->method != BRT_HEAD) ||
+	    !(brt_edge_forwarded(http->url) ||
+	      (context->allow_push && strcmp(http->url, "/v2/_catalog") == 0))) {
 		note(http, context, BRT_EDGE_REFUSED);
 		respond_error(http, 405, "UNSUPPORTED", "the operation is unsupported",
 			      "berth-edge forwards only pulls: GET and HEAD of /v2/, manifests, blobs, tags "
@@ -834,10 +906,18 @@ static void on_headers(brt_http_request *http, void *payload)
 
 static void on_body(brt_http_request *http, const char *data, size_t len, void *payload)
 {
-	(void)data;
-	(void)len;
+	edge_request *req = http->state;
+
 	(void)payload;
-	brt_http_discard_body(http);
+	if (!req || !req->pushing || req->push_failed) {
+		brt_http_discard_body(http);
+		return;
+	}
+	if (brt_upstream_send(req->transfer, data, len) < 0) {
+		brt_log_warn("%s %s: %s", http->method_name, http->url, brt_error_last());
+		req->push_failed = 1;
+		brt_http_discard_body(http);
+	}
 }
 
 static void on_complete(brt_http_request *http, void *payload)
@@ -848,6 +928,13 @@ static void on_complete(brt_http_request *http, void *payload)
 	(void)payload;
 	if (!req || http->responded)
 		return;
+	if (req->pushing) {
+		if (!req->push_failed && brt_upstream_send_end(req->transfer, req->context->upstream) == 0)
+			respond_from_upstream(http, req);
+		else
+			respond_unreachable(http, req->context, brt_error_last());
+		return;
+	}
 	if (http->url[0] != '/' || http->url[1] != 'v') {
 		note(http, req->context, BRT_EDGE_LOCAL);
 		if (strcmp(http->url, "/metrics") == 0)

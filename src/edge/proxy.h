@@ -21,6 +21,11 @@
  * out of /v2/. */
 int brt_edge_forwarded(const char *url);
 
+/* 1 if `url` may be forwarded with allow_push: a forwarded endpoint, an
+ * upload (/v2/<name>/blobs/uploads/ and .../uploads/<id>) or
+ * /v2/_catalog. */
+int brt_edge_pushable(const char *url);
+
 /* 1 if `url` is a forwarded GET/HEAD target whose answer may be cached:
  * /v2/<name>/blobs/<digest> or /v2/<name>/manifests/<digest> (digests are
  * immutable; tags are not).  Then `repository_out` (`cap` bytes) holds

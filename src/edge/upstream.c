@@ -68,6 +68,11 @@ struct brt_upstream_transfer {
 	char header_space[HEADER_SPACE];
 	char *buffer;
 	size_t start, end; /* unread bytes are buffer[start, end) */
+	/* A request body (brt_upstream_send_start): bytes not yet taken by
+	 * libcurl are send_buffer[send_start, send_end). */
+	char *send_buffer;
+	size_t send_start, send_end;
+	int send_eof, send_paused;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -393,15 +398,52 @@ static char *upstream_url(const brt_upstream *up, const char *path_and_query)
 	return url;
 }
 
+static size_t on_read(char *data, size_t size, size_t count, void *payload)
+{
+	brt_upstream_transfer *t = payload;
+	size_t len = size * count, n = t->send_end - t->send_start;
+
+	if (n == 0) {
+		if (t->send_eof)
+			return 0;
+		t->send_paused = 1;
+		return CURL_READFUNC_PAUSE;
+	}
+	if (n > len)
+		n = len;
+	memcpy(data, t->send_buffer + t->send_start, n);
+	t->send_start += n;
+	return n;
+}
+
+/* Run the transfer until its response headers are in. */
+static int wait_headers(brt_upstream_transfer *t, const brt_upstream *upstream)
+{
+	time_t last = now_seconds();
+
+	while (!t->headers_done && !t->finished) {
+		step(t, 1000);
+		if (now_seconds() - last > IDLE_TIMEOUT + CONNECT_TIMEOUT)
+			return brt_error_set(BRT_EIO, "upstream %s: no response headers in time",
+					     upstream->origin);
+	}
+	if (!t->headers_done || t->status == 0)
+		return brt_error_set(BRT_EIO, "upstream %s: %s", upstream->origin,
+				     t->error[0] ? t->error : curl_easy_strerror(t->result));
+	return 0;
+}
+
 /* One attempt: the client's headers and `authorization` (a whole header
- * line, or NULL), up to the response headers. */
+ * line, or NULL).  `body_length` < -1: no request body, and wait for the
+ * response headers; otherwise a body of that length (-1: unknown) is to
+ * follow through brt_upstream_send. */
 static int transfer_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
-			  const char *path_and_query, const char *const *headers, const char *authorization)
+			  const char *path_and_query, const char *const *headers, const char *authorization,
+			  int64_t body_length)
 {
 	brt_upstream_transfer *t = NULL;
 	struct curl_slist *list;
 	char *url = NULL;
-	time_t last;
 	int error = 0;
 
 	*out = NULL;
@@ -437,24 +479,28 @@ static int transfer_start(brt_upstream_transfer **out, brt_upstream *upstream, c
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, method);
+	if (body_length >= -1) {
+		/* No "Expect: 100-continue" round trip: the body follows at once. */
+		if (!(t->send_buffer = malloc(BODY_BUFFER)) ||
+		    !(list = curl_slist_append(t->request_headers, "Expect:"))) {
+			error = brt_error_set(BRT_ENOMEM, "out of memory");
+			goto done;
+		}
+		t->request_headers = list;
+		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->request_headers);
+		curl_easy_setopt(t->easy, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(t->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_length);
+		curl_easy_setopt(t->easy, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(t->easy, CURLOPT_READDATA, t);
+	}
 	if (curl_multi_add_handle(t->multi, t->easy) != CURLM_OK) {
 		error = brt_error_set(BRT_ENOMEM, "cannot start the upstream transfer");
 		goto done;
 	}
-	last = now_seconds();
-	while (!t->headers_done && !t->finished) {
-		step(t, 1000);
-		if (now_seconds() - last > IDLE_TIMEOUT + CONNECT_TIMEOUT) {
-			error = brt_error_set(BRT_EIO, "upstream %s: no response headers in time",
-					      upstream->origin);
-			goto done;
-		}
-	}
-	if (!t->headers_done || t->status == 0) {
-		error = brt_error_set(BRT_EIO, "upstream %s: %s", upstream->origin,
-				      t->error[0] ? t->error : curl_easy_strerror(t->result));
+	if (body_length < -1 && (error = wait_headers(t, upstream)) < 0)
 		goto done;
-	}
 	*out = t;
 	t = NULL;
 done:
@@ -585,7 +631,7 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 	    brt_edge_token_cache_get(token, token_cap, upstream->tokens, NULL, NULL, scope, now_ms()))
 		used_token = 1;
 	if ((error = transfer_start(&first, upstream, method, path_and_query, headers,
-				    used_token ? authorization : upstream->authorization)) < 0)
+				    used_token ? authorization : upstream->authorization, -2)) < 0)
 		goto done;
 	if (first->status != 401 || !followable_challenge(&challenge, upstream, first))
 		goto done;
@@ -603,7 +649,8 @@ int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, cons
 					 challenge.scope, token, expires_in, now_ms());
 	}
 	/* Once: a 401 to a fresh token is the upstream's answer. */
-	if ((error = transfer_start(&retry, upstream, method, path_and_query, headers, authorization)) < 0)
+	if ((error = transfer_start(&retry, upstream, method, path_and_query, headers, authorization, -2)) <
+	    0)
 		goto done;
 	brt_upstream_transfer_free(first);
 	first = retry;
@@ -614,6 +661,94 @@ done:
 		brt_upstream_transfer_free(first);
 	memset(token, 0, strlen(token));
 	return error;
+}
+
+int brt_upstream_send_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+			    const char *path_and_query, const char *const *headers, int64_t body_length)
+{
+	char scope[BRT_EDGE_SCOPE_MAX];
+	char authorization[sizeof(BEARER) + BRT_EDGE_TOKEN_MAX];
+	char *token = authorization + strlen(BEARER);
+	int used_token = 0, error;
+
+	*out = NULL;
+	memcpy(authorization, BEARER, strlen(BEARER));
+	token[0] = '\0';
+	/* A body cannot be sent twice, so no challenge is answered here; a
+	 * token fetched earlier for the scope goes if there is one. */
+	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
+	    brt_edge_token_cache_get(token, sizeof(authorization) - strlen(BEARER), upstream->tokens, NULL,
+				     NULL, scope, now_ms()))
+		used_token = 1;
+	error = transfer_start(out, upstream, method, path_and_query, headers,
+			       used_token ? authorization : upstream->authorization,
+			       body_length < -1 ? -1 : body_length);
+	memset(token, 0, strlen(token));
+	return error;
+}
+
+/* Let libcurl take what waits in the send buffer (or see the end). */
+static int drain_send(brt_upstream_transfer *t)
+{
+	time_t last = now_seconds();
+	size_t left = t->send_end - t->send_start;
+
+	while ((t->send_start < t->send_end || t->send_eof) && !t->finished && !t->headers_done) {
+		if (t->send_paused) {
+			t->send_paused = 0;
+			curl_easy_pause(t->easy, CURLPAUSE_CONT);
+		}
+		if (t->send_eof && t->send_start == t->send_end)
+			return 0; /* the rest is the response's */
+		step(t, 1000);
+		if (t->send_end - t->send_start < left) {
+			left = t->send_end - t->send_start;
+			last = now_seconds();
+		} else if (now_seconds() - last > IDLE_TIMEOUT) {
+			return brt_error_set(BRT_EIO, "upstream stopped taking the request body");
+		}
+	}
+	if (t->finished && t->result != CURLE_OK && !t->headers_done)
+		return brt_error_set(BRT_EIO, "upstream transfer failed: %s",
+				     t->error[0] ? t->error : curl_easy_strerror(t->result));
+	return 0;
+}
+
+int brt_upstream_send(brt_upstream_transfer *t, const char *data, size_t len)
+{
+	int error;
+
+	while (len > 0 && !t->headers_done && !t->finished) {
+		size_t room, n;
+		if (t->send_start > 0) {
+			memmove(t->send_buffer, t->send_buffer + t->send_start, t->send_end - t->send_start);
+			t->send_end -= t->send_start;
+			t->send_start = 0;
+		}
+		room = BODY_BUFFER - t->send_end;
+		n = len < room ? len : room;
+		memcpy(t->send_buffer + t->send_end, data, n);
+		t->send_end += n;
+		data += n;
+		len -= n;
+		if ((error = drain_send(t)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+int brt_upstream_send_end(brt_upstream_transfer *t, const brt_upstream *upstream)
+{
+	int error;
+
+	t->send_eof = 1;
+	if ((error = drain_send(t)) < 0)
+		return error;
+	if (t->send_paused) {
+		t->send_paused = 0;
+		curl_easy_pause(t->easy, CURLPAUSE_CONT);
+	}
+	return wait_headers(t, upstream);
 }
 
 static size_t discard(char *data, size_t size, size_t count, void *payload)
@@ -718,5 +853,6 @@ void brt_upstream_transfer_free(brt_upstream_transfer *transfer)
 		curl_multi_cleanup(transfer->multi);
 	curl_slist_free_all(transfer->request_headers);
 	free(transfer->buffer);
+	free(transfer->send_buffer);
 	free(transfer);
 }

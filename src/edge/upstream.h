@@ -38,6 +38,22 @@ const char *brt_upstream_origin(const brt_upstream *upstream);
 int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
 		       const char *path_and_query, const char *const *headers);
 
+/* A request with a body (a push): start `method` of `path_and_query`
+ * with `headers`, announcing `body_length` bytes (-1: unknown, sent
+ * chunked), without waiting.  The body follows through brt_upstream_send
+ * (which returns once libcurl took the bytes, so memory stays at one
+ * buffer) and brt_upstream_send_end, which waits for the response
+ * headers.  No 401 challenge is answered (a body is not sent twice); a
+ * token cached for the scope is used.  BRT_ENOMEM. */
+int brt_upstream_send_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
+			    const char *path_and_query, const char *const *headers, int64_t body_length);
+/* Pass `len` bytes of the body on.  Returns early, dropping the rest,
+ * once the upstream answered (it may refuse before the body is in).
+ * BRT_EIO if the transfer failed or stalled. */
+int brt_upstream_send(brt_upstream_transfer *transfer, const char *data, size_t len);
+/* The body is complete: wait for the response headers.  BRT_EIO. */
+int brt_upstream_send_end(brt_upstream_transfer *transfer, const brt_upstream *upstream);
+
 /* The upstream's status, and its response headers one at a time: index
  * 0, 1, ... until it returns 0 (name and value borrowed until the
  * transfer is freed).  `content_length` is -1 when not announced. */

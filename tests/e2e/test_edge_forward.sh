@@ -7,8 +7,11 @@
 # pagination (a relative Link), referrers (the query and OCI-Filters-Applied),
 # a 304 for If-None-Match, upstream errors passed through unchanged
 # (404 MANIFEST_UNKNOWN, 403 DENIED for account B's repository, no
-# challenge), pushes refused by the proxy itself (405 UNSUPPORTED), a
-# 32 MiB blob streamed with flat memory, and 503 with an OCI body once
+# challenge), pushes refused by the proxy itself (405 UNSUPPORTED) unless
+# --allow-push is given (then a monolithic, a chunked and a 32 MiB upload,
+# a manifest, the catalog and a delete go through; a pull-only key gets the
+# upstream's 403), a 32 MiB blob streamed with flat memory, and 503 with
+# an OCI body once
 # the upstream is gone.  A scripted upstream (edge_fake_upstream.py) then
 # checks what berthd never sends: absolute Link/Location rewritten, a
 # challenge and upstream-only headers dropped, the gateway's key sent
@@ -159,6 +162,61 @@ pull_checks() {
 }
 
 pull_checks "access key"
+
+section "--allow-push with A's push key: pushes, deletes and the catalog go through"
+printf '%s\n' "$A_PUSH" >"$W/a-push.key"
+chmod 600 "$W/a-push.key"
+PULL_EDGE_PID=$EDGE_PID PULL_EDGE_URL=$EDGE_URL
+edge_start --upstream "$BERTH_URL" --access-key-file "$W/a-push.key" --allow-push || exit 1
+through
+apush_blob "$A/pushed" "$W/config"
+apush_blob "$A/pushed" "$W/big" # 32 MiB in one PUT, streamed
+# A chunked upload: POST, two PATCHes with Content-Range, then PUT.
+areq POST "/v2/$A/pushed/blobs/uploads/" -H 'Content-Length: 0'
+expect_resp 202
+loc=$(hdr Location)
+expect_match "the upload's Location is relative (through the proxy)" "$loc" '^/v2/'
+head -c 60000 "$W/layer" >"$W/part1"
+tail -c +60001 "$W/layer" >"$W/part2"
+areq PATCH "$loc" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-59999' --data-binary "@$W/part1"
+expect_resp 202
+expect_header Range '0-59999'
+loc=$(hdr Location)
+areq PATCH "$loc" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 60000-99999' --data-binary "@$W/part2"
+expect_resp 202
+loc=$(hdr Location)
+sep='?'
+[[ $loc == *\?* ]] && sep='&'
+areq PUT "$loc${sep}digest=$LAYER" -H 'Content-Length: 0'
+expect_resp 201
+expect_header_eq Docker-Content-Digest "$LAYER"
+apush_manifest "$A/pushed" v1 "$W/manifest"
+areq GET /v2/_catalog
+expect_resp 200
+expect_match "the catalog through the proxy lists the pushed repository" "$REQ_BODY" "$A/pushed"
+areq DELETE "/v2/$A/pushed/manifests/v1"
+expect_resp 202
+back
+as A-push "Bearer $A_PUSH"
+areq GET "/v2/$A/pushed/blobs/$LAYER"
+expect_resp 200
+expect_body_file "$W/layer"
+areq GET "/v2/$A/pushed/blobs/$(digest_of "$W/big")"
+expect_resp 200
+expect_body_file "$W/big"
+areq GET "/v2/$A/pushed/manifests/v1"
+expect_resp 404 MANIFEST_UNKNOWN
+edge_stop
+# With a pull-only key the upstream's refusal passes through.
+edge_start --upstream "$BERTH_URL" --access-key-file "$W/a-pull.key" --allow-push || exit 1
+through
+areq POST "/v2/$A/pushed/blobs/uploads/" -H 'Content-Length: 0'
+expect_resp 403 DENIED
+areq PUT "/v2/$A/pushed/manifests/v2" -H "Content-Type: $MT_OCI_MANIFEST" --data-binary "@$W/manifest"
+expect_resp 403 DENIED
+back
+edge_stop
+EDGE_PID=$PULL_EDGE_PID EDGE_URL=$PULL_EDGE_URL
 
 section "a 32 MiB blob streams through with flat memory"
 before=$(awk '/^VmRSS/ {print $2}' "/proc/$EDGE_PID/status")

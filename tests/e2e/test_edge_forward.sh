@@ -11,8 +11,7 @@
 # --allow-push is given (then a monolithic, a chunked and a 32 MiB upload,
 # a manifest, the catalog and a delete go through; a pull-only key gets the
 # upstream's 403), a 32 MiB blob streamed with flat memory, and 503 with
-# an OCI body once
-# the upstream is gone.  A scripted upstream (edge_fake_upstream.py) then
+# an OCI body once the upstream is gone.  A scripted upstream (edge_fake_upstream.py) then
 # checks what berthd never sends: absolute Link/Location rewritten, a
 # challenge and upstream-only headers dropped, the gateway's key sent
 # instead of the client's credentials, and one reused connection.

@@ -35,8 +35,10 @@
 #define PATH_QUERY_MAX 8192
 #define REPOSITORY_MAX 512
 #define METRICS_MAX 8192
-/* How long a /healthz verdict on the upstream is reused (ms). */
+/* How long a /healthz verdict on the upstream is reused, and how long
+ * the check may take (ms). */
 #define HEALTH_TTL_MS 2000
+#define HEALTH_TIMEOUT_MS 3000
 
 typedef struct edge_request {
 	brt_edge_context *context;
@@ -816,15 +818,13 @@ static void serve_metrics(brt_http_request *http, brt_edge_context *context)
 
 /* Whether the upstream answers (any status below 500 to GET /v2/),
  * checked at most every HEALTH_TTL_MS. */
-static void serve_health(brt_http_request *http, edge_request *req)
+static void serve_health(brt_http_request *http, brt_edge_context *context)
 {
-	brt_edge_context *context = req->context;
 	int64_t now = brt_monotonic_ms();
 	int up;
 
 	if (now - atomic_load(&context->health_checked_ms) >= HEALTH_TTL_MS) {
-		up = start_upstream(http, req, "GET", "/v2/") == 0 &&
-		     brt_upstream_status(req->transfer) < 500;
+		up = brt_upstream_probe(context->upstream, HEALTH_TIMEOUT_MS) == 0;
 		atomic_store(&context->upstream_reachable, up);
 		atomic_store(&context->health_checked_ms, now);
 	}
@@ -940,7 +940,7 @@ static void on_complete(brt_http_request *http, void *payload)
 		if (strcmp(http->url, "/metrics") == 0)
 			serve_metrics(http, req->context);
 		else
-			serve_health(http, req);
+			serve_health(http, req->context);
 		return;
 	}
 	if (req->context->cache) {

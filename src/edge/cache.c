@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "oci/names.h"
 
 /* Persist an object's last use at most this often (ms). */
 #define TOUCH_INTERVAL_MS 60000
@@ -228,17 +229,16 @@ static int read_side_file(char *out, size_t cap, int dir_fd, const char *name)
 	return out[0] ? 0 : -1;
 }
 
-static int tag_valid(const char *tag)
+/* "<repository hash>/<tag>" into `key` (TAG_KEY_MAX bytes); BRT_EINVALID
+ * for a tag outside the grammar (tags name files here). */
+#define TAG_KEY_MAX (64 + 1 + BRT_EDGE_TAG_MAX + 1)
+static int tag_key(char *key, const char *repository, const char *tag)
 {
-	size_t len = strlen(tag);
-
-	if (len == 0 || len > BRT_EDGE_TAG_MAX || tag[0] == '.' || tag[0] == '-')
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!((tag[i] >= 'a' && tag[i] <= 'z') || (tag[i] >= 'A' && tag[i] <= 'Z') ||
-		      (tag[i] >= '0' && tag[i] <= '9') || tag[i] == '_' || tag[i] == '.' || tag[i] == '-'))
-			return 0;
-	return 1;
+	if (!brt_tag_valid(tag, strlen(tag)) || strlen(tag) > BRT_EDGE_TAG_MAX)
+		return brt_error_set(BRT_EINVALID, "not a tag");
+	repository_hash(key, repository);
+	snprintf(key + 64, TAG_KEY_MAX - 64, "/%s", tag);
+	return 0;
 }
 
 /* ------------------------------------------------------------- loading */
@@ -319,7 +319,7 @@ static int load_side_files(brt_edge_cache *cache, const char *sub, int grants)
 				if (valid)
 					snprintf(key, sizeof(key), "%s/%s", r->d_name, digest.str);
 			} else {
-				valid = valid && tag_valid(f->d_name) &&
+				valid = valid && brt_tag_valid(f->d_name, strlen(f->d_name)) &&
 					brt_digest_parse(&digest, value, strlen(value)) == 0;
 				snprintf(key, sizeof(key), "%s/%s", r->d_name, f->d_name);
 			}
@@ -625,14 +625,12 @@ int brt_edge_cache_commit(brt_edge_cache *cache, const char *upload_id, const un
 int brt_edge_cache_tag_set(brt_edge_cache *cache, const char *repository, const char *tag,
 			   const brt_digest *digest)
 {
-	char key[64 + 1 + BRT_EDGE_TAG_MAX + 1], sub[80];
-	int changed = 1;
+	char key[TAG_KEY_MAX], sub[80];
+	int changed = 1, error;
 	entry *e;
 
-	if (!tag_valid(tag))
-		return brt_error_set(BRT_EINVALID, "not a tag");
-	repository_hash(key, repository);
-	snprintf(key + 64, sizeof(key) - 64, "/%s", tag);
+	if ((error = tag_key(key, repository, tag)) < 0)
+		return error;
 	pthread_mutex_lock(&cache->lock);
 	if ((e = table_get(&cache->tags, key, BRT_DIGEST_STR_MAX))) {
 		char *value = e->key + strlen(e->key) + 1;
@@ -651,14 +649,12 @@ int brt_edge_cache_tag_set(brt_edge_cache *cache, const char *repository, const 
 
 int brt_edge_cache_tag_get(brt_digest *out, brt_edge_cache *cache, const char *repository, const char *tag)
 {
-	char key[64 + 1 + BRT_EDGE_TAG_MAX + 1];
-	int error = 0;
+	char key[TAG_KEY_MAX];
+	int error;
 	entry *e;
 
-	if (!tag_valid(tag))
-		return brt_error_set(BRT_EINVALID, "not a tag");
-	repository_hash(key, repository);
-	snprintf(key + 64, sizeof(key) - 64, "/%s", tag);
+	if ((error = tag_key(key, repository, tag)) < 0)
+		return error;
 	pthread_mutex_lock(&cache->lock);
 	if (!(e = table_find(&cache->tags, key)))
 		error = brt_error_set(BRT_ENOTFOUND, "tag never resolved here");

@@ -676,10 +676,15 @@ static void serve_offline(brt_http_request *http, edge_request *req, const char 
  * served by digest. */
 static void serve_tag(brt_http_request *http, edge_request *req, const char *tag)
 {
-	const char *name, *value, *digest = NULL;
+	const char *name, *value, *digest = NULL, *target = path_and_query(http);
 	unsigned int status;
 
-	if (start_upstream(http, req, "HEAD", path_and_query(http)) < 0) {
+	if (!target) {
+		respond_error(http, 414, "UNSUPPORTED", "the operation is unsupported",
+			      "request URL too long");
+		return;
+	}
+	if (start_upstream(http, req, "HEAD", target) < 0) {
 		serve_offline(http, req, tag, brt_error_last());
 		return;
 	}
@@ -693,11 +698,12 @@ static void serve_tag(brt_http_request *http, edge_request *req, const char *tag
 			digest = value;
 	if (status != 200 || !digest || brt_digest_parse(&req->digest, digest, strlen(digest)) < 0) {
 		/* An error (its body comes with a GET), or no digest to go by. */
-		if (http->method == BRT_HEAD)
+		if (http->method == BRT_HEAD) {
+			note(http, req->context, BRT_EDGE_FORWARD);
 			respond_from_upstream(http, req);
-		else
+		} else {
 			forward(http, req);
-		note(http, req->context, BRT_EDGE_FORWARD);
+		}
 		return;
 	}
 	if (brt_edge_cache_tag_set(req->context->cache, req->repository, tag, &req->digest) < 0)

@@ -24,6 +24,10 @@
 #define READ_CHUNK (256 * 1024)
 /* Download threads need little stack (libcurl and TLS included). */
 #define THREAD_STACK (512 * 1024)
+/* Downloads at once; a request beyond that forwards on its own (its
+ * bytes stream straight through), so a client asking for many distinct
+ * objects cannot make threads without bound. */
+#define DOWNLOADS_MAX 32
 /* How long stopping waits for download threads to notice. */
 #define STOP_WAIT_MS 3000
 
@@ -319,6 +323,9 @@ int brt_edge_download_join(brt_edge_download **out, int *shared_out, brt_edge_do
 		dl->refs++;
 		*shared_out = 1;
 		atomic_fetch_add(&d->shared, 1);
+	} else if (d->threads >= DOWNLOADS_MAX) {
+		error = brt_error_set(BRT_EUNSUPPORTED, "%d downloads are running", DOWNLOADS_MAX);
+		goto done;
 	} else {
 		if (!(dl = calloc(1, sizeof(*dl)))) {
 			error = brt_error_set(BRT_ENOMEM, "out of memory");

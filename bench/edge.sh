@@ -423,6 +423,8 @@ sampler_stop() {
 	touch "$WORK/sampler.stop"
 	wait "$SAMPLER_PID" 2>/dev/null
 	SAMPLER_PID=
+	# the clients were waited for before: none of these PIDs is ours any more
+	BG_PIDS=()
 }
 col_max() { awk -v c="$2" '$c ~ /^[0-9]+$/ && $c > m {m = $c} END {print m + 0}' "$1"; }
 

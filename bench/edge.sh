@@ -663,6 +663,8 @@ verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN{ if (v !~ /^[0-9.]+$/) {pr
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 gitrev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
 gitdirty=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | head -n 1)
+# binaries from elsewhere (BERTHD=..., BERTH_EDGE=...) are not this tree's source
+case $BERTHD_SRC in "$ROOT"/*) ;; *) gitrev="unknown (binaries from outside $ROOT)"; gitdirty= ;; esac
 fsinfo=$(df -T "$WORK" 2>/dev/null | awk 'NR==2{print $2" on "$1}')
 TABLE=$BENCH_OUT/table.md
 {

@@ -3,6 +3,7 @@
  * upstream registry with the gateway's own credentials (an access key or
  * a device certificate), so that local clients need none.  Settings come
  * from flags and an optional YAML file (config/edge). */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -127,6 +128,12 @@ int main(int argc, char **argv)
 		brt_cli_help_or_version(argv[i], "berth-edge", usage);
 	if (argc > 1 && strcmp(argv[1], "prefetch") == 0)
 		return prefetch_main(argc, argv);
+	/* A gateway's memory is small: every thread (server and download)
+	 * shares two malloc arenas instead of keeping one each, and transfer
+	 * buffers (256 KiB) always come from mmap, so they go back to the
+	 * system when freed instead of staying in an arena. */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (brt_edge_settings_from_args(&settings, argc, argv) < 0) {
 		fprintf(stderr, "berth-edge: %s\n", brt_error_last());
 		return 2;

@@ -58,6 +58,7 @@ struct brt_edge_download {
 	int manifest;
 	int fd; /* the data so far, -1 before the first byte */
 	uint64_t size, written;
+	int verified; /* every byte is in and matches the digest: readers may end */
 	brt_edge_waiter *waiters;
 	brt_digest digest;
 	char repository[REPOSITORY_MAX];
@@ -213,6 +214,13 @@ static int fetch_body(brt_edge_download *dl, brt_upstream_transfer *t, char *buf
 		error = brt_error_set(BRT_EDIGEST, "the upstream sent %s instead", got.str);
 		goto done;
 	}
+	/* The clients have what they asked for, checked: their last byte
+	 * need not wait for the disk.  Whether the cache keeps the object is
+	 * the commit's business. */
+	pthread_mutex_lock(&d->lock);
+	dl->verified = 1;
+	wake_all(dl);
+	pthread_mutex_unlock(&d->lock);
 	if ((error = writer->sync(writer, &state, &state_len)) < 0)
 		goto done;
 	writer->adopt(writer);
@@ -387,16 +395,16 @@ int brt_edge_download_read(size_t *read_out, int *parked_out, brt_edge_download 
 	*read_out = 0;
 	*parked_out = 0;
 	pthread_mutex_lock(&d->lock);
-	if (dl->state == FAILED) {
+	if (dl->state == FAILED && !dl->verified) {
 		pthread_mutex_unlock(&d->lock);
 		return brt_error_set(BRT_EIO, "the download failed");
 	}
 	ready = dl->written;
 	/* The last byte waits for the digest check. */
-	if (dl->state != DONE && ready > 0 && ready == dl->size)
+	if (!dl->verified && ready > 0 && ready == dl->size)
 		ready--;
 	if (offset >= ready) {
-		if (dl->state != DONE) {
+		if (!dl->verified) {
 			if (!waiter->queued) {
 				waiter->park(waiter->payload);
 				waiter->queued = 1;

@@ -583,7 +583,8 @@ static void serve_download(brt_http_request *http, edge_request *req, brt_edge_d
 }
 
 /* A blob or manifest by digest (req->repository, req->digest), with a
- * cache.  `warning` marks an answer from the cache while offline. */
+ * cache: a hit, a grant after the upstream's yes, a shared download, or
+ * the request forwarded as it is. */
 static void serve_digest(brt_http_request *http, edge_request *req, int manifest)
 {
 	brt_edge_context *context = req->context;

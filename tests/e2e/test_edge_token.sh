@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # berth-edge's token flow and connection cache.  Against the scripted
-# upstream (edge_fake_upstream.py, tokens living 3 s): a 401 with a Bearer
+# upstream (edge_fake_upstream.py, tokens living 10 s): a 401 with a Bearer
 # challenge on the upstream's own origin makes berth-edge fetch a token
 # with the gateway's key (Basic KEY:<key>) and retry once; the token then
 # serves later requests of that scope with no further token request, is
@@ -20,7 +20,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/auth_lib.sh"
 . "$HERE/edge_lib.sh"
 W=$E2E_WORK
-TTL=3
+TTL=10
 
 if [ ! -x "$BERTH_EDGE" ]; then
 	fail "berth-edge binary not found at $BERTH_EDGE"

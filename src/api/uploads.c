@@ -309,24 +309,32 @@ static int finish_blob(brt_api_request *req, int *committed_out)
 								   .now = brt_now_ms()});
 }
 
-/* Link req->digest from req->mount_from if the caller may read it there;
- * 1 if mounted (answered 201), 0 to fall back to a new session. */
+/* Link req->digest from req->mount_from if the caller may read it there,
+ * or, without a source, from any repository of the target's own account
+ * (never another account's); 1 if mounted (answered 201), 0 to fall
+ * back to a new session. */
 static int try_mount(brt_api_request *req)
 {
 	brt_meta *meta = req->api->meta;
 	const char *from = req->mount_from;
 	brt_blob_info info;
+	int found;
 
 	/* Without read access to `from`, fall back silently: the answer must
 	 * not reveal whether the blob is there. */
-	if (!from || brt_auth_check(api_principal(req), BRT_ACTION_PULL, from) < 0 ||
-	    brt_meta_blob_get(meta, &info, req->pool, from, req->digest.str) < 0 ||
-	    brt_meta_blob_link(meta, &(brt_blob_link){.account_id = req->account,
-						      .repo = req->repo,
-						      .digest = req->digest.str,
-						      .size = info.size,
-						      .storage_key = info.storage_key,
-						      .now = brt_now_ms()}) < 0)
+	if (from)
+		found = brt_auth_check(api_principal(req), BRT_ACTION_PULL, from) == 0 &&
+			brt_meta_blob_get(meta, &info, req->pool, from, req->digest.str) == 0;
+	else if (api_query(req, "from")) /* a source that is no name */
+		found = 0;
+	else
+		found = brt_meta_account_blob_get(meta, &info, req->pool, req->account, req->digest.str) == 0;
+	if (!found || brt_meta_blob_link(meta, &(brt_blob_link){.account_id = req->account,
+								.repo = req->repo,
+								.digest = req->digest.str,
+								.size = info.size,
+								.storage_key = info.storage_key,
+								.now = brt_now_ms()}) < 0)
 		return 0;
 	send_created(req, &req->digest);
 	return 1;

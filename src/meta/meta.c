@@ -128,6 +128,13 @@ int brt_meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const cha
 	return m->blob_get(m, out, pool, repo, digest);
 }
 
+int brt_meta_account_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *account_id,
+			      const char *digest)
+{
+	OPTIONAL(account_blob_get);
+	return m->account_blob_get(m, out, pool, account_id, digest);
+}
+
 int brt_meta_blob_link(brt_meta *m, const brt_blob_link *link)
 {
 	return m->blob_link(m, link);

@@ -352,6 +352,13 @@ struct brt_meta {
 	 * clears the mark.  Marking a marked blob succeeds; BRT_ENOTFOUND if
 	 * there is no such blob. */
 	int (*blob_mark_damaged)(brt_meta *m, const char *digest, int64_t now);
+
+	/* Optional: blob `digest` as account `account_id` holds it, linked in
+	 * any of its repositories (for a mount that names no source).
+	 * BRT_ENOTFOUND if no repository of the account links it, or if the
+	 * blob is marked damaged.  Never looks at other accounts. */
+	int (*account_blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *account_id,
+				const char *digest);
 };
 
 /* A number for brt_meta.serial: process-wide, never returned twice. */
@@ -383,6 +390,8 @@ int brt_meta_validate(const brt_meta *m);
  * (key_epoch's wrapper returns its value through `out` for that reason). */
 int brt_meta_repo_exists(brt_meta *m, const char *repo);
 int brt_meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo, const char *digest);
+int brt_meta_account_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *account_id,
+			      const char *digest);
 int brt_meta_blob_link(brt_meta *m, const brt_blob_link *link);
 int brt_meta_blob_unlink(brt_meta *m, const brt_blob_link *link);
 int brt_meta_manifest_put(brt_meta *m, const brt_manifest_put *put);

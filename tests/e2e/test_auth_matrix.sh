@@ -691,6 +691,25 @@ else
 	ok "no access key secret in the server log"
 fi
 
+section "a mount without from looks in the caller's own account only"
+make_blob "$W/only-a" 4321 only-in-alpha
+as A-push "Bearer $A_PUSH"
+apush_blob "$A/holder" "$W/only-a"
+ONLY_A=$(digest_of "$W/only-a")
+# Another repository of A: mounted from A's own holding (201).
+areq POST "/v2/$A/gets-it/blobs/uploads/?mount=$ONLY_A" -H 'Content-Length: 0'
+expect_resp 201
+expect_header_eq Docker-Content-Digest "$ONLY_A"
+areq GET "/v2/$A/gets-it/blobs/$ONLY_A"
+expect_resp 200
+expect_body_file "$W/only-a"
+# B holds nothing of it: a new session (202), never A's blob.
+as B-push "Bearer $B_PUSH"
+areq POST "/v2/$B/wants-it/blobs/uploads/?mount=$ONLY_A" -H 'Content-Length: 0'
+expect_resp 202
+areq GET "/v2/$B/wants-it/blobs/$ONLY_A"
+expect_resp 404 BLOB_UNKNOWN
+
 section "server healthy"
 as A-basic "${CRED[A-basic]}"
 areq GET /v2/

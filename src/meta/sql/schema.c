@@ -167,6 +167,11 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		" JOIN repository_blobs rb ON rb.repository_id = r.id"
 		" JOIN blobs b ON b.digest = rb.digest"
 		" WHERE r.name = ?1 AND rb.digest = ?2 AND b.damaged_at IS NULL",
+	/* Held by an account: linked in one of its repositories. */
+	[BRT_SQL_ACCOUNT_BLOB_GET] =
+		"SELECT b.size, b.storage_key FROM account_blobs ab"
+		" JOIN blobs b ON b.digest = ab.digest"
+		" WHERE ab.account_id = ?1 AND ab.digest = ?2 AND ab.nlinks > 0 AND b.damaged_at IS NULL",
 	/* A verified commit of a damaged blob has just put a good object in
 	 * place: the mark goes. */
 	[BRT_SQL_BLOB_INSERT] =

@@ -213,8 +213,10 @@ static int meta_repo_exists(brt_meta *m, const char *repo)
 	return repo_lookup(c, repo, NULL, &id);
 }
 
-static int meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo,
-			 const char *digest)
+/* One blob row (size, storage key) of statement `which` bound to
+ * (`owner`, `digest`): a repository's link or an account's. */
+static int blob_row(brt_meta *m, brt_blob_info *out, brt_pool *pool, enum brt_sql_stmt which,
+		    const char *owner, const char *digest)
 {
 	sqlite_conn *c;
 	sqlite3_stmt *st = NULL;
@@ -224,12 +226,12 @@ static int meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const 
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		goto done;
-	st = c->stmt[BRT_SQL_BLOB_GET];
-	if ((error = brt_sqlite_bind(c, st, "tt", repo, digest)) < 0 ||
+	st = c->stmt[which];
+	if ((error = brt_sqlite_bind(c, st, "tt", owner, digest)) < 0 ||
 	    (error = brt_sqlite_step(c, st, &row)) < 0)
 		goto done;
 	if (!row) {
-		error = brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", digest, repo);
+		error = brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", digest, owner);
 		goto done;
 	}
 	size = sqlite3_column_int64(st, 0);
@@ -243,6 +245,18 @@ static int meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const 
 done:
 	brt_sqlite_end(st);
 	return error;
+}
+
+static int meta_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *repo,
+			 const char *digest)
+{
+	return blob_row(m, out, pool, BRT_SQL_BLOB_GET, repo, digest);
+}
+
+static int meta_account_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *account_id,
+				 const char *digest)
+{
+	return blob_row(m, out, pool, BRT_SQL_ACCOUNT_BLOB_GET, account_id, digest);
 }
 
 static int tx_blob_link(sqlite_conn *c, void *ctx)
@@ -790,6 +804,7 @@ void brt_sqlite_repos_slots(brt_meta *m)
 {
 	m->repo_exists = meta_repo_exists;
 	m->blob_get = meta_blob_get;
+	m->account_blob_get = meta_account_blob_get;
 	m->blob_link = meta_blob_link;
 	m->blob_unlink = meta_blob_unlink;
 	m->manifest_put = meta_manifest_put;

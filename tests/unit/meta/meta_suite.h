@@ -208,6 +208,18 @@ static void ms_test_blobs(brt_meta *m)
 	CHECK_EQ_STR(info.storage_key, "key-1");
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d2.s), BRT_ENOTFOUND);
 
+	/* An account holds what any of its repositories links; no other
+	 * account does. */
+	if (m->account_blob_get) {
+		CHECK_EQ_INT(m->account_blob_get(m, &info, &pool, "blob", d1.s), 0);
+		CHECK_EQ_INT(info.size, 123);
+		CHECK_EQ_STR(info.storage_key, "key-1");
+		CHECK_EQ_INT(m->account_blob_get(m, &info, &pool, "blobby", d1.s), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->account_blob_get(m, &info, &pool, "blob", d2.s), BRT_ENOTFOUND);
+	} else {
+		CHECK_EQ_INT(brt_meta_account_blob_get(m, &info, &pool, "blob", d1.s), BRT_EUNSUPPORTED);
+	}
+
 	/* Sizes past 4 GiB survive. */
 	CHECK_EQ_INT(ms_link(m, "blob/a", d2.s, big, "key-2", 4000), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d2.s), 0);
@@ -222,6 +234,13 @@ static void ms_test_blobs(brt_meta *m)
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/b", d1.s), 0);
 	CHECK_EQ_INT(ms_unlink(m, "blob/a", d1.s), BRT_ENOTFOUND);
 	CHECK_EQ_INT(m->repo_exists(m, "blob/a"), 0);
+	if (m->account_blob_get) {
+		/* Still linked in blob/b; gone from the account with its last link. */
+		CHECK_EQ_INT(m->account_blob_get(m, &info, &pool, "blob", d1.s), 0);
+		CHECK_EQ_INT(ms_unlink(m, "blob/b", d1.s), 0);
+		CHECK_EQ_INT(m->account_blob_get(m, &info, &pool, "blob", d1.s), BRT_ENOTFOUND);
+		CHECK_EQ_INT(ms_link(m, "blob/b", d1.s, 123, "key-1", 4500), 0);
+	}
 	CHECK_EQ_INT(ms_link(m, "blob/a", d1.s, 123, "key-1", 5000), 0);
 	CHECK_EQ_INT(m->blob_get(m, &info, &pool, "blob/a", d1.s), 0);
 	CHECK_EQ_STR(info.storage_key, "key-1");

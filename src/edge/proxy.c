@@ -131,6 +131,20 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* 1 if `url` is under /v2/ and holds only characters that names,
+ * references and digests may have, with no ".." and no empty segment:
+ * it needs no re-encoding and cannot climb out of /v2/. */
+static int plain_v2_path(const char *url)
+{
+	if (strncmp(url, "/v2/", 4) != 0 || strstr(url, "..") || strstr(url, "//"))
+		return 0;
+	for (const char *p = url + 4; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("._-/:", *p)))
+			return 0;
+	return 1;
+}
+
 int brt_edge_forwarded(const char *url)
 {
 	static const char *const kinds[] = {"/manifests", "/blobs", "/referrers"};
@@ -138,13 +152,9 @@ int brt_edge_forwarded(const char *url)
 
 	if (strcmp(url, "/v2/") == 0)
 		return 1;
-	if (strncmp(url, "/v2/", 4) != 0 || strstr(url, "..") || strstr(url, "//"))
+	if (!plain_v2_path(url))
 		return 0;
 	rest = url + 4;
-	for (const char *p = rest; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("._-/:", *p)))
-			return 0;
 	if (ends_with(rest, "/tags/list"))
 		return strlen(rest) > strlen("/tags/list");
 	/* <name>/<kind>/<reference>: the kind is the second-last segment, so
@@ -162,45 +172,48 @@ int brt_edge_forwarded(const char *url)
 int brt_edge_pushable(const char *url)
 {
 	static const char uploads[] = "/blobs/uploads";
-	const char *rest = url + 4, *last;
+	const char *rest, *last;
 	size_t n = sizeof(uploads) - 1;
 
 	if (strcmp(url, "/v2/_catalog") == 0 || brt_edge_forwarded(url))
 		return 1;
-	/* /v2/<name>/blobs/uploads/ and /v2/<name>/blobs/uploads/<id>: the
-	 * same characters as a pull's path. */
-	if (strncmp(url, "/v2/", 4) != 0 || strstr(url, "..") || strstr(url, "//"))
-		return 0;
-	for (const char *p = rest; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("._-/:", *p)))
-			return 0;
-	if (!(last = strrchr(rest, '/')))
+	/* /v2/<name>/blobs/uploads/ and /v2/<name>/blobs/uploads/<id>. */
+	if (!plain_v2_path(url) || !(last = strrchr(rest = url + 4, '/')))
 		return 0;
 	return (size_t)(last - rest) > n && memcmp(last - n, uploads, n) == 0;
 }
 
+/* /v2/<name>/<kind>/<reference> (`kind` like "/blobs"), a forwarded
+ * path: 1 with the name in `name_out` (`cap` bytes) and *reference_out
+ * borrowed from `url`. */
+static int split_path(char *name_out, size_t cap, const char **reference_out, const char *url,
+		      const char *kind)
+{
+	const char *rest = url + 4, *last;
+	size_t n = strlen(kind), name_len;
+
+	if (!brt_edge_forwarded(url) || strcmp(url, "/v2/") == 0 || !(last = strrchr(rest, '/')) ||
+	    (size_t)(last - rest) <= n || memcmp(last - n, kind, n) != 0)
+		return 0;
+	name_len = (size_t)(last - n - rest);
+	if (name_len + 1 > cap)
+		return 0;
+	memcpy(name_out, rest, name_len);
+	name_out[name_len] = '\0';
+	*reference_out = last + 1;
+	return 1;
+}
+
 int brt_edge_cacheable(char *repository_out, size_t cap, brt_digest *digest_out, const char *url)
 {
-	static const char *const kinds[] = {"/manifests", "/blobs"};
-	const char *rest = url + 4, *last;
+	const char *reference;
 
+	if ((split_path(repository_out, cap, &reference, url, "/manifests") ||
+	     split_path(repository_out, cap, &reference, url, "/blobs")) &&
+	    strchr(reference, ':') && brt_digest_parse(digest_out, reference, strlen(reference)) == 0)
+		return 1;
 	if (cap)
 		repository_out[0] = '\0';
-	if (!brt_edge_forwarded(url) || strncmp(url, "/v2/", 4) != 0 || !(last = strrchr(rest, '/')) ||
-	    !strchr(last, ':') || brt_digest_parse(digest_out, last + 1, strlen(last + 1)) < 0)
-		return 0;
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		size_t n = strlen(kinds[i]), name_len;
-		if ((size_t)(last - rest) <= n || memcmp(last - n, kinds[i], n) != 0)
-			continue;
-		name_len = (size_t)(last - n - rest);
-		if (name_len + 1 > cap)
-			return 0;
-		memcpy(repository_out, rest, name_len);
-		repository_out[name_len] = '\0';
-		return 1;
-	}
 	return 0;
 }
 
@@ -723,20 +736,8 @@ static void serve_tag(brt_http_request *http, edge_request *req, const char *tag
  * the tag in *tag_out (borrowed from `url`). */
 static int manifest_tag(edge_request *req, const char **tag_out, const char *url)
 {
-	const char *rest = url + 4, *last = strrchr(url, '/');
-	static const char kind[] = "/manifests";
-	size_t n = sizeof(kind) - 1, name_len;
-
-	if (!last || last < rest || strchr(last, ':') || (size_t)(last - rest) <= n ||
-	    memcmp(last - n, kind, n) != 0)
-		return 0;
-	name_len = (size_t)(last - n - rest);
-	if (name_len + 1 > sizeof(req->repository))
-		return 0;
-	memcpy(req->repository, rest, name_len);
-	req->repository[name_len] = '\0';
-	*tag_out = last + 1;
-	return 1;
+	return split_path(req->repository, sizeof(req->repository), tag_out, url, "/manifests") &&
+	       !strchr(*tag_out, ':');
 }
 
 /* ------------------------------------------------------------ local endpoints */

@@ -313,6 +313,10 @@ static size_t on_data(char *data, size_t size, size_t count, void *payload)
 	brt_upstream_transfer *t = payload;
 	size_t len = size * count;
 
+	/* Only a transfer with a body needs the buffer (a HEAD, a 304 never
+	 * do); 0 makes libcurl fail the transfer. */
+	if (!t->buffer && !(t->buffer = malloc(BODY_BUFFER)))
+		return 0;
 	if (t->start == t->end)
 		t->start = t->end = 0;
 	if (BODY_BUFFER - t->end < len && t->start > 0) {
@@ -447,7 +451,7 @@ static int transfer_start(brt_upstream_transfer **out, brt_upstream *upstream, c
 	int error = 0;
 
 	*out = NULL;
-	if (!(t = calloc(1, sizeof(*t))) || !(t->buffer = malloc(BODY_BUFFER))) {
+	if (!(t = calloc(1, sizeof(*t)))) {
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -609,29 +613,40 @@ done:
 	return error;
 }
 
+/* The Authorization line a request of `method` on `path_and_query` goes
+ * with first: a token fetched earlier for its scope, written into
+ * `line` (AUTH_LINE_MAX bytes; wipe it after use), or else the gateway's
+ * own credential (NULL for a device certificate). */
+#define AUTH_LINE_MAX (sizeof(BEARER) + BRT_EDGE_TOKEN_MAX)
+static const char *first_authorization(char *line, brt_upstream *upstream, const char *method,
+				       const char *path_and_query)
+{
+	char scope[BRT_EDGE_SCOPE_MAX];
+
+	memcpy(line, BEARER, strlen(BEARER));
+	line[strlen(BEARER)] = '\0';
+	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
+	    brt_edge_token_cache_get(line + strlen(BEARER), AUTH_LINE_MAX - strlen(BEARER), upstream->tokens,
+				     NULL, NULL, scope, now_ms()))
+		return line;
+	return upstream->authorization;
+}
+
 int brt_upstream_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
 		       const char *path_and_query, const char *const *headers)
 {
 	brt_upstream_transfer *first = NULL, *retry = NULL;
 	brt_edge_challenge challenge;
-	char scope[BRT_EDGE_SCOPE_MAX];
 	/* The header line, its token read in place after the prefix. */
-	char authorization[sizeof(BEARER) + BRT_EDGE_TOKEN_MAX];
+	char authorization[AUTH_LINE_MAX];
 	char *token = authorization + strlen(BEARER);
 	size_t token_cap = sizeof(authorization) - strlen(BEARER);
 	unsigned int expires_in;
-	int used_token = 0, error = 0;
+	const char *first_line = first_authorization(authorization, upstream, method, path_and_query);
+	int used_token = first_line == authorization, error = 0;
 
 	*out = NULL;
-	memcpy(authorization, BEARER, strlen(BEARER));
-	token[0] = '\0';
-	/* A token fetched earlier for this request's scope goes instead of
-	 * the gateway's own credential; otherwise the credential goes. */
-	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
-	    brt_edge_token_cache_get(token, token_cap, upstream->tokens, NULL, NULL, scope, now_ms()))
-		used_token = 1;
-	if ((error = transfer_start(&first, upstream, method, path_and_query, headers,
-				    used_token ? authorization : upstream->authorization, -2)) < 0)
+	if ((error = transfer_start(&first, upstream, method, path_and_query, headers, first_line, -2)) < 0)
 		goto done;
 	if (first->status != 401 || !followable_challenge(&challenge, upstream, first))
 		goto done;
@@ -666,24 +681,16 @@ done:
 int brt_upstream_send_start(brt_upstream_transfer **out, brt_upstream *upstream, const char *method,
 			    const char *path_and_query, const char *const *headers, int64_t body_length)
 {
-	char scope[BRT_EDGE_SCOPE_MAX];
-	char authorization[sizeof(BEARER) + BRT_EDGE_TOKEN_MAX];
-	char *token = authorization + strlen(BEARER);
-	int used_token = 0, error;
+	char authorization[AUTH_LINE_MAX];
+	int error;
 
 	*out = NULL;
-	memcpy(authorization, BEARER, strlen(BEARER));
-	token[0] = '\0';
 	/* A body cannot be sent twice, so no challenge is answered here; a
 	 * token fetched earlier for the scope goes if there is one. */
-	if (brt_edge_token_scope(scope, sizeof(scope), method, path_and_query) == 0 &&
-	    brt_edge_token_cache_get(token, sizeof(authorization) - strlen(BEARER), upstream->tokens, NULL,
-				     NULL, scope, now_ms()))
-		used_token = 1;
 	error = transfer_start(out, upstream, method, path_and_query, headers,
-			       used_token ? authorization : upstream->authorization,
-			       body_length < -1 ? -1 : body_length);
-	memset(token, 0, strlen(token));
+			       first_authorization(authorization, upstream, method, path_and_query),
+			       body_length < 0 ? -1 : body_length);
+	memset(authorization, 0, sizeof(authorization));
 	return error;
 }
 

@@ -38,3 +38,24 @@ edge_stop() {
 	EDGE_PID=
 	expect_eq "berth-edge exit status after SIGTERM" "$rc" 0
 }
+
+# through: the next areq calls go to the proxy, with no credentials of
+# their own; back: to the upstream again, as before.  The upstream's URL
+# and TLS arguments stay in UPSTREAM_URL and UPSTREAM_TLS meanwhile.
+EDGE_THROUGH=0
+through() {
+	if [ "$EDGE_THROUGH" = 0 ]; then
+		UPSTREAM_URL=$BERTH_URL
+		UPSTREAM_TLS=("${AUTH_TLS[@]}")
+	fi
+	EDGE_THROUGH=1
+	BERTH_URL=$EDGE_URL
+	AUTH_TLS=()
+	as none ""
+}
+back() {
+	[ "$EDGE_THROUGH" = 1 ] || return 0
+	EDGE_THROUGH=0
+	BERTH_URL=$UPSTREAM_URL
+	AUTH_TLS=("${UPSTREAM_TLS[@]}")
+}

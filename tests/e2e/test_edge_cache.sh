@@ -17,14 +17,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/edge_lib.sh"
 W=$E2E_WORK
 
-through() {
-	UPSTREAM_URL=$BERTH_URL
-	BERTH_URL=$EDGE_URL
-	as none ""
-}
-back() {
-	BERTH_URL=$UPSTREAM_URL
-}
 
 # upstream_gets PATH: how many GETs of PATH berthd's access log shows.
 upstream_gets() {

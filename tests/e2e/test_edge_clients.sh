@@ -67,17 +67,6 @@ section "manifests through the proxy, Accept as real clients send it"
 # docker, containerd and containers/image send one Accept line per media
 # type; each must reach berthd, or it cannot find a representation the
 # client takes.
-UPSTREAM_URL=$BERTH_URL
-AUTH_TLS_SAVED=("${AUTH_TLS[@]}")
-through() {
-	BERTH_URL=$EDGE_URL
-	AUTH_TLS=()
-	as none ""
-}
-back() {
-	BERTH_URL=$UPSTREAM_URL
-	AUTH_TLS=("${AUTH_TLS_SAVED[@]}")
-}
 through
 areq GET "/v2/$A/small/manifests/v1" -H "Accept: $MT_DOCKER_MANIFEST" -H "Accept: $MT_DOCKER_LIST" \
 	-H "Accept: $MT_OCI_MANIFEST" -H "Accept: $MT_OCI_INDEX"

@@ -22,18 +22,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/edge_lib.sh"
 W=$E2E_WORK
 
-# through: make the next areq calls go to the proxy, without credentials.
-through() {
-	UPSTREAM_URL=$BERTH_URL
-	BERTH_URL=$EDGE_URL
-	UPSTREAM_TLS=("${AUTH_TLS[@]}")
-	AUTH_TLS=()
-	as none ""
-}
-back() {
-	BERTH_URL=$UPSTREAM_URL
-	AUTH_TLS=("${UPSTREAM_TLS[@]}")
-}
 
 if [ ! -x "$BERTH_EDGE" ]; then
 	fail "berth-edge binary not found at $BERTH_EDGE"

@@ -55,17 +55,6 @@ section "gateway: berth-edge with A's device certificate and a cache"
 ec_containers_local
 ec_gateway
 ACCEPT=(-H "Accept: $MT_OCI_MANIFEST, $MT_OCI_INDEX, $MT_DOCKER_MANIFEST, $MT_DOCKER_LIST")
-UPSTREAM_URL=$BERTH_URL
-AUTH_TLS_SAVED=("${AUTH_TLS[@]}")
-through() {
-	BERTH_URL=$EDGE_URL
-	AUTH_TLS=()
-	as none ""
-}
-back() {
-	BERTH_URL=$UPSTREAM_URL
-	AUTH_TLS=("${AUTH_TLS_SAVED[@]}")
-}
 through
 areq GET "/v2/$A/app/manifests/v1" "${ACCEPT[@]}"
 expect_resp 200
@@ -93,7 +82,7 @@ SAVED_DATA=$BERTH_DATA
 SAVED_ARGS=("${BERTH_ARGS[@]}")
 SAVED_LOG=$BERTH_LOG
 auth_stop
-if curl -s -o /dev/null --max-time 5 "${AUTH_TLS_SAVED[@]}" "$UPSTREAM_URL/v2/"; then
+if curl -s -o /dev/null --max-time 5 "${UPSTREAM_TLS[@]}" "$UPSTREAM_URL/v2/"; then
 	fail "berthd still answers on $UPSTREAM_URL"
 else
 	ok "berthd stopped by its PID; nothing answers on port $SAVED_PORT"
@@ -170,7 +159,7 @@ for attempt in 1 2 3 4 5; do
 	E2E_PIDS+=("$BERTH_PID")
 	for i in $(seq 1 100); do
 		kill -0 "$BERTH_PID" 2>/dev/null || break
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${AUTH_TLS_SAVED[@]}" "$BERTH_URL/v2/")
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${UPSTREAM_TLS[@]}" "$BERTH_URL/v2/")
 		[ "$code" = 401 ] && { up=1; break; }
 		sleep 0.1
 	done

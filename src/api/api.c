@@ -51,6 +51,8 @@ static const struct api_error {
 	{BRT_EUNSUPPORTED, EP_ANY, 415, "UNSUPPORTED", NULL},
 	{BRT_EUNAUTHORIZED, EP_ANY, 401, "UNAUTHORIZED", NULL},
 	{BRT_EDENIED, EP_ANY, 403, "DENIED", NULL},
+	/* A PUT that would move an immutable tag (its DELETE is BRT_EDENIED). */
+	{BRT_EIMMUTABLE, EP_ANY, 400, "TAG_INVALID", NULL},
 	{BRT_EBLOBUNKNOWN, EP_ANY, 400, "MANIFEST_BLOB_UNKNOWN", NULL},
 	/* Sessions end when finished, cancelled or expired: a client that
 	 * waits a little can go on. */
@@ -82,6 +84,7 @@ static const char *error_message(const char *code)
 		{"MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository"},
 		{"MANIFEST_INVALID", "manifest invalid"},
 		{"MANIFEST_UNKNOWN", "manifest unknown to registry"},
+		{"TAG_INVALID", "manifest tag did not match URI"},
 		{"NAME_INVALID", "invalid repository name"},
 		{"NAME_UNKNOWN", "repository name not known to registry"},
 		{"SIZE_INVALID", "provided length did not match content length"},

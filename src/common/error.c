@@ -65,6 +65,8 @@ const char *brt_error_name(int code)
 		return "no such repository";
 	case BRT_EMETHOD:
 		return "method not allowed";
+	case BRT_EIMMUTABLE:
+		return "immutable";
 	}
 	return "unknown error";
 }

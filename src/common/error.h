@@ -24,6 +24,7 @@ enum brt_error_code {
 	BRT_ENAME = -15,         /* an invalid repository name */
 	BRT_ENOREPO = -16,       /* the repository does not exist */
 	BRT_EMETHOD = -17,       /* the method is not allowed on the resource (HTTP 405) */
+	BRT_EIMMUTABLE = -18,    /* a PUT would move a tag a policy makes immutable */
 };
 
 /* Record a printf-style detail for the current thread and return `code`,

@@ -281,3 +281,75 @@ int brt_meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now)
 	OPTIONAL(blob_mark_damaged);
 	return m->blob_mark_damaged(m, digest, now);
 }
+
+int brt_meta_blob_touch(brt_meta *m, const char *repo, const char *digest, int64_t now)
+{
+	OPTIONAL(blob_touch);
+	return m->blob_touch(m, repo, digest, now);
+}
+
+int brt_meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
+{
+	OPTIONAL(gc_collect);
+	return m->gc_collect(m, params, out);
+}
+
+int brt_meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload)
+{
+	OPTIONAL(gc_outbox_list);
+	return m->gc_outbox_list(m, now, limit, cb, payload);
+}
+
+int brt_meta_gc_outbox_done(brt_meta *m, const char *storage_key)
+{
+	OPTIONAL(gc_outbox_done);
+	return m->gc_outbox_done(m, storage_key);
+}
+
+int brt_meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_out)
+{
+	OPTIONAL(storage_key_known);
+	return m->storage_key_known(m, storage_key, known_out);
+}
+
+int brt_meta_usage_get(brt_meta *m, brt_usage *out, const char *account_id)
+{
+	OPTIONAL(usage_get);
+	return m->usage_get(m, out, account_id);
+}
+
+int brt_meta_usage_list(brt_meta *m, brt_meta_usage_cb cb, void *payload)
+{
+	OPTIONAL(usage_list);
+	return m->usage_list(m, cb, payload);
+}
+
+int brt_meta_quota_set(brt_meta *m, const char *account_id, int64_t quota_bytes)
+{
+	OPTIONAL(quota_set);
+	return m->quota_set(m, account_id, quota_bytes);
+}
+
+int brt_meta_policy_set(brt_meta *m, const brt_policy *policy)
+{
+	OPTIONAL(policy_set);
+	return m->policy_set(m, policy);
+}
+
+int brt_meta_policy_list(brt_meta *m, const char *account_id, brt_meta_policy_cb cb, void *payload)
+{
+	OPTIONAL(policy_list);
+	return m->policy_list(m, account_id, cb, payload);
+}
+
+int brt_meta_policy_delete(brt_meta *m, const char *account_id, const char *repository_pattern)
+{
+	OPTIONAL(policy_delete);
+	return m->policy_delete(m, account_id, repository_pattern);
+}
+
+int brt_meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
+{
+	OPTIONAL(retention_apply);
+	return m->retention_apply(m, params, out);
+}

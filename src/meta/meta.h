@@ -54,7 +54,16 @@ typedef struct brt_meta brt_meta;
 typedef struct brt_blob_info {
 	uint64_t size;
 	const char *storage_key; /* pool */
+	/* When the link was last refreshed (a link, a touch); 0 where the
+	 * driver does not say (account_blob_get). */
+	int64_t touched_at;
 } brt_blob_info;
+
+/* A link older than this is refreshed by the HEAD, GET or mount that finds
+ * it (blob_touch), so that the collector, which spares links touched
+ * within its grace period, does not take a blob between a client's "it
+ * exists" and its manifest PUT. */
+#define BRT_LINK_TOUCH_INTERVAL_MS ((int64_t)3600 * 1000)
 
 /* A manifest as stored. */
 typedef struct brt_manifest {
@@ -169,6 +178,70 @@ typedef struct brt_blob_row {
 	int64_t created_at;
 } brt_blob_row;
 
+/* Storage lifecycle (see the gc_* slots). */
+
+/* How one collection runs. */
+struct brt_gc_item;
+
+typedef struct brt_gc_params {
+	int64_t now;
+	/* Queue rows, links and tags younger than this are not taken yet. */
+	int64_t grace_ms;
+	/* A stored object whose blob row goes is deleted no earlier than
+	 * this after (readers that looked the row up just before may still be
+	 * opening it). */
+	int64_t read_grace_ms;
+	/* At most this many queue rows per call (0: every due row). */
+	size_t batch;
+	/* Only this account's tags, manifests and links (NULL: all); blob
+	 * rows, which no account owns, are taken whoever queued them. */
+	const char *account_id;
+	/* Count what would go, change nothing. */
+	int dry_run;
+	/* Called once per thing removed (or that would be); NULL: none. */
+	int (*cb)(const struct brt_gc_item *item, void *payload);
+	void *payload;
+} brt_gc_params;
+
+/* One thing a collection removed. */
+typedef struct brt_gc_item {
+	const char *kind; /* "tag", "manifest", "link", "blob" */
+	const char *repo; /* NULL for a blob */
+	const char *name; /* the tag or the digest */
+	uint64_t size;    /* manifest or blob bytes (0 for tags and links) */
+	const char *why;  /* for a retention deletion: the rule; else NULL */
+} brt_gc_item;
+
+/* What a collection removed; added to, never reset, by the slots. */
+typedef struct brt_gc_counts {
+	unsigned long tags, manifests, links, blobs;
+	uint64_t manifest_bytes, blob_bytes;
+	int more; /* the batch ended with due rows left */
+} brt_gc_counts;
+
+/* An account's usage: distinct blobs counted once, plus its manifests. */
+typedef struct brt_usage {
+	char account_id[BRT_ACCOUNT_ID_LEN + 1];
+	uint64_t bytes; /* blob bytes + manifest bytes, what the quota bounds */
+	uint64_t blobs, blob_bytes, manifests, manifest_bytes, repositories;
+	int has_quota;
+	uint64_t quota_bytes;
+} brt_usage;
+
+/* A retention and immutability policy of an account, for the repositories
+ * whose name after "<account>/" matches `repository_pattern` (a glob,
+ * "*" matching "/" too).  Zero or empty fields are rules not set. */
+typedef struct brt_policy {
+	char account_id[BRT_ACCOUNT_ID_LEN + 1];
+	char repository_pattern[BRT_NAME_MAX + 1];
+	uint64_t keep_last;        /* keep the N most recently pushed tags */
+	int64_t keep_within_ms;    /* keep tags pushed within this */
+	int64_t untagged_after_ms; /* delete manifests untagged for this long */
+	char protect_tags[256];    /* comma-separated globs never deleted */
+	char immutable_tags[256];  /* comma-separated globs that never move */
+	int64_t updated_at;
+} brt_policy;
+
 typedef int (*brt_meta_name_cb)(const char *name, void *payload);
 typedef int (*brt_meta_account_cb)(const brt_account *account, void *payload);
 typedef int (*brt_meta_key_cb)(const brt_access_key *key, void *payload);
@@ -178,6 +251,10 @@ typedef int (*brt_meta_blob_cb)(const brt_blob_row *blob, void *payload);
 /* `mf` and `repo` are borrowed for the callback. */
 typedef int (*brt_meta_manifest_cb)(const char *repo, const brt_manifest *mf, void *payload);
 typedef int (*brt_meta_problem_cb)(const char *problem, void *payload);
+typedef int (*brt_meta_usage_cb)(const brt_usage *usage, void *payload);
+typedef int (*brt_meta_policy_cb)(const brt_policy *policy, void *payload);
+/* `storage_key` is borrowed for the callback. */
+typedef int (*brt_meta_outbox_cb)(const char *storage_key, uint64_t size, void *payload);
 
 struct brt_meta {
 	unsigned int version;
@@ -359,6 +436,74 @@ struct brt_meta {
 	 * blob is marked damaged.  Never looks at other accounts. */
 	int (*account_blob_get)(brt_meta *m, brt_blob_info *out, brt_pool *pool, const char *account_id,
 				const char *digest);
+
+	/* --- storage lifecycle (optional).  Without these slots nothing is
+	 * ever collected and no quota is kept. ---
+	 *
+	 * Liveness runs tag or parent index -> manifest -> repository link ->
+	 * blob row -> stored object.  Each mutating slot queues, in its own
+	 * transaction, what it may have orphaned one level down: a tag moved
+	 * or deleted queues the manifest it left; a deleted manifest queues
+	 * its children, its referrers and its links; every new link is queued
+	 * (a blob pushed but never referenced goes after the grace period); an
+	 * unlinked blob queues its blob row.  blob_link records the object it
+	 * is given only if the digest has no blob row yet; otherwise (a
+	 * duplicate upload) that object goes to the outbox.  With a NULL
+	 * storage key it links the recorded blob and is BRT_ENOTFOUND when
+	 * there is none (a mount: the blob may have been collected since it
+	 * was looked up).  Usage is charged in the same transactions:
+	 * blob_link (the account's first link to a digest) and manifest_put
+	 * (a new manifest) answer BRT_EDENIED, with the limit and the usage in
+	 * the detail, when it would go over the account's quota, and change
+	 * nothing. */
+
+	/* Refresh the link of `digest` in `repo` (touched_at = now).
+	 * BRT_ENOTFOUND if not linked. */
+	int (*blob_touch)(brt_meta *m, const char *repo, const char *digest, int64_t now);
+
+	/* Take due queue rows (see brt_gc_params): a manifest goes when no
+	 * tag and no index of its repository points at it; a link when no
+	 * manifest lists it and it was not touched within the grace period;
+	 * a blob row when no repository links it, its object going to the
+	 * outbox.  Each row is re-checked, removed and the next level queued
+	 * in one short transaction, so requests interleave; the next levels
+	 * are taken in the same call when due.  A dry run is one transaction,
+	 * rolled back. */
+	int (*gc_collect)(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out);
+
+	/* Stored objects awaiting deletion whose time has come (not_before
+	 * <= now), at most `limit`; the caller removes each from the blob
+	 * store, then calls gc_outbox_done. */
+	int (*gc_outbox_list)(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload);
+	int (*gc_outbox_done)(brt_meta *m, const char *storage_key);
+
+	/* Whether a blob row names `storage_key` or it awaits deletion:
+	 * *known_out = 1.  Objects neither knows are orphans (a crash between
+	 * storing and linking). */
+	int (*storage_key_known)(brt_meta *m, const char *storage_key, int *known_out);
+
+	/* Usage of one account (BRT_ENOTFOUND if it has no row), and of every
+	 * account, by id. */
+	int (*usage_get)(brt_meta *m, brt_usage *out, const char *account_id);
+	int (*usage_list)(brt_meta *m, brt_meta_usage_cb cb, void *payload);
+
+	/* Set (quota_bytes >= 0) or lift (< 0) an account's quota.
+	 * BRT_ENOTFOUND if the account does not exist. */
+	int (*quota_set)(brt_meta *m, const char *account_id, int64_t quota_bytes);
+
+	/* Policies: store (replacing the one of the same account and
+	 * pattern; BRT_ENOTFOUND if the account does not exist), list (one
+	 * account's, or all with NULL, by account and pattern) and delete
+	 * (BRT_ENOTFOUND if absent). */
+	int (*policy_set)(brt_meta *m, const brt_policy *policy);
+	int (*policy_list)(brt_meta *m, const char *account_id, brt_meta_policy_cb cb, void *payload);
+	int (*policy_delete)(brt_meta *m, const char *account_id, const char *repository_pattern);
+
+	/* Apply the retention rules of every policy (of params->account_id's
+	 * only, when set): delete the tags they do not keep and queue the
+	 * untagged manifests past their delay; gc_collect then takes what
+	 * that orphaned. */
+	int (*retention_apply)(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out);
 };
 
 /* A number for brt_meta.serial: process-wide, never returned twice. */
@@ -424,6 +569,18 @@ int brt_meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload);
 int brt_meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payload);
 int brt_meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload);
 int brt_meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now);
+int brt_meta_blob_touch(brt_meta *m, const char *repo, const char *digest, int64_t now);
+int brt_meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out);
+int brt_meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload);
+int brt_meta_gc_outbox_done(brt_meta *m, const char *storage_key);
+int brt_meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_out);
+int brt_meta_usage_get(brt_meta *m, brt_usage *out, const char *account_id);
+int brt_meta_usage_list(brt_meta *m, brt_meta_usage_cb cb, void *payload);
+int brt_meta_quota_set(brt_meta *m, const char *account_id, int64_t quota_bytes);
+int brt_meta_policy_set(brt_meta *m, const brt_policy *policy);
+int brt_meta_policy_list(brt_meta *m, const char *account_id, brt_meta_policy_cb cb, void *payload);
+int brt_meta_policy_delete(brt_meta *m, const char *account_id, const char *repository_pattern);
+int brt_meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out);
 
 /* Release a store (NULL is fine); all threads must be done with it. */
 void brt_meta_free(brt_meta *m);

@@ -140,6 +140,67 @@ const char *const brt_sql_migrations[] = {
 	 " name TEXT NOT NULL PRIMARY KEY,"
 	 " value BIGINT NOT NULL);"
 	 "INSERT INTO settings (name, value) VALUES ('key_epoch', 0);"),
+
+	/* 6: storage lifecycle.  Review queues, filled in the transaction of
+	 * each mutation that can orphan the next level (tag -> manifest ->
+	 * repository link -> blob row -> stored object); queued_at is the
+	 * event's time, and a row is due once it is older than the grace
+	 * period the collector runs with, so `berthd gc --grace 0` can take
+	 * what the worker would wait a day for.  Upserts refresh queued_at,
+	 * so no event is lost.  The outbox holds stored objects whose row is
+	 * gone, deleted outside any transaction after a read grace.  Every
+	 * object has its own key from now on (a re-upload never lands on a
+	 * copy awaiting deletion), found again by the storage_key index.
+	 * Usage: accounts.used_bytes, kept in the same transactions as the
+	 * links and manifests; a row for every account that holds
+	 * something.  Policies: retention and immutable tags per account and
+	 * repository pattern. */
+	("CREATE TABLE gc_manifest_queue ("
+	 " manifest_id INTEGER NOT NULL PRIMARY KEY,"
+	 " account_id TEXT NOT NULL,"
+	 " queued_at BIGINT NOT NULL);"
+	 "CREATE INDEX gc_manifest_queue_due ON gc_manifest_queue (queued_at);"
+	 "CREATE TABLE gc_link_queue ("
+	 " repository_id BIGINT NOT NULL,"
+	 " digest TEXT NOT NULL,"
+	 " account_id TEXT NOT NULL,"
+	 " queued_at BIGINT NOT NULL,"
+	 " PRIMARY KEY (repository_id, digest));"
+	 "CREATE INDEX gc_link_queue_due ON gc_link_queue (queued_at);"
+	 "CREATE TABLE gc_blob_queue ("
+	 " digest TEXT NOT NULL PRIMARY KEY,"
+	 " queued_at BIGINT NOT NULL);"
+	 "CREATE INDEX gc_blob_queue_due ON gc_blob_queue (queued_at);"
+	 "CREATE TABLE gc_outbox ("
+	 " storage_key TEXT NOT NULL PRIMARY KEY,"
+	 " size BIGINT NOT NULL,"
+	 " not_before BIGINT NOT NULL);"
+	 "CREATE INDEX gc_outbox_due ON gc_outbox (not_before);"
+	 "CREATE INDEX blobs_storage_key ON blobs (storage_key);"
+	 "CREATE INDEX manifests_account ON manifests (account_id);"
+	 "CREATE TABLE policies ("
+	 " account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	 " repository_pattern TEXT NOT NULL,"
+	 " keep_last BIGINT,"
+	 " keep_within_ms BIGINT,"
+	 " untagged_after_ms BIGINT,"
+	 " protect_tags TEXT,"
+	 " immutable_tags TEXT,"
+	 " updated_at BIGINT NOT NULL,"
+	 " PRIMARY KEY (account_id, repository_pattern));"
+	 /* Every account that holds something gets its row, then its usage
+	  * is counted from what it holds; every link already there is queued
+	  * for review, so blobs pushed before GC existed are not kept for
+	  * ever. */
+	 "INSERT INTO accounts (id, name, created_at)"
+	 " SELECT DISTINCT account_id, '', 0 FROM repositories WHERE true"
+	 " ON CONFLICT (id) DO NOTHING;"
+	 "UPDATE accounts SET used_bytes ="
+	 " (SELECT COALESCE(SUM(size), 0) FROM account_blobs ab"
+	 "  WHERE ab.account_id = accounts.id AND ab.nlinks > 0) +"
+	 " (SELECT COALESCE(SUM(size), 0) FROM manifests m WHERE m.account_id = accounts.id);"
+	 "INSERT INTO gc_link_queue (repository_id, digest, account_id, queued_at)"
+	 " SELECT repository_id, digest, account_id, linked_at FROM repository_blobs;"),
 };
 
 _Static_assert(sizeof(brt_sql_migrations) / sizeof(brt_sql_migrations[0]) == BRT_SQL_SCHEMA_VERSION,

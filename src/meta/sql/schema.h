@@ -9,7 +9,7 @@
 
 /* Migrations applied so far is the schema version (SQLite keeps it in
  * user_version); migration v is brt_sql_migrations[v - 1]. */
-#define BRT_SQL_SCHEMA_VERSION 5
+#define BRT_SQL_SCHEMA_VERSION 6
 
 extern const char *const brt_sql_migrations[];
 

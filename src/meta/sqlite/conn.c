@@ -307,7 +307,7 @@ fail:
 }
 
 /* Run `fn` in one write transaction, again if the database stayed locked. */
-int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx, int commit)
 {
 	sqlite_conn *c;
 	int error;
@@ -320,8 +320,10 @@ int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void
 		gate_enter(&((sqlite_store *)m)->gate);
 		if ((error = brt_sqlite_run(c, BRT_SQL_BEGIN)) == 0) {
 			error = fn(c, ctx);
-			if (error == 0)
+			if (error == 0 && commit)
 				error = brt_sqlite_run(c, BRT_SQL_COMMIT);
+			else if (error == 0)
+				error = brt_sqlite_run(c, BRT_SQL_ROLLBACK);
 			/* Some errors already rolled back; ROLLBACK then fails. */
 			if (error != 0 && !sqlite3_get_autocommit(c->db)) {
 				int keep_busy = c->busy;
@@ -337,6 +339,16 @@ int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void
 			nanosleep(&pause, NULL);
 		}
 	}
+}
+
+int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+{
+	return run_transaction(m, fn, ctx, 1);
+}
+
+int brt_sqlite_run_dry(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+{
+	return run_transaction(m, fn, ctx, 0);
 }
 
 /* Close every thread's connection: all threads are done with the store,

@@ -103,6 +103,10 @@ int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m);
 /* Run `fn` in one write transaction, again if the database stayed locked. */
 int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx);
 
+/* brt_sqlite_run_write, rolled back at the end whatever `fn` did (dry
+ * runs: what `fn` counted is what a real run would do). */
+int brt_sqlite_run_dry(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx);
+
 /* Close every thread's connection: all threads are done with the store,
  * but some may live on and hold it in their lists. */
 void brt_sqlite_conns_release(sqlite_store *s);
@@ -157,8 +161,46 @@ struct brt_sqlite_typed_cb {
 int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
 			   int64_t *id_out);
 
+/* --- gc.c: review queues, collection, the outbox, usage and quotas.
+ * The queue and charge helpers run inside the caller's write
+ * transaction. --- */
+
+/* Queue manifest `manifest_id` for review (it lost a tag or a parent). */
+int brt_sqlite_gc_queue_manifest(sqlite_conn *c, int64_t manifest_id, const char *account_id, int64_t now);
+
+/* Delete tag `tag` of repository `repo_id` and queue the manifest it
+ * pointed at; *removed_out = 0 if there was no such tag. */
+int brt_sqlite_tag_remove(sqlite_conn *c, int64_t repo_id, const char *tag, int64_t now, int *removed_out);
+
+/* Remove manifest `manifest_id` if no tag and no index of its repository
+ * points at it (else *removed_out = 0): its children, referrers and links
+ * are queued, its bytes returned to its account, and it is reported
+ * through params->cb and `counts`. */
+int brt_sqlite_gc_manifest_remove(sqlite_conn *c, int64_t manifest_id, const brt_gc_params *params,
+				  brt_gc_counts *counts, int *removed_out);
+
+/* Charge `bytes` to `account_id` (creating its row if needed), or give
+ * them back (negative).  BRT_EDENIED, naming limit and usage, if a charge
+ * would go over the account's quota. */
+int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t bytes, int64_t now);
+
+/* --- policies.c: retention and immutable tags --- */
+
+/* Inside a write transaction: whether a policy of `account_id` makes tag
+ * `tag` of `repo` immutable.  0 if not; otherwise `code` (BRT_EIMMUTABLE
+ * for a PUT that would move it, BRT_EDENIED for a delete) with a detail
+ * naming the tag and the rule. */
+int brt_sqlite_tag_guard(sqlite_conn *c, const char *account_id, const char *repo, const char *tag, int code);
+
+/* The same for every tag pointing at manifest `manifest_id` (deleting a
+ * manifest deletes its tags): BRT_EDENIED if one is immutable. */
+int brt_sqlite_manifest_tags_guard(sqlite_conn *c, const char *account_id, const char *repo,
+				   int64_t manifest_id);
+
 /* Each fills its family's slots of `m`. */
 void brt_sqlite_repos_slots(brt_meta *m);
+void brt_sqlite_gc_slots(brt_meta *m);
+void brt_sqlite_policies_slots(brt_meta *m);
 void brt_sqlite_uploads_slots(brt_meta *m);
 void brt_sqlite_accounts_slots(brt_meta *m);
 

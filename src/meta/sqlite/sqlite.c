@@ -165,6 +165,8 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	brt_sqlite_repos_slots(&s->base);
 	brt_sqlite_uploads_slots(&s->base);
 	brt_sqlite_accounts_slots(&s->base);
+	brt_sqlite_gc_slots(&s->base);
+	brt_sqlite_policies_slots(&s->base);
 	/* Migrate, and prepare every statement once so that a broken one fails
 	 * here rather than on some request; the connection is then closed:
 	 * threads open their own when they first need one. */

@@ -370,7 +370,8 @@ typedef struct repo_job {
 	size_t rule_count;
 	int tag_rules;             /* one of them has keep-last or keep-within */
 	int64_t untagged_after_ms; /* the longest of theirs; 0: none */
-	const char *why;
+	const char *why;           /* of the tags it deletes */
+	const char *untagged_why;  /* of the manifests it removes */
 	/* What this attempt removed; added to the caller's once it commits
 	 * (or, dry, once it rolled back without error). */
 	brt_gc_counts counts;
@@ -490,12 +491,25 @@ done:
 	return error;
 }
 
+/* The collector's reports, with the untagged rule as the reason for the
+ * manifests it removes on retention's behalf. */
+static int untagged_report(const brt_gc_item *item, void *payload)
+{
+	const repo_job *job = payload;
+	brt_gc_item reasoned = *item;
+
+	if (!reasoned.why)
+		reasoned.why = job->untagged_why;
+	return job->params->cb(&reasoned, job->params->payload);
+}
+
 /* Manifests no tag, no index and no live subject holds, older than the
  * longest untagged-after of the policies (and than the grace period), a
  * page at a time by digest; each is re-checked and removed by the
  * collector's own step, which reports it and queues what it held. */
 static int untagged_apply(sqlite_conn *c, repo_job *job)
 {
+	brt_gc_params params = *job->params;
 	sqlite3_stmt *st = NULL;
 	int64_t ids[MANIFEST_PAGE];
 	char last[DIGEST_TEXT_MAX + 1] = "";
@@ -505,9 +519,13 @@ static int untagged_apply(sqlite_conn *c, repo_job *job)
 	int error = 0;
 	int row;
 
-	if (job->params->grace_ms > delay)
-		delay = job->params->grace_ms;
-	before = minus_saturated(job->params->now, delay);
+	if (params.cb) {
+		params.cb = untagged_report;
+		params.payload = job;
+	}
+	if (params.grace_ms > delay)
+		delay = params.grace_ms;
+	before = minus_saturated(params.now, delay);
 	do {
 		rows = 0;
 		st = c->stmt[BRT_SQL_POLICY_UNTAGGED];
@@ -526,7 +544,7 @@ static int untagged_apply(sqlite_conn *c, repo_job *job)
 		for (i = 0; i < rows; i++) {
 			int removed = 0;
 
-			if ((error = brt_sqlite_gc_manifest_remove(c, ids[i], job->params, &job->counts,
+			if ((error = brt_sqlite_gc_manifest_remove(c, ids[i], &params, &job->counts,
 								   &removed)) != 0)
 				goto done;
 		}
@@ -564,17 +582,23 @@ static int duration_add(brt_dynbuf *b, int64_t ms)
 	return brt_dynbuf_addf(b, "%" PRId64 "ms", ms);
 }
 
-/* Why retention deletes a tag of this repository: every policy with tag
- * rules would, e.g. "keep-last 3, keep-within 7d of policy 'web-*'". */
-static int why_build(brt_dynbuf *b, const repo_job *job)
+/* Why retention deletes this repository's tags (every policy with tag
+ * rules would, e.g. "keep-last 3, keep-within 7d of policy 'web-*'") and
+ * its untagged manifests (the policy with the longest delay), built in
+ * `b`; job->why and job->untagged_why point into it (NULL: no such rule). */
+static int why_build(brt_dynbuf *b, repo_job *job)
 {
-	size_t i;
+	const brt_policy *untagged = NULL;
+	size_t tag_len, i;
 	int error = 0;
 
 	brt_dynbuf_reset(b);
 	for (i = 0; i < job->rule_count && error == 0; i++) {
 		const brt_policy *p = job->rules[i].policy;
 
+		if (p->untagged_after_ms > 0 &&
+		    (!untagged || p->untagged_after_ms > untagged->untagged_after_ms))
+			untagged = p;
 		if (!has_tag_rules(p))
 			continue;
 		if (brt_dynbuf_len(b) > 0 && (error = brt_dynbuf_add(b, "; ", 2)) < 0)
@@ -587,7 +611,17 @@ static int why_build(brt_dynbuf *b, const repo_job *job)
 			break;
 		error = brt_dynbuf_addf(b, " of policy '%s'", p->repository_pattern);
 	}
-	return error;
+	tag_len = brt_dynbuf_len(b);
+	if (error == 0 && (error = brt_dynbuf_add(b, "", 1)) == 0 && untagged &&
+	    (error = brt_dynbuf_add(b, "untagged-after ", 15)) == 0 &&
+	    (error = duration_add(b, untagged->untagged_after_ms)) == 0)
+		error = brt_dynbuf_addf(b, " of policy '%s'", untagged->repository_pattern);
+	if (error < 0)
+		return error;
+	/* Only now: the buffer may have moved while it grew. */
+	job->why = tag_len > 0 ? brt_dynbuf_ptr(b) : NULL;
+	job->untagged_why = untagged ? brt_dynbuf_ptr(b) + tag_len + 1 : NULL;
+	return 0;
 }
 
 typedef struct repo_row {
@@ -677,7 +711,6 @@ static int account_apply(brt_meta *m, sqlite_conn *c, const brt_gc_params *param
 				goto done;
 			job.repo_id = page[i].id;
 			job.repo = page[i].name;
-			job.why = brt_dynbuf_len(&why) ? brt_dynbuf_ptr(&why) : NULL;
 			error = params->dry_run ? brt_sqlite_run_dry(m, tx_repo_retention, &job)
 						: brt_sqlite_run_write(m, tx_repo_retention, &job);
 			if (error != 0)

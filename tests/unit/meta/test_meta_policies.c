@@ -610,6 +610,7 @@ static void test_untagged(brt_meta *m)
 	CHECK(manifest_exists(m, app.s, &referrer));
 	CHECK(manifest_exists(m, app.s, &tagged));
 	CHECK(strstr(report_text(&r), old.s) != NULL);
+	CHECK(strstr(report_text(&r), "(untagged-after 2d of policy 'untag*')") != NULL);
 	CHECK_EQ_INT(counts.tags, 0);
 	CHECK(counts.manifests >= 1);
 	brt_dynbuf_free(&r.lines);

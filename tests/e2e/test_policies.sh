@@ -29,24 +29,31 @@ if [ "$ADMIN_STATUS" != 0 ]; then
 	exit 1
 fi
 
-# push_image REPO TAG N: a manifest of its own (config N) under TAG;
-# IMAGE_DIGEST is its digest.
-push_image() {
-	local repo=$1 tag=$2 n=$3
+# push_blobs REPO N: the blobs of image N (config N, the shared layer);
+# $W/mN is its manifest.
+push_blobs() {
+	local repo=$1 n=$2
 	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%s}' \
 		"$n" >"$W/cfg$n"
 	push_blob "$repo" "$W/cfg$n"
 	push_blob "$repo" "$W/layer"
 	make_manifest "$W/m$n" "$W/cfg$n" "$MT_OCI_CONFIG" "$W/layer"
+}
+
+# push_image REPO TAG N: image N under TAG; IMAGE_DIGEST is its digest.
+push_image() {
+	local repo=$1 tag=$2 n=$3
+	push_blobs "$repo" "$n"
 	IMAGE_DIGEST=$(digest_of "$W/m$n")
 	push_manifest "$repo" "$tag" "$W/m$n"
 	[ "$REQ_STATUS" = 201 ] || fail_resp "push $repo:$tag: status $REQ_STATUS"
 }
 
-# expect_message REGEX: the first OCI error message of the last response.
+# expect_message REGEX: the text of the first OCI error of the last
+# response (its message and its detail, where the driver's words are).
 expect_message() {
 	local got
-	got=$(jq -r '.errors[0].message // empty' <"$REQ_BODY_FILE" 2>/dev/null)
+	got=$(jq -r '.errors[0] | "\(.message // "") \(.detail // "" | tostring)"' <"$REQ_BODY_FILE" 2>/dev/null)
 	expect_match "$REQ_DESC: message" "$got" "$1"
 }
 
@@ -106,6 +113,7 @@ req DELETE "/v2/$P/manifests/$D2"
 expect_status 202
 # Another repository of the account: the pattern does not match it.
 push_image "$T/dev/api" v1 1
+push_blobs "$T/dev/api" 2
 push_manifest "$T/dev/api" v1 "$W/m2"
 expect_status 201
 
@@ -166,6 +174,8 @@ admin policy delete --account "$T" --repo 'prod/*'
 expect_eq "policy delete: exit" "$ADMIN_STATUS" 0
 admin policy delete --account "$T" --repo 'prod/*'
 expect_eq "policy delete again: exit" "$ADMIN_STATUS" 1
+# (gc took image 2's links in $P with its manifest: push them again.)
+push_blobs "$P" 2
 push_manifest "$P" v1 "$W/m2"
 expect_status 201
 admin policy list --account "$T"

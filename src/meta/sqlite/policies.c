@@ -665,9 +665,10 @@ static void counts_add(brt_gc_counts *out, const brt_gc_counts *add)
 }
 
 /* Apply the `count` policies of one account to each of its repositories
- * that one of them with a retention rule matches. */
-static int account_apply(brt_meta *m, sqlite_conn *c, const brt_gc_params *params, const brt_policy *policies,
-			 size_t count, brt_gc_counts *out)
+ * that one of them with a retention rule matches: each repository in a
+ * transaction of its own, or (`in_tx`) on the one the caller holds on `c`. */
+static int account_apply(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_params *params,
+			 const brt_policy *policies, size_t count, brt_gc_counts *out)
 {
 	const char *account_id = policies[0].account_id;
 	repo_row *page = NULL;
@@ -711,8 +712,12 @@ static int account_apply(brt_meta *m, sqlite_conn *c, const brt_gc_params *param
 				goto done;
 			job.repo_id = page[i].id;
 			job.repo = page[i].name;
-			error = params->dry_run ? brt_sqlite_run_dry(m, tx_repo_retention, &job)
-						: brt_sqlite_run_write(m, tx_repo_retention, &job);
+			if (in_tx)
+				error = tx_repo_retention(c, &job);
+			else if (params->dry_run)
+				error = brt_sqlite_run_dry(m, tx_repo_retention, &job);
+			else
+				error = brt_sqlite_run_write(m, tx_repo_retention, &job);
 			if (error != 0)
 				goto done;
 			counts_add(out, &job.counts);
@@ -732,18 +737,19 @@ static int policy_collect(const void *row, void *payload)
 	return brt_dynbuf_add(payload, row, sizeof(brt_policy));
 }
 
-static int meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
+/* Retention by every policy (of params->account_id's only, when set), on
+ * `c`: see account_apply for `in_tx`. */
+static int retention_run(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_params *params,
+			 brt_gc_counts *out)
 {
 	brt_dynbuf all;
 	brt_policy tmp;
 	const brt_policy *policies;
-	sqlite_conn *c;
 	size_t count, i, j, k;
 	int error;
 
 	brt_dynbuf_init(&all, BRT_SQLITE_LISTING_MAX);
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0 ||
-	    (error = brt_sqlite_list_rows(c,
+	if ((error = brt_sqlite_list_rows(c,
 					  params->account_id ? BRT_SQL_POLICY_LIST_ACCOUNT
 							     : BRT_SQL_POLICY_LIST,
 					  params->account_id, policy_from_row, &tmp, sizeof(tmp),
@@ -758,12 +764,34 @@ static int meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc
 		for (j = i; j < count && strcmp(policies[j].account_id, policies[i].account_id) == 0; j++)
 			ruled |= has_retention_rules(&policies[j]);
 		k = j - i;
-		if (ruled && (error = account_apply(m, c, params, &policies[i], k, out)) != 0)
+		if (ruled && (error = account_apply(m, c, in_tx, params, &policies[i], k, out)) != 0)
 			goto done;
 	}
 done:
 	brt_dynbuf_free(&all);
 	return error;
+}
+
+static int meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
+{
+	sqlite_conn *c;
+	int error;
+
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	return retention_run(m, c, 0, params, out);
+}
+
+/* Retention on the write transaction the caller holds on `c`, every
+ * repository in it: for a dry run of retention and collection together
+ * (one transaction, rolled back), whose collection then sees the manifests
+ * that the tags retention would delete leave behind.  Not yet declared in
+ * internal.h (the collector's dry run is to call it). */
+int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out);
+
+int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out)
+{
+	return retention_run(NULL, c, 1, params, out);
 }
 
 void brt_sqlite_policies_slots(brt_meta *m)

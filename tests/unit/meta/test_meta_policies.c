@@ -711,6 +711,74 @@ static void test_callback_stops(brt_meta *m)
 	CHECK_EQ_STR(tags_of(m, app.s), "a,b");
 }
 
+/* Not in internal.h yet: retention on the caller's transaction. */
+int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out);
+
+typedef struct in_tx_run {
+	const char *account;
+	const char *repo;
+	const digest *lone;
+	report r;
+	brt_gc_counts counts;
+	int manifest_removed;
+} in_tx_run;
+
+static int tx_retention_then_collect(sqlite_conn *c, void *ctx)
+{
+	in_tx_run *x = ctx;
+	brt_gc_params p = params_at(T0, &x->r);
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	int error;
+
+	p.account_id = x->account;
+	p.dry_run = 1;
+	if ((error = brt_sqlite_retention_in_tx(c, &p, &x->counts)) != 0)
+		return error;
+	/* The manifest whose only tag went is now free to go, in the same
+	 * transaction. */
+	if (sqlite3_prepare_v2(c->db, "SELECT id FROM manifests WHERE digest = ?1", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(st, 1, x->lone->s, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return brt_sqlite_gc_manifest_remove(c, id, &p, &x->counts, &x->manifest_removed);
+}
+
+/* A dry run of retention and collection in one transaction sees what a
+ * real run would do, then changes nothing. */
+static void test_retention_in_tx(brt_meta *m)
+{
+	account_id a = account_new(m);
+	name app = repo_name(&a, "intx");
+	brt_policy p = policy_of(&a, "intx");
+	digest lone;
+	in_tx_run x;
+	char expect[1024];
+
+	put_tag(m, app.s, "new", T0 - MINUTE);
+	lone = put_tag(m, app.s, "old", T0 - HOUR);
+	p.keep_last = 1;
+	CHECK_EQ_INT(policy_put(m, &p), 0);
+	memset(&x, 0, sizeof(x));
+	x.account = a.s;
+	x.repo = app.s;
+	x.lone = &lone;
+	report_init(&x.r);
+	CHECK_EQ_INT(brt_sqlite_run_dry(m, tx_retention_then_collect, &x), 0);
+	CHECK_EQ_INT(x.counts.tags, 1);
+	CHECK_EQ_INT(x.manifest_removed, 1);
+	CHECK_EQ_INT(x.counts.manifests, 1);
+	snprintf(expect, sizeof(expect), "tag %s old (keep-last 1 of policy 'intx')\nmanifest %s %s (-)\n",
+		 app.s, app.s, lone.s);
+	CHECK_EQ_STR(report_text(&x.r), expect);
+	brt_dynbuf_free(&x.r.lines);
+	CHECK_EQ_STR(tags_of(m, app.s), "new,old");
+	CHECK(manifest_exists(m, app.s, &lone));
+}
+
 static void exec_sql(brt_meta *m, const char *sql)
 {
 	sqlite3 *db = brt_meta_sqlite_handle(m);
@@ -911,6 +979,7 @@ int main(void)
 		test_untagged(m);
 		test_dry_run_and_filter(m);
 		test_callback_stops(m);
+		test_retention_in_tx(m);
 		test_pages(m);
 		test_guards(m);
 		m->free(m);

@@ -6,8 +6,9 @@
 # it and re-putting the same digest are fine; other repositories and
 # mutable tags are unaffected.  Retention through `berthd gc --grace 0s`:
 # keep-last with a protected tag, the dry run changing nothing and
-# printing what the real run then removes.  Policy list/delete and their
-# errors.
+# printing what the real run then removes; untagged-after removing a
+# manifest pushed by digest but sparing an index's child and a referrer
+# of a live subject.  Policy list/delete and their errors.
 BERTH_AUTO_KEY=1 # every request carries an access key of the test account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -169,6 +170,57 @@ else
 	ok "a second gc removes no tag"
 fi
 
+section "retention: untagged-after, sparing index children and live subjects"
+U=$T/untagged
+push_blobs "$U" 21
+UD=$(digest_of "$W/m21")
+push_manifest "$U" "$UD" "$W/m21"
+expect_status 201
+# A child pushed by digest, listed by a tagged index.
+push_blobs "$U" 22
+CD=$(digest_of "$W/m22")
+push_manifest "$U" "$CD" "$W/m22"
+expect_status 201
+printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%s}]}' \
+	"$MT_OCI_INDEX" "$MT_OCI_MANIFEST" "$CD" "$(size_of "$W/m22")" >"$W/index"
+push_manifest "$U" multi "$W/index"
+expect_status 201
+# A referrer, pushed by digest, of a tagged (live) subject.
+push_image "$U" img 23
+SD=$IMAGE_DIGEST
+push_blobs "$U" 24
+jq -c --arg mt "$MT_OCI_MANIFEST" --arg d "$SD" --argjson n "$(size_of "$W/m23")" \
+	'. + {artifactType: "application/x-e2e", subject: {mediaType: $mt, digest: $d, size: $n}}' \
+	<"$W/m24" >"$W/referrer"
+RD=$(digest_of "$W/referrer")
+push_manifest "$U" "$RD" "$W/referrer"
+expect_status 201
+admin policy set --account "$T" --repo 'untagged' --untagged-after 1s
+expect_eq "policy set untagged: exit" "$ADMIN_STATUS" 0
+sleep 1.5 # past the delay
+
+admin gc --dry-run --grace 0s
+expect_eq "gc --dry-run: exit" "$ADMIN_STATUS" 0
+expect_match "dry run names the untagged manifest" "$ADMIN_OUT" "would remove manifest $U@$UD "
+req GET "/v2/$U/manifests/$UD" -H "Accept: $MT_OCI_MANIFEST"
+expect_status 200
+admin gc --grace 0s
+expect_eq "gc: exit" "$ADMIN_STATUS" 0
+expect_match "gc removed the untagged manifest" "$ADMIN_OUT" "removed manifest $U@$UD "
+if grep -Eq "manifest $U@($CD|$RD|$SD) " <<<"$ADMIN_OUT"; then
+	fail "gc removed a held manifest" "$ADMIN_OUT"
+else
+	ok "gc spared the index child, the referrer and its subject"
+fi
+req GET "/v2/$U/manifests/$UD" -H "Accept: $MT_OCI_MANIFEST"
+expect_status 404
+for d in "$CD" "$RD" "$SD"; do
+	req GET "/v2/$U/manifests/$d" -H "Accept: $MT_OCI_MANIFEST"
+	expect_status 200
+done
+req GET "/v2/$U/manifests/multi" -H "Accept: $MT_OCI_INDEX"
+expect_status 200
+
 section "policy delete"
 admin policy delete --account "$T" --repo 'prod/*'
 expect_eq "policy delete: exit" "$ADMIN_STATUS" 0
@@ -180,6 +232,7 @@ push_manifest "$P" v1 "$W/m2"
 expect_status 201
 admin policy list --account "$T"
 expect_eq "policy list after delete" "$ADMIN_OUT" \
-	"account=$T repo=ret keep_last=2 keep_within=- untagged_after=- protect=t1 immutable=-"
+	"account=$T repo=ret keep_last=2 keep_within=- untagged_after=- protect=t1 immutable=-
+account=$T repo=untagged keep_last=- keep_within=- untagged_after=1s protect=- immutable=-"
 
 berth_done

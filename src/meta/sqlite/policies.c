@@ -8,7 +8,14 @@
  * Patterns and tag globs are fnmatch(3) globs without FNM_PATHNAME: "*"
  * matches "/" too.  A repository pattern sees the name after
  * "<account>/"; tag globs are comma-separated lists, blanks around each
- * glob ignored. */
+ * glob ignored.
+ *
+ * A tag goes only if every policy that applies with tag rules (keep-last,
+ * keep-within) lets it go and none protects it or makes it immutable;
+ * keep-last ranks all of a repository's tags, protected ones included, as
+ * they stand when its transaction starts; and tags younger than the grace
+ * period are never taken.  An untagged manifest goes after the longest
+ * untagged-after delay of the policies that set one. */
 #include "meta/sqlite/internal.h"
 
 #include <fnmatch.h>

@@ -159,8 +159,9 @@ int api_blob_get(brt_api_request *req)
 		return error;
 	/* A client that just asked whether the blob is there is likely to
 	 * list it in a manifest next: keep the link out of GC's reach, at
-	 * most hourly (or twice per grace period, when that is shorter). */
-	{
+	 * most hourly (or twice per grace period, when that is shorter; with
+	 * no grace period nothing is spared, and nothing is written). */
+	if (req->api->config->gc_grace > 0) {
 		int64_t now = brt_now_ms(), every = (int64_t)req->api->config->gc_grace * 1000 / 2;
 
 		if (every > BRT_LINK_TOUCH_INTERVAL_MS)

@@ -193,7 +193,6 @@ make_manifest "$W/M2" "$W/cfg2" "$MT_OCI_CONFIG" "$W/L0" "$W/L2"
 make_manifest "$W/M3" "$W/cfg3" "$MT_OCI_CONFIG" "$W/L0" "$W/L3" "$W/L4"
 make_manifest "$W/M5" "$W/cfg5" "$MT_OCI_CONFIG" "$W/L5"
 M1=$(digest_of "$W/M1")
-M2=$(digest_of "$W/M2")
 M3=$(digest_of "$W/M3")
 M5=$(digest_of "$W/M5")
 push_manifest "$A" v1 "$W/M1"
@@ -254,6 +253,18 @@ removed object $K_CFG1 $S_CFG1 bytes
 removed object $K_L1 $S_L1 bytes
 $(summary 0 1 "$S_M1" 3 2 $((S_CFG1 + S_L1)) 2 $((S_CFG1 + S_L1)) 0 0 0)
 EOF
+
+section "berthd gc --account of another account: nothing of this one"
+OTHER_ACCOUNT=0146e9b57080961e2c83536300000001
+"$BERTHD" account create --id "$OTHER_ACCOUNT" --data-dir "$BERTH_DATA" >/dev/null || fail "cannot create a second account"
+run_gc "dry run for another account" 0 --dry-run --grace 0s --account "$OTHER_ACCOUNT"
+expect_eq "dry run for another account: only the summary" "$(wc -l <"$GC_OUT")" 1
+expect_line "dry run for another account: all zero" \
+	"$(summary 0 0 0 0 0 0 0 0 0 0 0 | sed 's/^gc: removed /gc (dry run): would remove /')"
+run_gc "gc for another account" 0 --grace 0s --account "$OTHER_ACCOUNT"
+expect_no_match "gc for another account removed nothing of this one" "$BERTH_TENANT/"
+req GET "/v2/$A/manifests/$M1" -H "$ACCEPT"
+expect_status 200
 
 section "berthd gc --dry-run --grace 0s, server running: reports, changes nothing"
 sq .dump >"$W/dump-before"

@@ -228,7 +228,7 @@ deleter() {
 		[ "$n" -gt 0 ] || continue
 		line=$(sed -n "$((1 + RANDOM % n))p" "$LEDGER")
 		read -r repo tag digest path who <<<"$line"
-		[ -n "$tag" ] && [ "$tag" != - ] || continue
+		if [ -z "$tag" ] || [ "$tag" = - ]; then continue; fi
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X DELETE "$BERTH_URL/v2/$repo/manifests/$tag")
 		printf '%s %s %s\n' "$repo" "$tag" "$code" >>"$DELLOG"
 		if [ "$code" = 202 ] && [ $((RANDOM % 3)) = 0 ]; then
@@ -310,7 +310,7 @@ else
 	fail "still unreferenced data past the grace ${waited} ms after the load stopped"
 fi
 gc_expect_clean "settled"
-kill -0 "$BERTH_PID" 2>/dev/null && ok "berthd still running" || fail "berthd died (log $BERTH_LOG)"
+if kill -0 "$BERTH_PID" 2>/dev/null; then ok "berthd still running"; else fail "berthd died (log $BERTH_LOG)"; fi
 
 section "every acknowledged image pulls, digests verified; deleted ones are gone"
 "$E2E_PY" "$HERE/gc_verify.py" "$BERTH_URL" "$BERTH_DATA" "$LEDGER" "$DELLOG" >"$RC/verify.out" 2>&1

@@ -15,8 +15,13 @@
 #   - an object stored but never linked (a crash between storing and
 #     linking) is collected after the grace period, never before, judged by
 #     its ctime (an old mtime does not make it old);
+#   - the orphan scan knows the storage keys from before schema 6
+#     ("sha256/ab/<hex>"): a live blob under one stays, an unnamed file under
+#     one goes; it never touches blobs/quarantine/, where fsck keeps what it
+#     promised not to delete;
 #   - the GC worker inside the server (gc.interval 1s, gc.grace 1s) removes
-#     the files of a deleted tag's blobs without the CLI.
+#     the files of a deleted tag's blobs without the CLI, and expires
+#     abandoned upload sessions (uploads.expire_after 2s).
 set -u -o pipefail
 export BERTH_AUTO_KEY=1 # real accounts: usage is counted per account
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,7 +38,7 @@ ACCEPT="Accept: $MT_OCI_MANIFEST, $MT_OCI_INDEX, $MT_DOCKER_MANIFEST, $MT_DOCKER
 OFF_CONF=$W/gc-off.yml
 printf 'gc:\n  interval: 0s\n' >"$OFF_CONF"
 WORKER_CONF=$W/gc-worker.yml
-printf 'gc:\n  interval: 1s\n  grace: 1s\n' >"$WORKER_CONF"
+printf 'gc:\n  interval: 1s\n  grace: 1s\nuploads:\n  expire_after: 2s\n' >"$WORKER_CONF"
 GC_N=0
 GC_OUT=
 
@@ -438,6 +443,20 @@ done
 pull_ok "$X" solo "$W/c3" "$W/cfgC" "$W/LC" "$W/LX"
 
 # ================================================================ orphans
+section "what fsck --repair quarantined is not an orphan"
+# fsck --repair moves what it distrusts to blobs/quarantine/ (never
+# deleting it: a corrupt copy to inspect, an orphan it can put back if an
+# older meta.db is restored); no orphan scan may take it.
+make_blob "$W/quar" 4444 gc-quarantined
+D_Q=$(digest_of "$W/quar")
+mkdir -p "$BERTH_DATA/blobs/sha256/${D_Q:7:2}"
+cp "$W/quar" "$BERTH_DATA/blobs/sha256/${D_Q:7:2}/${D_Q:7}"
+touch -d '3 hours ago' "$BERTH_DATA/blobs/sha256/${D_Q:7:2}/${D_Q:7}"
+timeout 120 "$BERTHD" fsck --repair --data-dir "$BERTH_DATA" >"$W/fsck-q.out" 2>&1
+sed 's/^/     | /' "$W/fsck-q.out" | head -n 5
+K_Q="quarantine/orphan/sha256/${D_Q:7}/1"
+expect_true "fsck --repair quarantined the old orphan as $K_Q" test -f "$BERTH_DATA/blobs/$K_Q"
+
 section "an object stored but never linked: collected after the grace, never before"
 make_blob "$W/orph" 33333 gc-orphan
 make_blob "$W/orph2" 22222 gc-orphan-2
@@ -451,13 +470,29 @@ cp "$W/orph2" "$BERTH_DATA/blobs/$K_O2"
 # An old modification time, but the file was just created (fresh ctime):
 # still young.
 touch -d '3 hours ago' "$BERTH_DATA/blobs/$K_O2"
+# A store from before schema 6 keeps objects under "sha256/ab/<hex>": a
+# live blob moved to its old key (the row says so) is no orphan, an
+# unnamed file under an old-style key is one.
+D_L2=$(digest_of "$W/L2")
+K_L2=$(key_of "$D_L2")
+K_L2_OLD="sha256/${D_L2:7:2}/${D_L2:7}"
+berth_stop
+mv "$BERTH_DATA/blobs/$K_L2" "$BERTH_DATA/blobs/$K_L2_OLD"
+sq "UPDATE blobs SET storage_key = '$K_L2_OLD' WHERE digest = '$D_L2'"
+berth_restart || exit 1
+make_blob "$W/orph3" 11111 gc-orphan-3
+D_O3=$(digest_of "$W/orph3")
+K_O3="sha256/${D_O3:7:2}/${D_O3:7}"
+mkdir -p "$BERTH_DATA/blobs/${K_O3%/*}"
+cp "$W/orph3" "$BERTH_DATA/blobs/$K_O3"
 expect_eq "no row names the planted keys" \
 	"$(sq "SELECT count(*) FROM blobs WHERE storage_key IN ('$K_O', '$K_O2')") $(sq "SELECT count(*) FROM gc_outbox WHERE storage_key IN ('$K_O', '$K_O2')")" "0 0"
 run_gc "gc --grace 5s right away" 0 --grace 5s
 expect_no_match "fresh orphan not collected" "$K_O"
 expect_no_match "orphan with an old mtime but a fresh ctime not collected" "$K_O2"
+expect_no_match "fresh orphan under an old-style key not collected" "$K_O3 "
 expect_true "both orphan files still there" test -f "$BERTH_DATA/blobs/$K_O" -a -f "$BERTH_DATA/blobs/$K_O2"
-CT=$(stat -c %Z "$BERTH_DATA/blobs/$K_O")
+CT=$(stat -c %Z "$BERTH_DATA/blobs/$K_O" "$BERTH_DATA/blobs/$K_O2" "$BERTH_DATA/blobs/$K_O3" "$BERTH_DATA/blobs/$K_Q" | sort -n | tail -n 1)
 while [ "$(date +%s)" -le $((CT + 6)) ]; do sleep 0.2; done
 run_gc "dry run past the grace" 0 --dry-run --grace 5s
 expect_line "dry run: would remove orphan" "would remove orphan $K_O 33333 bytes"
@@ -465,8 +500,13 @@ expect_true "dry run left the orphan" test -f "$BERTH_DATA/blobs/$K_O"
 run_gc "gc --grace 5s past the grace" 0 --grace 5s
 expect_line "orphan removed" "removed orphan $K_O 33333 bytes"
 expect_line "second orphan removed" "removed orphan $K_O2 22222 bytes"
-expect_line "summary counts the orphans" "$(summary 0 0 0 0 0 0 0 0 2 55555 0)"
-expect_true "orphan files gone" test ! -e "$BERTH_DATA/blobs/$K_O" -a ! -e "$BERTH_DATA/blobs/$K_O2"
+expect_line "orphan under an old-style key removed" "removed orphan $K_O3 11111 bytes"
+expect_no_match "a live blob under its old-style key is no orphan" "$K_L2_OLD "
+expect_no_match "nothing in quarantine/ is touched" "quarantine/"
+expect_line "summary counts the orphans" "$(summary 0 0 0 0 0 0 0 0 3 66666 0)"
+expect_true "orphan files gone" test ! -e "$BERTH_DATA/blobs/$K_O" -a ! -e "$BERTH_DATA/blobs/$K_O2" -a ! -e "$BERTH_DATA/blobs/$K_O3"
+expect_true "the live blob's file under its old-style key stays" test -f "$BERTH_DATA/blobs/$K_L2_OLD"
+expect_true "the quarantined file stays" test -f "$BERTH_DATA/blobs/$K_Q"
 pull_ok "$A" v2 "$W/M2" "$W/cfg2" "$W/L0" "$W/L2"
 pull_ok "$A" "$M5" "$W/M5" "$W/cfg5" "$W/L5"
 pull_ok "$X" solo "$W/c3" "$W/cfgC" "$W/LC" "$W/LX"
@@ -550,6 +590,28 @@ gone_manifest "$WR" "$MW1"
 gone_blob "$WR" "$D_W1C"
 expect_true "shared layer's object stays" test -f "$BERTH_DATA/blobs/$K_WS"
 pull_ok "$WR" v2 "$W/MW2" "$W/cfgW2" "$W/LWS" "$W/LW2"
+
+section "the worker also expires abandoned upload sessions (uploads.expire_after 2s)"
+req POST "/v2/$WR/blobs/uploads/" -H 'Content-Length: 0'
+expect_status 202
+SESS_LOC=$(hdr Location)
+head -c 5000 /dev/urandom >"$W/sess-part"
+req PATCH "$SESS_LOC" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-4999' --data-binary "@$W/sess-part"
+expect_status 202
+SESS_LOC=$(hdr Location)
+SESS_ID=${SESS_LOC%%\?*}
+SESS_ID=${SESS_ID##*/}
+t_s=$SECONDS
+while [ $((SECONDS - t_s)) -lt 30 ]; do
+	[ "$(sq "SELECT count(*) FROM uploads WHERE id = '$SESS_ID'")" = 0 ] && [ ! -e "$BERTH_DATA/uploads/$SESS_ID" ] && break
+	sleep 0.5
+done
+expect_eq "abandoned session row expired ($((SECONDS - t_s)) s)" "$(sq "SELECT count(*) FROM uploads WHERE id = '$SESS_ID'")" 0
+expect_true "its data removed" test ! -e "$BERTH_DATA/uploads/$SESS_ID"
+req GET "$SESS_LOC"
+expect_status 404
+expect_error_code BLOB_UPLOAD_UNKNOWN
+
 read_usage
 S_W2=$(sumsizes "$W/cfgW2" "$W/LWS" "$W/LW2")
 expect_eq "usage after the worker collected: worker:v2 only" "$(usage_field bytes)" $((S_W2 + $(size_of "$W/MW2")))

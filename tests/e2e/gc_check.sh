@@ -76,3 +76,29 @@ gc_expect_clean() {
 			"$(head -n 5 "$GCL_DIR/nofile")"
 	fi
 }
+
+# gc_expect_usage LABEL ACCOUNT: `berthd usage --account ACCOUNT` equals a
+# recount from meta.db (distinct blobs the account links, each once, plus
+# its manifests): the counters kept in the mutating transactions did not
+# drift through the races, kills and collections.
+gc_expect_usage() {
+	local label=$1 acct=$2 line want got f
+	line=$(timeout 60 "$BERTHD" usage --account "$acct" --data-dir "$BERTH_DATA" 2>&1)
+	want=$(gcl_sq "SELECT 'bytes=' || (
+			(SELECT COALESCE(SUM(size), 0) FROM blobs WHERE digest IN
+				(SELECT digest FROM repository_blobs WHERE account_id = '$acct')) +
+			(SELECT COALESCE(SUM(size), 0) FROM manifests WHERE account_id = '$acct'))
+		|| ' blobs=' || (SELECT count(*) FROM blobs WHERE digest IN
+				(SELECT digest FROM repository_blobs WHERE account_id = '$acct'))
+		|| ' blob_bytes=' || (SELECT COALESCE(SUM(size), 0) FROM blobs WHERE digest IN
+				(SELECT digest FROM repository_blobs WHERE account_id = '$acct'))
+		|| ' manifests=' || (SELECT count(*) FROM manifests WHERE account_id = '$acct')
+		|| ' manifest_bytes=' || (SELECT COALESCE(SUM(size), 0) FROM manifests WHERE account_id = '$acct')")
+	got=
+	for f in $line; do
+		case $f in bytes=* | blobs=* | blob_bytes=* | manifests=* | manifest_bytes=*) got+="$f " ;; esac
+	done
+	got=${got% }
+	printf '     | %s\n' "${line//$acct/<account>}"
+	expect_eq "$label: berthd usage agrees with a recount from meta.db" "$got" "$want"
+}

@@ -18,11 +18,14 @@
 #      finds nothing).
 # After each phase: every kept image pulls with its digests verified, every
 # garbage manifest is gone, nothing unreferenced is left (rows, queue rows,
-# outbox rows, unnamed files: gc_check.sh), no blob row lost its file, and
+# outbox rows, unnamed files: gc_check.sh), no blob row lost its file,
+# `berthd usage` equals a recount from meta.db (also after every kill), and
 # `berthd fsck` exits 0.  Env: GC_CRASH_SEED (printed, to repeat a run).
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BERTH_OPEN=1 # authentication is not what this tests
+# ...but the account exists, so that its usage is kept (berthd usage).
+BERTH_AUTO_KEY=1
 . "$HERE/lib.sh"
 . "$HERE/gc_check.sh"
 
@@ -143,6 +146,7 @@ for round in 1 2 3 4 5 6 7 8; do
 	fi
 	echo "     after round $round: $(queues)"
 	integrity "round $round"
+	gc_expect_usage "round $round" "$BERTH_TENANT"
 done
 
 section "restart for good: the worker finishes"
@@ -169,6 +173,7 @@ fi
 gc_leftovers 0 2000
 echo "     $GCL_SUMMARY"
 gc_expect_clean "after the worker"
+gc_expect_usage "after the worker" "$BERTH_TENANT"
 verify "after the worker"
 expect_eq "manifests left: the 40 kept" "$(sq 'SELECT count(*) FROM manifests')" 40
 berth_stop
@@ -219,6 +224,7 @@ e2e_launch || { fail "berthd did not restart (log $BERTH_LOG)"; exit 1; }
 gc_leftovers 0 2000
 echo "     $GCL_SUMMARY"
 gc_expect_clean "after the CLI"
+gc_expect_usage "after the CLI" "$BERTH_TENANT"
 verify "after the CLI"
 expect_eq "manifests left: the 40 kept" "$(sq 'SELECT count(*) FROM manifests')" 40
 berth_stop

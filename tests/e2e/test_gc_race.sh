@@ -24,6 +24,7 @@
 #     a link, no unlisted link past the grace, no due queue or outbox row,
 #     no file under blobs/ that no row names, no row without its file
 #     (gc_check.sh), no untagged manifest that was not pushed by digest;
+#   - berthd usage equals a recount of what the account holds;
 #   - berthd fsck reports nothing missing and exits 0.
 # A manifest PUT may fail with MANIFEST_BLOB_UNKNOWN when its blobs' links
 # were collected first (a 1 s grace on a loaded machine): that push was not
@@ -33,6 +34,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/clients_lib.sh"
 clients_private_cache "$0" "$@"
 BERTH_OPEN=1 # authentication is covered by test_auth_*; these drive clients without it
+# ...but the account exists, so that its usage is kept (berthd usage).
+BERTH_AUTO_KEY=1
 . "$HERE/lib.sh"
 . "$HERE/gc_check.sh"
 
@@ -362,6 +365,7 @@ else
 	fail "still unreferenced data past the grace ${waited} ms after the load stopped"
 fi
 gc_expect_clean "settled"
+gc_expect_usage "settled" "$BERTH_TENANT"
 if kill -0 "$BERTH_PID" 2>/dev/null; then ok "berthd still running"; else fail "berthd died (log $BERTH_LOG)"; fi
 
 section "every acknowledged image pulls, digests verified; deleted ones are gone"

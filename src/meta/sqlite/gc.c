@@ -93,10 +93,52 @@ int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t byte
 		return error;
 	if (!has_quota)
 		return brt_error_set(BRT_EIO, "sqlite: usage of account %s could not be charged", account_id);
-	return brt_error_set(BRT_EDENIED,
+	return brt_error_set(BRT_EQUOTA,
 			     "quota exceeded for account %s: limit %" PRId64 " bytes, used %" PRId64
 			     " bytes, %" PRId64 " more needed",
 			     account_id, quota, used, bytes);
+}
+
+/* One more (`add`) or one fewer link of the account to the blob: the
+ * count after, and the blob's size. */
+static int account_blob_count(sqlite_conn *c, int add, const char *account, const char *digest,
+			      int64_t *nlinks_out, int64_t *size_out, int *row_out)
+{
+	enum brt_sql_stmt id = add ? BRT_SQL_ACCOUNT_BLOB_ADD : BRT_SQL_ACCOUNT_BLOB_RELEASE;
+	sqlite3_stmt *st = c->stmt[id];
+	int error;
+
+	*row_out = 0;
+	if ((error = brt_sqlite_bind(c, st, "tt", account, digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, row_out)) == 0 && *row_out) {
+		*nlinks_out = sqlite3_column_int64(st, 0);
+		*size_out = sqlite3_column_int64(st, 1);
+	}
+	brt_sqlite_end(st);
+	return error;
+}
+
+int brt_sqlite_account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now)
+{
+	int64_t nlinks = 0, size = 0;
+	int row, error = account_blob_count(c, 1, account, digest, &nlinks, &size, &row);
+
+	if (error < 0 || !row || nlinks != 1)
+		return error;
+	return brt_sqlite_usage_charge(c, account, size, now);
+}
+
+int brt_sqlite_account_blob_release(sqlite_conn *c, const char *account, const char *digest, int64_t now)
+{
+	int64_t nlinks = 1, size = 0;
+	int row, error = account_blob_count(c, 0, account, digest, &nlinks, &size, &row);
+
+	if (error < 0 || !row || nlinks > 0)
+		return error;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account, digest)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0)
+		return error;
+	return brt_sqlite_usage_charge(c, account, -size, now);
 }
 
 int brt_sqlite_manifest_find(sqlite_conn *c, int64_t manifest_id, brt_sqlite_manifest_row *out,
@@ -221,7 +263,7 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 	const brt_gc_params *p = x->params;
 	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_LINK_ROW];
 	char account[BRT_ACCOUNT_ID_LEN + 1], repo[BRT_NAME_MAX + 1];
-	int64_t touched = 0, nlinks = 1, size = 0;
+	int64_t touched = 0;
 	int error, row = 0, listed = 0;
 
 	if ((error = brt_sqlite_bind(c, st, "it", x->row->id, x->row->digest)) == 0 &&
@@ -243,24 +285,9 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 			return error;
 		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
 	}
-	if ((error = exec_it(c, BRT_SQL_LINK_DELETE, x->row->id, x->row->digest)) < 0)
+	if ((error = exec_it(c, BRT_SQL_LINK_DELETE, x->row->id, x->row->digest)) < 0 ||
+	    (error = brt_sqlite_account_blob_release(c, account, x->row->digest, p->now)) < 0)
 		return error;
-	st = c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE];
-	if ((error = brt_sqlite_bind(c, st, "tt", account, x->row->digest)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		nlinks = sqlite3_column_int64(st, 0);
-		size = sqlite3_column_int64(st, 1);
-	}
-	brt_sqlite_end(st);
-	if (error < 0)
-		return error;
-	if (row && nlinks <= 0) {
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account,
-					     x->row->digest)) < 0 ||
-		    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0 ||
-		    (error = brt_sqlite_usage_charge(c, account, -size, p->now)) < 0)
-			return error;
-	}
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", x->row->digest,
 				     cascade_time(p))) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB)) < 0 ||
@@ -315,6 +342,32 @@ static int tx_collect_row(sqlite_conn *c, void *ctx)
 	return x->level == LEVEL_LINK ? collect_link(c, x) : collect_blob(c, x);
 }
 
+/* A row whose step failed goes to the back of its queue (due again one
+ * grace period later), so that one row the collector cannot take never
+ * blocks the rest. */
+static int tx_requeue(sqlite_conn *c, void *ctx)
+{
+	const collect_ctx *x = ctx;
+	int64_t now = x->params->now;
+	int error;
+
+	if (x->level == LEVEL_MANIFEST) {
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_MANIFEST_REQUEUE], "ii", x->row->id,
+					     now)) < 0)
+			return error;
+		return brt_sqlite_run(c, BRT_SQL_GC_MANIFEST_REQUEUE);
+	}
+	if (x->level == LEVEL_LINK) {
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_LINK_REQUEUE], "iti", x->row->id,
+					     x->row->digest, now)) < 0)
+			return error;
+		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
+	}
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_BLOB_REQUEUE], "ti", x->row->digest, now)) < 0)
+		return error;
+	return brt_sqlite_run(c, BRT_SQL_GC_BLOB_REQUEUE);
+}
+
 /* Up to `limit` due rows of one level. */
 static int due_rows(sqlite_conn *c, const brt_gc_params *p, gc_level level, due_row *rows, size_t limit,
 		    size_t *count_out)
@@ -362,7 +415,7 @@ static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
 	const brt_gc_params *p = run->params;
 	due_row rows[DUE_CHUNK];
 	size_t done = 0, count, i;
-	int error = 0, progress = 1;
+	int error = 0, first_failure = 0, progress = 1;
 
 	while (progress && error == 0) {
 		progress = 0;
@@ -382,19 +435,33 @@ static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
 			for (i = 0; i < count && error == 0; i++) {
 				collect_ctx x = {p, run->counts, &rows[i], level};
 
-				error = in_tx ? tx_collect_row(c, &x)
-					      : brt_sqlite_run_write(run->m, tx_collect_row, &x);
+				if (in_tx) {
+					error = tx_collect_row(c, &x);
+				} else if ((error = brt_sqlite_run_write(run->m, tx_collect_row, &x)) < 0) {
+					/* Report the first failure; go on with the rest. */
+					if (!first_failure)
+						first_failure = error;
+					error = brt_sqlite_run_write(run->m, tx_requeue, &x);
+				}
 			}
 			done += count;
 			progress |= count > 0;
 		}
 	}
-	return error;
+	return error < 0 ? error : first_failure;
 }
 
+/* A dry run sees, in its one transaction, what retention would delete
+ * and then what that would orphan. */
 static int tx_collect_dry(sqlite_conn *c, void *ctx)
 {
-	return collect(c, ctx, 1);
+	const collect_run *run = ctx;
+	int error;
+
+	if (run->params->with_retention &&
+	    (error = brt_sqlite_retention_in_tx(c, run->params, run->counts)) < 0)
+		return error;
+	return collect(c, run, 1);
 }
 
 static int meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)

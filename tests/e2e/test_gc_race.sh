@@ -9,6 +9,7 @@
 #     one of: HEAD then skip or single-request POST?digest=, POST + PUT
 #     monolithic, POST + 2 PATCH + PUT chunked; then the manifest by tag,
 #     or by digest only every 5th time (2nd, 7th, ...);
+#   - `berthd gc --grace 1s` runs every 2 s beside the worker;
 #   - 2 deleters delete random acknowledged tags and, a third of the time,
 #     push the same manifest to the same tag again (at once, or after
 #     1-2 s when GC may be taking its blobs).
@@ -309,6 +310,18 @@ for k in 1 2; do
 	deleter "$k" &
 	JOBS+=($!)
 done
+# An operator's `berthd gc` now and then, a second collector beside the
+# worker on the same queues and outbox.
+(
+	n=0
+	while [ "$(now_s)" -lt "$END" ] && [ "$n" -lt 30 ]; do
+		n=$((n + 1))
+		sleep 2
+		timeout 120 "$BERTHD" gc --grace 1s --data-dir "$BERTH_DATA" >"$RC/cli-$n.out" 2>"$RC/cli-$n.err"
+		printf '%s %s\n' "$n" "$?" >>"$RC/cli-status"
+	done
+) &
+JOBS+=($!)
 for j in "${JOBS[@]}"; do
 	wait "$j"
 done
@@ -336,6 +349,15 @@ expect_true "curl pushes acknowledged: $N_CU (want >= 4)" test "$N_CU" -ge 4
 # Floors that keep the test meaningful on a loaded 2-core machine (where a
 # fork can take a second); the counts are printed above.
 expect_true "tag deletes answered 202: $N_DEL (want >= 5)" test "$N_DEL" -ge 5
+N_CLI=$(wc -l <"$RC/cli-status" 2>/dev/null || echo 0)
+expect_true "berthd gc ran $N_CLI times beside the worker" test "$N_CLI" -ge 3
+expect_eq "every berthd gc run beside the worker exited 0" "$(awk '$2 != 0' "$RC/cli-status" 2>/dev/null | wc -l)" 0
+awk '$2 != 0' "$RC/cli-status" 2>/dev/null | while read -r n rc; do
+	echo "     run $n exited $rc: $(head -c 300 "$RC/cli-$n.err")"
+done
+echo "     removed by the CLI runs: $(cat "$RC"/cli-*.out 2>/dev/null | grep -c '^removed ') items; summaries: $(grep -h '^gc: ' "$RC"/cli-*.out 2>/dev/null | grep -vc 'removed 0 tags, 0 manifests (0 bytes), 0 links, 0 blobs (0 bytes), 0 objects (0 bytes), 0 orphans') non-empty"
+bad_lines=$(cat "$RC"/cli-*.out 2>/dev/null | grep -Evc '^(removed (manifest|link|blob|object|orphan|tag) |gc: removed )')
+expect_eq "every line of those runs has the contract's form" "$bad_lines" 0
 expect_eq "skopeo pushed the manifests it was given" "$(grep -c '^skopeo' "$RC/notes" 2>/dev/null || echo 0)" 0
 bad5xx=$(grep -Ec '^curl .*( 5[0-9][0-9]| 000)( |,|$)' "$RC/push-failures")
 expect_eq "no curl push step answered 5xx or dropped the connection" "$bad5xx" 0

@@ -260,11 +260,11 @@ curl_pusher() {
 		if [ "$code" = 201 ]; then
 			[ "$ref" = "$md" ] && ref=-
 			printf '%s %s %s %s curl\n' "$repo" "$ref" "$md" "$d/m" >>"$LEDGER"
-			[ -z "$bad" ] || printf 'curl %s:%s: final steps %s, yet the manifest PUT 201\n' "$repo" "$tag" "$(echo $codes)" >>"$RC/push-failures"
+			[ -z "$bad" ] || printf 'curl %s:%s: final steps %s, yet the manifest PUT 201\n' "$repo" "$tag" "${codes//$'\n'/ }" >>"$RC/push-failures"
 		else
 			err=
 			read -r -n 400 err <"$H.body"
-			printf 'curl %s:%s: final steps %s, manifest PUT %s %s\n' "$repo" "$tag" "$(echo $codes)" "$code" "$err" >>"$RC/push-failures"
+			printf 'curl %s:%s: final steps %s, manifest PUT %s %s\n' "$repo" "$tag" "${codes//$'\n'/ }" "$code" "$err" >>"$RC/push-failures"
 		fi
 	done
 }

@@ -82,7 +82,7 @@ static void usage(FILE *out)
 }
 
 struct options {
-	const char *words[3]; /* command words, e.g. "key" "revoke" "<id>" */
+	const char *words[4]; /* command words, e.g. "account" "set-quota" "<id>" "10G" */
 	int word_count;
 	const char *config, *listen, *data_dir, *tls_cert, *tls_key, *client_ca;
 	const char *name, *account, *expires, *label, *id, *grace;
@@ -99,7 +99,7 @@ static int parse_args(struct options *opt, int argc, char **argv)
 
 		brt_cli_help_or_version(a, "berthd", usage);
 		if (a[0] != '-') {
-			if (opt->word_count == 3) {
+			if (opt->word_count == 4) {
 				fprintf(stderr, "berthd: unexpected argument %s\n", a);
 				return -1;
 			}
@@ -412,8 +412,12 @@ static int admin(const struct options *opt, const brt_config *config)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(verb, "set-quota") == 0 && opt->word_count != 3) {
+	if (strcmp(verb, "set-quota") == 0 && opt->word_count != 4) {
 		fprintf(stderr, "berthd: account set-quota needs an account id and BYTES or none\n");
+		return 2;
+	}
+	if (strcmp(verb, "set-quota") != 0 && opt->word_count > 3) {
+		usage(stderr);
 		return 2;
 	}
 	if ((strcmp(noun, "key") == 0 && strcmp(verb, "revoke") != 0 && !opt->account) ||
@@ -450,17 +454,18 @@ static int admin(const struct options *opt, const brt_config *config)
 	} else if (strcmp(noun, "account") == 0 && strcmp(verb, "set-quota") == 0) {
 		int64_t quota = -1;
 
-		if (strcmp(opt->words[2], "none") != 0 && (quota = parse_bytes(opt->words[2])) < 0) {
+		if (strcmp(opt->words[3], "none") != 0 && (quota = parse_bytes(opt->words[3])) < 0) {
 			fprintf(stderr, "berthd: %s is not a size (a number with K, M, G or T) or none\n",
-				opt->words[2]);
+				opt->words[3]);
+			status = 2;
 			goto done;
 		}
-		if ((error = brt_meta_quota_set(meta, opt->words[1], quota)) < 0)
+		if ((error = brt_meta_quota_set(meta, opt->words[2], quota)) < 0)
 			goto fail;
 		if (quota < 0)
-			printf("account %s quota none\n", opt->words[1]);
+			printf("account %s quota none\n", opt->words[2]);
 		else
-			printf("account %s quota %lld\n", opt->words[1], (long long)quota);
+			printf("account %s quota %lld\n", opt->words[2], (long long)quota);
 	} else if (strcmp(noun, "account") == 0) {
 		if ((error = brt_meta_account_list(meta, print_account, NULL)) < 0)
 			goto fail;

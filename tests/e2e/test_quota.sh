@@ -286,6 +286,7 @@ BERTH_AUTH_HDR=()
 req GET /v2/_berth/usage
 expect_status 401
 expect_error_code UNAUTHORIZED
+expect_header WWW-Authenticate 'Bearer realm="[^"]+",service="[^"]+".*'
 req GET /v2/_berth/usage -H "Authorization: Bearer brt_$(printf '%064d' 0)"
 expect_status 401
 # A fresh account: everything zero, no quota.

@@ -227,8 +227,22 @@ expect_nothing_left() {
 	if [ -n "$sess" ]; then
 		req GET "$sess"
 		expect_status 404
+		expect_eq "[$step] the session's data under <data>/uploads" "$(session_data "$sess")" gone
 	fi
 	check_usage "$step" "$A"
+}
+
+# session_data URL: "gone" once <data>/uploads has nothing of the session
+# (waits up to 5 s), else what is left.
+session_data() {
+	local id=${1%%\?*} i left
+	id=${id##*/}
+	for i in $(seq 1 50); do
+		left=$(find "$BERTH_DATA/uploads" -path "*$id*" 2>/dev/null | head -n 3)
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	printf '%s\n' "${left:-gone}"
 }
 
 # set_quota ACCOUNT ARG WANT: `berthd account set-quota ACCOUNT ARG` prints
@@ -664,6 +678,7 @@ race_round() {
 			if [ "$mode" = put ]; then
 				req GET "${sess[i]}"
 				[ "$REQ_STATUS" = 404 ] || fail_resp "race $name: session $i of a refused upload still answers $REQ_STATUS"
+				[ "$(session_data "${sess[i]}")" = gone ] || fail "race $name: data of refused session $i left under <data>/uploads"
 			fi
 			;;
 		*) nother=$((nother + 1)) ;;

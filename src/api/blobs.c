@@ -157,6 +157,10 @@ int api_blob_get(brt_api_request *req)
 	if ((error = parse_digest(req)) < 0 ||
 	    (error = brt_meta_blob_get(req->api->meta, &info, req->pool, req->repo, req->digest.str)) < 0)
 		return error;
+	/* A client that just asked whether the blob is there is likely to
+	 * list it in a manifest next: keep the link out of GC's reach. */
+	if (brt_now_ms() - info.touched_at >= BRT_LINK_TOUCH_INTERVAL_MS)
+		brt_meta_blob_touch(req->api->meta, req->repo, req->digest.str, brt_now_ms());
 	len = info.size;
 	req->blob_size = info.size;
 	range = req->http->method == BRT_GET ? api_header(req, MHD_HTTP_HEADER_RANGE) : NULL;

@@ -119,6 +119,8 @@ void api_token_cleanup(brt_api_request *req);
 /* lists.c */
 int api_tags_list(brt_api_request *req);
 int api_catalog(brt_api_request *req);
+/* GET /v2/_berth/usage: the caller's account's usage and quota. */
+int api_usage(brt_api_request *req);
 int api_referrers(brt_api_request *req);
 
 #endif

@@ -24,7 +24,8 @@ static int page_params(brt_api_request *req, size_t *n_out, const char **last_ou
 			      req->api->config->page_max);
 }
 
-/* Send `body` as JSON, with a Link to the next page when `more`. */
+/* Send `body` as JSON, with a Link to the next page when `more` (`items`
+ * and `path` are only read then). */
 static int send_page(brt_api_request *req, json_t *body, json_t *items, int more, size_t n, const char *path)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
@@ -104,6 +105,34 @@ int api_catalog(brt_api_request *req)
 done:
 	json_decref(body);
 	json_decref(repos);
+	return error;
+}
+
+int api_usage(brt_api_request *req)
+{
+	const brt_principal *p = api_principal(req);
+	json_t *body = NULL;
+	brt_usage u;
+	int error;
+
+	/* With authentication off nobody has an account to ask about. */
+	if (p->kind == BRT_PRINCIPAL_OPEN || !p->account[0])
+		return brt_error_set(BRT_ENOTFOUND, "usage is per account: authentication is off");
+	if ((error = brt_meta_usage_get(req->api->meta, &u, p->account)) == BRT_ENOTFOUND) {
+		memset(&u, 0, sizeof(u));
+		error = 0;
+	}
+	if (error < 0)
+		return error;
+	body = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "account", p->account, "bytes",
+			 (json_int_t)u.bytes, "blobs", (json_int_t)u.blobs, "blob_bytes",
+			 (json_int_t)u.blob_bytes, "manifests", (json_int_t)u.manifests, "manifest_bytes",
+			 (json_int_t)u.manifest_bytes, "repositories", (json_int_t)u.repositories, "quota",
+			 u.has_quota ? json_integer((json_int_t)u.quota_bytes) : json_null());
+	if (!body)
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	error = send_page(req, body, NULL, 0, 0, NULL);
+	json_decref(body);
 	return error;
 }
 

@@ -42,6 +42,8 @@ static const brt_route_def routes[] = {
 	{"", BRT_EP_BASE, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_base, "base"},
 	{"_catalog", BRT_EP_CATALOG, M(GET) | M(HEAD), BRT_ACTION_CATALOG, 0, NULL, NULL, api_catalog,
 	 "catalog"},
+	/* The caller's own account: any valid credentials of it. */
+	{"_berth/usage", BRT_EP_USAGE, M(GET) | M(HEAD), PULL, 0, NULL, NULL, api_usage, "usage"},
 	{"token", BRT_EP_TOKEN, M(GET) | M(POST), 0, 0, api_token_begin, api_token_body, api_token_end,
 	 "token"},
 };

@@ -23,6 +23,7 @@ typedef enum brt_endpoint {
 	BRT_EP_TAGS,      /* /v2/<name>/tags/list */
 	BRT_EP_REFERRERS, /* /v2/<name>/referrers/<digest> */
 	BRT_EP_TOKEN,     /* /v2/token */
+	BRT_EP_USAGE,     /* /v2/_berth/usage */
 } brt_endpoint;
 
 #define BRT_METHOD_BIT(m) (1u << (m))

@@ -164,9 +164,31 @@ static int open_session_upload(brt_api_request *req)
 	return 0;
 }
 
+/* Refuse early an upload that cannot fit the account's quota: `need`
+ * bytes more than it holds (0: any new upload, once the account is at
+ * its limit).  The authoritative check is the link's. */
+static int quota_early(brt_api_request *req, uint64_t need)
+{
+	brt_usage u;
+	int error = brt_meta_quota_get(req->api->meta, &u, req->account);
+
+	if (error == BRT_ENOTFOUND || error == BRT_EUNSUPPORTED)
+		return 0;
+	if (error < 0 || !u.has_quota)
+		return error;
+	if (need == 0 ? u.bytes < u.quota_bytes : u.bytes <= u.quota_bytes && need <= u.quota_bytes - u.bytes)
+		return 0;
+	return brt_error_set(BRT_EDENIED,
+			     "quota exceeded for account %s: limit %llu bytes, used %llu bytes, %llu more "
+			     "needed",
+			     req->account, (unsigned long long)u.quota_bytes, (unsigned long long)u.bytes,
+			     (unsigned long long)(need ? need : 1));
+}
+
 int api_upload_post_begin(brt_api_request *req)
 {
 	brt_upload_query q;
+	const char *length;
 	char *id;
 	int error;
 
@@ -179,8 +201,13 @@ int api_upload_post_begin(brt_api_request *req)
 	req->mount_from = q.from;
 	/* A session or a mount is decided in api_upload_post_end, once any
 	 * body is gone. */
+	if (q.kind == BRT_UPLOAD_START_SESSION && (error = quota_early(req, 0)) < 0)
+		return error;
 	if (q.kind != BRT_UPLOAD_START_MONOLITHIC)
 		return 0;
+	length = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if ((error = quota_early(req, length ? strtoull(length, NULL, 10) : 0)) < 0)
+		return error;
 	/* Monolithic upload: the data goes to a fresh upload id with no
 	 * session row; nothing is visible unless the digest matches. */
 	id = brt_pool_alloc(req->pool, BRT_UPLOAD_ID_LEN + 1);
@@ -288,37 +315,73 @@ static int save_attempt(brt_api_request *req, const unsigned char **backend_out,
 	return error;
 }
 
+/* The data of an upload that ends without being published: a session's
+ * goes now; a monolithic upload's goes with the request
+ * (api_upload_cleanup). */
+static void drop_upload_data(brt_api_request *req)
+{
+	brt_upload *s = req->session;
+
+	if (s)
+		brt_blob_upload_discard(req->api->blobs, s->id, s->backend_state, s->backend_state_len);
+}
+
 /* Verify, publish and link the saved upload, which the request owns (its
- * session claimed, or none).  *committed_out says whether the commit
- * succeeded. */
+ * session claimed, or none).  *committed_out says whether the upload is
+ * over (its data published or gone).  A blob the registry stores already
+ * is only linked: the new copy is not needed.  A link refused (over the
+ * quota, a database failure) leaves nothing behind: a new object, which
+ * no row names, goes at once. */
 static int finish_blob(brt_api_request *req, int *committed_out)
 {
-	char key[BRT_BLOB_KEY_MAX];
+	char key[BRT_BLOB_KEY_MAX], detail[512];
 	uint64_t size = 0;
 	int error;
 
 	*committed_out = 0;
+	/* Verified content (a hash of another algorithm is checked by the
+	 * commit's re-read), so the caller holds the bytes: no leak. */
+	if (brt_blob_upload_check(req->upload, &req->digest) == 0) {
+		error = brt_meta_blob_link(req->api->meta,
+					   &(brt_blob_link){.account_id = req->account,
+							    .repo = req->repo,
+							    .digest = req->digest.str,
+							    .size = brt_blob_upload_size(req->upload),
+							    .storage_key = NULL,
+							    .now = brt_now_ms()});
+		if (error == 0 || error == BRT_EDENIED) {
+			*committed_out = 1;
+			drop_upload_data(req);
+			return error;
+		}
+	}
 	if ((error = brt_blob_upload_commit(req->upload, &req->digest, key, &size)) < 0)
 		return error;
 	*committed_out = 1;
-	return brt_meta_blob_link(req->api->meta, &(brt_blob_link){.account_id = req->account,
-								   .repo = req->repo,
-								   .digest = req->digest.str,
-								   .size = size,
-								   .storage_key = key,
-								   .now = brt_now_ms()});
+	error = brt_meta_blob_link(req->api->meta, &(brt_blob_link){.account_id = req->account,
+								    .repo = req->repo,
+								    .digest = req->digest.str,
+								    .size = size,
+								    .storage_key = key,
+								    .now = brt_now_ms()});
+	if (error < 0) {
+		snprintf(detail, sizeof(detail), "%s", brt_error_last());
+		brt_blobstore_remove(req->api->blobs, key);
+		brt_error_set(error, "%s", detail);
+	}
+	return error;
 }
 
 /* Link req->digest from req->mount_from if the caller may read it there,
  * or, without a source, from any repository of the target's own account
  * (never another account's); 1 if mounted (answered 201), 0 to fall
- * back to a new session. */
+ * back to a new session, BRT_EDENIED over the quota. */
 static int try_mount(brt_api_request *req)
 {
 	brt_meta *meta = req->api->meta;
 	const char *from = req->mount_from;
 	brt_blob_info info;
-	int found;
+	int found, error;
 
 	/* Without read access to `from`, fall back silently: the answer must
 	 * not reveal whether the blob is there. */
@@ -329,12 +392,19 @@ static int try_mount(brt_api_request *req)
 		found = 0;
 	else
 		found = brt_meta_account_blob_get(meta, &info, req->pool, req->account, req->digest.str) == 0;
-	if (!found || brt_meta_blob_link(meta, &(brt_blob_link){.account_id = req->account,
-								.repo = req->repo,
-								.digest = req->digest.str,
-								.size = info.size,
-								.storage_key = info.storage_key,
-								.now = brt_now_ms()}) < 0)
+	if (!found)
+		return 0;
+	/* No storage key: link the blob as recorded now, which GC may have
+	 * taken since the lookup (then: a new session). */
+	error = brt_meta_blob_link(meta, &(brt_blob_link){.account_id = req->account,
+							  .repo = req->repo,
+							  .digest = req->digest.str,
+							  .size = info.size,
+							  .storage_key = NULL,
+							  .now = brt_now_ms()});
+	if (error == BRT_EDENIED) /* over the quota: an upload would be too */
+		return error;
+	if (error < 0)
 		return 0;
 	send_created(req, &req->digest);
 	return 1;
@@ -370,8 +440,13 @@ int api_upload_post_end(brt_api_request *req)
 	size_t state_len;
 	int committed, error;
 
-	if (req->mount)
-		return try_mount(req) ? 0 : start_session(req);
+	if (req->mount) {
+		if ((error = try_mount(req)) != 0)
+			return error < 0 ? error : 0;
+		if ((error = quota_early(req, 0)) < 0)
+			return error;
+		return start_session(req);
+	}
 	if (!req->monolithic)
 		return start_session(req);
 	/* One attempt, committed directly; whatever fails, its data goes with

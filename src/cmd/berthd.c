@@ -7,6 +7,10 @@
  *   berthd key create --account ID [--pull-only] [--expires DURATION] [--label L]
  *   berthd key list --account ID | key revoke KEY_ID
  *   berthd fsck [--repair] [--grace DURATION]
+ *   berthd gc [--dry-run] [--account ID] [--grace DURATION]
+ *   berthd usage [--account ID] | account set-quota ID BYTES|none
+ *   berthd policy set --account ID [--repo PATTERN] [rules] | policy list [--account ID]
+ *   berthd policy delete --account ID --repo PATTERN
  *
  * Admin commands work on the configured metadata store, also while the
  * server runs; their stdout is meant for scripts. */
@@ -44,6 +48,13 @@ static void usage(FILE *out)
 		"       berthd key create --account ID [--pull-only] [--expires DURATION] [--label LABEL]\n"
 		"       berthd key list --account ID | key revoke KEY_ID\n"
 		"       berthd fsck [--repair] [--grace DURATION]\n"
+		"       berthd gc [--dry-run] [--account ID] [--grace DURATION]\n"
+		"       berthd usage [--account ID] | account set-quota ID BYTES|none\n"
+		"       berthd policy set --account ID [--repo PATTERN] [--keep-last N] [--keep-within "
+		"DURATION]\n"
+		"                         [--untagged-after DURATION] [--protect-tags GLOBS] "
+		"[--immutable-tags GLOBS]\n"
+		"       berthd policy list [--account ID] | policy delete --account ID --repo PATTERN\n"
 		"options (every command):\n"
 		"  --data-dir DIR       blobs and metadata (default ./berth-data)\n"
 		"  --config FILE        YAML configuration (flags override it)\n"
@@ -57,6 +68,16 @@ static void usage(FILE *out)
 		"  --repair quarantines corrupt objects and removes what is safe; objects and\n"
 		"  upload data younger than --grace (default 1h) are never called orphans.\n"
 		"  Exit 0: all is well (or was repaired), 1: problems remain, 2: could not run.\n"
+		"gc: apply retention policies, remove what nothing references any more (tags ->\n"
+		"  manifests -> blob links -> blobs -> stored objects) and objects no row names,\n"
+		"  sparing what is younger than --grace (default: gc.grace, 24h); also while the\n"
+		"  server runs.  One line per thing removed, then a summary.\n"
+		"usage: bytes (distinct blobs once, plus manifests), counts and quota per account.\n"
+		"set-quota BYTES takes K, M, G or T (binary) suffixes; 'none' lifts the quota.\n"
+		"policy: per account and repository glob (after '<account>/'); tags are kept if\n"
+		"  among the --keep-last N most recent or pushed within --keep-within, or matching\n"
+		"  --protect-tags / --immutable-tags (comma-separated globs; immutable tags never\n"
+		"  move and cannot be deleted); --untagged-after removes manifests left untagged.\n"
 		"DURATION is a number with s, m, h or d, e.g. 90d.\n");
 }
 
@@ -65,7 +86,8 @@ struct options {
 	int word_count;
 	const char *config, *listen, *data_dir, *tls_cert, *tls_key, *client_ca;
 	const char *name, *account, *expires, *label, *id, *grace;
-	int pull_only, no_auth, repair;
+	const char *repo, *keep_last, *keep_within, *untagged_after, *protect_tags, *immutable_tags;
+	int pull_only, no_auth, repair, dry_run;
 };
 
 static int parse_args(struct options *opt, int argc, char **argv)
@@ -96,6 +118,10 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			opt->repair = 1;
 			continue;
 		}
+		if (strcmp(a, "--dry-run") == 0) {
+			opt->dry_run = 1;
+			continue;
+		}
 		if (strcmp(a, "--config") == 0)
 			slot = &opt->config;
 		else if (strcmp(a, "--listen") == 0)
@@ -120,6 +146,18 @@ static int parse_args(struct options *opt, int argc, char **argv)
 			slot = &opt->label;
 		else if (strcmp(a, "--grace") == 0)
 			slot = &opt->grace;
+		else if (strcmp(a, "--repo") == 0)
+			slot = &opt->repo;
+		else if (strcmp(a, "--keep-last") == 0)
+			slot = &opt->keep_last;
+		else if (strcmp(a, "--keep-within") == 0)
+			slot = &opt->keep_within;
+		else if (strcmp(a, "--untagged-after") == 0)
+			slot = &opt->untagged_after;
+		else if (strcmp(a, "--protect-tags") == 0)
+			slot = &opt->protect_tags;
+		else if (strcmp(a, "--immutable-tags") == 0)
+			slot = &opt->immutable_tags;
 		if (!slot || i + 1 >= argc) {
 			fprintf(stderr, "berthd: %s: %s\n", a, slot ? "needs a value" : "unknown option");
 			return -1;
@@ -209,7 +247,14 @@ static int serve(const brt_config *config)
 	brt_http_handler handler;
 	brt_http_server *server = NULL;
 	brt_janitor *janitor = NULL;
-	int64_t expire_ms = (int64_t)config->uploads_expire_after * 1000;
+	brt_maint_settings maint = {
+		.expire_after_ms = (int64_t)config->uploads_expire_after * 1000,
+		.janitor_interval_ms = janitor_interval_ms(config),
+		.gc_interval_ms = (int64_t)config->gc_interval * 1000,
+		.gc_grace_ms = (int64_t)config->gc_grace * 1000,
+		.gc_batch = config->gc_batch,
+		.gc_rate = config->gc_rate,
+	};
 	sigset_t signals;
 	int sig = 0, status = 1;
 
@@ -220,7 +265,7 @@ static int serve(const brt_config *config)
 	if (open_blobs(&api.blobs, config) < 0)
 		goto done;
 	/* Before the server listens: the start-up sweep needs nothing in flight. */
-	if (brt_janitor_start(&janitor, api.meta, api.blobs, expire_ms, janitor_interval_ms(config)) < 0) {
+	if (brt_janitor_start(&janitor, api.meta, api.blobs, &maint) < 0) {
 		brt_log_error("%s", brt_error_last());
 		goto done;
 	}
@@ -314,16 +359,61 @@ static int64_t parse_duration(const char *s)
 	return (int64_t)seconds * 1000;
 }
 
+/* "512", "10M", "2G" (binary units) into bytes; -1 if malformed. */
+static int64_t parse_bytes(const char *s)
+{
+	char *end;
+	unsigned long long n;
+	int shift = 0;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	switch (*end) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		break;
+	case '\0':
+		break;
+	default:
+		return -1;
+	}
+	if (shift)
+		end++;
+	if (errno || *end != '\0' || n > (unsigned long long)(INT64_MAX >> shift))
+		return -1;
+	return (int64_t)(n << shift);
+}
+
 static int admin(const struct options *opt, const brt_config *config)
 {
 	const char *noun = opt->words[0], *verb = opt->word_count > 1 ? opt->words[1] : "";
 	brt_meta *meta = NULL;
 	int status = 1, error = 0;
 
-	if (!((strcmp(noun, "account") == 0 && (strcmp(verb, "create") == 0 || strcmp(verb, "list") == 0)) ||
+	if (!((strcmp(noun, "account") == 0 && (strcmp(verb, "create") == 0 || strcmp(verb, "list") == 0 ||
+						strcmp(verb, "set-quota") == 0)) ||
 	      (strcmp(noun, "key") == 0 &&
 	       (strcmp(verb, "create") == 0 || strcmp(verb, "list") == 0 || strcmp(verb, "revoke") == 0)))) {
 		usage(stderr);
+		return 2;
+	}
+	if (strcmp(verb, "set-quota") == 0 && opt->word_count != 3) {
+		fprintf(stderr, "berthd: account set-quota needs an account id and BYTES or none\n");
 		return 2;
 	}
 	if ((strcmp(noun, "key") == 0 && strcmp(verb, "revoke") != 0 && !opt->account) ||
@@ -357,6 +447,20 @@ static int admin(const struct options *opt, const brt_config *config)
 		if ((error = brt_meta_account_create(meta, &a)) < 0)
 			goto fail;
 		printf("%s\n", a.id);
+	} else if (strcmp(noun, "account") == 0 && strcmp(verb, "set-quota") == 0) {
+		int64_t quota = -1;
+
+		if (strcmp(opt->words[2], "none") != 0 && (quota = parse_bytes(opt->words[2])) < 0) {
+			fprintf(stderr, "berthd: %s is not a size (a number with K, M, G or T) or none\n",
+				opt->words[2]);
+			goto done;
+		}
+		if ((error = brt_meta_quota_set(meta, opt->words[1], quota)) < 0)
+			goto fail;
+		if (quota < 0)
+			printf("account %s quota none\n", opt->words[1]);
+		else
+			printf("account %s quota %lld\n", opt->words[1], (long long)quota);
 	} else if (strcmp(noun, "account") == 0) {
 		if ((error = brt_meta_account_list(meta, print_account, NULL)) < 0)
 			goto fail;
@@ -446,6 +550,199 @@ done:
 	return status;
 }
 
+static int gc_command(const struct options *opt, const brt_config *config)
+{
+	brt_meta *meta = NULL;
+	brt_blobstore *blobs = NULL;
+	brt_gc_options go;
+	brt_gc_result result;
+	int64_t grace = (int64_t)config->gc_grace * 1000;
+	int status = 1;
+
+	if (opt->word_count != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt->grace && (grace = parse_duration(opt->grace)) < 0) {
+		fprintf(stderr, "berthd: --grace takes a duration like 24h, 30m or 0s\n");
+		return 2;
+	}
+	if (opt->account && !brt_account_id_valid(opt->account)) {
+		fprintf(stderr, "berthd: %s is not an account id (32 hex characters)\n", opt->account);
+		return 2;
+	}
+	if (open_meta(&meta, config) < 0)
+		return 1;
+	if (open_blobs(&blobs, config) < 0)
+		goto done;
+	memset(&go, 0, sizeof(go));
+	memset(&result, 0, sizeof(result));
+	go.now = brt_now_ms();
+	go.grace_ms = grace;
+	go.account_id = opt->account;
+	go.dry_run = opt->dry_run;
+	go.retention = 1;
+	/* Objects no row names belong to no account: only a full run looks. */
+	go.orphans = !opt->account;
+	go.report = stdout;
+	if (brt_gc_run(&result, meta, blobs, &go) < 0) {
+		fprintf(stderr, "berthd: gc: %s\n", brt_error_last());
+		goto done;
+	}
+	brt_gc_summary(stdout, &result, opt->dry_run);
+	status = 0;
+done:
+	fflush(stdout);
+	if (blobs)
+		brt_blobstore_free(blobs);
+	brt_meta_free(meta);
+	return status;
+}
+
+static int print_usage_row(const brt_usage *u, void *payload)
+{
+	char quota[32];
+
+	(void)payload;
+	if (u->has_quota)
+		snprintf(quota, sizeof(quota), "%llu", (unsigned long long)u->quota_bytes);
+	else
+		snprintf(quota, sizeof(quota), "none");
+	printf("account=%s bytes=%llu blobs=%llu blob_bytes=%llu manifests=%llu manifest_bytes=%llu "
+	       "repositories=%llu quota=%s\n",
+	       u->account_id, (unsigned long long)u->bytes, (unsigned long long)u->blobs,
+	       (unsigned long long)u->blob_bytes, (unsigned long long)u->manifests,
+	       (unsigned long long)u->manifest_bytes, (unsigned long long)u->repositories, quota);
+	return 0;
+}
+
+static int usage_command(const struct options *opt, const brt_config *config)
+{
+	brt_meta *meta = NULL;
+	brt_usage u;
+	int error, status = 1;
+
+	if (opt->word_count != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (open_meta(&meta, config) < 0)
+		return 1;
+	if (opt->account)
+		error = brt_meta_usage_get(meta, &u, opt->account) < 0 ? -1 : print_usage_row(&u, NULL);
+	else
+		error = brt_meta_usage_list(meta, print_usage_row, NULL);
+	if (error < 0)
+		fprintf(stderr, "berthd: usage: %s\n", brt_error_last());
+	else
+		status = 0;
+	brt_meta_free(meta);
+	return status;
+}
+
+/* A duration flag into ms (0 when absent); -1 if malformed. */
+static int64_t duration_flag(const char *value, const char *flag)
+{
+	int64_t ms;
+
+	if (!value)
+		return 0;
+	if ((ms = parse_duration(value)) <= 0) {
+		fprintf(stderr, "berthd: %s takes a duration like 30d, 12h or 45m\n", flag);
+		return -1;
+	}
+	return ms;
+}
+
+static void print_duration(char *out, size_t cap, int64_t ms)
+{
+	if (ms > 0)
+		snprintf(out, cap, "%llds", (long long)(ms / 1000));
+	else
+		snprintf(out, cap, "-");
+}
+
+static int print_policy(const brt_policy *p, void *payload)
+{
+	char keep_last[32], within[32], untagged[32];
+
+	(void)payload;
+	if (p->keep_last)
+		snprintf(keep_last, sizeof(keep_last), "%llu", (unsigned long long)p->keep_last);
+	else
+		snprintf(keep_last, sizeof(keep_last), "-");
+	print_duration(within, sizeof(within), p->keep_within_ms);
+	print_duration(untagged, sizeof(untagged), p->untagged_after_ms);
+	printf("account=%s repo=%s keep_last=%s keep_within=%s untagged_after=%s protect=%s immutable=%s\n",
+	       p->account_id, p->repository_pattern, keep_last, within, untagged,
+	       p->protect_tags[0] ? p->protect_tags : "-", p->immutable_tags[0] ? p->immutable_tags : "-");
+	return 0;
+}
+
+static int policy_command(const struct options *opt, const brt_config *config)
+{
+	const char *verb = opt->word_count > 1 ? opt->words[1] : "";
+	brt_meta *meta = NULL;
+	brt_policy p;
+	int error = 0, status = 1;
+
+	if (opt->word_count != 2 ||
+	    (strcmp(verb, "set") != 0 && strcmp(verb, "list") != 0 && strcmp(verb, "delete") != 0)) {
+		usage(stderr);
+		return 2;
+	}
+	memset(&p, 0, sizeof(p));
+	if (strcmp(verb, "list") != 0) {
+		const char *repo = opt->repo ? opt->repo : "*";
+		int64_t keep_last = 0;
+
+		if (!opt->account || !brt_account_id_valid(opt->account) ||
+		    (strcmp(verb, "delete") == 0 && !opt->repo)) {
+			fprintf(stderr, "berthd: policy %s needs --account ID%s\n", verb,
+				strcmp(verb, "delete") == 0 ? " and --repo PATTERN" : "");
+			return 2;
+		}
+		if (opt->keep_last && ((keep_last = parse_bytes(opt->keep_last)) <= 0 ||
+				       strspn(opt->keep_last, "0123456789") != strlen(opt->keep_last))) {
+			fprintf(stderr, "berthd: --keep-last takes a positive number\n");
+			return 2;
+		}
+		if ((p.keep_within_ms = duration_flag(opt->keep_within, "--keep-within")) < 0 ||
+		    (p.untagged_after_ms = duration_flag(opt->untagged_after, "--untagged-after")) < 0)
+			return 2;
+		if (strlen(repo) >= sizeof(p.repository_pattern) ||
+		    (opt->protect_tags && strlen(opt->protect_tags) >= sizeof(p.protect_tags)) ||
+		    (opt->immutable_tags && strlen(opt->immutable_tags) >= sizeof(p.immutable_tags))) {
+			fprintf(stderr, "berthd: a pattern is too long\n");
+			return 2;
+		}
+		memcpy(p.account_id, opt->account, sizeof(p.account_id));
+		snprintf(p.repository_pattern, sizeof(p.repository_pattern), "%s", repo);
+		snprintf(p.protect_tags, sizeof(p.protect_tags), "%s",
+			 opt->protect_tags ? opt->protect_tags : "");
+		snprintf(p.immutable_tags, sizeof(p.immutable_tags), "%s",
+			 opt->immutable_tags ? opt->immutable_tags : "");
+		p.keep_last = (uint64_t)keep_last;
+		p.updated_at = brt_now_ms();
+	}
+	if (open_meta(&meta, config) < 0)
+		return 1;
+	if (strcmp(verb, "set") == 0) {
+		if ((error = brt_meta_policy_set(meta, &p)) == 0)
+			error = print_policy(&p, NULL);
+	} else if (strcmp(verb, "delete") == 0) {
+		error = brt_meta_policy_delete(meta, p.account_id, p.repository_pattern);
+	} else {
+		error = brt_meta_policy_list(meta, opt->account, print_policy, NULL);
+	}
+	if (error < 0)
+		fprintf(stderr, "berthd: policy %s: %s\n", verb, brt_error_last());
+	else
+		status = 0;
+	brt_meta_free(meta);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
@@ -473,5 +770,11 @@ int main(int argc, char **argv)
 		return serve(&config);
 	if (strcmp(opt.words[0], "fsck") == 0)
 		return fsck(&opt, &config);
+	if (strcmp(opt.words[0], "gc") == 0)
+		return gc_command(&opt, &config);
+	if (strcmp(opt.words[0], "usage") == 0)
+		return usage_command(&opt, &config);
+	if (strcmp(opt.words[0], "policy") == 0)
+		return policy_command(&opt, &config);
 	return admin(&opt, &config);
 }

@@ -38,6 +38,10 @@ void brt_config_defaults(brt_config *config)
 	config->referrers_max = 10000;
 	config->json_depth_max = 64;
 	config->uploads_expire_after = 24 * 3600;
+	config->gc_interval = 600;
+	config->gc_grace = 24 * 3600;
+	config->gc_batch = 1000;
+	config->gc_rate = 5000;
 	config->uploads_max_per_account = 1000;
 	config->log_level = BRT_LOG_INFO;
 	config->access_log = 1;
@@ -240,6 +244,8 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	U64(referrers_max, "limits.referrers_max", 1, 1000000, "limits", "referrers_max");
 	U64(json_depth_max, "limits.json_depth", 4, 1000, "limits", "json_depth");
 	U64(uploads_max_per_account, "uploads.max_per_account", 1, 1000000, "uploads", "max_per_account");
+	U64(gc_batch, "gc.batch", 1, 1000000, "gc", "batch");
+	U64(gc_rate, "gc.rate", 1, 100000000, "gc", "rate");
 #undef U64
 	if ((error = get_duration(&c->uploads_expire_after, doc, "uploads.expire_after",
 				  PATH("uploads", "expire_after"), 1, 365 * 86400)) < 0 ||
@@ -248,7 +254,10 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	    (error = get_duration(&c->request_timeout, doc, "http.request_timeout",
 				  PATH("http", "request_timeout"), 1, 86400)) < 0 ||
 	    (error = get_duration(&c->min_rate_window, doc, "http.min_rate_window",
-				  PATH("http", "min_rate_window"), 1, 3600)) < 0)
+				  PATH("http", "min_rate_window"), 1, 3600)) < 0 ||
+	    (error = get_duration(&c->gc_interval, doc, "gc.interval", PATH("gc", "interval"), 0,
+				  30 * 86400)) < 0 ||
+	    (error = get_duration(&c->gc_grace, doc, "gc.grace", PATH("gc", "grace"), 0, 365 * 86400)) < 0)
 		return error;
 	/* Otherwise a manifest of the largest allowed size could never be
 	 * accepted. */
@@ -354,6 +363,11 @@ static const brt_yaml_key known_keys[] = {
 	{"uploads", BRT_YAML_SECTION},
 	{"uploads.expire_after", BRT_YAML_VALUE},
 	{"uploads.max_per_account", BRT_YAML_VALUE},
+	{"gc", BRT_YAML_SECTION},
+	{"gc.interval", BRT_YAML_VALUE},
+	{"gc.grace", BRT_YAML_VALUE},
+	{"gc.batch", BRT_YAML_VALUE},
+	{"gc.rate", BRT_YAML_VALUE},
 };
 
 int brt_config_load(brt_config *config, const char *path)

@@ -42,6 +42,10 @@ typedef struct brt_config {
 	unsigned int
 		uploads_expire_after; /* uploads.expire_after (seconds idle before a session is dropped) */
 	unsigned int uploads_max_per_account; /* uploads.max_per_account: open sessions per account */
+	unsigned int gc_interval;             /* gc.interval (seconds between collections; 0: none) */
+	unsigned int gc_grace;                /* gc.grace (seconds an unreferenced thing is spared) */
+	size_t gc_batch;                      /* gc.batch: queue rows per collection step */
+	size_t gc_rate;                       /* gc.rate: queue rows per second at most */
 	int log_level;                        /* log.level */
 	int access_log;                       /* !log.accesslog.disabled */
 

@@ -105,6 +105,7 @@ typedef struct fsck {
 	FILE *report;
 	unsigned char *buf;
 	vec rows;              /* blob_row, sorted by key */
+	vec damaged;           /* const char *: digests of damaged rows, sorted */
 	vec objects;           /* stored_object, sorted by key */
 	vec sessions;          /* session */
 	vec uploads;           /* upload_data */
@@ -182,6 +183,11 @@ static int object_cmp(const void *a, const void *b)
 	return strcmp(((const stored_object *)a)->key, ((const stored_object *)b)->key);
 }
 
+static int digest_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int row_key_cmp(const void *a, const void *b)
 {
 	return strcmp(((const blob_row *)a)->key, ((const blob_row *)b)->key);
@@ -197,21 +203,24 @@ static blob_row *row_find(const vec *rows, const char *key)
 }
 
 /* Where a quarantined copy of `key` goes, below "quarantine/<kind>/":
- * "<alg>/<hex>" for the key of a digest (as brt_blob_key makes it), else
- * the key itself.  `out` is BRT_BLOB_KEY_MAX bytes. */
+ * "<alg>/<hex>" for the key of a digest (as brt_blob_key or
+ * brt_blob_key_unique make it), else the key itself.  `out` is
+ * BRT_BLOB_KEY_MAX bytes. */
 static void quarantine_body(char *out, const char *key)
 {
 	const char *slash = strchr(key, '/');
 	char digest[BRT_DIGEST_STR_MAX + 1], canonical[BRT_BLOB_KEY_MAX];
+	size_t key_len = strcspn(key, ".");
 	brt_digest d;
 	int len;
 
-	if (slash && strlen(slash) > 4) {
-		len = snprintf(digest, sizeof(digest), "%.*s:%s", (int)(slash - key), key, slash + 4);
+	if (slash && key_len > (size_t)(slash - key) + 4) {
+		len = snprintf(digest, sizeof(digest), "%.*s:%.*s", (int)(slash - key), key,
+			       (int)(key_len - (size_t)(slash - key) - 4), slash + 4);
 		if (len > 0 && (size_t)len < sizeof(digest) &&
 		    brt_digest_parse(&d, digest, (size_t)len) == 0) {
 			brt_blob_key(canonical, d.str);
-			if (strcmp(canonical, key) == 0) {
+			if (strlen(canonical) == key_len && strncmp(canonical, key, key_len) == 0) {
 				snprintf(out, BRT_BLOB_KEY_MAX, "%.*s/%s", (int)(slash - key), key,
 					 brt_digest_hex(&d));
 				return;
@@ -624,14 +633,12 @@ static int check_manifest(const char *repo, const brt_manifest *mf, void *payloa
 	for (size_t i = 0; i < info.blob_count; i++) {
 		error = brt_meta_blob_get(f->meta, &blob, &c->pool, repo, info.blobs[i]);
 		if (error == BRT_ENOTFOUND) {
-			char key[BRT_BLOB_KEY_MAX];
-			const blob_row *row;
+			const char *digest = info.blobs[i];
 
 			brt_error_clear();
 			/* A blob already reported damaged is unknown to blob_get
 			 * too: the finding is the blob's, not the manifest's. */
-			brt_blob_key(key, info.blobs[i]);
-			if ((row = row_find(&f->rows, key)) && row->damaged)
+			if (vec_find(&f->damaged, &digest, digest_ptr_cmp))
 				continue;
 			f->res->dangling++;
 			say(f, "dangling %s@%s blob %s", repo, mf->digest, info.blobs[i]);
@@ -924,6 +931,17 @@ static int run(fsck *f)
 	for (size_t i = 0; i < f->rows.count; i++)
 		if ((error = check_blob(f, vec_at(&f->rows, i))) != 0)
 			return error;
+	/* Rows come in digest order: so do their damaged digests. */
+	for (size_t i = 0; i < f->rows.count; i++) {
+		const blob_row *r = vec_at(&f->rows, i);
+		const char **slot;
+
+		if (!r->damaged)
+			continue;
+		if (!(slot = vec_push(&f->damaged)))
+			return brt_error_set(BRT_ENOMEM, "fsck: out of memory");
+		*slot = r->digest;
+	}
 	vec_sort(&f->rows, row_key_cmp);
 	if ((error = find_orphans(f)) != 0 || (error = restore_linked_orphans(f)) != 0)
 		return error;
@@ -957,6 +975,7 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 	f.opt = opt;
 	f.report = report;
 	vec_init(&f.rows, sizeof(blob_row));
+	vec_init(&f.damaged, sizeof(const char *));
 	vec_init(&f.objects, sizeof(stored_object));
 	vec_init(&f.sessions, sizeof(session));
 	vec_init(&f.uploads, sizeof(upload_data));
@@ -1001,6 +1020,7 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 		fflush(report);
 
 	rows_free(&f.rows);
+	vec_free(&f.damaged);
 	for (size_t i = 0; i < f.objects.count; i++) {
 		stored_object *o = vec_at(&f.objects, i);
 		free(o->key);

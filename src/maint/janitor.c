@@ -209,7 +209,8 @@ struct brt_janitor {
 	int stopping;
 	brt_meta *meta;
 	brt_blobstore *blobs;
-	int64_t expire_after_ms, interval_ms;
+	brt_maint_settings settings;
+	int64_t next_janitor, next_gc, next_orphans;
 };
 
 /* A pass whose outcome goes to the log as `who`'s; a failed pass is only
@@ -218,7 +219,7 @@ static void pass_and_log(const char *who, brt_janitor *j, int64_t now, int64_t o
 {
 	brt_janitor_stats st;
 
-	if (brt_janitor_pass(&st, j->meta, j->blobs, now, j->expire_after_ms, orphan_before_ms) < 0)
+	if (brt_janitor_pass(&st, j->meta, j->blobs, now, j->settings.expire_after_ms, orphan_before_ms) < 0)
 		brt_log_warn("%s: %s", who, brt_error_last());
 	else if (st.sessions_expired || st.orphans_removed || st.pieces_pruned)
 		brt_log_info(
@@ -227,30 +228,91 @@ static void pass_and_log(const char *who, brt_janitor *j, int64_t now, int64_t o
 			who, st.sessions_expired, st.orphans_removed, st.pieces_pruned);
 }
 
+/* Sleep until `until_ms` (wall clock) or a stop; 1 if stopping.  Called
+ * and returns with the lock held. */
+static int wait_until(brt_janitor *j, int64_t until_ms)
+{
+	struct timespec deadline = {(time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L};
+
+	while (!j->stopping && brt_now_ms() < until_ms &&
+	       pthread_cond_timedwait(&j->wake, &j->lock, &deadline) != ETIMEDOUT)
+		;
+	return j->stopping;
+}
+
+/* One collection in steps of gc_batch rows, paced to gc_rate rows per
+ * second; the lock is held only while waiting. */
+static void collect_and_log(brt_janitor *j)
+{
+	const brt_maint_settings *s = &j->settings;
+	brt_gc_result r;
+	brt_gc_options opt;
+	int64_t start = brt_now_ms();
+	int error;
+
+	memset(&r, 0, sizeof(r));
+	memset(&opt, 0, sizeof(opt));
+	opt.grace_ms = s->gc_grace_ms;
+	opt.batch = s->gc_batch;
+	opt.retention = 1;
+	for (;;) {
+		int stop;
+
+		opt.now = brt_now_ms();
+		opt.orphans = opt.now >= j->next_orphans;
+		if ((error = brt_gc_run(&r, j->meta, j->blobs, &opt)) < 0) {
+			brt_log_warn("gc: %s", brt_error_last());
+			break;
+		}
+		if (opt.orphans)
+			j->next_orphans = opt.now + (s->gc_grace_ms < 3600 * 1000 ? s->gc_interval_ms
+										  : (int64_t)3600 * 1000);
+		opt.retention = opt.orphans = 0;
+		if (!r.counts.more)
+			break;
+		pthread_mutex_lock(&j->lock);
+		stop = wait_until(j, brt_now_ms() +
+					     (s->gc_rate ? (int64_t)(s->gc_batch * 1000 / s->gc_rate) : 0));
+		pthread_mutex_unlock(&j->lock);
+		if (stop)
+			break;
+	}
+	if (r.counts.tags || r.counts.manifests || r.counts.links || r.counts.blobs || r.objects || r.orphans)
+		brt_log_info(
+			"gc: removed %lu tags, %lu manifests, %lu links, %lu blobs, %lu objects (%llu "
+			"bytes), %lu orphans (%llu bytes) in %lld ms",
+			r.counts.tags, r.counts.manifests, r.counts.links, r.counts.blobs, r.objects,
+			(unsigned long long)r.object_bytes, r.orphans, (unsigned long long)r.orphan_bytes,
+			(long long)(brt_now_ms() - start));
+}
+
 static void *janitor_main(void *arg)
 {
 	brt_janitor *j = arg;
-	struct timespec deadline;
+	const brt_maint_settings *s = &j->settings;
 
 	pthread_mutex_lock(&j->lock);
 	while (!j->stopping) {
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += (time_t)(j->interval_ms / 1000);
-		deadline.tv_nsec += (long)(j->interval_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-		while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &deadline) != ETIMEDOUT)
-			;
-		if (j->stopping)
+		int64_t next = j->next_janitor;
+
+		if (s->gc_interval_ms > 0 && j->next_gc < next)
+			next = j->next_gc;
+		if (wait_until(j, next))
 			break;
 		pthread_mutex_unlock(&j->lock);
 		{
 			int64_t now = brt_now_ms();
-			/* Data without a session that has not been written for
-			 * as long as a session may idle is abandoned too. */
-			pass_and_log("janitor", j, now, now - j->expire_after_ms);
+
+			if (now >= j->next_janitor) {
+				/* Data without a session that has not been written
+				 * for as long as a session may idle is abandoned too. */
+				pass_and_log("janitor", j, now, now - s->expire_after_ms);
+				j->next_janitor = brt_now_ms() + s->janitor_interval_ms;
+			}
+			if (s->gc_interval_ms > 0 && now >= j->next_gc) {
+				collect_and_log(j);
+				j->next_gc = brt_now_ms() + s->gc_interval_ms;
+			}
 		}
 		pthread_mutex_lock(&j->lock);
 	}
@@ -258,21 +320,27 @@ static void *janitor_main(void *arg)
 	return NULL;
 }
 
-int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, int64_t expire_after_ms,
-		      int64_t interval_ms)
+int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, const brt_maint_settings *s)
 {
 	brt_janitor *j = calloc(1, sizeof(*j));
+	int64_t now = brt_now_ms();
 
 	*out = NULL;
 	if (!j)
 		return brt_error_set(BRT_ENOMEM, "janitor: out of memory");
 	j->meta = meta;
 	j->blobs = blobs;
-	j->expire_after_ms = expire_after_ms;
-	j->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+	j->settings = *s;
+	if (j->settings.janitor_interval_ms <= 0)
+		j->settings.janitor_interval_ms = 1000;
+	if (j->settings.gc_batch == 0)
+		j->settings.gc_batch = 1000;
+	j->next_janitor = now + j->settings.janitor_interval_ms;
+	j->next_gc = now; /* a first collection (and orphan scan) at once */
+	j->next_orphans = now;
 	/* Nothing is in flight yet: upload data no session owns is left from
 	 * a crash, whatever its age. */
-	pass_and_log("start-up sweep", j, brt_now_ms(), INT64_MAX);
+	pass_and_log("start-up sweep", j, now, INT64_MAX);
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->wake, NULL);
 	if (pthread_create(&j->thread, NULL, janitor_main, j) != 0) {

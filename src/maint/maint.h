@@ -1,6 +1,7 @@
 /* Maintenance over both stores: the janitor that bounds upload sessions
- * (expiry and the sweep of data no session owns) and fsck, which checks
- * that metadata and stored objects agree.  Both speak to the stores only
+ * (expiry and the sweep of data no session owns), the garbage collector,
+ * the worker thread that runs both, and fsck, which checks that metadata
+ * and stored objects agree.  Both speak to the stores only
  * through their interfaces. */
 #ifndef BRT_MAINT_H
 #define BRT_MAINT_H
@@ -28,14 +29,60 @@ int brt_janitor_pass(brt_janitor_stats *out, brt_meta *meta, brt_blobstore *blob
 
 typedef struct brt_janitor brt_janitor;
 
-/* A pass at once, before any request is in flight (so upload data no
- * session owns goes whatever its age), then a thread that runs a pass
- * every `interval_ms` until stopped.  A failed pass is logged, not
- * returned. */
-int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, int64_t expire_after_ms,
-		      int64_t interval_ms);
+/* The maintenance worker's settings. */
+typedef struct brt_maint_settings {
+	int64_t expire_after_ms;     /* upload sessions idle longer are dropped */
+	int64_t janitor_interval_ms; /* between janitor passes */
+	int64_t gc_interval_ms;      /* between collections; 0: no collection */
+	int64_t gc_grace_ms;
+	size_t gc_batch;       /* queue rows per step */
+	unsigned long gc_rate; /* queue rows per second at most (0: no bound) */
+} brt_maint_settings;
+
+/* A janitor pass at once, before any request is in flight (so upload
+ * data no session owns goes whatever its age), then one thread that runs
+ * the janitor and the garbage collector (retention, queues, outbox, and
+ * an orphan scan at start and then at most hourly, or every pass under a
+ * grace of an hour) until stopped.  Collection goes in steps of gc_batch
+ * rows paced to gc_rate, so it never holds the database for long.  A
+ * failed pass is logged, not returned. */
+int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, const brt_maint_settings *s);
 /* Stop the thread and free it; accepts NULL. */
 void brt_janitor_stop(brt_janitor *janitor);
+
+/* Stored objects whose blob row goes are deleted at least this long after
+ * (or after the grace period, if shorter): a reader that looked the row up
+ * just before may still be opening the object. */
+#define BRT_GC_READ_GRACE_MS ((int64_t)60 * 1000)
+
+/* What one garbage collection does. */
+typedef struct brt_gc_options {
+	int64_t now;            /* ms since the epoch */
+	int64_t grace_ms;       /* see brt_gc_params */
+	size_t batch;           /* queue rows at most (0: all due) */
+	const char *account_id; /* NULL: every account */
+	int dry_run;            /* count and report, change nothing */
+	int retention;          /* apply retention policies first */
+	int orphans;            /* scan the blob store for objects no row names */
+	FILE *report;           /* one line per thing removed; NULL: none */
+} brt_gc_options;
+
+typedef struct brt_gc_result {
+	brt_gc_counts counts; /* metadata: tags, manifests, links, blob rows */
+	unsigned long objects, orphans;
+	uint64_t object_bytes, orphan_bytes;
+} brt_gc_result;
+
+/* Apply retention (if asked), collect every due queue row (at most
+ * opt->batch; out->counts.more then says whether rows are left), delete
+ * the stored objects whose time has come, and scan for orphans (if
+ * asked): objects no blob row and no outbox row names, published before
+ * now - grace.  `out` must be zeroed by the caller; it accumulates over
+ * calls.  Works while the server runs. */
+int brt_gc_run(brt_gc_result *out, brt_meta *meta, brt_blobstore *blobs, const brt_gc_options *opt);
+
+/* The one summary line of a collection ("gc: removed ..."). */
+void brt_gc_summary(FILE *f, const brt_gc_result *r, int dry_run);
 
 /* What fsck should do. */
 typedef struct brt_fsck_options {

@@ -312,6 +312,12 @@ int brt_meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_
 	return m->storage_key_known(m, storage_key, known_out);
 }
 
+int brt_meta_quota_get(brt_meta *m, brt_usage *out, const char *account_id)
+{
+	OPTIONAL(quota_get);
+	return m->quota_get(m, out, account_id);
+}
+
 int brt_meta_usage_get(brt_meta *m, brt_usage *out, const char *account_id)
 {
 	OPTIONAL(usage_get);

@@ -482,6 +482,11 @@ struct brt_meta {
 	 * storing and linking). */
 	int (*storage_key_known)(brt_meta *m, const char *storage_key, int *known_out);
 
+	/* An account's quota and usage in bytes only (`bytes`, `has_quota`,
+	 * `quota_bytes`; the counts stay 0): one row read, for the early
+	 * checks of every push.  BRT_ENOTFOUND if the account has no row. */
+	int (*quota_get)(brt_meta *m, brt_usage *out, const char *account_id);
+
 	/* Usage of one account (BRT_ENOTFOUND if it has no row), and of every
 	 * account, by id. */
 	int (*usage_get)(brt_meta *m, brt_usage *out, const char *account_id);
@@ -574,6 +579,7 @@ int brt_meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts 
 int brt_meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload);
 int brt_meta_gc_outbox_done(brt_meta *m, const char *storage_key);
 int brt_meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_out);
+int brt_meta_quota_get(brt_meta *m, brt_usage *out, const char *account_id);
 int brt_meta_usage_get(brt_meta *m, brt_usage *out, const char *account_id);
 int brt_meta_usage_list(brt_meta *m, brt_meta_usage_cb cb, void *payload);
 int brt_meta_quota_set(brt_meta *m, const char *account_id, int64_t quota_bytes);

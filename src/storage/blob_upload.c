@@ -210,8 +210,11 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 {
 	int checked;
 
+	int error;
+
 	*size_out = upload->writer->size;
-	brt_blob_key(key_out, expected->str);
+	if ((error = brt_blob_key_unique(key_out, expected->str)) < 0)
+		return error;
 	if (!upload->saved)
 		return brt_error_set(BRT_EINVALID, "upload %s: commit before save", upload->upload_id);
 	if ((checked = brt_blob_upload_check(upload, expected)) < 0)

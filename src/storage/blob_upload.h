@@ -62,8 +62,11 @@ int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected);
 
 /* After a save and a check that did not fail, with the upload owned by the
  * caller (its session claimed, or none): adopt and publish it as blob
- * `expected`.  On success `key_out` (BRT_BLOB_KEY_MAX bytes) holds the
- * storage key and *size_out the size, and the upload's data is gone.
+ * `expected`, under a storage key of its own (brt_blob_key_unique), so
+ * it never lands on a copy of the same blob awaiting deletion.  On
+ * success `key_out` (BRT_BLOB_KEY_MAX bytes) holds the storage key and
+ * *size_out the size, and the upload's data is gone; the caller records
+ * the key or removes the object.
  * BRT_EDIGEST if a re-read shows the content does not match (the data is
  * gone then too); the store's commit errors pass up (BRT_ENOTFOUND: the
  * data is gone; other errors: it is still there under the saved state). */

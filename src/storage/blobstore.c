@@ -139,3 +139,11 @@ int brt_blob_writer_data_fd(brt_blob_writer *w, int *fd_out)
 				     "blob store: this writer cannot be read while written");
 	return w->data_fd(w, fd_out);
 }
+
+int brt_blobstore_list_dated(brt_blobstore *bs, brt_object_list_cb cb, void *payload)
+{
+	if (!bs->list_dated)
+		return brt_error_set(BRT_EUNSUPPORTED, "the %s blob store cannot list objects with dates",
+				     bs->name);
+	return bs->list_dated(bs, cb, payload);
+}

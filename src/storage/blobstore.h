@@ -8,7 +8,8 @@
  * leaves NULL.
  *
  * Objects are addressed by a storage key, a relative path of the form
- * "<alg>/<first two hex>/<hex>" produced by brt_blob_key(); drivers never
+ * "<alg>/<first two hex>/<hex>" produced by brt_blob_key(), or with a
+ * ".<suffix>" of its own (brt_blob_key_unique()); drivers never
  * see client input directly.  Upload data is addressed by an upload id
  * (32 lower-case hex chars, produced by the server).
  *
@@ -90,6 +91,11 @@ struct brt_blob_writer {
  * epoch).  A non-zero return stops the walk and is returned. */
 typedef int (*brt_upload_list_cb)(const char *upload_id, uint64_t size, int64_t mtime_ms, void *payload);
 
+/* Called once per committed object: its key (borrowed for the call), its
+ * size and when it was last published (committed or copied; ms since the
+ * epoch), however old its bytes. */
+typedef int (*brt_object_list_cb)(const char *key, uint64_t size, int64_t changed_ms, void *payload);
+
 struct brt_blobstore {
 	unsigned int version; /* BRT_BLOBSTORE_VERSION the driver was built for */
 	const char *name;     /* driver name for logs, e.g. "filesystem" */
@@ -169,6 +175,12 @@ struct brt_blobstore {
 	 * BRT_EINVALID if `keep` is malformed (nothing is removed then). */
 	int (*upload_prune)(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
 			    const unsigned char *keep, size_t keep_len, int64_t before_ms);
+
+	/* Optional: `list` with each object's publication time, for the
+	 * collector's orphan scan (objects stored but never recorded, from a
+	 * crash between commit and link, are taken only once older than the
+	 * grace period). */
+	int (*list_dated)(brt_blobstore *bs, brt_object_list_cb cb, void *payload);
 };
 
 /* Open a store with driver `driver` ("filesystem") at `location` (for the
@@ -199,6 +211,7 @@ int brt_blobstore_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t si
 int brt_blobstore_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *payload);
 int brt_blobstore_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
 			       const unsigned char *keep, size_t keep_len, int64_t before_ms);
+int brt_blobstore_list_dated(brt_blobstore *bs, brt_object_list_cb cb, void *payload);
 /* Accepts NULL. */
 void brt_blobstore_free(brt_blobstore *bs);
 
@@ -208,6 +221,11 @@ int brt_blob_writer_data_fd(brt_blob_writer *w, int *fd_out);
 /* Write the storage key of `digest_str` ("sha256:<hex>") into `out`
  * (at least BRT_BLOB_KEY_MAX bytes).  The digest must be validated. */
 void brt_blob_key(char *out, const char *digest_str);
+
+/* A key of its own for one stored copy of `digest_str`:
+ * "<alg>/<xx>/<hex>.<16 random hex>", so that a new copy never lands on
+ * one awaiting deletion.  BRT_EIO if no randomness is to be had. */
+int brt_blob_key_unique(char *out, const char *digest_str);
 
 /* The filesystem driver: objects under ROOT/blobs/<key>, the data of an
  * upload as segment files under ROOT/uploads/<id>/.  Creates the

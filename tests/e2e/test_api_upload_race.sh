@@ -24,6 +24,7 @@ bad=0 count=0
 while IFS= read -r -d '' f; do
 	count=$((count + 1))
 	name=${f##*/}
+	name=${name%%.*} # each stored copy has a suffix of its own
 	sum=$(sha256sum "$f" | cut -d' ' -f1)
 	if [ "$sum" != "$name" ]; then
 		bad=$((bad + 1))

@@ -80,10 +80,20 @@ expect_true() {
 }
 
 hex_of() { printf '%s\n' "${1#*:}"; }
+# Where the object of a digest is: the key its blob row names (each
+# stored copy has a key of its own), else the plain content address (for
+# objects no row names).
 obj_path() {
-	local alg=${1%%:*} hex=${1#*:}
-	printf '%s/blobs/%s/%s/%s\n' "$BERTH_DATA" "$alg" "${hex:0:2}" "$hex"
+	local alg=${1%%:*} hex=${1#*:} key
+	key=$(sqlite3 "$BERTH_DATA/meta.db" "SELECT storage_key FROM blobs WHERE digest = '$1'" 2>/dev/null)
+	if [ -n "$key" ]; then
+		printf '%s/blobs/%s\n' "$BERTH_DATA" "$key"
+	else
+		printf '%s/blobs/%s/%s/%s\n' "$BERTH_DATA" "$alg" "${hex:0:2}" "$hex"
+	fi
 }
+# The key pattern of a digest's stored copy, for report lines.
+key_re() { printf 'sha256/../%s(\\.[0-9a-f]{16})?' "$(hex_of "$1")"; }
 
 # Flip every bit of the byte at OFFSET in FILE (size unchanged).
 flip_byte() {
@@ -272,7 +282,7 @@ section "fsck finds every kind of damage (default expiry: no session is stale ye
 run_fsck "damaged" 1
 expect_line "flipped byte: corrupt, hashes to something else" "corrupt $D1 hashes-to sha256:[0-9a-f]{64} size 300000 key sha256/.*"
 expect_line "truncated: corrupt, wrong size" "corrupt $D2 size 1000 expected 1200000 key sha256/.*"
-expect_line "deleted: missing" "missing $D3 size 700000 key sha256/../$(hex_of "$D3")"
+expect_line "deleted: missing" "missing $D3 size 700000 key $(key_re "$D3")"
 expect_line "old orphan object reported" "orphan-object sha256/../$(hex_of "$O_OLD") size 4096 age [0-9]+s"
 expect_no_line "fresh orphan object is within grace" "$(hex_of "$O_NEW")"
 expect_line "old orphan upload data reported" "orphan-upload $U_OLD size 777 age [0-9]+s"
@@ -299,8 +309,8 @@ run_fsck "repair" 1 --repair --config "$SHORT_CONF"
 Q1="quarantine/corrupt/sha256/$(hex_of "$D1")/1"
 Q2="quarantine/corrupt/sha256/$(hex_of "$D2")/1"
 QO="quarantine/orphan/sha256/$(hex_of "$O_OLD")/1"
-expect_line "corrupt object 1 quarantined" "quarantined $D1 key sha256/../$(hex_of "$D1") -> $Q1 .*"
-expect_line "corrupt object 2 quarantined" "quarantined $D2 key sha256/../$(hex_of "$D2") -> $Q2 .*"
+expect_line "corrupt object 1 quarantined" "quarantined $D1 key $(key_re "$D1") -> $Q1 .*"
+expect_line "corrupt object 2 quarantined" "quarantined $D2 key $(key_re "$D2") -> $Q2 .*"
 expect_line "orphan object quarantined" "quarantined sha256/../$(hex_of "$O_OLD") -> $QO"
 expect_line "orphan upload removed" "removed orphan-upload $U_OLD"
 for s in "$S_IDLE" "$S_SHORT" "$S_GONE" "$S_EMPTY"; do
@@ -378,9 +388,9 @@ mkdir -p "$(dirname "$BERTH_DATA/blobs/$QR")"
 berth_stop
 mv "$(obj_path "$D5")" "$BERTH_DATA/blobs/$QR"
 run_fsck "object moved to quarantine" 1
-expect_line "missing, with the copy named" "missing $D5 size 90000 key sha256/../$(hex_of "$D5") \\(a copy is in $QR\\)"
+expect_line "missing, with the copy named" "missing $D5 size 90000 key $(key_re "$D5") \\(a copy is in $QR\\)"
 run_fsck "repair puts it back" 0 --repair
-expect_line "restored from quarantine" "restored $D5 key sha256/../$(hex_of "$D5") from $QR"
+expect_line "restored from quarantine" "restored $D5 key $(key_re "$D5") from $QR"
 expect_true "restored object is byte-identical" cmp -s "$(obj_path "$D5")" "$W/l5"
 run_fsck "after the restore" 0
 berth_done

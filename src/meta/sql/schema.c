@@ -152,8 +152,7 @@ const char *const brt_sql_migrations[] = {
 	 * object has its own key from now on (a re-upload never lands on a
 	 * copy awaiting deletion), found again by the storage_key index.
 	 * Usage: accounts.used_bytes, kept in the same transactions as the
-	 * links and manifests; a row for every account that holds
-	 * something.  Policies: retention and immutable tags per account and
+	 * links and manifests.  Policies: retention and immutable tags per account and
 	 * repository pattern. */
 	("CREATE TABLE gc_manifest_queue ("
 	 " manifest_id INTEGER NOT NULL PRIMARY KEY,"
@@ -188,13 +187,9 @@ const char *const brt_sql_migrations[] = {
 	 " immutable_tags TEXT,"
 	 " updated_at BIGINT NOT NULL,"
 	 " PRIMARY KEY (account_id, repository_pattern));"
-	 /* Every account that holds something gets its row, then its usage
-	  * is counted from what it holds; every link already there is queued
-	  * for review, so blobs pushed before GC existed are not kept for
-	  * ever. */
-	 "INSERT INTO accounts (id, name, created_at)"
-	 " SELECT DISTINCT account_id, '', 0 FROM repositories WHERE true"
-	 " ON CONFLICT (id) DO NOTHING;"
+	 /* Usage is counted from what each account holds; every link
+	  * already there is queued for review, so blobs pushed before GC
+	  * existed are not kept for ever. */
 	 "UPDATE accounts SET used_bytes ="
 	 " (SELECT COALESCE(SUM(size), 0) FROM account_blobs ab"
 	 "  WHERE ab.account_id = accounts.id AND ab.nlinks > 0) +"
@@ -224,20 +219,17 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		"INSERT INTO repositories (account_id, name, created_at) VALUES (?1, ?2, ?3)"
 		" RETURNING id",
 	[BRT_SQL_BLOB_GET] =
-		"SELECT b.size, b.storage_key FROM repositories r"
+		"SELECT b.size, b.storage_key, rb.touched_at FROM repositories r"
 		" JOIN repository_blobs rb ON rb.repository_id = r.id"
 		" JOIN blobs b ON b.digest = rb.digest"
 		" WHERE r.name = ?1 AND rb.digest = ?2 AND b.damaged_at IS NULL",
 	/* Held by an account: linked in one of its repositories. */
 	[BRT_SQL_ACCOUNT_BLOB_GET] =
-		"SELECT b.size, b.storage_key FROM account_blobs ab"
+		"SELECT b.size, b.storage_key, 0 FROM account_blobs ab"
 		" JOIN blobs b ON b.digest = ab.digest"
 		" WHERE ab.account_id = ?1 AND ab.digest = ?2 AND ab.nlinks > 0 AND b.damaged_at IS NULL",
-	/* A verified commit of a damaged blob has just put a good object in
-	 * place: the mark goes. */
 	[BRT_SQL_BLOB_INSERT] =
-		"INSERT INTO blobs (digest, size, storage_key, created_at) VALUES (?1, ?2, ?3, ?4)"
-		" ON CONFLICT (digest) DO UPDATE SET damaged_at = NULL WHERE blobs.damaged_at IS NOT NULL",
+		"INSERT INTO blobs (digest, size, storage_key, created_at) VALUES (?1, ?2, ?3, ?4)",
 	[BRT_SQL_BLOB_MARK_DAMAGED] =
 		"UPDATE blobs SET damaged_at = ?2 WHERE digest = ?1 AND damaged_at IS NULL",
 	[BRT_SQL_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE digest = ?1",
@@ -258,9 +250,116 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_ACCOUNT_BLOB_ADD] =
 		"INSERT INTO account_blobs (account_id, digest, size, nlinks)"
 		" SELECT ?1, digest, size, 1 FROM blobs WHERE digest = ?2"
-		" ON CONFLICT (account_id, digest) DO UPDATE SET nlinks = account_blobs.nlinks + 1",
+		" ON CONFLICT (account_id, digest) DO UPDATE SET nlinks = account_blobs.nlinks + 1"
+		" RETURNING nlinks, size",
 	[BRT_SQL_ACCOUNT_BLOB_RELEASE] =
-		"UPDATE account_blobs SET nlinks = nlinks - 1 WHERE account_id = ?1 AND digest = ?2",
+		"UPDATE account_blobs SET nlinks = nlinks - 1 WHERE account_id = ?1 AND digest = ?2"
+		" RETURNING nlinks, size",
+	[BRT_SQL_BLOB_STATE] = "SELECT storage_key, damaged_at IS NOT NULL FROM blobs WHERE digest = ?1",
+	/* A verified commit of a damaged blob has just put a good copy in
+	 * place: the mark goes, and so (through the outbox) does the bad copy. */
+	[BRT_SQL_BLOB_REPLACE] = "UPDATE blobs SET storage_key = ?2, damaged_at = NULL WHERE digest = ?1",
+	[BRT_SQL_BLOB_TOUCH] =
+		"UPDATE repository_blobs SET touched_at = ?3"
+		" WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) AND digest = ?2"
+		" AND touched_at < ?3",
+	[BRT_SQL_TAG_TARGET] = "SELECT manifest_id FROM tags WHERE repository_id = ?1 AND name = ?2",
+	[BRT_SQL_TAG_REMOVE] = "DELETE FROM tags WHERE repository_id = ?1 AND name = ?2",
+	/* Queue upserts refresh the time: a new event must not be lost in an
+	 * old row that a collector is about to drop. */
+	[BRT_SQL_GC_QUEUE_MANIFEST] =
+		"INSERT INTO gc_manifest_queue (manifest_id, account_id, queued_at)"
+		" SELECT id, account_id, ?2 FROM manifests WHERE id = ?1"
+		" ON CONFLICT (manifest_id) DO UPDATE SET queued_at = excluded.queued_at",
+	[BRT_SQL_GC_QUEUE_CHILDREN] =
+		"INSERT INTO gc_manifest_queue (manifest_id, account_id, queued_at)"
+		" SELECT child_id, ?2, ?3 FROM manifest_refs WHERE parent_id = ?1"
+		" ON CONFLICT (manifest_id) DO UPDATE SET queued_at = excluded.queued_at",
+	[BRT_SQL_GC_QUEUE_REFERRERS] =
+		"INSERT INTO gc_manifest_queue (manifest_id, account_id, queued_at)"
+		" SELECT id, account_id, ?3 FROM manifests WHERE repository_id = ?1 AND subject_digest = ?2"
+		" ON CONFLICT (manifest_id) DO UPDATE SET queued_at = excluded.queued_at",
+	[BRT_SQL_GC_QUEUE_LINK] =
+		"INSERT INTO gc_link_queue (repository_id, digest, account_id, queued_at) VALUES (?1, ?2, "
+		"?3, ?4)"
+		" ON CONFLICT (repository_id, digest) DO UPDATE SET queued_at = excluded.queued_at",
+	[BRT_SQL_GC_QUEUE_MANIFEST_LINKS] =
+		"INSERT INTO gc_link_queue (repository_id, digest, account_id, queued_at)"
+		" SELECT repository_id, digest, ?2, ?3 FROM manifest_blobs WHERE manifest_id = ?1"
+		" ON CONFLICT (repository_id, digest) DO UPDATE SET queued_at = excluded.queued_at",
+	[BRT_SQL_GC_QUEUE_BLOB] =
+		"INSERT INTO gc_blob_queue (digest, queued_at) VALUES (?1, ?2)"
+		" ON CONFLICT (digest) DO UPDATE SET queued_at = excluded.queued_at",
+	/* The CAST lets PostgreSQL type a parameter only tested for NULL. */
+	[BRT_SQL_GC_MANIFEST_DUE] =
+		"SELECT manifest_id FROM gc_manifest_queue WHERE queued_at <= ?1"
+		" AND (CAST(?2 AS TEXT) IS NULL OR account_id = ?2) ORDER BY queued_at LIMIT ?3",
+	[BRT_SQL_GC_MANIFEST_QUEUED] = "SELECT queued_at FROM gc_manifest_queue WHERE manifest_id = ?1",
+	[BRT_SQL_GC_MANIFEST_UNQUEUE] = "DELETE FROM gc_manifest_queue WHERE manifest_id = ?1",
+	[BRT_SQL_GC_MANIFEST_ROW] =
+		"SELECT m.repository_id, m.account_id, m.digest, m.size, r.name FROM manifests m"
+		" JOIN repositories r ON r.id = m.repository_id WHERE m.id = ?1",
+	[BRT_SQL_GC_MANIFEST_HELD] =
+		"SELECT 1 FROM tags WHERE manifest_id = ?1"
+		" UNION ALL SELECT 1 FROM manifest_refs WHERE child_id = ?1 LIMIT 1",
+	[BRT_SQL_GC_LINK_DUE] =
+		"SELECT repository_id, digest FROM gc_link_queue WHERE queued_at <= ?1"
+		" AND (CAST(?2 AS TEXT) IS NULL OR account_id = ?2) ORDER BY queued_at LIMIT ?3",
+	[BRT_SQL_GC_LINK_QUEUED] =
+		"SELECT queued_at FROM gc_link_queue WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_GC_LINK_UNQUEUE] = "DELETE FROM gc_link_queue WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_GC_LINK_REQUEUE] =
+		"UPDATE gc_link_queue SET queued_at = ?3 WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_GC_LINK_ROW] =
+		"SELECT rb.touched_at, rb.account_id, r.name, EXISTS (SELECT 1 FROM manifest_blobs mb"
+		"  WHERE mb.repository_id = rb.repository_id AND mb.digest = rb.digest)"
+		" FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
+		" WHERE rb.repository_id = ?1 AND rb.digest = ?2",
+	[BRT_SQL_GC_BLOB_DUE] =
+		"SELECT digest FROM gc_blob_queue WHERE queued_at <= ?1 ORDER BY queued_at LIMIT ?2",
+	[BRT_SQL_GC_BLOB_QUEUED] = "SELECT queued_at FROM gc_blob_queue WHERE digest = ?1",
+	[BRT_SQL_GC_BLOB_UNQUEUE] = "DELETE FROM gc_blob_queue WHERE digest = ?1",
+	[BRT_SQL_GC_BLOB_ROW] =
+		"SELECT size, storage_key, EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?1)"
+		" FROM blobs WHERE digest = ?1",
+	/* Per-account rows whose count fell to zero go first (they reference
+	 * the blob row). */
+	[BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE] = "DELETE FROM account_blobs WHERE digest = ?1 AND nlinks <= 0",
+	[BRT_SQL_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
+	[BRT_SQL_GC_OUTBOX_ADD] =
+		"INSERT INTO gc_outbox (storage_key, size, not_before) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (storage_key) DO UPDATE SET not_before = excluded.not_before",
+	[BRT_SQL_GC_OUTBOX_DUE] =
+		"SELECT storage_key, size FROM gc_outbox WHERE not_before <= ?1 ORDER BY not_before LIMIT ?2",
+	[BRT_SQL_GC_OUTBOX_DONE] = "DELETE FROM gc_outbox WHERE storage_key = ?1",
+	[BRT_SQL_GC_KEY_KNOWN] =
+		"SELECT 1 FROM blobs WHERE storage_key = ?1"
+		" UNION ALL SELECT 1 FROM gc_outbox WHERE storage_key = ?1 LIMIT 1",
+	/* For an account created after it came to hold something (names are
+	 * tenant-form with authentication off too). */
+	[BRT_SQL_USAGE_RECOUNT] =
+		"UPDATE accounts SET used_bytes ="
+		" (SELECT COALESCE(SUM(size), 0) FROM account_blobs ab WHERE ab.account_id = ?1 AND "
+		"ab.nlinks > 0) +"
+		" (SELECT COALESCE(SUM(size), 0) FROM manifests m WHERE m.account_id = ?1) WHERE id = ?1",
+	/* The one authoritative quota check: the row changes only when the
+	 * charge fits (a give-back always does). */
+	[BRT_SQL_USAGE_CHARGE] =
+		"UPDATE accounts SET used_bytes ="
+		" CASE WHEN used_bytes + ?2 < 0 THEN 0 ELSE used_bytes + ?2 END WHERE id = ?1"
+		" AND (?2 <= 0 OR quota_bytes IS NULL OR used_bytes + ?2 <= quota_bytes)",
+	[BRT_SQL_USAGE_QUOTA] = "SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?1",
+	/* The counts come from the per-account tables' own indexes. */
+	[BRT_SQL_USAGE_LIST] =
+		"SELECT a.id, a.used_bytes, a.quota_bytes,"
+		" (SELECT count(*) FROM account_blobs ab WHERE ab.account_id = a.id AND ab.nlinks > 0),"
+		" (SELECT COALESCE(SUM(size), 0) FROM account_blobs ab WHERE ab.account_id = a.id AND "
+		"ab.nlinks > 0),"
+		" (SELECT count(*) FROM manifests m WHERE m.account_id = a.id),"
+		" (SELECT COALESCE(SUM(size), 0) FROM manifests m WHERE m.account_id = a.id),"
+		" (SELECT count(*) FROM repositories r WHERE r.account_id = a.id)"
+		" FROM accounts a WHERE CAST(?1 AS TEXT) IS NULL OR a.id = ?1 ORDER BY a.id",
+	[BRT_SQL_QUOTA_SET] = "UPDATE accounts SET quota_bytes = ?2 WHERE id = ?1",
 	[BRT_SQL_ACCOUNT_BLOB_PRUNE] =
 		"DELETE FROM account_blobs WHERE account_id = ?1 AND digest = ?2 AND nlinks <= 0",
 	[BRT_SQL_MANIFEST_ID] = "SELECT id, size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
@@ -300,9 +399,6 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		"UPDATE tags SET manifest_id = ?3, updated_at = ?4"
 		" WHERE repository_id = ?1 AND name = ?2 AND manifest_id ="
 		" (SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?5)",
-	[BRT_SQL_TAG_DELETE] =
-		"DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1)"
-		" AND name = ?2",
 	[BRT_SQL_TAGS_LIST] =
 		"SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
 	/* The CAST lets PostgreSQL type a parameter that is only tested for NULL. */

@@ -39,7 +39,10 @@ static int tx_account_create(sqlite_conn *c, void *ctx)
 	if (error < 0 &&
 	    (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY || c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
 		error = brt_error_set(BRT_EEXISTS, "account %s exists", a->id);
-	return error;
+	if (error < 0 || (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_USAGE_RECOUNT], "t", a->id)) < 0)
+		return error;
+	/* What the account's names may already hold counts from the start. */
+	return brt_sqlite_run(c, BRT_SQL_USAGE_RECOUNT);
 }
 
 static int meta_account_create(brt_meta *m, const brt_account *account)

@@ -1,8 +1,597 @@
-/* The SQLite driver's storage lifecycle: review queues, collection, the
- * storage-delete outbox, usage and quotas. */
+/* The SQLite driver's storage lifecycle: the review queues every mutation
+ * fills, the collector that empties them one short transaction per row,
+ * the storage-delete outbox, and usage and quotas per account.
+ *
+ * A collector step re-reads everything it decides on inside its own write
+ * transaction, so a push, tag or link that lands between the due-row scan
+ * and the step simply makes the step a no-op; SQLite's single writer (and
+ * on PostgreSQL, row locks) make "check, then delete" atomic. */
 #include "meta/sqlite/internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+
+/* Due rows read per scan; each is then its own transaction. */
+#define DUE_CHUNK 64
+#define KEY_MAX 192
+
+/* Run statement `id` bound to (n, s), (s) or (n). */
+static int exec_it(sqlite_conn *c, enum brt_sql_stmt id, int64_t n, const char *s)
+{
+	int error = brt_sqlite_bind(c, c->stmt[id], "it", n, s);
+
+	return error < 0 ? error : brt_sqlite_run(c, id);
+}
+
+static int exec_t(sqlite_conn *c, enum brt_sql_stmt id, const char *s)
+{
+	int error = brt_sqlite_bind(c, c->stmt[id], "t", s);
+
+	return error < 0 ? error : brt_sqlite_run(c, id);
+}
+
+static int exec_i(sqlite_conn *c, enum brt_sql_stmt id, int64_t n)
+{
+	int error = brt_sqlite_bind(c, c->stmt[id], "i", n);
+
+	return error < 0 ? error : brt_sqlite_run(c, id);
+}
+
+int brt_sqlite_gc_queue_manifest(sqlite_conn *c, int64_t manifest_id, int64_t now)
+{
+	int error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_MANIFEST], "ii", manifest_id, now);
+
+	return error < 0 ? error : brt_sqlite_run(c, BRT_SQL_GC_QUEUE_MANIFEST);
+}
+
+int brt_sqlite_tag_remove(sqlite_conn *c, int64_t repo_id, const char *tag, int64_t now, int *removed_out)
+{
+	sqlite3_stmt *st = c->stmt[BRT_SQL_TAG_TARGET];
+	int64_t manifest_id = 0;
+	int error;
+
+	*removed_out = 0;
+	if ((error = brt_sqlite_bind(c, st, "it", repo_id, tag)) == 0 &&
+	    (error = brt_sqlite_step(c, st, removed_out)) == 0 && *removed_out)
+		manifest_id = sqlite3_column_int64(st, 0);
+	brt_sqlite_end(st);
+	if (error < 0 || !*removed_out)
+		return error;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_TAG_REMOVE], "it", repo_id, tag)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_TAG_REMOVE)) < 0)
+		return error;
+	return brt_sqlite_gc_queue_manifest(c, manifest_id, now);
+}
+
+int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t bytes, int64_t now)
+{
+	sqlite3_stmt *st;
+	int64_t quota = 0, used = 0;
+	int error, row = 0, has_quota = 0;
+
+	(void)now;
+	if (bytes == 0)
+		return 0;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_USAGE_CHARGE], "ti", account_id, bytes)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_USAGE_CHARGE)) < 0 || sqlite3_changes(c->db) > 0)
+		return error;
+	st = c->stmt[BRT_SQL_USAGE_QUOTA];
+	if ((error = brt_sqlite_bind(c, st, "t", account_id)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		has_quota = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		quota = sqlite3_column_int64(st, 0);
+		used = sqlite3_column_int64(st, 1);
+	}
+	brt_sqlite_end(st);
+	/* No account row (a tenant-form name with authentication off): no
+	 * usage to keep; account_create counts it up if one comes. */
+	if (error < 0 || !row)
+		return error;
+	if (!has_quota)
+		return brt_error_set(BRT_EIO, "sqlite: usage of account %s could not be charged", account_id);
+	return brt_error_set(BRT_EDENIED,
+			     "quota exceeded for account %s: limit %" PRId64 " bytes, used %" PRId64
+			     " bytes, %" PRId64 " more needed",
+			     account_id, quota, used, bytes);
+}
+
+int brt_sqlite_manifest_find(sqlite_conn *c, int64_t manifest_id, brt_sqlite_manifest_row *out,
+			     int *found_out)
+{
+	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_MANIFEST_ROW];
+	int error;
+
+	if ((error = brt_sqlite_bind(c, st, "i", manifest_id)) == 0 &&
+	    (error = brt_sqlite_step(c, st, found_out)) == 0 && *found_out) {
+		out->repository_id = sqlite3_column_int64(st, 0);
+		out->size = (uint64_t)sqlite3_column_int64(st, 3);
+		if ((error = brt_sqlite_column_copy_text(c, st, 1, out->account_id,
+							 sizeof(out->account_id))) == 0 &&
+		    (error = brt_sqlite_column_copy_text(c, st, 2, out->digest, sizeof(out->digest))) == 0)
+			error = brt_sqlite_column_copy_text(c, st, 4, out->repo, sizeof(out->repo));
+	}
+	brt_sqlite_end(st);
+	return error;
+}
+
+int brt_sqlite_manifest_drop(sqlite_conn *c, int64_t manifest_id, const brt_sqlite_manifest_row *row,
+			     int64_t queued_at)
+{
+	int error;
+
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_CHILDREN], "iti", manifest_id,
+				     row->account_id, queued_at)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_CHILDREN)) < 0 ||
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_REFERRERS], "iti", row->repository_id,
+				     row->digest, queued_at)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_REFERRERS)) < 0 ||
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_MANIFEST_LINKS], "iti", manifest_id,
+				     row->account_id, queued_at)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_MANIFEST_LINKS)) < 0 ||
+	    (error = exec_i(c, BRT_SQL_MANIFEST_DELETE, manifest_id)) < 0 ||
+	    (error = exec_i(c, BRT_SQL_GC_MANIFEST_UNQUEUE, manifest_id)) < 0)
+		return error;
+	return brt_sqlite_usage_charge(c, row->account_id, -(int64_t)row->size, queued_at);
+}
+
+/* The collector's own clock for what it queues: one level's removal makes
+ * the next level due at once (the grace was served by the first level;
+ * links still get their touch check). */
+static int64_t cascade_time(const brt_gc_params *p)
+{
+	return p->now - p->grace_ms;
+}
+
+static int report(const brt_gc_params *p, const char *kind, const char *repo, const char *name, uint64_t size)
+{
+	brt_gc_item item = {kind, repo, name, size, NULL};
+
+	return p->cb ? p->cb(&item, p->payload) : 0;
+}
+
+int brt_sqlite_gc_manifest_remove(sqlite_conn *c, int64_t manifest_id, const brt_gc_params *params,
+				  brt_gc_counts *counts, int *removed_out)
+{
+	brt_sqlite_manifest_row row;
+	int found = 0, held = 0, error;
+
+	*removed_out = 0;
+	if ((error = brt_sqlite_manifest_find(c, manifest_id, &row, &found)) < 0)
+		return error;
+	if (found &&
+	    (error = brt_sqlite_exists(c, BRT_SQL_GC_MANIFEST_HELD, "i", manifest_id, NULL, &held)) < 0)
+		return error;
+	if (!found || held) {
+		return exec_i(c, BRT_SQL_GC_MANIFEST_UNQUEUE, manifest_id);
+	}
+	if ((error = brt_sqlite_manifest_drop(c, manifest_id, &row, cascade_time(params))) < 0)
+		return error;
+	*removed_out = 1;
+	counts->manifests++;
+	counts->manifest_bytes += row.size;
+	return report(params, "manifest", row.repo, row.digest, row.size);
+}
+
+/* One queue row, identified by a manifest id, or a repository id and a
+ * digest, or a digest. */
+typedef struct due_row {
+	int64_t id;
+	char digest[160];
+} due_row;
+
+typedef enum gc_level { LEVEL_MANIFEST, LEVEL_LINK, LEVEL_BLOB } gc_level;
+
+typedef struct collect_ctx {
+	const brt_gc_params *params;
+	brt_gc_counts *counts;
+	const due_row *row;
+	gc_level level;
+} collect_ctx;
+
+/* Whether the queue row is still there and due (a refreshed row is not). */
+static int still_due(sqlite_conn *c, const collect_ctx *x, int *due_out)
+{
+	static const enum brt_sql_stmt which[] = {BRT_SQL_GC_MANIFEST_QUEUED, BRT_SQL_GC_LINK_QUEUED,
+						  BRT_SQL_GC_BLOB_QUEUED};
+	sqlite3_stmt *st = c->stmt[which[x->level]];
+	int error, row = 0;
+
+	*due_out = 0;
+	if (x->level == LEVEL_MANIFEST)
+		error = brt_sqlite_bind(c, st, "i", x->row->id);
+	else if (x->level == LEVEL_LINK)
+		error = brt_sqlite_bind(c, st, "it", x->row->id, x->row->digest);
+	else
+		error = brt_sqlite_bind(c, st, "t", x->row->digest);
+	if (error == 0 && (error = brt_sqlite_step(c, st, &row)) == 0 && row)
+		*due_out = sqlite3_column_int64(st, 0) <= x->params->now - x->params->grace_ms;
+	brt_sqlite_end(st);
+	return error;
+}
+
+/* A link goes when no manifest lists it and nobody touched it within the
+ * grace period; the account's count of the blob drops, and with the last
+ * link of the account the blob's bytes go back to it. */
+static int collect_link(sqlite_conn *c, const collect_ctx *x)
+{
+	const brt_gc_params *p = x->params;
+	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_LINK_ROW];
+	char account[BRT_ACCOUNT_ID_LEN + 1], repo[BRT_NAME_MAX + 1];
+	int64_t touched = 0, nlinks = 1, size = 0;
+	int error, row = 0, listed = 0;
+
+	if ((error = brt_sqlite_bind(c, st, "it", x->row->id, x->row->digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		touched = sqlite3_column_int64(st, 0);
+		listed = sqlite3_column_int(st, 3);
+		if ((error = brt_sqlite_column_copy_text(c, st, 1, account, sizeof(account))) == 0)
+			error = brt_sqlite_column_copy_text(c, st, 2, repo, sizeof(repo));
+	}
+	brt_sqlite_end(st);
+	if (error < 0)
+		return error;
+	if (!row || listed)
+		return exec_it(c, BRT_SQL_GC_LINK_UNQUEUE, x->row->id, x->row->digest);
+	if (touched > p->now - p->grace_ms) {
+		/* Due again one grace period after the touch. */
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_LINK_REQUEUE], "iti", x->row->id,
+					     x->row->digest, touched)) < 0)
+			return error;
+		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
+	}
+	if ((error = exec_it(c, BRT_SQL_LINK_DELETE, x->row->id, x->row->digest)) < 0)
+		return error;
+	st = c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE];
+	if ((error = brt_sqlite_bind(c, st, "tt", account, x->row->digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		nlinks = sqlite3_column_int64(st, 0);
+		size = sqlite3_column_int64(st, 1);
+	}
+	brt_sqlite_end(st);
+	if (error < 0)
+		return error;
+	if (row && nlinks <= 0) {
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account,
+					     x->row->digest)) < 0 ||
+		    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0 ||
+		    (error = brt_sqlite_usage_charge(c, account, -size, p->now)) < 0)
+			return error;
+	}
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", x->row->digest,
+				     cascade_time(p))) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB)) < 0 ||
+	    (error = exec_it(c, BRT_SQL_GC_LINK_UNQUEUE, x->row->id, x->row->digest)) < 0)
+		return error;
+	x->counts->links++;
+	return report(p, "link", repo, x->row->digest, 0);
+}
+
+/* A blob row goes when no repository links it; its object is deleted
+ * through the outbox, after the read grace. */
+static int collect_blob(sqlite_conn *c, const collect_ctx *x)
+{
+	const brt_gc_params *p = x->params;
+	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_BLOB_ROW];
+	char key[KEY_MAX];
+	int64_t size = 0;
+	int error, row = 0, linked = 0;
+
+	if ((error = brt_sqlite_bind(c, st, "t", x->row->digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		size = sqlite3_column_int64(st, 0);
+		linked = sqlite3_column_int(st, 2);
+		error = brt_sqlite_column_copy_text(c, st, 1, key, sizeof(key));
+	}
+	brt_sqlite_end(st);
+	if (error < 0)
+		return error;
+	if (!row || linked)
+		return exec_t(c, BRT_SQL_GC_BLOB_UNQUEUE, x->row->digest);
+	if ((error = exec_t(c, BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE, x->row->digest)) < 0 ||
+	    (error = exec_t(c, BRT_SQL_GC_BLOB_DELETE, x->row->digest)) < 0 ||
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_OUTBOX_ADD], "tii", key, size,
+				     p->now + p->read_grace_ms)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_GC_OUTBOX_ADD)) < 0 ||
+	    (error = exec_t(c, BRT_SQL_GC_BLOB_UNQUEUE, x->row->digest)) < 0)
+		return error;
+	x->counts->blobs++;
+	x->counts->blob_bytes += (uint64_t)size;
+	return report(p, "blob", NULL, x->row->digest, (uint64_t)size);
+}
+
+static int tx_collect_row(sqlite_conn *c, void *ctx)
+{
+	collect_ctx *x = ctx;
+	int due, removed, error;
+
+	if ((error = still_due(c, x, &due)) < 0 || !due)
+		return error;
+	if (x->level == LEVEL_MANIFEST)
+		return brt_sqlite_gc_manifest_remove(c, x->row->id, x->params, x->counts, &removed);
+	return x->level == LEVEL_LINK ? collect_link(c, x) : collect_blob(c, x);
+}
+
+/* Up to `limit` due rows of one level. */
+static int due_rows(sqlite_conn *c, const brt_gc_params *p, gc_level level, due_row *rows, size_t limit,
+		    size_t *count_out)
+{
+	static const enum brt_sql_stmt which[] = {BRT_SQL_GC_MANIFEST_DUE, BRT_SQL_GC_LINK_DUE,
+						  BRT_SQL_GC_BLOB_DUE};
+	sqlite3_stmt *st = c->stmt[which[level]];
+	int64_t due_before = p->now - p->grace_ms;
+	int error, row;
+
+	*count_out = 0;
+	if (level == LEVEL_BLOB)
+		error = brt_sqlite_bind(c, st, "ii", due_before, (int64_t)limit);
+	else
+		error = brt_sqlite_bind(c, st, "iti", due_before, p->account_id, (int64_t)limit);
+	while (error == 0 && (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		due_row *r = &rows[(*count_out)++];
+
+		r->id = 0;
+		r->digest[0] = '\0';
+		if (level == LEVEL_MANIFEST)
+			r->id = sqlite3_column_int64(st, 0);
+		else if (level == LEVEL_LINK) {
+			r->id = sqlite3_column_int64(st, 0);
+			error = brt_sqlite_column_copy_text(c, st, 1, r->digest, sizeof(r->digest));
+		} else
+			error = brt_sqlite_column_copy_text(c, st, 0, r->digest, sizeof(r->digest));
+	}
+	brt_sqlite_end(st);
+	return error;
+}
+
+typedef struct collect_run {
+	brt_meta *m;
+	const brt_gc_params *params;
+	brt_gc_counts *counts;
+} collect_run;
+
+/* Every level in turn, again while a level found work (a removal makes
+ * the next level due), until nothing is due or the batch is spent.
+ * Inside a dry run's transaction (`in_tx`), rows are taken on `c`
+ * directly; otherwise each is a transaction of its own. */
+static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
+{
+	const brt_gc_params *p = run->params;
+	due_row rows[DUE_CHUNK];
+	size_t done = 0, count, i;
+	int error = 0, progress = 1;
+
+	while (progress && error == 0) {
+		progress = 0;
+		for (gc_level level = LEVEL_MANIFEST; level <= LEVEL_BLOB && error == 0; level++) {
+			size_t want = DUE_CHUNK;
+
+			if (p->batch > 0) {
+				if (done >= p->batch) {
+					run->counts->more = 1;
+					return 0;
+				}
+				if (p->batch - done < want)
+					want = p->batch - done;
+			}
+			if ((error = due_rows(c, p, level, rows, want, &count)) < 0)
+				break;
+			for (i = 0; i < count && error == 0; i++) {
+				collect_ctx x = {p, run->counts, &rows[i], level};
+
+				error = in_tx ? tx_collect_row(c, &x)
+					      : brt_sqlite_run_write(run->m, tx_collect_row, &x);
+			}
+			done += count;
+			progress |= count > 0;
+		}
+	}
+	return error;
+}
+
+static int tx_collect_dry(sqlite_conn *c, void *ctx)
+{
+	return collect(c, ctx, 1);
+}
+
+static int meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
+{
+	collect_run run = {m, params, out};
+	sqlite_conn *c;
+	int error;
+
+	if (params->dry_run)
+		return brt_sqlite_run_dry(m, tx_collect_dry, &run);
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	return collect(c, &run, 0);
+}
+
+typedef struct outbox_row {
+	char key[KEY_MAX];
+	uint64_t size;
+} outbox_row;
+
+static int meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload)
+{
+	outbox_row rows[DUE_CHUNK];
+	sqlite_conn *c;
+	sqlite3_stmt *st;
+	size_t count = 0, i;
+	int error, row;
+
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	if (limit == 0 || limit > DUE_CHUNK)
+		limit = DUE_CHUNK;
+	st = c->stmt[BRT_SQL_GC_OUTBOX_DUE];
+	error = brt_sqlite_bind(c, st, "ii", now, (int64_t)limit);
+	while (error == 0 && count < limit && (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		rows[count].size = (uint64_t)sqlite3_column_int64(st, 1);
+		error = brt_sqlite_column_copy_text(c, st, 0, rows[count].key, sizeof(rows[count].key));
+		count++;
+	}
+	brt_sqlite_end(st);
+	for (i = 0; i < count && error == 0; i++)
+		error = cb(rows[i].key, rows[i].size, payload);
+	return error;
+}
+
+static int tx_outbox_done(sqlite_conn *c, void *ctx)
+{
+	return exec_t(c, BRT_SQL_GC_OUTBOX_DONE, ctx);
+}
+
+static int meta_gc_outbox_done(brt_meta *m, const char *storage_key)
+{
+	return brt_sqlite_run_write(m, tx_outbox_done, (void *)storage_key);
+}
+
+static int meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_out)
+{
+	sqlite_conn *c;
+	int error;
+
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	return brt_sqlite_exists(c, BRT_SQL_GC_KEY_KNOWN, "t", 0, storage_key, known_out);
+}
+
+static int meta_quota_get(brt_meta *m, brt_usage *out, const char *account_id)
+{
+	sqlite_conn *c;
+	sqlite3_stmt *st = NULL;
+	int error, row = 0;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	st = c->stmt[BRT_SQL_USAGE_QUOTA];
+	if ((error = brt_sqlite_bind(c, st, "t", account_id)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		out->has_quota = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		out->quota_bytes = (uint64_t)sqlite3_column_int64(st, 0);
+		out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+		snprintf(out->account_id, sizeof(out->account_id), "%s", account_id);
+	}
+	brt_sqlite_end(st);
+	if (error == 0 && !row)
+		error = brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
+	return error;
+}
+
+static int usage_from_row(sqlite_conn *c, sqlite3_stmt *st, void *out)
+{
+	brt_usage *u = out;
+
+	memset(u, 0, sizeof(*u));
+	u->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	u->has_quota = sqlite3_column_type(st, 2) != SQLITE_NULL;
+	u->quota_bytes = (uint64_t)sqlite3_column_int64(st, 2);
+	u->blobs = (uint64_t)sqlite3_column_int64(st, 3);
+	u->blob_bytes = (uint64_t)sqlite3_column_int64(st, 4);
+	u->manifests = (uint64_t)sqlite3_column_int64(st, 5);
+	u->manifest_bytes = (uint64_t)sqlite3_column_int64(st, 6);
+	u->repositories = (uint64_t)sqlite3_column_int64(st, 7);
+	return brt_sqlite_column_copy_text(c, st, 0, u->account_id, sizeof(u->account_id));
+}
+
+typedef struct usage_list_ctx {
+	brt_meta_usage_cb cb;
+	void *payload;
+} usage_list_ctx;
+
+static int usage_row_cb(const void *row, void *payload)
+{
+	usage_list_ctx *x = payload;
+
+	return x->cb(row, x->payload);
+}
+
+static int usage_rows(brt_meta *m, const char *account_id, brt_meta_usage_cb cb, void *payload)
+{
+	usage_list_ctx x = {cb, payload};
+	brt_usage tmp;
+	sqlite_conn *c;
+	int error;
+
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_USAGE_LIST], "t", account_id)) < 0) {
+		brt_sqlite_end(c->stmt[BRT_SQL_USAGE_LIST]);
+		return error;
+	}
+	return brt_sqlite_list_rows(c, BRT_SQL_USAGE_LIST, NULL, usage_from_row, &tmp, sizeof(tmp),
+				    usage_row_cb, &x);
+}
+
+static int usage_copy(const brt_usage *u, void *payload)
+{
+	brt_usage *out = payload;
+
+	*out = *u;
+	out->account_id[BRT_ACCOUNT_ID_LEN] = '\0';
+	return 1; /* one row is all */
+}
+
+static int meta_usage_get(brt_meta *m, brt_usage *out, const char *account_id)
+{
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = usage_rows(m, account_id, usage_copy, out)) < 0)
+		return error;
+	if (error == 0)
+		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", account_id);
+	return 0;
+}
+
+static int meta_usage_list(brt_meta *m, brt_meta_usage_cb cb, void *payload)
+{
+	return usage_rows(m, NULL, cb, payload);
+}
+
+typedef struct quota_args {
+	const char *account_id;
+	int64_t quota;
+} quota_args;
+
+static int tx_quota_set(sqlite_conn *c, void *ctx)
+{
+	const quota_args *a = ctx;
+	sqlite3_stmt *st = c->stmt[BRT_SQL_QUOTA_SET];
+	int error;
+
+	if ((error = brt_sqlite_bind(c, st, "t", a->account_id)) < 0)
+		return error;
+	if (a->quota < 0)
+		sqlite3_bind_null(st, 2);
+	else
+		sqlite3_bind_int64(st, 2, a->quota);
+	if ((error = brt_sqlite_run(c, BRT_SQL_QUOTA_SET)) < 0)
+		return error;
+	return sqlite3_changes(c->db) > 0 ? 0
+					  : brt_error_set(BRT_ENOTFOUND, "account %s unknown", a->account_id);
+}
+
+static int meta_quota_set(brt_meta *m, const char *account_id, int64_t quota_bytes)
+{
+	quota_args a = {account_id, quota_bytes};
+
+	return brt_sqlite_run_write(m, tx_quota_set, &a);
+}
 
 void brt_sqlite_gc_slots(brt_meta *m)
 {
-	(void)m;
+	m->gc_collect = meta_gc_collect;
+	m->gc_outbox_list = meta_gc_outbox_list;
+	m->gc_outbox_done = meta_gc_outbox_done;
+	m->storage_key_known = meta_storage_key_known;
+	m->quota_get = meta_quota_get;
+	m->usage_get = meta_usage_get;
+	m->usage_list = meta_usage_list;
+	m->quota_set = meta_quota_set;
 }

@@ -166,7 +166,26 @@ int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account
  * transaction. --- */
 
 /* Queue manifest `manifest_id` for review (it lost a tag or a parent). */
-int brt_sqlite_gc_queue_manifest(sqlite_conn *c, int64_t manifest_id, const char *account_id, int64_t now);
+int brt_sqlite_gc_queue_manifest(sqlite_conn *c, int64_t manifest_id, int64_t now);
+
+/* What a manifest row says, for the collector and deletes. */
+typedef struct brt_sqlite_manifest_row {
+	int64_t repository_id;
+	char account_id[BRT_ACCOUNT_ID_LEN + 1];
+	char digest[160];
+	char repo[BRT_NAME_MAX + 1];
+	uint64_t size;
+} brt_sqlite_manifest_row;
+
+/* The manifest's row; *found_out = 0 if there is none. */
+int brt_sqlite_manifest_find(sqlite_conn *c, int64_t manifest_id, brt_sqlite_manifest_row *out,
+			     int *found_out);
+
+/* Delete manifest `manifest_id` (`row` is what it was; its tags cascade),
+ * queueing its children, referrers and links at `queued_at` and giving
+ * its bytes back to its account.  The caller checked that it may go. */
+int brt_sqlite_manifest_drop(sqlite_conn *c, int64_t manifest_id, const brt_sqlite_manifest_row *row,
+			     int64_t queued_at);
 
 /* Delete tag `tag` of repository `repo_id` and queue the manifest it
  * pointed at; *removed_out = 0 if there was no such tag. */

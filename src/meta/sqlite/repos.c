@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/dynbuf.h"
 #include "common/error.h"
 
@@ -242,6 +243,7 @@ static int blob_row(brt_meta *m, brt_blob_info *out, brt_pool *pool, enum brt_sq
 	if ((error = brt_sqlite_column_pool_text(c, st, 1, pool, &out->storage_key)) < 0)
 		goto done;
 	out->size = (uint64_t)size;
+	out->touched_at = sqlite3_column_int64(st, 2);
 done:
 	brt_sqlite_end(st);
 	return error;
@@ -259,6 +261,96 @@ static int meta_account_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool
 	return blob_row(m, out, pool, BRT_SQL_ACCOUNT_BLOB_GET, account_id, digest);
 }
 
+/* Inside blob_link's transaction: make sure the digest has a blob row.
+ * The object handed in is recorded if there is none (or if the recorded
+ * copy is marked damaged: the verified new copy replaces it); a copy that
+ * is not recorded is a duplicate and goes to the outbox.  Without an
+ * object (a mount), the blob row must be there. */
+static int blob_record(sqlite_conn *c, const brt_blob_link *a)
+{
+	sqlite3_stmt *st = c->stmt[BRT_SQL_BLOB_STATE];
+	char stored[192];
+	int error, row = 0, damaged = 0;
+	const char *unused = NULL;
+
+	if ((error = brt_sqlite_bind(c, st, "t", a->digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		damaged = sqlite3_column_int(st, 1);
+		error = brt_sqlite_column_copy_text(c, st, 0, stored, sizeof(stored));
+	}
+	brt_sqlite_end(st);
+	if (error < 0)
+		return error;
+	if (!a->storage_key) {
+		if (!row || damaged)
+			return brt_error_set(BRT_ENOTFOUND, "blob %s unknown", a->digest);
+		return 0;
+	}
+	if (!row) {
+		st = c->stmt[BRT_SQL_BLOB_INSERT];
+		if ((error = brt_sqlite_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0)
+			return error;
+		return brt_sqlite_run(c, BRT_SQL_BLOB_INSERT);
+	}
+	if (damaged) {
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_BLOB_REPLACE], "tt", a->digest,
+					     a->storage_key)) < 0 ||
+		    (error = brt_sqlite_run(c, BRT_SQL_BLOB_REPLACE)) < 0)
+			return error;
+		unused = stored;
+	} else {
+		unused = a->storage_key;
+	}
+	if (strcmp(stored, a->storage_key) == 0)
+		return 0;
+	/* Nobody has read the unused copy through a row: no read grace. */
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_OUTBOX_ADD], "tui", unused, a->size, a->now)) < 0)
+		return error;
+	return brt_sqlite_run(c, BRT_SQL_GC_OUTBOX_ADD);
+}
+
+/* Inside a write transaction: one more link of the account to the blob;
+ * its first one charges the blob's size to the account (BRT_EDENIED over
+ * the quota). */
+static int account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now)
+{
+	sqlite3_stmt *st = c->stmt[BRT_SQL_ACCOUNT_BLOB_ADD];
+	int64_t nlinks = 0, size = 0;
+	int error, row = 0;
+
+	if ((error = brt_sqlite_bind(c, st, "tt", account, digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		nlinks = sqlite3_column_int64(st, 0);
+		size = sqlite3_column_int64(st, 1);
+	}
+	brt_sqlite_end(st);
+	if (error < 0 || nlinks != 1)
+		return error;
+	return brt_sqlite_usage_charge(c, account, size, now);
+}
+
+/* Inside a write transaction: one link fewer; the last one gives the
+ * blob's size back to the account. */
+static int account_blob_release(sqlite_conn *c, const char *account, const char *digest, int64_t now)
+{
+	sqlite3_stmt *st = c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE];
+	int64_t nlinks = 1, size = 0;
+	int error, row = 0;
+
+	if ((error = brt_sqlite_bind(c, st, "tt", account, digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		nlinks = sqlite3_column_int64(st, 0);
+		size = sqlite3_column_int64(st, 1);
+	}
+	brt_sqlite_end(st);
+	if (error < 0 || !row || nlinks > 0)
+		return error;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account, digest)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0)
+		return error;
+	return brt_sqlite_usage_charge(c, account, -size, now);
+}
+
 static int tx_blob_link(sqlite_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
@@ -267,32 +359,29 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 	int error;
 	int inserted;
 
-	if ((error = account_check(a->account_id)) < 0)
-		goto done;
-	st = c->stmt[BRT_SQL_BLOB_INSERT];
-	if ((error = brt_sqlite_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0 ||
-	    (error = brt_sqlite_step(c, st, &inserted)) < 0)
-		goto done;
-	brt_sqlite_end(st);
-	st = NULL;
-	if ((error = brt_sqlite_repo_ensure(c, a->repo, a->account_id, a->now, &repo_id)) < 0)
+	if ((error = account_check(a->account_id)) < 0 || (error = blob_record(c, a)) < 0 ||
+	    (error = brt_sqlite_repo_ensure(c, a->repo, a->account_id, a->now, &repo_id)) < 0)
 		goto done;
 	st = c->stmt[BRT_SQL_LINK_INSERT];
 	if ((error = brt_sqlite_bind(c, st, "itti", repo_id, a->digest, a->account_id, a->now)) < 0 ||
 	    (error = brt_sqlite_step(c, st, &inserted)) < 0)
 		goto done;
 	brt_sqlite_end(st);
-	/* A new link counts once more towards the account's use of the blob;
-	 * linking again is a sign of a manifest PUT to come: keep it fresh. */
+	st = NULL;
+	/* A new link counts once more towards the account's use of the blob,
+	 * and is reviewed after the grace period (a blob no manifest lists
+	 * by then goes); linking again is a sign of a manifest PUT to come:
+	 * keep it fresh. */
 	if (inserted) {
-		st = c->stmt[BRT_SQL_ACCOUNT_BLOB_ADD];
-		error = brt_sqlite_bind(c, st, "tt", a->account_id, a->digest);
-	} else {
-		st = c->stmt[BRT_SQL_LINK_TOUCH];
-		error = brt_sqlite_bind(c, st, "iti", repo_id, a->digest, a->now);
+		if ((error = account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
+		    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_LINK], "itti", repo_id, a->digest,
+					     a->account_id, a->now)) < 0)
+			goto done;
+		error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_LINK);
+	} else if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_TOUCH], "iti", repo_id, a->digest,
+					    a->now)) == 0) {
+		error = brt_sqlite_run(c, BRT_SQL_LINK_TOUCH);
 	}
-	if (error == 0)
-		error = brt_sqlite_step(c, st, &inserted);
 done:
 	brt_sqlite_end(st);
 	return error;
@@ -321,13 +410,10 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 	 * rows go with the link (ON DELETE CASCADE). */
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE], "tt", a->account_id,
-				     a->digest)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_RELEASE)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", a->account_id,
-				     a->digest)) < 0)
+	    (error = account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
+	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", a->digest, a->now)) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE);
+	return brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB);
 }
 
 static int meta_blob_unlink(brt_meta *m, const brt_blob_link *link)
@@ -387,6 +473,8 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	manifest_id = sqlite3_column_int64(st, 0);
 	brt_sqlite_end(st);
 	st = NULL;
+	if ((error = brt_sqlite_usage_charge(c, account, (int64_t)put->size, put->now)) < 0)
+		goto done;
 	/* ON CONFLICT DO NOTHING: a digest listed twice is stored once. */
 	for (i = 0; i < put->blob_count; i++) {
 		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_BLOB_INSERT], "iit", manifest_id,
@@ -416,14 +504,26 @@ done:
 }
 
 /* Inside manifest_put's transaction: point the tag at the manifest, as
- * `tag_expected` allows (see meta.h). */
+ * `tag_expected` allows (see meta.h), unless a policy makes it immutable;
+ * the manifest it leaves is queued for review. */
 static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, int64_t manifest_id)
 {
 	enum brt_sql_stmt id = !put->tag_expected     ? BRT_SQL_TAG_UPSERT
 			       : put->tag_expected[0] ? BRT_SQL_TAG_MOVE_FROM
 						      : BRT_SQL_TAG_INSERT_NEW;
-	int error;
+	sqlite3_stmt *st = c->stmt[BRT_SQL_TAG_TARGET];
+	int64_t old_id = 0;
+	int error, row = 0;
 
+	if ((error = brt_sqlite_bind(c, st, "it", repo_id, put->tag)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row)
+		old_id = sqlite3_column_int64(st, 0);
+	brt_sqlite_end(st);
+	if (error < 0)
+		return error;
+	if (row && old_id != manifest_id &&
+	    (error = brt_sqlite_tag_guard(c, put->account_id, put->repo, put->tag, BRT_EIMMUTABLE)) < 0)
+		return error;
 	if (id == BRT_SQL_TAG_MOVE_FROM)
 		error = brt_sqlite_bind(c, c->stmt[id], "itiit", repo_id, put->tag, manifest_id, put->now,
 					put->tag_expected);
@@ -434,7 +534,7 @@ static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
 	if (id != BRT_SQL_TAG_UPSERT && sqlite3_changes(c->db) == 0)
 		return brt_error_set(BRT_ECONFLICT, "tag %s in %s is not %s", put->tag, put->repo,
 				     put->tag_expected[0] ? put->tag_expected : "new");
-	return 0;
+	return row && old_id != manifest_id ? brt_sqlite_gc_queue_manifest(c, old_id, put->now) : 0;
 }
 
 /* A failure anywhere rolls back everything, including a repository this
@@ -452,10 +552,17 @@ static int tx_manifest_put(sqlite_conn *c, void *ctx)
 	    (error = manifest_find(c, repo_id, put->digest, &manifest_id, NULL, &found)) < 0)
 		return error;
 	/* Same digest, same bytes: the stored manifest and its references
-	 * stand, only the tag moves. */
+	 * stand, only the tag moves.  Pushed again by digest, it is wanted:
+	 * a review it awaited (it lost its tag or its index) is called off. */
 	if (!found && (error = manifest_insert(c, put, repo_id, put->account_id, &manifest_id)) < 0)
 		return error;
-	return put->tag ? tag_set(c, put, repo_id, manifest_id) : 0;
+	if (put->tag)
+		return tag_set(c, put, repo_id, manifest_id);
+	if (!found)
+		return 0;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_MANIFEST_UNQUEUE], "i", manifest_id)) < 0)
+		return error;
+	return brt_sqlite_run(c, BRT_SQL_GC_MANIFEST_UNQUEUE);
 }
 
 static int meta_manifest_put(brt_meta *m, const brt_manifest_put *put)
@@ -516,6 +623,7 @@ typedef struct manifest_delete_args {
 static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 {
 	const manifest_delete_args *a = ctx;
+	brt_sqlite_manifest_row row;
 	int64_t repo_id;
 	int64_t manifest_id;
 	int found;
@@ -531,9 +639,10 @@ static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 	if (found)
 		return brt_error_set(BRT_ECONFLICT, "manifest %s is listed by an index of %s", a->digest,
 				     a->repo);
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_DELETE], "i", manifest_id)) < 0)
+	if ((error = brt_sqlite_manifest_find(c, manifest_id, &row, &found)) < 0 ||
+	    (error = brt_sqlite_manifest_tags_guard(c, row.account_id, a->repo, manifest_id)) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_MANIFEST_DELETE);
+	return brt_sqlite_manifest_drop(c, manifest_id, &row, brt_now_ms());
 }
 
 static int meta_manifest_delete(brt_meta *m, const char *repo, const char *digest)
@@ -551,14 +660,18 @@ typedef struct tag_delete_args {
 static int tx_tag_delete(sqlite_conn *c, void *ctx)
 {
 	const tag_delete_args *a = ctx;
-	int error;
+	char account[BRT_ACCOUNT_ID_LEN + 1];
+	int64_t repo_id;
+	int error, removed = 0;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_TAG_DELETE], "tt", a->repo, a->tag)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_TAG_DELETE)) < 0)
-		return error;
-	if (sqlite3_changes(c->db) == 0)
+	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) == BRT_ENOTFOUND)
 		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
-	return 0;
+	if (error < 0 ||
+	    (error = brt_sqlite_tag_guard(c, brt_meta_repo_account(account, a->repo), a->repo, a->tag,
+					  BRT_EDENIED)) < 0 ||
+	    (error = brt_sqlite_tag_remove(c, repo_id, a->tag, brt_now_ms(), &removed)) < 0)
+		return error;
+	return removed ? 0 : brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
 }
 
 static int meta_tag_delete(brt_meta *m, const char *repo, const char *tag)
@@ -718,6 +831,35 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 	return names_list(c, st, limit, prefix, cb, payload, more_out);
 }
 
+static int tx_blob_touch(sqlite_conn *c, void *ctx)
+{
+	const brt_blob_link *a = ctx;
+	int64_t repo_id;
+	int error, found = 0;
+
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_BLOB_TOUCH], "tti", a->repo, a->digest, a->now)) <
+		    0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_BLOB_TOUCH)) < 0 || sqlite3_changes(c->db) > 0)
+		return error;
+	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) < 0 ||
+	    (error = brt_sqlite_exists(c, BRT_SQL_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
+		return error == BRT_ENOTFOUND
+			       ? brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", a->digest, a->repo)
+			       : error;
+	return found ? 0 : brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", a->digest, a->repo);
+}
+
+static int meta_blob_touch(brt_meta *m, const char *repo, const char *digest, int64_t now)
+{
+	brt_blob_link args;
+
+	memset(&args, 0, sizeof(args));
+	args.repo = repo;
+	args.digest = digest;
+	args.now = now;
+	return brt_sqlite_run_write(m, tx_blob_touch, &args);
+}
+
 static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
@@ -817,4 +959,5 @@ void brt_sqlite_repos_slots(brt_meta *m)
 	m->blob_walk = meta_blob_walk;
 	m->manifest_walk = meta_manifest_walk;
 	m->blob_mark_damaged = meta_blob_mark_damaged;
+	m->blob_touch = meta_blob_touch;
 }

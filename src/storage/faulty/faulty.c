@@ -655,6 +655,16 @@ static int faulty_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t si
 	return fs->inner->list(fs->inner, cb, payload);
 }
 
+static int faulty_list_dated(brt_blobstore *bs, brt_object_list_cb cb, void *payload)
+{
+	faulty_store *fs = (faulty_store *)bs;
+	fault_decision d = decide(fs, BRT_FAULT_LIST, 0);
+
+	if (d.fail)
+		return inject(&d, "list", "blobs");
+	return fs->inner->list_dated(fs->inner, cb, payload);
+}
+
 static int faulty_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *payload)
 {
 	faulty_store *fs = (faulty_store *)bs;
@@ -717,6 +727,7 @@ int brt_blobstore_faulty_wrap(brt_blobstore **out, brt_blobstore *inner, const b
 	/* Optional slots stay unsupported where the inner store lacks them. */
 	fs->base.upload_list = inner->upload_list ? faulty_upload_list : NULL;
 	fs->base.upload_prune = inner->upload_prune ? faulty_upload_prune : NULL;
+	fs->base.list_dated = inner->list_dated ? faulty_list_dated : NULL;
 	set_open_fd_slot(fs);
 	*out = &fs->base;
 	return 0;

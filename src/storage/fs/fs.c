@@ -100,8 +100,9 @@ static int is_key_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* Keys are relative paths of [a-z0-9]+ components joined by single '/'.
- * Excluding '.' rules out "..", "." and hidden temp names outright. */
+/* Keys are relative paths of [a-z0-9.]+ components joined by single '/',
+ * where no component starts with '.': that rules out "..", "." and the
+ * hidden temporary names outright. */
 static int check_key(const char *key)
 {
 	size_t len = 0;
@@ -117,11 +118,12 @@ static int check_key(const char *key)
 				return brt_error_set(BRT_EINVALID,
 						     "blob store: key has an empty path component");
 			at_component_start = 1;
-		} else if (is_key_char(key[len])) {
+		} else if (is_key_char(key[len]) || (key[len] == '.' && !at_component_start)) {
 			at_component_start = 0;
 		} else {
 			return brt_error_set(BRT_EINVALID,
-					     "blob store: key has a character outside [a-z0-9/]");
+					     "blob store: key has a character outside [a-z0-9./] or a"
+					     " component starting with '.'");
 		}
 	}
 	if (at_component_start)
@@ -1112,9 +1114,10 @@ static int fs_copy(brt_blobstore *bs, const char *from, const char *to)
 }
 
 /* Walk the directory `dir_fd` (owned: closed here) whose key prefix is
- * key[0..key_len). */
-static int list_dir(int dir_fd, char *key, size_t key_len, int depth,
-		    int (*cb)(const char *key, uint64_t size, void *payload), void *payload)
+ * key[0..key_len), calling `cb` with each object's size and its last
+ * change (ctime: publishing an object renames or links it, which sets
+ * it, whatever the age of the data). */
+static int list_dir(int dir_fd, char *key, size_t key_len, int depth, brt_object_list_cb cb, void *payload)
 {
 	DIR *dir = fdopendir(dir_fd);
 	struct dirent *entry;
@@ -1140,7 +1143,8 @@ static int list_dir(int dir_fd, char *key, size_t key_len, int depth,
 		 * "..", and anything temporary or foreign. */
 		name_len = strlen(entry->d_name);
 		for (i = 0; i < name_len; i++)
-			valid = valid && is_key_char(entry->d_name[i]);
+			valid = valid &&
+				(is_key_char(entry->d_name[i]) || (i > 0 && entry->d_name[i] == '.'));
 		if (!valid || name_len == 0)
 			continue;
 		if (key_len > 0)
@@ -1158,7 +1162,9 @@ static int list_dir(int dir_fd, char *key, size_t key_len, int depth,
 			break;
 		}
 		if (S_ISREG(st.st_mode)) {
-			if ((error = cb(key, (uint64_t)st.st_size, payload)) != 0)
+			int64_t changed = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+
+			if ((error = cb(key, (uint64_t)st.st_size, changed, payload)) != 0)
 				break;
 		} else if (S_ISDIR(st.st_mode) && depth < FS_LIST_DEPTH_MAX) {
 			int sub = openat(dir_fd, entry->d_name,
@@ -1179,7 +1185,7 @@ next:
 	return error;
 }
 
-static int fs_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload)
+static int fs_list_dated(brt_blobstore *bs, brt_object_list_cb cb, void *payload)
 {
 	fs_store *fs = (fs_store *)bs;
 	char key[BRT_BLOB_KEY_MAX];
@@ -1191,6 +1197,26 @@ static int fs_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, 
 		return fs_io_error(errno, "list", "blobs");
 	key[0] = '\0';
 	return list_dir(fd, key, 0, 0, cb, payload);
+}
+
+typedef struct undated_list {
+	int (*cb)(const char *key, uint64_t size, void *payload);
+	void *payload;
+} undated_list;
+
+static int undated(const char *key, uint64_t size, int64_t changed_ms, void *payload)
+{
+	undated_list *u = payload;
+
+	(void)changed_ms;
+	return u->cb(key, size, u->payload);
+}
+
+static int fs_list(brt_blobstore *bs, int (*cb)(const char *key, uint64_t size, void *payload), void *payload)
+{
+	undated_list u = {cb, payload};
+
+	return fs_list_dated(bs, undated, &u);
 }
 
 /* Bytes and newest modification of the upload directory `fd` (owned). */
@@ -1354,6 +1380,7 @@ int brt_blobstore_fs_open(brt_blobstore **out, const char *root)
 	fs->base.remove = fs_remove;
 	fs->base.copy = fs_copy;
 	fs->base.list = fs_list;
+	fs->base.list_dated = fs_list_dated;
 	fs->base.free = fs_free;
 	fs->base.upload_list = fs_upload_list;
 	fs->base.upload_prune = fs_upload_prune;

@@ -959,7 +959,7 @@ static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 		"",           "../x",         "/abs",           "/",    "sha256/../x",
 		"sha256/./x", "SHA256/AB/CD", "sha256/ab/ABCD", "a//b", "a/",
 		".",          "..",           "sha256:abcd",    "a b",  "a\\b",
-		"a.b",        ".hidden",      "a/.tmp",         "a\nb", "caf\xc3\xa9",
+		"a/..b",      ".hidden",      "a/.tmp",         "a\nb", "caf\xc3\xa9",
 	};
 	static const char *const bad_states[] = {
 		"x",

@@ -381,7 +381,7 @@ static void test_list_skips_foreign(brt_blobstore *bs, const char *root)
 	static const char *const foreign[] = {
 		"blobs/sha256/ab/.tmp-1234",
 		"blobs/UPPER",
-		"blobs/a.b",
+		"blobs/.a.b",
 		"blobs/sha256/ab/x~",
 	};
 	suite_keyset got = {0};

@@ -1,0 +1,143 @@
+/* One garbage collection over both stores: retention policies, the
+ * metadata's review queues, the storage-delete outbox, and the scan for
+ * stored objects no row names.  The metadata decides what is garbage, one
+ * short transaction per row; this file deletes stored objects, always
+ * outside any transaction and only once their row is gone. */
+#include "maint/maint.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+
+typedef struct gc_run {
+	const brt_gc_options *opt;
+	brt_gc_result *out;
+	brt_meta *meta;
+	brt_blobstore *blobs;
+	int64_t orphan_before;
+} gc_run;
+
+static const char *verb(const brt_gc_options *opt)
+{
+	return opt->dry_run ? "would remove" : "removed";
+}
+
+static int print_item(const brt_gc_item *item, void *payload)
+{
+	const gc_run *run = payload;
+	FILE *f = run->opt->report;
+
+	if (!f)
+		return 0;
+	if (strcmp(item->kind, "tag") == 0)
+		fprintf(f, "%s tag %s:%s (%s)\n", verb(run->opt), item->repo, item->name,
+			item->why ? item->why : "retention");
+	else if (strcmp(item->kind, "link") == 0)
+		fprintf(f, "%s link %s@%s\n", verb(run->opt), item->repo, item->name);
+	else if (item->repo)
+		fprintf(f, "%s %s %s@%s %" PRIu64 " bytes\n", verb(run->opt), item->kind, item->repo,
+			item->name, item->size);
+	else
+		fprintf(f, "%s %s %s %" PRIu64 " bytes\n", verb(run->opt), item->kind, item->name,
+			item->size);
+	return 0;
+}
+
+/* Delete one stored object the outbox says is due, then its outbox row
+ * (so a crash in between only makes the next pass find it gone). */
+static int outbox_entry(const char *key, uint64_t size, void *payload)
+{
+	gc_run *run = payload;
+	int error = 0;
+
+	if (!run->opt->dry_run) {
+		error = brt_blobstore_remove(run->blobs, key);
+		if (error < 0 && error != BRT_ENOTFOUND)
+			return error;
+		if ((error = brt_meta_gc_outbox_done(run->meta, key)) < 0)
+			return error;
+	}
+	run->out->objects++;
+	run->out->object_bytes += size;
+	if (run->opt->report)
+		fprintf(run->opt->report, "%s object %s %" PRIu64 " bytes\n", verb(run->opt), key, size);
+	return 0;
+}
+
+static int drain_outbox(gc_run *run)
+{
+	unsigned long before;
+	int error;
+
+	/* A dry run lists what is due once: nothing leaves the outbox. */
+	do {
+		before = run->out->objects;
+		if ((error = brt_meta_gc_outbox_list(run->meta, brt_now_ms(), 64, outbox_entry, run)) < 0)
+			return error;
+	} while (!run->opt->dry_run && run->out->objects != before);
+	return 0;
+}
+
+static int orphan_entry(const char *key, uint64_t size, int64_t changed_ms, void *payload)
+{
+	gc_run *run = payload;
+	int known = 1, error;
+
+	/* Young objects may be between their commit and their link. */
+	if (changed_ms > run->orphan_before)
+		return 0;
+	if ((error = brt_meta_storage_key_known(run->meta, key, &known)) < 0 || known)
+		return error;
+	if (!run->opt->dry_run && (error = brt_blobstore_remove(run->blobs, key)) < 0 &&
+	    error != BRT_ENOTFOUND)
+		return error;
+	run->out->orphans++;
+	run->out->orphan_bytes += size;
+	if (run->opt->report)
+		fprintf(run->opt->report, "%s orphan %s %" PRIu64 " bytes\n", verb(run->opt), key, size);
+	return 0;
+}
+
+int brt_gc_run(brt_gc_result *out, brt_meta *meta, brt_blobstore *blobs, const brt_gc_options *opt)
+{
+	gc_run run = {opt, out, meta, blobs, opt->now - opt->grace_ms};
+	brt_gc_params p;
+	int error;
+
+	memset(&p, 0, sizeof(p));
+	p.now = opt->now;
+	p.grace_ms = opt->grace_ms;
+	p.read_grace_ms = opt->grace_ms < BRT_GC_READ_GRACE_MS ? opt->grace_ms : BRT_GC_READ_GRACE_MS;
+	p.batch = opt->batch;
+	p.account_id = opt->account_id;
+	p.dry_run = opt->dry_run;
+	p.cb = print_item;
+	p.payload = &run;
+	out->counts.more = 0;
+	if (opt->retention && (error = brt_meta_retention_apply(meta, &p, &out->counts)) < 0 &&
+	    error != BRT_EUNSUPPORTED)
+		return error;
+	if ((error = brt_meta_gc_collect(meta, &p, &out->counts)) < 0)
+		return error;
+	if ((error = drain_outbox(&run)) < 0)
+		return error;
+	if (opt->orphans && (error = brt_blobstore_list_dated(blobs, orphan_entry, &run)) < 0 &&
+	    error != BRT_EUNSUPPORTED)
+		return error;
+	return 0;
+}
+
+void brt_gc_summary(FILE *f, const brt_gc_result *r, int dry_run)
+{
+	fprintf(f,
+		"gc%s: %s %lu tags, %lu manifests (%" PRIu64 " bytes), %lu links, %lu blobs (%" PRIu64
+		" bytes), %lu objects (%" PRIu64 " bytes), %lu orphans (%" PRIu64
+		" bytes); %lu objects pending\n",
+		dry_run ? " (dry run)" : "", dry_run ? "would remove" : "removed", r->counts.tags,
+		r->counts.manifests, r->counts.manifest_bytes, r->counts.links, r->counts.blobs,
+		r->counts.blob_bytes, r->objects, r->object_bytes, r->orphans, r->orphan_bytes,
+		!dry_run && r->counts.blobs > r->objects ? r->counts.blobs - r->objects : 0);
+}

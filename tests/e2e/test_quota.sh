@@ -618,12 +618,52 @@ check_usage "push after the quota is lifted" "$A"
 # C to C/race (MODE put: sessions opened first, the 12 PUTs at once; MODE
 # post: 12 single-POST monolithic uploads at once), with a quota admitting
 # exactly 5 more.
+# race_send LIST KEY: for each line "METHOD URL FILE" of LIST, one
+# connection to berthd (all opened first), then every request sent at the
+# same moment (a barrier), FILE as the body; writes FILE.status (the HTTP
+# status, 000 on a connection error) and FILE.body.
+race_send() {
+	"$E2E_PY" - "$1" "$2" <<'PY'
+import http.client, sys, threading, urllib.parse
+jobs = [l.split() for l in open(sys.argv[1]) if l.strip()]
+key = sys.argv[2]
+conns = []
+for method, url, path in jobs:
+    u = urllib.parse.urlsplit(url)
+    assert u.hostname == "127.0.0.1"
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    c.connect()
+    conns.append((c, method, u.path + ("?" + u.query if u.query else ""), path, open(path, "rb").read()))
+barrier = threading.Barrier(len(conns))
+def run(c, method, target, path, body):
+    status, data = "000", b""
+    try:
+        barrier.wait(timeout=30)
+        c.request(method, target, body=body, headers={
+            "Authorization": "Bearer " + key,
+            "Content-Type": "application/octet-stream"})
+        r = c.getresponse()
+        status, data = str(r.status), r.read()
+    except Exception as e:
+        data = repr(e).encode()
+    with open(path + ".status", "w") as f:
+        f.write(status)
+    with open(path + ".body", "wb") as f:
+        f.write(data)
+threads = [threading.Thread(target=run, args=conn) for conn in conns]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(90)
+PY
+}
+
 S=100000
 NRACE=12
 KRACE=5
 race_round() {
 	local name=$1 mode=$2 i d url st n201=0 n403=0 nother=0 sum=0 bad403=0 msg extra
-	local -a pids=() sess=()
+	local -a sess=()
 	model "$C"
 	local base=$M_BYTES q=$((M_BYTES + KRACE * S + S / 2))
 	set_quota "$C" "$q" "$q"
@@ -639,23 +679,19 @@ race_round() {
 			[ "$REQ_STATUS" = 202 ] || fail_resp "race $name: POST $i: status $REQ_STATUS"
 		done
 	fi
-	local t0=$SECONDS
+	: >"$W/race-$name.list"
 	for i in $(seq 1 $NRACE); do
 		d=$(digest_of "$W/race-$name-$i")
 		if [ "$mode" = put ]; then
 			url=$(with_query "${sess[i]}" "digest=$d")
-			curl -s --max-time 60 -X PUT -H "Authorization: Bearer $C_KEY" \
-				-H 'Content-Type: application/octet-stream' --data-binary "@$W/race-$name-$i" \
-				-o "$W/race-$name-$i.body" -w '%{http_code}' "$url" >"$W/race-$name-$i.status" 2>/dev/null &
+			printf 'PUT %s %s\n' "$url" "$W/race-$name-$i" >>"$W/race-$name.list"
 		else
-			curl -s --max-time 60 -X POST -H "Authorization: Bearer $C_KEY" \
-				-H 'Content-Type: application/octet-stream' --data-binary "@$W/race-$name-$i" \
-				-o "$W/race-$name-$i.body" -w '%{http_code}' \
-				"$BERTH_URL/v2/$C/race/blobs/uploads/?digest=$d" >"$W/race-$name-$i.status" 2>/dev/null &
+			printf 'POST %s %s\n' "$BERTH_URL/v2/$C/race/blobs/uploads/?digest=$d" "$W/race-$name-$i" \
+				>>"$W/race-$name.list"
 		fi
-		pids+=($!)
 	done
-	for i in "${pids[@]}"; do wait "$i"; done
+	local t0=$SECONDS
+	race_send "$W/race-$name.list" "$C_KEY" || fail "race $name: the parallel sender failed"
 	local took=$((SECONDS - t0))
 	for i in $(seq 1 $NRACE); do
 		st=$(cat "$W/race-$name-$i.status" 2>/dev/null)
@@ -705,7 +741,14 @@ race_round put put
 section "concurrent monolithic POSTs cannot overshoot the quota"
 race_round post post
 
-section "A and B at the end"
-check_usage "end" "$A" "$B"
+section "usage and quotas survive a restart"
+check_usage "before restart" "$A" "$B" "$C"
+berth_restart
+check_usage "after restart" "$A" "$B" "$C"
+# C has S/2 left: a blob of S is still refused after the restart.
+use "$C"
+make_blob "$W/after" "$S" quota-after-restart
+mono_post "$C/race" "$W/after"
+expect_quota_denied "${QUOTA[$C]}"
 printf '     (%d s)\n' $((SECONDS - T_START))
 berth_done

@@ -210,7 +210,8 @@ int api_blob_delete(brt_api_request *req)
 	if ((error = parse_digest(req)) < 0 ||
 	    (error = brt_meta_blob_unlink(req->api->meta, &(brt_blob_link){.account_id = req->account,
 									   .repo = req->repo,
-									   .digest = req->digest.str})) < 0)
+									   .digest = req->digest.str,
+									   .now = brt_now_ms()})) < 0)
 		return error;
 	api_send(req, 202, api_response_empty(), 0);
 	return 0;

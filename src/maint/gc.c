@@ -103,7 +103,8 @@ static int orphan_entry(const char *key, uint64_t size, int64_t changed_ms, void
 
 int brt_gc_run(brt_gc_result *out, brt_meta *meta, brt_blobstore *blobs, const brt_gc_options *opt)
 {
-	gc_run run = {opt, out, meta, blobs, opt->now - opt->grace_ms};
+	int64_t orphan_age = opt->grace_ms > opt->orphan_min_age_ms ? opt->grace_ms : opt->orphan_min_age_ms;
+	gc_run run = {opt, out, meta, blobs, opt->now - orphan_age};
 	brt_gc_params p;
 	int error;
 

@@ -255,6 +255,7 @@ static void collect_and_log(brt_janitor *j)
 	opt.grace_ms = s->gc_grace_ms;
 	opt.batch = s->gc_batch;
 	opt.retention = 1;
+	opt.orphan_min_age_ms = BRT_GC_ORPHAN_MIN_AGE_MS;
 	for (;;) {
 		int stop;
 

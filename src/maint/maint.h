@@ -55,6 +55,9 @@ void brt_janitor_stop(brt_janitor *janitor);
  * just before may still be opening the object. */
 #define BRT_GC_READ_GRACE_MS ((int64_t)60 * 1000)
 
+/* The worker's orphan_min_age_ms (see brt_gc_options). */
+#define BRT_GC_ORPHAN_MIN_AGE_MS ((int64_t)60 * 1000)
+
 /* What one garbage collection does. */
 typedef struct brt_gc_options {
 	int64_t now;            /* ms since the epoch */
@@ -64,6 +67,11 @@ typedef struct brt_gc_options {
 	int dry_run;            /* count and report, change nothing */
 	int retention;          /* apply retention policies first */
 	int orphans;            /* scan the blob store for objects no row names */
+	/* ...older than this too, whatever the grace: the worker's floor, so
+	 * that an upload waiting that long for the database between storing
+	 * its object and linking it never loses the object to the scan (a
+	 * link waits at most the store's busy timeout, 5 s, on SQLite). */
+	int64_t orphan_min_age_ms;
 	FILE *report;           /* one line per thing removed; NULL: none */
 } brt_gc_options;
 

@@ -328,6 +328,22 @@ static void test_durations(void)
 	refused("uploads: {expire_after: 0}\n", "uploads.expire_after");
 	refused("uploads: {expire_after: 0s}\n", "uploads.expire_after");
 	refused("uploads: {expire_after: 366d}\n", "uploads.expire_after");
+
+	/* The collector: 0 turns the worker off and spares nothing. */
+	c = accepted("gc: {interval: 0s, grace: 0s, batch: 10, rate: 100}\n");
+	CHECK_EQ_INT(c.gc_interval, 0);
+	CHECK_EQ_INT(c.gc_grace, 0);
+	CHECK_EQ_INT((int)c.gc_batch, 10);
+	CHECK_EQ_INT((int)c.gc_rate, 100);
+	c = accepted("gc: {interval: 1m, grace: 2d}\n");
+	CHECK_EQ_INT(c.gc_interval, 60);
+	CHECK_EQ_INT(c.gc_grace, 2 * 86400);
+	c = accepted("log: {level: info}\n");
+	CHECK_EQ_INT(c.gc_interval, 600); /* defaults: every 10 minutes... */
+	CHECK_EQ_INT(c.gc_grace, 86400);  /* ...sparing a day */
+	refused("gc: {grace: 1w}\n", "gc.grace");
+	refused("gc: {interval: 31d}\n", "gc.interval");
+	refused("gc: {batch: 0}\n", "gc.batch");
 	refused("uploads: {expire_after: 99999999999999999999}\n", "uploads.expire_after");
 	/* days whose seconds do not fit 32 bits */
 	refused("uploads: {expire_after: 49711d}\n", "uploads.expire_after");

@@ -18,6 +18,15 @@
 #include "common/pool.h"
 #include "meta/meta.h"
 
+/* The wall clock in ms: what deletes that take no time argument use. */
+static int64_t brt_meta_test_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 #define MS_DIGEST_LEN (7 + 64)
 #define MS_MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
 #define MS_INDEX_TYPE "application/vnd.oci.image.index.v1+json"
@@ -1757,6 +1766,287 @@ static void ms_test_key_epoch(brt_meta *m)
 	CHECK(r.again == e2);
 }
 
+/* --- storage lifecycle: review queues, collection, outbox, usage --- */
+
+#define MS_ACCOUNT_D "0146e9b57080961e2c835363000000dd"
+#define MS_ACCOUNT_E "0146e9b57080961e2c835363000000ee"
+#define MS_HOUR ((int64_t)3600 * 1000)
+
+typedef struct ms_gc_log {
+	char items[64][200];
+	size_t count;
+} ms_gc_log;
+
+static int ms_gc_item_cb(const brt_gc_item *item, void *payload)
+{
+	ms_gc_log *log = payload;
+
+	if (log->count < 64)
+		snprintf(log->items[log->count++], sizeof(log->items[0]), "%s %s %s", item->kind,
+			 item->repo ? item->repo : "-", item->name);
+	return 0;
+}
+
+/* One collection at `now` with `grace_ms`; the counts it reports. */
+static brt_gc_counts ms_collect(brt_meta *m, int64_t now, int64_t grace_ms, size_t batch, int dry_run,
+				const char *account, ms_gc_log *log)
+{
+	brt_gc_params p;
+	brt_gc_counts c;
+
+	memset(&p, 0, sizeof(p));
+	memset(&c, 0, sizeof(c));
+	p.now = now;
+	p.grace_ms = grace_ms;
+	p.read_grace_ms = 0;
+	p.batch = batch;
+	p.dry_run = dry_run;
+	p.account_id = account;
+	p.cb = log ? ms_gc_item_cb : NULL;
+	p.payload = log;
+	CHECK_EQ_INT(m->gc_collect(m, &p, &c), 0);
+	return c;
+}
+
+typedef struct ms_keyset {
+	char keys[16][64];
+	size_t count;
+} ms_keyset;
+
+static int ms_outbox_cb(const char *key, uint64_t size, void *payload)
+{
+	ms_keyset *k = payload;
+
+	(void)size;
+	if (k->count < 16)
+		snprintf(k->keys[k->count++], sizeof(k->keys[0]), "%s", key);
+	return 0;
+}
+
+/* Drain the outbox as the collector does; how many keys were due. */
+static size_t ms_outbox_drain(brt_meta *m, int64_t now, ms_keyset *k)
+{
+	ms_keyset got;
+	size_t total = 0;
+
+	do {
+		memset(&got, 0, sizeof(got));
+		CHECK_EQ_INT(m->gc_outbox_list(m, now, 16, ms_outbox_cb, &got), 0);
+		for (size_t i = 0; i < got.count; i++) {
+			CHECK_EQ_INT(m->gc_outbox_done(m, got.keys[i]), 0);
+			if (k && k->count < 16)
+				snprintf(k->keys[k->count++], sizeof(k->keys[0]), "%s", got.keys[i]);
+		}
+		total += got.count;
+	} while (got.count > 0 && total < 1000);
+	return total;
+}
+
+static int ms_keyset_has(const ms_keyset *k, const char *key)
+{
+	for (size_t i = 0; i < k->count; i++)
+		if (strcmp(k->keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static uint64_t ms_used(brt_meta *m, const char *account)
+{
+	brt_usage u;
+
+	memset(&u, 0, sizeof(u));
+	CHECK_EQ_INT(m->usage_get(m, &u, account), 0);
+	return u.bytes;
+}
+
+static void ms_test_lifecycle(brt_meta *m)
+{
+	const char *ra = MS_ACCOUNT_D "/gc/a", *rb = MS_ACCOUNT_D "/gc/b", *rx = MS_ACCOUNT_E "/gc/x";
+	ms_digest base = ms_digest_of("gc-base", 0), own = ms_digest_of("gc-own", 0);
+	ms_digest other = ms_digest_of("gc-other", 0), stray = ms_digest_of("gc-stray", 0);
+	ms_digest m1 = ms_digest_of("gc-m", 1), m2 = ms_digest_of("gc-m", 2), m3 = ms_digest_of("gc-m", 3);
+	ms_digest child = ms_digest_of("gc-child", 0), index = ms_digest_of("gc-index", 0);
+	ms_digest sig = ms_digest_of("gc-sig", 0);
+	const char *l1[] = {base.s, own.s}, *l2[] = {base.s, other.s}, *l3[] = {base.s};
+	const char *children[] = {child.s};
+	brt_account acc_d = ms_account(MS_ACCOUNT_D, "gc", 1), acc_e = ms_account(MS_ACCOUNT_E, "gc2", 1);
+	int64_t t0 = brt_meta_test_now(); /* links are pushed hours before */
+	brt_gc_counts c;
+	ms_gc_log log;
+	ms_keyset out;
+	brt_usage u;
+	brt_blob_link dup;
+	uint64_t used;
+	int known;
+
+	if (!m->gc_collect || !m->usage_get || !m->quota_set) {
+		printf("meta suite: no lifecycle slots, skipped\n");
+		return;
+	}
+	CHECK_EQ_INT(m->account_create(m, &acc_d), 0);
+	CHECK_EQ_INT(m->account_create(m, &acc_e), 0);
+
+	/* Two images sharing a layer in two repositories, one by digest. */
+	CHECK_EQ_INT(ms_link(m, ra, base.s, 1000, "k/base", t0 - 10 * MS_HOUR), 0);
+	CHECK_EQ_INT(ms_link(m, ra, own.s, 200, "k/own", t0 - 10 * MS_HOUR), 0);
+	CHECK_EQ_INT(ms_link(m, rb, base.s, 1000, "k/base-dup", t0 - 10 * MS_HOUR), 0);
+	CHECK_EQ_INT(ms_link(m, rb, other.s, 300, "k/other", t0 - 10 * MS_HOUR), 0);
+	CHECK_EQ_INT(ms_put(m, ra, m1.s, "v1", l1, 2), 0);
+	CHECK_EQ_INT(ms_put(m, rb, m2.s, "v1", l2, 2), 0);
+	CHECK_EQ_INT(ms_put(m, ra, m3.s, NULL, l3, 1), 0); /* pushed by digest */
+	/* The second copy of base was a duplicate: it awaits deletion. */
+	CHECK_EQ_INT(m->storage_key_known(m, "k/base-dup", &known), 0);
+	CHECK_EQ_INT(known, 1);
+	memset(&out, 0, sizeof(out));
+	CHECK_EQ_INT((int)ms_outbox_drain(m, t0, &out), 1);
+	CHECK(ms_keyset_has(&out, "k/base-dup"));
+	CHECK_EQ_INT(m->storage_key_known(m, "k/base-dup", &known), 0);
+	CHECK_EQ_INT(known, 0);
+	CHECK_EQ_INT(m->storage_key_known(m, "k/base", &known), 0);
+	CHECK_EQ_INT(known, 1);
+	/* Mounting (no key) links what is recorded; an unknown digest is not. */
+	CHECK_EQ_INT(ms_link(m, rb, own.s, 200, NULL, t0 - 10 * MS_HOUR), 0);
+	CHECK_EQ_INT(ms_link(m, rb, stray.s, 5, NULL, t0), BRT_ENOTFOUND);
+
+	/* Usage: base, own and other once each, plus three manifests. */
+	memset(&u, 0, sizeof(u));
+	CHECK_EQ_INT(m->usage_get(m, &u, MS_ACCOUNT_D), 0);
+	CHECK_EQ_INT((int)u.blobs, 3);
+	CHECK_EQ_INT((int)u.blob_bytes, 1500);
+	CHECK_EQ_INT((int)u.manifests, 3);
+	CHECK_EQ_INT((int)u.repositories, 2);
+	CHECK_EQ_INT((int)u.bytes, (int)(u.blob_bytes + u.manifest_bytes));
+	used = u.bytes;
+
+	/* Nothing is due while everything is referenced: the links queued
+	 * at link time are dropped as listed. */
+	memset(&log, 0, sizeof(log));
+	c = ms_collect(m, t0, 0, 0, 0, NULL, &log);
+	CHECK_EQ_INT((int)(c.manifests + c.links + c.blobs), 1); /* only rb's mounted own: unlisted */
+	CHECK_EQ_INT((int)c.links, 1);
+	CHECK(log.count == 1 && strstr(log.items[0], "link") && strstr(log.items[0], own.s));
+	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_D), (int)used); /* ra still links own */
+
+	/* Deleting ra's tag: within the grace nothing goes, after it the
+	 * manifest and the link only it listed (own), not the shared base,
+	 * nor m3 pushed by digest, which lists base too. */
+	CHECK_EQ_INT(m->tag_delete(m, ra, "v1"), 0);
+	c = ms_collect(m, brt_meta_test_now(), MS_HOUR, 0, 0, NULL, NULL);
+	CHECK_EQ_INT((int)(c.manifests + c.links + c.blobs), 0);
+	memset(&log, 0, sizeof(log));
+	c = ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 0, 1, NULL, &log); /* dry run */
+	CHECK_EQ_INT((int)c.manifests, 1);
+	CHECK_EQ_INT((int)c.links, 1);
+	CHECK_EQ_INT((int)c.blobs, 1);
+	c = ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 0, 0, NULL, NULL);
+	CHECK_EQ_INT((int)c.manifests, 1);
+	CHECK_EQ_INT((int)c.links, 1);
+	CHECK_EQ_INT((int)c.blobs, 1);
+	CHECK_EQ_INT((int)c.blob_bytes, 200);
+	{
+		brt_pool pool;
+		brt_blob_info info;
+		brt_manifest man;
+
+		brt_pool_init(&pool, 1 << 16);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, ra, m1.s, 1), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, ra, m3.s, 1), 0);
+		CHECK_EQ_INT(m->blob_get(m, &info, &pool, ra, own.s), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->blob_get(m, &info, &pool, ra, base.s), 0);
+		CHECK_EQ_INT(m->blob_get(m, &info, &pool, rb, base.s), 0);
+		brt_pool_clear(&pool);
+	}
+	memset(&out, 0, sizeof(out));
+	CHECK_EQ_INT((int)ms_outbox_drain(m, t0 + 10 * MS_HOUR, &out), 1);
+	CHECK(ms_keyset_has(&out, "k/own"));
+	memset(&u, 0, sizeof(u));
+	CHECK_EQ_INT(m->usage_get(m, &u, MS_ACCOUNT_D), 0);
+	CHECK_EQ_INT((int)u.blobs, 2);
+	CHECK_EQ_INT((int)u.bytes, (int)(u.blob_bytes + u.manifest_bytes));
+
+	/* A touch keeps an unlisted link for another grace period. */
+	CHECK_EQ_INT(ms_link(m, rb, stray.s, 5, "k/stray", brt_meta_test_now()), 0);
+	CHECK_EQ_INT(m->blob_touch(m, rb, stray.s, brt_meta_test_now() + 3 * MS_HOUR), 0);
+	c = ms_collect(m, brt_meta_test_now() + 3 * MS_HOUR, MS_HOUR, 0, 0, NULL, NULL);
+	CHECK_EQ_INT((int)c.links, 0);
+	c = ms_collect(m, brt_meta_test_now() + 5 * MS_HOUR, MS_HOUR, 0, 0, NULL, NULL);
+	CHECK_EQ_INT((int)c.links, 1);
+	CHECK_EQ_INT(m->blob_touch(m, rb, stray.s, brt_meta_test_now()), BRT_ENOTFOUND);
+
+	/* An index and its child go together; a referrer goes with its
+	 * subject; a manifest pushed again by digest is wanted again. */
+	CHECK_EQ_INT(ms_put(m, rb, child.s, NULL, l3, 1), 0);
+	CHECK_EQ_INT(ms_put_full(m, rb, index.s, "multi", NULL, 0, children, 1, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(ms_put_full(m, rb, sig.s, NULL, l3, 1, NULL, 0, index.s, "sig", NULL), 0);
+	CHECK_EQ_INT(ms_put(m, rb, m2.s, "v2", l2, 2), 0);
+	CHECK_EQ_INT(m->tag_delete(m, rb, "v2"), 0);
+	CHECK_EQ_INT(ms_put(m, rb, m2.s, NULL, l2, 2), 0); /* by digest: the review is called off */
+	CHECK_EQ_INT(m->tag_delete(m, rb, "multi"), 0);
+	c = ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 0, 0, MS_ACCOUNT_E, NULL);
+	CHECK_EQ_INT((int)c.manifests, 0); /* another account's only */
+	c = ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 1, 0, NULL, NULL);
+	CHECK_EQ_INT((int)c.manifests, 1);
+	CHECK_EQ_INT(c.more, 1);
+	c = ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 0, 0, NULL, NULL);
+	CHECK_EQ_INT((int)c.manifests, 2); /* the child and the referrer */
+	{
+		brt_pool pool;
+		brt_manifest man;
+
+		brt_pool_init(&pool, 1 << 16);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, rb, index.s, 1), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, rb, child.s, 1), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, rb, sig.s, 1), BRT_ENOTFOUND);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, rb, m2.s, 1), 0);
+		CHECK_EQ_INT(m->manifest_get(m, &man, &pool, rb, "v1", 0), 0);
+		brt_pool_clear(&pool);
+	}
+
+	/* Quota: the first link of a digest and a new manifest are charged,
+	 * refused past the limit with nothing changed. */
+	used = ms_used(m, MS_ACCOUNT_D);
+	CHECK_EQ_INT(m->quota_set(m, MS_ACCOUNT_D, (int64_t)used + 100), 0);
+	CHECK_EQ_INT(m->quota_set(m, MS_ACCOUNT_NONE, 5), BRT_ENOTFOUND);
+	brt_error_clear();
+	CHECK_EQ_INT(ms_link(m, ra, ms_digest_of("gc-big", 0).s, 101, "k/big", t0), BRT_EDENIED);
+	CHECK(ms_error_mentions("quota") && ms_error_mentions("limit"));
+	CHECK_EQ_INT(m->storage_key_known(m, "k/big", &known), 0);
+	CHECK_EQ_INT(known, 0);
+	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_D), (int)used);
+	CHECK_EQ_INT(ms_link(m, ra, ms_digest_of("gc-fit", 0).s, 100, "k/fit", t0), 0);
+	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_D), (int)used + 100);
+	CHECK_EQ_INT(ms_link(m, rb, ms_digest_of("gc-fit", 0).s, 100, NULL, t0), 0); /* held: free */
+	CHECK_EQ_INT(ms_put(m, ra, ms_digest_of("gc-m", 9).s, NULL, l3, 1), BRT_EDENIED);
+	/* Another account pays for its own link of the same blob. */
+	CHECK_EQ_INT(ms_link(m, rx, ms_digest_of("gc-fit", 0).s, 100, NULL, t0), 0);
+	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_E), 100);
+	CHECK_EQ_INT(ms_unlink(m, ra, ms_digest_of("gc-fit", 0).s), 0);
+	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_D), (int)used + 100); /* rb still links it */
+	CHECK_EQ_INT(ms_unlink(m, rb, ms_digest_of("gc-fit", 0).s), 0);
+	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_D), (int)used);
+	CHECK_EQ_INT(m->quota_get(m, &u, MS_ACCOUNT_D), 0);
+	CHECK(u.has_quota && u.quota_bytes == used + 100 && u.bytes == used);
+	CHECK_EQ_INT(m->quota_set(m, MS_ACCOUNT_D, -1), 0);
+	CHECK_EQ_INT(m->quota_get(m, &u, MS_ACCOUNT_D), 0);
+	CHECK_EQ_INT(u.has_quota, 0);
+
+	/* A damaged blob is replaced by a verified copy; the bad one goes. */
+	CHECK_EQ_INT(m->blob_mark_damaged(m, base.s, t0), 0);
+	memset(&dup, 0, sizeof(dup));
+	dup.account_id = MS_ACCOUNT_D;
+	dup.repo = ra;
+	dup.digest = base.s;
+	dup.size = 1000;
+	dup.storage_key = "k/base-new";
+	dup.now = t0;
+	CHECK_EQ_INT(m->blob_link(m, &dup), 0);
+	memset(&out, 0, sizeof(out));
+	ms_outbox_drain(m, t0 + 10 * MS_HOUR, &out);
+	CHECK(ms_keyset_has(&out, "k/base"));
+	CHECK_EQ_INT(m->storage_key_known(m, "k/base-new", &known), 0);
+	CHECK_EQ_INT(known, 1);
+}
+
 static void meta_suite_run(brt_meta *m)
 {
 	ms_test_blobs(m);
@@ -1775,6 +2065,13 @@ static void meta_suite_run(brt_meta *m)
 	ms_test_secrets(m);
 	ms_test_secret_race(m);
 	ms_test_concurrency(m);
+}
+
+/* The lifecycle checks count everything a collection removes: they need a
+ * store of their own, fresh and empty. */
+static void meta_suite_lifecycle(brt_meta *m)
+{
+	ms_test_lifecycle(m);
 }
 
 #endif

@@ -752,6 +752,15 @@ int main(void)
 	}
 	snprintf(db_path, sizeof(db_path), "%s/meta.db", tmp_dir);
 
+	{
+		char gc_path[PATH_MAX + 16];
+
+		snprintf(gc_path, sizeof(gc_path), "%s/gc.db", tmp_dir);
+		if ((m = open_store(gc_path)) != NULL) {
+			meta_suite_lifecycle(m);
+			m->free(m);
+		}
+	}
 	if ((m = open_store(db_path)) != NULL) {
 		test_settings(m);
 		meta_suite_run(m);

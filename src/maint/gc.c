@@ -118,8 +118,10 @@ int brt_gc_run(brt_gc_result *out, brt_meta *meta, brt_blobstore *blobs, const b
 	p.cb = print_item;
 	p.payload = &run;
 	out->counts.more = 0;
-	if (opt->retention && (error = brt_meta_retention_apply(meta, &p, &out->counts)) < 0 &&
-	    error != BRT_EUNSUPPORTED)
+	/* A dry run applies retention inside the collection's transaction. */
+	p.with_retention = opt->retention && opt->dry_run;
+	if (opt->retention && !opt->dry_run &&
+	    (error = brt_meta_retention_apply(meta, &p, &out->counts)) < 0 && error != BRT_EUNSUPPORTED)
 		return error;
 	if ((error = brt_meta_gc_collect(meta, &p, &out->counts)) < 0)
 		return error;

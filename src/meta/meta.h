@@ -198,6 +198,10 @@ typedef struct brt_gc_params {
 	const char *account_id;
 	/* Count what would go, change nothing. */
 	int dry_run;
+	/* For a dry run of gc_collect: apply retention first, in the same
+	 * transaction, so the count includes what its deletions orphan (a
+	 * real run calls retention_apply, then gc_collect). */
+	int with_retention;
 	/* Called once per thing removed (or that would be); NULL: none. */
 	int (*cb)(const struct brt_gc_item *item, void *payload);
 	void *payload;
@@ -453,7 +457,7 @@ struct brt_meta {
 	 * there is none (a mount: the blob may have been collected since it
 	 * was looked up).  Usage is charged in the same transactions:
 	 * blob_link (the account's first link to a digest) and manifest_put
-	 * (a new manifest) answer BRT_EDENIED, with the limit and the usage in
+	 * (a new manifest) answer BRT_EQUOTA, with the limit and the usage in
 	 * the detail, when it would go over the account's quota, and change
 	 * nothing. */
 

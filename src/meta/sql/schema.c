@@ -310,6 +310,8 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_GC_LINK_UNQUEUE] = "DELETE FROM gc_link_queue WHERE repository_id = ?1 AND digest = ?2",
 	[BRT_SQL_GC_LINK_REQUEUE] =
 		"UPDATE gc_link_queue SET queued_at = ?3 WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_GC_MANIFEST_REQUEUE] = "UPDATE gc_manifest_queue SET queued_at = ?2 WHERE manifest_id = ?1",
+	[BRT_SQL_GC_BLOB_REQUEUE] = "UPDATE gc_blob_queue SET queued_at = ?2 WHERE digest = ?1",
 	[BRT_SQL_GC_LINK_ROW] =
 		"SELECT rb.touched_at, rb.account_id, r.name, EXISTS (SELECT 1 FROM manifest_blobs mb"
 		"  WHERE mb.repository_id = rb.repository_id AND mb.digest = rb.digest)"
@@ -322,9 +324,9 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_GC_BLOB_ROW] =
 		"SELECT size, storage_key, EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?1)"
 		" FROM blobs WHERE digest = ?1",
-	/* Per-account rows whose count fell to zero go first (they reference
-	 * the blob row). */
-	[BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE] = "DELETE FROM account_blobs WHERE digest = ?1 AND nlinks <= 0",
+	/* Per-account rows go first (they reference the blob row); with no
+	 * link left, no account holds the blob, whatever a count says. */
+	[BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE] = "DELETE FROM account_blobs WHERE digest = ?1",
 	[BRT_SQL_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
 	[BRT_SQL_GC_OUTBOX_ADD] =
 		"INSERT INTO gc_outbox (storage_key, size, not_before) VALUES (?1, ?2, ?3)"

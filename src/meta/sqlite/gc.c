@@ -93,7 +93,7 @@ int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t byte
 		return error;
 	if (!has_quota)
 		return brt_error_set(BRT_EIO, "sqlite: usage of account %s could not be charged", account_id);
-	return brt_error_set(BRT_EDENIED,
+	return brt_error_set(BRT_EQUOTA,
 			     "quota exceeded for account %s: limit %" PRId64 " bytes, used %" PRId64
 			     " bytes, %" PRId64 " more needed",
 			     account_id, quota, used, bytes);
@@ -315,6 +315,32 @@ static int tx_collect_row(sqlite_conn *c, void *ctx)
 	return x->level == LEVEL_LINK ? collect_link(c, x) : collect_blob(c, x);
 }
 
+/* A row whose step failed goes to the back of its queue (due again one
+ * grace period later), so that one row the collector cannot take never
+ * blocks the rest. */
+static int tx_requeue(sqlite_conn *c, void *ctx)
+{
+	const collect_ctx *x = ctx;
+	int64_t now = x->params->now;
+	int error;
+
+	if (x->level == LEVEL_MANIFEST) {
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_MANIFEST_REQUEUE], "ii", x->row->id,
+					     now)) < 0)
+			return error;
+		return brt_sqlite_run(c, BRT_SQL_GC_MANIFEST_REQUEUE);
+	}
+	if (x->level == LEVEL_LINK) {
+		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_LINK_REQUEUE], "iti", x->row->id,
+					     x->row->digest, now)) < 0)
+			return error;
+		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
+	}
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_BLOB_REQUEUE], "ti", x->row->digest, now)) < 0)
+		return error;
+	return brt_sqlite_run(c, BRT_SQL_GC_BLOB_REQUEUE);
+}
+
 /* Up to `limit` due rows of one level. */
 static int due_rows(sqlite_conn *c, const brt_gc_params *p, gc_level level, due_row *rows, size_t limit,
 		    size_t *count_out)
@@ -362,7 +388,7 @@ static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
 	const brt_gc_params *p = run->params;
 	due_row rows[DUE_CHUNK];
 	size_t done = 0, count, i;
-	int error = 0, progress = 1;
+	int error = 0, first_failure = 0, progress = 1;
 
 	while (progress && error == 0) {
 		progress = 0;
@@ -382,19 +408,33 @@ static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
 			for (i = 0; i < count && error == 0; i++) {
 				collect_ctx x = {p, run->counts, &rows[i], level};
 
-				error = in_tx ? tx_collect_row(c, &x)
-					      : brt_sqlite_run_write(run->m, tx_collect_row, &x);
+				if (in_tx) {
+					error = tx_collect_row(c, &x);
+				} else if ((error = brt_sqlite_run_write(run->m, tx_collect_row, &x)) < 0) {
+					/* Report the first failure; go on with the rest. */
+					if (!first_failure)
+						first_failure = error;
+					error = brt_sqlite_run_write(run->m, tx_requeue, &x);
+				}
 			}
 			done += count;
 			progress |= count > 0;
 		}
 	}
-	return error;
+	return error < 0 ? error : first_failure;
 }
 
+/* A dry run sees, in its one transaction, what retention would delete
+ * and then what that would orphan. */
 static int tx_collect_dry(sqlite_conn *c, void *ctx)
 {
-	return collect(c, ctx, 1);
+	const collect_run *run = ctx;
+	int error;
+
+	if (run->params->with_retention &&
+	    (error = brt_sqlite_retention_in_tx(c, run->params, run->counts)) < 0)
+		return error;
+	return collect(c, run, 1);
 }
 
 static int meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)

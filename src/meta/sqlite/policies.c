@@ -194,7 +194,7 @@ int brt_sqlite_manifest_tags_guard(sqlite_conn *c, const char *account_id, const
 			error = brt_sqlite_db_error(c, SQLITE_NOMEM);
 			break;
 		}
-		if ((error = immutable_find(c, account_id, repo, tag, BRT_EDENIED, &found)) < 0)
+		if ((error = immutable_find(c, account_id, repo, tag, BRT_EPROTECTED, &found)) < 0)
 			break;
 	}
 done:
@@ -792,9 +792,7 @@ static int meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc
 /* Retention on the write transaction the caller holds on `c`, every
  * repository in it: for a dry run of retention and collection together
  * (one transaction, rolled back), whose collection then sees the manifests
- * that the tags retention would delete leave behind.  Not yet declared in
- * internal.h (the collector's dry run is to call it). */
-int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out);
+ * that the tags retention would delete leave behind. */
 
 int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out)
 {

@@ -310,7 +310,7 @@ static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 }
 
 /* Inside a write transaction: one more link of the account to the blob;
- * its first one charges the blob's size to the account (BRT_EDENIED over
+ * its first one charges the blob's size to the account (BRT_EQUOTA over
  * the quota). */
 static int account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now)
 {
@@ -662,13 +662,17 @@ static int tx_tag_delete(sqlite_conn *c, void *ctx)
 	const tag_delete_args *a = ctx;
 	char account[BRT_ACCOUNT_ID_LEN + 1];
 	int64_t repo_id;
-	int error, removed = 0;
+	int error, found = 0, removed = 0;
 
 	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) == BRT_ENOTFOUND)
 		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
+	if (error == 0 &&
+	    (error = brt_sqlite_exists(c, BRT_SQL_TAG_TARGET, "it", repo_id, a->tag, &found)) == 0 && !found)
+		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
+	/* Only an existing tag is protected: an absent one is a 404. */
 	if (error < 0 ||
 	    (error = brt_sqlite_tag_guard(c, brt_meta_repo_account(account, a->repo), a->repo, a->tag,
-					  BRT_EDENIED)) < 0 ||
+					  BRT_EPROTECTED)) < 0 ||
 	    (error = brt_sqlite_tag_remove(c, repo_id, a->tag, brt_now_ms(), &removed)) < 0)
 		return error;
 	return removed ? 0 : brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);

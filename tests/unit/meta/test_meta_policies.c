@@ -880,7 +880,7 @@ static void test_guards(brt_meta *m)
 		 "tag v1.2 of %s is immutable (policy 'prod/*' of account %s: immutable tags 'v*, release')",
 		 api.s, a.s);
 	CHECK_EQ_STR(brt_error_last(), expect);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "release", BRT_EDENIED), BRT_EDENIED);
+	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "release", BRT_EPROTECTED), BRT_EPROTECTED);
 	CHECK(strstr(brt_error_last(), "tag release of") != NULL);
 	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "latest", BRT_EIMMUTABLE), 0);
 	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "release-2", BRT_EIMMUTABLE), 0);
@@ -910,7 +910,7 @@ static void test_guards(brt_meta *m)
 				ids[i] = sqlite3_column_int64(st, 0);
 			sqlite3_finalize(st);
 		}
-		CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, ids[0]), BRT_EDENIED);
+		CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, ids[0]), BRT_EPROTECTED);
 		CHECK(strstr(brt_error_last(), "tag v1.2 of ") != NULL);
 		CHECK(strstr(brt_error_last(), "'prod/*'") != NULL);
 		CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, ids[1]), 0);
@@ -934,9 +934,9 @@ static void test_guards(brt_meta *m)
 		CHECK(strstr(brt_error_last(), "prod/*") != NULL);
 		CHECK_EQ_INT(put_full(m, api.s, &v1, "v1.2", T0 + 2, NULL, 0, NULL), 0);
 		CHECK_EQ_INT(put_full(m, api.s, &other, "v2.0", T0 + 3, NULL, 0, NULL), 0);
-		CHECK_EQ_INT(m->tag_delete(m, api.s, "v2.0"), BRT_EDENIED);
+		CHECK_EQ_INT(m->tag_delete(m, api.s, "v2.0"), BRT_EPROTECTED);
 		CHECK(strstr(brt_error_last(), "v2.0") != NULL);
-		CHECK_EQ_INT(m->manifest_delete(m, api.s, v1.s), BRT_EDENIED);
+		CHECK_EQ_INT(m->manifest_delete(m, api.s, v1.s), BRT_EPROTECTED);
 		CHECK(strstr(brt_error_last(), "v1.2") != NULL);
 		CHECK_EQ_INT(m->tag_delete(m, api.s, "latest"), 0);
 		CHECK_EQ_INT(m->manifest_delete(m, api.s, latest_only.s), 0);

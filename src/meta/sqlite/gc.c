@@ -99,6 +99,48 @@ int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t byte
 			     account_id, quota, used, bytes);
 }
 
+/* One more (`add`) or one fewer link of the account to the blob: the
+ * count after, and the blob's size. */
+static int account_blob_count(sqlite_conn *c, int add, const char *account, const char *digest,
+			      int64_t *nlinks_out, int64_t *size_out, int *row_out)
+{
+	enum brt_sql_stmt id = add ? BRT_SQL_ACCOUNT_BLOB_ADD : BRT_SQL_ACCOUNT_BLOB_RELEASE;
+	sqlite3_stmt *st = c->stmt[id];
+	int error;
+
+	*row_out = 0;
+	if ((error = brt_sqlite_bind(c, st, "tt", account, digest)) == 0 &&
+	    (error = brt_sqlite_step(c, st, row_out)) == 0 && *row_out) {
+		*nlinks_out = sqlite3_column_int64(st, 0);
+		*size_out = sqlite3_column_int64(st, 1);
+	}
+	brt_sqlite_end(st);
+	return error;
+}
+
+int brt_sqlite_account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now)
+{
+	int64_t nlinks = 0, size = 0;
+	int row, error = account_blob_count(c, 1, account, digest, &nlinks, &size, &row);
+
+	if (error < 0 || !row || nlinks != 1)
+		return error;
+	return brt_sqlite_usage_charge(c, account, size, now);
+}
+
+int brt_sqlite_account_blob_release(sqlite_conn *c, const char *account, const char *digest, int64_t now)
+{
+	int64_t nlinks = 1, size = 0;
+	int row, error = account_blob_count(c, 0, account, digest, &nlinks, &size, &row);
+
+	if (error < 0 || !row || nlinks > 0)
+		return error;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account, digest)) < 0 ||
+	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0)
+		return error;
+	return brt_sqlite_usage_charge(c, account, -size, now);
+}
+
 int brt_sqlite_manifest_find(sqlite_conn *c, int64_t manifest_id, brt_sqlite_manifest_row *out,
 			     int *found_out)
 {
@@ -221,7 +263,7 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 	const brt_gc_params *p = x->params;
 	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_LINK_ROW];
 	char account[BRT_ACCOUNT_ID_LEN + 1], repo[BRT_NAME_MAX + 1];
-	int64_t touched = 0, nlinks = 1, size = 0;
+	int64_t touched = 0;
 	int error, row = 0, listed = 0;
 
 	if ((error = brt_sqlite_bind(c, st, "it", x->row->id, x->row->digest)) == 0 &&
@@ -243,24 +285,9 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 			return error;
 		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
 	}
-	if ((error = exec_it(c, BRT_SQL_LINK_DELETE, x->row->id, x->row->digest)) < 0)
+	if ((error = exec_it(c, BRT_SQL_LINK_DELETE, x->row->id, x->row->digest)) < 0 ||
+	    (error = brt_sqlite_account_blob_release(c, account, x->row->digest, p->now)) < 0)
 		return error;
-	st = c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE];
-	if ((error = brt_sqlite_bind(c, st, "tt", account, x->row->digest)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		nlinks = sqlite3_column_int64(st, 0);
-		size = sqlite3_column_int64(st, 1);
-	}
-	brt_sqlite_end(st);
-	if (error < 0)
-		return error;
-	if (row && nlinks <= 0) {
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account,
-					     x->row->digest)) < 0 ||
-		    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0 ||
-		    (error = brt_sqlite_usage_charge(c, account, -size, p->now)) < 0)
-			return error;
-	}
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", x->row->digest,
 				     cascade_time(p))) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB)) < 0 ||

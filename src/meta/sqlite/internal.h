@@ -203,6 +203,12 @@ int brt_sqlite_gc_manifest_remove(sqlite_conn *c, int64_t manifest_id, const brt
  * would go over the account's quota. */
 int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t bytes, int64_t now);
 
+/* One more link of the account to the blob (its first one charges the
+ * blob's size: BRT_EQUOTA over the quota), or one fewer (its last one
+ * gives the size back). */
+int brt_sqlite_account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now);
+int brt_sqlite_account_blob_release(sqlite_conn *c, const char *account, const char *digest, int64_t now);
+
 /* --- policies.c: retention and immutable tags --- */
 
 /* Inside a write transaction: whether a policy of `account_id` makes tag

@@ -21,10 +21,13 @@
 # over; while mounts and duplicates of what the account holds are free even
 # at the limit, and an exact fit is accepted.
 #
-# Races: two rounds of 12 parallel uploads of distinct blobs (PUTs on
-# sessions opened beforehand; single-POST monolithic uploads) against a
-# quota that admits exactly 5 of each round: exactly 5 succeed, the rest get
-# 403, the usage is the sum of the successful ones and never above the quota.
+# Races: two rounds of 12 uploads of distinct blobs released together
+# through a barrier (PUTs on sessions opened beforehand; single-POST
+# monolithic uploads) against a quota that admits exactly 5 of each round:
+# exactly 5 succeed, the rest get 403 and leave nothing, the usage is the sum
+# of the successful ones and never above the quota.  Usage and quotas then
+# survive a restart.  The usage endpoint: 401 without credentials, a pull-only
+# key may read it, each account sees only its own, a fresh account has zeros.
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"

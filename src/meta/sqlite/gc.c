@@ -348,7 +348,7 @@ static int tx_collect_row(sqlite_conn *c, void *ctx)
 static int tx_requeue(sqlite_conn *c, void *ctx)
 {
 	const collect_ctx *x = ctx;
-	int64_t now = x->params->now;
+	int64_t now = x->params->now + 1; /* not due again in this run */
 	int error;
 
 	if (x->level == LEVEL_MANIFEST) {
@@ -410,6 +410,122 @@ typedef struct collect_run {
  * the next level due), until nothing is due or the batch is spent.
  * Inside a dry run's transaction (`in_tx`), rows are taken on `c`
  * directly; otherwise each is a transaction of its own. */
+/* What one transaction over a chunk of due rows removed: counted and
+ * reported only once it committed (a transaction retried after a busy
+ * database starts again from nothing). */
+typedef struct chunk_report {
+	brt_gc_counts counts;
+	size_t count;
+	struct {
+		char kind[16], repo[BRT_NAME_MAX + 1], name[160];
+		uint64_t size;
+		int has_repo;
+	} items[DUE_CHUNK];
+} chunk_report;
+
+static int defer_item(const brt_gc_item *item, void *payload)
+{
+	chunk_report *r = payload;
+
+	if (r->count < DUE_CHUNK) {
+		snprintf(r->items[r->count].kind, sizeof(r->items[0].kind), "%s", item->kind);
+		snprintf(r->items[r->count].repo, sizeof(r->items[0].repo), "%s",
+			 item->repo ? item->repo : "");
+		snprintf(r->items[r->count].name, sizeof(r->items[0].name), "%s", item->name);
+		r->items[r->count].size = item->size;
+		r->items[r->count].has_repo = item->repo != NULL;
+		r->count++;
+	}
+	return 0;
+}
+
+typedef struct chunk_ctx {
+	const brt_gc_params *params; /* the caller's */
+	brt_gc_params deferred;      /* the same, reporting into `report` */
+	chunk_report *report;
+	const due_row *rows;
+	size_t count;
+	gc_level level;
+} chunk_ctx;
+
+/* Every row of a chunk in one transaction: short (a chunk is at most
+ * DUE_CHUNK rows, each a few indexed statements), and one commit, one
+ * WAL sync, for all of them. */
+static int tx_collect_chunk(sqlite_conn *c, void *ctx)
+{
+	chunk_ctx *k = ctx;
+	int error = 0;
+
+	memset(&k->report->counts, 0, sizeof(k->report->counts));
+	k->report->count = 0;
+	for (size_t i = 0; i < k->count && error == 0; i++) {
+		collect_ctx x = {&k->deferred, &k->report->counts, &k->rows[i], k->level};
+
+		error = tx_collect_row(c, &x);
+	}
+	return error;
+}
+
+static void counts_add(brt_gc_counts *to, const brt_gc_counts *from)
+{
+	to->tags += from->tags;
+	to->manifests += from->manifests;
+	to->links += from->links;
+	to->blobs += from->blobs;
+	to->manifest_bytes += from->manifest_bytes;
+	to->blob_bytes += from->blob_bytes;
+}
+
+/* A committed chunk: its counts and its reports reach the caller. */
+static int chunk_publish(const chunk_ctx *k, brt_gc_counts *counts)
+{
+	int error = 0;
+
+	counts_add(counts, &k->report->counts);
+	for (size_t i = 0; i < k->report->count && error == 0 && k->params->cb; i++) {
+		brt_gc_item item = {k->report->items[i].kind,
+				    k->report->items[i].has_repo ? k->report->items[i].repo : NULL,
+				    k->report->items[i].name, k->report->items[i].size, NULL};
+
+		error = k->params->cb(&item, k->params->payload);
+	}
+	return error;
+}
+
+/* One chunk of due rows, in one transaction; if that fails, row by row,
+ * and a row that still fails goes to the back of its queue, so that one
+ * row the collector cannot take never blocks the rest.  The first
+ * failure is returned after the others were done. */
+static int collect_chunk(const collect_run *run, const due_row *rows, size_t count, gc_level level)
+{
+	chunk_report report;
+	chunk_ctx k = {run->params, *run->params, &report, rows, count, level};
+	int error, first_failure = 0;
+
+	k.deferred.cb = defer_item;
+	k.deferred.payload = &report;
+	if ((error = brt_sqlite_run_write(run->m, tx_collect_chunk, &k)) == 0)
+		return chunk_publish(&k, run->counts);
+	for (size_t i = 0; i < count; i++) {
+		k.rows = &rows[i];
+		k.count = 1;
+		if ((error = brt_sqlite_run_write(run->m, tx_collect_chunk, &k)) == 0) {
+			if ((error = chunk_publish(&k, run->counts)) != 0)
+				return error;
+			continue;
+		}
+		if (!first_failure)
+			first_failure = error;
+		{
+			collect_ctx x = {run->params, run->counts, &rows[i], level};
+
+			if ((error = brt_sqlite_run_write(run->m, tx_requeue, &x)) < 0)
+				return error;
+		}
+	}
+	return first_failure;
+}
+
 static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
 {
 	const brt_gc_params *p = run->params;
@@ -425,24 +541,23 @@ static int collect(sqlite_conn *c, const collect_run *run, int in_tx)
 			if (p->batch > 0) {
 				if (done >= p->batch) {
 					run->counts->more = 1;
-					return 0;
+					return first_failure;
 				}
 				if (p->batch - done < want)
 					want = p->batch - done;
 			}
 			if ((error = due_rows(c, p, level, rows, want, &count)) < 0)
 				break;
-			for (i = 0; i < count && error == 0; i++) {
-				collect_ctx x = {p, run->counts, &rows[i], level};
+			if (in_tx) {
+				for (i = 0; i < count && error == 0; i++) {
+					collect_ctx x = {p, run->counts, &rows[i], level};
 
-				if (in_tx) {
 					error = tx_collect_row(c, &x);
-				} else if ((error = brt_sqlite_run_write(run->m, tx_collect_row, &x)) < 0) {
-					/* Report the first failure; go on with the rest. */
-					if (!first_failure)
-						first_failure = error;
-					error = brt_sqlite_run_write(run->m, tx_requeue, &x);
 				}
+			} else if (count > 0 && (error = collect_chunk(run, rows, count, level)) < 0) {
+				if (!first_failure)
+					first_failure = error;
+				error = 0;
 			}
 			done += count;
 			progress |= count > 0;

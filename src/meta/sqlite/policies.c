@@ -436,7 +436,7 @@ static int tag_kept(const repo_job *job, const char *name, int64_t updated_at)
 
 static int report_tag(repo_job *job, const char *tag)
 {
-	brt_gc_item item = {"tag", job->repo, tag, 0, job->why};
+	brt_gc_item item = {"tag", job->repo, tag, 0, job->why, NULL};
 
 	job->counts.tags++;
 	return job->params->cb ? job->params->cb(&item, job->params->payload) : 0;

@@ -1833,7 +1833,9 @@ static size_t ms_outbox_drain(brt_meta *m, int64_t now, ms_keyset *k)
 		memset(&got, 0, sizeof(got));
 		CHECK_EQ_INT(m->gc_outbox_list(m, now, 16, ms_outbox_cb, &got), 0);
 		for (size_t i = 0; i < got.count; i++) {
-			CHECK_EQ_INT(m->gc_outbox_done(m, got.keys[i]), 0);
+			const char *key = got.keys[i];
+
+			CHECK_EQ_INT(m->gc_outbox_done(m, &key, 1), 0);
 			if (k && k->count < 16)
 				snprintf(k->keys[k->count++], sizeof(k->keys[0]), "%s", got.keys[i]);
 		}

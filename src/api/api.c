@@ -51,8 +51,10 @@ static const struct api_error {
 	{BRT_EUNSUPPORTED, EP_ANY, 415, "UNSUPPORTED", NULL},
 	{BRT_EUNAUTHORIZED, EP_ANY, 401, "UNAUTHORIZED", NULL},
 	{BRT_EDENIED, EP_ANY, 403, "DENIED", NULL},
-	/* A PUT that would move an immutable tag (its DELETE is BRT_EDENIED). */
+	/* Refusals by the operator's rules (rule_refusal). */
 	{BRT_EIMMUTABLE, EP_ANY, 400, "TAG_INVALID", NULL},
+	{BRT_EQUOTA, EP_ANY, 403, "DENIED", NULL},
+	{BRT_EPROTECTED, EP_ANY, 403, "DENIED", NULL},
 	{BRT_EBLOBUNKNOWN, EP_ANY, 400, "MANIFEST_BLOB_UNKNOWN", NULL},
 	/* Sessions end when finished, cancelled or expired: a client that
 	 * waits a little can go on. */
@@ -235,6 +237,14 @@ static void add_error_headers(brt_api_request *req, struct MHD_Response *resp)
 	}
 }
 
+/* Refusals by the operator's rules (quota, immutable tags): the detail
+ * names the limit or the rule, and is what docker and other clients show,
+ * so it is the message too. */
+static int rule_refusal(int error)
+{
+	return error == BRT_EQUOTA || error == BRT_EIMMUTABLE || error == BRT_EPROTECTED;
+}
+
 static void send_pending(brt_api_request *req)
 {
 	json_t *body;
@@ -243,7 +253,10 @@ static void send_pending(brt_api_request *req)
 	size_t len = 0;
 
 	body = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "code", req->pending_code, "message",
-			 error_message(req->pending_code), "detail", req->pending_detail);
+			 rule_refusal(req->pending_error) && req->pending_detail[0]
+				 ? req->pending_detail
+				 : error_message(req->pending_code),
+			 "detail", req->pending_detail);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (text) {

@@ -158,9 +158,17 @@ int api_blob_get(brt_api_request *req)
 	    (error = brt_meta_blob_get(req->api->meta, &info, req->pool, req->repo, req->digest.str)) < 0)
 		return error;
 	/* A client that just asked whether the blob is there is likely to
-	 * list it in a manifest next: keep the link out of GC's reach. */
-	if (brt_now_ms() - info.touched_at >= BRT_LINK_TOUCH_INTERVAL_MS)
-		brt_meta_blob_touch(req->api->meta, req->repo, req->digest.str, brt_now_ms());
+	 * list it in a manifest next: keep the link out of GC's reach, at
+	 * most hourly (or twice per grace period, when that is shorter; with
+	 * no grace period nothing is spared, and nothing is written). */
+	if (req->api->config->gc_grace > 0) {
+		int64_t now = brt_now_ms(), every = (int64_t)req->api->config->gc_grace * 1000 / 2;
+
+		if (every > BRT_LINK_TOUCH_INTERVAL_MS)
+			every = BRT_LINK_TOUCH_INTERVAL_MS;
+		if (now - info.touched_at >= every)
+			brt_meta_blob_touch(req->api->meta, req->repo, req->digest.str, now);
+	}
 	len = info.size;
 	req->blob_size = info.size;
 	range = req->http->method == BRT_GET ? api_header(req, MHD_HTTP_HEADER_RANGE) : NULL;

@@ -178,7 +178,7 @@ static int quota_early(brt_api_request *req, uint64_t need)
 		return error;
 	if (need == 0 ? u.bytes < u.quota_bytes : u.bytes <= u.quota_bytes && need <= u.quota_bytes - u.bytes)
 		return 0;
-	return brt_error_set(BRT_EDENIED,
+	return brt_error_set(BRT_EQUOTA,
 			     "quota exceeded for account %s: limit %llu bytes, used %llu bytes, %llu more "
 			     "needed",
 			     req->account, (unsigned long long)u.quota_bytes, (unsigned long long)u.bytes,
@@ -349,7 +349,7 @@ static int finish_blob(brt_api_request *req, int *committed_out)
 							    .size = brt_blob_upload_size(req->upload),
 							    .storage_key = NULL,
 							    .now = brt_now_ms()});
-		if (error == 0 || error == BRT_EDENIED) {
+		if (error == 0 || error == BRT_EQUOTA) {
 			*committed_out = 1;
 			drop_upload_data(req);
 			return error;
@@ -375,7 +375,7 @@ static int finish_blob(brt_api_request *req, int *committed_out)
 /* Link req->digest from req->mount_from if the caller may read it there,
  * or, without a source, from any repository of the target's own account
  * (never another account's); 1 if mounted (answered 201), 0 to fall
- * back to a new session, BRT_EDENIED over the quota. */
+ * back to a new session, BRT_EQUOTA over the quota. */
 static int try_mount(brt_api_request *req)
 {
 	brt_meta *meta = req->api->meta;
@@ -402,7 +402,7 @@ static int try_mount(brt_api_request *req)
 							  .size = info.size,
 							  .storage_key = NULL,
 							  .now = brt_now_ms()});
-	if (error == BRT_EDENIED) /* over the quota: an upload would be too */
+	if (error == BRT_EQUOTA) /* an upload would be over the quota too */
 		return error;
 	if (error < 0)
 		return 0;

@@ -585,6 +585,9 @@ static int gc_command(const struct options *opt, const brt_config *config)
 	/* Objects no row names belong to no account: only a full run looks. */
 	go.orphans = !opt->account;
 	go.report = stdout;
+	/* A line per thing removed as it goes: a run killed half way has
+	 * said what it did. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (brt_gc_run(&result, meta, blobs, &go) < 0) {
 		fprintf(stderr, "berthd: gc: %s\n", brt_error_last());
 		goto done;

@@ -67,6 +67,10 @@ const char *brt_error_name(int code)
 		return "method not allowed";
 	case BRT_EIMMUTABLE:
 		return "immutable";
+	case BRT_EQUOTA:
+		return "over quota";
+	case BRT_EPROTECTED:
+		return "protected";
 	}
 	return "unknown error";
 }

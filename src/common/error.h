@@ -25,6 +25,8 @@ enum brt_error_code {
 	BRT_ENOREPO = -16,       /* the repository does not exist */
 	BRT_EMETHOD = -17,       /* the method is not allowed on the resource (HTTP 405) */
 	BRT_EIMMUTABLE = -18,    /* a PUT would move a tag a policy makes immutable */
+	BRT_EQUOTA = -19,        /* the account's quota would be exceeded */
+	BRT_EPROTECTED = -20,    /* a policy forbids deleting this (an immutable tag) */
 };
 
 /* Record a printf-style detail for the current thread and return `code`,

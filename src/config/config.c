@@ -40,8 +40,8 @@ void brt_config_defaults(brt_config *config)
 	config->uploads_expire_after = 24 * 3600;
 	config->gc_interval = 600;
 	config->gc_grace = 24 * 3600;
-	config->gc_batch = 1000;
-	config->gc_rate = 5000;
+	config->gc_batch = 256;
+	config->gc_rate = 1000;
 	config->uploads_max_per_account = 1000;
 	config->log_level = BRT_LOG_INFO;
 	config->access_log = 1;

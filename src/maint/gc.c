@@ -27,9 +27,15 @@ static const char *verb(const brt_gc_options *opt)
 
 static int print_item(const brt_gc_item *item, void *payload)
 {
-	const gc_run *run = payload;
+	gc_run *run = payload;
 	FILE *f = run->opt->report;
 
+	/* A dry run's blob rows would take their objects with them (after
+	 * the read grace): count and list those too. */
+	if (run->opt->dry_run && item->storage_key) {
+		run->out->objects++;
+		run->out->object_bytes += item->size;
+	}
 	if (!f)
 		return 0;
 	if (strcmp(item->kind, "tag") == 0)
@@ -43,23 +49,39 @@ static int print_item(const brt_gc_item *item, void *payload)
 	else
 		fprintf(f, "%s %s %s %" PRIu64 " bytes\n", verb(run->opt), item->kind, item->name,
 			item->size);
+	if (run->opt->dry_run && item->storage_key)
+		fprintf(f, "would remove object %s %" PRIu64 " bytes\n", item->storage_key, item->size);
 	return 0;
 }
 
-/* Delete one stored object the outbox says is due, then its outbox row
- * (so a crash in between only makes the next pass find it gone). */
+/* Stored objects the outbox says are due, a page at a time: each is
+ * deleted, then the page's outbox rows in one transaction (so a crash in
+ * between only makes the next pass find them gone). */
+#define OUTBOX_PAGE 64
+
+typedef struct outbox_page {
+	gc_run *run;
+	char keys[OUTBOX_PAGE][BRT_BLOB_KEY_MAX];
+	const char *names[OUTBOX_PAGE];
+	size_t count;
+} outbox_page;
+
 static int outbox_entry(const char *key, uint64_t size, void *payload)
 {
-	gc_run *run = payload;
-	int error = 0;
+	outbox_page *page = payload;
+	gc_run *run = page->run;
+	int error;
 
+	if (page->count == OUTBOX_PAGE || strlen(key) >= BRT_BLOB_KEY_MAX)
+		return 0;
 	if (!run->opt->dry_run) {
 		error = brt_blobstore_remove(run->blobs, key);
 		if (error < 0 && error != BRT_ENOTFOUND)
 			return error;
-		if ((error = brt_meta_gc_outbox_done(run->meta, key)) < 0)
-			return error;
 	}
+	snprintf(page->keys[page->count], sizeof(page->keys[0]), "%s", key);
+	page->names[page->count] = page->keys[page->count];
+	page->count++;
 	run->out->objects++;
 	run->out->object_bytes += size;
 	if (run->opt->report)
@@ -69,15 +91,20 @@ static int outbox_entry(const char *key, uint64_t size, void *payload)
 
 static int drain_outbox(gc_run *run)
 {
-	unsigned long before;
+	outbox_page page;
 	int error;
 
 	/* A dry run lists what is due once: nothing leaves the outbox. */
 	do {
-		before = run->out->objects;
-		if ((error = brt_meta_gc_outbox_list(run->meta, brt_now_ms(), 64, outbox_entry, run)) < 0)
+		page.run = run;
+		page.count = 0;
+		if ((error = brt_meta_gc_outbox_list(run->meta, brt_now_ms(), OUTBOX_PAGE, outbox_entry,
+						     &page)) < 0)
 			return error;
-	} while (!run->opt->dry_run && run->out->objects != before);
+		if (!run->opt->dry_run &&
+		    (error = brt_meta_gc_outbox_done(run->meta, page.names, page.count)) < 0)
+			return error;
+	} while (!run->opt->dry_run && page.count > 0);
 	return 0;
 }
 
@@ -86,8 +113,9 @@ static int orphan_entry(const char *key, uint64_t size, int64_t changed_ms, void
 	gc_run *run = payload;
 	int known = 1, error;
 
-	/* Young objects may be between their commit and their link. */
-	if (changed_ms > run->orphan_before)
+	/* Young objects may be between their commit and their link; what
+	 * fsck quarantined waits there for an operator (or a restore). */
+	if (changed_ms > run->orphan_before || strncmp(key, "quarantine/", 11) == 0)
 		return 0;
 	if ((error = brt_meta_storage_key_known(run->meta, key, &known)) < 0 || known)
 		return error;
@@ -118,8 +146,10 @@ int brt_gc_run(brt_gc_result *out, brt_meta *meta, brt_blobstore *blobs, const b
 	p.cb = print_item;
 	p.payload = &run;
 	out->counts.more = 0;
-	if (opt->retention && (error = brt_meta_retention_apply(meta, &p, &out->counts)) < 0 &&
-	    error != BRT_EUNSUPPORTED)
+	/* A dry run applies retention inside the collection's transaction. */
+	p.with_retention = opt->retention && opt->dry_run;
+	if (opt->retention && !opt->dry_run &&
+	    (error = brt_meta_retention_apply(meta, &p, &out->counts)) < 0 && error != BRT_EUNSUPPORTED)
 		return error;
 	if ((error = brt_meta_gc_collect(meta, &p, &out->counts)) < 0)
 		return error;

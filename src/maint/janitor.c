@@ -335,7 +335,7 @@ int brt_janitor_start(brt_janitor **out, brt_meta *meta, brt_blobstore *blobs, c
 	if (j->settings.janitor_interval_ms <= 0)
 		j->settings.janitor_interval_ms = 1000;
 	if (j->settings.gc_batch == 0)
-		j->settings.gc_batch = 1000;
+		j->settings.gc_batch = 256;
 	j->next_janitor = now + j->settings.janitor_interval_ms;
 	j->next_gc = now; /* a first collection (and orphan scan) at once */
 	j->next_orphans = now;

@@ -300,10 +300,10 @@ int brt_meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_out
 	return m->gc_outbox_list(m, now, limit, cb, payload);
 }
 
-int brt_meta_gc_outbox_done(brt_meta *m, const char *storage_key)
+int brt_meta_gc_outbox_done(brt_meta *m, const char *const *storage_keys, size_t count)
 {
 	OPTIONAL(gc_outbox_done);
-	return m->gc_outbox_done(m, storage_key);
+	return m->gc_outbox_done(m, storage_keys, count);
 }
 
 int brt_meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_out)

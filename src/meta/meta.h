@@ -198,6 +198,10 @@ typedef struct brt_gc_params {
 	const char *account_id;
 	/* Count what would go, change nothing. */
 	int dry_run;
+	/* For a dry run of gc_collect: apply retention first, in the same
+	 * transaction, so the count includes what its deletions orphan (a
+	 * real run calls retention_apply, then gc_collect). */
+	int with_retention;
 	/* Called once per thing removed (or that would be); NULL: none. */
 	int (*cb)(const struct brt_gc_item *item, void *payload);
 	void *payload;
@@ -209,7 +213,8 @@ typedef struct brt_gc_item {
 	const char *repo; /* NULL for a blob */
 	const char *name; /* the tag or the digest */
 	uint64_t size;    /* manifest or blob bytes (0 for tags and links) */
-	const char *why;  /* for a retention deletion: the rule; else NULL */
+	const char *why;         /* for a retention deletion: the rule; else NULL */
+	const char *storage_key; /* for a blob: its stored object; else NULL */
 } brt_gc_item;
 
 /* What a collection removed; added to, never reset, by the slots. */
@@ -453,7 +458,7 @@ struct brt_meta {
 	 * there is none (a mount: the blob may have been collected since it
 	 * was looked up).  Usage is charged in the same transactions:
 	 * blob_link (the account's first link to a digest) and manifest_put
-	 * (a new manifest) answer BRT_EDENIED, with the limit and the usage in
+	 * (a new manifest) answer BRT_EQUOTA, with the limit and the usage in
 	 * the detail, when it would go over the account's quota, and change
 	 * nothing. */
 
@@ -473,9 +478,10 @@ struct brt_meta {
 
 	/* Stored objects awaiting deletion whose time has come (not_before
 	 * <= now), at most `limit`; the caller removes each from the blob
-	 * store, then calls gc_outbox_done. */
+	 * store, then calls gc_outbox_done with the keys it removed (or found
+	 * gone), `count` of them, in one transaction. */
 	int (*gc_outbox_list)(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload);
-	int (*gc_outbox_done)(brt_meta *m, const char *storage_key);
+	int (*gc_outbox_done)(brt_meta *m, const char *const *storage_keys, size_t count);
 
 	/* Whether a blob row names `storage_key` or it awaits deletion:
 	 * *known_out = 1.  Objects neither knows are orphans (a crash between
@@ -577,7 +583,7 @@ int brt_meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now);
 int brt_meta_blob_touch(brt_meta *m, const char *repo, const char *digest, int64_t now);
 int brt_meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out);
 int brt_meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_outbox_cb cb, void *payload);
-int brt_meta_gc_outbox_done(brt_meta *m, const char *storage_key);
+int brt_meta_gc_outbox_done(brt_meta *m, const char *const *storage_keys, size_t count);
 int brt_meta_storage_key_known(brt_meta *m, const char *storage_key, int *known_out);
 int brt_meta_quota_get(brt_meta *m, brt_usage *out, const char *account_id);
 int brt_meta_usage_get(brt_meta *m, brt_usage *out, const char *account_id);

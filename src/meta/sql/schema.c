@@ -310,6 +310,8 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_GC_LINK_UNQUEUE] = "DELETE FROM gc_link_queue WHERE repository_id = ?1 AND digest = ?2",
 	[BRT_SQL_GC_LINK_REQUEUE] =
 		"UPDATE gc_link_queue SET queued_at = ?3 WHERE repository_id = ?1 AND digest = ?2",
+	[BRT_SQL_GC_MANIFEST_REQUEUE] = "UPDATE gc_manifest_queue SET queued_at = ?2 WHERE manifest_id = ?1",
+	[BRT_SQL_GC_BLOB_REQUEUE] = "UPDATE gc_blob_queue SET queued_at = ?2 WHERE digest = ?1",
 	[BRT_SQL_GC_LINK_ROW] =
 		"SELECT rb.touched_at, rb.account_id, r.name, EXISTS (SELECT 1 FROM manifest_blobs mb"
 		"  WHERE mb.repository_id = rb.repository_id AND mb.digest = rb.digest)"
@@ -322,9 +324,9 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_GC_BLOB_ROW] =
 		"SELECT size, storage_key, EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?1)"
 		" FROM blobs WHERE digest = ?1",
-	/* Per-account rows whose count fell to zero go first (they reference
-	 * the blob row). */
-	[BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE] = "DELETE FROM account_blobs WHERE digest = ?1 AND nlinks <= 0",
+	/* Per-account rows go first (they reference the blob row); with no
+	 * link left, no account holds the blob, whatever a count says. */
+	[BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE] = "DELETE FROM account_blobs WHERE digest = ?1",
 	[BRT_SQL_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
 	[BRT_SQL_GC_OUTBOX_ADD] =
 		"INSERT INTO gc_outbox (storage_key, size, not_before) VALUES (?1, ?2, ?3)"
@@ -475,6 +477,56 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		"INSERT INTO settings (name, value) VALUES ('key_epoch', 1)"
 		" ON CONFLICT (name) DO UPDATE SET value = settings.value + 1",
 	[BRT_SQL_EPOCH_GET] = "SELECT value FROM settings WHERE name = 'key_epoch'",
+	/* policies.c */
+	/* NULL columns are rules not set. */
+	[BRT_SQL_POLICY_UPSERT] =
+		"INSERT INTO policies (account_id, repository_pattern, keep_last, keep_within_ms,"
+		" untagged_after_ms, protect_tags, immutable_tags, updated_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+		" ON CONFLICT (account_id, repository_pattern) DO UPDATE SET"
+		" keep_last = excluded.keep_last, keep_within_ms = excluded.keep_within_ms,"
+		" untagged_after_ms = excluded.untagged_after_ms, protect_tags = excluded.protect_tags,"
+		" immutable_tags = excluded.immutable_tags, updated_at = excluded.updated_at",
+	/* Both listings read the same columns in the same order (policy_from_row). */
+	[BRT_SQL_POLICY_LIST] =
+		"SELECT account_id, repository_pattern, keep_last, keep_within_ms, untagged_after_ms,"
+		" protect_tags, immutable_tags, updated_at FROM policies"
+		" ORDER BY account_id, repository_pattern",
+	[BRT_SQL_POLICY_LIST_ACCOUNT] =
+		"SELECT account_id, repository_pattern, keep_last, keep_within_ms, untagged_after_ms,"
+		" protect_tags, immutable_tags, updated_at FROM policies WHERE account_id = ?1"
+		" ORDER BY repository_pattern",
+	[BRT_SQL_POLICY_DELETE] = "DELETE FROM policies WHERE account_id = ?1 AND repository_pattern = ?2",
+	/* The tag guards' one query per write: a primary-key prefix range over
+	 * an account's few policies. */
+	[BRT_SQL_POLICY_IMMUTABLE] =
+		"SELECT repository_pattern, immutable_tags FROM policies"
+		" WHERE account_id = ?1 AND immutable_tags IS NOT NULL ORDER BY repository_pattern",
+	[BRT_SQL_POLICY_MANIFEST_TAGS] = "SELECT name FROM tags WHERE manifest_id = ?1 ORDER BY name",
+	/* One page of an account's repositories, on UNIQUE (account_id, name). */
+	[BRT_SQL_POLICY_REPOS] =
+		"SELECT id, name FROM repositories WHERE account_id = ?1 AND name > ?2 ORDER BY name LIMIT "
+		"?3",
+	/* The first tag past the N most recently pushed (ties: name ascending);
+	 * a bounded sort of N + 1 rows over the repository's tags. */
+	[BRT_SQL_POLICY_TAG_CUTOFF] =
+		"SELECT updated_at, name FROM tags WHERE repository_id = ?1"
+		" ORDER BY updated_at DESC, name ASC LIMIT 1 OFFSET ?2",
+	/* One page of a repository's tags in primary-key order (no sort). */
+	[BRT_SQL_POLICY_TAGS] =
+		"SELECT name, updated_at FROM tags WHERE repository_id = ?1 AND name > ?2"
+		" ORDER BY name LIMIT ?3",
+	/* One page of a repository's manifests, by UNIQUE (repository_id,
+	 * digest), that no tag and no index holds, created at or before ?2, and
+	 * whose subject, if any, is gone from the repository. */
+	[BRT_SQL_POLICY_UNTAGGED] =
+		"SELECT m.id, m.digest FROM manifests m WHERE m.repository_id = ?1 AND m.digest > ?3"
+		" AND m.created_at <= ?2"
+		" AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)"
+		" AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.child_id = m.id)"
+		" AND (m.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"
+		" WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))"
+		" ORDER BY m.digest LIMIT ?4",
 	/* SQLite only: changes when another connection commits; in WAL mode
 	 * answered from shared memory, without reading the database. */
 	[BRT_SQL_DATA_VERSION] = "PRAGMA data_version",

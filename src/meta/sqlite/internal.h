@@ -199,22 +199,31 @@ int brt_sqlite_gc_manifest_remove(sqlite_conn *c, int64_t manifest_id, const brt
 				  brt_gc_counts *counts, int *removed_out);
 
 /* Charge `bytes` to `account_id` (creating its row if needed), or give
- * them back (negative).  BRT_EDENIED, naming limit and usage, if a charge
+ * them back (negative).  BRT_EQUOTA, naming limit and usage, if a charge
  * would go over the account's quota. */
 int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t bytes, int64_t now);
+
+/* One more link of the account to the blob (its first one charges the
+ * blob's size: BRT_EQUOTA over the quota), or one fewer (its last one
+ * gives the size back). */
+int brt_sqlite_account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now);
+int brt_sqlite_account_blob_release(sqlite_conn *c, const char *account, const char *digest, int64_t now);
 
 /* --- policies.c: retention and immutable tags --- */
 
 /* Inside a write transaction: whether a policy of `account_id` makes tag
  * `tag` of `repo` immutable.  0 if not; otherwise `code` (BRT_EIMMUTABLE
- * for a PUT that would move it, BRT_EDENIED for a delete) with a detail
+ * for a PUT that would move it, BRT_EPROTECTED for a delete) with a detail
  * naming the tag and the rule. */
 int brt_sqlite_tag_guard(sqlite_conn *c, const char *account_id, const char *repo, const char *tag, int code);
 
 /* The same for every tag pointing at manifest `manifest_id` (deleting a
- * manifest deletes its tags): BRT_EDENIED if one is immutable. */
+ * manifest deletes its tags): BRT_EPROTECTED if one is immutable. */
 int brt_sqlite_manifest_tags_guard(sqlite_conn *c, const char *account_id, const char *repo,
 				   int64_t manifest_id);
+
+/* retention_apply inside a transaction the caller holds (a dry run's). */
+int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out);
 
 /* Each fills its family's slots of `m`. */
 void brt_sqlite_repos_slots(brt_meta *m);

@@ -309,48 +309,6 @@ static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 	return brt_sqlite_run(c, BRT_SQL_GC_OUTBOX_ADD);
 }
 
-/* Inside a write transaction: one more link of the account to the blob;
- * its first one charges the blob's size to the account (BRT_EDENIED over
- * the quota). */
-static int account_blob_add(sqlite_conn *c, const char *account, const char *digest, int64_t now)
-{
-	sqlite3_stmt *st = c->stmt[BRT_SQL_ACCOUNT_BLOB_ADD];
-	int64_t nlinks = 0, size = 0;
-	int error, row = 0;
-
-	if ((error = brt_sqlite_bind(c, st, "tt", account, digest)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		nlinks = sqlite3_column_int64(st, 0);
-		size = sqlite3_column_int64(st, 1);
-	}
-	brt_sqlite_end(st);
-	if (error < 0 || nlinks != 1)
-		return error;
-	return brt_sqlite_usage_charge(c, account, size, now);
-}
-
-/* Inside a write transaction: one link fewer; the last one gives the
- * blob's size back to the account. */
-static int account_blob_release(sqlite_conn *c, const char *account, const char *digest, int64_t now)
-{
-	sqlite3_stmt *st = c->stmt[BRT_SQL_ACCOUNT_BLOB_RELEASE];
-	int64_t nlinks = 1, size = 0;
-	int error, row = 0;
-
-	if ((error = brt_sqlite_bind(c, st, "tt", account, digest)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		nlinks = sqlite3_column_int64(st, 0);
-		size = sqlite3_column_int64(st, 1);
-	}
-	brt_sqlite_end(st);
-	if (error < 0 || !row || nlinks > 0)
-		return error;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account, digest)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0)
-		return error;
-	return brt_sqlite_usage_charge(c, account, -size, now);
-}
-
 static int tx_blob_link(sqlite_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
@@ -373,7 +331,7 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 	 * by then goes); linking again is a sign of a manifest PUT to come:
 	 * keep it fresh. */
 	if (inserted) {
-		if ((error = account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
+		if ((error = brt_sqlite_account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
 		    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_LINK], "itti", repo_id, a->digest,
 					     a->account_id, a->now)) < 0)
 			goto done;
@@ -410,7 +368,7 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 	 * rows go with the link (ON DELETE CASCADE). */
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
-	    (error = account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
+	    (error = brt_sqlite_account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
 	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", a->digest, a->now)) < 0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB);
@@ -662,13 +620,17 @@ static int tx_tag_delete(sqlite_conn *c, void *ctx)
 	const tag_delete_args *a = ctx;
 	char account[BRT_ACCOUNT_ID_LEN + 1];
 	int64_t repo_id;
-	int error, removed = 0;
+	int error, found = 0, removed = 0;
 
 	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) == BRT_ENOTFOUND)
 		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
+	if (error == 0 &&
+	    (error = brt_sqlite_exists(c, BRT_SQL_TAG_TARGET, "it", repo_id, a->tag, &found)) == 0 && !found)
+		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
+	/* Only an existing tag is protected: an absent one is a 404. */
 	if (error < 0 ||
 	    (error = brt_sqlite_tag_guard(c, brt_meta_repo_account(account, a->repo), a->repo, a->tag,
-					  BRT_EDENIED)) < 0 ||
+					  BRT_EPROTECTED)) < 0 ||
 	    (error = brt_sqlite_tag_remove(c, repo_id, a->tag, brt_now_ms(), &removed)) < 0)
 		return error;
 	return removed ? 0 : brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);

@@ -1833,7 +1833,9 @@ static size_t ms_outbox_drain(brt_meta *m, int64_t now, ms_keyset *k)
 		memset(&got, 0, sizeof(got));
 		CHECK_EQ_INT(m->gc_outbox_list(m, now, 16, ms_outbox_cb, &got), 0);
 		for (size_t i = 0; i < got.count; i++) {
-			CHECK_EQ_INT(m->gc_outbox_done(m, got.keys[i]), 0);
+			const char *key = got.keys[i];
+
+			CHECK_EQ_INT(m->gc_outbox_done(m, &key, 1), 0);
 			if (k && k->count < 16)
 				snprintf(k->keys[k->count++], sizeof(k->keys[0]), "%s", got.keys[i]);
 		}
@@ -2008,7 +2010,7 @@ static void ms_test_lifecycle(brt_meta *m)
 	CHECK_EQ_INT(m->quota_set(m, MS_ACCOUNT_D, (int64_t)used + 100), 0);
 	CHECK_EQ_INT(m->quota_set(m, MS_ACCOUNT_NONE, 5), BRT_ENOTFOUND);
 	brt_error_clear();
-	CHECK_EQ_INT(ms_link(m, ra, ms_digest_of("gc-big", 0).s, 101, "k/big", t0), BRT_EDENIED);
+	CHECK_EQ_INT(ms_link(m, ra, ms_digest_of("gc-big", 0).s, 101, "k/big", t0), BRT_EQUOTA);
 	CHECK(ms_error_mentions("quota") && ms_error_mentions("limit"));
 	CHECK_EQ_INT(m->storage_key_known(m, "k/big", &known), 0);
 	CHECK_EQ_INT(known, 0);
@@ -2016,7 +2018,7 @@ static void ms_test_lifecycle(brt_meta *m)
 	CHECK_EQ_INT(ms_link(m, ra, ms_digest_of("gc-fit", 0).s, 100, "k/fit", t0), 0);
 	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_D), (int)used + 100);
 	CHECK_EQ_INT(ms_link(m, rb, ms_digest_of("gc-fit", 0).s, 100, NULL, t0), 0); /* held: free */
-	CHECK_EQ_INT(ms_put(m, ra, ms_digest_of("gc-m", 9).s, NULL, l3, 1), BRT_EDENIED);
+	CHECK_EQ_INT(ms_put(m, ra, ms_digest_of("gc-m", 9).s, NULL, l3, 1), BRT_EQUOTA);
 	/* Another account pays for its own link of the same blob. */
 	CHECK_EQ_INT(ms_link(m, rx, ms_digest_of("gc-fit", 0).s, 100, NULL, t0), 0);
 	CHECK_EQ_INT((int)ms_used(m, MS_ACCOUNT_E), 100);

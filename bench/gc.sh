@@ -505,6 +505,8 @@ quota_group() {
 # ------------------------------------------------------------------ run
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date +%s)
+# the tree's commit when the run starts (the binary was copied then too)
+GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | grep -q . && echo ' (src modified)')
 log "gc.sh: runs $RUNS, groups '$GC_ONLY', out $BENCH_OUT${BENCH_QUICK:+ (quick)}"
 want rates && rates_group
 want quota && quota_group
@@ -529,7 +531,8 @@ done
 {
 	printf 'id\t%s\nruns\t%s\nquick\t%s\nload_before\t%s\nload_after\t%s\nnproc\t%s\ncpu\t%s\n' "$ID" "$RUNS" \
 		"${BENCH_QUICK:-0}" "$LOAD_BEFORE" "$LOAD_AFTER" "$(nproc)" "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
-	printf 'berthd\t%s (%s)\n' "$BERTHD_SRC" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+	printf 'berthd\t%s (%s; tree at %s when the run started)\n' "$BERTHD_SRC" \
+		"$("$BERTHD" --version 2>/dev/null | head -n 1)" "$GITREV"
 	printf 'seconds\t%s\n' "$(( $(date +%s) - T_START ))"
 	for l in "${LOADS[@]}"; do printf 'load\t%s\n' "$l"; done
 } > "$BENCH_OUT/meta.tsv"

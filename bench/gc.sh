@@ -506,7 +506,8 @@ quota_group() {
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date +%s)
 # the tree's commit when the run starts (the binary was copied then too)
-GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | grep -q . && echo ' (src modified)')
+GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+if git -C "$ROOT" status --porcelain -- src 2>/dev/null | grep -q .; then GITREV="$GITREV (src modified)"; fi
 log "gc.sh: runs $RUNS, groups '$GC_ONLY', out $BENCH_OUT${BENCH_QUICK:+ (quick)}"
 want rates && rates_group
 want quota && quota_group

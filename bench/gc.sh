@@ -240,7 +240,7 @@ seed_small() {  # seed_small NAME
 churn() {
 	local url=$1 max=$2 file=$3 tag=$4 n=0 d=$WORK/churn-$4 hex ok=0 bad=0 code step
 	mkdir -p "$d"
-	trap 'echo "$ok $bad" > "$file"; exit 0' TERM
+	echo "0 0" > "$file"
 	while [ "$n" -lt "$max" ]; do
 		n=$((n + 1))
 		{ printf 'churn %s %s %s ' "$tag" "$n" "$$"; head -c 4096 /dev/urandom; } > "$d/l"
@@ -257,9 +257,10 @@ churn() {
 			"$url/v2/$TENANT/churn/manifests/g$n" || true)
 		if [ "$code" = 202 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); echo "image $n: $step $code $(head -c 200 "$d/resp" 2>/dev/null)" >> "$file.fail"; fi
 		rm -f "$d/resp"
+		# the counts after every image: the loop is stopped with SIGTERM
+		echo "$ok $bad" > "$file.new" && mv "$file.new" "$file"
 		sleep "$CHURN_SLEEP"
 	done
-	echo "$ok $bad" > "$file"
 }
 ab_once() {  # ab_once COLUMN KIND RUN
 	local s=$1 kind=$2 i=$3 url=${SURL[$1]} pid=${SPID[$1]} out cpid c0 c1 rps p99 ndone failed non2xx cnt args

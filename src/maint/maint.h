@@ -72,7 +72,7 @@ typedef struct brt_gc_options {
 	 * its object and linking it never loses the object to the scan (a
 	 * link waits at most the store's busy timeout, 5 s, on SQLite). */
 	int64_t orphan_min_age_ms;
-	FILE *report;           /* one line per thing removed; NULL: none */
+	FILE *report; /* one line per thing removed; NULL: none */
 } brt_gc_options;
 
 typedef struct brt_gc_result {

@@ -209,10 +209,10 @@ typedef struct brt_gc_params {
 
 /* One thing a collection removed. */
 typedef struct brt_gc_item {
-	const char *kind; /* "tag", "manifest", "link", "blob" */
-	const char *repo; /* NULL for a blob */
-	const char *name; /* the tag or the digest */
-	uint64_t size;    /* manifest or blob bytes (0 for tags and links) */
+	const char *kind;        /* "tag", "manifest", "link", "blob" */
+	const char *repo;        /* NULL for a blob */
+	const char *name;        /* the tag or the digest */
+	uint64_t size;           /* manifest or blob bytes (0 for tags and links) */
 	const char *why;         /* for a retention deletion: the rule; else NULL */
 	const char *storage_key; /* for a blob: its stored object; else NULL */
 } brt_gc_item;

@@ -19,7 +19,7 @@
 #     ("sha256/ab/<hex>"): a live blob under one stays, an unnamed file under
 #     one goes; it never touches blobs/quarantine/, where fsck keeps what it
 #     promised not to delete;
-#   - the GC worker inside the server (gc.interval 1s, gc.grace 1s) removes
+#   - the GC worker inside the server (gc.interval 1s, gc.grace 5s) removes
 #     the files of a deleted tag's blobs without the CLI, and expires
 #     abandoned upload sessions (uploads.expire_after 2s).
 set -u -o pipefail
@@ -38,7 +38,10 @@ ACCEPT="Accept: $MT_OCI_MANIFEST, $MT_OCI_INDEX, $MT_DOCKER_MANIFEST, $MT_DOCKER
 OFF_CONF=$W/gc-off.yml
 printf 'gc:\n  interval: 0s\n' >"$OFF_CONF"
 WORKER_CONF=$W/gc-worker.yml
-printf 'gc:\n  interval: 1s\n  grace: 1s\nuploads:\n  expire_after: 2s\n' >"$WORKER_CONF"
+# A grace of a few seconds: under CI's load (other tests beside this one)
+# a push's blob uploads and its manifest PUT can be more than a second
+# apart, and a one-second grace then takes the blobs first every time.
+printf 'gc:\n  interval: 1s\n  grace: 5s\nuploads:\n  expire_after: 2s\n' >"$WORKER_CONF"
 GC_N=0
 GC_OUT=
 
@@ -520,7 +523,7 @@ expect_eq "fsck exit status" "$rc" 0
 berth_stop
 
 # ================================================================ worker
-section "the GC worker inside the server (interval 1s, grace 1s) collects without the CLI"
+section "the GC worker inside the server (interval 1s, grace 5s) collects without the CLI"
 berth_start --config "$WORKER_CONF" || exit 1
 config_json "$W/cfgW1" w1
 config_json "$W/cfgW2" w2
@@ -529,7 +532,7 @@ make_blob "$W/LW2" 210000 gc-LW2
 make_blob "$W/LWS" 220000 gc-LWS
 make_manifest "$W/MW1" "$W/cfgW1" "$MT_OCI_CONFIG" "$W/LWS" "$W/LW1"
 make_manifest "$W/MW2" "$W/cfgW2" "$MT_OCI_CONFIG" "$W/LWS" "$W/LW2"
-# With a 1 s grace a link not yet referenced may be collected before the
+# With a short grace a link not yet referenced may be collected before the
 # manifest PUT on a slow machine (then the PUT fails cleanly with
 # MANIFEST_BLOB_UNKNOWN): push again, bounded.
 push_image_retry() {
@@ -557,7 +560,7 @@ push_image_retry "$WR" v1 "$W/MW1" "$W/cfgW1" "$W/LWS" "$W/LW1"
 push_image_retry "$WR" v2 "$W/MW2" "$W/cfgW2" "$W/LWS" "$W/LW2"
 # Let the links of both manifests age past the grace: nothing referenced
 # may go.
-sleep 3
+sleep 7
 pull_ok "$WR" v1 "$W/MW1" "$W/cfgW1" "$W/LWS" "$W/LW1"
 pull_ok "$WR" v2 "$W/MW2" "$W/cfgW2" "$W/LWS" "$W/LW2"
 MW1=$(digest_of "$W/MW1")

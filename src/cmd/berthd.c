@@ -399,6 +399,19 @@ static int64_t parse_bytes(const char *s)
 	return (int64_t)(n << shift);
 }
 
+/* A plain positive decimal number; -1 if malformed or too large. */
+static int64_t parse_count(const char *s)
+{
+	char *end;
+	unsigned long long n;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	return errno || *end != '\0' || n > (unsigned long long)INT64_MAX ? -1 : (int64_t)n;
+}
+
 static int admin(const struct options *opt, const brt_config *config)
 {
 	const char *noun = opt->words[0], *verb = opt->word_count > 1 ? opt->words[1] : "";
@@ -710,8 +723,7 @@ static int policy_command(const struct options *opt, const brt_config *config)
 				strcmp(verb, "delete") == 0 ? " and --repo PATTERN" : "");
 			return 2;
 		}
-		if (opt->keep_last && ((keep_last = parse_bytes(opt->keep_last)) <= 0 ||
-				       strspn(opt->keep_last, "0123456789") != strlen(opt->keep_last))) {
+		if (opt->keep_last && (keep_last = parse_count(opt->keep_last)) <= 0) {
 			fprintf(stderr, "berthd: --keep-last takes a positive number\n");
 			return 2;
 		}

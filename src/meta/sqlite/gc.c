@@ -483,7 +483,7 @@ static int tx_collect_chunk(sqlite_conn *c, void *ctx)
 	return error;
 }
 
-static void counts_add(brt_gc_counts *to, const brt_gc_counts *from)
+void brt_sqlite_gc_counts_add(brt_gc_counts *to, const brt_gc_counts *from)
 {
 	to->tags += from->tags;
 	to->manifests += from->manifests;
@@ -491,6 +491,7 @@ static void counts_add(brt_gc_counts *to, const brt_gc_counts *from)
 	to->blobs += from->blobs;
 	to->manifest_bytes += from->manifest_bytes;
 	to->blob_bytes += from->blob_bytes;
+	to->more |= from->more;
 }
 
 /* A committed chunk: its counts and its reports reach the caller. */
@@ -498,7 +499,7 @@ static int chunk_publish(const chunk_ctx *k, brt_gc_counts *counts)
 {
 	int error = 0;
 
-	counts_add(counts, &k->report->counts);
+	brt_sqlite_gc_counts_add(counts, &k->report->counts);
 	for (size_t i = 0; i < k->report->count && error == 0 && k->params->cb; i++) {
 		brt_gc_item item = {k->report->items[i].kind,
 				    k->report->items[i].has_repo ? k->report->items[i].repo : NULL,

@@ -203,6 +203,9 @@ int brt_sqlite_gc_manifest_remove(sqlite_conn *c, int64_t manifest_id, const brt
  * would go over the account's quota. */
 int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t bytes, int64_t now);
 
+/* Add what one collection step removed to a running total. */
+void brt_sqlite_gc_counts_add(brt_gc_counts *to, const brt_gc_counts *from);
+
 /* One more link of the account to the blob (its first one charges the
  * blob's size: BRT_EQUOTA over the quota), or one fewer (its last one
  * gives the size back). */

@@ -660,17 +660,6 @@ done:
 	return error;
 }
 
-static void counts_add(brt_gc_counts *out, const brt_gc_counts *add)
-{
-	out->tags += add->tags;
-	out->manifests += add->manifests;
-	out->links += add->links;
-	out->blobs += add->blobs;
-	out->manifest_bytes += add->manifest_bytes;
-	out->blob_bytes += add->blob_bytes;
-	out->more |= add->more;
-}
-
 /* Apply the `count` policies of one account to each of its repositories
  * that one of them with a retention rule matches: each repository in a
  * transaction of its own, or (`in_tx`) on the one the caller holds on `c`. */
@@ -727,7 +716,7 @@ static int account_apply(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_pa
 				error = brt_sqlite_run_write(m, tx_repo_retention, &job);
 			if (error != 0)
 				goto done;
-			counts_add(out, &job.counts);
+			brt_sqlite_gc_counts_add(out, &job.counts);
 		}
 		if (rows > 0)
 			memcpy(last, page[rows - 1].name, sizeof(last));

@@ -121,6 +121,15 @@ static int chunk_fits(brt_api_request *req, int has_range, uint64_t start)
 /* The body goes into req->upload now: a long transfer. */
 static void take_body(brt_api_request *req)
 {
+	const char *length = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t expected = 0;
+
+	/* Framing was checked: a Content-Length is plain digits. */
+	if (length)
+		expected = (int64_t)strtoull(length, NULL, 10);
+	else if (brt_http_has_body(req->http))
+		expected = -1; /* chunked: unknown */
+	brt_blob_upload_expect(req->upload, expected);
 	brt_http_stream(req->http);
 }
 

@@ -8,11 +8,18 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "storage/upload_ring.h"
 
 struct brt_blob_upload {
 	brt_blobstore *store;
 	brt_blob_writer *writer;
 	brt_hasher hasher;
+	/* Large bodies go through a ring: hashed and stored by workers while
+	 * the next bytes arrive.  NULL for small ones, or when every ring of
+	 * the server is busy: then the caller's thread hashes and stores. */
+	brt_upload_ring *ring;
+	int use_ring;
+	uint64_t size; /* bytes received: the offset opened at plus all written */
 	uint64_t max_size;
 	/* From the last save: what the row stores and commit publishes. */
 	const unsigned char *backend_state;
@@ -52,6 +59,7 @@ int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char
 	}
 	error = brt_blobstore_writer_open(&u->writer, store, upload_id, at->offset, at->backend_state,
 					  at->backend_state_len);
+	u->size = at->offset;
 done:
 	if (error < 0) {
 		free(u);
@@ -63,19 +71,52 @@ done:
 
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload)
 {
-	return upload->writer->size;
+	return upload->size;
+}
+
+void brt_blob_upload_expect(brt_blob_upload *upload, int64_t len)
+{
+	/* A body of a slot or two gains nothing from workers. */
+	upload->use_ring = len < 0 || (uint64_t)len > 2 * BRT_UPLOAD_RING_SLOT;
+}
+
+static void ring_hash(const void *data, size_t len, void *payload)
+{
+	brt_blob_upload *upload = payload;
+
+	brt_hasher_update(&upload->hasher, data, len);
+}
+
+static int ring_store(const void *data, size_t len, void *payload)
+{
+	brt_blob_upload *upload = payload;
+
+	return upload->writer->append(upload->writer, data, len);
 }
 
 int brt_blob_upload_write(brt_blob_upload *upload, const void *data, size_t len)
 {
 	uint64_t end;
+	int error;
 
-	if (__builtin_add_overflow(upload->writer->size, (uint64_t)len, &end) || end > upload->max_size)
+	if (__builtin_add_overflow(upload->size, (uint64_t)len, &end) || end > upload->max_size)
 		return brt_error_set(BRT_ETOOBIG, "blob is larger than the limit of %llu bytes",
 				     (unsigned long long)upload->max_size);
 	upload->saved = 0;
-	brt_hasher_update(&upload->hasher, data, len);
-	return upload->writer->append(upload->writer, data, len);
+	if (upload->use_ring) {
+		upload->use_ring = 0;
+		/* Without a ring (all busy), this body streams inline. */
+		(void)brt_upload_ring_new(&upload->ring, ring_hash, ring_store, upload);
+	}
+	if (upload->ring) {
+		error = brt_upload_ring_put(upload->ring, data, len);
+	} else {
+		brt_hasher_update(&upload->hasher, data, len);
+		error = upload->writer->append(upload->writer, data, len);
+	}
+	if (error == 0)
+		upload->size = end;
+	return error;
 }
 
 int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *hash_state_out, size_t *hash_len_out,
@@ -84,7 +125,8 @@ int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *hash_state_out,
 	int error;
 
 	upload->saved = 0;
-	if ((error = upload->writer->sync(upload->writer, &upload->backend_state,
+	if ((upload->ring && (error = brt_upload_ring_drain(upload->ring)) < 0) ||
+	    (error = upload->writer->sync(upload->writer, &upload->backend_state,
 					  &upload->backend_state_len)) < 0)
 		return error;
 	upload->saved = 1;
@@ -101,9 +143,14 @@ void brt_blob_upload_adopt(brt_blob_upload *upload)
 
 int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected)
 {
-	brt_hasher copy = upload->hasher;
+	brt_hasher copy;
 	brt_digest got;
+	int error;
 
+	/* Every byte written must be hashed first. */
+	if (upload->ring && (error = brt_upload_ring_drain(upload->ring)) < 0)
+		return error;
+	copy = upload->hasher;
 	if (upload->hasher.alg != expected->alg)
 		return 1;
 	/* A copy: finalising must not end the running state. */
@@ -212,7 +259,7 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 
 	int error;
 
-	*size_out = upload->writer->size;
+	*size_out = upload->size;
 	if ((error = brt_blob_key_unique(key_out, expected->str)) < 0)
 		return error;
 	if (!upload->saved)
@@ -230,6 +277,8 @@ void brt_blob_upload_free(brt_blob_upload *upload)
 {
 	if (!upload)
 		return;
+	/* The workers stop before the writer they append to goes. */
+	brt_upload_ring_free(upload->ring);
 	if (upload->writer)
 		upload->writer->free(upload->writer);
 	free(upload);

@@ -39,7 +39,15 @@ int brt_blob_upload_open(brt_blob_upload **out, brt_blobstore *store, const char
 /* The upload's size with what this attempt received. */
 uint64_t brt_blob_upload_size(const brt_blob_upload *upload);
 
-/* Hash and append.  BRT_ETOOBIG past the limit, BRT_EIO from the store. */
+/* The body this request sends is `len` bytes long (-1: not known, e.g.
+ * chunked transfer coding).  A large or unknown one is hashed and stored
+ * by workers of an upload ring (storage/upload_ring.h) while it arrives;
+ * without this call everything runs in the calling thread.  Call before
+ * the first write. */
+void brt_blob_upload_expect(brt_blob_upload *upload, int64_t len);
+
+/* Hash and append (or hand over to the ring's workers; a store failure
+ * then surfaces at a later write, save or check).  BRT_ETOOBIG past the limit, BRT_EIO from the store. */
 int brt_blob_upload_write(brt_blob_upload *upload, const void *data, size_t len);
 
 /* Make the attempt's data durable; serialise the hash state into
@@ -57,7 +65,7 @@ void brt_blob_upload_adopt(brt_blob_upload *upload);
 /* After a save: 0 if the data hashes to `expected`, BRT_EDIGEST if not
  * (detail: the digest received); 1 if `expected` uses another algorithm
  * than the one hashed while streaming (commit then verifies by reading
- * the data back). */
+ * the data back); a store failure of the ring's workers passes up. */
 int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected);
 
 /* After a save and a check that did not fail, with the upload owned by the

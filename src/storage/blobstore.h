@@ -13,10 +13,12 @@
  * see client input directly.  Upload data is addressed by an upload id
  * (32 lower-case hex chars, produced by the server).
  *
- * Uploads need no locks and never truncate.  An upload's acknowledged
- * state lives in its session row: the offset and an opaque *backend state*
- * (at most BRT_BACKEND_STATE_MAX bytes) that only the driver interprets,
- * e.g. a list of segment files or of multipart parts and ETags.  A request
+ * Uploads need no locks across requests (a driver may use its own to
+ * extend a piece in place) and never truncate acknowledged data.  An
+ * upload's acknowledged state lives in its session row: the offset and an
+ * opaque *backend state* (at most BRT_BACKEND_STATE_MAX bytes) that only
+ * the driver interprets, e.g. a list of segment files or of multipart
+ * parts and ETags.  A request
  * that continues an upload opens an *attempt* at that state; the attempt
  * writes only new, private data, makes it durable and describes the upload
  * with its data as a new backend state.  The caller stores that state with
@@ -171,7 +173,8 @@ struct brt_blobstore {
 	 * session's current backend state, `keep_len` bytes; 0 for none) does
 	 * not name and that were last written before `before_ms` (ms since
 	 * the epoch): what attempts that were never adopted left behind (a
-	 * crash, a kill -9).  *removed_out counts the pieces removed.
+	 * crash, a kill -9), including bytes past the named length of a piece
+	 * `keep` names.  *removed_out counts the pieces removed or cut.
 	 * BRT_EINVALID if `keep` is malformed (nothing is removed then). */
 	int (*upload_prune)(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
 			    const unsigned char *keep, size_t keep_len, int64_t before_ms);

@@ -1,10 +1,15 @@
 /* The filesystem blob store driver.  Objects live at ROOT/blobs/<key>; the
  * data of an unfinished upload is a set of segment files under
- * ROOT/uploads/<upload id>/, one per attempt, each created O_EXCL under a
- * fresh random name, written once, made durable with fdatasync and never
- * changed again.  The backend state of an upload lists its adopted
- * segments in order with their lengths ("<16 hex> <length>\n" each), so
- * racing attempts never write to the same file and no lock is needed.
+ * ROOT/uploads/<upload id>/, each created O_EXCL under a fresh random
+ * name and made durable with fdatasync.  The backend state of an upload
+ * lists its adopted segments in order with their lengths ("<16 hex>
+ * <length>\n" each).  An attempt appends past the end of the last
+ * segment when it can take that file's flock and the file holds exactly
+ * what the state names (the usual sequence of PATCHes builds one file);
+ * otherwise (a racing attempt holds it) it writes a segment of its own.
+ * Either way no byte any state names is ever written again, so racing
+ * attempts cannot corrupt each other or what was acknowledged.
+ * Page-aligned appends go to the disk with O_DIRECT.
  * Commit publishes one segment by renaming it into blobs/ without
  * replacing anything (a concurrent commit of the same content dedupes
  * instead of clobbering), several by concatenating them in the kernel
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,10 +64,20 @@ typedef struct fs_writer {
 	fs_store *fs;
 	int dir_fd; /* uploads/<id>, or -1 */
 	int fd;     /* the attempt's segment, or -1 while nothing was appended */
+	/* The segment opened with O_DIRECT, for page-aligned appends (-1 until
+	 * one comes); `direct_off` once the filesystem refused it. */
+	int direct_fd;
+	int direct_off;
 	/* The upload had no segment when the attempt opened, so uploads/<id>
 	 * may be new: its entry in uploads/ is made durable at sync too. */
 	int first;
-	int entry_synced;        /* the segment's directory entry is durable */
+	int entry_synced; /* the segment's directory entry is durable */
+	/* The attempt appends to the upload's last segment (see
+	 * continue_last) instead of a file of its own. */
+	int continuing;
+	fs_segment last;         /* the state's last segment, if any */
+	size_t last_entry;       /* where its entry starts in `state` */
+	uint64_t file_start;     /* the file offset of the attempt's first byte */
 	int failed;              /* an append or sync failed: the attempt is unusable */
 	int adopted;             /* the upload owns the segment: free keeps it */
 	uint64_t start;          /* the upload's size when the attempt opened */
@@ -78,6 +94,15 @@ typedef struct fs_writer {
  * works while the rest of the body is still arriving and the fdatasync at
  * commit has little left to do. */
 #define WRITEBACK_STEP ((uint64_t)8 << 20)
+
+/* Appends of whole pages from a page-aligned buffer at a page-aligned
+ * offset (what the upload ring hands over) bypass the page cache: the
+ * device reads them straight from the buffer, which spares the kernel a
+ * copy of every byte and the page cache a gigabyte of dirty pages it
+ * would write back later anyway.  4096 covers the logical block size of
+ * common devices; one that needs more refuses with EINVAL, and the
+ * attempt writes through the page cache from then on. */
+#define DIRECT_ALIGN ((uint64_t)4096)
 
 typedef struct fs_reader {
 	brt_blob_reader base;
@@ -520,6 +545,94 @@ static int writer_unusable(fs_writer *writer)
 			     writer->upload_id);
 }
 
+/* pwrite all of `len` bytes at `offset` of the segment. */
+static int write_at(fs_writer *writer, int fd, const unsigned char *p, size_t len, uint64_t offset)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len > SSIZE_MAX ? SSIZE_MAX : len, (off_t)offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && fd == writer->direct_fd)
+			return BRT_EINVALID; /* the device wants other alignment */
+		if (n <= 0)
+			return fs_io_error(n < 0 ? errno : EIO, "write upload", writer->upload_id);
+		p += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Write the whole pages at the start of *p with O_DIRECT when buffer and
+ * offset allow it, advancing *p and *left past them. */
+static int append_direct(fs_writer *writer, const unsigned char **p, size_t *left)
+{
+	uint64_t offset = writer->file_start + (writer->base.size - writer->start);
+	size_t pages = *left & ~(size_t)(DIRECT_ALIGN - 1);
+	int error;
+
+	if (writer->direct_off || pages == 0 || offset % DIRECT_ALIGN != 0 ||
+	    (uintptr_t)*p % DIRECT_ALIGN != 0)
+		return 0;
+	if (writer->direct_fd < 0 &&
+	    (writer->direct_fd = openat(writer->dir_fd, writer->name,
+					O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		/* EINVAL: the filesystem has no O_DIRECT.  Whatever else, the
+		 * buffered descriptor carries on, and sync finds out if the
+		 * segment was removed. */
+		writer->direct_off = 1;
+		return 0;
+	}
+	error = write_at(writer, writer->direct_fd, *p, pages, offset);
+	if (error == BRT_EINVALID) {
+		/* Nothing of a refused direct write is on disk that the
+		 * buffered write of the same bytes does not replace. */
+		writer->direct_off = 1;
+		return 0;
+	}
+	if (error < 0)
+		return error;
+	*p += pages;
+	*left -= pages;
+	return 0;
+}
+
+/* Take the upload's last segment for this attempt, if it can be had: a
+ * chunked push of many PATCHes then builds one file, which commit renames
+ * into place, instead of a file per chunk that commit must copy together.
+ * The attempt holds an exclusive flock on the segment from here until it
+ * is freed, appends only past every byte the file holds, and a segment
+ * that holds more than the state the attempt opened at names (another
+ * attempt's acknowledged bytes, or what a crashed one left) is not taken:
+ * acknowledged bytes are never written over.  Commit takes the same lock
+ * before it renames a segment, and the name is checked to still be the
+ * locked file once the lock is held, so no attempt ever appends to a
+ * published object.  1 if taken, 0 to write a segment of its own. */
+static int continue_last(fs_writer *writer)
+{
+	struct stat st, by_name;
+	int fd;
+
+	if (writer->last.len == 0 || writer->dir_fd < 0)
+		return 0;
+	fd = openat(writer->dir_fd, writer->last.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
+	    fstatat(writer->dir_fd, writer->last.name, &by_name, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    by_name.st_ino != st.st_ino || by_name.st_dev != st.st_dev || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 0200) == 0 || (uint64_t)st.st_size != writer->last.len) {
+		close(fd);
+		return 0;
+	}
+	writer->fd = fd;
+	writer->continuing = 1;
+	writer->entry_synced = 1; /* made durable by the attempt that created it */
+	writer->file_start = writer->last.len;
+	memcpy(writer->name, writer->last.name, sizeof(writer->name));
+	return 1;
+}
+
 static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 {
 	fs_writer *writer = (fs_writer *)w;
@@ -535,27 +648,24 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 				     writer->upload_id);
 	if (len == 0)
 		return 0;
-	if (writer->fd < 0 && (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs,
-						    writer->upload_id, O_WRONLY)) < 0) {
+	if (writer->fd < 0 && !continue_last(writer) &&
+	    (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs, writer->upload_id,
+				  O_WRONLY)) < 0) {
 		writer->failed = 1;
 		return error;
 	}
-	while (left > 0) {
-		ssize_t n = write(writer->fd, p, left > SSIZE_MAX ? SSIZE_MAX : left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* The attempt is dropped when freed, partial tail and all. */
-			writer->failed = 1;
-			return fs_io_error(n < 0 ? errno : EIO, "write upload", writer->upload_id);
-		}
-		p += n;
-		left -= (size_t)n;
+	if ((error = append_direct(writer, &p, &left)) < 0 ||
+	    (error = write_at(writer, writer->fd, p, left,
+			      writer->file_start + w->size + (len - left) - writer->start)) < 0) {
+		/* The attempt is dropped when freed, partial tail and all. */
+		writer->failed = 1;
+		return error;
 	}
 	w->size = new_size;
 	if (new_size - writer->writeback_from >= WRITEBACK_STEP) {
 		/* Only a hint: errors surface at the fdatasync that follows. */
-		(void)sync_file_range(writer->fd, (off64_t)(writer->writeback_from - writer->start),
+		(void)sync_file_range(writer->fd,
+				      (off64_t)(writer->file_start + writer->writeback_from - writer->start),
 				      (off64_t)(new_size - writer->writeback_from), SYNC_FILE_RANGE_WRITE);
 		writer->writeback_from = new_size;
 	}
@@ -566,6 +676,7 @@ static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, s
 {
 	fs_writer *writer = (fs_writer *)w;
 	struct stat st;
+	size_t at;
 	int error, n;
 
 	*state_out = NULL;
@@ -604,9 +715,11 @@ static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, s
 	if (writer->base_len + SEG_ENTRY_MAX > BRT_BACKEND_STATE_MAX)
 		return brt_error_set(BRT_ETOOBIG, "blob store: upload %s has too many chunks",
 				     writer->upload_id);
-	n = snprintf((char *)writer->state + writer->base_len, SEG_ENTRY_MAX + 1, "%s %llu\n", writer->name,
-		     (unsigned long long)(w->size - writer->start));
-	writer->state_len = writer->base_len + (size_t)n;
+	/* A continued segment's entry is replaced, a new one appended. */
+	at = writer->continuing ? writer->last_entry : writer->base_len;
+	n = snprintf((char *)writer->state + at, SEG_ENTRY_MAX + 1, "%s %llu\n", writer->name,
+		     (unsigned long long)(writer->file_start + w->size - writer->start));
+	writer->state_len = at + (size_t)n;
 	*state_out = writer->state;
 	*len_out = writer->state_len;
 	return 0;
@@ -623,7 +736,15 @@ static void fs_writer_free(brt_blob_writer *w)
 
 	if (!writer)
 		return;
-	if (writer->fd >= 0) {
+	if (writer->direct_fd >= 0)
+		close(writer->direct_fd);
+	if (writer->fd >= 0 && writer->continuing) {
+		/* Under the lock, past what any state names: only this
+		 * attempt's own bytes go. */
+		if (!writer->adopted)
+			(void)ftruncate(writer->fd, (off_t)writer->file_start);
+		close(writer->fd);
+	} else if (writer->fd >= 0) {
 		close(writer->fd);
 		if (!writer->adopted) {
 			(void)unlinkat(writer->dir_fd, writer->name, 0);
@@ -646,6 +767,9 @@ static int fs_writer_data_fd(brt_blob_writer *w, int *fd_out)
 	*fd_out = -1;
 	if (writer->fd < 0)
 		return brt_error_set(BRT_ENOTFOUND, "blob store: upload %s: nothing appended yet",
+				     writer->upload_id);
+	if (writer->continuing) /* its bytes do not start at offset 0 */
+		return brt_error_set(BRT_EUNSUPPORTED, "blob store: upload %s: attempt continues a segment",
 				     writer->upload_id);
 	/* By name, while the attempt still owns it: a descriptor of its own
 	 * (read-only, its own offset), valid after a rename or unlink. */
@@ -721,9 +845,19 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	writer->base.data_fd = fs_writer_data_fd;
 	writer->fs = fs;
 	writer->fd = -1;
+	writer->direct_fd = -1;
 	writer->dir_fd = dir_fd;
 	writer->first = count == 0;
 	writer->start = writer->writeback_from = offset;
+	if (count > 0) {
+		writer->last = segs[count - 1];
+		writer->last_entry = state_len;
+		/* The last entry starts after the newline that ends the one
+		 * before it (the state parsed, so it ends in a newline). */
+		while (writer->last_entry > 0 &&
+		       (writer->last_entry == state_len || state[writer->last_entry - 1] != '\n'))
+			writer->last_entry--;
+	}
 	memcpy(writer->upload_id, upload_id, BRT_UPLOAD_ID_LEN + 1);
 	dir_fd = -1;
 	*out = &writer->base;
@@ -795,6 +929,28 @@ static int64_t mtime_ms(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
 
+/* A segment the state names but that holds more (an attempt that
+ * continued it was killed before it could take its bytes back), last
+ * written before `before_ms`, is cut back to the named length, under the
+ * lock attempts take (see continue_last).  1 if it was cut. */
+static int trim_segment(int dir_fd, const fs_segment *seg, int64_t before_ms)
+{
+	struct stat st, by_name;
+	int fd, cut = 0;
+
+	if (fstatat(dir_fd, seg->name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size <= seg->len || mtime_ms(&st) >= before_ms)
+		return 0;
+	if ((fd = openat(dir_fd, seg->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    fstatat(dir_fd, seg->name, &by_name, AT_SYMLINK_NOFOLLOW) == 0 && by_name.st_ino == st.st_ino &&
+	    (uint64_t)st.st_size > seg->len && mtime_ms(&st) < before_ms)
+		cut = ftruncate(fd, (off_t)seg->len) == 0;
+	close(fd);
+	return cut;
+}
+
 static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
 			   const unsigned char *keep, size_t keep_len, int64_t before_ms)
 {
@@ -836,8 +992,11 @@ static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const 
 			continue;
 		for (i = 0; i < count && strcmp(segs[i].name, entry->d_name) != 0; i++)
 			;
-		if (i < count)
+		if (i < count) {
+			if (trim_segment(fd, &segs[i], before_ms))
+				(*removed_out)++;
 			continue;
+		}
 		if (fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode) ||
 		    mtime_ms(&st) >= before_ms)
 			continue;
@@ -995,6 +1154,15 @@ static int fs_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 	}
 	if (count == 1 && (error = open_segment(&fd, &exact, dir_fd, &segs[0], upload_id)) < 0)
 		goto done;
+	if (count == 1 && exact) {
+		/* An attempt continuing the segment holds its lock (see
+		 * continue_last) and may append past what this commit owns:
+		 * then copy out the owned bytes.  Held until the rename is
+		 * done, the lock keeps such an attempt out of the object. */
+		struct stat st;
+		exact = flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+			(uint64_t)st.st_size == segs[0].len;
+	}
 	if (count == 1 && exact) {
 		/* The common case (a monolithic push, one PATCH): the segment
 		 * itself becomes the object, no byte is copied. */

@@ -292,23 +292,32 @@ static void test_layout(brt_blobstore *bs, const char *root)
 	path_join(dir, root, "uploads");
 	path_join(upload_dir, dir, id);
 
-	/* One attempt, one segment file in uploads/<id>/; a dropped attempt
-	 * leaves no file. */
+	/* One attempt, one segment file in uploads/<id>/.  The next attempt
+	 * appends to that segment under its lock (no file of its own); while
+	 * it holds the lock a racing attempt writes a segment of its own;
+	 * dropped, each takes back exactly its own bytes. */
 	CHECK_EQ_INT(write_upload(bs, id, &row, data, 12345), 0);
 	CHECK_EQ_INT(count_entries(dir), 1);
 	CHECK_EQ_INT(count_entries(upload_dir), 1);
+	segment = only_segment(root, id);
 	{
-		brt_blob_writer *w = NULL;
+		brt_blob_writer *w = NULL, *racer = NULL;
 		CHECK_EQ_INT(suite_attempt(&w, bs, id, &row), 0);
-		if (w) {
+		CHECK_EQ_INT(suite_attempt(&racer, bs, id, &row), 0);
+		if (w && racer) {
 			CHECK_EQ_INT(w->append(w, data, 100), 0);
+			CHECK_EQ_INT(count_entries(upload_dir), 1);
+			CHECK_EQ_INT(suite_upload_size(bs, id), 12445);
+			CHECK_EQ_INT(racer->append(racer, data, 50), 0);
 			CHECK_EQ_INT(count_entries(upload_dir), 2);
 			w->free(w);
+			racer->free(racer);
 		}
 		CHECK_EQ_INT(count_entries(upload_dir), 1);
+		CHECK_EQ_INT(suite_upload_size(bs, id), 12345);
+		CHECK(only_segment(root, id) == segment);
 	}
 	/* A one-segment commit renames the segment: no byte is copied. */
-	segment = only_segment(root, id);
 	CHECK(segment != 0);
 	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 	suite_row_free(&row);
@@ -342,9 +351,56 @@ static void test_layout(brt_blobstore *bs, const char *root)
 	CHECK(!exists(dir));
 	CHECK(is_dir(blobs));
 
-	/* Two segments are joined into a new file, also read-only. */
+	/* A commit while an attempt appends to the segment under its lock
+	 * copies out the bytes it owns instead of renaming the segment, so
+	 * the attempt never writes into the object; the attempt then finds
+	 * the upload ended. */
+	CHECK_EQ_INT(write_upload(bs, id, &row, data, 12345), 0);
+	segment = only_segment(root, id);
+	{
+		brt_blob_writer *w = NULL;
+		const unsigned char *state;
+		size_t state_len;
+		CHECK_EQ_INT(suite_attempt(&w, bs, id, &row), 0);
+		if (w)
+			CHECK_EQ_INT(w->append(w, data, 777), 0);
+		CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+		CHECK(stat(path, &st) == 0 && st.st_ino != segment && st.st_size == 12345);
+		if (w) {
+			CHECK_EQ_INT(w->append(w, data, 777), 0);
+			CHECK_EQ_INT(w->sync(w, &state, &state_len), BRT_ECONFLICT);
+			w->free(w);
+		}
+		CHECK(stat(path, &st) == 0 && st.st_size == 12345);
+		suite_expect_content(bs, key, data, 12345);
+		CHECK_EQ_INT(bs->remove(bs, key), 0);
+		suite_row_free(&row);
+	}
+
+	/* Chunks continue one segment, which commit renames into place. */
+	CHECK_EQ_INT(write_upload(bs, id, &row, data, 4096), 0);
+	segment = only_segment(root, id);
+	CHECK_EQ_INT(write_upload(bs, id, &row, data + 4096, 4096), 0);
+	CHECK_EQ_INT(write_upload(bs, id, &row, data + 8192, 12345 - 8192), 0);
+	CHECK(segment != 0 && only_segment(root, id) == segment);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	suite_row_free(&row);
+	CHECK(stat(path, &st) == 0 && st.st_ino == segment && st.st_size == 12345);
+	suite_expect_content(bs, key, data, 12345);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+
+	/* Two segments (the second written while an attempt that lost held
+	 * the first one's lock) are joined into a new file, also read-only. */
 	CHECK_EQ_INT(write_upload(bs, id, &row, data, 5000), 0);
-	CHECK_EQ_INT(write_upload(bs, id, &row, data + 5000, 12345 - 5000), 0);
+	{
+		brt_blob_writer *holder = NULL;
+		CHECK_EQ_INT(suite_attempt(&holder, bs, id, &row), 0);
+		if (holder)
+			CHECK_EQ_INT(holder->append(holder, data, 10), 0);
+		CHECK_EQ_INT(write_upload(bs, id, &row, data + 5000, 12345 - 5000), 0);
+		if (holder)
+			holder->free(holder);
+	}
 	CHECK_EQ_INT(count_entries(upload_dir), 2);
 	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 	suite_row_free(&row);

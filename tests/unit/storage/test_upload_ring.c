@@ -110,7 +110,9 @@ static void test_store_failure(void)
 		error = brt_upload_ring_drain(ring);
 	CHECK_EQ_INT(error, BRT_EIO);
 	CHECK(strstr(brt_error_last(), "disk on fire") != NULL);
-	CHECK_EQ_INT(s.stored, 5 * BRT_UPLOAD_RING_SLOT);
+	/* Stores come in whole slots (several at once when ready), none
+	 * past the failure. */
+	CHECK(s.stored <= 5 * BRT_UPLOAD_RING_SLOT && s.stored % BRT_UPLOAD_RING_SLOT == 0);
 	/* The receiver stops within a ring's length of the failure. */
 	CHECK(at <= (5 + BRT_UPLOAD_RING_SLOTS + 1) * BRT_UPLOAD_RING_SLOT);
 	/* Later calls keep failing, and nothing more is stored. */

@@ -120,6 +120,7 @@ static int key_login(brt_principal *p, const brt_auth *auth, const char *secret,
 struct token_cache_entry {
 	size_t token_len; /* 0: empty */
 	uint64_t hash;
+	uint64_t used; /* the table's clock at the last hit: the least recent goes first */
 	uint64_t store;
 	uint64_t epoch;
 	int64_t verified_ms;    /* monotonic */
@@ -137,6 +138,7 @@ struct token_cache_entry {
 struct token_cache {
 	unsigned char secret[BRT_TOKEN_SECRET_LEN];
 	char service[TOKEN_CACHE_SERVICE_MAX];
+	uint64_t clock; /* counts hits and insertions */
 	struct token_cache_entry entries[TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS];
 };
 
@@ -212,6 +214,7 @@ static struct token_cache_entry *token_cache_find(struct token_cache *cache, uin
 			e->token_len = 0;
 			return NULL;
 		}
+		e->used = ++cache->clock;
 		return e;
 	}
 	return NULL;
@@ -232,7 +235,8 @@ static void token_cache_put(struct token_cache *cache, uint64_t store, uint64_t 
 	}
 	if (need > TOKEN_CACHE_DATA)
 		return;
-	/* The slot this token had, else an empty one, else the older. */
+	/* The slot this token had, else an empty one, else the least
+	 * recently used. */
 	for (size_t i = 0; i < TOKEN_CACHE_WAYS && !e; i++)
 		if (set[i].token_len == len && set[i].hash == hash && memcmp(set[i].data, token, len) == 0)
 			e = &set[i];
@@ -242,10 +246,11 @@ static void token_cache_put(struct token_cache *cache, uint64_t store, uint64_t 
 	if (!e) {
 		e = &set[0];
 		for (size_t i = 1; i < TOKEN_CACHE_WAYS; i++)
-			if (set[i].verified_ms < e->verified_ms)
+			if (set[i].used < e->used)
 				e = &set[i];
 	}
 	e->hash = hash;
+	e->used = ++cache->clock;
 	e->store = store;
 	e->epoch = epoch;
 	e->verified_ms = brt_monotonic_coarse_ms();

@@ -4,16 +4,23 @@ requests on named, persistent HTTP/1.1 connections (and fresh ones), so that
 a token cached by the server's thread for a connection is sent again on that
 very connection after its key was revoked or it expired.
 
-Usage: token_cache_client.py BASE_URL SCENARIO_JSON
+Usage: token_cache_client.py BASE_URL SCENARIO_JSON TOKENS_JSON
 
-The scenario is a list of steps:
+TOKENS_JSON is {"issued": unix_seconds, "tokens": {name: token}}: the
+tokens are fetched right before the client starts (they are short-lived), while
+the scenario, written earlier, names them.  The scenario is a list of steps:
   {"open": [names]}                      open connections (kept open)
-  {"req": name | "new", "path": p, "token": t, "want": status, "label": l}
-      GET p with "Authorization: Bearer t" on connection `name` ("new": a
-      fresh connection, closed afterwards); the status must be `want`, and a
-      named connection must still be the same socket (no reconnect)
+  {"req": name | "new", "path": p, "token": t, "want": status, "label": l,
+   "tamper": [part, pos]}
+      GET p with "Authorization: Bearer <token t>" on connection `name`
+      ("new": a fresh connection, closed afterwards); with "tamper", the
+      token with character `pos` of its part `part` (0 header, 1 payload,
+      2 signature; negative from the end) changed to another base64url
+      character (same length).  The status must be `want`, and a named
+      connection must still be the same socket (no reconnect)
   {"run": [argv], "label": l}            run a command; exit status 0
-  {"sleep_until": unix_seconds}          wait (bounded to 60 s)
+  {"sleep_until": seconds}               wait until `issued` + seconds
+                                         (bounded to 60 s)
 Every check prints one line "PASS label" or "FAIL label: detail"; the
 exit status is 0 unless the scenario could not be run at all.
 """
@@ -25,10 +32,21 @@ import time
 import urllib.parse
 
 
+def tamper(token, part, pos):
+    parts = token.split(".")
+    p = parts[part]
+    pos %= len(p)
+    parts[part] = p[:pos] + ("B" if p[pos] == "A" else "A") + p[pos + 1:]
+    return ".".join(parts)
+
+
 def main():
     base = urllib.parse.urlsplit(sys.argv[1])
     with open(sys.argv[2], encoding="utf-8") as f:
         steps = json.load(f)
+    with open(sys.argv[3], encoding="utf-8") as f:
+        given = json.load(f)
+    tokens, issued = given["tokens"], given["issued"]
     host, port = base.hostname, base.port
     conns = {}
     local = {}
@@ -49,9 +67,14 @@ def main():
         elif "req" in step:
             name = step["req"]
             label = step.get("label", "%s GET %s" % (name, step["path"]))
+            token = tokens[step["token"]]
+            if "tamper" in step:
+                token = tamper(token, *step["tamper"])
+                if len(token) != len(tokens[step["token"]]) or token == tokens[step["token"]]:
+                    report(False, label, "tampering changed the length or nothing")
             c = connect() if name == "new" else conns[name]
             try:
-                c.request("GET", step["path"], headers={"Authorization": "Bearer " + step["token"]})
+                c.request("GET", step["path"], headers={"Authorization": "Bearer " + token})
                 resp = c.getresponse()
                 resp.read()
                 status = resp.status
@@ -74,7 +97,7 @@ def main():
             report(r.returncode == 0, step.get("label", " ".join(step["run"])),
                    "exit %d: %s" % (r.returncode, r.stderr.decode(errors="replace")[:500]))
         elif "sleep_until" in step:
-            delay = step["sleep_until"] - time.time()
+            delay = issued + step["sleep_until"] - time.time()
             if delay > 0:
                 time.sleep(min(delay, 60))
         else:

@@ -1,11 +1,14 @@
 /* Authentication and authorisation decisions (see auth.h).  On the hot
  * path a request costs one indexed key read and one SHA-256 of a 48-byte
- * secret (or one HMAC for a token); device certificates are verified once
- * per TLS connection. */
+ * secret; a token is verified (HMAC, two JSON parses) once per thread and
+ * then found by its bytes; device certificates are verified once per TLS
+ * connection. */
 #include "auth/auth.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -87,13 +90,251 @@ static int key_login(brt_principal *p, const brt_auth *auth, const char *secret,
 	return 0;
 }
 
+/* Verified bearer tokens, per thread.  Verifying a token costs an HMAC,
+ * base64 decodes and two JSON parses, and a client sends the same token on
+ * every request until it expires; so each thread keeps the tokens it
+ * verified, found by the token's exact bytes (the hash only picks the set;
+ * the bytes are compared whole, so a token differing in one byte is a
+ * miss).  An entry is used only while all that made the token valid still
+ * holds, checked on every hit:
+ *  - the same signing secret and audience (a thread that sees others empties
+ *    its table) and the same store (its serial);
+ *  - the key epoch read before the token was verified: a revocation
+ *    anywhere changes it, and the token goes through full verification
+ *    again, its key read afresh;
+ *  - the token's expiry and its key's, against the clock;
+ *  - at most TOKEN_CACHE_TTL_MS since verification, as for keys.
+ * Only tokens that passed every check are stored.  No lock: only the owning
+ * thread touches its table, and a hit copies out (into the request's pool)
+ * what the request keeps, since a later request on the thread may reuse
+ * the slot while this one is still running.  The table is allocated on a
+ * thread's first token (idle threads cost nothing) and freed when the
+ * thread exits.  A token longer than fits in a slot is verified every
+ * time. */
+#define TOKEN_CACHE_SETS 8
+#define TOKEN_CACHE_WAYS 2
+#define TOKEN_CACHE_DATA 2048 /* token text, then the grants */
+#define TOKEN_CACHE_TTL_MS 60000
+#define TOKEN_CACHE_SERVICE_MAX 256
+
+struct token_cache_entry {
+	size_t token_len; /* 0: empty */
+	uint64_t hash;
+	uint64_t used; /* the table's clock at the last hit: the least recent goes first */
+	uint64_t store;
+	uint64_t epoch;
+	int64_t verified_ms;    /* monotonic */
+	int64_t expires_at;     /* the token's, seconds since the epoch */
+	int64_t key_expires_at; /* ms since the epoch, 0: never */
+	unsigned int permissions;
+	int catalog;
+	size_t grant_count;
+	size_t grants_len; /* after the token: per grant, an actions byte and the NUL-terminated name */
+	char subject[96];
+	char account[33];
+	char data[TOKEN_CACHE_DATA];
+};
+
+struct token_cache {
+	unsigned char secret[BRT_TOKEN_SECRET_LEN];
+	char service[TOKEN_CACHE_SERVICE_MAX];
+	uint64_t clock; /* counts hits and insertions */
+	struct token_cache_entry entries[TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS];
+};
+
+static _Thread_local struct token_cache *token_cache;
+static _Thread_local uint64_t token_cache_hits;
+static pthread_once_t token_cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t token_cache_key;
+static int token_cache_key_ok;
+
+static void token_cache_free(void *cache)
+{
+	free(cache);
+}
+
+static void token_cache_key_create(void)
+{
+	token_cache_key_ok = pthread_key_create(&token_cache_key, token_cache_free) == 0;
+}
+
+/* This thread's table for `auth`'s secret and audience, emptied if it held
+ * another's; NULL when there is none (no memory, an overlong service). */
+static struct token_cache *token_cache_for(const brt_auth *auth)
+{
+	struct token_cache *cache = token_cache;
+	size_t service_len = strlen(auth->service);
+
+	if (service_len >= TOKEN_CACHE_SERVICE_MAX)
+		return NULL;
+	if (!cache) {
+		pthread_once(&token_cache_once, token_cache_key_create);
+		if (!token_cache_key_ok || !(cache = calloc(1, sizeof(*cache))))
+			return NULL;
+		if (pthread_setspecific(token_cache_key, cache) != 0) {
+			free(cache);
+			return NULL;
+		}
+		token_cache = cache;
+	} else if (memcmp(cache->secret, auth->token_secret, BRT_TOKEN_SECRET_LEN) == 0 &&
+		   strcmp(cache->service, auth->service) == 0) {
+		return cache;
+	}
+	memset(cache->entries, 0, sizeof(cache->entries));
+	memcpy(cache->secret, auth->token_secret, BRT_TOKEN_SECRET_LEN);
+	memcpy(cache->service, auth->service, service_len + 1);
+	return cache;
+}
+
+/* Picks the set and rejects most other tokens before the byte comparison:
+ * the length and the last 8 characters, which are signature for any token
+ * that was ever stored (an HMAC is uniform; a client choosing its bytes
+ * can only crowd its own thread's sets).  Hashing every byte cost more
+ * (a byte-serial multiply chain) than the comparison it saves. */
+static uint64_t token_hash(const char *token, size_t len)
+{
+	uint64_t tail = 0;
+
+	memcpy(&tail, token + len - (len < 8 ? len : 8), len < 8 ? len : 8);
+	return (tail ^ len) * UINT64_C(0x9e3779b97f4a7c15);
+}
+
+#define TOKEN_CACHE_SET(cache, hash) (&(cache)->entries[((hash) >> 32) % TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS])
+
+/* The entry holding exactly `token` if it may still be used at `now` (ms
+ * since the epoch); one that may not is emptied. */
+static struct token_cache_entry *token_cache_find(struct token_cache *cache, uint64_t store, uint64_t epoch,
+						  uint64_t hash, const char *token, size_t len, int64_t now)
+{
+	struct token_cache_entry *set = TOKEN_CACHE_SET(cache, hash);
+
+	for (size_t i = 0; i < TOKEN_CACHE_WAYS; i++) {
+		struct token_cache_entry *e = &set[i];
+
+		if (e->token_len != len || e->hash != hash || memcmp(e->data, token, len) != 0)
+			continue;
+		if (e->store != store || e->epoch != epoch ||
+		    brt_monotonic_coarse_ms() - e->verified_ms >= TOKEN_CACHE_TTL_MS ||
+		    e->expires_at <= now / 1000 || (e->key_expires_at && e->key_expires_at <= now)) {
+			e->token_len = 0;
+			return NULL;
+		}
+		e->used = ++cache->clock;
+		return e;
+	}
+	return NULL;
+}
+
+/* Keep the verified principal `p` of `token`, if it fits a slot. */
+static void token_cache_put(struct token_cache *cache, uint64_t store, uint64_t epoch, uint64_t hash,
+			    const char *token, size_t len, const brt_principal *p, int64_t key_expires_at)
+{
+	struct token_cache_entry *set = TOKEN_CACHE_SET(cache, hash), *e = NULL;
+	size_t need = len, pos;
+
+	for (size_t i = 0; i < p->token.grant_count; i++) {
+		if (!p->token.grants[i].repo ||
+		    __builtin_add_overflow(need, strlen(p->token.grants[i].repo) + 2, &need))
+			return;
+	}
+	if (need > TOKEN_CACHE_DATA)
+		return;
+	/* The slot this token had, else an empty one, else the least
+	 * recently used. */
+	for (size_t i = 0; i < TOKEN_CACHE_WAYS && !e; i++)
+		if (set[i].token_len == len && set[i].hash == hash && memcmp(set[i].data, token, len) == 0)
+			e = &set[i];
+	for (size_t i = 0; i < TOKEN_CACHE_WAYS && !e; i++)
+		if (set[i].token_len == 0)
+			e = &set[i];
+	if (!e) {
+		e = &set[0];
+		for (size_t i = 1; i < TOKEN_CACHE_WAYS; i++)
+			if (set[i].used < e->used)
+				e = &set[i];
+	}
+	e->hash = hash;
+	e->used = ++cache->clock;
+	e->store = store;
+	e->epoch = epoch;
+	e->verified_ms = brt_monotonic_coarse_ms();
+	e->expires_at = p->token.expires_at;
+	e->key_expires_at = key_expires_at;
+	e->permissions = p->permissions;
+	e->catalog = p->token.catalog;
+	e->grant_count = p->token.grant_count;
+	memcpy(e->subject, p->token.subject, sizeof(e->subject));
+	memcpy(e->account, p->token.account, sizeof(e->account));
+	memcpy(e->data, token, len);
+	pos = len;
+	for (size_t i = 0; i < p->token.grant_count; i++) {
+		size_t n = strlen(p->token.grants[i].repo) + 1;
+
+		e->data[pos++] = (char)p->token.grants[i].actions;
+		memcpy(e->data + pos, p->token.grants[i].repo, n);
+		pos += n;
+	}
+	e->grants_len = pos - len;
+	e->token_len = len;
+}
+
+/* The principal of a cached token, its grants copied into `pool`. */
+static int token_cache_use(brt_principal *p, brt_pool *pool, const struct token_cache_entry *e)
+{
+	char *names = NULL;
+
+	if (e->grant_count) {
+		if (!(p->token.grants = brt_pool_alloc(pool, sizeof(brt_grant) * e->grant_count)) ||
+		    !(names = brt_pool_alloc(pool, e->grants_len)))
+			return brt_error_set(BRT_ENOMEM, "out of request memory");
+		memcpy(names, e->data + e->token_len, e->grants_len);
+		for (size_t i = 0; i < e->grant_count; i++) {
+			p->token.grants[i].actions = (unsigned char)*names++;
+			p->token.grants[i].repo = names;
+			names += strlen(names) + 1;
+		}
+	}
+	p->token.grant_count = e->grant_count;
+	p->token.catalog = e->catalog;
+	p->token.expires_at = e->expires_at;
+	memcpy(p->token.subject, e->subject, sizeof(p->token.subject));
+	memcpy(p->token.account, e->account, sizeof(p->token.account));
+	p->kind = BRT_PRINCIPAL_TOKEN;
+	p->permissions = e->permissions;
+	memcpy(p->account, e->account, sizeof(p->account));
+	memcpy(p->subject, e->subject, sizeof(p->subject));
+	return 0;
+}
+
+/* Test hook (not in auth.h, like brt_meta_sqlite_handle): how many
+ * tokens this thread authenticated from its table. */
+uint64_t brt_auth_token_cache_hits(void);
+uint64_t brt_auth_token_cache_hits(void)
+{
+	return token_cache_hits;
+}
+
 static int token_login(brt_principal *p, const brt_auth *auth, brt_pool *pool, const char *token, size_t len)
 {
 	brt_meta *meta = auth->meta;
+	struct token_cache *cache = NULL;
+	struct token_cache_entry *entry;
 	brt_access_key key;
-	int64_t now = brt_now_ms();
+	uint64_t epoch = 0, hash = 0;
+	int64_t now = brt_now_ms(), key_expires_at = 0;
 	int error;
 
+	/* A store that cannot say when keys change gets no cached tokens.
+	 * The epoch is read before anything is verified, so an entry is never
+	 * newer than the key state it was checked against. */
+	if (meta && brt_meta_key_epoch(meta, &epoch) == 0 && (cache = token_cache_for(auth)) != NULL) {
+		hash = token_hash(token, len);
+		entry = token_cache_find(cache, meta->serial, epoch, hash, token, len, now);
+		if (entry) {
+			token_cache_hits++;
+			return token_cache_use(p, pool, entry) < 0 ? BRT_EUNAUTHORIZED : 0;
+		}
+	}
 	error = brt_token_verify(&p->token, pool, auth->token_secret, auth->service, token, len, now / 1000);
 	if (error < 0)
 		return BRT_EUNAUTHORIZED;
@@ -104,6 +345,7 @@ static int token_login(brt_principal *p, const brt_auth *auth, brt_pool *pool, c
 		    strcmp(key.account_id, p->token.account) != 0)
 			return BRT_EUNAUTHORIZED;
 		p->permissions = key.permissions;
+		key_expires_at = key.expires_at;
 	} else if (strncmp(p->token.subject, "device:", 7) == 0) {
 		p->permissions = BRT_PERM_PULL;
 	} else {
@@ -112,6 +354,8 @@ static int token_login(brt_principal *p, const brt_auth *auth, brt_pool *pool, c
 	p->kind = BRT_PRINCIPAL_TOKEN;
 	memcpy(p->account, p->token.account, sizeof(p->account));
 	memcpy(p->subject, p->token.subject, sizeof(p->subject));
+	if (cache)
+		token_cache_put(cache, meta->serial, epoch, hash, token, len, p, key_expires_at);
 	return 0;
 }
 

@@ -441,10 +441,14 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_UPLOAD_DELETE] =
 		"DELETE FROM uploads WHERE id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR generation = ?2)",
 	[BRT_SQL_UPLOAD_COUNT] = "SELECT count(*) FROM uploads WHERE account_id = ?1",
+	/* CROSS JOIN: SQLite keeps uploads the outer loop, on uploads_updated
+	 * in order.  With statistics that say uploads is empty (ANALYZE while
+	 * no upload was open), a plain JOIN walked every repository and
+	 * sorted; PostgreSQL reads it as the same inner join. */
 	[BRT_SQL_UPLOAD_LIST] =
 		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
-		" u.updated_at, u.account_id FROM uploads u JOIN repositories r ON r.id = u.repository_id"
-		" WHERE u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
+		" u.updated_at, u.account_id FROM uploads u CROSS JOIN repositories r"
+		" WHERE r.id = u.repository_id AND u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
 	[BRT_SQL_BLOB_WALK] = "SELECT digest, size, storage_key, created_at FROM blobs ORDER BY digest",
 	[BRT_SQL_MANIFEST_WALK] =
 		"SELECT r.name, m.digest, m.media_type, m.payload FROM manifests m"

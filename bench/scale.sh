@@ -15,7 +15,7 @@
 # manifests, a 1 000-tag repository: one page of n=1000, so every page
 # figure compares like with like).
 #
-#   start    STARTS times per store: berthd serve on the existing store, time
+#   start    STARTS times per store and round: berthd serve on the existing store, time
 #            from the fork to the first 200 of GET /v2/ (polled every 5 ms),
 #            VmRSS right after it; stopped.  The page cache is warm (the
 #            stores were just written or read); a cold start is not measured
@@ -33,7 +33,8 @@
 #   put      PUTS manifest PUTs of new manifests (the seed's blobs, a unique
 #            annotation, a new tag) to <TENANT>/bench-small, one curl each:
 #            time_total median and p99.
-#   rss      VmRSS and VmHWM of the serving instance after all of the above.
+#   rss      VmRSS and VmHWM of each round's serving instance (started after
+#            the start group) after all of the above.
 #   size     meta.db (+ -wal) bytes of each store after the fill, and
 #            (big - tiny) / (big manifests - tiny manifests).
 # Every interleaved round (big and tiny) holds /tmp/berth-bench.lock (flock)
@@ -297,7 +298,7 @@ fi
 start_once() {
 	local s=$1 i=$2 out
 	port_free "$s" || die "port of $s (${SURL[$s]}) is in use"
-	out=$(python3 - "$BERTHD" "${SDIR[$s]}/config.yml" "${SURL[$s]##*:}" "${SDIR[$s]}/server.log" <<-'EOF'
+	out=$(python3 - "$BERTHD" "${SDIR[$s]}/config.yml" "${SURL[$s]##*:}" "${SDIR[$s]}/server-start.log" <<-'EOF'
 	import socket, subprocess, sys, time
 	berthd, cfg, port, logf = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 	t0 = time.monotonic()
@@ -327,29 +328,10 @@ start_once() {
 	print("%.1f %s" % ((t1 - t0) * 1000, rss) if ok else "FAIL")
 	EOF
 	)
-	[ "$out" != FAIL ] || { cat "${SDIR[$s]}/server.log" >&2; die "$s did not start"; }
+	[ "$out" != FAIL ] || { cat "${SDIR[$s]}/server-start.log" >&2; die "$s did not start"; }
 	add "$s" "start to first 200 on GET /v2/" ms "$i" "${out% *}"
 	add "$s" "VmRSS after start" MiB "$i" "$(kib2mib "${out#* }")"
 }
-if want start; then
-	log "start: $STARTS starts per store, time to the first 200 on GET /v2/"
-	for i in $(seq 1 "$STARTS"); do
-		lock
-		for s in $(ordered "$i"); do start_once "$s" "$i"; done
-		unlock
-		log "  start run $i: $(tail -n 4 "$TSV" | awk -F'\t' '$2 ~ /^start/ {printf "%s %s ms  ", $1, $6}') (load $LOAD)"
-	done
-fi
-
-# ------------------------------------------------------------------ serving instances
-for s in big tiny; do
-	port_free "$s" || die "port of $s (${SURL[$s]}) is in use"
-	launch "$s"; wait_up "$s"
-	log "started $s PID ${SPID[$s]} on ${SURL[$s]}"
-	code=$(curl -s -o /dev/null -w '%{http_code}' -I "${SURL[$s]}/v2/$SEED_REPO/blobs/$SEED_LAYER")
-	[ "$code" = 200 ] || die "$s: HEAD of the seed layer gave $code"
-done
-
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ab_once() {  # ab_once STORE KIND RUN
@@ -375,13 +357,6 @@ ab_once() {  # ab_once STORE KIND RUN
 		'BEGIN{if (n>0) printf "%.1f", (b-a)/t/n*1e6; else print "NA"}')"
 	log "  $s $kind run $i: $rps req/s, p99 $p99 ms (load $LOAD)"
 }
-for kind in head get; do
-	want "$kind" || continue
-	log "$kind: ab -k -c $AB_CONNS -t $AB_SECONDS"
-	for i in $(seq 1 "$RUNS"); do
-		lock; for s in $(ordered "$i"); do ab_once "$s" "$kind" "$i"; done; unlock
-	done
-done
 
 # ------------------------------------------------------------------ rget
 # GET manifest by tag v0 of RGETS random generated repositories, one curl
@@ -406,10 +381,6 @@ rget_once() {  # rget_once STORE RUN
 	add "$s" "random GET manifest by tag, p99" ms "$i" "$(awk '{print $2*1000}' "$out" | quantile 0.99)"
 	log "  $s rget run $i: median $(awk '{print $2*1000}' "$out" | quantile 0.5) ms (load $LOAD)"
 }
-if want rget; then
-	log "rget: $RGETS GETs of random manifests by tag, one connection"
-	for i in $(seq 1 "$RUNS"); do lock; for s in $(ordered "$i"); do rget_once "$s" "$i"; done; unlock; done
-fi
 
 # ------------------------------------------------------------------ paging walks
 # walk STORE KIND RUN: follow Link from PATH?n=1000 to the end; per page
@@ -458,11 +429,6 @@ walk_once() {
 	add "$s" "$kind page time, last tenth median" ms "$i" "$(tail -n "$tenth" "$out" | cut -f2 | quantile 0.5)"
 	log "  $s $kind run $i: $page pages, median $(cut -f2 "$out" | quantile 0.5) ms, max $(cut -f2 "$out" | quantile 1) ms (load $LOAD)"
 }
-for kind in tags catalog; do
-	want "$kind" || continue
-	log "$kind: walk with n=1000"
-	for i in $(seq 1 "$RUNS"); do lock; for s in $(ordered "$i"); do walk_once "$s" "$kind" "$i"; done; unlock; done
-done
 
 # ------------------------------------------------------------------ put
 # PUTS new manifests (seed blobs + a unique annotation), a new tag each.
@@ -484,23 +450,46 @@ put_once() {  # put_once STORE RUN
 	add "$s" "manifest PUT (new manifest + tag), p99" ms "$i" "$(awk '{print $2*1000}' "$out" | quantile 0.99)"
 	log "  $s put run $i: median $(awk '{print $2*1000}' "$out" | quantile 0.5) ms (load $LOAD)"
 }
-if want put; then
-	log "put: $PUTS sequential manifest PUTs"
-	for i in $(seq 1 "$RUNS"); do lock; for s in $(ordered "$i"); do put_once "$s" "$i"; done; unlock; done
-fi
 
-# ------------------------------------------------------------------ rss
-for s in big tiny; do
-	kill -0 "${SPID[$s]}" 2>/dev/null || { tail -n 30 "${SDIR[$s]}/server.log" >&2; die "$s died"; }
-	if want rss; then
-		LOAD=$(cut -d' ' -f1 /proc/loadavg)
-		add "$s" "VmRSS after the runs" MiB 1 "$(kib2mib "$(status_kib "${SPID[$s]}" VmRSS)")"
-		add "$s" "VmHWM after the runs" MiB 1 "$(kib2mib "$(status_kib "${SPID[$s]}" VmHWM)")"
+# ------------------------------------------------------------------ rounds
+# One round: every group, big and tiny in alternating order, all under one
+# hold of the shared lock (the queue for it is long on a shared host).
+for i in $(seq 1 "$RUNS"); do
+	lock
+	log "round $i of $RUNS (load $LOAD)"
+	if want start; then
+		for k in $(seq 1 "$STARTS"); do for s in $(ordered $((i + k))); do start_once "$s" "$i.$k"; done; done
+		log "  start: $(awk -F'\t' -v r="^$i[.]" '$2 ~ /^start/ && $4 ~ r {printf "%s %s ms  ", $1, $6}' "$TSV")"
 	fi
-	stop_server "$s"
-	cp "${SDIR[$s]}/server.log" "$BENCH_OUT/raw/server-$s.log"
-	cp "${SDIR[$s]}/config.yml" "$BENCH_OUT/raw/config-$s.yml"
+	# the serving instances of this round
+	for s in big tiny; do
+		port_free "$s" || die "port of $s (${SURL[$s]}) is in use"
+		launch "$s"; wait_up "$s"
+		code=$(curl -s -o /dev/null -w '%{http_code}' -I "${SURL[$s]}/v2/$SEED_REPO/blobs/$SEED_LAYER")
+		[ "$code" = 200 ] || die "$s: HEAD of the seed layer gave $code"
+	done
+	for kind in head get; do
+		want "$kind" || continue
+		for s in $(ordered "$i"); do ab_once "$s" "$kind" "$i"; done
+	done
+	if want rget; then for s in $(ordered "$i"); do rget_once "$s" "$i"; done; fi
+	for kind in tags catalog; do
+		want "$kind" || continue
+		for s in $(ordered "$i"); do walk_once "$s" "$kind" "$i"; done
+	done
+	if want put; then for s in $(ordered "$i"); do put_once "$s" "$i"; done; fi
+	for s in big tiny; do
+		kill -0 "${SPID[$s]}" 2>/dev/null || { tail -n 30 "${SDIR[$s]}/server.log" >&2; die "$s died"; }
+		if want rss; then
+			add "$s" "VmRSS after the round" MiB "$i" "$(kib2mib "$(status_kib "${SPID[$s]}" VmRSS)")"
+			add "$s" "VmHWM after the round" MiB "$i" "$(kib2mib "$(status_kib "${SPID[$s]}" VmHWM)")"
+		fi
+		stop_server "$s"
+		cp "${SDIR[$s]}/server.log" "$BENCH_OUT/raw/server-$s-$i.log"
+	done
+	unlock
 done
+for s in big tiny; do cp "${SDIR[$s]}/config.yml" "$BENCH_OUT/raw/config-$s.yml"; done
 
 # ------------------------------------------------------------------ report
 {

@@ -15,6 +15,8 @@
 # manifests, a 1 000-tag repository: one page of n=1000, so every page
 # figure compares like with like).
 #
+# The stores' files are read once (untimed) before the rounds, so they are in
+# the page cache (see "warm" below).
 #   start    STARTS times per store and round: berthd serve on the existing store, time
 #            from the fork to the first 200 of GET /v2/ (polled every 5 ms),
 #            VmRSS right after it; stopped.  The page cache is warm (the
@@ -451,12 +453,20 @@ put_once() {  # put_once STORE RUN
 	log "  $s put run $i: median $(awk '{print $2*1000}' "$out" | quantile 0.5) ms (load $LOAD)"
 }
 
+# ------------------------------------------------------------------ warm
+# The stores are read once (untimed) so that the figures are the server's
+# and not the disk's: a 4 GB store just written is not necessarily all in
+# the page cache (on this host 1.1 of 3.8 GB was, and random manifest GETs
+# ran at disk latency).  Residency before each round goes into the log.
+for s in big tiny; do cat "${SDIR[$s]}"/data/meta.db* > /dev/null; done
+resident() { command -v fincore >/dev/null && fincore -n -o RES "${SDIR[$1]}/data/meta.db" 2>/dev/null | tr -d ' ' || echo NA; }
+
 # ------------------------------------------------------------------ rounds
 # One round: every group, big and tiny in alternating order, all under one
 # hold of the shared lock (the queue for it is long on a shared host).
 for i in $(seq 1 "$RUNS"); do
 	lock
-	log "round $i of $RUNS (load $LOAD)"
+	log "round $i of $RUNS (load $LOAD; meta.db in the page cache: big $(resident big), tiny $(resident tiny))"
 	if want start; then
 		for k in $(seq 1 "$STARTS"); do for s in $(ordered $((i + k))); do start_once "$s" "$i.$k"; done; done
 		log "  start: $(awk -F'\t' -v r="^$i[.]" '$2 ~ /^start/ && $4 ~ r {printf "%s %s ms  ", $1, $6}' "$TSV")"

@@ -202,10 +202,15 @@ _Static_assert(sizeof(brt_sql_migrations) / sizeof(brt_sql_migrations[0]) == BRT
 	       "BRT_SQL_SCHEMA_VERSION must count the migrations");
 
 /* A repository exists from its first upload session on, but is listed only
- * once it holds a blob or a manifest (both probes are primary-key lookups). */
-#define CATALOG_HOLDS_SOMETHING                                                          \
-	" AND (EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id)" \
-	" OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id))"
+ * once it holds a blob or a manifest (both probes are primary-key lookups).
+ * Manifests first: a repository holds far fewer manifests than links, so
+ * that index is the smaller one and the probes of a page of names touch
+ * fewer of its pages (a page of 1 000 names of a 1M-manifest store: 233
+ * page reads instead of 478); only a repository with blobs and no
+ * manifest yet, mid-push, takes both probes. */
+#define CATALOG_HOLDS_SOMETHING                                                 \
+	" AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)" \
+	" OR EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id))"
 
 /* IMMEDIATE takes the write lock up front, so a transaction never fails
  * half way for lack of it (a deferred one could get SQLITE_BUSY on its
@@ -441,10 +446,14 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_UPLOAD_DELETE] =
 		"DELETE FROM uploads WHERE id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR generation = ?2)",
 	[BRT_SQL_UPLOAD_COUNT] = "SELECT count(*) FROM uploads WHERE account_id = ?1",
+	/* CROSS JOIN: SQLite keeps uploads the outer loop, on uploads_updated
+	 * in order.  With statistics that say uploads is empty (ANALYZE while
+	 * no upload was open), a plain JOIN walked every repository and
+	 * sorted; PostgreSQL reads it as the same inner join. */
 	[BRT_SQL_UPLOAD_LIST] =
 		"SELECT u.id, r.name, u.\"offset\", u.hash_state, u.generation, u.created_at,"
-		" u.updated_at, u.account_id FROM uploads u JOIN repositories r ON r.id = u.repository_id"
-		" WHERE u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
+		" u.updated_at, u.account_id FROM uploads u CROSS JOIN repositories r"
+		" WHERE r.id = u.repository_id AND u.updated_at < ?1 ORDER BY u.updated_at LIMIT ?2",
 	[BRT_SQL_BLOB_WALK] = "SELECT digest, size, storage_key, created_at FROM blobs ORDER BY digest",
 	[BRT_SQL_MANIFEST_WALK] =
 		"SELECT r.name, m.digest, m.media_type, m.payload FROM manifests m"

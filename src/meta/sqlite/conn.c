@@ -306,7 +306,19 @@ fail:
 	return error;
 }
 
-/* Run `fn` in one write transaction, again if the database stayed locked. */
+/* Back to syncing every commit after brt_sqlite_run_write_lazy. */
+static int restore_sync(sqlite_conn *c)
+{
+	if (sqlite3_exec(c->db, "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS, NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return brt_error_set(BRT_EIO, "sqlite: cannot set synchronous: %s", sqlite3_errmsg(c->db));
+	c->lazy_sync = 0;
+	return 0;
+}
+
+/* Run `fn` in one write transaction, again if the database stayed locked;
+ * `commit`: 0 rolls back, 1 commits, 2 commits with synchronous as the
+ * caller set it. */
 static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx, int commit)
 {
 	sqlite_conn *c;
@@ -314,6 +326,8 @@ static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), vo
 	int attempt;
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	if (c->lazy_sync && commit == 1 && (error = restore_sync(c)) < 0)
 		return error;
 	for (attempt = 1;; attempt++) {
 		c->busy = 0;
@@ -344,6 +358,24 @@ static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), vo
 int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
 {
 	return run_transaction(m, fn, ctx, 1);
+}
+
+int brt_sqlite_run_write_lazy(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+{
+	sqlite_conn *c;
+	int error;
+
+	/* In WAL mode only the commit's sync of the log differs; the next
+	 * synced commit makes this one durable too, as the log is written in
+	 * order. */
+	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+		return error;
+	if (sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+		return brt_sqlite_run_write(m, fn, ctx);
+	c->lazy_sync = 1;
+	error = run_transaction(m, fn, ctx, 2);
+	(void)restore_sync(c);
+	return error;
 }
 
 int brt_sqlite_run_dry(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)

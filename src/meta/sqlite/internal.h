@@ -29,6 +29,9 @@ struct sqlite_conn {
 	sqlite3 *db;
 	int busy;    /* the last error was SQLITE_BUSY/LOCKED */
 	int last_rc; /* extended code of the last error */
+	/* synchronous is NORMAL (brt_sqlite_run_write_lazy could not set it
+	 * back): the next durable write sets it first or fails. */
+	int lazy_sync;
 	/* key_epoch's cache: the epoch row as read when PRAGMA data_version
 	 * was `data_version` and the store's change hint was `hint_seen`, at
 	 * `checked_ms` (coarse monotonic); epoch_known = 0 forces a read. */
@@ -102,6 +105,12 @@ int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m);
 
 /* Run `fn` in one write transaction, again if the database stayed locked. */
 int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx);
+
+/* brt_sqlite_run_write whose commit does not wait for the disk: a power
+ * loss may take it back (never half of it), a crash of the process does
+ * not.  For writes whose loss only rewinds a state the client can redo,
+ * never for anything acknowledged as stored. */
+int brt_sqlite_run_write_lazy(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx);
 
 /* brt_sqlite_run_write, rolled back at the end whatever `fn` did (dry
  * runs: what `fn` counted is what a real run would do). */

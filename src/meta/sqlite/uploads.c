@@ -213,7 +213,11 @@ static int meta_upload_update(brt_meta *m, const brt_upload *upload)
 
 	if ((error = upload_check(upload)) < 0)
 		return error;
-	return brt_sqlite_run_write(m, tx_upload_update, (void *)upload);
+	/* A chunk's data is durable before its row names it, so a row lost to
+	 * a power cut only rewinds the session (the client resends from the
+	 * Range it gets); no need to wait for the disk a second time per
+	 * chunk.  Creating and ending sessions stay synced. */
+	return brt_sqlite_run_write_lazy(m, tx_upload_update, (void *)upload);
 }
 
 typedef struct upload_delete_args {

@@ -11,6 +11,7 @@
 # Environment (all optional):
 #   RUNS=3              repetitions of every measurement; medians are reported
 #   BENCH_ONLY="head get auth push get1g skopeo rss"   subset of measurement groups
+#                       (the default); also available: pull10 conns chunked
 #   AB_SECONDS=10       duration of each ab run;   AB_CONNS=64 its concurrency
 #   BENCH_OUT=DIR       results dir (default $BENCH_CACHE/out-<time>)
 #   BENCH_CACHE=/var/tmp/berth-bench   keeps the 1 GiB test file and its OCI
@@ -19,6 +20,7 @@
 #   BERTHD_THREADS=N    set http.threads in berthd's config (default: berthd's own)
 #   PEER_ONLY=1         measure distribution only;  BERTH_ONLY=1  berthd only
 #   PULL_DIR=/dev/shm   where skopeo pulls land (tmpfs keeps the disk out of it)
+#   CONNS_MANY=1000     the conns group's large concurrency (64 is the small one)
 #
 # Method:
 #   head    ab -k -i -c 64 -t AB_SECONDS -n 10000000, HEAD of a 2 MiB blob:
@@ -57,6 +59,28 @@
 #           dir:PULL_DIR, which skopeo digest-verifies, deleted afterwards.
 #   rss     VmRSS idle right after start (after one GET /v2/), VmRSS and the
 #           VmHWM peak after everything else.
+#   pull10  10 different 200 MiB blobs (AES-CTR keystream, made once in
+#           BENCH_CACHE) pushed untimed to each server and read once untimed
+#           (so both serve them from the page cache); then per run 10 curl
+#           GETs to /dev/null started together, one blob each: time from the
+#           start to the last one's end, aggregate MiB/s (2000 MiB / time) and
+#           the server's CPU time (utime + stime from /proc) per GiB sent.
+#   conns   ab -k -t AB_SECONDS -n 10000000 at -c 64 and at -c CONNS_MANY on
+#           HEAD blob and GET manifest (the small image of head/get), the two
+#           concurrencies back to back on each server (their order
+#           alternating): req/s, p50/p99, errors, CPU per request as for head,
+#           and the per-round ratio CONNS_MANY/64 of req/s.  berthd runs with
+#           http.max_connections_per_address: 0 (no limit) and
+#           max_connections: 4096 in this group, since every client is
+#           127.0.0.1; the soft open-file limit is raised to the hard one.
+#   chunked chunked pushes of the 1 GiB file to a fresh repository each run,
+#           time = POST .. the final PUT's 201 (sync before, untimed):
+#           stream: one PATCH streaming the whole file (curl -X PATCH -T,
+#           Content-Type application/octet-stream, no Content-Range), then
+#           PUT <Location>?digest= with no body;  1m: 1024 PATCHes of 1 MiB
+#           each with Content-Range start-end, in order on one keep-alive
+#           connection (python3 http.client, its start-up of ~0.03 s
+#           included), then the same PUT.  The blob's size is checked by HEAD.
 # Rows with the unit "count" (errors) are sums over the runs, all others are
 # medians.  Both servers log at level warn with the access log off, store on
 # the filesystem in a temporary directory, and have no authentication (berthd
@@ -72,6 +96,7 @@ RUNS=${RUNS:-3}
 BENCH_ONLY=${BENCH_ONLY:-head get auth push get1g skopeo rss}
 AB_SECONDS=${AB_SECONDS:-10}
 AB_CONNS=${AB_CONNS:-64}
+CONNS_MANY=${CONNS_MANY:-1000}
 BENCH_CACHE=${BENCH_CACHE:-/var/tmp/berth-bench}
 PULL_DIR=${PULL_DIR:-/dev/shm}
 ID=$(date +%Y%m%d%H%M%S)-$$
@@ -89,8 +114,9 @@ want() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 [[ $RUNS =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 50 ] || die "RUNS must be 1..50"
 [[ $AB_SECONDS =~ ^[0-9]+$ ]] && [ "$AB_SECONDS" -ge 1 ] && [ "$AB_SECONDS" -le 600 ] || die "AB_SECONDS must be 1..600"
 [[ $AB_CONNS =~ ^[0-9]+$ ]] && [ "$AB_CONNS" -ge 1 ] && [ "$AB_CONNS" -le 1000 ] || die "AB_CONNS must be 1..1000"
+[[ $CONNS_MANY =~ ^[0-9]+$ ]] && [ "$CONNS_MANY" -ge 1 ] && [ "$CONNS_MANY" -le 20000 ] || die "CONNS_MANY must be 1..20000"
 for g in $BENCH_ONLY; do
-	case $g in head|get|auth|push|get1g|skopeo|rss) ;; *) die "unknown BENCH_ONLY group '$g'" ;; esac
+	case $g in head|get|auth|push|get1g|skopeo|rss|pull10|conns|chunked) ;; *) die "unknown BENCH_ONLY group '$g'" ;; esac
 done
 if [ "${PEER_ONLY:-0}" = 1 ]; then SERVERS=(distribution)
 elif [ "${BERTH_ONLY:-0}" = 1 ]; then SERVERS=(berthd)
@@ -122,6 +148,11 @@ for t in curl jq python3 openssl ab awk sha256sum timeout; do
 	command -v "$t" >/dev/null || die "$t is missing"
 done
 want skopeo && { command -v skopeo >/dev/null || die "skopeo is missing"; }
+if want conns; then
+	# ab and each server hold CONNS_MANY descriptors at once
+	[ "$(ulimit -n)" -ge $((CONNS_MANY + 200)) ] || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	[ "$(ulimit -n)" -ge $((CONNS_MANY + 200)) ] || die "open file limit $(ulimit -n) is too low for CONNS_MANY=$CONNS_MANY"
+fi
 if has_server distribution; then
 	REGISTRY_BIN=$(command -v docker-registry) || die "docker-registry is missing"
 fi
@@ -256,7 +287,7 @@ run_order() {
 # 1 GiB of AES-128-CTR keystream with a fixed key and IV: same bytes everywhere.
 BIG=$BENCH_CACHE/blob-1g.bin
 NEED_BIG=0
-if want push || want get1g || want skopeo; then NEED_BIG=1; fi
+if want push || want get1g || want skopeo || want chunked; then NEED_BIG=1; fi
 if [ "$NEED_BIG" = 1 ] && { [ ! -f "$BIG" ] || [ "$(stat -c %s "$BIG")" != "$BIG_SIZE" ] || [ ! -s "$BIG.sha256" ]; }; then
 	log "making the 1 GiB test file in $BENCH_CACHE (once)"
 	rm -f "$BIG" "$BIG.sha256"
@@ -316,6 +347,27 @@ jq -c -n --arg mt "$OCI_MANIFEST" --arg c "$SMALL_CFG" --argjson cs "$(stat -c %
 	| tr -d '\n' > "$SMALL/manifest"
 SMALL_MAN=sha256:$(sha256sum "$SMALL/manifest" | cut -d' ' -f1)
 SMALL_REPO=$TENANT/bench-small
+
+# pull10: 10 different 200 MiB blobs (AES-128-CTR keystream, IV per blob),
+# made once in BENCH_CACHE with their digests.
+PULL10_N=10
+PULL10_SIZE=209715200
+PULL10_FILES=() PULL10_DIGS=()
+if want pull10; then
+	for k in $(seq 1 "$PULL10_N"); do
+		f=$BENCH_CACHE/pull10-$k.bin
+		if [ ! -f "$f" ] || [ "$(stat -c %s "$f")" != "$PULL10_SIZE" ] || [ ! -s "$f.sha256" ]; then
+			log "making the 200 MiB pull10 blob $k in $BENCH_CACHE (once)"
+			rm -f "$f" "$f.sha256"
+			head -c "$PULL10_SIZE" /dev/zero | openssl enc -aes-128-ctr \
+				-K 62657274682d62656e63682d6b657933 -iv "$(printf '62657274682d70756c6c31302d%06x' "$k")" > "$f.tmp"
+			sha256sum "$f.tmp" | cut -d' ' -f1 > "$f.sha256.tmp"
+			mv "$f.tmp" "$f"; mv "$f.sha256.tmp" "$f.sha256"
+		fi
+		PULL10_FILES+=("$f"); PULL10_DIGS+=("sha256:$(cat "$f.sha256")")
+	done
+fi
+PULL10_REPO=$TENANT/bench-$ID-pull10
 
 # ------------------------------------------------------------------ servers
 # curl's credentials option for instance NAME (none without auth)
@@ -390,6 +442,8 @@ start_server() {  # start_server NAME
 			printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$d/data"
 			printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
 			[ -z "${BERTHD_THREADS:-}" ] || printf '  threads: %s\n' "$BERTHD_THREADS"
+			# every ab client is 127.0.0.1: no per-address limit for conns
+			! want conns || printf '  max_connections: 4096\n  max_connections_per_address: 0\n'
 			if [ "$s" = berthd-auth ] && [ "$AB_SECONDS" -gt 240 ]; then
 				printf 'auth:\n  token_ttl: %s\n' $((AB_SECONDS + 60))
 			fi
@@ -640,6 +694,139 @@ skopeo_once() {  # skopeo_once NAME RUN: push to a fresh repo, pull it back
 	log "  $s skopeo pull run $i: $sec s"
 }
 
+# pull10_once NAME RUN: 10 parallel GETs of the 10 different 200 MiB blobs
+pull10_once() {
+	local s=$1 i=$2 url=${SURL[$1]} pid=${SPID[$1]} t0 t1 c0 c1 k sec cpu pids=() out code n
+	c0=$(cpu_ticks "$pid")
+	t0=$(now_ns)
+	for k in $(seq 0 $((PULL10_N - 1))); do
+		curl -s --max-time 600 -o /dev/null -w '%{http_code} %{size_download}' \
+			"$url/v2/$PULL10_REPO/blobs/${PULL10_DIGS[$k]}" > "$WORK/pull10-$s-$k.out" 2>&1 &
+		pids+=($!)
+	done
+	for k in "${pids[@]}"; do wait "$k" || true; done
+	t1=$(now_ns)
+	c1=$(cpu_ticks "$pid")
+	for k in $(seq 0 $((PULL10_N - 1))); do
+		out=$(cat "$WORK/pull10-$s-$k.out")
+		read -r code n <<<"$out"
+		[ "$code" = 200 ] && [ "$n" = "$PULL10_SIZE" ] || die "$s: pull10 GET of blob $((k + 1)) gave '$out'"
+	done
+	sec=$(secs "$t0" "$t1")
+	cpu=$(cpu_secs "$c0" "$c1")
+	add "$s" "pull10: 10 parallel GETs of 200 MiB (last done)" s lower "$sec"
+	add "$s" "pull10 aggregate" MiB/s higher "$(mibps $((PULL10_N * PULL10_SIZE)) "$sec")"
+	add "$s" "pull10 server CPU per GiB sent" s lower \
+		"$(awk -v c="$cpu" -v b=$((PULL10_N * PULL10_SIZE)) 'BEGIN{printf "%.3f", c/(b/1073741824)}')"
+	log "  $s pull10 run $i: $sec s, server CPU $cpu s"
+}
+pull10_seed() {  # push the 10 blobs to NAME, then read each once (untimed)
+	local s=$1 url=${SURL[$1]} k code
+	for k in $(seq 0 $((PULL10_N - 1))); do
+		code=$(upload_blob "$s" "$url" "$PULL10_REPO" "${PULL10_FILES[$k]}" "${PULL10_DIGS[$k]}")
+		[ "$code" = 201 ] || die "$s: pull10 push of blob $((k + 1)) gave $code"
+		curl -sf --max-time 600 -o /dev/null "$url/v2/$PULL10_REPO/blobs/${PULL10_DIGS[$k]}" \
+			|| die "$s: pull10 warm-up GET of blob $((k + 1)) failed"
+	done
+}
+# conns_round RUN NAME: HEAD blob and GET manifest at 64 and CONNS_MANY
+# connections, back to back, with the per-round ratio
+conns_round() {
+	local i=$1 s=$2 kind c m path args check code r64 rmany cs
+	for kind in head get; do
+		case $kind in
+		head) m="conns HEAD blob"; args=(-i); check=(-I); path=/v2/$SMALL_REPO/blobs/$SMALL_LAYER ;;
+		get) m="conns GET manifest"; args=(-H "Accept: $OCI_MANIFEST"); check=(-H "Accept: $OCI_MANIFEST")
+			path=/v2/$SMALL_REPO/manifests/bench ;;
+		esac
+		code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${check[@]}" "${SURL[$s]}$path" || true)
+		[ "$code" = 200 ] || die "$s: $m check request gave $code, not 200"
+		cs=(64 "$CONNS_MANY")
+		[ $((i % 2)) = 1 ] || cs=("$CONNS_MANY" 64)
+		for c in "${cs[@]}"; do
+			ab_run "$s" "$i" "$m c$c" "${args[@]}" -c "$c" -t "$AB_SECONDS" -n 10000000 "${SURL[$s]}$path"
+			if [ "$c" = 64 ]; then r64=$LAST_RPS; else rmany=$LAST_RPS; fi
+		done
+		add "$s" "$m c$CONNS_MANY / c64" ratio higher \
+			"$(awk -v a="$r64" -v b="$rmany" 'BEGIN{if (a > 0) printf "%.3f", b/a; else print "NA"}')"
+	done
+}
+# The 1 MiB-PATCH client: POST, PATCHes of CHUNK bytes with Content-Range on
+# one connection, PUT ?digest=; prints the final status.
+CHUNKS_PY=$WORK/chunks.py
+cat > "$CHUNKS_PY" <<'EOF'
+import http.client, sys, urllib.parse
+base, repo, path, digest, chunk = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+u = urllib.parse.urlsplit(base)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+def call(method, target, body=b"", headers=None):
+    h = {"Content-Length": str(len(body))}
+    h.update(headers or {})
+    conn.request(method, target, body=body, headers=h)
+    r = conn.getresponse()
+    r.read()
+    loc = r.getheader("Location")
+    if loc:
+        p = urllib.parse.urlsplit(loc)
+        loc = p.path + ("?" + p.query if p.query else "")
+    return r.status, loc
+st, loc = call("POST", "/v2/%s/blobs/uploads/" % repo)
+if st != 202 or not loc:
+    sys.exit("POST gave %d" % st)
+pos = 0
+with open(path, "rb") as f:
+    while True:
+        data = f.read(chunk)
+        if not data:
+            break
+        st, loc = call("PATCH", loc, data, {"Content-Type": "application/octet-stream",
+                                            "Content-Range": "%d-%d" % (pos, pos + len(data) - 1)})
+        if st != 202 or not loc:
+            sys.exit("PATCH at %d gave %d" % (pos, st))
+        pos += len(data)
+st, _ = call("PUT", loc + ("&" if "?" in loc else "?") + "digest=" + digest)
+print(st)
+EOF
+# chunked_once NAME RUN: one streamed PATCH, then 1024 PATCHes of 1 MiB
+chunked_once() {
+	local s=$1 i=$2 url=${SURL[$1]} pid=${SPID[$1]} repo t0 t1 c0 c1 loc code sec v put
+	for v in stream 1m; do
+		repo=$TENANT/bench-$ID-chunked-$v-$i
+		sync
+		c0=$(cpu_ticks "$pid")
+		t0=$(now_ns)
+		if [ "$v" = stream ]; then
+			loc=$(curl -s --max-time 30 -o /dev/null -D - -X POST -H 'Content-Length: 0' "$url/v2/$repo/blobs/uploads/" \
+				| tr -d '\r' | awk 'tolower($1)=="location:"{print $2}' | tail -n 1)
+			[ -n "$loc" ] || die "$s: chunked POST gave no Location"
+			case $loc in /*) loc=$url$loc ;; esac
+			loc=$(curl -s --max-time 900 -o /dev/null -D - -X PATCH -T "$BIG" -H 'Expect:' \
+				-H 'Content-Type: application/octet-stream' "$loc" \
+				| tr -d '\r' | awk 'tolower($1)=="location:"{print $2}' | tail -n 1)
+			[ -n "$loc" ] || die "$s: the streamed PATCH gave no Location"
+			case $loc in /*) loc=$url$loc ;; esac
+			case $loc in *\?*) put="$loc&digest=$BIG_DIG" ;; *) put="$loc?digest=$BIG_DIG" ;; esac
+			code=$(curl -s --max-time 300 -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Length: 0' "$put" || true)
+		else
+			code=$(python3 "$CHUNKS_PY" "$url" "$repo" "$BIG" "$BIG_DIG" 1048576 2>&1 | tail -n 1)
+		fi
+		t1=$(now_ns)
+		c1=$(cpu_ticks "$pid")
+		[ "$code" = 201 ] || die "$s: chunked ($v) push ended with '$code'"
+		curl -sf --max-time 30 -I "$url/v2/$repo/blobs/$BIG_DIG" | tr -d '\r' | grep -qi "^content-length: $BIG_SIZE$" \
+			|| die "$s: HEAD after the chunked ($v) push failed"
+		sec=$(secs "$t0" "$t1")
+		if [ "$v" = stream ]; then
+			add "$s" "chunked push 1 GiB, one streamed PATCH" s lower "$sec"
+			add "$s" "chunked push 1 GiB, one streamed PATCH, server CPU" s lower "$(cpu_secs "$c0" "$c1")"
+		else
+			add "$s" "chunked push 1 GiB, 1024 PATCHes of 1 MiB" s lower "$sec"
+			add "$s" "chunked push 1 GiB, 1024 PATCHes of 1 MiB, server CPU" s lower "$(cpu_secs "$c0" "$c1")"
+		fi
+		log "  $s chunked ($v) run $i: $sec s"
+	done
+}
+
 # ------------------------------------------------------------------ run
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A THREADS=()
@@ -652,7 +839,7 @@ for s in "${SERVERS[@]}"; do
 done
 for s in "${AUTH_INSTANCES[@]}"; do start_server "$s"; done
 
-if want head || want get || want auth; then
+if want head || want get || want auth || want conns; then
 	for s in "${SERVERS[@]}" "${AUTH_INSTANCES[@]}"; do seed_small "$s"; done
 fi
 if want head || want auth; then
@@ -685,6 +872,25 @@ if want skopeo; then
 	log "skopeo push + pull of a 1 GiB-layer image"
 	for i in $(seq 1 "$RUNS"); do
 		for s in $(run_order "$i"); do skopeo_once "$s" "$i"; done
+	done
+fi
+if want pull10; then
+	log "pull10: 10 parallel GETs of different 200 MiB blobs"
+	for s in "${SERVERS[@]}"; do pull10_seed "$s"; done
+	for i in $(seq 1 "$RUNS"); do
+		for s in $(run_order "$i"); do pull10_once "$s" "$i"; done
+	done
+fi
+if want conns; then
+	log "conns: ab -k at 64 and $CONNS_MANY connections, HEAD blob and GET manifest"
+	for i in $(seq 1 "$RUNS"); do
+		for s in $(run_order "$i"); do conns_round "$i" "$s"; done
+	done
+fi
+if want chunked; then
+	log "chunked push of the 1 GiB file: one streamed PATCH; 1024 PATCHes of 1 MiB"
+	for i in $(seq 1 "$RUNS"); do
+		for s in $(run_order "$i"); do chunked_once "$s" "$i"; done
 	done
 fi
 if want rss; then

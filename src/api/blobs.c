@@ -2,6 +2,7 @@
  * store offers one, with single-range support) and DELETE of a blob's link
  * from a repository. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,11 @@ static int open_body(struct MHD_Response **out, brt_api_request *req, const char
 		}
 		body->fd = fd;
 		body->offset = offset;
+		/* A large body is read front to back once: ask for big
+		 * readahead.  Uploads bypass the page cache (O_DIRECT), so a
+		 * blob's first GET after its push reads from the disk. */
+		if (len >= BLOB_BLOCK)
+			(void)posix_fadvise(fd, (off_t)offset, (off_t)len, POSIX_FADV_SEQUENTIAL);
 		*out = MHD_create_response_from_callback(len, len < BLOB_BLOCK ? (size_t)len + 1 : BLOB_BLOCK,
 							 read_fd, body, free_fd_body);
 		if (!*out) {

@@ -67,7 +67,7 @@ static ssize_t read_blob(void *cls, uint64_t pos, char *buf, size_t max)
  * 0.62 s median), because libmicrohttpd sends at most 128 KiB per
  * sendfile call in its epoll mode and the client then copies from cold
  * page-cache pages; read into a buffer that stays in the CPU cache, the
- * data is warm for both copies.  See notes/bench-net.md. */
+ * data is warm for both copies (BENCHMARKS.md, issue 10). */
 #define BLOB_BLOCK (256 * 1024)
 
 typedef struct fd_body {

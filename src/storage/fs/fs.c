@@ -597,6 +597,26 @@ static int append_direct(fs_writer *writer, const unsigned char **p, size_t *lef
 	return 0;
 }
 
+/* Segment `name` in `dir_fd` opened for writing with its flock taken
+ * (non-blocking) and still linked under that name, its stat in *st_out;
+ * -1 if any of that fails (another attempt holds it, a commit renamed it
+ * away, it is gone or not a regular file). */
+static int lock_segment(struct stat *st_out, int dir_fd, const char *name)
+{
+	struct stat by_name;
+	int fd = openat(dir_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, st_out) != 0 ||
+	    fstatat(dir_fd, name, &by_name, AT_SYMLINK_NOFOLLOW) != 0 || by_name.st_ino != st_out->st_ino ||
+	    by_name.st_dev != st_out->st_dev || !S_ISREG(st_out->st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Take the upload's last segment for this attempt, if it can be had: a
  * chunked push of many PATCHes then builds one file, which commit renames
  * into place, instead of a file per chunk that commit must copy together.
@@ -610,18 +630,13 @@ static int append_direct(fs_writer *writer, const unsigned char **p, size_t *lef
  * published object.  1 if taken, 0 to write a segment of its own. */
 static int continue_last(fs_writer *writer)
 {
-	struct stat st, by_name;
+	struct stat st;
 	int fd;
 
-	if (writer->last.len == 0 || writer->dir_fd < 0)
+	if (writer->last.len == 0 || writer->dir_fd < 0 ||
+	    (fd = lock_segment(&st, writer->dir_fd, writer->last.name)) < 0)
 		return 0;
-	fd = openat(writer->dir_fd, writer->last.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
-	    fstatat(writer->dir_fd, writer->last.name, &by_name, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    by_name.st_ino != st.st_ino || by_name.st_dev != st.st_dev || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & 0200) == 0 || (uint64_t)st.st_size != writer->last.len) {
+	if ((st.st_mode & 0200) == 0 || (uint64_t)st.st_size != writer->last.len) {
 		close(fd);
 		return 0;
 	}
@@ -935,18 +950,18 @@ static int64_t mtime_ms(const struct stat *st)
  * lock attempts take (see continue_last).  1 if it was cut. */
 static int trim_segment(int dir_fd, const fs_segment *seg, int64_t before_ms)
 {
-	struct stat st, by_name;
-	int fd, cut = 0;
+	struct stat st;
+	int fd, cut;
 
+	/* A cheap look first: almost every named segment is exactly its
+	 * length. */
 	if (fstatat(dir_fd, seg->name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size <= seg->len || mtime_ms(&st) >= before_ms)
 		return 0;
-	if ((fd = openat(dir_fd, seg->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	if ((fd = lock_segment(&st, dir_fd, seg->name)) < 0)
 		return 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
-	    fstatat(dir_fd, seg->name, &by_name, AT_SYMLINK_NOFOLLOW) == 0 && by_name.st_ino == st.st_ino &&
-	    (uint64_t)st.st_size > seg->len && mtime_ms(&st) < before_ms)
-		cut = ftruncate(fd, (off_t)seg->len) == 0;
+	cut = (uint64_t)st.st_size > seg->len && mtime_ms(&st) < before_ms &&
+	      ftruncate(fd, (off_t)seg->len) == 0;
 	close(fd);
 	return cut;
 }

@@ -243,7 +243,7 @@ expect_store_clean
 # ------------------------------------------------------------ transient
 
 section "transient append fault (partial write), then retry: monolithic"
-with_faults 'op=append,after=2,partial=1'
+with_faults 'op=append,after_bytes=1m,partial=1'
 D3=$(digest_of "$W/three")
 push_mono "$W/three"
 expect_clean_error 500
@@ -275,7 +275,7 @@ expect_pull "$W/c3"
 
 section "transient append fault, then retry: streamed PATCH"
 make_blob "$W/s3" $((3 * MIB)) streamed-three
-with_faults 'op=append,after=2'
+with_faults 'op=append,after_bytes=1m'
 open_session
 patch_stream "$W/s3"
 expect_clean_error 500

@@ -63,7 +63,10 @@ struct brt_blob_writer {
 	 * failure (the attempt is then unusable; free drops it);
 	 * BRT_ETOOBIG past what the driver can hold. */
 	int (*append)(brt_blob_writer *w, const void *data, size_t len);
-	/* Make everything appended durable (it survives a crash) and point
+	/* Make everything appended durable (it survives a crash of the
+	 * process; a driver may leave surviving a crash of the machine to
+	 * commit, if an attempt or commit at a state whose data such a crash
+	 * may have lost then fails with BRT_ENOTFOUND) and point
 	 * *state_out at the backend state of the upload with this attempt's
 	 * data (*len_out bytes; borrowed until the next call on `w`).  An
 	 * attempt that appended nothing reports the state it was opened at.

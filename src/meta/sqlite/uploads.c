@@ -213,9 +213,11 @@ static int meta_upload_update(brt_meta *m, const brt_upload *upload)
 
 	if ((error = upload_check(upload)) < 0)
 		return error;
-	/* A chunk's data is durable before its row names it, so a row lost to
-	 * a power cut only rewinds the session (the client resends from the
-	 * Range it gets); no need to wait for the disk a second time per
+	/* A row lost to a power cut only rewinds the session (the client
+	 * resends from the Range it gets): a chunk's data is synced before
+	 * its row names it, or the row's backend state says which boot wrote
+	 * it unsynced and the session ends after a restart of the machine
+	 * (docs/drivers.md, Crash safety).  No need to wait for the disk per
 	 * chunk.  Creating and ending sessions stay synced. */
 	return brt_sqlite_run_write_lazy(m, tx_upload_update, (void *)upload);
 }

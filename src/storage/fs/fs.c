@@ -1,9 +1,10 @@
 /* The filesystem blob store driver.  Objects live at ROOT/blobs/<key>; the
  * data of an unfinished upload is a set of segment files under
  * ROOT/uploads/<upload id>/, each created O_EXCL under a fresh random
- * name and made durable with fdatasync.  The backend state of an upload
- * lists its adopted segments in order with their lengths ("<16 hex>
- * <length>\n" each).  An attempt appends past the end of the last
+ * name.  The backend state of an upload lists its adopted segments in
+ * order with their lengths ("<16 hex> <length>\n" each), after a line
+ * "boot <id>\n" naming the boot of the machine that wrote them when they
+ * were not synced (see fs_writer_sync).  An attempt appends past the end of the last
  * segment when it can take that file's flock and the file holds exactly
  * what the state names (the usual sequence of PATCHes builds one file);
  * otherwise (a racing attempt holds it) it writes a segment of its own.
@@ -41,10 +42,20 @@
 /* Deepest directory nesting list() descends into. */
 #define FS_LIST_DEPTH_MAX 32
 
+/* The kernel's id of the running boot: 36 characters (a UUID). */
+#define BOOT_ID_LEN 36
+/* The backend state's optional first line: "boot <id>\n". */
+#define BOOT_LINE_LEN (5 + BOOT_ID_LEN + 1)
+
 typedef struct fs_store {
 	brt_blobstore base;
 	int blobs_fd;
 	int uploads_fd;
+	/* The running boot's id, or "" when the kernel does not say. */
+	char boot[BOOT_ID_LEN + 1];
+	/* Every chunk is synced before it is acknowledged (see
+	 * fs_writer_sync): without a boot id, or when asked to. */
+	int sync_chunks;
 } fs_store;
 
 /* Segment files are named by 16 random lower-case hex characters. */
@@ -81,18 +92,20 @@ typedef struct fs_writer {
 	int failed;              /* an append or sync failed: the attempt is unusable */
 	int adopted;             /* the upload owns the segment: free keeps it */
 	uint64_t start;          /* the upload's size when the attempt opened */
-	uint64_t writeback_from; /* data before this offset is being written back */
+	uint64_t writeback_from; /* file offset: data before it is being written back */
 	char name[SEG_NAME_LEN + 1];
-	/* The state the attempt opened at (base_len bytes), followed by the
-	 * attempt's own entry once it synced. */
+	/* The state the attempt opened at (base_len bytes, with the running
+	 * boot's line), followed by the attempt's own entry once it synced;
+	 * the state exactly as opened starts at `opened_at`. */
 	unsigned char *state;
-	size_t base_len, state_len;
+	size_t base_len, state_len, opened_at;
 	char upload_id[BRT_UPLOAD_ID_LEN + 1];
 } fs_writer;
 
-/* Start writeback of dirty upload data every this many bytes, so the disk
- * works while the rest of the body is still arriving and the fdatasync at
- * commit has little left to do. */
+/* Start writeback of dirty upload data every this many bytes of a
+ * segment file, whichever attempts wrote them, so the disk works while the
+ * rest of the upload is still arriving and the fdatasync at commit has
+ * little left to do. */
 #define WRITEBACK_STEP ((uint64_t)8 << 20)
 
 /* Appends of whole pages from a page-aligned buffer at a page-aligned
@@ -422,10 +435,19 @@ static int is_segment_name(const char *name)
 	return name[i] == '\0';
 }
 
+static int is_boot_id(const char *p)
+{
+	for (size_t i = 0; i < BOOT_ID_LEN; i++)
+		if (!is_hex(p[i]) && p[i] != '-')
+			return 0;
+	return 1;
+}
+
 /* Parse a backend state into a new array (NULL when empty); *total_out is
- * the bytes it describes.  BRT_EINVALID if malformed. */
-static int parse_state(fs_segment **out, size_t *count_out, uint64_t *total_out, const unsigned char *state,
-		       size_t len)
+ * the bytes it describes, *boot_out the boot its unsynced data was
+ * written in ("" if all of it was synced).  BRT_EINVALID if malformed. */
+static int parse_state(fs_segment **out, size_t *count_out, uint64_t *total_out,
+		       char boot_out[BOOT_ID_LEN + 1], const unsigned char *state, size_t len)
 {
 	const char *p = (const char *)state, *end = p + len;
 	fs_segment *segs = NULL;
@@ -436,12 +458,20 @@ static int parse_state(fs_segment **out, size_t *count_out, uint64_t *total_out,
 	*out = NULL;
 	*count_out = 0;
 	*total_out = 0;
+	boot_out[0] = '\0';
 	if (len == 0)
 		return 0;
 	if (len > BRT_BACKEND_STATE_MAX)
 		return brt_error_set(BRT_EINVALID, "blob store: upload state is too large");
 	if (!(segs = calloc(cap, sizeof(*segs))))
 		return brt_error_set(BRT_ENOMEM, "blob store: out of memory");
+	if (len >= BOOT_LINE_LEN && memcmp(p, "boot ", 5) == 0) {
+		if (!is_boot_id(p + 5) || p[BOOT_LINE_LEN - 1] != '\n')
+			goto bad;
+		memcpy(boot_out, p + 5, BOOT_ID_LEN);
+		boot_out[BOOT_ID_LEN] = '\0';
+		p += BOOT_LINE_LEN;
+	}
 	while (p < end) {
 		uint64_t n = 0;
 		size_t digits = 0;
@@ -471,6 +501,19 @@ bad:
 	error = brt_error_set(BRT_EINVALID, "blob store: malformed upload state");
 	free(segs);
 	return error;
+}
+
+/* BRT_ENOTFOUND if the state names data written, and not yet synced, in
+ * an earlier boot of the machine: a power cut or a kernel crash may have
+ * lost any of it while the row naming it survived. */
+static int check_boot(const fs_store *fs, const char *boot, const char *upload_id)
+{
+	if (boot[0] != '\0' && strcmp(boot, fs->boot) != 0)
+		return brt_error_set(BRT_ENOTFOUND,
+				     "blob store: data of upload %s was not yet on disk when the machine "
+				     "restarted",
+				     upload_id);
+	return 0;
 }
 
 /* 16 random hex characters. */
@@ -653,7 +696,7 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 	fs_writer *writer = (fs_writer *)w;
 	const unsigned char *p = data;
 	size_t left = len;
-	uint64_t new_size;
+	uint64_t new_size, end;
 	int error;
 
 	if (writer->failed)
@@ -663,11 +706,15 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 				     writer->upload_id);
 	if (len == 0)
 		return 0;
-	if (writer->fd < 0 && !continue_last(writer) &&
-	    (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs, writer->upload_id,
-				  O_WRONLY)) < 0) {
-		writer->failed = 1;
-		return error;
+	if (writer->fd < 0) {
+		if (!continue_last(writer) &&
+		    (error = create_piece(&writer->fd, &writer->dir_fd, writer->name, writer->fs,
+					  writer->upload_id, O_WRONLY)) < 0) {
+			writer->failed = 1;
+			return error;
+		}
+		/* From the step the earlier attempts' unsynced tail starts in. */
+		writer->writeback_from = writer->file_start - writer->file_start % WRITEBACK_STEP;
 	}
 	if ((error = append_direct(writer, &p, &left)) < 0 ||
 	    (error = write_at(writer, writer->fd, p, left,
@@ -677,12 +724,12 @@ static int fs_writer_append(brt_blob_writer *w, const void *data, size_t len)
 		return error;
 	}
 	w->size = new_size;
-	if (new_size - writer->writeback_from >= WRITEBACK_STEP) {
+	end = writer->file_start + new_size - writer->start;
+	if (end - writer->writeback_from >= WRITEBACK_STEP) {
 		/* Only a hint: errors surface at the fdatasync that follows. */
-		(void)sync_file_range(writer->fd,
-				      (off64_t)(writer->file_start + writer->writeback_from - writer->start),
-				      (off64_t)(new_size - writer->writeback_from), SYNC_FILE_RANGE_WRITE);
-		writer->writeback_from = new_size;
+		(void)sync_file_range(writer->fd, (off64_t)writer->writeback_from,
+				      (off64_t)(end - writer->writeback_from), SYNC_FILE_RANGE_WRITE);
+		writer->writeback_from = end;
 	}
 	return 0;
 }
@@ -699,17 +746,23 @@ static int fs_writer_sync(brt_blob_writer *w, const unsigned char **state_out, s
 	if (writer->failed)
 		return writer_unusable(writer);
 	if (writer->fd < 0) {
-		*state_out = writer->state;
-		*len_out = writer->base_len;
+		*state_out = writer->state + writer->opened_at;
+		*len_out = writer->base_len - writer->opened_at;
 		return 0;
 	}
-	if (fdatasync(writer->fd) != 0) {
+	/* Unless chunks are synced, the data stays in the page cache: it
+	 * survives the process (a kill -9), and the state says in which boot
+	 * it was written, so after a power cut or a kernel crash the upload
+	 * is unknown (check_boot) instead of resumed over bytes the disk may
+	 * have lost.  Commit syncs it all at once, and writeback started
+	 * every WRITEBACK_STEP leaves that sync little to do. */
+	if (writer->fs->sync_chunks && fdatasync(writer->fd) != 0) {
 		/* After a failed fsync the page cache may have dropped the
 		 * dirty pages, so a retry could falsely succeed. */
 		writer->failed = 1;
 		return fs_io_error(errno, "sync upload", writer->upload_id);
 	}
-	if (!writer->entry_synced) {
+	if (writer->fs->sync_chunks && !writer->entry_synced) {
 		if ((error = fsync_fd_dir(writer->dir_fd, writer->upload_id)) < 0 ||
 		    (writer->first &&
 		     (error = fsync_fd_dir(writer->fs->uploads_fd, writer->upload_id)) < 0)) {
@@ -829,14 +882,17 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	fs_store *fs = (fs_store *)bs;
 	fs_writer *writer = NULL;
 	fs_segment *segs = NULL;
-	size_t count = 0;
+	size_t count = 0, prefix = 0, skip;
 	uint64_t total = 0;
+	char boot[BOOT_ID_LEN + 1];
 	int dir_fd = -1, error = 0;
 
 	*out = NULL;
 	if ((error = check_upload_id(upload_id)) < 0 ||
-	    (error = parse_state(&segs, &count, &total, state, state_len)) < 0)
+	    (error = parse_state(&segs, &count, &total, boot, state, state_len)) < 0)
 		return error;
+	if ((error = check_boot(fs, boot, upload_id)) < 0)
+		goto done;
 	if (total != offset) {
 		error = brt_error_set(BRT_EINVALID, "blob store: upload %s: state holds %llu bytes, not %llu",
 				      upload_id, (unsigned long long)total, (unsigned long long)offset);
@@ -845,13 +901,19 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	if ((error = check_segments(&dir_fd, fs, upload_id, segs, count)) < 0)
 		goto done;
 	if (!(writer = calloc(1, sizeof(*writer))) ||
-	    !(writer->state = malloc(state_len + SEG_ENTRY_MAX + 1))) {
+	    !(writer->state = malloc(BOOT_LINE_LEN + state_len + SEG_ENTRY_MAX + 1))) {
 		error = brt_error_set(BRT_ENOMEM, "blob store: out of memory");
 		goto done;
 	}
-	if (state_len)
-		memcpy(writer->state, state, state_len);
-	writer->base_len = writer->state_len = state_len;
+	/* The attempt's states say which boot wrote their unsynced data
+	 * (for all of it, the earlier chunks' too: one line per state). */
+	skip = boot[0] != '\0' ? BOOT_LINE_LEN : 0;
+	if (!fs->sync_chunks || skip)
+		prefix = (size_t)sprintf((char *)writer->state, "boot %s\n", fs->boot);
+	if (state_len > skip)
+		memcpy(writer->state + prefix, state + skip, state_len - skip);
+	writer->base_len = writer->state_len = prefix + state_len - skip;
+	writer->opened_at = skip ? 0 : prefix;
 	writer->base.size = offset;
 	writer->base.append = fs_writer_append;
 	writer->base.sync = fs_writer_sync;
@@ -863,14 +925,14 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	writer->direct_fd = -1;
 	writer->dir_fd = dir_fd;
 	writer->first = count == 0;
-	writer->start = writer->writeback_from = offset;
+	writer->start = offset;
 	if (count > 0) {
 		writer->last = segs[count - 1];
-		writer->last_entry = state_len;
-		/* The last entry starts after the newline that ends the one
+		writer->last_entry = writer->base_len;
+		/* The last entry starts after the newline that ends the line
 		 * before it (the state parsed, so it ends in a newline). */
-		while (writer->last_entry > 0 &&
-		       (writer->last_entry == state_len || state[writer->last_entry - 1] != '\n'))
+		while (writer->last_entry > 0 && (writer->last_entry == writer->base_len ||
+						  writer->state[writer->last_entry - 1] != '\n'))
 			writer->last_entry--;
 	}
 	memcpy(writer->upload_id, upload_id, BRT_UPLOAD_ID_LEN + 1);
@@ -975,12 +1037,13 @@ static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const 
 	uint64_t total = 0;
 	struct dirent *entry;
 	struct stat st;
+	char boot[BOOT_ID_LEN + 1];
 	DIR *dir = NULL;
 	int fd = -1, error;
 
 	*removed_out = 0;
 	if ((error = check_upload_id(upload_id)) < 0 ||
-	    (error = parse_state(&segs, &count, &total, keep, keep_len)) < 0)
+	    (error = parse_state(&segs, &count, &total, boot, keep, keep_len)) < 0)
 		return error;
 	if ((fd = open_upload_dir(fs, upload_id)) < 0) {
 		if (errno == ENOENT)
@@ -1148,13 +1211,15 @@ static int fs_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 	fs_segment *segs = NULL;
 	size_t count = 0;
 	uint64_t total = 0;
-	char temp[SEG_NAME_LEN + 1] = "";
+	char temp[SEG_NAME_LEN + 1] = "", boot[BOOT_ID_LEN + 1];
 	const char *source;
 	int dir_fd = -1, fd = -1, seg_fd = -1, exact = 0, published = 0, error;
 
 	if ((error = check_upload_id(upload_id)) < 0 || (error = check_key(key)) < 0 ||
-	    (error = parse_state(&segs, &count, &total, state, state_len)) < 0)
+	    (error = parse_state(&segs, &count, &total, boot, state, state_len)) < 0)
 		return error;
+	if ((error = check_boot(fs, boot, upload_id)) < 0)
+		goto done;
 	if (total != size) {
 		error = brt_error_set(BRT_EINVALID, "blob store: upload %s: state holds %llu bytes, not %llu",
 				      upload_id, (unsigned long long)total, (unsigned long long)size);
@@ -1536,9 +1601,28 @@ done:
 	return error;
 }
 
+/* The running boot's id into `out` ("" if unknown). */
+static void read_boot_id(char out[BOOT_ID_LEN + 1])
+{
+	char buf[BOOT_ID_LEN + 2];
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n == BOOT_ID_LEN + 1 && buf[BOOT_ID_LEN] == '\n' && is_boot_id(buf)) {
+		memcpy(out, buf, BOOT_ID_LEN);
+		out[BOOT_ID_LEN] = '\0';
+	}
+}
+
 int brt_blobstore_fs_open(brt_blobstore **out, const char *root)
 {
 	fs_store *fs = NULL;
+	const char *env;
 	int error = 0;
 
 	*out = NULL;
@@ -1551,6 +1635,9 @@ int brt_blobstore_fs_open(brt_blobstore **out, const char *root)
 	if ((error = open_store_dir(&fs->blobs_fd, root, "blobs")) < 0 ||
 	    (error = open_store_dir(&fs->uploads_fd, root, "uploads")) < 0)
 		goto done;
+	read_boot_id(fs->boot);
+	env = getenv("BERTH_FS_SYNC_CHUNKS");
+	fs->sync_chunks = fs->boot[0] == '\0' || (env && strcmp(env, "1") == 0);
 
 	fs->base.version = BRT_BLOBSTORE_VERSION;
 	fs->base.name = "filesystem";

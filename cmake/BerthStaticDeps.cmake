@@ -2,9 +2,11 @@
 # static archives where the system has them, for BERTH_STATIC_DEPS=ON.
 #
 # Which: SQLite, OpenSSL's libcrypto, jansson and libyaml, whose licences
-# (public domain, Apache-2.0, MIT) allow it.  libmicrohttpd and GnuTLS stay
-# shared: they are LGPL, and Debian has no archive of GnuTLS's own
-# dependencies (libunistring, libp11-kit) anyway.
+# (public domain, Apache-2.0, MIT) allow it.  GnuTLS stays shared (LGPL,
+# and Debian has no archive of its own dependencies): it is opened with
+# dlopen() only when TLS is configured.  libmicrohttpd (LGPL-2.1) comes
+# from its archive in every build unless BERTH_SHARED_MHD=ON: see
+# cmake/BerthMhd.cmake, which says why that keeps relinking possible.
 #
 # Why: every shared library costs resident pages at start whether or not
 # its code runs: the dynamic loader relocates its data (OpenSSL's method

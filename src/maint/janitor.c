@@ -287,34 +287,65 @@ static void collect_and_log(brt_janitor *j)
 			(long long)(brt_now_ms() - start));
 }
 
+/* The passes that are due (called without the lock). */
+static void *run_due(void *arg)
+{
+	brt_janitor *j = arg;
+	const brt_maint_settings *s = &j->settings;
+	int64_t now = brt_now_ms();
+
+	if (now >= j->next_janitor) {
+		/* Data without a session that has not been written for as long
+		 * as a session may idle is abandoned too. */
+		pass_and_log("janitor", j, now, now - s->expire_after_ms);
+		j->next_janitor = brt_now_ms() + s->janitor_interval_ms;
+	}
+	if (s->gc_interval_ms > 0 && now >= j->next_gc) {
+		collect_and_log(j);
+		j->next_gc = brt_now_ms() + s->gc_interval_ms;
+	}
+	return NULL;
+}
+
+/* Whether the passes run in a thread of their own that ends with them: the
+ * metadata store keeps a connection per thread (with its prepared
+ * statements, some 0.5 MiB) until the thread ends, which for the janitor
+ * is idle memory between passes minutes apart (10 by default).  Opening it
+ * again costs a few milliseconds per pass; below this interval the janitor
+ * keeps its connection. */
+#define JANITOR_RELEASE_MIN_INTERVAL_MS ((int64_t)30 * 1000)
+
+static int release_between_passes(const brt_maint_settings *s)
+{
+	int64_t shortest = s->janitor_interval_ms;
+
+	if (s->gc_interval_ms > 0 && s->gc_interval_ms < shortest)
+		shortest = s->gc_interval_ms;
+	return shortest >= JANITOR_RELEASE_MIN_INTERVAL_MS;
+}
+
 static void *janitor_main(void *arg)
 {
 	brt_janitor *j = arg;
 	const brt_maint_settings *s = &j->settings;
+	int release = release_between_passes(s);
 
 	pthread_mutex_lock(&j->lock);
 	while (!j->stopping) {
 		int64_t next = j->next_janitor;
+		pthread_t passes;
 
 		if (s->gc_interval_ms > 0 && j->next_gc < next)
 			next = j->next_gc;
 		if (wait_until(j, next))
 			break;
 		pthread_mutex_unlock(&j->lock);
-		{
-			int64_t now = brt_now_ms();
-
-			if (now >= j->next_janitor) {
-				/* Data without a session that has not been written
-				 * for as long as a session may idle is abandoned too. */
-				pass_and_log("janitor", j, now, now - s->expire_after_ms);
-				j->next_janitor = brt_now_ms() + s->janitor_interval_ms;
-			}
-			if (s->gc_interval_ms > 0 && now >= j->next_gc) {
-				collect_and_log(j);
-				j->next_gc = brt_now_ms() + s->gc_interval_ms;
-			}
-		}
+		/* Joined at once, so the two threads never run together and
+		 * the next_* fields need no lock; without a thread, inline. */
+		if (release && pthread_create(&passes, NULL, run_due, j) == 0)
+			pthread_join(passes, NULL);
+		else
+			run_due(j);
 		pthread_mutex_lock(&j->lock);
 	}
 	pthread_mutex_unlock(&j->lock);

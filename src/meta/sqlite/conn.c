@@ -138,6 +138,8 @@ int brt_sqlite_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
 	int rc = SQLITE_OK;
 	int i;
 
+	if (!st)
+		return c->prepare_error;
 	va_start(ap, types);
 	for (i = 0; types[i] && rc == SQLITE_OK; i++) {
 		int index = i + 1;
@@ -189,8 +191,12 @@ done:
 /* One step; *row_out says whether a row is there to read. */
 int brt_sqlite_step(sqlite_conn *c, sqlite3_stmt *st, int *row_out)
 {
-	int rc = sqlite3_step(st);
+	int rc;
 
+	*row_out = 0;
+	if (!st)
+		return c->prepare_error;
+	rc = sqlite3_step(st);
 	*row_out = rc == SQLITE_ROW;
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return 0;
@@ -211,10 +217,35 @@ void brt_sqlite_end(sqlite3_stmt *st)
 int brt_sqlite_run(sqlite_conn *c, enum brt_sql_stmt id)
 {
 	int row;
-	int error = brt_sqlite_step(c, c->stmt[id], &row);
+	sqlite3_stmt *st = brt_sqlite_stmt(c, id);
+	int error = brt_sqlite_step(c, st, &row);
 
-	brt_sqlite_end(c->stmt[id]);
+	brt_sqlite_end(st);
 	return error;
+}
+
+/* Prepare statement `id` unless it is; 0 or the error (also kept in
+ * c->prepare_error). */
+static int prepare_one(sqlite_conn *c, size_t id)
+{
+	int rc;
+
+	if (c->stmt[id])
+		return 0;
+	rc = sqlite3_prepare_v3(c->db, brt_sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	c->stmt[id] = NULL;
+	c->prepare_error = (rc & 0xff) == SQLITE_NOMEM
+				   ? brt_error_set(BRT_ENOMEM, "sqlite: out of memory preparing a statement")
+				   : brt_error_set(BRT_EIO, "sqlite: prepare \"%s\": %s", brt_sql_text[id],
+						   sqlite3_errmsg(c->db));
+	return c->prepare_error;
+}
+
+sqlite3_stmt *brt_sqlite_stmt(sqlite_conn *c, enum brt_sql_stmt id)
+{
+	return prepare_one(c, (size_t)id) < 0 ? NULL : c->stmt[id];
 }
 
 int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial)
@@ -259,14 +290,11 @@ done:
 int brt_sqlite_conn_prepare(sqlite_conn *c)
 {
 	size_t i;
+	int error;
 
-	for (i = 0; i < BRT_SQL_COUNT; i++) {
-		int rc = sqlite3_prepare_v3(c->db, brt_sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
-					    &c->stmt[i], NULL);
-		if (rc != SQLITE_OK)
-			return brt_error_set(BRT_EIO, "sqlite: prepare \"%s\": %s", brt_sql_text[i],
-					     sqlite3_errmsg(c->db));
-	}
+	for (i = 0; i < BRT_SQL_COUNT; i++)
+		if ((error = prepare_one(c, i)) < 0)
+			return error;
 	return 0;
 }
 
@@ -286,6 +314,10 @@ int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m)
 	}
 	if ((error = brt_sqlite_conn_open(&c, s->path, s->base.serial)) < 0)
 		return error;
+	/* Still every statement up front: the slot files (accounts.c, gc.c,
+	 * policies.c, repos.c, rows.c, uploads.c) read c->stmt[] directly.
+	 * Once they ask brt_sqlite_stmt(), this call goes and a connection
+	 * prepares only what its thread runs (notes/bench-rss2.md). */
 	if ((error = brt_sqlite_conn_prepare(c)) < 0)
 		goto fail;
 	c->thread_next = head;

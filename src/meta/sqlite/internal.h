@@ -40,7 +40,12 @@ struct sqlite_conn {
 	uint64_t epoch;
 	uint64_t hint_seen;
 	int64_t checked_ms;
+	/* Prepared statements by id, NULL until brt_sqlite_stmt() (or
+	 * brt_sqlite_conn_prepare) prepares them. */
 	sqlite3_stmt *stmt[BRT_SQL_COUNT];
+	/* The error of the last failed prepare, which brt_sqlite_bind and
+	 * brt_sqlite_step return when handed its NULL statement. */
+	int prepare_error;
 };
 
 /* SQLite admits one writer at a time, and a writer that finds the lock
@@ -94,8 +99,18 @@ void brt_sqlite_end(sqlite3_stmt *st);
 
 int brt_sqlite_run(sqlite_conn *c, enum brt_sql_stmt id);
 
+/* Statement `id` of `c`, prepared on first use and kept until the
+ * connection closes (one connection per thread, so no lock).  NULL if it
+ * cannot be prepared: the detail is the thread's last error, and
+ * brt_sqlite_bind and brt_sqlite_step handed that NULL return its code
+ * (BRT_EIO, BRT_ENOMEM), so `brt_sqlite_bind(c, brt_sqlite_stmt(c, id),
+ * ...)` needs no check of its own.  Borrowed. */
+sqlite3_stmt *brt_sqlite_stmt(sqlite_conn *c, enum brt_sql_stmt id);
+
 int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial);
 
+/* Prepare every statement now (the store's open does, so that a broken one
+ * fails there rather than on some request). */
 int brt_sqlite_conn_prepare(sqlite_conn *c);
 
 void brt_sqlite_conn_close(sqlite_conn *c);

@@ -7,7 +7,7 @@
 # server is started with TLS.  Why: Debian's libmicrohttpd.so.12 NEEDs
 # libgnutls.so.30 and its constructor initialises GnuTLS, which maps eight
 # more libraries and costs every berthd 2.5 MiB of resident memory whether
-# or not it serves TLS (notes/bench-rss2.md).
+# or not it serves TLS (BENCHMARKS.md, idle RSS).
 #
 # Licence: libmicrohttpd is LGPL-2.1.  Berth is built from source, so a
 # user can relink berthd against a modified libmicrohttpd (replace the

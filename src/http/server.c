@@ -16,7 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +35,14 @@ struct brt_http_server {
 	brt_http_options options;
 	brt_http_handler handler;
 	char *listen;
-	struct MHD_Daemon *daemon;
+	/* One daemon with a thread pool sharing one listen socket, or one
+	 * single-threaded daemon per thread, each with its own socket of one
+	 * SO_REUSEPORT group (see start_listeners). */
+	struct MHD_Daemon **daemons;
+	unsigned int daemon_count;
+	unsigned int max_connections;
+	int shared_port;        /* one daemon per SO_REUSEPORT socket */
+	int listen_token;       /* held while the SO_REUSEPORT group is ours; -1 if none */
 	_Atomic long in_flight; /* requests begun and not completed */
 	brt_http_budget body_budget;
 	brt_guard *guard;
@@ -342,6 +353,18 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			   server->handler.conn_data_size) < 0)
 		brt_log_error("cannot track a connection: %s", brt_error_last());
 	*socket_context = gc;
+	/* Several daemons each admit against the guard's count before the
+	 * connection is counted, so a few accepted at the same instant on
+	 * other listeners can pass the total; one thread pool's
+	 * per-worker share caps the sum instead.  The one that finds the
+	 * count over the limit once it is counted is cut, as the watchdog cuts:
+	 * libmicrohttpd reads the end and closes it. */
+	if (gc && server->shared_port) {
+		brt_guard_stats stats;
+		brt_guard_get_stats(server->guard, &stats);
+		if (stats.open > server->max_connections)
+			shutdown(fd_info->connect_fd, SHUT_RDWR);
+	}
 }
 
 /* Accept policy: the guard's per-address limit and reserved slots. */
@@ -355,10 +378,10 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 /* Raise the soft fd limit to the hard one, and fit the connection limit
  * into it: a connection may hold a second descriptor (the blob it sends or
  * receives). */
-static unsigned int fit_connection_limit(unsigned int configured)
+static unsigned int fit_connection_limit(unsigned int configured, unsigned int threads)
 {
 	struct rlimit rl;
-	uint64_t fds = 1024, budget;
+	uint64_t fds = 1024, budget, reserve;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		if (rl.rlim_cur < rl.rlim_max) {
@@ -373,7 +396,9 @@ static unsigned int fit_connection_limit(unsigned int configured)
 		}
 		fds = rl.rlim_cur == RLIM_INFINITY ? (uint64_t)1 << 20 : (uint64_t)rl.rlim_cur;
 	}
-	budget = fds > FD_RESERVE + 2 ? (fds - FD_RESERVE) / 2 : 1;
+	/* Each thread holds a listen socket, an epoll and an event fd. */
+	reserve = FD_RESERVE + 3 * (uint64_t)threads;
+	budget = fds > reserve + 2 ? (fds - reserve) / 2 : 1;
 	if (budget > 1000000)
 		budget = 1000000;
 	if (configured == 0)
@@ -466,10 +491,179 @@ static char *dup_or_null(const char *s)
 	return s && s[0] ? strdup(s) : NULL;
 }
 
+static unsigned int address_port(const struct sockaddr_storage *addr)
+{
+	return addr->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)addr)->sin6_port)
+					   : ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
+static void set_address_port(struct sockaddr_storage *addr, unsigned int port)
+{
+	if (addr->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)addr)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)port);
+}
+
+/* A bound TCP socket for `addr`, with the options libmicrohttpd gives
+ * its own (SO_REUSEADDR, IPv6 only for an IPv6 address), SO_REUSEPORT if
+ * `reuse_port`, listening if `backlog` > 0.  0 or -errno; `*step_out`
+ * names the call that failed. */
+static int open_socket(int *fd_out, const char **step_out, const struct sockaddr_storage *addr, socklen_t len,
+		       int reuse_port, int backlog)
+{
+	int fd, on = 1, error = 0;
+
+	*fd_out = -1;
+	*step_out = "socket";
+	if ((fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	/* Like libmicrohttpd's: a restart binds despite TIME_WAIT
+	 * connections; never fatal. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	*step_out = "SO_REUSEPORT";
+	if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+		goto failed;
+	*step_out = "IPV6_V6ONLY";
+	if (addr->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+		goto failed;
+	*step_out = "bind";
+	if (bind(fd, (const struct sockaddr *)addr, len) < 0)
+		goto failed;
+	*step_out = "listen";
+	if (backlog > 0 && listen(fd, backlog) < 0)
+		goto failed;
+	*fd_out = fd;
+	return 0;
+failed:
+	error = -errno;
+	close(fd);
+	return error;
+}
+
+/* SO_REUSEPORT lets any socket of the same user join the group, so a
+ * second server started on the same address would silently share its
+ * connections instead of failing.  A token in the abstract unix socket
+ * namespace (per network namespace, as ports are, and gone when the
+ * process dies) names the address and port: a second server of ours
+ * finds it taken.  0, -EADDRINUSE, or another -errno (the token cannot
+ * be had: use one daemon instead). */
+static int take_listen_token(int *fd_out, const struct sockaddr_storage *addr)
+{
+	struct sockaddr_un un;
+	char host[INET6_ADDRSTRLEN];
+	const void *raw = addr->ss_family == AF_INET6
+				  ? (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr
+				  : (const void *)&((const struct sockaddr_in *)addr)->sin_addr;
+	int fd, n, error;
+
+	*fd_out = -1;
+	if (!inet_ntop(addr->ss_family, raw, host, sizeof(host)))
+		return -errno;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "brt-http-listen/%s/%u", host,
+		     address_port(addr));
+	if (n < 0 || (size_t)n >= sizeof(un.sun_path) - 1)
+		return -ENAMETOOLONG;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&un,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0) {
+		error = -errno;
+		close(fd);
+		return error;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* The listen sockets of one SO_REUSEPORT group on `addr`, one per
+ * thread, so that the kernel spreads new connections over the daemons
+ * by their address hash; with one shared socket, the thread pool's
+ * workers race for each connection and some end up with twice the
+ * connections of others.  Port 0 is asked for once and the others bind
+ * the port the kernel chose (an automatic port never joins another
+ * group).  Returns 0 with `count` sockets in fds, 1 if SO_REUSEPORT
+ * cannot be used here (one daemon with a thread pool instead), or a
+ * BRT_E* code; the address in use is BRT_EIO with "in use" in the
+ * detail, as libmicrohttpd's own bind reports it. */
+static int open_listeners(int *fds, unsigned int count, int *token_out, const char *listen,
+			  struct sockaddr_storage *addr, socklen_t len)
+{
+	struct sockaddr_storage bound;
+	socklen_t bound_len = sizeof(bound);
+	const char *step = "";
+	unsigned int i;
+	int fd, rc, error = 0;
+
+	*token_out = -1;
+	for (i = 0; i < count; i++)
+		fds[i] = -1;
+	i = 0;
+	if (address_port(addr) == 0) {
+		/* The kernel's choice first, then the token for it. */
+		if ((rc = open_socket(&fds[0], &step, addr, len, 1, 1024)) < 0)
+			goto failed;
+		if (getsockname(fds[0], (struct sockaddr *)&bound, &bound_len) < 0) {
+			rc = -errno;
+			step = "getsockname";
+			goto failed;
+		}
+		set_address_port(addr, address_port(&bound));
+		i = 1;
+	}
+	step = "token";
+	if ((rc = take_listen_token(token_out, addr)) < 0)
+		goto failed;
+	if (i == 0) {
+		/* Anything already bound to the address (another server, or
+		 * a group of another program's) makes a plain bind fail: that
+		 * is the error a second server must see. */
+		if ((rc = open_socket(&fd, &step, addr, len, 0, 0)) < 0)
+			goto failed;
+		close(fd);
+	}
+	for (; i < count; i++)
+		if ((rc = open_socket(&fds[i], &step, addr, len, 1, 1024)) < 0)
+			goto failed;
+	return 0;
+failed:
+	for (i = 0; i < count; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	if (*token_out >= 0)
+		close(*token_out);
+	*token_out = -1;
+	if (rc == -EADDRINUSE)
+		error = brt_error_set(BRT_EIO, "cannot listen on %s: %s", listen, strerror(-rc));
+	else if ((strcmp(step, "SO_REUSEPORT") == 0 && (rc == -ENOPROTOOPT || rc == -EINVAL)) ||
+		 strcmp(step, "token") == 0)
+		error = 1;
+	else
+		error = brt_error_set(BRT_EIO, "cannot listen on %s (%s): %s", listen, step, strerror(-rc));
+	return error;
+}
+
+/* Whether `fd` is still the socket identified by `st` (libmicrohttpd
+ * closes a given listen socket on some of its start failures, not on
+ * others, and the number may have been reused since). */
+static int same_file(int fd, const struct stat *st)
+{
+	struct stat now;
+
+	return fstat(fd, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
 static void server_free(brt_http_server *server)
 {
 	if (!server)
 		return;
+	free(server->daemons);
+	if (server->listen_token >= 0)
+		close(server->listen_token);
 	brt_guard_free(server->guard);
 	free(server->listen);
 	free((char *)server->options.tls_cert);
@@ -481,6 +675,25 @@ static void server_free(brt_http_server *server)
 	free(server);
 }
 
+/* Stop accepting on every daemon: each listen socket is closed as its
+ * daemon lets go of it, so the kernel sends new connections to the
+ * others (and, once all are closed, refuses them). */
+static void quiesce_all(brt_http_server *server)
+{
+	for (unsigned int i = 0; i < server->daemon_count; i++) {
+		int listen_fd = MHD_quiesce_daemon(server->daemons[i]);
+		if (listen_fd >= 0)
+			close(listen_fd);
+	}
+}
+
+static void stop_all(brt_http_server *server)
+{
+	for (unsigned int i = 0; i < server->daemon_count; i++)
+		MHD_stop_daemon(server->daemons[i]);
+	server->daemon_count = 0;
+}
+
 int brt_http_server_start(brt_http_server **out, const brt_http_options *options,
 			  const brt_http_handler *handler)
 {
@@ -489,9 +702,11 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 	struct sockaddr_storage addr;
 	socklen_t addr_len = 0;
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int threads, i;
 	const union MHD_DaemonInfo *info;
 	brt_guard_limits limits;
-	int error = 0;
+	int *fds = NULL;
+	int error = 0, rc;
 
 	struct MHD_OptionItem tls_options[5];
 	size_t n = 0;
@@ -502,6 +717,7 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 				     "an HTTP handler needs on_headers, on_body and on_complete");
 	if (!(server = calloc(1, sizeof(*server))))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
+	server->listen_token = -1;
 	server->options = *options;
 	server->handler = *handler;
 	if (server->handler.pool_size == 0)
@@ -520,6 +736,7 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 	server->options.listen = server->listen;
 	server->body_budget.limit = options->body_memory;
 	c = &server->options;
+	threads = c->threads > 0 ? c->threads : 1;
 
 	if ((error = parse_listen(&addr, &addr_len, c->listen)) < 0)
 		goto done;
@@ -548,7 +765,7 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 	tls_options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	memset(&limits, 0, sizeof(limits));
-	limits.max_connections = fit_connection_limit(c->max_connections);
+	limits.max_connections = fit_connection_limit(c->max_connections, threads);
 	limits.per_address = c->per_address;
 	limits.reserved = c->reserved == BRT_HTTP_AUTO ? limits.max_connections / 8 : c->reserved;
 	if (limits.reserved > limits.max_connections / 2)
@@ -557,57 +774,108 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 	limits.request_ms = (uint64_t)c->request_timeout * 1000u;
 	limits.min_rate = c->min_rate;
 	limits.min_rate_window_ms = (uint64_t)c->min_rate_window * 1000u;
+	server->max_connections = limits.max_connections;
 	if ((error = brt_guard_new(&server->guard, &limits)) < 0)
 		goto done;
 
-	server->daemon =
-		MHD_start_daemon(flags, 0, on_accept, server, on_request, server, MHD_OPTION_EXTERNAL_LOGGER,
-				 on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-				 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)c->threads,
-				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
-				 MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
-				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
-				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
-				 MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
-				 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-				 (unsigned int)1024, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
-	if (!server->daemon) {
-		error = brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
+	if (!(server->daemons = calloc(threads, sizeof(*server->daemons))) ||
+	    !(fds = malloc(threads * sizeof(*fds)))) {
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	rc = threads > 1 ? open_listeners(fds, threads, &server->listen_token, c->listen, &addr, addr_len)
+			 : 1;
+	if (rc < 0) {
+		error = rc;
+		goto done;
+	}
+	if (rc == 0) {
+		server->shared_port = 1;
+		/* One single-threaded daemon per socket.  Each may hold every
+		 * connection (the hash need not spread a few evenly); the
+		 * guard counts them all against the one limit. */
+		for (i = 0; i < threads; i++) {
+			struct stat st;
+			int have_st = fstat(fds[i], &st) == 0;
+			struct MHD_Daemon *d =
+				MHD_start_daemon(flags, 0, on_accept, server, on_request, server,
+						 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+						 MHD_OPTION_LISTEN_SOCKET, fds[i],
+						 MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+						 (size_t)c->connection_memory, MHD_OPTION_CONNECTION_LIMIT,
+						 limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+						 (unsigned int)c->connection_timeout,
+						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+						 MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
+						 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+						 MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+			if (!d) {
+				if (have_st && same_file(fds[i], &st))
+					close(fds[i]);
+				for (i++; i < threads; i++)
+					close(fds[i]);
+				error = brt_error_set(BRT_EIO, "cannot start serving on %s", c->listen);
+				goto done;
+			}
+			/* Owned by the daemon from here on. */
+			fds[i] = -1;
+			server->daemons[server->daemon_count++] = d;
+		}
+	} else {
+		server->daemons[0] =
+			MHD_start_daemon(flags, 0, on_accept, server, on_request, server,
+					 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+					 (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+					 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
+					 MHD_OPTION_CONNECTION_LIMIT, limits.max_connections,
+					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
+					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+					 MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
+					 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+					 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_ARRAY,
+					 tls_options, MHD_OPTION_END);
+		if (!server->daemons[0]) {
+			error = brt_error_set(BRT_EIO, "cannot listen on %s", c->listen);
+			goto done;
+		}
+		server->daemon_count = 1;
+	}
+	info = MHD_get_daemon_info(server->daemons[0], MHD_DAEMON_INFO_BIND_PORT);
 	brt_log_info(
-		"listening on %s (port %u, %u threads, %s%s; at most %u connections, %u per address, %u "
-		"reserved; headers within %us, requests within %us, long transfers at %llu B/s or more)",
-		c->listen, info ? (unsigned int)info->port : 0u, c->threads, server->tls ? "https" : "http",
-		server->client_ca_pem ? " with client certificates" : "", limits.max_connections,
-		limits.per_address, limits.reserved, c->header_timeout, c->request_timeout,
-		(unsigned long long)c->min_rate);
+		"listening on %s (port %u, %u threads, %s; %s%s; at most %u connections, %u per address, "
+		"%u reserved; headers within %us, requests within %us, long transfers at %llu B/s or more)",
+		c->listen, info ? (unsigned int)info->port : 0u, threads,
+		server->shared_port ? "one listen socket each (SO_REUSEPORT)" : "one listen socket",
+		server->tls ? "https" : "http", server->client_ca_pem ? " with client certificates" : "",
+		limits.max_connections, limits.per_address, limits.reserved, c->header_timeout,
+		c->request_timeout, (unsigned long long)c->min_rate);
 	*out = server;
 	server = NULL;
 done:
+	if (server) {
+		quiesce_all(server);
+		stop_all(server);
+	}
+	free(fds);
 	server_free(server);
 	return error;
 }
 
 unsigned int brt_http_server_port(const brt_http_server *server)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemons[0], MHD_DAEMON_INFO_BIND_PORT);
 
 	return info ? (unsigned int)info->port : 0u;
 }
 
 void brt_http_server_stop(brt_http_server *server)
 {
-	int listen_fd;
 	unsigned int waited_ms = 0;
 
 	if (!server)
 		return;
-	if (server->daemon) {
-		listen_fd = MHD_quiesce_daemon(server->daemon);
-		if (listen_fd >= 0)
-			close(listen_fd);
+	if (server->daemon_count > 0) {
+		quiesce_all(server);
 		/* Let in-flight requests finish, bounded by the drain timeout. */
 		while (waited_ms < server->options.drain_timeout * 1000u) {
 			if (atomic_load(&server->in_flight) == 0)
@@ -617,7 +885,7 @@ void brt_http_server_stop(brt_http_server *server)
 		}
 		if (server->handler.on_drained)
 			server->handler.on_drained(server->handler.payload);
-		MHD_stop_daemon(server->daemon);
+		stop_all(server);
 	}
 	server_free(server);
 }

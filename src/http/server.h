@@ -1,9 +1,12 @@
-/* An HTTP/1.1 server library: a libmicrohttpd daemon (epoll, a pool of
- * threads, a per-connection memory limit), behind a guard against hostile
- * clients (connection limits, deadlines, minimum rates, framing checks, a
- * budget for bodies held in memory).  It knows nothing of what it serves:
- * the embedding program registers a handler, in the manner of h2o's
- * handlers, and keeps its own per-request state in req->state.
+/* An HTTP/1.1 server library: libmicrohttpd daemons (epoll; one per
+ * thread, each on its own socket of one SO_REUSEPORT group so that the
+ * kernel spreads connections evenly, or one daemon with a pool of threads
+ * where that cannot be had; a per-connection memory limit), behind a guard
+ * against hostile clients (connection limits, deadlines, minimum rates,
+ * framing checks, a budget for bodies held in memory).  It knows nothing
+ * of what it serves: the embedding program registers a handler, in the
+ * manner of h2o's handlers, and keeps its own per-request state in
+ * req->state.
  *
  * Per request the handler sees on_headers once, on_body for each chunk of
  * body (unless it answered or asked to discard the body), on_complete once
@@ -80,7 +83,10 @@ typedef struct brt_http_options {
 
 /* Bind and start serving with `handler` (copied; its payload must outlive
  * the server).  BRT_EINVALID for a bad listen address or TLS setting,
- * BRT_EIO if a file cannot be read or the address cannot be bound. */
+ * BRT_EIO if a file cannot be read or the address cannot be bound (the
+ * detail says "in use" when something listens there already, another
+ * server of ours included: SO_REUSEPORT never makes two share it).  The
+ * connection limits hold for all threads together. */
 int brt_http_server_start(brt_http_server **out, const brt_http_options *options,
 			  const brt_http_handler *handler);
 

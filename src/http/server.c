@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "http/framing.h"
 #include "http/guard.h"
+#include "http/tls_loader.h"
 
 struct brt_http_server {
 	brt_http_options options;
@@ -753,6 +754,12 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 		    (error = read_pem(&server->tls_key_pem, c->tls_key)) < 0 ||
 		    (c->client_ca && (error = read_pem(&server->client_ca_pem, c->client_ca)) < 0))
 			goto done;
+		if ((error = brt_tls_load()) < 0) { /* its own message, not a failed listen */
+			char why[256];
+			snprintf(why, sizeof(why), "%s", brt_error_last());
+			error = brt_error_set(error, "TLS is configured but cannot be used: %s", why);
+			goto done;
+		}
 		flags |= MHD_USE_TLS;
 		server->tls = 1;
 		tls_options[n++] =

@@ -25,8 +25,9 @@ store, writes exactly these rows; see bench/scale.sh):
   The stored objects of generated blobs do not exist: only the seed's real
   pushes have objects, and the request-rate runs use those.
 
-  Schema 7: every repository's `contents` (its manifests plus its links,
-  what lists it in the catalog) is counted at the end, as migration 7 does.
+  Schema 7: every repository's `contents` (its manifests plus its links)
+  is counted at the end and `listed` set (what puts it in the catalog), as
+  migration 7 does.
 
 Usage: scale_fill.py DB REPOS MANIFESTS TAGS TENANT   (prints a summary line)
 """
@@ -174,6 +175,7 @@ if version >= 7:
         "UPDATE repositories SET contents ="
         " (SELECT count(*) FROM manifests m WHERE m.repository_id = repositories.id) +"
         " (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = repositories.id)")
+    con.execute("UPDATE repositories SET listed = 1 WHERE contents > 0")
 for name, table in (("repositories", "repositories"), ("manifests", "manifests")):
     con.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
     con.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, max(id) FROM " + table, (name,))

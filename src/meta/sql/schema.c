@@ -198,31 +198,37 @@ const char *const brt_sql_migrations[] = {
 	 " SELECT repository_id, digest, account_id, linked_at FROM repository_blobs;"),
 
 	/* 7: the catalog in one index range.  A repository is listed iff it
-	 * holds a manifest or a blob link; `contents` counts both, kept in
-	 * the transactions that insert and delete them (the one row each
-	 * touches is the repository's own, as used_bytes is the account's;
+	 * holds a manifest or a blob link: `contents` counts both, kept in
+	 * the transactions that insert and delete them (the row each touches
+	 * is the repository's own, as used_bytes is the account's; the
 	 * increments commute, so concurrent pushes and collections need no
-	 * more than the row lock on PostgreSQL).  The partial index holds
-	 * only listed names: a catalog page reads the names it returns and
-	 * nothing else, instead of two probes into the largest tables per
-	 * name; `contents` is in it so that it covers the query on SQLite
-	 * too (3.40 reads the table for a column only the partial index's
-	 * WHERE mentions).  Counted here from the tables' own indexes. */
+	 * more than the row lock on PostgreSQL).  `listed` (contents > 0)
+	 * changes only when the count leaves or reaches 0, and only it is
+	 * indexed: a count that moves rewrites the row alone (a HOT update
+	 * on PostgreSQL, one page on SQLite), not the index.  The partial
+	 * index holds the listed names only, so a catalog page reads the
+	 * names it returns and nothing else, instead of two probes into the
+	 * largest tables per name; `listed` is in it so that it covers the
+	 * query on SQLite too (3.40 reads the table for a column that only
+	 * the partial index's WHERE mentions).  Counted here from the
+	 * tables' own indexes. */
 	("ALTER TABLE repositories ADD COLUMN contents BIGINT NOT NULL DEFAULT 0;"
+	 "ALTER TABLE repositories ADD COLUMN listed SMALLINT NOT NULL DEFAULT 0;"
 	 "UPDATE repositories SET contents ="
 	 " (SELECT count(*) FROM manifests m WHERE m.repository_id = repositories.id) +"
 	 " (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = repositories.id);"
-	 "CREATE INDEX repositories_listed ON repositories (name, contents) WHERE contents > 0;"),
+	 "UPDATE repositories SET listed = 1 WHERE contents > 0;"
+	 "CREATE INDEX repositories_listed ON repositories (name, listed) WHERE listed = 1;"),
 };
 
 _Static_assert(sizeof(brt_sql_migrations) / sizeof(brt_sql_migrations[0]) == BRT_SQL_SCHEMA_VERSION,
 	       "BRT_SQL_SCHEMA_VERSION must count the migrations");
 
 /* A repository exists from its first upload session on, but is listed only
- * once it holds a blob link or a manifest (contents > 0, migration 7): the
+ * once it holds a blob link or a manifest (listed = 1, migration 7): the
  * term that lets the planner use the partial index repositories_listed,
  * which covers the query, so a page is one range of that index. */
-#define CATALOG_LISTED " AND contents > 0"
+#define CATALOG_LISTED " AND listed = 1"
 
 /* IMMEDIATE takes the write lock up front, so a transaction never fails
  * half way for lack of it (a deferred one could get SQLITE_BUSY on its
@@ -235,8 +241,11 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_REPO_INSERT] =
 		"INSERT INTO repositories (account_id, name, created_at) VALUES (?1, ?2, ?3)"
 		" RETURNING id",
-	/* ?2 is +1 or -1: a manifest or a link of the repository came or went. */
-	[BRT_SQL_REPO_CONTENTS] = "UPDATE repositories SET contents = contents + ?2 WHERE id = ?1",
+	/* ?2 manifests or links of the repository came (> 0) or went (< 0). */
+	[BRT_SQL_REPO_CONTENTS] =
+		"UPDATE repositories SET contents = contents + ?2 WHERE id = ?1 RETURNING contents",
+	/* Only when the count leaves or reaches 0. */
+	[BRT_SQL_REPO_LISTED] = "UPDATE repositories SET listed = ?2 WHERE id = ?1",
 	[BRT_SQL_BLOB_GET] =
 		"SELECT b.size, b.storage_key, rb.touched_at FROM repositories r"
 		" JOIN repository_blobs rb ON rb.repository_id = r.id"

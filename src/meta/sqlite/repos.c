@@ -80,18 +80,28 @@ int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account
 
 int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta)
 {
-	int error;
+	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_CONTENTS];
+	int64_t contents = 0;
+	int error, row = 0;
 
 	if (delta == 0)
 		return 0;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_REPO_CONTENTS], "ii", repo_id, delta)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_REPO_CONTENTS)) < 0)
+	if ((error = brt_sqlite_bind(c, st, "ii", repo_id, delta)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row)
+		contents = sqlite3_column_int64(st, 0);
+	brt_sqlite_end(st);
+	if (error < 0)
 		return error;
 	/* Rows that reference the repository keep it: it is always there. */
-	if (sqlite3_changes(c->db) != 1)
+	if (!row)
 		return brt_error_set(BRT_EIO, "sqlite: repository %lld vanished under its contents",
 				     (long long)repo_id);
-	return 0;
+	if ((contents > 0) == (contents - delta > 0))
+		return 0;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_REPO_LISTED], "ii", repo_id,
+				     (int64_t)(contents > 0))) < 0)
+		return error;
+	return brt_sqlite_run(c, BRT_SQL_REPO_LISTED);
 }
 
 /* The id of manifest `digest` in the repository, and its size unless

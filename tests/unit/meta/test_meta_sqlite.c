@@ -22,7 +22,9 @@
 #define EXPECTED_SCHEMA_VERSION 7
 
 /* Undo migrations 7 and 6, for the tests that recreate older schemas. */
-#define UNDO_V7 "DROP INDEX repositories_listed; ALTER TABLE repositories DROP COLUMN contents;"
+#define UNDO_V7                                                                        \
+	"DROP INDEX repositories_listed; ALTER TABLE repositories DROP COLUMN listed;" \
+	"ALTER TABLE repositories DROP COLUMN contents;"
 #define UNDO_V6                                                                             \
 	UNDO_V7                                                                             \
 	"DROP TABLE gc_manifest_queue; DROP TABLE gc_link_queue; DROP TABLE gc_blob_queue;" \
@@ -99,13 +101,14 @@ static const char *query_text(brt_meta *m, const char *sql, char *buf, size_t si
 	return buf;
 }
 
-/* Every repository's count of what it holds, as the catalog reads it:
- * the number whose count is not its manifests plus its links (0 when the
- * counts are right). */
-#define CONTENTS_WRONG                                                       \
-	"SELECT count(*) FROM repositories r WHERE r.contents !="            \
-	" (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) +" \
+/* Every repository's count of what it holds and whether the catalog
+ * lists it: the number whose count is not its manifests plus its links,
+ * or whose flag is not "count > 0" (0 when all are right). */
+#define CONTENTS_WRONG                                                                            \
+	"SELECT count(*) FROM repositories r WHERE r.listed != (r.contents > 0) OR r.contents !=" \
+	" (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) +"                      \
 	" (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = r.id)"
+
 static void test_settings(brt_meta *m)
 {
 	char buf[32];

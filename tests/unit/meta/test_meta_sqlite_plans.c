@@ -189,6 +189,7 @@ static int fill(brt_meta *m)
 		     * an upload session, among the others in name order */
 		    "UPDATE repositories SET contents ="
 		    " (SELECT count(*) FROM manifests m WHERE m.repository_id = repositories.id);"
+		    "UPDATE repositories SET listed = 1 WHERE contents > 0;"
 		    "WITH RECURSIVE n(i) AS (SELECT 1501 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
 		    " INSERT INTO repositories (id, account_id, name, created_at)"
 		    " SELECT i, 'acct' || (i % 100), 'r' || (i % 10) || '/app-' || i, 1 FROM n;"

@@ -4,7 +4,7 @@
 # same shape at 1/TINY_DIV of the size), measured interleaved (big tiny,
 # tiny big, ...), medians.
 #
-# The stores: berthd makes each on a fresh data dir (schema 6); a real image
+# The stores: berthd makes each on a fresh data dir (its schema: 6 or 7); a real image
 # (2 MiB layer, config, OCI manifest tagged "bench" in <TENANT>/bench-small)
 # is pushed with curl; berthd is stopped and bench/scale_fill.py adds, in one
 # transaction, SCALE_REPOS repositories, SCALE_MANIFESTS manifests (config +

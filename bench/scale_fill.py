@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fill a Berth metadata store (schema 6, made by berthd itself, with or
+"""Fill a Berth metadata store (schema 6 or 7, made by berthd itself, with or
 without a few real pushes in it) with a large registry's rows for
 bench/scale.sh, the way pushes with authentication off would have left them
 once the collector had reviewed every link (a real push, read back from the
@@ -24,6 +24,10 @@ store, writes exactly these rows; see bench/scale.sh):
 
   The stored objects of generated blobs do not exist: only the seed's real
   pushes have objects, and the request-rate runs use those.
+
+  Schema 7: every repository's `contents` (its manifests plus its links)
+  is counted at the end and `listed` set (what puts it in the catalog), as
+  migration 7 does.
 
 Usage: scale_fill.py DB REPOS MANIFESTS TAGS TENANT   (prints a summary line)
 """
@@ -65,8 +69,8 @@ def account_of(r):
 
 con = sqlite3.connect(db_path, isolation_level=None)
 (version,) = con.execute("PRAGMA user_version").fetchone()
-if version != 6:
-    sys.exit("scale_fill.py: schema version %d, expected 6" % version)
+if version not in (6, 7):
+    sys.exit("scale_fill.py: schema version %d, expected 6 or 7" % version)
 # One big transaction without a journal (a fresh benchmark store: a failed
 # fill is thrown away); the store goes back to WAL at the end, as berthd
 # would have left it.
@@ -166,6 +170,12 @@ flush()
 con.executemany(
     "INSERT INTO account_blobs (account_id, digest, size, nlinks) VALUES (?, ?, ?, ?)",
     ((a, d, v[0], v[1]) for (a, d), v in acct_blobs.items()))
+if version >= 7:
+    con.execute(
+        "UPDATE repositories SET contents ="
+        " (SELECT count(*) FROM manifests m WHERE m.repository_id = repositories.id) +"
+        " (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = repositories.id)")
+    con.execute("UPDATE repositories SET listed = 1 WHERE contents > 0")
 for name, table in (("repositories", "repositories"), ("manifests", "manifests")):
     con.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
     con.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, max(id) FROM " + table, (name,))

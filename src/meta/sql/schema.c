@@ -196,21 +196,39 @@ const char *const brt_sql_migrations[] = {
 	 " (SELECT COALESCE(SUM(size), 0) FROM manifests m WHERE m.account_id = accounts.id);"
 	 "INSERT INTO gc_link_queue (repository_id, digest, account_id, queued_at)"
 	 " SELECT repository_id, digest, account_id, linked_at FROM repository_blobs;"),
+
+	/* 7: the catalog in one index range.  A repository is listed iff it
+	 * holds a manifest or a blob link: `contents` counts both, kept in
+	 * the transactions that insert and delete them (the row each touches
+	 * is the repository's own, as used_bytes is the account's; the
+	 * increments commute, so concurrent pushes and collections need no
+	 * more than the row lock on PostgreSQL).  `listed` (contents > 0)
+	 * changes only when the count leaves or reaches 0, and only it is
+	 * indexed: a count that moves rewrites the row alone (a HOT update
+	 * on PostgreSQL, one page on SQLite), not the index.  The partial
+	 * index holds the listed names only, so a catalog page reads the
+	 * names it returns and nothing else, instead of two probes into the
+	 * largest tables per name; `listed` is in it so that it covers the
+	 * query on SQLite too (3.40 reads the table for a column that only
+	 * the partial index's WHERE mentions).  Counted here from the
+	 * tables' own indexes. */
+	("ALTER TABLE repositories ADD COLUMN contents BIGINT NOT NULL DEFAULT 0;"
+	 "ALTER TABLE repositories ADD COLUMN listed SMALLINT NOT NULL DEFAULT 0;"
+	 "UPDATE repositories SET contents ="
+	 " (SELECT count(*) FROM manifests m WHERE m.repository_id = repositories.id) +"
+	 " (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = repositories.id);"
+	 "UPDATE repositories SET listed = 1 WHERE contents > 0;"
+	 "CREATE INDEX repositories_listed ON repositories (name, listed) WHERE listed = 1;"),
 };
 
 _Static_assert(sizeof(brt_sql_migrations) / sizeof(brt_sql_migrations[0]) == BRT_SQL_SCHEMA_VERSION,
 	       "BRT_SQL_SCHEMA_VERSION must count the migrations");
 
 /* A repository exists from its first upload session on, but is listed only
- * once it holds a blob or a manifest (both probes are primary-key lookups).
- * Manifests first: a repository holds far fewer manifests than links, so
- * that index is the smaller one and the probes of a page of names touch
- * fewer of its pages (a page of 1 000 names of a 1M-manifest store: 233
- * page reads instead of 478); only a repository with blobs and no
- * manifest yet, mid-push, takes both probes. */
-#define CATALOG_HOLDS_SOMETHING                                                 \
-	" AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)" \
-	" OR EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id))"
+ * once it holds a blob link or a manifest (listed = 1, migration 7): the
+ * term that lets the planner use the partial index repositories_listed,
+ * which covers the query, so a page is one range of that index. */
+#define CATALOG_LISTED " AND listed = 1"
 
 /* IMMEDIATE takes the write lock up front, so a transaction never fails
  * half way for lack of it (a deferred one could get SQLITE_BUSY on its
@@ -223,6 +241,11 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_REPO_INSERT] =
 		"INSERT INTO repositories (account_id, name, created_at) VALUES (?1, ?2, ?3)"
 		" RETURNING id",
+	/* ?2 manifests or links of the repository came (> 0) or went (< 0). */
+	[BRT_SQL_REPO_CONTENTS] =
+		"UPDATE repositories SET contents = contents + ?2 WHERE id = ?1 RETURNING contents",
+	/* Only when the count leaves or reaches 0. */
+	[BRT_SQL_REPO_LISTED] = "UPDATE repositories SET listed = ?2 WHERE id = ?1",
 	[BRT_SQL_BLOB_GET] =
 		"SELECT b.size, b.storage_key, rb.touched_at FROM repositories r"
 		" JOIN repository_blobs rb ON rb.repository_id = r.id"
@@ -417,15 +440,15 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		" ORDER BY m.digest",
 	/* Four shapes so that both ends of a prefix range bound the index scan
 	 * (a range with an optional end would scan to the end of the table). */
-	[BRT_SQL_CATALOG_AFTER] = "SELECT name FROM repositories r WHERE name > ?1" CATALOG_HOLDS_SOMETHING
-				  " ORDER BY name LIMIT ?2",
+	[BRT_SQL_CATALOG_AFTER] =
+		"SELECT name FROM repositories r WHERE name > ?1" CATALOG_LISTED " ORDER BY name LIMIT ?2",
 	[BRT_SQL_CATALOG_AFTER_BELOW] =
-		"SELECT name FROM repositories r WHERE name > ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
+		"SELECT name FROM repositories r WHERE name > ?1 AND name < ?2" CATALOG_LISTED
 		" ORDER BY name LIMIT ?3",
-	[BRT_SQL_CATALOG_FROM] = "SELECT name FROM repositories r WHERE name >= ?1" CATALOG_HOLDS_SOMETHING
-				 " ORDER BY name LIMIT ?2",
+	[BRT_SQL_CATALOG_FROM] =
+		"SELECT name FROM repositories r WHERE name >= ?1" CATALOG_LISTED " ORDER BY name LIMIT ?2",
 	[BRT_SQL_CATALOG_FROM_BELOW] =
-		"SELECT name FROM repositories r WHERE name >= ?1 AND name < ?2" CATALOG_HOLDS_SOMETHING
+		"SELECT name FROM repositories r WHERE name >= ?1 AND name < ?2" CATALOG_LISTED
 		" ORDER BY name LIMIT ?3",
 	[BRT_SQL_UPLOAD_INSERT] =
 		"INSERT INTO uploads (id, repository_id, account_id, \"offset\", hash_state, generation,"

@@ -9,7 +9,7 @@
 
 /* Migrations applied so far is the schema version (SQLite keeps it in
  * user_version); migration v is brt_sql_migrations[v - 1]. */
-#define BRT_SQL_SCHEMA_VERSION 6
+#define BRT_SQL_SCHEMA_VERSION 7
 
 extern const char *const brt_sql_migrations[];
 
@@ -19,6 +19,8 @@ enum brt_sql_stmt {
 	BRT_SQL_ROLLBACK,
 	BRT_SQL_REPO_ID,
 	BRT_SQL_REPO_INSERT,
+	BRT_SQL_REPO_CONTENTS,
+	BRT_SQL_REPO_LISTED,
 	BRT_SQL_BLOB_GET,
 	BRT_SQL_ACCOUNT_BLOB_GET,
 	BRT_SQL_BLOB_INSERT,

@@ -184,6 +184,7 @@ int brt_sqlite_manifest_drop(sqlite_conn *c, int64_t manifest_id, const brt_sqli
 				     row->account_id, queued_at)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_MANIFEST_LINKS)) < 0 ||
 	    (error = exec_i(c, BRT_SQL_MANIFEST_DELETE, manifest_id)) < 0 ||
+	    (error = brt_sqlite_repo_contents(c, row->repository_id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
 	    (error = exec_i(c, BRT_SQL_GC_MANIFEST_UNQUEUE, manifest_id)) < 0)
 		return error;
 	return brt_sqlite_usage_charge(c, row->account_id, -(int64_t)row->size, queued_at);
@@ -296,6 +297,7 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
 	}
 	if ((error = exec_it(c, BRT_SQL_LINK_DELETE, x->row->id, x->row->digest)) < 0 ||
+	    (error = brt_sqlite_repo_contents(c, x->row->id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
 	    (error = brt_sqlite_account_blob_release(c, account, x->row->digest, p->now)) < 0)
 		return error;
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", x->row->digest,

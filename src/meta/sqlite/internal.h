@@ -185,6 +185,14 @@ struct brt_sqlite_typed_cb {
 int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
 			   int64_t *id_out);
 
+/* Inside a write transaction: `delta` manifests or blob links (+1 on an
+ * insert, minus the rows a delete removed) came to or left repository
+ * `repo_id`.  Its `contents` must move in the same transaction as every
+ * such row (a cascade from repositories takes the count with the row);
+ * `listed`, which puts it in the catalog, follows when the count leaves
+ * or reaches 0.  BRT_EIO if the repository is gone. */
+int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta);
+
 /* --- gc.c: review queues, collection, the outbox, usage and quotas.
  * The queue and charge helpers run inside the caller's write
  * transaction. --- */

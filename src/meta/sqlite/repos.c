@@ -78,6 +78,32 @@ int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account
 	return error;
 }
 
+int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta)
+{
+	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_CONTENTS];
+	int64_t contents = 0;
+	int error, row = 0;
+
+	if (delta == 0)
+		return 0;
+	if ((error = brt_sqlite_bind(c, st, "ii", repo_id, delta)) == 0 &&
+	    (error = brt_sqlite_step(c, st, &row)) == 0 && row)
+		contents = sqlite3_column_int64(st, 0);
+	brt_sqlite_end(st);
+	if (error < 0)
+		return error;
+	/* Rows that reference the repository keep it: it is always there. */
+	if (!row)
+		return brt_error_set(BRT_EIO, "sqlite: repository %lld vanished under its contents",
+				     (long long)repo_id);
+	if ((contents > 0) == (contents - delta > 0))
+		return 0;
+	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_REPO_LISTED], "ii", repo_id,
+				     (int64_t)(contents > 0))) < 0)
+		return error;
+	return brt_sqlite_run(c, BRT_SQL_REPO_LISTED);
+}
+
 /* The id of manifest `digest` in the repository, and its size unless
  * `size_out` is NULL. */
 static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, int64_t *id_out,
@@ -331,7 +357,8 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 	 * by then goes); linking again is a sign of a manifest PUT to come:
 	 * keep it fresh. */
 	if (inserted) {
-		if ((error = brt_sqlite_account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
+		if ((error = brt_sqlite_repo_contents(c, repo_id, 1)) < 0 ||
+		    (error = brt_sqlite_account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
 		    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_LINK], "itti", repo_id, a->digest,
 					     a->account_id, a->now)) < 0)
 			goto done;
@@ -368,6 +395,7 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 	 * rows go with the link (ON DELETE CASCADE). */
 	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
+	    (error = brt_sqlite_repo_contents(c, repo_id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
 	    (error = brt_sqlite_account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
 	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", a->digest, a->now)) < 0)
 		return error;
@@ -431,7 +459,8 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	manifest_id = sqlite3_column_int64(st, 0);
 	brt_sqlite_end(st);
 	st = NULL;
-	if ((error = brt_sqlite_usage_charge(c, account, (int64_t)put->size, put->now)) < 0)
+	if ((error = brt_sqlite_repo_contents(c, repo_id, 1)) < 0 ||
+	    (error = brt_sqlite_usage_charge(c, account, (int64_t)put->size, put->now)) < 0)
 		goto done;
 	/* ON CONFLICT DO NOTHING: a digest listed twice is stored once. */
 	for (i = 0; i < put->blob_count; i++) {

@@ -602,6 +602,80 @@ static void ms_test_catalog(brt_meta *m)
 		CHECK(strcmp(names.names[i], "cat0/z") > 0);
 }
 
+/* Who is listed: a repository appears iff it holds a manifest or a blob
+ * link, whatever came and went before; an upload session alone never
+ * lists it.  "lst/" names sort among others, so the prefix range and the
+ * unbounded walk both see each change. */
+static void ms_test_catalog_listing(brt_meta *m)
+{
+	ms_digest a = ms_digest_of("lst-blob", 0), b = ms_digest_of("lst-blob", 1);
+	ms_digest man = ms_digest_of("lst-man", 0), man2 = ms_digest_of("lst-man", 1);
+	const char *one[] = {a.s}, *two[] = {a.s, b.s};
+	ms_names names;
+	brt_upload u;
+	int more;
+
+	/* An open upload session creates the repository, unlisted. */
+	memset(&u, 0, sizeof(u));
+	snprintf(u.id, sizeof(u.id), "%s", "6c730000000000000000000000000001");
+	snprintf(u.repo, sizeof(u.repo), "%s", "lst/upload");
+	brt_meta_repo_account(u.account_id, u.repo);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+	CHECK_EQ_INT(m->repo_exists(m, "lst/upload"), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "");
+	CHECK_EQ_INT(ms_catalog(m, NULL, "lst", 1, &names, &more), 0);
+	CHECK(names.count == 0 || strncmp(names.names[0], "lst/", 4) != 0);
+
+	/* A link lists it; linking the same blob again counts once. */
+	CHECK_EQ_INT(ms_link(m, "lst/link", a.s, 1, "k/lst-a", 1), 0);
+	CHECK_EQ_INT(ms_link(m, "lst/link", a.s, 1, NULL, 2), 0);
+	CHECK_EQ_INT(ms_link(m, "lst/upload", b.s, 1, "k/lst-b", 1), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "lst/link,lst/upload");
+	CHECK_EQ_INT(ms_catalog(m, NULL, "lst", 1, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "lst/link");
+	CHECK_EQ_INT(ms_unlink(m, "lst/link", a.s), 0);
+	CHECK_EQ_INT(ms_unlink(m, "lst/upload", b.s), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "");
+	CHECK_EQ_INT(m->upload_delete(m, u.id, BRT_META_ANY_GENERATION), 0);
+
+	/* A manifest holds it without any link (its blobs' links deleted
+	 * after the push), and only the last of manifest and links unlists. */
+	CHECK_EQ_INT(ms_link(m, "lst/man", a.s, 1, NULL, 3), 0);
+	CHECK_EQ_INT(ms_link(m, "lst/man", b.s, 1, NULL, 3), 0);
+	CHECK_EQ_INT(ms_put(m, "lst/man", man.s, "t", two, 2), 0);
+	CHECK_EQ_INT(ms_put(m, "lst/man", man.s, "t2", two, 2), 0); /* stored once */
+	CHECK_EQ_INT(ms_put(m, "lst/man", man2.s, NULL, one, 1), 0);
+	CHECK_EQ_INT(ms_unlink(m, "lst/man", a.s), 0);
+	CHECK_EQ_INT(ms_unlink(m, "lst/man", b.s), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "lst/man");
+	CHECK_EQ_INT(m->tag_delete(m, "lst/man", "t"), 0);
+	CHECK_EQ_INT(m->tag_delete(m, "lst/man", "t2"), 0);
+	CHECK_EQ_INT(m->manifest_delete(m, "lst/man", man.s), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "lst/man");
+	CHECK_EQ_INT(ms_link(m, "lst/man", b.s, 1, NULL, 4), 0);
+	CHECK_EQ_INT(m->manifest_delete(m, "lst/man", man2.s), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "lst/man"); /* the link of b */
+	CHECK_EQ_INT(ms_unlink(m, "lst/man", b.s), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "");
+	CHECK_EQ_INT(ms_catalog(m, NULL, "lst", 1, &names, &more), 0);
+	CHECK(names.count == 0 || strncmp(names.names[0], "lst/", 4) != 0);
+	/* A failed push (a manifest whose blob is not linked) lists nothing. */
+	CHECK_EQ_INT(ms_put(m, "lst/failed", man.s, "t", one, 1), BRT_EBLOBUNKNOWN);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "");
+	/* And it comes back with the next link. */
+	CHECK_EQ_INT(ms_link(m, "lst/man", a.s, 1, NULL, 5), 0);
+	CHECK_EQ_INT(ms_catalog(m, "lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), "lst/man");
+}
+
 #define MS_REFS_MAX 8
 
 typedef struct ms_refs {
@@ -2049,12 +2123,57 @@ static void ms_test_lifecycle(brt_meta *m)
 	CHECK_EQ_INT(known, 1);
 }
 
+/* The collector unlists what it empties: a repository whose only link no
+ * manifest listed, and one whose untagged manifest and then its links go,
+ * leave the catalog; one that keeps a manifest stays. */
+static void ms_test_catalog_gc(brt_meta *m)
+{
+	const char *keep = MS_ACCOUNT_E "/lst/keep", *stray = MS_ACCOUNT_E "/lst/stray";
+	const char *untag = MS_ACCOUNT_E "/lst/untag";
+	ms_digest l1 = ms_digest_of("lst-gc", 1), l2 = ms_digest_of("lst-gc", 2),
+		  l3 = ms_digest_of("lst-gc", 3);
+	ms_digest mk = ms_digest_of("lst-gc-m", 1), mu = ms_digest_of("lst-gc-m", 2);
+	const char *keep_blobs[] = {l1.s}, *untag_blobs[] = {l1.s, l3.s};
+	int64_t t0 = brt_meta_test_now() - 10 * MS_HOUR;
+	ms_names names;
+	brt_gc_counts c;
+	int more;
+
+	if (!m->gc_collect)
+		return;
+	CHECK_EQ_INT(ms_link(m, keep, l1.s, 10, "k/lst-gc-1", t0), 0);
+	CHECK_EQ_INT(ms_put(m, keep, mk.s, "v1", keep_blobs, 1), 0);
+	CHECK_EQ_INT(ms_link(m, stray, l2.s, 10, "k/lst-gc-2", t0), 0);
+	CHECK_EQ_INT(ms_link(m, untag, l1.s, 10, NULL, t0), 0);
+	CHECK_EQ_INT(ms_link(m, untag, l3.s, 10, "k/lst-gc-3", t0), 0);
+	CHECK_EQ_INT(ms_put(m, untag, mu.s, "v1", untag_blobs, 2), 0);
+	CHECK_EQ_INT(ms_catalog(m, MS_ACCOUNT_E "/lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names),
+		     MS_ACCOUNT_E "/lst/keep," MS_ACCOUNT_E "/lst/stray," MS_ACCOUNT_E "/lst/untag");
+	CHECK_EQ_INT(m->tag_delete(m, untag, "v1"), 0);
+	/* A dry run changes nothing. */
+	(void)ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 0, 1, MS_ACCOUNT_E, NULL);
+	CHECK_EQ_INT(ms_catalog(m, MS_ACCOUNT_E "/lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_INT((int)names.count, 3);
+	c = ms_collect(m, brt_meta_test_now() + 2 * MS_HOUR, MS_HOUR, 0, 0, MS_ACCOUNT_E, NULL);
+	CHECK_EQ_INT((int)c.manifests, 1); /* untag's */
+	CHECK((int)c.links >= 3);          /* stray's, untag's two (and the lifecycle's leftovers) */
+	CHECK_EQ_INT(ms_catalog(m, MS_ACCOUNT_E "/lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), MS_ACCOUNT_E "/lst/keep");
+	CHECK_EQ_INT(more, 0);
+	/* Pushed again, it is listed again. */
+	CHECK_EQ_INT(ms_link(m, stray, l2.s, 10, "k/lst-gc-2b", brt_meta_test_now()), 0);
+	CHECK_EQ_INT(ms_catalog(m, MS_ACCOUNT_E "/lst/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), MS_ACCOUNT_E "/lst/keep," MS_ACCOUNT_E "/lst/stray");
+}
+
 static void meta_suite_run(brt_meta *m)
 {
 	ms_test_blobs(m);
 	ms_test_manifests(m);
 	ms_test_tags_pagination(m);
 	ms_test_catalog(m);
+	ms_test_catalog_listing(m);
 	ms_test_referrers(m);
 	ms_test_uploads(m);
 	ms_test_upload_bounds(m);
@@ -2074,6 +2193,7 @@ static void meta_suite_run(brt_meta *m)
 static void meta_suite_lifecycle(brt_meta *m)
 {
 	ms_test_lifecycle(m);
+	ms_test_catalog_gc(m);
 }
 
 #endif

@@ -19,10 +19,14 @@
 #include "meta_suite.h"
 
 /* Bump together with the driver's migration list. */
-#define EXPECTED_SCHEMA_VERSION 6
+#define EXPECTED_SCHEMA_VERSION 7
 
-/* Undoes migration 6, for the tests that recreate older schemas. */
+/* Undo migrations 7 and 6, for the tests that recreate older schemas. */
+#define UNDO_V7                                                                        \
+	"DROP INDEX repositories_listed; ALTER TABLE repositories DROP COLUMN listed;" \
+	"ALTER TABLE repositories DROP COLUMN contents;"
 #define UNDO_V6                                                                             \
+	UNDO_V7                                                                             \
 	"DROP TABLE gc_manifest_queue; DROP TABLE gc_link_queue; DROP TABLE gc_blob_queue;" \
 	"DROP TABLE gc_outbox; DROP TABLE policies; DROP INDEX blobs_storage_key;"          \
 	"DROP INDEX manifests_account;"
@@ -97,6 +101,14 @@ static const char *query_text(brt_meta *m, const char *sql, char *buf, size_t si
 	return buf;
 }
 
+/* Every repository's count of what it holds and whether the catalog
+ * lists it: the number whose count is not its manifests plus its links,
+ * or whose flag is not "count > 0" (0 when all are right). */
+#define CONTENTS_WRONG                                                                            \
+	"SELECT count(*) FROM repositories r WHERE r.listed != (r.contents > 0) OR r.contents !=" \
+	" (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id) +"                      \
+	" (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = r.id)"
+
 static void test_settings(brt_meta *m)
 {
 	char buf[32];
@@ -112,6 +124,8 @@ static void test_settings(brt_meta *m)
 	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
 	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3); /* no violations */
 	CHECK_EQ_STR(query_text(m, "PRAGMA integrity_check", buf, sizeof(buf)), "ok");
+	/* Whatever the suite did, the catalog's counts are right. */
+	CHECK_EQ_INT(query_int(m, CONTENTS_WRONG), 0);
 }
 
 static void test_accounts(brt_meta *m)
@@ -384,6 +398,98 @@ static void test_upgrade_from_v1(void)
 	CHECK_EQ_INT(m->key_get(m, &key, "6666666666666666"), 0);
 	CHECK_EQ_STR(key.label, "after upgrade");
 	CHECK_EQ_INT(m->secret_get(m, "upgraded", secret, sizeof(secret)), 0);
+	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
+	m->free(m);
+}
+
+/* The catalog as it was defined before migration 7, all in one string. */
+#define CATALOG_BY_PROBES                                                                    \
+	"SELECT COALESCE(group_concat(name, ','), '') FROM (SELECT name FROM repositories r" \
+	" WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"             \
+	" OR EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id) ORDER BY name)"
+
+/* The whole catalog through the driver, paged by 2, joined by ",". */
+static const char *catalog_all(brt_meta *m, char *buf, size_t size)
+{
+	char last[BRT_NAME_MAX + 1] = "";
+	size_t used = 0;
+	int rounds = 0, more = 1;
+
+	buf[0] = '\0';
+	while (more && rounds++ < 1000) {
+		ms_names page;
+		size_t i;
+
+		CHECK_EQ_INT(ms_catalog(m, NULL, last[0] ? last : NULL, 2, &page, &more), 0);
+		for (i = 0; i < page.count; i++) {
+			int w = snprintf(buf + used, size - used, "%s%s", used ? "," : "", page.names[i]);
+
+			if (w < 0 || (size_t)w >= size - used)
+				return "(overflow)";
+			used += (size_t)w;
+		}
+		if (page.count == 0)
+			break;
+		snprintf(last, sizeof(last), "%s", page.names[page.count - 1]);
+	}
+	return buf;
+}
+
+/* A version 6 database (the catalog probed manifests and links per name)
+ * is counted on open: the same catalog, every count right, and the counts
+ * move with the next link. */
+static void test_upgrade_from_v6(void)
+{
+	ms_digest a = ms_digest_of("v6", 0), b = ms_digest_of("v6", 1), man = ms_digest_of("v6-man", 0);
+	const char *blobs[] = {a.s, b.s};
+	char path[160], before[4096], after[4096], text[4096];
+	sqlite3 *db = NULL;
+	brt_upload u;
+	brt_meta *m;
+	ms_names names;
+	int more;
+
+	snprintf(path, sizeof(path), "%s/v6.db", tmp_dir);
+	if (!(m = open_store(path)))
+		return;
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_A "/links", a.s, 1, "k/a", 1), 0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_A "/links", b.s, 1, "k/b", 1), 0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_A "/both", a.s, 1, NULL, 1), 0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_A "/both", b.s, 1, NULL, 1), 0);
+	CHECK_EQ_INT(ms_put(m, MS_ACCOUNT_A "/both", man.s, "t", blobs, 2), 0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_B "/manifest-only", a.s, 1, NULL, 1), 0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_B "/manifest-only", b.s, 1, NULL, 1), 0);
+	CHECK_EQ_INT(ms_put(m, MS_ACCOUNT_B "/manifest-only", man.s, "t", blobs, 2), 0);
+	CHECK_EQ_INT(ms_unlink(m, MS_ACCOUNT_B "/manifest-only", a.s), 0);
+	CHECK_EQ_INT(ms_unlink(m, MS_ACCOUNT_B "/manifest-only", b.s), 0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_B "/emptied", a.s, 1, NULL, 1), 0);
+	CHECK_EQ_INT(ms_unlink(m, MS_ACCOUNT_B "/emptied", a.s), 0);
+	memset(&u, 0, sizeof(u));
+	snprintf(u.id, sizeof(u.id), "%s", "60000000000000000000000000000006");
+	snprintf(u.repo, sizeof(u.repo), "%s", MS_ACCOUNT_C "/upload-only");
+	brt_meta_repo_account(u.account_id, u.repo);
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+	m->free(m);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, UNDO_V7 "PRAGMA user_version = 6", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	if (!(m = open_store(path)))
+		return;
+	CHECK_EQ_INT(query_int(m, "PRAGMA user_version"), EXPECTED_SCHEMA_VERSION);
+	snprintf(before, sizeof(before), "%s", query_text(m, CATALOG_BY_PROBES, text, sizeof(text)));
+	CHECK_EQ_STR(before, MS_ACCOUNT_A "/both," MS_ACCOUNT_A "/links," MS_ACCOUNT_B "/manifest-only");
+	CHECK_EQ_STR(catalog_all(m, after, sizeof(after)), before);
+	CHECK_EQ_INT(query_int(m, CONTENTS_WRONG), 0);
+	CHECK_EQ_INT(query_int(m, "SELECT contents FROM repositories WHERE name = '" MS_ACCOUNT_A "/both'"),
+		     3);
+	CHECK_EQ_INT(query_int(m, "SELECT contents FROM repositories WHERE name = '" MS_ACCOUNT_C
+				  "/upload-only'"),
+		     0);
+	CHECK_EQ_INT(ms_link(m, MS_ACCOUNT_C "/upload-only", a.s, 1, NULL, 2), 0);
+	CHECK_EQ_INT(ms_catalog(m, MS_ACCOUNT_C "/", NULL, 10, &names, &more), 0);
+	CHECK_EQ_STR(ms_names_join(&names), MS_ACCOUNT_C "/upload-only");
+	CHECK_EQ_INT(query_int(m, CONTENTS_WRONG), 0);
 	CHECK_EQ_INT(query_int(m, "PRAGMA foreign_key_check"), -3);
 	m->free(m);
 }
@@ -758,6 +864,7 @@ int main(void)
 		snprintf(gc_path, sizeof(gc_path), "%s/gc.db", tmp_dir);
 		if ((m = open_store(gc_path)) != NULL) {
 			meta_suite_lifecycle(m);
+			CHECK_EQ_INT(query_int(m, CONTENTS_WRONG), 0);
 			m->free(m);
 		}
 	}
@@ -775,6 +882,7 @@ int main(void)
 	test_secret_processes();
 	test_upgrade_from_v1();
 	test_upgrade_from_v4();
+	test_upgrade_from_v6();
 	test_epoch_processes();
 	test_epoch_cost();
 	test_crashed_writer();

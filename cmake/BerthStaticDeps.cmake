@@ -15,7 +15,7 @@
 # objects berthd calls are linked in, and with packed relative relocations
 # (-z pack-relative-relocs, DT_RELR) the loader reads a few KiB of
 # relocation table instead of some 0.5 MiB.  Measured on Debian 12: idle
-# RSS 8.8 -> 7.9 MiB (notes/bench-rss.md).
+# RSS 8.8 -> 7.9 MiB (BENCHMARKS.md).
 #
 # The price: a security update of OpenSSL, SQLite, jansson or libyaml
 # reaches berthd only when it is rebuilt, so this is for images built

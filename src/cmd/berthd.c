@@ -286,7 +286,7 @@ static void *start_up_main(void *payload)
  * ends; the main thread only waits for signals afterwards, so a
  * connection of its own would stay idle for the process's life.  Ending
  * the thread closes it, and malloc_trim (once the server runs) gives its
- * pages back: 0.6 MiB less idle RSS (notes/bench-rss.md). */
+ * pages back: 0.6 MiB less idle RSS (BENCHMARKS.md). */
 static int start_up(const brt_config *config, const brt_maint_settings *maint, brt_api *api,
 		    brt_janitor **janitor)
 {

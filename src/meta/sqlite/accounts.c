@@ -32,14 +32,15 @@ static int tx_account_create(sqlite_conn *c, void *ctx)
 	const brt_account *a = ctx;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_INSERT], "tti", a->id, a->name,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_ACCOUNT_INSERT), "tti", a->id, a->name,
 				     a->created_at)) < 0)
 		return error;
 	error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_INSERT);
 	if (error < 0 &&
 	    (c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY || c->last_rc == SQLITE_CONSTRAINT_UNIQUE))
 		error = brt_error_set(BRT_EEXISTS, "account %s exists", a->id);
-	if (error < 0 || (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_USAGE_RECOUNT], "t", a->id)) < 0)
+	if (error < 0 ||
+	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_USAGE_RECOUNT), "t", a->id)) < 0)
 		return error;
 	/* What the account's names may already hold counts from the start. */
 	return brt_sqlite_run(c, BRT_SQL_USAGE_RECOUNT);
@@ -119,8 +120,8 @@ static int tx_key_create(sqlite_conn *c, void *ctx)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", k->account_id);
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_KEY_INSERT], "ttbitizz", k->id, k->account_id,
-				     (const void *)k->secret_hash, sizeof(k->secret_hash),
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_KEY_INSERT), "ttbitizz", k->id,
+				     k->account_id, (const void *)k->secret_hash, sizeof(k->secret_hash),
 				     (int64_t)k->permissions, k->label, k->created_at, k->expires_at,
 				     k->revoked_at)) < 0)
 		return error;
@@ -214,7 +215,7 @@ static int tx_key_revoke(sqlite_conn *c, void *ctx)
 	const key_revoke_args *a = ctx;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_KEY_REVOKE], "ti", a->id, a->now)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_KEY_REVOKE), "ti", a->id, a->now)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_KEY_REVOKE)) < 0)
 		return error;
 	if (sqlite3_changes(c->db) == 0)
@@ -287,7 +288,7 @@ void brt_sqlite_epoch_hint_unmap(sqlite_store *s)
 static int key_epoch_read(sqlite_conn *c, uint64_t *out)
 {
 	sqlite_store *s = c->store;
-	sqlite3_stmt *st = c->stmt[BRT_SQL_DATA_VERSION];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_DATA_VERSION);
 	int64_t version = 0, value = 0, now = brt_monotonic_coarse_ms();
 	uint64_t hint = 0;
 	int error, row;
@@ -313,7 +314,7 @@ static int key_epoch_read(sqlite_conn *c, uint64_t *out)
 	}
 	/* Read after the version: the epoch is at least as new as it, so a
 	 * commit in between costs one more read, never a stale epoch. */
-	st = c->stmt[BRT_SQL_EPOCH_GET];
+	st = brt_sqlite_stmt(c, BRT_SQL_EPOCH_GET);
 	if ((error = brt_sqlite_step(c, st, &row)) == 0 && row)
 		value = sqlite3_column_int64(st, 0);
 	brt_sqlite_end(st);
@@ -347,7 +348,7 @@ static uint64_t meta_key_epoch(brt_meta *m)
  * what the secret is, and a truncated or padded key would be worse. */
 static int secret_read(sqlite_conn *c, const char *name, unsigned char *out, size_t len, int *found_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_SECRET_GET];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_SECRET_GET);
 	const void *value;
 	size_t n;
 	int error;
@@ -387,8 +388,8 @@ static int tx_secret_create(sqlite_conn *c, void *ctx)
 	int found;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_SECRET_INSERT], "tbi", a->name, (const void *)a->out,
-				     a->len, a->now)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_SECRET_INSERT), "tbi", a->name,
+				     (const void *)a->out, a->len, a->now)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_SECRET_INSERT)) < 0 ||
 	    (error = secret_read(c, a->name, a->out, a->len, &found)) < 0)
 		return error;

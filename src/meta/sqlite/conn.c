@@ -314,12 +314,8 @@ int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m)
 	}
 	if ((error = brt_sqlite_conn_open(&c, s->path, s->base.serial)) < 0)
 		return error;
-	/* Still every statement up front: the slot files (accounts.c, gc.c,
-	 * policies.c, repos.c, rows.c, uploads.c) read c->stmt[] directly.
-	 * Once they ask brt_sqlite_stmt(), this call goes and a connection
-	 * prepares only what its thread runs (notes/bench-rss2.md). */
-	if ((error = brt_sqlite_conn_prepare(c)) < 0)
-		goto fail;
+	/* Statements are prepared on first use (brt_sqlite_stmt): a thread
+	 * runs a few of the ~110, and each prepared one costs ~3 KiB. */
 	c->thread_next = head;
 	if (pthread_setspecific(conn_key, c) != 0) {
 		error = brt_error_set(BRT_ENOMEM, "pthread_setspecific failed");

@@ -31,35 +31,35 @@
 /* Run statement `id` bound to (n, s), (s) or (n). */
 static int exec_it(sqlite_conn *c, enum brt_sql_stmt id, int64_t n, const char *s)
 {
-	int error = brt_sqlite_bind(c, c->stmt[id], "it", n, s);
+	int error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "it", n, s);
 
 	return error < 0 ? error : brt_sqlite_run(c, id);
 }
 
 static int exec_t(sqlite_conn *c, enum brt_sql_stmt id, const char *s)
 {
-	int error = brt_sqlite_bind(c, c->stmt[id], "t", s);
+	int error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "t", s);
 
 	return error < 0 ? error : brt_sqlite_run(c, id);
 }
 
 static int exec_i(sqlite_conn *c, enum brt_sql_stmt id, int64_t n)
 {
-	int error = brt_sqlite_bind(c, c->stmt[id], "i", n);
+	int error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "i", n);
 
 	return error < 0 ? error : brt_sqlite_run(c, id);
 }
 
 int brt_sqlite_gc_queue_manifest(sqlite_conn *c, int64_t manifest_id, int64_t now)
 {
-	int error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_MANIFEST], "ii", manifest_id, now);
+	int error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_MANIFEST), "ii", manifest_id, now);
 
 	return error < 0 ? error : brt_sqlite_run(c, BRT_SQL_GC_QUEUE_MANIFEST);
 }
 
 int brt_sqlite_tag_remove(sqlite_conn *c, int64_t repo_id, const char *tag, int64_t now, int *removed_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_TAG_TARGET];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_TAG_TARGET);
 	int64_t manifest_id = 0;
 	int error;
 
@@ -70,7 +70,7 @@ int brt_sqlite_tag_remove(sqlite_conn *c, int64_t repo_id, const char *tag, int6
 	brt_sqlite_end(st);
 	if (error < 0 || !*removed_out)
 		return error;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_TAG_REMOVE], "it", repo_id, tag)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_TAG_REMOVE), "it", repo_id, tag)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_TAG_REMOVE)) < 0)
 		return error;
 	return brt_sqlite_gc_queue_manifest(c, manifest_id, now);
@@ -85,10 +85,11 @@ int brt_sqlite_usage_charge(sqlite_conn *c, const char *account_id, int64_t byte
 	(void)now;
 	if (bytes == 0)
 		return 0;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_USAGE_CHARGE], "ti", account_id, bytes)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_USAGE_CHARGE), "ti", account_id, bytes)) <
+		    0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_USAGE_CHARGE)) < 0 || sqlite3_changes(c->db) > 0)
 		return error;
-	st = c->stmt[BRT_SQL_USAGE_QUOTA];
+	st = brt_sqlite_stmt(c, BRT_SQL_USAGE_QUOTA);
 	if ((error = brt_sqlite_bind(c, st, "t", account_id)) == 0 &&
 	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
 		has_quota = sqlite3_column_type(st, 0) != SQLITE_NULL;
@@ -114,7 +115,7 @@ static int account_blob_count(sqlite_conn *c, int add, const char *account, cons
 			      int64_t *nlinks_out, int64_t *size_out, int *row_out)
 {
 	enum brt_sql_stmt id = add ? BRT_SQL_ACCOUNT_BLOB_ADD : BRT_SQL_ACCOUNT_BLOB_RELEASE;
-	sqlite3_stmt *st = c->stmt[id];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, id);
 	int error;
 
 	*row_out = 0;
@@ -144,7 +145,8 @@ int brt_sqlite_account_blob_release(sqlite_conn *c, const char *account, const c
 
 	if (error < 0 || !row || nlinks > 0)
 		return error;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_ACCOUNT_BLOB_PRUNE], "tt", account, digest)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_ACCOUNT_BLOB_PRUNE), "tt", account,
+				     digest)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_ACCOUNT_BLOB_PRUNE)) < 0)
 		return error;
 	return brt_sqlite_usage_charge(c, account, -size, now);
@@ -153,7 +155,7 @@ int brt_sqlite_account_blob_release(sqlite_conn *c, const char *account, const c
 int brt_sqlite_manifest_find(sqlite_conn *c, int64_t manifest_id, brt_sqlite_manifest_row *out,
 			     int *found_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_MANIFEST_ROW];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_GC_MANIFEST_ROW);
 	int error;
 
 	if ((error = brt_sqlite_bind(c, st, "i", manifest_id)) == 0 &&
@@ -174,14 +176,14 @@ int brt_sqlite_manifest_drop(sqlite_conn *c, int64_t manifest_id, const brt_sqli
 {
 	int error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_CHILDREN], "iti", manifest_id,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_CHILDREN), "iti", manifest_id,
 				     row->account_id, queued_at)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_CHILDREN)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_REFERRERS], "iti", row->repository_id,
-				     row->digest, queued_at)) < 0 ||
+	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_REFERRERS), "iti",
+				     row->repository_id, row->digest, queued_at)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_REFERRERS)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_MANIFEST_LINKS], "iti", manifest_id,
-				     row->account_id, queued_at)) < 0 ||
+	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_MANIFEST_LINKS), "iti",
+				     manifest_id, row->account_id, queued_at)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_MANIFEST_LINKS)) < 0 ||
 	    (error = exec_i(c, BRT_SQL_MANIFEST_DELETE, manifest_id)) < 0 ||
 	    (error = brt_sqlite_repo_contents(c, row->repository_id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
@@ -250,7 +252,7 @@ static int still_due(sqlite_conn *c, const collect_ctx *x, int *due_out)
 {
 	static const enum brt_sql_stmt which[] = {BRT_SQL_GC_MANIFEST_QUEUED, BRT_SQL_GC_LINK_QUEUED,
 						  BRT_SQL_GC_BLOB_QUEUED};
-	sqlite3_stmt *st = c->stmt[which[x->level]];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, which[x->level]);
 	int error, row = 0;
 
 	*due_out = 0;
@@ -272,7 +274,7 @@ static int still_due(sqlite_conn *c, const collect_ctx *x, int *due_out)
 static int collect_link(sqlite_conn *c, const collect_ctx *x)
 {
 	const brt_gc_params *p = x->params;
-	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_LINK_ROW];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_GC_LINK_ROW);
 	char account[BRT_ACCOUNT_ID_LEN + 1], repo[BRT_NAME_MAX + 1];
 	int64_t touched = 0;
 	int error, row = 0, listed = 0;
@@ -291,8 +293,8 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 		return exec_it(c, BRT_SQL_GC_LINK_UNQUEUE, x->row->id, x->row->digest);
 	if (touched > p->now - p->grace_ms) {
 		/* Due again one grace period after the touch. */
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_LINK_REQUEUE], "iti", x->row->id,
-					     x->row->digest, touched)) < 0)
+		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_LINK_REQUEUE), "iti",
+					     x->row->id, x->row->digest, touched)) < 0)
 			return error;
 		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
 	}
@@ -300,7 +302,7 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 	    (error = brt_sqlite_repo_contents(c, x->row->id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
 	    (error = brt_sqlite_account_blob_release(c, account, x->row->digest, p->now)) < 0)
 		return error;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", x->row->digest,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_BLOB), "ti", x->row->digest,
 				     cascade_time(p))) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB)) < 0 ||
 	    (error = exec_it(c, BRT_SQL_GC_LINK_UNQUEUE, x->row->id, x->row->digest)) < 0)
@@ -314,7 +316,7 @@ static int collect_link(sqlite_conn *c, const collect_ctx *x)
 static int collect_blob(sqlite_conn *c, const collect_ctx *x)
 {
 	const brt_gc_params *p = x->params;
-	sqlite3_stmt *st = c->stmt[BRT_SQL_GC_BLOB_ROW];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_GC_BLOB_ROW);
 	char key[KEY_MAX];
 	int64_t size = 0;
 	int error, row = 0, linked = 0;
@@ -332,7 +334,7 @@ static int collect_blob(sqlite_conn *c, const collect_ctx *x)
 		return exec_t(c, BRT_SQL_GC_BLOB_UNQUEUE, x->row->digest);
 	if ((error = exec_t(c, BRT_SQL_GC_BLOB_ACCOUNTS_PRUNE, x->row->digest)) < 0 ||
 	    (error = exec_t(c, BRT_SQL_GC_BLOB_DELETE, x->row->digest)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_OUTBOX_ADD], "tii", key, size,
+	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_OUTBOX_ADD), "tii", key, size,
 				     p->now + p->read_grace_ms)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_GC_OUTBOX_ADD)) < 0 ||
 	    (error = exec_t(c, BRT_SQL_GC_BLOB_UNQUEUE, x->row->digest)) < 0)
@@ -364,18 +366,19 @@ static int tx_requeue(sqlite_conn *c, void *ctx)
 	int error;
 
 	if (x->level == LEVEL_MANIFEST) {
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_MANIFEST_REQUEUE], "ii", x->row->id,
-					     now)) < 0)
+		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_MANIFEST_REQUEUE), "ii",
+					     x->row->id, now)) < 0)
 			return error;
 		return brt_sqlite_run(c, BRT_SQL_GC_MANIFEST_REQUEUE);
 	}
 	if (x->level == LEVEL_LINK) {
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_LINK_REQUEUE], "iti", x->row->id,
-					     x->row->digest, now)) < 0)
+		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_LINK_REQUEUE), "iti",
+					     x->row->id, x->row->digest, now)) < 0)
 			return error;
 		return brt_sqlite_run(c, BRT_SQL_GC_LINK_REQUEUE);
 	}
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_BLOB_REQUEUE], "ti", x->row->digest, now)) < 0)
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_BLOB_REQUEUE), "ti", x->row->digest,
+				     now)) < 0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_GC_BLOB_REQUEUE);
 }
@@ -386,7 +389,7 @@ static int due_rows(sqlite_conn *c, const brt_gc_params *p, gc_level level, due_
 {
 	static const enum brt_sql_stmt which[] = {BRT_SQL_GC_MANIFEST_DUE, BRT_SQL_GC_LINK_DUE,
 						  BRT_SQL_GC_BLOB_DUE};
-	sqlite3_stmt *st = c->stmt[which[level]];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, which[level]);
 	int64_t due_before = p->now - p->grace_ms;
 	int error, row;
 
@@ -643,7 +646,7 @@ static int meta_gc_outbox_list(brt_meta *m, int64_t now, size_t limit, brt_meta_
 		return error;
 	if (limit == 0 || limit > DUE_CHUNK)
 		limit = DUE_CHUNK;
-	st = c->stmt[BRT_SQL_GC_OUTBOX_DUE];
+	st = brt_sqlite_stmt(c, BRT_SQL_GC_OUTBOX_DUE);
 	error = brt_sqlite_bind(c, st, "ii", now, (int64_t)limit);
 	while (error == 0 && count < limit && (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
 		rows[count].size = (uint64_t)sqlite3_column_int64(st, 1);
@@ -697,7 +700,7 @@ static int meta_quota_get(brt_meta *m, brt_usage *out, const char *account_id)
 	memset(out, 0, sizeof(*out));
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	st = c->stmt[BRT_SQL_USAGE_QUOTA];
+	st = brt_sqlite_stmt(c, BRT_SQL_USAGE_QUOTA);
 	if ((error = brt_sqlite_bind(c, st, "t", account_id)) == 0 &&
 	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
 		out->has_quota = sqlite3_column_type(st, 0) != SQLITE_NULL;
@@ -748,8 +751,8 @@ static int usage_rows(brt_meta *m, const char *account_id, brt_meta_usage_cb cb,
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_USAGE_LIST], "t", account_id)) < 0) {
-		brt_sqlite_end(c->stmt[BRT_SQL_USAGE_LIST]);
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_USAGE_LIST), "t", account_id)) < 0) {
+		brt_sqlite_end(brt_sqlite_stmt(c, BRT_SQL_USAGE_LIST));
 		return error;
 	}
 	return brt_sqlite_list_rows(c, BRT_SQL_USAGE_LIST, NULL, usage_from_row, &tmp, sizeof(tmp),
@@ -790,7 +793,7 @@ typedef struct quota_args {
 static int tx_quota_set(sqlite_conn *c, void *ctx)
 {
 	const quota_args *a = ctx;
-	sqlite3_stmt *st = c->stmt[BRT_SQL_QUOTA_SET];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_QUOTA_SET);
 	int error;
 
 	if ((error = brt_sqlite_bind(c, st, "t", a->account_id)) < 0)

@@ -130,7 +130,7 @@ static int64_t minus_saturated(int64_t a, int64_t b)
 static int immutable_find(sqlite_conn *c, const char *account_id, const char *repo, const char *tag, int code,
 			  int *found_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_POLICY_IMMUTABLE];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_POLICY_IMMUTABLE);
 	int error;
 	int row;
 
@@ -184,7 +184,7 @@ int brt_sqlite_manifest_tags_guard(sqlite_conn *c, const char *account_id, const
 	/* Most deletes meet no immutable policy: then the tags are not read. */
 	if ((error = immutable_find(c, account_id, repo, NULL, 0, &found)) < 0 || !found)
 		return error;
-	st = c->stmt[BRT_SQL_POLICY_MANIFEST_TAGS];
+	st = brt_sqlite_stmt(c, BRT_SQL_POLICY_MANIFEST_TAGS);
 	if ((error = brt_sqlite_bind(c, st, "i", manifest_id)) < 0)
 		goto done;
 	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
@@ -275,7 +275,7 @@ static int tx_policy_set(sqlite_conn *c, void *ctx)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", p->account_id);
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_POLICY_UPSERT], "ttzzztti", p->account_id,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_POLICY_UPSERT), "ttzzztti", p->account_id,
 				     p->repository_pattern, (int64_t)p->keep_last, p->keep_within_ms,
 				     p->untagged_after_ms, p->protect_tags[0] ? p->protect_tags : NULL,
 				     p->immutable_tags[0] ? p->immutable_tags : NULL, p->updated_at)) < 0)
@@ -327,8 +327,8 @@ static int tx_policy_delete(sqlite_conn *c, void *ctx)
 	const policy_key *k = ctx;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_POLICY_DELETE], "tt", k->account_id, k->pattern)) <
-		    0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_POLICY_DELETE), "tt", k->account_id,
+				     k->pattern)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_POLICY_DELETE)) < 0)
 		return error;
 	if (sqlite3_changes(c->db) == 0)
@@ -386,7 +386,7 @@ typedef struct repo_job {
 
 static int cutoff_find(sqlite_conn *c, int64_t repo_id, rule_state *r)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_POLICY_TAG_CUTOFF];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_POLICY_TAG_CUTOFF);
 	int error;
 	int row;
 
@@ -463,7 +463,7 @@ static int tags_apply(sqlite_conn *c, repo_job *job)
 		rows = 0;
 		count = 0;
 		brt_dynbuf_reset(&doomed);
-		st = c->stmt[BRT_SQL_POLICY_TAGS];
+		st = brt_sqlite_stmt(c, BRT_SQL_POLICY_TAGS);
 		if ((error = brt_sqlite_bind(c, st, "iti", job->repo_id, last, (int64_t)TAG_PAGE)) < 0)
 			goto done;
 		while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
@@ -535,7 +535,7 @@ static int untagged_apply(sqlite_conn *c, repo_job *job)
 	before = minus_saturated(params.now, delay);
 	do {
 		rows = 0;
-		st = c->stmt[BRT_SQL_POLICY_UNTAGGED];
+		st = brt_sqlite_stmt(c, BRT_SQL_POLICY_UNTAGGED);
 		if ((error = brt_sqlite_bind(c, st, "iiti", job->repo_id, before, last,
 					     (int64_t)MANIFEST_PAGE)) < 0)
 			goto done;
@@ -640,7 +640,7 @@ typedef struct repo_row {
 static int repos_page(sqlite_conn *c, const char *account_id, const char *last, repo_row *page,
 		      size_t *rows_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_POLICY_REPOS];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_POLICY_REPOS);
 	int error;
 	int row;
 

@@ -18,7 +18,7 @@
  * the stored account). */
 static int repo_find(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out, int *found_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_ID];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_ID);
 	int error;
 
 	*found_out = 0;
@@ -60,7 +60,7 @@ static int account_check(const char *account)
 int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
 			   int64_t *id_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_INSERT];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_INSERT);
 	int found;
 	int error;
 
@@ -80,7 +80,7 @@ int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account
 
 int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_REPO_CONTENTS];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_CONTENTS);
 	int64_t contents = 0;
 	int error, row = 0;
 
@@ -98,7 +98,7 @@ int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta)
 				     (long long)repo_id);
 	if ((contents > 0) == (contents - delta > 0))
 		return 0;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_REPO_LISTED], "ii", repo_id,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_REPO_LISTED), "ii", repo_id,
 				     (int64_t)(contents > 0))) < 0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_REPO_LISTED);
@@ -109,7 +109,7 @@ int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta)
 static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, int64_t *id_out,
 			 uint64_t *size_out, int *found_out)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_MANIFEST_ID];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_MANIFEST_ID);
 	int error;
 
 	*found_out = 0;
@@ -253,7 +253,7 @@ static int blob_row(brt_meta *m, brt_blob_info *out, brt_pool *pool, enum brt_sq
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		goto done;
-	st = c->stmt[which];
+	st = brt_sqlite_stmt(c, which);
 	if ((error = brt_sqlite_bind(c, st, "tt", owner, digest)) < 0 ||
 	    (error = brt_sqlite_step(c, st, &row)) < 0)
 		goto done;
@@ -294,7 +294,7 @@ static int meta_account_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool
  * object (a mount), the blob row must be there. */
 static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 {
-	sqlite3_stmt *st = c->stmt[BRT_SQL_BLOB_STATE];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_BLOB_STATE);
 	char stored[192];
 	int error, row = 0, damaged = 0;
 	const char *unused = NULL;
@@ -313,13 +313,13 @@ static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 		return 0;
 	}
 	if (!row) {
-		st = c->stmt[BRT_SQL_BLOB_INSERT];
+		st = brt_sqlite_stmt(c, BRT_SQL_BLOB_INSERT);
 		if ((error = brt_sqlite_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0)
 			return error;
 		return brt_sqlite_run(c, BRT_SQL_BLOB_INSERT);
 	}
 	if (damaged) {
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_BLOB_REPLACE], "tt", a->digest,
+		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_BLOB_REPLACE), "tt", a->digest,
 					     a->storage_key)) < 0 ||
 		    (error = brt_sqlite_run(c, BRT_SQL_BLOB_REPLACE)) < 0)
 			return error;
@@ -330,7 +330,8 @@ static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 	if (strcmp(stored, a->storage_key) == 0)
 		return 0;
 	/* Nobody has read the unused copy through a row: no read grace. */
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_OUTBOX_ADD], "tui", unused, a->size, a->now)) < 0)
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_OUTBOX_ADD), "tui", unused, a->size,
+				     a->now)) < 0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_GC_OUTBOX_ADD);
 }
@@ -346,7 +347,7 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 	if ((error = account_check(a->account_id)) < 0 || (error = blob_record(c, a)) < 0 ||
 	    (error = brt_sqlite_repo_ensure(c, a->repo, a->account_id, a->now, &repo_id)) < 0)
 		goto done;
-	st = c->stmt[BRT_SQL_LINK_INSERT];
+	st = brt_sqlite_stmt(c, BRT_SQL_LINK_INSERT);
 	if ((error = brt_sqlite_bind(c, st, "itti", repo_id, a->digest, a->account_id, a->now)) < 0 ||
 	    (error = brt_sqlite_step(c, st, &inserted)) < 0)
 		goto done;
@@ -359,12 +360,12 @@ static int tx_blob_link(sqlite_conn *c, void *ctx)
 	if (inserted) {
 		if ((error = brt_sqlite_repo_contents(c, repo_id, 1)) < 0 ||
 		    (error = brt_sqlite_account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
-		    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_LINK], "itti", repo_id, a->digest,
-					     a->account_id, a->now)) < 0)
+		    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_LINK), "itti", repo_id,
+					     a->digest, a->account_id, a->now)) < 0)
 			goto done;
 		error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_LINK);
-	} else if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_TOUCH], "iti", repo_id, a->digest,
-					    a->now)) == 0) {
+	} else if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_LINK_TOUCH), "iti", repo_id,
+					    a->digest, a->now)) == 0) {
 		error = brt_sqlite_run(c, BRT_SQL_LINK_TOUCH);
 	}
 done:
@@ -393,11 +394,13 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 	/* A manifest may still list the blob: the client asked for it to go
 	 * all the same (as distribution allows), and the manifest's reference
 	 * rows go with the link (ON DELETE CASCADE). */
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_LINK_DELETE], "it", repo_id, a->digest)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_LINK_DELETE), "it", repo_id, a->digest)) <
+		    0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
 	    (error = brt_sqlite_repo_contents(c, repo_id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
 	    (error = brt_sqlite_account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_QUEUE_BLOB], "ti", a->digest, a->now)) < 0)
+	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_BLOB), "ti", a->digest, a->now)) <
+		    0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB);
 }
@@ -433,7 +436,7 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 	size_t i;
 
 	for (i = 0; i < put->blob_count; i++) {
-		sqlite3_stmt *link = c->stmt[BRT_SQL_LINK_SIZE];
+		sqlite3_stmt *link = brt_sqlite_stmt(c, BRT_SQL_LINK_SIZE);
 		uint64_t stored = 0;
 
 		if ((error = brt_sqlite_bind(c, link, "it", repo_id, put->blobs[i])) == 0 &&
@@ -446,7 +449,7 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 					     "blob", put->blobs[i], "manifest")) < 0)
 			goto done;
 	}
-	st = c->stmt[BRT_SQL_MANIFEST_INSERT];
+	st = brt_sqlite_stmt(c, BRT_SQL_MANIFEST_INSERT);
 	if ((error = brt_sqlite_bind(c, st, "itttubttti", repo_id, account, put->digest, put->media_type,
 				     (uint64_t)put->size, (const void *)put->payload, put->size, put->subject,
 				     put->artifact_type, put->annotations, put->now)) < 0 ||
@@ -464,8 +467,8 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 		goto done;
 	/* ON CONFLICT DO NOTHING: a digest listed twice is stored once. */
 	for (i = 0; i < put->blob_count; i++) {
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_BLOB_INSERT], "iit", manifest_id,
-					     repo_id, put->blobs[i])) < 0 ||
+		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_MANIFEST_BLOB_INSERT), "iit",
+					     manifest_id, repo_id, put->blobs[i])) < 0 ||
 		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_BLOB_INSERT)) < 0)
 			goto done;
 	}
@@ -479,8 +482,8 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 					     put->child_sizes ? &put->child_sizes[i] : NULL, "manifest",
 					     put->children[i], "index")) < 0)
 			goto done;
-		if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_MANIFEST_REF_INSERT], "ii", manifest_id,
-					     child_id)) < 0 ||
+		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_MANIFEST_REF_INSERT), "ii",
+					     manifest_id, child_id)) < 0 ||
 		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_REF_INSERT)) < 0)
 			goto done;
 	}
@@ -498,7 +501,7 @@ static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
 	enum brt_sql_stmt id = !put->tag_expected     ? BRT_SQL_TAG_UPSERT
 			       : put->tag_expected[0] ? BRT_SQL_TAG_MOVE_FROM
 						      : BRT_SQL_TAG_INSERT_NEW;
-	sqlite3_stmt *st = c->stmt[BRT_SQL_TAG_TARGET];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_TAG_TARGET);
 	int64_t old_id = 0;
 	int error, row = 0;
 
@@ -512,10 +515,11 @@ static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id,
 	    (error = brt_sqlite_tag_guard(c, put->account_id, put->repo, put->tag, BRT_EIMMUTABLE)) < 0)
 		return error;
 	if (id == BRT_SQL_TAG_MOVE_FROM)
-		error = brt_sqlite_bind(c, c->stmt[id], "itiit", repo_id, put->tag, manifest_id, put->now,
-					put->tag_expected);
+		error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "itiit", repo_id, put->tag, manifest_id,
+					put->now, put->tag_expected);
 	else
-		error = brt_sqlite_bind(c, c->stmt[id], "itii", repo_id, put->tag, manifest_id, put->now);
+		error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "itii", repo_id, put->tag, manifest_id,
+					put->now);
 	if (error < 0 || (error = brt_sqlite_run(c, id)) < 0)
 		return error;
 	if (id != BRT_SQL_TAG_UPSERT && sqlite3_changes(c->db) == 0)
@@ -547,7 +551,8 @@ static int tx_manifest_put(sqlite_conn *c, void *ctx)
 		return tag_set(c, put, repo_id, manifest_id);
 	if (!found)
 		return 0;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_GC_MANIFEST_UNQUEUE], "i", manifest_id)) < 0)
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_MANIFEST_UNQUEUE), "i", manifest_id)) <
+	    0)
 		return error;
 	return brt_sqlite_run(c, BRT_SQL_GC_MANIFEST_UNQUEUE);
 }
@@ -572,7 +577,7 @@ static int meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, con
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		goto done;
-	st = c->stmt[is_digest ? BRT_SQL_MANIFEST_GET_DIGEST : BRT_SQL_MANIFEST_GET_TAG];
+	st = brt_sqlite_stmt(c, is_digest ? BRT_SQL_MANIFEST_GET_DIGEST : BRT_SQL_MANIFEST_GET_TAG);
 	if ((error = brt_sqlite_bind(c, st, "tt", repo, reference)) < 0 ||
 	    (error = brt_sqlite_step(c, st, &row)) < 0)
 		goto done;
@@ -683,7 +688,7 @@ static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_
 	*more_out = 0;
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, NULL, &repo_id)) < 0)
 		return error;
-	st = c->stmt[BRT_SQL_TAGS_LIST];
+	st = brt_sqlite_stmt(c, BRT_SQL_TAGS_LIST);
 	if ((error = brt_sqlite_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0) {
 		brt_sqlite_end(st);
 		return error;
@@ -714,7 +719,7 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 	brt_dynbuf_init(&rows, BRT_SQLITE_LISTING_MAX);
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		goto done;
-	st = c->stmt[BRT_SQL_REFERRERS];
+	st = brt_sqlite_stmt(c, BRT_SQL_REFERRERS);
 	if ((error = brt_sqlite_bind(c, st, "ttt", repo, subject, artifact_type)) < 0)
 		goto done;
 	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
@@ -809,10 +814,10 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 		}
 	}
 	if (has_upper) {
-		st = c->stmt[inclusive ? BRT_SQL_CATALOG_FROM_BELOW : BRT_SQL_CATALOG_AFTER_BELOW];
+		st = brt_sqlite_stmt(c, inclusive ? BRT_SQL_CATALOG_FROM_BELOW : BRT_SQL_CATALOG_AFTER_BELOW);
 		error = brt_sqlite_bind(c, st, "tti", lower, upper, limit_plus_one(limit));
 	} else {
-		st = c->stmt[inclusive ? BRT_SQL_CATALOG_FROM : BRT_SQL_CATALOG_AFTER];
+		st = brt_sqlite_stmt(c, inclusive ? BRT_SQL_CATALOG_FROM : BRT_SQL_CATALOG_AFTER);
 		error = brt_sqlite_bind(c, st, "ti", lower, limit_plus_one(limit));
 	}
 	if (error < 0) {
@@ -828,8 +833,8 @@ static int tx_blob_touch(sqlite_conn *c, void *ctx)
 	int64_t repo_id;
 	int error, found = 0;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_BLOB_TOUCH], "tti", a->repo, a->digest, a->now)) <
-		    0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_BLOB_TOUCH), "tti", a->repo, a->digest,
+				     a->now)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_BLOB_TOUCH)) < 0 || sqlite3_changes(c->db) > 0)
 		return error;
 	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) < 0 ||
@@ -856,7 +861,8 @@ static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
 	const brt_blob_link *a = ctx;
 	int found = 0, error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_BLOB_MARK_DAMAGED], "ti", a->digest, a->now)) < 0 ||
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_BLOB_MARK_DAMAGED), "ti", a->digest,
+				     a->now)) < 0 ||
 	    (error = brt_sqlite_run(c, BRT_SQL_BLOB_MARK_DAMAGED)) < 0)
 		return error;
 	if (sqlite3_changes(c->db) > 0)
@@ -885,7 +891,7 @@ static int meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload)
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	st = c->stmt[BRT_SQL_BLOB_WALK];
+	st = brt_sqlite_stmt(c, BRT_SQL_BLOB_WALK);
 	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
 		b.digest = (const char *)sqlite3_column_text(st, 0);
 		b.size = (uint64_t)sqlite3_column_int64(st, 1);
@@ -912,7 +918,7 @@ static int meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payloa
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	st = c->stmt[BRT_SQL_MANIFEST_WALK];
+	st = brt_sqlite_stmt(c, BRT_SQL_MANIFEST_WALK);
 	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
 		repo = (const char *)sqlite3_column_text(st, 0);
 		mf.digest = (const char *)sqlite3_column_text(st, 1);

@@ -17,7 +17,7 @@
 int brt_sqlite_exists(sqlite_conn *c, enum brt_sql_stmt id, const char *types, int64_t n, const char *s,
 		      int *found_out)
 {
-	sqlite3_stmt *st = c->stmt[id];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, id);
 	int error;
 
 	*found_out = 0;
@@ -89,7 +89,7 @@ int brt_sqlite_get_by_id(brt_meta *m, int stmt, const char *id, brt_sqlite_row_d
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		goto done;
-	st = c->stmt[stmt];
+	st = brt_sqlite_stmt(c, stmt);
 	if ((error = brt_sqlite_bind(c, st, "t", id)) < 0 || (error = brt_sqlite_step(c, st, &row)) < 0)
 		goto done;
 	if (!row) {
@@ -111,7 +111,7 @@ done:
 int brt_sqlite_list_rows(sqlite_conn *c, int stmt, const char *arg, brt_sqlite_row_decoder decode, void *tmp,
 			 size_t size, int (*cb)(const void *row, void *payload), void *payload)
 {
-	sqlite3_stmt *st = c->stmt[stmt];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, stmt);
 	brt_dynbuf rows;
 	size_t count = 0, i;
 	int error = 0;

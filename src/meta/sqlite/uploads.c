@@ -20,7 +20,7 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 {
 	const upload_create_args *a = ctx;
 	const brt_upload *u = a->upload;
-	sqlite3_stmt *st = c->stmt[BRT_SQL_UPLOAD_COUNT];
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_UPLOAD_COUNT);
 	int64_t repo_id = 0, open_sessions = 0;
 	int error, row = 0;
 
@@ -40,8 +40,8 @@ static int tx_upload_create(sqlite_conn *c, void *ctx)
 					     (long long)open_sessions);
 	}
 	if ((error = brt_sqlite_repo_ensure(c, u->repo, u->account_id, u->created_at, &repo_id)) < 0 ||
-	    (error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_INSERT], "titubuiib", u->id, repo_id,
-				     u->account_id, u->offset,
+	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_UPLOAD_INSERT), "titubuiib", u->id,
+				     repo_id, u->account_id, u->offset,
 				     u->hash_state_len ? (const void *)u->hash_state : NULL,
 				     u->hash_state_len, u->generation, u->created_at, u->updated_at,
 				     u->backend_state_len ? (const void *)u->backend_state : NULL,
@@ -178,7 +178,7 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_LIST], "ii", updated_before,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_UPLOAD_LIST), "ii", updated_before,
 				     limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
 		return error;
 	return brt_sqlite_list_rows(c, BRT_SQL_UPLOAD_LIST, NULL, upload_from_row, &tmp, sizeof(tmp),
@@ -191,7 +191,7 @@ static int tx_upload_update(sqlite_conn *c, void *ctx)
 	int found;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_UPDATE], "tubiub", u->id, u->offset,
+	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_UPLOAD_UPDATE), "tubiub", u->id, u->offset,
 				     u->hash_state_len ? (const void *)u->hash_state : NULL,
 				     u->hash_state_len, u->updated_at, u->generation,
 				     u->backend_state_len ? (const void *)u->backend_state : NULL,
@@ -234,9 +234,11 @@ static int tx_upload_delete(sqlite_conn *c, void *ctx)
 	int error;
 
 	if (a->generation == BRT_META_ANY_GENERATION)
-		error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_DELETE], "tt", a->id, (const char *)NULL);
+		error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_UPLOAD_DELETE), "tt", a->id,
+					(const char *)NULL);
 	else
-		error = brt_sqlite_bind(c, c->stmt[BRT_SQL_UPLOAD_DELETE], "tu", a->id, a->generation);
+		error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_UPLOAD_DELETE), "tu", a->id,
+					a->generation);
 	if (error < 0 || (error = brt_sqlite_run(c, BRT_SQL_UPLOAD_DELETE)) < 0)
 		return error;
 	if (sqlite3_changes(c->db) > 0)

@@ -35,6 +35,18 @@ begin() {
 	LOC=$(hdr Location)
 }
 
+# finish: close the session at LOC with the blob's digest, read the blob
+# back whole, and delete it again.
+finish() {
+	req PUT "$(with_query "$LOC" "digest=$DIGEST")" -H 'Content-Length: 0'
+	expect_status 201
+	req GET "/v2/$R/blobs/$DIGEST"
+	expect_status 200
+	expect_body_file "$W/blob"
+	req DELETE "/v2/$R/blobs/$DIGEST"
+	expect_status 202
+}
+
 backend_state() {
 	sqlite3 -cmd '.timeout 10000' "$BERTH_DATA/meta.db" \
 		"SELECT CAST(backend_state AS TEXT) FROM uploads WHERE id = '$1'"
@@ -63,13 +75,7 @@ req GET "$LOC"
 expect_status 204
 expect_header_eq Range "0-$((2 * MIB - 1))"
 chunk "$W/blob" "$LOC" $((2 * MIB)) $((3 * MIB + 122))
-req PUT "$(with_query "$LOC" "digest=$DIGEST")" -H 'Content-Length: 0'
-expect_status 201
-req GET "/v2/$R/blobs/$DIGEST"
-expect_status 200
-expect_body_file "$W/blob"
-req DELETE "/v2/$R/blobs/$DIGEST"
-expect_status 202
+finish
 
 section "a machine restart between chunks: the session is unknown, the client starts again"
 begin
@@ -106,13 +112,7 @@ fi
 begin
 chunk "$W/blob" "$LOC" 0 $((2 * MIB - 1))
 chunk "$W/blob" "$LOC" $((2 * MIB)) $((3 * MIB + 122))
-req PUT "$(with_query "$LOC" "digest=$DIGEST")" -H 'Content-Length: 0'
-expect_status 201
-req GET "/v2/$R/blobs/$DIGEST"
-expect_status 200
-expect_body_file "$W/blob"
-req DELETE "/v2/$R/blobs/$DIGEST"
-expect_status 202
+finish
 
 section "BERTH_FS_SYNC_CHUNKS=1: synced chunks survive a machine restart"
 berth_stop
@@ -131,10 +131,6 @@ berth_stop
 unset BERTH_FS_SYNC_CHUNKS
 berth_restart || exit 1
 chunk "$W/blob" "$LOC" $MIB $((3 * MIB + 122))
-req PUT "$(with_query "$LOC" "digest=$DIGEST")" -H 'Content-Length: 0'
-expect_status 201
-req GET "/v2/$R/blobs/$DIGEST"
-expect_status 200
-expect_body_file "$W/blob"
+finish
 
 berth_done

@@ -909,7 +909,7 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	 * (for all of it, the earlier chunks' too: one line per state). */
 	skip = boot[0] != '\0' ? BOOT_LINE_LEN : 0;
 	if (!fs->sync_chunks || skip)
-		prefix = (size_t)sprintf((char *)writer->state, "boot %s\n", fs->boot);
+		prefix = (size_t)snprintf((char *)writer->state, BOOT_LINE_LEN + 1, "boot %s\n", fs->boot);
 	if (state_len > skip)
 		memcpy(writer->state + prefix, state + skip, state_len - skip);
 	writer->base_len = writer->state_len = prefix + state_len - skip;

@@ -22,6 +22,9 @@
 #include "common/log.h"
 
 #define GUARD_BUCKETS 4096
+/* tcp_info.tcpi_state of a socket whose peer has closed its side: a
+ * stable kernel ABI value that <linux/tcp.h> does not name. */
+#define GUARD_TCP_CLOSE_WAIT 8
 #define GUARD_TICK_MS 250
 /* Guard activity is summed up in the log at most this often, so that an
  * attack does not flood the log with one line per connection. */
@@ -41,6 +44,7 @@ typedef struct address_entry {
 
 struct brt_guard_conn {
 	_Atomic uint64_t state;
+	_Atomic int receiving; /* a request body is expected and not all in */
 	int fd;
 	address_entry *address;
 	brt_guard_conn *prev, *next;
@@ -64,7 +68,7 @@ struct brt_guard {
 	unsigned int open;
 	address_entry *buckets[GUARD_BUCKETS];
 	_Atomic uint64_t refused_full, refused_per_address, refused_reserved;
-	uint64_t cut_header, cut_request, cut_slow;
+	uint64_t cut_header, cut_request, cut_slow, cut_gone;
 	brt_guard_stats logged; /* the counters when last logged */
 	uint64_t logged_at_ms;
 };
@@ -260,10 +264,11 @@ void *brt_guard_conn_state(brt_guard_conn *conn)
 	return conn->extra;
 }
 
-void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer)
+void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer, int has_body)
 {
 	uint64_t state;
 
+	atomic_store_explicit(&conn->receiving, has_body, memory_order_relaxed);
 	if (long_transfer) {
 		atomic_store(&conn->state, STATE(BRT_PHASE_LONG, brt_guard_now_ms()));
 		return;
@@ -277,22 +282,33 @@ void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer)
 		atomic_store(&conn->state, STATE(BRT_PHASE_SMALL, brt_guard_now_ms()));
 }
 
+void brt_guard_request_received(brt_guard_conn *conn)
+{
+	atomic_store_explicit(&conn->receiving, 0, memory_order_relaxed);
+}
+
 void brt_guard_request_end(brt_guard_conn *conn)
 {
+	atomic_store_explicit(&conn->receiving, 0, memory_order_relaxed);
 	atomic_store(&conn->state, STATE(BRT_PHASE_IDLE, brt_guard_now_ms()));
 }
 
-/* Bytes received from and acknowledged by the client so far. */
-static int tcp_counters(int fd, uint64_t *received, uint64_t *acked)
+/* Bytes received from and acknowledged by the client so far, and whether
+ * it has closed its side and everything it sent has been read: nothing
+ * more can come.  (A closed side shows as CLOSE_WAIT; the peek tells
+ * whether bytes wait before the end, still to be read.) */
+static int tcp_counters(int fd, uint64_t *received, uint64_t *acked, int *gone)
 {
 	struct tcp_info info;
 	socklen_t len = sizeof(info);
+	char byte;
 
 	memset(&info, 0, sizeof(info));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
 		return -1;
 	*received = info.tcpi_bytes_received;
 	*acked = info.tcpi_bytes_acked;
+	*gone = info.tcpi_state == GUARD_TCP_CLOSE_WAIT && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 	return 0;
 }
 
@@ -302,25 +318,38 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 	const brt_guard_limits *limits = &guard->limits;
 	uint64_t state = atomic_load(&conn->state), received = 0, acked = 0;
 	brt_conn_phase phase = STATE_PHASE(state);
-	int fresh = state != conn->seen_state;
+	int fresh = state != conn->seen_state, gone = 0;
 
 	conn->seen_state = state;
 	switch (phase) {
 	case BRT_PHASE_IDLE:
-		if (tcp_counters(conn->fd, &received, &acked) < 0)
+		if (tcp_counters(conn->fd, &received, &acked, &gone) < 0)
 			return BRT_GUARD_OK;
-		if (fresh) {
+		if (fresh)
 			conn->rx_mark = received;
-		} else if (received != conn->rx_mark) {
+		/* Nothing came since it went idle but the close itself (which
+		 * counts one in the sequence space the counter follows). */
+		if (gone && received - conn->rx_mark <= 1)
+			return BRT_GUARD_GONE;
+		if (!fresh && received != conn->rx_mark) {
 			/* The next request has begun: its headers are due. */
 			uint64_t next = STATE(BRT_PHASE_HEADERS, now);
 			if (atomic_compare_exchange_strong(&conn->state, &state, next))
 				conn->seen_state = next;
 		}
 		return BRT_GUARD_OK;
+	case BRT_PHASE_SMALL:
 	case BRT_PHASE_LONG:
-		if (limits->min_rate == 0 || tcp_counters(conn->fd, &received, &acked) < 0)
-			return BRT_GUARD_OK;
+		if (!atomic_load_explicit(&conn->receiving, memory_order_relaxed) &&
+		    (phase == BRT_PHASE_SMALL || limits->min_rate == 0))
+			break;
+		if (tcp_counters(conn->fd, &received, &acked, &gone) < 0)
+			break;
+		/* Checked again: the body may have come in since. */
+		if (gone && atomic_load_explicit(&conn->receiving, memory_order_relaxed))
+			return BRT_GUARD_GONE;
+		if (phase == BRT_PHASE_SMALL || limits->min_rate == 0)
+			break;
 		if (fresh) {
 			conn->rate_mark = received + acked;
 			conn->rate_since_ms = now;
@@ -334,9 +363,10 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 		conn->rate_mark = received + acked;
 		conn->rate_since_ms = now;
 		return BRT_GUARD_OK;
-	default:
-		return brt_guard_deadline(limits, phase, STATE_SINCE(state), now);
+	case BRT_PHASE_HEADERS:
+		break;
 	}
+	return brt_guard_deadline(limits, phase, STATE_SINCE(state), now);
 }
 
 static void snapshot(brt_guard *guard, brt_guard_stats *out)
@@ -347,6 +377,7 @@ static void snapshot(brt_guard *guard, brt_guard_stats *out)
 	out->cut_header = guard->cut_header;
 	out->cut_request = guard->cut_request;
 	out->cut_slow = guard->cut_slow;
+	out->cut_gone = guard->cut_gone;
 	out->open = guard->open;
 }
 
@@ -404,6 +435,8 @@ static void *watchdog(void *payload)
 				guard->cut_header++;
 			else if (v == BRT_GUARD_REQUEST_LATE)
 				guard->cut_request++;
+			else if (v == BRT_GUARD_GONE) /* no attack: the access log has it */
+				guard->cut_gone++;
 			else
 				guard->cut_slow++;
 		}

@@ -6,7 +6,13 @@
  * them cleanly: headers must arrive within the header timeout, a request
  * other than a blob transfer must be over within the request timeout, and
  * a blob body or download must keep up a minimum rate.  The idle time
- * between requests is libmicrohttpd's own connection timeout. */
+ * between requests is libmicrohttpd's own connection timeout.
+ *
+ * It also cuts a connection whose client has gone (closed its side) while
+ * its request body is incomplete, or while it idles: no byte can come any
+ * more.  libmicrohttpd's edge-triggered epoll misses such an end when the
+ * close arrived together with the last bytes it read, and would hold the
+ * connection, and an upload's data, until a deadline. */
 #ifndef BRT_GUARD_H
 #define BRT_GUARD_H
 
@@ -44,6 +50,7 @@ typedef enum brt_guard_verdict {
 	BRT_GUARD_HEADER_LATE,  /* headers not in by the header deadline */
 	BRT_GUARD_REQUEST_LATE, /* a small request not over by the request deadline */
 	BRT_GUARD_TOO_SLOW,     /* a blob transfer below the minimum rate */
+	BRT_GUARD_GONE,         /* the client closed before its request was in, or while idle */
 } brt_guard_verdict;
 
 typedef struct brt_guard brt_guard;
@@ -101,8 +108,11 @@ void brt_guard_close(brt_guard *guard, brt_guard_conn *conn);
 void *brt_guard_conn_state(brt_guard_conn *conn);
 
 /* A request's headers are in: it is a blob transfer (`long_transfer`) or
- * a small request. */
-void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer);
+ * a small request, and a body follows (`has_body`) or not. */
+void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer, int has_body);
+
+/* The request's body is all in (the answer may still take a while). */
+void brt_guard_request_received(brt_guard_conn *conn);
 
 /* The request is over: the connection idles until the next one. */
 void brt_guard_request_end(brt_guard_conn *conn);
@@ -110,7 +120,7 @@ void brt_guard_request_end(brt_guard_conn *conn);
 /* Counters since start, for logs and tests. */
 typedef struct brt_guard_stats {
 	uint64_t refused_full, refused_per_address, refused_reserved;
-	uint64_t cut_header, cut_request, cut_slow;
+	uint64_t cut_header, cut_request, cut_slow, cut_gone;
 	unsigned int open;
 } brt_guard_stats;
 

@@ -223,7 +223,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * else has a deadline. */
 		if (req->guard_conn)
 			brt_guard_request_begin(req->guard_conn,
-						req->streaming && !req->responded && !req->discard);
+						req->streaming && !req->responded && !req->discard,
+						brt_http_has_body(req));
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -236,6 +237,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		h->on_body(req, upload_data, len, h->payload);
 		return MHD_YES;
 	}
+	if (req->guard_conn)
+		brt_guard_request_received(req->guard_conn);
 	if (!req->responded)
 		h->on_complete(req, h->payload);
 	return req->responded ? MHD_YES : MHD_NO;

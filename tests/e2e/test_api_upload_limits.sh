@@ -1,7 +1,8 @@
 #!/bin/bash
 # End-to-end: upload sessions are bounded and end.  A per-account cap on
 # open sessions (429 TOOMANYREQUESTS with Retry-After, other accounts
-# unaffected), expiry of idle sessions with their bytes, the start-up sweep
+# unaffected), expiry of idle sessions with their bytes, the data of a
+# request whose client went away mid-body removed at once, the start-up sweep
 # of upload data that no session owns (left by kill -9 during a monolithic
 # upload), and a repository that enters the catalog only once it holds
 # something.
@@ -105,6 +106,61 @@ expect_error_code BLOB_UPLOAD_UNKNOWN
 req GET "$LOC"
 expect_status 404
 expect_eq "its data is gone too" "$(find "$BERTH_DATA/uploads" -name "$ID" | wc -l)" 0
+
+section "a client that goes away mid-body leaves no data behind"
+# Monolithic (into a blob of its own) and chunked (into a session),
+# bodies small enough to be written as they come and large enough to go
+# through the upload ring: the request's attempt goes when the connection
+# does, not at the next sweep.  A session itself stays, at the offset its
+# last acknowledged chunk reached.
+for size in 300000 $((5 * 1024 * 1024)); do
+	make_blob "$W/gone" "$size" "gone$size"
+	DIGEST=$(digest_of "$W/gone")
+	for kind in monolithic chunked; do
+		if [ "$kind" = monolithic ]; then
+			path="/v2/$R/blobs/uploads/?digest=$DIGEST"
+			method=POST
+		else
+			req POST "/v2/$R/blobs/uploads/" -H 'Content-Length: 0'
+			expect_status 202
+			path=$(hdr Location)
+			method=PATCH
+		fi
+		# Announce the whole body, send all of it but the last 1000 bytes
+		# and close the connection at once: the close arrives with bytes
+		# the server has still to read.
+		"$E2E_PY" - "$BERTH_PORT" "$method" "$path" "$W/gone" "$BERTH_KEY" <<'PY'
+import socket, sys
+port, method, path, name, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+body = open(name, "rb").read()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall((f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+           f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+s.sendall(body[:-1000])
+s.close()
+PY
+		# The request ends when the server sees the close: within 2 s
+		# (sessions here expire after 3 s, which would hide a leak).
+		for i in $(seq 1 20); do
+			[ "$(find "$BERTH_DATA/uploads" -type f -size +0 | wc -l)" = 0 ] && break
+			sleep 0.1
+		done
+		if [ "$kind" = monolithic ]; then
+			expect_eq "$kind $size: no upload data left" "$(uploads_on_disk)" 0
+			req HEAD "/v2/$R/blobs/$DIGEST"
+			expect_status 404
+		else
+			expect_eq "$kind $size: no attempt left beside the session's" \
+				"$(find "$BERTH_DATA/uploads" -type f -size +0 | wc -l)" 0
+			req GET "$path"
+			expect_status 204
+			expect_eq "$kind $size: the session is still at 0" "$(hdr Range)" "0-0"
+			req DELETE "$path"
+			expect_status 204
+		fi
+	done
+done
+expect_eq "nothing left in uploads/" "$(uploads_on_disk)" 0
 
 section "kill -9 during a monolithic upload: the start-up sweep removes its data"
 make_blob "$W/big" $((8 * 1024 * 1024)) big

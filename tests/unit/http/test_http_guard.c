@@ -167,7 +167,7 @@ static void test_watchdog(void)
 
 	/* c1 never sends its headers: cut after the header deadline (0.6 s),
 	 * not before.  c2 sends a request in time and goes idle: kept. */
-	brt_guard_request_begin(c2, 0);
+	brt_guard_request_begin(c2, 0, 0);
 	brt_guard_request_end(c2);
 	t = ms_until_eof(cl1, 3000);
 	CHECK(t >= 450 && t <= 1500);
@@ -183,14 +183,14 @@ static void test_watchdog(void)
 	brt_guard_close(guard, c1);
 	brt_guard_close(guard, c2);
 	CHECK_EQ_INT(brt_guard_open(&c3, guard, sv3, (struct sockaddr *)&peer, sizeof(peer), 0), 0);
-	brt_guard_request_begin(c3, 0);
+	brt_guard_request_begin(c3, 0, 0);
 	t = ms_until_eof(cl3, 4000);
 	CHECK(t >= 1000 && t <= 2600);
 
 	/* a blob transfer is not held to the request deadline but to the
 	 * rate: 2 KiB/s passes, then a trickle is cut */
 	CHECK_EQ_INT(brt_guard_open(&c4, guard, sv4, (struct sockaddr *)&peer, sizeof(peer), 0), 0);
-	brt_guard_request_begin(c4, 1);
+	brt_guard_request_begin(c4, 1, 1);
 	{
 		char kb[1024];
 		uint64_t start = brt_guard_now_ms();
@@ -227,11 +227,91 @@ static void test_watchdog(void)
 	close(cl1), close(sv1), close(cl2), close(sv2), close(cl3), close(sv3), close(cl4), close(sv4);
 }
 
+/* Waits up to `max_ms` for the guard to have cut `want` connections of
+ * clients that went away; the count reached. */
+static uint64_t wait_gone(brt_guard *guard, uint64_t want, long max_ms)
+{
+	uint64_t start = brt_guard_now_ms();
+	brt_guard_stats stats;
+
+	for (;;) {
+		brt_guard_get_stats(guard, &stats);
+		if (stats.cut_gone >= want || (long)(brt_guard_now_ms() - start) > max_ms)
+			return stats.cut_gone;
+		usleep(20 * 1000);
+	}
+}
+
+/* A client that closes its side can send nothing more.  Mid-body or idle,
+ * its connection is cut once everything it sent has been read (the
+ * server's reader may miss the end otherwise); with its request all in,
+ * or before that is read, it is left to finish. */
+static void test_gone(void)
+{
+	brt_guard_limits l = {.max_connections = 10,
+			      .header_ms = 60000,
+			      .request_ms = 60000,
+			      .min_rate = 1,
+			      .min_rate_window_ms = 60000};
+	brt_guard *guard = NULL;
+	brt_guard_conn *c = NULL;
+	struct sockaddr_in peer;
+	int cl, sv;
+	char buf[256];
+
+	CHECK_EQ_INT(brt_guard_new(&guard, &l), 0);
+	if (!guard)
+		return;
+	for (int kind = 0; kind < 2; kind++) {
+		/* a blob body and a small one: 100 bytes, then the client is
+		 * gone.  While the bytes wait unread the connection stays. */
+		CHECK_EQ_INT(tcp_pair(&cl, &sv, &peer), 0);
+		CHECK_EQ_INT(brt_guard_open(&c, guard, sv, (struct sockaddr *)&peer, sizeof(peer), 0), 0);
+		brt_guard_request_begin(c, kind == 0, 1);
+		memset(buf, 'x', 100);
+		CHECK_EQ_INT(send(cl, buf, 100, 0), 100);
+		close(cl);
+		CHECK_EQ_INT(wait_gone(guard, (uint64_t)kind + 1, 700), kind);
+		CHECK_EQ_INT(recv(sv, buf, sizeof(buf), 0), 100);
+		CHECK_EQ_INT(wait_gone(guard, (uint64_t)kind + 1, 2000), kind + 1);
+		brt_guard_close(guard, c);
+		close(sv);
+	}
+	/* the body is all in and the client half-closes, waiting for the
+	 * answer: kept; a request without a body alike */
+	for (int kind = 0; kind < 2; kind++) {
+		CHECK_EQ_INT(tcp_pair(&cl, &sv, &peer), 0);
+		CHECK_EQ_INT(brt_guard_open(&c, guard, sv, (struct sockaddr *)&peer, sizeof(peer), 0), 0);
+		brt_guard_request_begin(c, 0, kind == 0);
+		if (kind == 0)
+			brt_guard_request_received(c);
+		shutdown(cl, SHUT_WR);
+		CHECK_EQ_INT(recv(sv, buf, sizeof(buf), 0), 0);
+		CHECK_EQ_INT(wait_gone(guard, 3, 700), 2);
+		CHECK_EQ_INT(send(sv, "answer", 6, MSG_NOSIGNAL), 6);
+		CHECK_EQ_INT(recv(cl, buf, sizeof(buf), 0), 6);
+		brt_guard_close(guard, c);
+		close(cl), close(sv);
+	}
+	/* idle between requests, then gone: cut */
+	CHECK_EQ_INT(tcp_pair(&cl, &sv, &peer), 0);
+	CHECK_EQ_INT(brt_guard_open(&c, guard, sv, (struct sockaddr *)&peer, sizeof(peer), 0), 0);
+	brt_guard_request_begin(c, 0, 0);
+	brt_guard_request_end(c);
+	usleep(400 * 1000); /* the watchdog sees it idle first */
+	close(cl);
+	CHECK_EQ_INT(wait_gone(guard, 3, 2000), 3);
+	brt_guard_close(guard, c);
+	close(sv);
+	brt_guard_free(guard);
+}
+
 int main(void)
 {
 	test_admission();
 	test_deadlines();
 	test_address_keys();
 	test_watchdog();
+	test_gone();
 	return check_exit("test_http_guard");
 }

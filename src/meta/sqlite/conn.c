@@ -314,6 +314,7 @@ int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m)
 	}
 	if ((error = brt_sqlite_conn_open(&c, s->path, s->base.serial)) < 0)
 		return error;
+	brt_sqlite_checkpoint_watch(s, c->db);
 	/* Statements are prepared on first use (brt_sqlite_stmt): a thread
 	 * runs a few of the ~110, and each prepared one costs ~3 KiB. */
 	c->thread_next = head;

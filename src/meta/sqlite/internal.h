@@ -62,6 +62,16 @@ typedef struct write_gate {
 	uint64_t now_serving;
 } write_gate;
 
+/* The store's checkpointer (checkpoint.c). */
+typedef struct checkpoint_state {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	int started; /* 1: the thread runs; -1: it could not start; 0: not yet */
+	int pending; /* a checkpoint is wanted */
+	int stopping;
+} checkpoint_state;
+
 struct sqlite_store {
 	brt_meta base;
 	char *path;
@@ -72,10 +82,19 @@ struct sqlite_store {
 	_Atomic uint64_t *epoch_hint;
 	sqlite_conn *conns; /* registry_lock */
 	write_gate gate;
+	checkpoint_state checkpoint;
 };
 
 /* What one listing may collect in memory before it gives up. */
 #define BRT_SQLITE_LISTING_MAX ((size_t)64 << 20)
+
+/* --- checkpoint.c: WAL checkpoints in a thread of their own --- */
+void brt_sqlite_checkpoint_init(sqlite_store *s);
+/* Report `db`'s commits to the checkpointer instead of checkpointing in
+ * them. */
+void brt_sqlite_checkpoint_watch(sqlite_store *s, sqlite3 *db);
+/* Stop the checkpointer (before the store's connections close). */
+void brt_sqlite_checkpoint_stop(sqlite_store *s);
 
 /* --- conn.c: connections, statements, write transactions --- */
 

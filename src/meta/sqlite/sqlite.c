@@ -79,6 +79,7 @@ static void meta_free(brt_meta *m)
 
 	if (!s)
 		return;
+	brt_sqlite_checkpoint_stop(s);
 	brt_sqlite_conns_release(s);
 	brt_sqlite_epoch_hint_unmap(s);
 	pthread_cond_destroy(&s->gate.turn);
@@ -154,6 +155,7 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 		return brt_error_set(BRT_ENOMEM, "out of memory");
 	pthread_mutex_init(&s->gate.lock, NULL);
 	pthread_cond_init(&s->gate.turn, NULL);
+	brt_sqlite_checkpoint_init(s);
 	if (!(s->path = strdup(path))) {
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
@@ -183,6 +185,7 @@ done:
 		free(c);
 	}
 	if (s) {
+		brt_sqlite_checkpoint_stop(s);
 		pthread_cond_destroy(&s->gate.turn);
 		pthread_mutex_destroy(&s->gate.lock);
 		free(s->path);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -847,6 +848,52 @@ static void test_thread_outlives_store(void)
 	pthread_mutex_destroy(&r.lock);
 }
 
+/* Commits do not checkpoint the WAL themselves (that would make one
+ * request in a few hundred wait for the database file's sync); the store's
+ * checkpointer does, so the log stays near the 1 000-page threshold
+ * however many commits come.  6 000 session updates (each at least one
+ * log page) in bursts leave a log of at most 3 000 pages; without
+ * checkpoints it would hold 6 000 or more. */
+static void test_checkpoints(void)
+{
+	char path[PATH_MAX], wal[PATH_MAX + 8];
+	brt_meta *m;
+	brt_upload u;
+	struct stat st;
+	long long page;
+
+	snprintf(path, sizeof(path), "%s/ckpt.db", tmp_dir);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (!(m = open_store(path)))
+		return;
+	page = query_int(m, "PRAGMA page_size");
+	memset(&u, 0, sizeof(u));
+	snprintf(u.id, sizeof(u.id), "%s", "0123456789abcdef0123456789abcdef");
+	snprintf(u.repo, sizeof(u.repo), "%s", "ckpt/app");
+	brt_meta_repo_account(u.account_id, u.repo);
+	u.hash_state_len = 40;
+	CHECK_EQ_INT(m->upload_create(m, &u, 0), 0);
+	for (int i = 0; i < 6000; i++) {
+		u.offset = (uint64_t)i;
+		u.hash_state[i % 40] ^= 1;
+		if (m->upload_update(m, &u) != 0) {
+			CHECK_EQ_INT(m->upload_update(m, &u), 0);
+			break;
+		}
+		u.generation++;
+		if (i % 500 == 499)
+			usleep(100 * 1000); /* let the checkpointer's sync finish */
+	}
+	usleep(500 * 1000);
+	CHECK_EQ_INT(stat(wal, &st), 0);
+	CHECK(page > 0 && (long long)st.st_size <= 3000 * (page + 24) + 32);
+	if ((long long)st.st_size > 3000 * (page + 24) + 32)
+		fprintf(stderr, "WAL of %lld bytes after 6000 commits\n", (long long)st.st_size);
+	CHECK_EQ_INT(m->upload_get(m, &u, NULL, u.id), 0);
+	CHECK_EQ_INT(u.offset, 5999);
+	m->free(m);
+}
+
 int main(void)
 {
 	brt_meta *m;
@@ -888,6 +935,7 @@ int main(void)
 	test_crashed_writer();
 	test_refused_opens();
 	test_thread_outlives_store();
+	test_checkpoints();
 	remove_tmp_dir();
 	return check_exit("test_meta_sqlite");
 }

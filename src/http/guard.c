@@ -53,6 +53,7 @@ struct brt_guard_conn {
 	uint64_t rx_mark;    /* bytes received when it went idle */
 	uint64_t rate_mark;  /* bytes moved when the rate window began */
 	uint64_t rate_since_ms;
+	uint64_t gone_state; /* the state in which the client was last seen gone */
 	int cut;
 	max_align_t extra[]; /* the caller's per-connection state */
 };
@@ -312,13 +313,28 @@ static int tcp_counters(int fd, uint64_t *received, uint64_t *acked, int *gone)
 	return 0;
 }
 
+/* Whether the client is gone now and was already at the last tick, in
+ * the same state: a request whose last bytes were just read is not cut
+ * in the moment before the server marks it received. */
+static int gone_twice(brt_guard_conn *conn, uint64_t state, int gone)
+{
+	if (!gone) {
+		conn->gone_state = 0;
+		return 0;
+	}
+	if (conn->gone_state == state)
+		return 1;
+	conn->gone_state = state;
+	return 0;
+}
+
 /* Under the lock: the verdict on one connection now. */
 static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t now)
 {
 	const brt_guard_limits *limits = &guard->limits;
 	uint64_t state = atomic_load(&conn->state), received = 0, acked = 0;
 	brt_conn_phase phase = STATE_PHASE(state);
-	int fresh = state != conn->seen_state, gone = 0;
+	int fresh = state != conn->seen_state, gone = 0, closed;
 
 	conn->seen_state = state;
 	switch (phase) {
@@ -329,9 +345,10 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 			conn->rx_mark = received;
 		/* Nothing came since it went idle but the close itself (which
 		 * counts one in the sequence space the counter follows). */
-		if (gone && received - conn->rx_mark <= 1)
+		closed = gone && received - conn->rx_mark <= 1;
+		if (gone_twice(conn, state, closed))
 			return BRT_GUARD_GONE;
-		if (!fresh && received != conn->rx_mark) {
+		if (!closed && !fresh && received != conn->rx_mark) {
 			/* The next request has begun: its headers are due. */
 			uint64_t next = STATE(BRT_PHASE_HEADERS, now);
 			if (atomic_compare_exchange_strong(&conn->state, &state, next))
@@ -346,7 +363,8 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 		if (tcp_counters(conn->fd, &received, &acked, &gone) < 0)
 			break;
 		/* Checked again: the body may have come in since. */
-		if (gone && atomic_load_explicit(&conn->receiving, memory_order_relaxed))
+		if (gone_twice(conn, state,
+			       gone && atomic_load_explicit(&conn->receiving, memory_order_relaxed)))
 			return BRT_GUARD_GONE;
 		if (phase == BRT_PHASE_SMALL || limits->min_rate == 0)
 			break;

@@ -161,6 +161,35 @@ PY
 	done
 done
 expect_eq "nothing left in uploads/" "$(uploads_on_disk)" 0
+# A client that sends its whole request and then closes its side, waiting
+# for the answer, is not taken for gone: 5 such pushes all get 201.
+make_blob "$W/half" $((3 * 1024 * 1024)) half
+DIGEST=$(digest_of "$W/half")
+statuses=$("$E2E_PY" - "$BERTH_PORT" "/v2/$R/blobs/uploads/?digest=$DIGEST" "$W/half" "$BERTH_KEY" <<'PY'
+import socket, sys
+port, path, name, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+body = open(name, "rb").read()
+out = []
+for i in range(5):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n"
+               f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(30)
+    answer = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        answer += d
+    s.close()
+    out.append(answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/1.1 ") else "none")
+print(" ".join(out))
+PY
+)
+expect_eq "half-closed pushes" "$statuses" "201 201 201 201 201"
+req DELETE "/v2/$R/blobs/$DIGEST"
+expect_status 202
 
 section "kill -9 during a monolithic upload: the start-up sweep removes its data"
 make_blob "$W/big" $((8 * 1024 * 1024)) big

@@ -382,6 +382,9 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 		conn->rate_since_ms = now;
 		return BRT_GUARD_OK;
 	case BRT_PHASE_HEADERS:
+		/* Part of a request, or nothing, and then the close. */
+		if (tcp_counters(conn->fd, &received, &acked, &gone) == 0 && gone_twice(conn, state, gone))
+			return BRT_GUARD_GONE;
 		break;
 	}
 	return brt_guard_deadline(limits, phase, STATE_SINCE(state), now);

@@ -9,8 +9,8 @@
  * between requests is libmicrohttpd's own connection timeout.
  *
  * It also cuts a connection whose client has gone (closed its side) while
- * its request body is incomplete, or while it idles: no byte can come any
- * more.  libmicrohttpd's edge-triggered epoll misses such an end when the
+ * its request headers or body are incomplete, or while it idles: no byte
+ * can come any more.  libmicrohttpd's edge-triggered epoll misses such an end when the
  * close arrived together with the last bytes it read, and would hold the
  * connection, and an upload's data, until a deadline. */
 #ifndef BRT_GUARD_H

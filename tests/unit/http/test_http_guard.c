@@ -242,10 +242,10 @@ static uint64_t wait_gone(brt_guard *guard, uint64_t want, long max_ms)
 	}
 }
 
-/* A client that closes its side can send nothing more.  Mid-body or idle,
- * its connection is cut once everything it sent has been read (the
- * server's reader may miss the end otherwise); with its request all in,
- * or before that is read, it is left to finish. */
+/* A client that closes its side can send nothing more.  Mid-headers,
+ * mid-body or idle, its connection is cut once everything it sent has
+ * been read (the server's reader may miss the end otherwise); with its
+ * request all in, or before that is read, it is left to finish. */
 static void test_gone(void)
 {
 	brt_guard_limits l = {.max_connections = 10,
@@ -301,6 +301,17 @@ static void test_gone(void)
 	usleep(400 * 1000); /* the watchdog sees it idle first */
 	close(cl);
 	CHECK_EQ_INT(wait_gone(guard, 3, 2000), 3);
+	brt_guard_close(guard, c);
+	close(sv);
+	/* part of the headers, then gone: cut once they are read, long before
+	 * the header deadline */
+	CHECK_EQ_INT(tcp_pair(&cl, &sv, &peer), 0);
+	CHECK_EQ_INT(brt_guard_open(&c, guard, sv, (struct sockaddr *)&peer, sizeof(peer), 0), 0);
+	CHECK_EQ_INT(send(cl, "GET /v2/ HTT", 12, 0), 12);
+	close(cl);
+	CHECK_EQ_INT(wait_gone(guard, 4, 700), 3);
+	CHECK_EQ_INT(recv(sv, buf, sizeof(buf), 0), 12);
+	CHECK_EQ_INT(wait_gone(guard, 4, 2000), 4);
 	brt_guard_close(guard, c);
 	close(sv);
 	brt_guard_free(guard);

@@ -616,7 +616,7 @@ static int fsck(const struct options *opt, const brt_config *config)
 		goto done;
 	}
 	/* Findings that a repair did not deal with. */
-	status = brt_fsck_findings(&result) > result.quarantined + result.removed ? 1 : 0;
+	status = brt_fsck_findings(&result) > brt_fsck_repairs(&result) ? 1 : 0;
 done:
 	fflush(stdout);
 	if (blobs)

@@ -29,12 +29,15 @@
  * the layout before segments) is removed, as the janitor would: no blob
  * was ever acknowledged from it; so are pieces of live sessions that their
  * backend state does not name (attempts killed before they dropped them).
+ * Counts the metadata derives from its rows (each repository's manifests
+ * and links, which decide whether the catalog lists it) are computed
+ * again from the rows.
  *
  * Report lines start with a kind word so they can be grepped:
  *   corrupt, missing, awaiting-push, orphan-object, manifest-corrupt,
  *   manifest-unparsable, dangling, meta, stale-session, broken-session,
  *   orphan-upload (findings); quarantined, marked-damaged, removed, restored,
- *   resolved, repair-failed (actions); summary (last line). */
+ *   recounted, resolved, repair-failed (actions); summary (last line). */
 #include "maint/maint.h"
 
 #include <inttypes.h>
@@ -668,6 +671,22 @@ static int meta_problem(const char *problem, void *payload)
 	return 0;
 }
 
+/* Repair: the counts the driver derives from its rows (what check
+ * reported as "counts:") are computed again. */
+static void recount(fsck *f)
+{
+	unsigned long n = 0;
+	int error = brt_meta_recount(f->meta, &n);
+
+	if (error < 0 && error != BRT_EUNSUPPORTED) {
+		f->repair_failed++;
+		say(f, "repair-failed counts: %s", brt_error_last());
+	} else if (n > 0) {
+		f->res->recounted = n;
+		say(f, "recounted %lu repositories", n);
+	}
+}
+
 /* ----------------------------------------------------------- sessions */
 
 static int collect_session(const brt_upload *u, void *payload)
@@ -915,6 +934,11 @@ unsigned long brt_fsck_findings(const brt_fsck_result *r)
 	       r->stale_sessions + r->meta_problems;
 }
 
+unsigned long brt_fsck_repairs(const brt_fsck_result *r)
+{
+	return r->quarantined + r->removed + r->recounted;
+}
+
 static int run(fsck *f)
 {
 	manifest_ctx mc;
@@ -956,6 +980,8 @@ static int run(fsck *f)
 	/* A driver without checks of its own has nothing more to say. */
 	if ((error = brt_meta_check(f->meta, meta_problem, f)) != 0 && error != BRT_EUNSUPPORTED)
 		return error;
+	if (f->opt->repair)
+		recount(f);
 	return check_sessions(f);
 }
 
@@ -999,21 +1025,22 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 			    "judged",
 			    blobs->name, f.young_objects);
 		found = brt_fsck_findings(r);
-		fixed = r->quarantined + r->removed;
+		fixed = brt_fsck_repairs(r);
 		say(&f,
 		    "summary: %s; checked %lu blobs (%" PRIu64
 		    " bytes re-hashed), %lu manifests, %lu objects, "
 		    "%zu sessions, %zu upload files; corrupt %lu, missing %lu, dangling %lu, orphan-objects "
 		    "%lu, "
 		    "orphan-uploads %lu, stale-sessions %lu, meta %lu; quarantined %lu, removed %lu, "
-		    "repair-failed %lu; awaiting-push %lu, in-quarantine %lu, within-grace %lu",
+		    "recounted %lu, repair-failed %lu; awaiting-push %lu, in-quarantine %lu, within-grace "
+		    "%lu",
 		    found == 0      ? "clean"
 		    : found > fixed ? "problems"
 				    : "repaired",
 		    r->blobs_checked, f.bytes_hashed, r->manifests_checked, r->objects_seen, f.sessions.count,
 		    f.uploads.count, r->corrupt, r->missing, r->dangling, r->orphan_objects,
 		    r->orphan_uploads, r->stale_sessions, r->meta_problems, r->quarantined, r->removed,
-		    f.repair_failed, f.awaiting, f.quarantine_held,
+		    r->recounted, f.repair_failed, f.awaiting, f.quarantine_held,
 		    f.young_objects + f.young_uploads + f.young_sessions);
 	}
 	if (report)

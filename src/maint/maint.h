@@ -114,6 +114,7 @@ typedef struct brt_fsck_result {
 	unsigned long stale_sessions;       /* sessions past expiry or without their data */
 	unsigned long meta_problems;        /* the metadata driver's own checks */
 	unsigned long quarantined, removed; /* repair actions */
+	unsigned long recounted;            /* repair: repositories whose counts were put right */
 } brt_fsck_result;
 
 /* Check everything, printing one line per finding and per action to
@@ -123,7 +124,10 @@ int brt_fsck_run(brt_fsck_result *out, brt_meta *meta, brt_blobstore *blobs, con
 		 FILE *report);
 
 /* How many problems `r` counts, repaired or not; those left are the ones
- * beyond r->quarantined + r->removed. */
+ * beyond brt_fsck_repairs(r). */
 unsigned long brt_fsck_findings(const brt_fsck_result *r);
+
+/* How many repair actions `r` counts. */
+unsigned long brt_fsck_repairs(const brt_fsck_result *r);
 
 #endif

@@ -276,6 +276,13 @@ int brt_meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload)
 	return m->check(m, cb, payload);
 }
 
+int brt_meta_recount(brt_meta *m, unsigned long *fixed_out)
+{
+	*fixed_out = 0;
+	OPTIONAL(recount);
+	return m->recount(m, fixed_out);
+}
+
 int brt_meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now)
 {
 	OPTIONAL(blob_mark_damaged);

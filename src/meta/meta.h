@@ -428,6 +428,12 @@ struct brt_meta {
 	 * description.  0 when the checks ran, whatever they found. */
 	int (*check)(brt_meta *m, brt_meta_problem_cb cb, void *payload);
 
+	/* Optional: put what the driver derives from its rows (each
+	 * repository's count of manifests and links, and whether the catalog
+	 * lists it) back in line with the rows, in one transaction; check
+	 * reports such drift.  *fixed_out counts the repositories put right. */
+	int (*recount)(brt_meta *m, unsigned long *fixed_out);
+
 	/* Mark blob `digest` damaged (its stored object is corrupt or gone):
 	 * blob_get then answers BRT_ENOTFOUND for it in every repository, so
 	 * clients push it again, and the blob_link of a verified commit
@@ -579,6 +585,7 @@ int brt_meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, brt_
 int brt_meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload);
 int brt_meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payload);
 int brt_meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload);
+int brt_meta_recount(brt_meta *m, unsigned long *fixed_out);
 int brt_meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now);
 int brt_meta_blob_touch(brt_meta *m, const char *repo, const char *digest, int64_t now);
 int brt_meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out);

@@ -6,7 +6,8 @@
 # truncated and a deleted object, planted orphan objects and upload data
 # (old and fresh), sessions left idle, cut short or without their data, a
 # manifest payload edited in the database, a tag row pointing nowhere, a
-# blob link removed under a manifest.  fsck must report each with its own
+# blob link removed under a manifest, repository counts that drifted.
+# fsck must report each with its own
 # line and exit 1; --repair quarantines (never deletes) objects, removes
 # upload data and sessions, and says so; afterwards a quarantined blob
 # answers 404 BLOB_UNKNOWN and a push of its genuine bytes makes it
@@ -316,7 +317,7 @@ expect_line "orphan upload removed" "removed orphan-upload $U_OLD"
 for s in "$S_IDLE" "$S_SHORT" "$S_GONE" "$S_EMPTY"; do
 	expect_line "stale session $s removed" "removed stale session $s"
 done
-expect_line "summary: the missing object is what remains" 'summary: problems; .*corrupt 2, missing 1, .*quarantined 3, removed 5, repair-failed 0;.*'
+expect_line "summary: the missing object is what remains" 'summary: problems; .*corrupt 2, missing 1, .*quarantined 3, removed 5, recounted 0, repair-failed 0;.*'
 expect_eq "the quarantined copy is the damaged object (one byte off)" \
 	"$(cmp -l "$BERTH_DATA/blobs/$Q1" "$W/l1" 2>&1 | wc -l)" 1
 expect_true "the orphan is kept in quarantine" cmp -s "$BERTH_DATA/blobs/$QO" "$W/orphan-old"
@@ -381,6 +382,31 @@ sqlite3 "$BERTH_DATA/meta.db" "UPDATE manifests SET payload = readfile('$W/m2') 
 berth_restart || exit 1
 push_blob "$R2" "$W/l5" && ok "layer 5 linked again"
 run_fsck "metadata put right" 0
+
+section "repository counts that drifted from the rows"
+# What decides whether the catalog lists a repository is a count kept with
+# every link and manifest; one that went wrong hides a repository (0) or
+# keeps an empty one listed.  fsck reports it; --repair counts again.
+in_catalog() {
+	req GET "/v2/_catalog?n=1000"
+	[ "$REQ_STATUS" = 200 ] || fail_resp "catalog: status $REQ_STATUS"
+	jq -r '.repositories | join(",")' <"$REQ_BODY_FILE"
+}
+expect_match "both repositories listed" "$(in_catalog)" "$R2.*$R|$R.*$R2"
+berth_stop
+sqlite3 "$BERTH_DATA/meta.db" "UPDATE repositories SET contents = 0, listed = 0 WHERE name = '$R'"
+sqlite3 "$BERTH_DATA/meta.db" "UPDATE repositories SET contents = contents + 5 WHERE name = '$R2'"
+berth_restart || exit 1
+expect_eq "the zeroed repository drops out of the catalog" "$(in_catalog | tr ',' '\n' | grep -cx "$R")" 0
+run_fsck "counts drifted" 1
+expect_line "a repository counted empty" "meta counts: repository $R records 0 \\(listed 0\\) but holds [1-9][0-9]*"
+expect_line "a repository counted too high" "meta counts: repository $R2 records [0-9]+ \\(listed 1\\) but holds [0-9]+"
+run_fsck "repair counts again" 0 --repair
+expect_line "the action" "recounted 2 repositories"
+expect_line "summary" 'summary: repaired; .*meta 2; quarantined 0, removed 0, recounted 2, repair-failed 0;.*'
+expect_match "listed again, server running" "$(in_catalog)" "$R2.*$R|$R.*$R2"
+run_fsck "counts right" 0
+expect_no_line "no counts line" '^meta counts'
 
 section "an object found in quarantine/orphan (say, after restoring an older meta.db) goes back"
 QR="quarantine/orphan/sha256/$(hex_of "$D5")/1"

@@ -246,6 +246,22 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 		"UPDATE repositories SET contents = contents + ?2 WHERE id = ?1 RETURNING contents",
 	/* Only when the count leaves or reaches 0. */
 	[BRT_SQL_REPO_LISTED] = "UPDATE repositories SET listed = ?2 WHERE id = ?1",
+/* What a repository holds, counted from the tables (fsck). */
+#define REPO_HOLDS                                                                      \
+	"((SELECT count(*) FROM manifests m WHERE m.repository_id = repositories.id) +" \
+	" (SELECT count(*) FROM repository_blobs rb WHERE rb.repository_id = repositories.id))"
+	[BRT_SQL_REPO_COUNTS_WRONG] =
+		"SELECT name, contents, listed, holds FROM"
+		" (SELECT name, contents, listed, " REPO_HOLDS
+		" AS holds FROM repositories) r"
+		" WHERE contents != holds OR listed != (CASE WHEN holds > 0 THEN 1 ELSE 0 END)"
+		" ORDER BY name",
+	[BRT_SQL_REPO_RECOUNT] = "UPDATE repositories SET contents = " REPO_HOLDS
+				 ","
+				 " listed = CASE WHEN " REPO_HOLDS
+				 " > 0 THEN 1 ELSE 0 END"
+				 " WHERE contents != " REPO_HOLDS " OR listed != CASE WHEN " REPO_HOLDS
+				 " > 0 THEN 1 ELSE 0 END",
 	[BRT_SQL_BLOB_GET] =
 		"SELECT b.size, b.storage_key, rb.touched_at FROM repositories r"
 		" JOIN repository_blobs rb ON rb.repository_id = r.id"

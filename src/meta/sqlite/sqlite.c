@@ -61,6 +61,26 @@ static int pragma_rows(sqlite_conn *c, const char *sql, const char *what, brt_me
 	return error;
 }
 
+/* Repositories whose count of manifests and links, or catalog flag, is
+ * not what their rows say. */
+static int counts_check(sqlite_conn *c, brt_meta_problem_cb cb, void *payload)
+{
+	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_COUNTS_WRONG);
+	char line[BRT_NAME_MAX + 128];
+	int row, error;
+
+	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+		snprintf(line, sizeof(line),
+			 "counts: repository %s records %lld (listed %lld) but holds %lld",
+			 (const char *)sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 1),
+			 (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3));
+		if ((error = cb(line, payload)) != 0)
+			break;
+	}
+	brt_sqlite_end(st);
+	return error;
+}
+
 static int meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload)
 {
 	sqlite_conn *c;
@@ -68,9 +88,24 @@ static int meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload)
 
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
-	if ((error = pragma_rows(c, "PRAGMA integrity_check", "integrity_check", cb, payload)) != 0)
+	if ((error = pragma_rows(c, "PRAGMA integrity_check", "integrity_check", cb, payload)) != 0 ||
+	    (error = pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", cb, payload)) != 0)
 		return error;
-	return pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", cb, payload);
+	return counts_check(c, cb, payload);
+}
+
+static int tx_recount(sqlite_conn *c, void *ctx)
+{
+	int error = brt_sqlite_run(c, BRT_SQL_REPO_RECOUNT);
+
+	if (error == 0)
+		*(unsigned long *)ctx = (unsigned long)sqlite3_changes(c->db);
+	return error;
+}
+
+static int meta_recount(brt_meta *m, unsigned long *fixed_out)
+{
+	return brt_sqlite_run_write(m, tx_recount, fixed_out);
 }
 
 static void meta_free(brt_meta *m)
@@ -164,6 +199,7 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	s->base.name = "sqlite";
 	s->base.free = meta_free;
 	s->base.check = meta_check;
+	s->base.recount = meta_recount;
 	brt_sqlite_repos_slots(&s->base);
 	brt_sqlite_uploads_slots(&s->base);
 	brt_sqlite_accounts_slots(&s->base);

@@ -32,6 +32,8 @@ static const struct {
 } whole_store[] = {
 	{BRT_SQL_BLOB_WALK, "fsck walks every blob row"},
 	{BRT_SQL_MANIFEST_WALK, "fsck walks every manifest"},
+	{BRT_SQL_REPO_COUNTS_WRONG, "fsck counts every repository's rows"},
+	{BRT_SQL_REPO_RECOUNT, "fsck --repair counts every repository's rows"},
 	{BRT_SQL_ACCOUNT_LIST, "admin CLI lists every account"},
 	{BRT_SQL_POLICY_LIST, "admin CLI lists every policy"},
 	{BRT_SQL_USAGE_LIST, "admin CLI: usage of every account (or one)"},

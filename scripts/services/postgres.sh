@@ -98,6 +98,19 @@ admin_psql() {
 	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/sock" -p "$PORT" -d "$db" "$@"
 }
 
+start_failed() {
+	local status=$?
+	if [ -f "$DIR/data/postmaster.pid" ]; then
+		as_pg "$PG_BIN/pg_ctl" stop -D "$DIR/data" -m immediate -w -t "$STOP_TIMEOUT" -s || true
+	fi
+	if [ -f "$DIR/data/postmaster.pid" ]; then
+		echo "postgres.sh: a server may still run in $DIR; left in place" >&2
+	else
+		rm -rf -- "$DIR"
+	fi
+	exit "$status"
+}
+
 cmd_start() {
 	[ -n "${PORT:-}" ] || PORT=15432
 	case $PORT in
@@ -107,11 +120,15 @@ cmd_start() {
 	if [ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ]; then
 		die "$DIR exists and is not empty (stop the server there first)"
 	fi
+	local t0=$SECONDS t1
 	install_missing
+	t1=$SECONDS
 	[ -x "$PG_BIN/initdb" ] || die "$PG_BIN/initdb missing after install"
 	port_busy "$PORT" && die "127.0.0.1:$PORT is already in use"
 
 	mkdir -p "$DIR"
+	# A start that fails half way leaves no server and no directory.
+	trap start_failed EXIT
 	chmod 700 "$DIR"
 	[ "$(id -u)" = 0 ] && chown "$PG_USER:" "$DIR"
 	as_pg test -w "$DIR" -a -x "$DIR" ||
@@ -184,7 +201,9 @@ BERTH_PG_SOCKET_DIR=$DIR/sock
 BERTH_PG_BIN=$PG_BIN
 EOF
 	[ "$(id -u)" = 0 ] && chown "$PG_USER:" "$DIR/env" "$DIR/pid"
-	echo "postgres.sh: PostgreSQL $PG_MAJOR pid $pid on 127.0.0.1:$PORT, env in $DIR/env" >&2
+	trap - EXIT
+	echo "postgres.sh: PostgreSQL $PG_MAJOR pid $pid on 127.0.0.1:$PORT, env in $DIR/env" \
+		"(install $((t1 - t0)) s, initdb and start $((SECONDS - t1)) s)" >&2
 }
 
 # Process $1 is alive (a zombie counts as gone).

@@ -18,7 +18,7 @@ INSERT INTO schema_version (id, version) VALUES (1, 0);
 -- 1: repositories, blobs and links, manifests, tags, uploads.
 CREATE TABLE accounts (
  id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
- name TEXT,
+ name TEXT COLLATE "C",
  quota_bytes BIGINT,
  used_bytes BIGINT NOT NULL DEFAULT 0,
  created_at BIGINT NOT NULL);
@@ -59,12 +59,12 @@ CREATE TABLE manifests (
  repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
  account_id TEXT COLLATE "C" NOT NULL,
  digest TEXT COLLATE "C" NOT NULL,
- media_type TEXT NOT NULL,
+ media_type TEXT COLLATE "C" NOT NULL,
  size BIGINT NOT NULL,
  payload BYTEA NOT NULL,
  subject_digest TEXT COLLATE "C",
- artifact_type TEXT,
- annotations TEXT,
+ artifact_type TEXT COLLATE "C",
+ annotations TEXT COLLATE "C",
  created_at BIGINT NOT NULL,
  UNIQUE (repository_id, digest));
 CREATE INDEX manifests_subject ON manifests (repository_id, subject_digest, digest)
@@ -112,7 +112,7 @@ CREATE TABLE access_keys (
  account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
  secret_hash BYTEA NOT NULL,
  permissions BIGINT NOT NULL,
- label TEXT NOT NULL DEFAULT '',
+ label TEXT COLLATE "C" NOT NULL DEFAULT '',
  created_at BIGINT NOT NULL,
  expires_at BIGINT,
  revoked_at BIGINT);
@@ -171,8 +171,8 @@ CREATE TABLE policies (
  keep_last BIGINT,
  keep_within_ms BIGINT,
  untagged_after_ms BIGINT,
- protect_tags TEXT,
- immutable_tags TEXT,
+ protect_tags TEXT COLLATE "C",
+ immutable_tags TEXT COLLATE "C",
  updated_at BIGINT NOT NULL,
  PRIMARY KEY (account_id, repository_pattern));
 UPDATE accounts SET used_bytes =

@@ -7,9 +7,14 @@
  * sequence, an id is never reused after a delete (future GC queues refer to
  * rows by id).  Every index on a referencing column exists so that cascades
  * and reference checks never scan a table.  Statements separated by ";"
- * run as one script; PostgreSQL needs "BIGSERIAL PRIMARY KEY" for the
- * AUTOINCREMENT ids and BYTEA for BLOB, which its migration runner
- * substitutes. */
+ * run as one script.  The PostgreSQL migration runner substitutes
+ * (docs/postgres-schema.md): an identity BIGINT primary key for the
+ * AUTOINCREMENT ids, BIGINT for every other INTEGER (64-bit ids and
+ * counts), BYTEA for BLOB, and TEXT COLLATE "C" for TEXT (byte order, as
+ * SQLite sorts, so that paging by name neither skips nor repeats).
+ * Statements are written for both engines: a parameter whose type the
+ * other engine would guess too small is cast, and a truth value a caller
+ * reads as a number is cast to INTEGER. */
 const char *const brt_sql_migrations[] = {
 	/* 1: repositories, blobs and links, manifests, tags, uploads. */
 	"CREATE TABLE accounts ("
@@ -299,7 +304,8 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_ACCOUNT_BLOB_RELEASE] =
 		"UPDATE account_blobs SET nlinks = nlinks - 1 WHERE account_id = ?1 AND digest = ?2"
 		" RETURNING nlinks, size",
-	[BRT_SQL_BLOB_STATE] = "SELECT storage_key, damaged_at IS NOT NULL FROM blobs WHERE digest = ?1",
+	[BRT_SQL_BLOB_STATE] =
+		"SELECT storage_key, CAST(damaged_at IS NOT NULL AS INTEGER) FROM blobs WHERE digest = ?1",
 	/* A verified commit of a damaged blob has just put a good copy in
 	 * place: the mark goes, and so (through the outbox) does the bad copy. */
 	[BRT_SQL_BLOB_REPLACE] = "UPDATE blobs SET storage_key = ?2, damaged_at = NULL WHERE digest = ?1",
@@ -357,8 +363,8 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_GC_MANIFEST_REQUEUE] = "UPDATE gc_manifest_queue SET queued_at = ?2 WHERE manifest_id = ?1",
 	[BRT_SQL_GC_BLOB_REQUEUE] = "UPDATE gc_blob_queue SET queued_at = ?2 WHERE digest = ?1",
 	[BRT_SQL_GC_LINK_ROW] =
-		"SELECT rb.touched_at, rb.account_id, r.name, EXISTS (SELECT 1 FROM manifest_blobs mb"
-		"  WHERE mb.repository_id = rb.repository_id AND mb.digest = rb.digest)"
+		"SELECT rb.touched_at, rb.account_id, r.name, CAST(EXISTS (SELECT 1 FROM manifest_blobs mb"
+		"  WHERE mb.repository_id = rb.repository_id AND mb.digest = rb.digest) AS INTEGER)"
 		" FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
 		" WHERE rb.repository_id = ?1 AND rb.digest = ?2",
 	[BRT_SQL_GC_BLOB_DUE] =
@@ -366,7 +372,8 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	[BRT_SQL_GC_BLOB_QUEUED] = "SELECT queued_at FROM gc_blob_queue WHERE digest = ?1",
 	[BRT_SQL_GC_BLOB_UNQUEUE] = "DELETE FROM gc_blob_queue WHERE digest = ?1",
 	[BRT_SQL_GC_BLOB_ROW] =
-		"SELECT size, storage_key, EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?1)"
+		"SELECT size, storage_key,"
+		" CAST(EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?1) AS INTEGER)"
 		" FROM blobs WHERE digest = ?1",
 	/* Per-account rows go first (they reference the blob row); with no
 	 * link left, no account holds the blob, whatever a count says. */
@@ -392,17 +399,19 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	 * charge fits (a give-back always does). */
 	[BRT_SQL_USAGE_CHARGE] =
 		"UPDATE accounts SET used_bytes ="
-		" CASE WHEN used_bytes + ?2 < 0 THEN 0 ELSE used_bytes + ?2 END WHERE id = ?1"
-		" AND (?2 <= 0 OR quota_bytes IS NULL OR used_bytes + ?2 <= quota_bytes)",
+		" CASE WHEN used_bytes + CAST(?2 AS BIGINT) < 0 THEN 0 ELSE used_bytes + CAST(?2 AS BIGINT) "
+		"END"
+		" WHERE id = ?1 AND (CAST(?2 AS BIGINT) <= 0 OR quota_bytes IS NULL"
+		" OR used_bytes + CAST(?2 AS BIGINT) <= quota_bytes)",
 	[BRT_SQL_USAGE_QUOTA] = "SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?1",
 	/* The counts come from the per-account tables' own indexes. */
 	[BRT_SQL_USAGE_LIST] =
 		"SELECT a.id, a.used_bytes, a.quota_bytes,"
 		" (SELECT count(*) FROM account_blobs ab WHERE ab.account_id = a.id AND ab.nlinks > 0),"
-		" (SELECT COALESCE(SUM(size), 0) FROM account_blobs ab WHERE ab.account_id = a.id AND "
-		"ab.nlinks > 0),"
+		" (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM account_blobs ab"
+		"  WHERE ab.account_id = a.id AND ab.nlinks > 0),"
 		" (SELECT count(*) FROM manifests m WHERE m.account_id = a.id),"
-		" (SELECT COALESCE(SUM(size), 0) FROM manifests m WHERE m.account_id = a.id),"
+		" (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM manifests m WHERE m.account_id = a.id),"
 		" (SELECT count(*) FROM repositories r WHERE r.account_id = a.id)"
 		" FROM accounts a WHERE CAST(?1 AS TEXT) IS NULL OR a.id = ?1 ORDER BY a.id",
 	[BRT_SQL_QUOTA_SET] = "UPDATE accounts SET quota_bytes = ?2 WHERE id = ?1",

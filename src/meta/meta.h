@@ -423,9 +423,10 @@ struct brt_meta {
 	 * and digest; the manifest's strings live for the callback only. */
 	int (*manifest_walk)(brt_meta *m, brt_meta_manifest_cb cb, void *payload);
 
-	/* The driver's own consistency checks (for SQLite: integrity_check
-	 * and foreign_key_check): `cb` once per problem, with a one-line
-	 * description.  0 when the checks ran, whatever they found. */
+	/* The driver's own consistency checks (for SQLite: integrity_check,
+	 * foreign_key_check, and the counts recount puts right): `cb` once
+	 * per problem, with a one-line description.  0 when the checks ran,
+	 * whatever they found. */
 	int (*check)(brt_meta *m, brt_meta_problem_cb cb, void *payload);
 
 	/* Optional: put what the driver derives from its rows (each

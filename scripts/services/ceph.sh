@@ -92,6 +92,9 @@ mon osd nearfull ratio = .95
 [mon]
 mon data = $DIR/mon/\$name
 mon cluster log file = $DIR/log/cluster.log
+; propose map changes (each pool radosgw creates) without the 1 s batching
+paxos propose interval = 0.05
+paxos min wait = 0.01
 
 [mgr]
 mgr data = $DIR/mgr/\$name
@@ -111,6 +114,8 @@ rgw thread pool size = 64
 rgw dns name = localhost
 rgw enable usage log = false
 rgw enable ops log = false
+; lifecycle workers sleep through SIGTERM for seconds; Berth sets no lifecycle rules
+rgw enable lc threads = false
 EOF
 }
 
@@ -255,10 +260,27 @@ cmd_check() {
   echo "ceph.sh: S3 check passed on $url (PUT, GET, ranged GET, multipart 2x5 MiB, DELETE)" >&2
 }
 
+# TERM, up to 10 s to exit, then KILL.
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "ceph.sh: PID $pid ignored TERM for 10 s, killing it" >&2
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "ceph.sh: PID $pid still alive after KILL" >&2
+}
+
 cmd_stop() {
   [ -d "$DIR" ] || return 0
   DIR=$(cd "$DIR" && pwd)
-  local pids=() pid i alive
+  local pids=() pid i
   if [ -f "$DIR/pids" ]; then
     while read -r pid; do
       # Only a process still started with this DIR's configuration is ours
@@ -268,16 +290,17 @@ cmd_stop() {
       pids+=("$pid")
     done <"$DIR/pids"
   fi
-  if [ ${#pids[@]} -gt 0 ]; then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      alive=0
-      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ $alive = 0 ] && break
-      sleep 0.2
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # DIR/pids lists mon, mgr, osd, radosgw.  radosgw first (its shutdown
+  # talks to the OSD), then mgr and OSD together, the monitor last (the
+  # others say goodbye to it and would wait out a timeout were it gone).
+  local n=${#pids[@]}
+  if [ "$n" -gt 0 ]; then
+    stop_pid "${pids[n - 1]}"
+    if [ "$n" -gt 2 ]; then
+      for pid in "${pids[@]:1:n-2}"; do stop_pid "$pid" & done
+      wait
+    fi
+    [ "$n" -eq 1 ] || stop_pid "${pids[0]}"
   fi
   rm -rf "$DIR"
 }

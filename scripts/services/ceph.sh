@@ -38,8 +38,8 @@ install_packages() {
   local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
-  # The packages' maintainer scripts start nothing without systemd running;
-  # policy-rc.d keeps any init script from starting daemons on the host.
+  # Installing starts no daemon: the packages' units find no cluster in
+  # /var/lib/ceph, and everything here runs from DIR.
   nice -n 10 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
@@ -98,7 +98,8 @@ paxos min wait = 0.01
 
 [mgr]
 mgr data = $DIR/mgr/\$name
-mgr initial modules =
+; modules that serve nothing; an empty value would mean the default set
+mgr initial modules = iostat
 
 [osd]
 osd data = $DIR/osd/\$name
@@ -116,6 +117,10 @@ rgw enable usage log = false
 rgw enable ops log = false
 ; lifecycle workers sleep through SIGTERM for seconds; Berth sets no lifecycle rules
 rgw enable lc threads = false
+; memstore keeps objects in the OSD's memory: give back the space of
+; deleted objects and aborted uploads within a minute, not hours
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 EOF
 }
 

@@ -133,6 +133,7 @@ cmd_start() {
   : >"$DIR/pids"
   DIR=$(cd "$DIR" && pwd)
   export CEPH_CONF=$DIR/ceph.conf
+  trap start_failed EXIT
 
   local fsid osd_uuid
   fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -171,7 +172,7 @@ cmd_start() {
   local i url="http://127.0.0.1:$RGW_PORT"
   for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
     curl -fsS -o /dev/null --max-time 2 "$url/" 2>/dev/null && break
-    kill -0 "$rgw_pid" 2>/dev/null || die "radosgw exited, see $DIR/log/client.rgw.berth.log"
+    running "$rgw_pid" || die "radosgw exited, see $DIR/log/client.rgw.berth.log"
     sleep 0.2
   done
   curl -fsS -o /dev/null --max-time 2 "$url/" ||
@@ -203,6 +204,7 @@ EOF
     sleep 0.2
   done
   case $code in 200 | 409) ;; *) die "creating bucket $BUCKET failed (HTTP $code)" ;; esac
+  trap - EXIT
   echo "ceph.sh: cluster up in $(elapsed "$t0") s: $url bucket $BUCKET (env in $DIR/env)" >&2
 }
 
@@ -265,27 +267,35 @@ cmd_check() {
   echo "ceph.sh: S3 check passed on $url (PUT, GET, ranged GET, multipart 2x5 MiB, DELETE)" >&2
 }
 
+# Whether a PID runs (an exited child of a failed start is a zombie until
+# this shell ends, and counts as gone).
+running() {
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # TERM, up to 10 s to exit, then KILL.
 stop_pid() {
   local pid=$1 i
   kill -TERM "$pid" 2>/dev/null || return 0
   for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    running "$pid" || return 0
     sleep 0.1
   done
   echo "ceph.sh: PID $pid ignored TERM for 10 s, killing it" >&2
   kill -KILL "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    running "$pid" || return 0
     sleep 0.1
   done
   echo "ceph.sh: PID $pid still alive after KILL" >&2
 }
 
-cmd_stop() {
-  [ -d "$DIR" ] || return 0
-  DIR=$(cd "$DIR" && pwd)
-  local pids=() pid i
+# Stop the processes listed in DIR/pids that still run with DIR's
+# configuration.
+stop_all() {
+  local pids=() pid
   if [ -f "$DIR/pids" ]; then
     while read -r pid; do
       # Only a process still started with this DIR's configuration is ours
@@ -302,12 +312,32 @@ cmd_stop() {
   if [ "$n" -gt 0 ]; then
     stop_pid "${pids[n - 1]}"
     if [ "$n" -gt 2 ]; then
-      for pid in "${pids[@]:1:n-2}"; do stop_pid "$pid" & done
-      wait
+      local jobs=()
+      for pid in "${pids[@]:1:n-2}"; do
+        stop_pid "$pid" &
+        jobs+=("$!")
+      done
+      wait "${jobs[@]}"
     fi
     [ "$n" -eq 1 ] || stop_pid "${pids[0]}"
   fi
+  rm -f "$DIR/pids"
+}
+
+cmd_stop() {
+  [ -d "$DIR" ] || return 0
+  DIR=$(cd "$DIR" && pwd)
+  stop_all
   rm -rf "$DIR"
+}
+
+# A start that fails stops what it started and keeps DIR's logs.
+start_failed() {
+  local rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  echo "ceph.sh: start failed; daemons stopped, logs kept in $DIR/log" >&2
+  stop_all
+  exit "$rc"
 }
 
 [ $# -eq 2 ] || die "usage: $0 start|stop|check DIR"

@@ -13,6 +13,7 @@
 #   CEPH_RGW_PORT    radosgw beast port                 default 7480
 #   CEPH_BUCKET      bucket created for the tests       default berth
 #   CEPH_OSD_BYTES   memstore capacity                  default 8 GiB
+#   CEPH_WAIT_SECONDS bound on each wait of start      default 60
 #
 # The OSD uses memstore: data lives in the OSD's memory (only what is
 # written), so nothing is formatted and a cold start is a few seconds; the

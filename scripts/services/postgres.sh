@@ -264,6 +264,11 @@ cmd_check() {
 	# shellcheck source=/dev/null
 	. "$DIR/env"
 	PORT=$BERTH_PG_PORT
+	# The password goes to psql through the environment, the DSN on its
+	# command lines (which ps shows) without it.
+	local secret=${BERTH_PG_DSN#postgresql://berth:}
+	export PGPASSWORD=${secret%%@*}
+	BERTH_PG_DSN=postgresql://berth@${BERTH_PG_DSN#*@}
 	local psql=("$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$BERTH_PG_DSN")
 	local out tmp
 	tmp=$(mktemp -d)

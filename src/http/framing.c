@@ -51,10 +51,12 @@ void brt_framing_add(brt_framing *framing, const char *name, const char *value)
 		framing->content_length_count++;
 		if (!is_plain_length(value))
 			framing->bad_content_length = 1;
+		framing->body |= brt_framing_has_body(NULL, value);
 	} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
 		framing->transfer_encoding_count++;
 		if (!value || strcasecmp(value, "chunked") != 0)
 			framing->bad_transfer_encoding = 1;
+		framing->body |= brt_framing_has_body(value, NULL);
 	}
 }
 

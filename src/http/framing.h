@@ -11,6 +11,7 @@ typedef struct brt_framing {
 	int bad_name;              /* a header name with characters outside the RFC 9110 token set */
 	int bad_content_length;    /* a Content-Length that is not 1*DIGIT within 64 bits */
 	int bad_transfer_encoding; /* a Transfer-Encoding other than exactly "chunked" */
+	int body;                  /* the headers announce a body (brt_framing_has_body) */
 } brt_framing;
 
 /* Feed one request header (name and value as received; value may be

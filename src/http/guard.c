@@ -334,7 +334,7 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 	const brt_guard_limits *limits = &guard->limits;
 	uint64_t state = atomic_load(&conn->state), received = 0, acked = 0;
 	brt_conn_phase phase = STATE_PHASE(state);
-	int fresh = state != conn->seen_state, gone = 0, closed;
+	int fresh = state != conn->seen_state, gone = 0, closed, rated;
 
 	conn->seen_state = state;
 	switch (phase) {
@@ -357,8 +357,9 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 		return BRT_GUARD_OK;
 	case BRT_PHASE_SMALL:
 	case BRT_PHASE_LONG:
-		if (!atomic_load_explicit(&conn->receiving, memory_order_relaxed) &&
-		    (phase == BRT_PHASE_SMALL || limits->min_rate == 0))
+		/* A blob transfer is held to the rate; a small one to its deadline. */
+		rated = phase == BRT_PHASE_LONG && limits->min_rate != 0;
+		if (!atomic_load_explicit(&conn->receiving, memory_order_relaxed) && !rated)
 			break;
 		if (tcp_counters(conn->fd, &received, &acked, &gone) < 0)
 			break;
@@ -366,7 +367,7 @@ static brt_guard_verdict watch(brt_guard *guard, brt_guard_conn *conn, uint64_t 
 		if (gone_twice(conn, state,
 			       gone && atomic_load_explicit(&conn->receiving, memory_order_relaxed)))
 			return BRT_GUARD_GONE;
-		if (phase == BRT_PHASE_SMALL || limits->min_rate == 0)
+		if (!rated)
 			break;
 		if (fresh) {
 			conn->rate_mark = received + acked;

@@ -47,6 +47,7 @@ typedef struct brt_http_request {
 	/* private to src/http */
 	int discard;   /* the rest of the body is read and dropped */
 	int streaming; /* a long transfer: held to the minimum rate, not the deadline */
+	int has_body;  /* the headers announce a body (read with the framing checks) */
 	uint64_t discarded;
 	struct timespec started;
 	struct brt_guard_conn *guard_conn;

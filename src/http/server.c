@@ -73,8 +73,7 @@ const char *brt_http_query(brt_http_request *req, const char *name)
 
 int brt_http_has_body(brt_http_request *req)
 {
-	return brt_framing_has_body(brt_http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING),
-				    brt_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH));
+	return req->has_body;
 }
 
 void brt_http_respond(brt_http_request *req, unsigned int status, struct MHD_Response *resp,
@@ -175,6 +174,7 @@ static int refuse_bad_framing(brt_http_request *req, const char *version)
 
 	memset(&framing, 0, sizeof(framing));
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, framing_header, &framing);
+	req->has_body = framing.body;
 	if (brt_framing_check(&framing, strcmp(version, MHD_HTTP_VERSION_1_0) == 0, &length_problem) == 0)
 		return 0;
 	if (h->on_refused)
@@ -224,7 +224,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (req->guard_conn)
 			brt_guard_request_begin(req->guard_conn,
 						req->streaming && !req->responded && !req->discard,
-						brt_http_has_body(req));
+						req->has_body);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {

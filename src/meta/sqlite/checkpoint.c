@@ -20,7 +20,7 @@
 
 static void checkpoint_once(sqlite_store *s, sqlite3 **db)
 {
-	int logged = 0, copied = 0, rc;
+	int rc;
 
 	if (!*db) {
 		rc = sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -34,7 +34,7 @@ static void checkpoint_once(sqlite_store *s, sqlite3 **db)
 		/* It reads log frames and writes database pages: no cache. */
 		(void)brt_sqlite_db_exec(*db, "PRAGMA cache_size = -64");
 	}
-	rc = sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied);
+	rc = sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
 		brt_log_warn("sqlite: checkpoint of %s: %s", s->path, sqlite3_errmsg(*db));
 }

@@ -178,7 +178,7 @@ static int meta_upload_list(brt_meta *m, int64_t updated_before, size_t limit, b
 	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
 	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_UPLOAD_LIST), "ii", updated_before,
-				  limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit)) < 0)
+				  limit == 0 || limit > INT64_MAX ? INT64_MAX : (int64_t)limit)) < 0)
 		return error;
 	return brt_sql_list_rows(c, BRT_SQL_UPLOAD_LIST, NULL, upload_from_row, &tmp, sizeof(tmp),
 				 emit_upload, &t);

@@ -54,6 +54,15 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Bounded waits everywhere: a server that stops answering costs a
  * request thread at most these, never forever.  Later DSN settings win
  * (the DSN is processed last). */
+/* Server notices (NOTICE, and the FATAL of a session the server ends)
+ * are not errors of any request: the errors that matter come with the
+ * results. */
+static void notice_ignore(void *payload, const char *message)
+{
+	(void)payload;
+	(void)message;
+}
+
 int brt_pg_connect(PGconn **out, const char *dsn)
 {
 	static const char *const keys[] = {"connect_timeout",  "keepalives",
@@ -77,6 +86,7 @@ int brt_pg_connect(PGconn **out, const char *dsn)
 		PQfinish(db);
 		return brt_error_set(BRT_EIO, "postgres: cannot connect: %s", message);
 	}
+	PQsetNoticeProcessor(db, notice_ignore, NULL);
 	/* A statement or an idle transaction that outlives these is the
 	 * server's or a peer's fault: cut it rather than hang on it. */
 	res = PQexec(db,

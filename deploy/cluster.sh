@@ -17,7 +17,9 @@
 #   BERTH_CLUSTER_CONFIG_FILE a node configuration for admin commands:
 #                            berthd key revoke ID --config FILE
 #   BERTH_CLUSTER_BACKEND    s3pg or fs
-# and DIR/pids ("name pid" lines).  stop ends exactly those processes (a
+# and DIR/pids ("name pid" lines); a node's exit status goes to
+# DIR/nodeN.exit, haproxy's log (which node served each request) to
+# DIR/haproxy.log.  stop ends exactly those processes (a
 # PID is signalled only while its command line still names DIR) and the
 # engines start launched, and removes DIR.  `node` stops (SIGTERM), kills
 # (SIGKILL) or starts one node again with its configuration, e.g. for a
@@ -137,13 +139,17 @@ pid_of() {
 	awk -v n="$1" '$1 == n { p = $2 } END { if (p) print p; else exit 1 }' "$DIR/pids" 2>/dev/null
 }
 
+# Nodes may be (re)started in parallel: DIR/pids is rewritten under a lock.
 set_pid() {
 	local name=$1 pid=$2
-	{
-		grep -v "^$name " "$DIR/pids" 2>/dev/null || true
-		echo "$name $pid"
-	} >"$DIR/pids.tmp"
-	mv "$DIR/pids.tmp" "$DIR/pids"
+	(
+		flock 9
+		{
+			grep -v "^$name " "$DIR/pids" 2>/dev/null || true
+			echo "$name $pid"
+		} >"$DIR/pids.$name.tmp"
+		mv "$DIR/pids.$name.tmp" "$DIR/pids"
+	) 9>"$DIR/pids.lock"
 }
 
 # GET /v2/ on URL answers 200 or 401.
@@ -230,9 +236,18 @@ start_node() {
 	fi
 	log=$(node_log "$n")
 	# setsid: the node is not in the caller's process group, so a ^C in
-	# the caller's terminal does not reach it; stop ends it by PID.
-	setsid "$BERTHD" serve --config "$DIR/node$n.yml" "${args[@]}" </dev/null >>"$log" 2>&1 &
-	pid=$!
+	# the caller's terminal does not reach it; stop ends it by PID.  A
+	# shell waits for it and records its exit status in DIR/nodeN.exit
+	# (a clean shutdown is 0).
+	rm -f "$DIR/node$n.pid" "$DIR/node$n.exit"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	setsid bash -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.exit"' "$DIR/node$n" \
+		"$BERTHD" serve --config "$DIR/node$n.yml" "${args[@]}" </dev/null >>"$log" 2>&1 &
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$DIR/node$n.pid" ] && break
+		sleep 0.02
+	done
+	pid=$(cat "$DIR/node$n.pid" 2>/dev/null) || die "node $n did not start"
 	set_pid "node$n" "$pid"
 	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
 		running "$pid" || {

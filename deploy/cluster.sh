@@ -335,7 +335,9 @@ cmd_start() {
 		start_node "$n"
 	done
 
-	export BERTH_LB_ADDR=127.0.0.1:$lb_port BERTH_LB_PROTO=http
+	export BERTH_LB_ADDR=127.0.0.1:$lb_port BERTH_LB_PROTO=http BERTH_LB_ERRORS=$DIR/errors
+	rm -rf "$DIR/errors"
+	cp -r "$HERE/errors" "$DIR/errors"
 	export BERTH_NODE1=127.0.0.1:${ports[0]} BERTH_NODE2=127.0.0.1:${ports[1]} BERTH_NODE3=127.0.0.1:${ports[2]}
 	haproxy -c -q -f "$HERE/haproxy.cfg" || die "haproxy rejects $HERE/haproxy.cfg"
 	# The configuration's path is copied into DIR so that the process's

@@ -28,7 +28,7 @@ static const struct api_error {
 	unsigned int endpoints;
 	unsigned short status;
 	const char *code;
-	const char *retry_after; /* 429: seconds */
+	const char *retry_after; /* 429, 503: seconds */
 } error_table[] = {
 	{BRT_ENOTFOUND, EP(BRT_EP_BLOB), 404, "BLOB_UNKNOWN", NULL},
 	{BRT_ENOTFOUND, EP_UPLOADS, 404, "BLOB_UPLOAD_UNKNOWN", NULL},
@@ -61,6 +61,9 @@ static const struct api_error {
 	{BRT_ELIMIT, EP_UPLOADS, 429, "TOOMANYREQUESTS", "60"},
 	{BRT_ELIMIT, EP_ANY, 429, "TOOMANYREQUESTS", "1"},
 	{BRT_EMETHOD, EP_ANY, 405, "UNSUPPORTED", NULL},
+	/* The object store or the database is out of reach: the client's
+	 * retry will do, once it is back. */
+	{BRT_EUNAVAILABLE, EP_ANY, 503, "UNAVAILABLE", "5"},
 };
 
 static const struct api_error internal_error = {0, EP_ANY, 500, "UNKNOWN", NULL};
@@ -95,6 +98,7 @@ static const char *error_message(const char *code)
 		{"UNSUPPORTED", "the operation is unsupported"},
 		{"TOOMANYREQUESTS", "too many requests"},
 		{"RANGE_INVALID", "requested range not satisfiable"},
+		{"UNAVAILABLE", "service unavailable"},
 	};
 
 	for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
@@ -159,10 +163,14 @@ int api_fail(brt_api_request *req, int error)
 	if (api_done(req))
 		return error;
 	e = error_lookup(error, req->endpoint);
-	if (e->status == 500) {
+	if (e->status >= 500) {
+		/* The detail names our own machinery (hosts, paths): the log
+		 * gets it, the client a word. */
 		brt_log_error("%s %s: %s: %s", req->http->method_name, req->http->url, brt_error_name(error),
 			      brt_error_last());
-		fail_with(req, error, e->status, e->code, "internal error");
+		fail_with(req, error, e->status, e->code,
+			  e->status == 503 ? "storage or database unavailable; retry later"
+					   : "internal error");
 	} else {
 		fail_with(req, error, e->status, e->code, brt_error_last());
 	}

@@ -172,12 +172,15 @@ int api_token_end(brt_api_request *req)
 			return brt_error_set(BRT_EINVALID, "form field too long");
 		if (strcmp(req->form->grant_type, "password") != 0)
 			return brt_error_set(BRT_EUNSUPPORTED, "only the password grant is supported");
-		if (brt_auth_password(&form_principal, &req->api->auth, req->form->username,
-				      req->form->password) < 0)
-			return unauthorized();
+		error = brt_auth_password(&form_principal, &req->api->auth, req->form->username,
+					  req->form->password);
+		if (error < 0)
+			return error == BRT_EUNAVAILABLE ? error : unauthorized();
 		principal = &form_principal;
 	} else {
 		principal = api_principal(req);
+		if (principal->unavailable)
+			return brt_error_set(BRT_EUNAVAILABLE, "credentials cannot be checked now");
 	}
 	if (!req->api->auth.enabled)
 		return brt_error_set(BRT_ENOTFOUND, "authentication is switched off: no tokens needed");

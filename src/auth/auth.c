@@ -82,7 +82,7 @@ static int key_login(brt_principal *p, const brt_auth *auth, const char *secret,
 
 	if ((error = brt_key_parse(id, hash, secret, len)) < 0 || (error = key_lookup(&key, meta, id)) < 0 ||
 	    (error = brt_key_verify(&key, hash, brt_now_ms())) < 0)
-		return BRT_EUNAUTHORIZED;
+		return error == BRT_EUNAVAILABLE ? error : BRT_EUNAUTHORIZED;
 	p->kind = BRT_PRINCIPAL_KEY;
 	memcpy(p->account, key.account_id, sizeof(p->account));
 	snprintf(p->subject, sizeof(p->subject), "key:%s", key.id);
@@ -340,8 +340,9 @@ static int token_login(brt_principal *p, const brt_auth *auth, brt_pool *pool, c
 		return BRT_EUNAUTHORIZED;
 	if (strncmp(p->token.subject, "key:", 4) == 0) {
 		/* A token lives no longer than its key. */
-		if (key_lookup(&key, meta, p->token.subject + 4) < 0 || key.revoked_at ||
-		    (key.expires_at && key.expires_at <= now) ||
+		if ((error = key_lookup(&key, meta, p->token.subject + 4)) == BRT_EUNAVAILABLE)
+			return error;
+		if (error < 0 || key.revoked_at || (key.expires_at && key.expires_at <= now) ||
 		    strcmp(key.account_id, p->token.account) != 0)
 			return BRT_EUNAUTHORIZED;
 		p->permissions = key.permissions;
@@ -428,8 +429,10 @@ void brt_auth_authenticate(brt_principal *p, const brt_auth *auth, brt_pool *poo
 			error = key_login(p, auth, credential, strlen(credential));
 		else if (error == 0)
 			error = token_login(p, auth, pool, credential, strlen(credential));
-		if (error < 0)
+		if (error < 0) {
 			memset(p, 0, sizeof(*p));
+			p->unavailable = error == BRT_EUNAVAILABLE;
+		}
 		return;
 	}
 	if (!device)
@@ -479,7 +482,8 @@ int brt_auth_check(const brt_principal *p, brt_action action, const char *repo)
 	if (p->kind == BRT_PRINCIPAL_OPEN)
 		return 0;
 	if (p->kind == BRT_PRINCIPAL_NONE)
-		return brt_error_set(BRT_EUNAUTHORIZED, "authentication required");
+		return p->unavailable ? brt_error_set(BRT_EUNAVAILABLE, "credentials cannot be checked now")
+				      : brt_error_set(BRT_EUNAUTHORIZED, "authentication required");
 	if (action == BRT_ACTION_CATALOG) {
 		if (p->kind == BRT_PRINCIPAL_TOKEN && !p->token.catalog)
 			return brt_error_set(BRT_EUNAUTHORIZED, "the token does not grant the catalog");

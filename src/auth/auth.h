@@ -39,6 +39,10 @@ typedef struct brt_principal {
 	char subject[96];         /* "key:<id>" or "device:<name>" */
 	unsigned int permissions; /* what the key or device may do at all */
 	brt_token_claims token;   /* kind TOKEN: the granted scopes */
+	/* Kind NONE because the credentials could not be checked (the
+	 * metadata store is out of reach): 503, not 401, so that clients
+	 * retry instead of asking for a login. */
+	int unavailable;
 } brt_principal;
 
 typedef enum brt_credential_kind {
@@ -79,13 +83,14 @@ typedef struct brt_credentials {
 int brt_auth_parse_header(brt_credential_kind *kind_out, char *out, size_t cap, const char *value);
 
 /* Who presented `credentials` into `out` (token grants in `pool`).  Never
- * fails: a principal of kind NONE means unauthenticated. */
+ * fails: a principal of kind NONE means unauthenticated (`unavailable` set
+ * if the store could not be asked). */
 void brt_auth_authenticate(brt_principal *out, const brt_auth *auth, brt_pool *pool,
 			   const brt_credentials *credentials);
 
 /* Authenticate `user`/`password` (as in an OAuth2 password grant): the
- * user must be KEY and the password an access key.  0 or
- * BRT_EUNAUTHORIZED. */
+ * user must be KEY and the password an access key.  0,
+ * BRT_EUNAUTHORIZED, or BRT_EUNAVAILABLE if the store could not be asked. */
 int brt_auth_password(brt_principal *out, const brt_auth *auth, const char *user, const char *password);
 
 /* 0 if `principal` may perform `action` on `repo` (NULL for registry-wide

@@ -69,6 +69,8 @@ const char *brt_error_name(int code)
 		return "immutable";
 	case BRT_EQUOTA:
 		return "over quota";
+	case BRT_EUNAVAILABLE:
+		return "unavailable";
 	case BRT_EPROTECTED:
 		return "protected";
 	}

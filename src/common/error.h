@@ -27,6 +27,10 @@ enum brt_error_code {
 	BRT_EIMMUTABLE = -18,    /* a PUT would move a tag a policy makes immutable */
 	BRT_EQUOTA = -19,        /* the account's quota would be exceeded */
 	BRT_EPROTECTED = -20,    /* a policy forbids deleting this (an immutable tag) */
+	/* An object store or database this node depends on cannot be reached
+	 * or does not answer (refused, timed out, 5xx): nothing was changed
+	 * that a retry would not redo (HTTP 503). */
+	BRT_EUNAVAILABLE = -21,
 };
 
 /* Record a printf-style detail for the current thread and return `code`,

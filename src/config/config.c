@@ -48,6 +48,11 @@ void brt_config_defaults(brt_config *config)
 	config->auth_enabled = 1;
 	config->token_ttl = 300;
 	snprintf(config->device_account_field, sizeof(config->device_account_field), "OU");
+	config->s3.secure = 1;
+	config->s3.chunk_size = (uint64_t)16 << 20;
+	config->s3.retries = 3;
+	config->s3.timeout = 30;
+	config->s3.redirect_ttl = 1200;
 }
 
 const char *brt_config_service(const brt_config *config)
@@ -205,6 +210,81 @@ static int get_client_cas(brt_config *c, yaml_document_t *doc)
 	return 0;
 }
 
+/* The one section under `section` ("storage", "database") that names a
+ * driver, if any: its name into `driver`.  Two drivers at once are an
+ * error, as they would be two stores. */
+static int get_driver(char *driver, size_t cap, yaml_document_t *doc, const char *section,
+		      const char *const *names)
+{
+	const char *found = NULL;
+
+	for (size_t i = 0; names[i]; i++) {
+		if (!brt_yaml_lookup(doc, PATH(section, names[i])))
+			continue;
+		if (found)
+			return brt_error_set(BRT_EINVALID, "config: %s.%s and %s.%s: choose one", section,
+					     found, section, names[i]);
+		found = names[i];
+	}
+	if (found)
+		snprintf(driver, cap, "%s", found);
+	return 0;
+}
+
+/* storage.s3.  rootdirectory is a key prefix: "/a/b" and "a/b/" both give
+ * "a/b/". */
+static int apply_s3(brt_config_s3 *s3, yaml_document_t *doc)
+{
+	char root[sizeof(s3->prefix)] = "";
+	const char *r = root;
+	uint64_t v;
+	int error;
+
+#define S3_STRING(field, key) \
+	get_string(s3->field, sizeof(s3->field), doc, "storage.s3." key, PATH("storage", "s3", key))
+	if ((error = S3_STRING(region, "region")) < 0 ||
+	    (error = S3_STRING(endpoint, "regionendpoint")) < 0 ||
+	    (error = S3_STRING(bucket, "bucket")) < 0 || (error = S3_STRING(access_key, "accesskey")) < 0 ||
+	    (error = S3_STRING(secret_key, "secretkey")) < 0 ||
+	    (error = S3_STRING(session_token, "sessiontoken")) < 0 ||
+	    (error = S3_STRING(ca_file, "cafile")) < 0 ||
+	    (error = get_string(root, sizeof(root) - 1, doc, "storage.s3.rootdirectory",
+				PATH("storage", "s3", "rootdirectory"))) < 0 ||
+	    (error = get_bool(&s3->path_style, doc, "storage.s3.forcepathstyle",
+			      PATH("storage", "s3", "forcepathstyle"))) < 0 ||
+	    (error = get_bool(&s3->secure, doc, "storage.s3.secure", PATH("storage", "s3", "secure"))) < 0 ||
+	    (error = get_bool(&s3->skip_verify, doc, "storage.s3.skipverify",
+			      PATH("storage", "s3", "skipverify"))) < 0 ||
+	    (error = get_bool(&s3->redirect, doc, "storage.s3.redirect", PATH("storage", "s3", "redirect"))) <
+		    0 ||
+	    (error = get_duration(&s3->timeout, doc, "storage.s3.timeout", PATH("storage", "s3", "timeout"),
+				  1, 3600)) < 0 ||
+	    (error = get_duration(&s3->redirect_ttl, doc, "storage.s3.redirectttl",
+				  PATH("storage", "s3", "redirectttl"), 60, 7 * 86400)) < 0)
+		return error;
+#undef S3_STRING
+	v = s3->chunk_size;
+	if ((error = get_u64(&v, doc, "storage.s3.chunksize", PATH("storage", "s3", "chunksize"),
+			     (uint64_t)5 << 20, (uint64_t)5 << 30)) < 0)
+		return error;
+	s3->chunk_size = v;
+	v = s3->retries;
+	if ((error = get_u64(&v, doc, "storage.s3.retries", PATH("storage", "s3", "retries"), 0, 10)) < 0)
+		return error;
+	s3->retries = (unsigned int)v;
+	if (!s3->bucket[0])
+		return brt_error_set(BRT_EINVALID, "config: storage.s3.bucket is required");
+	if (!s3->region[0])
+		return brt_error_set(BRT_EINVALID, "config: storage.s3.region is required");
+	while (*r == '/')
+		r++;
+	if (*r) {
+		size_t n = strlen(r);
+		snprintf(s3->prefix, sizeof(s3->prefix), "%s%s", r, r[n - 1] == '/' ? "" : "/");
+	}
+	return 0;
+}
+
 static int apply(brt_config *c, yaml_document_t *doc)
 {
 	int error = 0;
@@ -216,8 +296,18 @@ static int apply(brt_config *c, yaml_document_t *doc)
 	    (error = get_string(c->data_dir, sizeof(c->data_dir), doc, "storage.filesystem.rootdirectory",
 				PATH("storage", "filesystem", "rootdirectory"))) < 0 ||
 	    (error = get_string(c->meta_location, sizeof(c->meta_location), doc, "database.sqlite.path",
-				PATH("database", "sqlite", "path"))) < 0)
+				PATH("database", "sqlite", "path"))) < 0 ||
+	    (error = get_driver(c->blob_driver, sizeof(c->blob_driver), doc, "storage",
+				PATH("filesystem", "s3"))) < 0 ||
+	    (error = get_driver(c->meta_driver, sizeof(c->meta_driver), doc, "database",
+				PATH("sqlite", "postgres"))) < 0 ||
+	    (error = get_string(c->pg_dsn, sizeof(c->pg_dsn), doc, "database.postgres.dsn",
+				PATH("database", "postgres", "dsn"))) < 0)
 		return error;
+	if (strcmp(c->blob_driver, "s3") == 0 && (error = apply_s3(&c->s3, doc)) < 0)
+		return error;
+	if (strcmp(c->meta_driver, "postgres") == 0 && !c->pg_dsn[0])
+		return brt_error_set(BRT_EINVALID, "config: database.postgres.dsn is required");
 
 #define U64(field, key, min, max, ...)                                                \
 	do {                                                                          \
@@ -324,9 +414,28 @@ static const brt_yaml_key known_keys[] = {
 	{"storage", BRT_YAML_SECTION},
 	{"storage.filesystem", BRT_YAML_SECTION},
 	{"storage.filesystem.rootdirectory", BRT_YAML_VALUE},
+	{"storage.s3", BRT_YAML_SECTION},
+	{"storage.s3.region", BRT_YAML_VALUE},
+	{"storage.s3.regionendpoint", BRT_YAML_VALUE},
+	{"storage.s3.bucket", BRT_YAML_VALUE},
+	{"storage.s3.rootdirectory", BRT_YAML_VALUE},
+	{"storage.s3.accesskey", BRT_YAML_VALUE},
+	{"storage.s3.secretkey", BRT_YAML_VALUE},
+	{"storage.s3.sessiontoken", BRT_YAML_VALUE},
+	{"storage.s3.forcepathstyle", BRT_YAML_VALUE},
+	{"storage.s3.secure", BRT_YAML_VALUE},
+	{"storage.s3.skipverify", BRT_YAML_VALUE},
+	{"storage.s3.cafile", BRT_YAML_VALUE},
+	{"storage.s3.chunksize", BRT_YAML_VALUE},
+	{"storage.s3.retries", BRT_YAML_VALUE},
+	{"storage.s3.timeout", BRT_YAML_VALUE},
+	{"storage.s3.redirect", BRT_YAML_VALUE},
+	{"storage.s3.redirectttl", BRT_YAML_VALUE},
 	{"database", BRT_YAML_SECTION},
 	{"database.sqlite", BRT_YAML_SECTION},
 	{"database.sqlite.path", BRT_YAML_VALUE},
+	{"database.postgres", BRT_YAML_SECTION},
+	{"database.postgres.dsn", BRT_YAML_VALUE},
 	{"http", BRT_YAML_SECTION},
 	{"http.addr", BRT_YAML_VALUE},
 	{"http.threads", BRT_YAML_VALUE},

@@ -12,12 +12,36 @@
 /* An unsigned setting left to be worked out at start. */
 #define BRT_CONFIG_AUTO 0xffffffffu
 
+/* storage.s3: the S3 blob store, keys named as distribution's s3 driver
+ * names them where the meaning is the same (storage/s3/s3.h says what each
+ * does). */
+typedef struct brt_config_s3 {
+	char region[64];                   /* region (signing region) */
+	char endpoint[512];                /* regionendpoint; "" = AWS's for the region */
+	char bucket[256];                  /* bucket */
+	char prefix[256];                  /* rootdirectory, as a key prefix: "" or "dir/" */
+	char access_key[256];              /* accesskey; "" = AWS_ACCESS_KEY_ID */
+	char secret_key[256];              /* secretkey; "" = AWS_SECRET_ACCESS_KEY */
+	char session_token[2048];          /* sessiontoken; "" = AWS_SESSION_TOKEN */
+	int path_style;                    /* forcepathstyle */
+	int secure;                        /* secure: https for AWS's endpoint (default true) */
+	int skip_verify;                   /* skipverify: do not check the server's certificate */
+	char ca_file[BRT_CONFIG_PATH_MAX]; /* cafile: CAs to check it with */
+	uint64_t chunk_size;               /* chunksize: multipart part size, 5 MiB..5 GiB */
+	unsigned int retries;              /* retries after a failed request */
+	unsigned int timeout;              /* timeout (seconds) without progress */
+	int redirect;                      /* redirect: blob GETs answered with presigned URLs */
+	unsigned int redirect_ttl;         /* redirectttl (seconds) */
+} brt_config_s3;
+
 typedef struct brt_config {
 	char listen[256];                   /* http.addr, "HOST:PORT" or "[v6]:PORT" */
 	char data_dir[BRT_CONFIG_PATH_MAX]; /* storage.filesystem.rootdirectory */
-	char blob_driver[32]; /* the blob store driver: the section under storage ("filesystem") */
-	char meta_driver[32]; /* the metadata driver: the section under database ("sqlite") */
+	char blob_driver[32]; /* the blob store driver: the section under storage ("filesystem", "s3") */
+	char meta_driver[32]; /* the metadata driver: the section under database ("sqlite", "postgres") */
 	char meta_location[BRT_CONFIG_PATH_MAX]; /* database.sqlite.path; "" = <data_dir>/meta.db */
+	brt_config_s3 s3;                        /* storage.s3 */
+	char pg_dsn[1024];                       /* database.postgres.dsn (a libpq connection string) */
 	unsigned int threads;                    /* http.threads */
 	size_t connection_memory;                /* http.connection_memory_limit (bytes) */
 	unsigned int

@@ -25,7 +25,7 @@
 typedef struct brt_s3_options {
 	/* "http(s)://host[:port]"; "" = AWS: https://s3.<region>.amazonaws.com */
 	char endpoint[512];
-	char region[64];  /* signing region, e.g. "us-east-1" */
+	char region[64]; /* signing region, e.g. "us-east-1" */
 	char bucket[256];
 	/* Key prefix inside the bucket ("" or ending in "/"), like
 	 * distribution's rootdirectory. */
@@ -35,14 +35,14 @@ typedef struct brt_s3_options {
 	char access_key[256];
 	char secret_key[256];
 	char session_token[2048];
-	int path_style;              /* 1: endpoint/bucket/key; 0: bucket.host/key */
-	int verify_tls;              /* 1 (default): check the server's certificate */
-	char ca_file[1024];          /* "" = the system's CAs */
-	uint64_t part_size;          /* multipart part size, BRT_S3_PART_MIN..MAX */
-	unsigned int retries;        /* attempts after the first on 5xx, timeouts, resets */
-	unsigned int timeout_ms;     /* per request without progress (connect and stall) */
-	int redirect;                /* presigned URL redirects for blob GETs (off by default) */
-	unsigned int redirect_ttl;   /* seconds a presigned URL stays valid */
+	int path_style;            /* 1: endpoint/bucket/key; 0: bucket.host/key */
+	int verify_tls;            /* 1 (default): check the server's certificate */
+	char ca_file[1024];        /* "" = the system's CAs */
+	uint64_t part_size;        /* multipart part size, BRT_S3_PART_MIN..MAX */
+	unsigned int retries;      /* attempts after the first on 5xx, timeouts, resets */
+	unsigned int timeout_ms;   /* per request without progress (connect and stall) */
+	int redirect;              /* presigned URL redirects for blob GETs (off by default) */
+	unsigned int redirect_ttl; /* seconds a presigned URL stays valid */
 } brt_s3_options;
 
 /* Defaults: path style off, TLS verified, part_size 16 MiB, 3 retries,

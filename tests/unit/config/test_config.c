@@ -542,12 +542,12 @@ static void test_unknown_keys(void)
 		"  thraeds: 9\n"
 		"  threads: 3\n"
 		"  tls: {letsencrypt: {email: a@b}}\n"
-		"storage: {s3: {bucket: x}}\n");
+		"storage: {gcs: {bucket: x}}\n");
 	CHECK_EQ_INT(c.threads, 3);
 	CHECK(strstr(warnings, "unknown key notifications") != NULL);
 	CHECK(strstr(warnings, "unknown key http.thraeds") != NULL);
 	CHECK(strstr(warnings, "unknown key http.tls.letsencrypt") != NULL);
-	CHECK(strstr(warnings, "unknown key storage.s3") != NULL);
+	CHECK(strstr(warnings, "unknown key storage.gcs") != NULL);
 	/* one warning for an unknown section, not one per key inside it */
 	CHECK(strstr(warnings, "notifications.endpoints") == NULL);
 	CHECK(strstr(warnings, "bucket") == NULL);
@@ -598,13 +598,13 @@ static void test_shapes(void)
 		"notifications: 5\n"
 		"middleware: [a, b]\n"
 		"http: {threads: 2, debug: {addr: 'localhost:5001'}, prefix: [a]}\n"
-		"storage: {s3: [x], filesystem: {maxthreads: {a: 1}}}\n");
+		"storage: {gcs: [x], filesystem: {maxthreads: {a: 1}}}\n");
 	CHECK_EQ_INT(c.threads, 2);
 	CHECK(strstr(warnings, "unknown key notifications") != NULL);
 	CHECK(strstr(warnings, "unknown key middleware") != NULL);
 	CHECK(strstr(warnings, "unknown key http.debug") != NULL);
 	CHECK(strstr(warnings, "unknown key http.prefix") != NULL);
-	CHECK(strstr(warnings, "unknown key storage.s3") != NULL);
+	CHECK(strstr(warnings, "unknown key storage.gcs") != NULL);
 	CHECK(strstr(warnings, "unknown key storage.filesystem.maxthreads") != NULL);
 }
 
@@ -698,6 +698,75 @@ static void test_file_errors(void)
 	CHECK_EQ_INT(load(&c, "http: {addr: *undefined}\n"), BRT_EINVALID);
 }
 
+/* storage.s3 and database.postgres: the drivers they select, every key,
+ * the defaults, the prefix normalised, and what is refused. */
+static void test_scale_out_drivers(void)
+{
+	brt_config c = accepted(
+		"storage:\n"
+		"  s3:\n"
+		"    region: us-east-1\n"
+		"    regionendpoint: \"http://127.0.0.1:7480\"\n"
+		"    bucket: berth\n"
+		"    rootdirectory: /registry/eu\n"
+		"    accesskey: AK\n"
+		"    secretkey: SK\n"
+		"    forcepathstyle: true\n"
+		"    skipverify: true\n"
+		"    chunksize: 8Mi\n"
+		"    retries: 5\n"
+		"    timeout: 1m\n"
+		"    redirect: true\n"
+		"    redirectttl: 10m\n"
+		"database:\n"
+		"  postgres:\n"
+		"    dsn: \"postgresql://berth@127.0.0.1:5432/berth\"\n");
+
+	CHECK_EQ_STR(c.blob_driver, "s3");
+	CHECK_EQ_STR(c.meta_driver, "postgres");
+	CHECK_EQ_STR(c.pg_dsn, "postgresql://berth@127.0.0.1:5432/berth");
+	CHECK_EQ_STR(c.s3.region, "us-east-1");
+	CHECK_EQ_STR(c.s3.endpoint, "http://127.0.0.1:7480");
+	CHECK_EQ_STR(c.s3.bucket, "berth");
+	CHECK_EQ_STR(c.s3.prefix, "registry/eu/");
+	CHECK_EQ_STR(c.s3.access_key, "AK");
+	CHECK_EQ_STR(c.s3.secret_key, "SK");
+	CHECK_EQ_INT(c.s3.path_style, 1);
+	CHECK_EQ_INT(c.s3.skip_verify, 1);
+	CHECK_EQ_INT(c.s3.secure, 1);
+	CHECK(c.s3.chunk_size == (uint64_t)8 << 20);
+	CHECK_EQ_INT(c.s3.retries, 5);
+	CHECK_EQ_INT(c.s3.timeout, 60);
+	CHECK_EQ_INT(c.s3.redirect, 1);
+	CHECK_EQ_INT(c.s3.redirect_ttl, 600);
+
+	/* Defaults: no prefix, 16 MiB parts, TLS checked, no redirect. */
+	c = accepted("storage:\n  s3: {region: eu-west-1, bucket: b}\n");
+	CHECK_EQ_STR(c.blob_driver, "s3");
+	CHECK_EQ_STR(c.meta_driver, "sqlite");
+	CHECK_EQ_STR(c.s3.prefix, "");
+	CHECK_EQ_STR(c.s3.endpoint, "");
+	CHECK(c.s3.chunk_size == (uint64_t)16 << 20);
+	CHECK_EQ_INT(c.s3.skip_verify, 0);
+	CHECK_EQ_INT(c.s3.redirect, 0);
+	c = accepted("storage:\n  s3: {region: r, bucket: b, rootdirectory: a/b/}\n");
+	CHECK_EQ_STR(c.s3.prefix, "a/b/");
+	c = accepted("storage:\n  filesystem: {rootdirectory: /srv/berth}\n");
+	CHECK_EQ_STR(c.blob_driver, "filesystem");
+	CHECK_EQ_STR(c.data_dir, "/srv/berth");
+
+	refused("storage:\n  s3: {region: r}\n", "storage.s3.bucket");
+	refused("storage:\n  s3: {bucket: b}\n", "storage.s3.region");
+	refused("storage:\n  s3: {region: r, bucket: b, chunksize: 1Mi}\n", "storage.s3.chunksize");
+	refused("storage:\n  s3: {region: r, bucket: b, chunksize: 6Gi}\n", "storage.s3.chunksize");
+	refused("storage:\n  s3: {region: r, bucket: b, forcepathstyle: maybe}\n",
+		"storage.s3.forcepathstyle");
+	refused("storage:\n  s3: {region: r, bucket: b, retries: 11}\n", "storage.s3.retries");
+	refused("storage:\n  filesystem: {rootdirectory: /x}\n  s3: {region: r, bucket: b}\n", "choose one");
+	refused("database:\n  sqlite: {path: /x}\n  postgres: {dsn: x}\n", "choose one");
+	refused("database:\n  postgres: {}\n", "database.postgres.dsn");
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -726,6 +795,7 @@ int main(void)
 	test_one_document();
 	test_failed_load_changes_nothing();
 	test_file_errors();
+	test_scale_out_drivers();
 
 	unlink(config_path);
 	unlink(stderr_path);

@@ -43,6 +43,7 @@
 #   node_url N          print node N's own URL (http://127.0.0.1:PORT)
 #   node_stop N / node_kill9 N / node_start N   one node
 #   node_pid N          print node N's PID
+#   e2e_at_exit CMD     run CMD at exit, once the clusters are stopped
 # BERTHD is then a wrapper that runs berthd with the cluster's
 # configuration first (a --config of the caller is merged over it), so an
 # admin command a test runs ("$BERTHD" key revoke ...) reaches the shared
@@ -151,6 +152,7 @@ E2E_PY=python3
 BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-single}
 BERTH_CLUSTER_BACKEND=${BERTH_CLUSTER_BACKEND:-fs}
 BERTHD_BIN=$BERTHD
+E2E_AT_EXIT=()     # commands e2e_at_exit registered, run last first
 E2E_CLUSTERS=()    # cluster directories, stopped at exit
 E2E_PG_DBS=()      # databases made for clusters, dropped at exit
 E2E_S3_PREFIXES=() # key prefixes used by clusters, emptied at exit
@@ -267,6 +269,10 @@ e2e_cleanup() {
 			printf 'warning: stopping the cluster in %s failed\n' "$c"
 	done
 	e2e_cluster_engines_cleanup
+	local i
+	for ((i = ${#E2E_AT_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${E2E_AT_EXIT[i]}" >/dev/null 2>&1 || printf 'warning: at exit: %s failed\n' "${E2E_AT_EXIT[i]}"
+	done
 	if [ "$E2E_FAIL" -gt 0 ]; then
 		for f in "$E2E_TMP"/srv*/cluster*.haproxy.log; do
 			[ -f "$f" ] || continue
@@ -594,6 +600,11 @@ e2e_node_exit() {
 	done
 	return 1
 }
+
+# e2e_at_exit COMMAND: run COMMAND (a shell string) at exit, after the
+# servers and clusters are stopped, e.g. to stop an engine the test
+# started itself.
+e2e_at_exit() { E2E_AT_EXIT+=("$1"); }
 
 node_url() { printf '%s\n' "${BERTH_NODE_URLS[$1 - 1]}"; }
 node_pid() { awk -v n="node$1" '$1 == n { print $2 }' "$BERTH_CLUSTER_DIR/pids"; }

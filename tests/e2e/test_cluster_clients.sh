@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# A real client against a cluster (three berthd nodes behind haproxy, see
-# deploy/), the way the user guide has it: log in with KEY and the access
-# key, push a multi-arch image (OCI index -> linux/amd64 + linux/arm64)
-# and a plain image through the balancer, read them back through every
-# node (digests unchanged), pull everything into an OCI layout whose blobs
-# are re-hashed, list the tags, and pull again through the balancer with
-# one node killed: clients keep working while a node is down.
+# Real clients against a cluster (three berthd nodes behind haproxy, see
+# deploy/), the way the user guide has it.  skopeo: log in with KEY and
+# the access key, push a multi-arch image (OCI index -> linux/amd64 +
+# linux/arm64) and a plain image through the balancer, read them back
+# through every node (digests unchanged), pull everything into an OCI
+# layout whose blobs are re-hashed, list the tags, and pull and push again
+# through the balancer with one node killed.  docker (a dockerd of the
+# test's own): `docker login -u KEY`, pull the multi-arch image, tag and
+# push it under another name, pull that back into an empty store.
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-cluster}
@@ -13,8 +15,9 @@ BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-cluster}
 clients_private_cache "$0" "$@"
 BERTH_AUTO_KEY=1
 . "$HERE/lib.sh"
+. "$HERE/edge_clients_lib.sh"
 
-clients_need skopeo jq curl sha256sum openssl
+clients_need skopeo dockerd docker jq curl sha256sum openssl
 [ "$BERTH_E2E_TARGET" = cluster ] || {
 	fail "this test needs BERTH_E2E_TARGET=cluster"
 	berth_done
@@ -75,4 +78,22 @@ step "that layout: blobs re-hashed" verify_layout "$CL_TMP/multi-oci2"
 step "push with node 2 dead" "${SK[@]}" copy "${SK_DST[@]}" "oci:$CONTENT/small:v1" "docker://$R/small:v2"
 node_start 2
 step "node 2, back, serves what was pushed while it was dead" same_digest "${NODES[1]}/$NS/small:v2" "$SMALL"
+
+section "docker (a dockerd of the test's own)"
+# docker talks plain HTTP to registries on 127.0.0.0/8.
+docker_start || exit 1
+e2e_at_exit docker_stop
+docker_login() { printf '%s' "$BERTH_KEY" | "${DOCKER[@]}" login -u KEY --password-stdin "$REGISTRY"; }
+step "docker login -u KEY" docker_login
+step "docker pull the multi-arch image" "${DOCKER[@]}" pull "$R/multi:v1"
+step "docker resolved the index digest" docker_has "$R/multi:v1" "$MULTI"
+step "docker tag" "${DOCKER[@]}" tag "$R/multi:v1" "$R/from-docker:v1"
+step "docker push" "${DOCKER[@]}" push "$R/from-docker:v1"
+step "docker: remove every image" docker_fresh
+step "docker pull what docker pushed" "${DOCKER[@]}" pull "$R/from-docker:v1"
+step "docker pull small" "${DOCKER[@]}" pull "$R/small:v2"
+step "docker pulled small's manifest" docker_has "$R/small:v2" "$SMALL"
+req GET "/v2/$NS/from-docker/tags/list"
+expect_status 200
+expect_json .tags '["v1"]'
 berth_done

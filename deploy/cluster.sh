@@ -68,17 +68,34 @@ abspath() {
 	esac
 }
 
+missing_packages() {
+	MISSING=()
+	command -v haproxy >/dev/null 2>&1 || MISSING+=(haproxy)
+	/usr/bin/python3 -c 'import yaml' 2>/dev/null || MISSING+=(python3-yaml)
+	command -v curl >/dev/null 2>&1 || MISSING+=(curl)
+	[ ${#MISSING[@]} -gt 0 ]
+}
+
+# Clusters started side by side (parallel tests) install one at a time;
+# apt waits for a lock another program holds instead of failing.
 install_missing() {
-	local missing=()
-	command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
-	/usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
-	command -v curl >/dev/null 2>&1 || missing+=(curl)
-	[ ${#missing[@]} -eq 0 ] && return 0
+	missing_packages || return 0
+	local lock=/tmp/berth-cluster-install.lock
+	exec 8>>"$lock"
+	flock -w 600 8 || die "waited 10 minutes for $lock"
+	if missing_packages; then
+		install_locked "${MISSING[@]}"
+	fi
+	exec 8>&-
+}
+
+install_locked() {
+	local missing=("$@")
 	echo "cluster.sh: installing ${missing[*]}" >&2
 	local sudo=
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
+	$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
 	# The package's own service must not start (it would take port 80
 	# with Debian's default configuration): policy-rc.d 101 says so.
 	local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
@@ -87,7 +104,8 @@ install_missing() {
 		chmod 755 "$policy"
 		own_policy=1
 	fi
-	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+	$sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		rc=$?
 	[ "$own_policy" = 1 ] && rm -f "$policy"
 	[ "$rc" = 0 ] || die "installing ${missing[*]} failed"
 }

@@ -26,6 +26,29 @@
 #   berth_restart   berth_stop, then start again on the same port, data dir
 #                   and arguments
 #
+# Cluster (BERTH_E2E_TARGET=cluster): the same tests against three berthd
+# nodes behind haproxy, started by deploy/cluster.sh.  The backend is
+# BERTH_CLUSTER_BACKEND: fs (one data directory shared by the nodes; the
+# default) or s3pg (PostgreSQL + S3 from the environment that
+# tests/services/run.sh sets: BERTH_PG_*, S3_*; every berth_start gets a
+# database and a key prefix of its own, dropped and emptied at exit).
+#   berth_start [args]  starts a cluster; BERTH_URL is haproxy's,
+#       BERTH_PORT its port, BERTH_PID node 1's PID, BERTH_DATA the shared
+#       data dir (fs) or an empty one (s3pg), BERTH_LOG the nodes' common
+#       log, BERTH_LB_LOG haproxy's (one line per request, naming the node
+#       that served it: "berthd/nodeN"), BERTH_CLUSTER_CONFIG_FILE a node
+#       configuration.  --config FILE is merged over every node's
+#       configuration; other arguments go to every `berthd serve`.
+#   berth_stop / berth_kill9 / berth_restart   all nodes (haproxy stays)
+#   node_url N          print node N's own URL (http://127.0.0.1:PORT)
+#   node_stop N / node_kill9 N / node_start N   one node
+#   node_pid N          print node N's PID
+#   e2e_at_exit CMD     run CMD at exit, once the clusters are stopped
+# BERTHD is then a wrapper that runs berthd with the cluster's
+# configuration first (a --config of the caller is merged over it), so an
+# admin command a test runs ("$BERTHD" key revoke ...) reaches the shared
+# state; the real binary is BERTHD_BIN.
+#
 # Requests (every request has a 30 s time limit and goes to 127.0.0.1 only):
 #   req METHOD PATH-or-URL [curl args...]
 #       PATH is relative to BERTH_URL ("/v2/..."); a full http://127.0.0.1 URL
@@ -126,6 +149,47 @@ E2E_SRV_SEQ=0
 E2E_PY=python3
 [ -x /usr/bin/python3 ] && E2E_PY=/usr/bin/python3
 
+BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-single}
+BERTH_CLUSTER_BACKEND=${BERTH_CLUSTER_BACKEND:-fs}
+BERTHD_BIN=$BERTHD
+E2E_AT_EXIT=()     # commands e2e_at_exit registered, run last first
+E2E_CLUSTERS=()    # cluster directories, stopped at exit
+E2E_PG_DBS=()      # databases made for clusters, dropped at exit
+E2E_S3_PREFIXES=() # key prefixes used by clusters, emptied at exit
+BERTH_CLUSTER_DIR=
+BERTH_CLUSTER_CONFIG_FILE=
+BERTH_LB_LOG=
+BERTH_NODE_URLS=()
+if [ "$BERTH_E2E_TARGET" = cluster ]; then
+	mkdir -p "$E2E_TMP/bin"
+	# Admin commands and any server a test starts itself go through the
+	# cluster's configuration (copied here at berth_start), so that they
+	# see the shared database and bucket; a --config of the caller is
+	# merged over it.
+	cat >"$E2E_TMP/bin/berthd" <<WRAPPER
+#!/bin/bash
+cfg=$E2E_TMP/cluster-admin.yml
+real=$BERTHD
+[ -f "\$cfg" ] || exec "\$real" "\$@"
+args=() over=
+while [ \$# -gt 0 ]; do
+	case \$1 in
+	--config) over=\${2:-}; shift; [ \$# -gt 0 ] && shift ;;
+	*) args+=("\$1"); shift ;;
+	esac
+done
+if [ -n "\$over" ]; then
+	merged=\$(mktemp "$E2E_TMP/bin/merged.XXXXXX") || exit 2
+	$E2E_PY "$BERTH_E2E_DIR/cluster_config.py" "\$cfg" "\$over" "\$merged" || exit 2
+	cfg=\$merged
+fi
+exec "\$real" --config "\$cfg" "\${args[@]}"
+WRAPPER
+	chmod 755 "$E2E_TMP/bin/berthd"
+	BERTHD=$E2E_TMP/bin/berthd
+	export BERTHD BERTHD_BIN
+fi
+
 BERTH_PID=
 BERTH_PORT=
 BERTH_URL=
@@ -189,10 +253,32 @@ e2e_cleanup() {
 			e2e_stop_pid "$pid" >/dev/null 2>&1
 		fi
 	done
-	if [ "$E2E_DONE" != 1 ]; then
+	# 77: the script skipped itself (a tool it needs is missing) before
+	# anything failed; ctest reports that as a skip.
+	if [ "$rc" = 77 ] && [ "$E2E_DONE" != 1 ] && [ "$E2E_FAIL" = 0 ]; then
+		E2E_DONE=skip
+	fi
+	if [ "$E2E_DONE" = 0 ]; then
 		fail "script ended early (exit status $rc) before berth_done"
 	fi
+	local c
+	for c in "${E2E_CLUSTERS[@]}"; do
+		[ -d "$c" ] || continue
+		[ -f "$c/haproxy.log" ] && cp "$c/haproxy.log" "$c.haproxy.log"
+		bash "$E2E_CLUSTER_SH" stop "$c" >/dev/null 2>&1 ||
+			printf 'warning: stopping the cluster in %s failed\n' "$c"
+	done
+	e2e_cluster_engines_cleanup
+	local i
+	for ((i = ${#E2E_AT_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${E2E_AT_EXIT[i]}" >/dev/null 2>&1 || printf 'warning: at exit: %s failed\n' "${E2E_AT_EXIT[i]}"
+	done
 	if [ "$E2E_FAIL" -gt 0 ]; then
+		for f in "$E2E_TMP"/srv*/cluster*.haproxy.log; do
+			[ -f "$f" ] || continue
+			printf '\n-- last lines of %s\n' "$f"
+			tail -n 20 "$f"
+		done
 		for f in "$E2E_TMP"/srv*/berthd.log; do
 			[ -f "$f" ] || continue
 			printf '\n-- last lines of %s\n' "$f"
@@ -208,6 +294,7 @@ e2e_cleanup() {
 	if [ "$E2E_FAIL" -gt 0 ]; then
 		exit 1
 	fi
+	[ "$E2E_DONE" = skip ] && exit 77
 	exit 0
 }
 trap e2e_cleanup EXIT
@@ -273,6 +360,10 @@ e2e_launch() {
 
 berth_start() {
 	local dir attempt
+	if [ "$BERTH_E2E_TARGET" = cluster ]; then
+		e2e_cluster_start "$@"
+		return
+	fi
 	if [ ! -x "$BERTHD" ]; then
 		fail "berthd binary not found at $BERTHD"
 		return 1
@@ -338,6 +429,10 @@ e2e_stop_pid() {
 }
 
 berth_stop() {
+	if [ -n "$BERTH_CLUSTER_DIR" ]; then
+		e2e_cluster_nodes stop
+		return
+	fi
 	[ -n "$BERTH_PID" ] || return 0
 	e2e_stop_pid "$BERTH_PID"
 	BERTH_EXIT=$?
@@ -345,6 +440,10 @@ berth_stop() {
 }
 
 berth_kill9() {
+	if [ -n "$BERTH_CLUSTER_DIR" ]; then
+		e2e_cluster_nodes kill
+		return 0
+	fi
 	[ -n "$BERTH_PID" ] || return 0
 	kill -KILL "$BERTH_PID" 2>/dev/null
 	wait "$BERTH_PID" 2>/dev/null
@@ -364,11 +463,225 @@ e2e_forget_pid() {
 
 berth_restart() {
 	berth_stop
+	if [ -n "$BERTH_CLUSTER_DIR" ]; then
+		e2e_cluster_nodes start && return 0
+		fail "the cluster's nodes did not restart (log $BERTH_LOG)"
+		tail -n 20 "$BERTH_LOG" 2>/dev/null | sed 's/^/     | /'
+		return 1
+	fi
 	if e2e_launch; then
 		return 0
 	fi
 	fail "berthd did not restart on port $BERTH_PORT (log $BERTH_LOG)"
 	tail -n 20 "$BERTH_LOG" 2>/dev/null | sed 's/^/     | /'
+	return 1
+}
+
+# ---------------------------------------------------------------- cluster
+
+E2E_CLUSTER_SH=$BERTH_E2E_DIR/../../deploy/cluster.sh
+
+# psql as the PostgreSQL superuser, through the engines' unix socket (the
+# superuser logs in nowhere else); as root, as the server's system user.
+e2e_pg_admin() {
+	local -a as=()
+	[ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+	"${as[@]}" "${BERTH_PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$BERTH_PG_SOCKET_DIR" \
+		-p "$BERTH_PG_PORT" -d postgres "$@"
+}
+
+# curl with SigV4 and the engines' S3 credentials (radosgw wants
+# x-amz-content-sha256; curl signs it as given).
+e2e_s3() {
+	curl -sS --max-time 30 --aws-sigv4 "aws:amz:${S3_REGION:-us-east-1}:s3" \
+		--user "$S3_ACCESS_KEY:$S3_SECRET_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+}
+
+# e2e_s3_keys PREFIX: print the keys under PREFIX (bounded: 50 pages of
+# 1000).  Query parameters go in sorted order: curl signs them as written.
+e2e_s3_keys() {
+	local prefix=$1 page token='' out
+	for page in $(seq 1 50); do
+		if [ -n "$token" ]; then
+			out=$(e2e_s3 -G "$S3_ENDPOINT/$S3_BUCKET" --data-urlencode "continuation-token=$token" \
+				--data-urlencode list-type=2 --data-urlencode "prefix=$prefix") || return 1
+		else
+			out=$(e2e_s3 -G "$S3_ENDPOINT/$S3_BUCKET" --data-urlencode list-type=2 \
+				--data-urlencode "prefix=$prefix") || return 1
+		fi
+		grep -o '<Key>[^<]*</Key>' <<<"$out" | sed -e 's/^<Key>//' -e 's/<\/Key>$//'
+		token=$(grep -o '<NextContinuationToken>[^<]*</NextContinuationToken>' <<<"$out" |
+			sed -e 's/^<[^>]*>//' -e 's/<[^>]*>$//')
+		[ -n "$token" ] || return 0
+	done
+}
+
+# Drop the databases and empty the key prefixes the clusters used, so
+# that the shared engines do not fill up run after run (radosgw's OSD
+# keeps objects in memory).
+e2e_cluster_engines_cleanup() {
+	local db prefix key id up
+	for db in "${E2E_PG_DBS[@]}"; do
+		e2e_pg_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
+			printf 'warning: could not drop database %s\n' "$db"
+	done
+	for prefix in "${E2E_S3_PREFIXES[@]}"; do
+		while IFS= read -r key; do
+			[ -n "$key" ] || continue
+			e2e_s3 -o /dev/null -X DELETE "$S3_ENDPOINT/$S3_BUCKET/$key" 2>/dev/null || true
+		done < <(e2e_s3_keys "$prefix" 2>/dev/null)
+		# Multipart uploads never completed hold their parts until
+		# aborted.
+		while IFS= read -r up; do
+			key=$(sed -n 's:.*<Key>\([^<]*\)</Key>.*:\1:p' <<<"$up")
+			id=$(sed -n 's:.*<UploadId>\([^<]*\)</UploadId>.*:\1:p' <<<"$up")
+			[ -n "$key" ] && [ -n "$id" ] || continue
+			e2e_s3 -o /dev/null -G -X DELETE "$S3_ENDPOINT/$S3_BUCKET/$key" \
+				--data-urlencode "uploadId=$id" 2>/dev/null || true
+		done < <(e2e_s3 -G "$S3_ENDPOINT/$S3_BUCKET" --data-urlencode "prefix=$prefix" \
+			--data-urlencode uploads= 2>/dev/null | sed 's/<Upload>/\n&/g' | grep '^<Upload>')
+	done
+}
+
+# e2e_cluster_engines TAG: for s3pg, a fresh database (made through the
+# superuser socket, owned by the engines' role) and a fresh key prefix;
+# sets E2E_CLUSTER_DSN and E2E_CLUSTER_PREFIX.
+e2e_cluster_engines() {
+	local tag=$1 db
+	if [ -z "${BERTH_PG_DSN:-}" ] || [ -z "${BERTH_PG_SOCKET_DIR:-}" ] || [ -z "${S3_ENDPOINT:-}" ]; then
+		fail "BERTH_CLUSTER_BACKEND=s3pg needs the engines' environment (BERTH_PG_*, S3_*): run through tests/services/run.sh"
+		return 1
+	fi
+	db=e2e_${tag//[^a-z0-9]/_}
+	db=${db:0:63}
+	if ! e2e_pg_admin -c "CREATE DATABASE $db OWNER berth" >"$E2E_WORK/pg.err" 2>&1; then
+		fail "cannot create database $db" "$(head -c 500 "$E2E_WORK/pg.err")"
+		return 1
+	fi
+	E2E_PG_DBS+=("$db")
+	E2E_CLUSTER_DSN=${BERTH_PG_DSN%/*}/$db
+	E2E_CLUSTER_PREFIX=e2e/$tag/
+	E2E_S3_PREFIXES+=("$E2E_CLUSTER_PREFIX")
+}
+
+# e2e_cluster_nodes stop|kill|start: every node, in parallel.  stop sets
+# BERTH_EXIT: 0 when every node exited with 0.
+e2e_cluster_nodes() {
+	local action=$1 n rc=0 jobs=() code
+	for n in 1 2 3; do
+		bash "$E2E_CLUSTER_SH" node "$BERTH_CLUSTER_DIR" "$n" "$action" >>"$BERTH_LOG" 2>&1 &
+		jobs+=("$!")
+	done
+	for n in "${jobs[@]}"; do
+		wait "$n" || rc=1
+	done
+	if [ "$action" = stop ]; then
+		BERTH_EXIT=0
+		for n in 1 2 3; do
+			code=$(e2e_node_exit "$n")
+			[ "$code" = 0 ] || BERTH_EXIT=${code:-1}
+		done
+		return "$BERTH_EXIT"
+	fi
+	[ "$action" = start ] && BERTH_PID=$(node_pid 1)
+	return $rc
+}
+
+# Exit status of node N once it has stopped (bounded wait for the file
+# its supervising shell writes).
+e2e_node_exit() {
+	local i
+	for i in $(seq 1 50); do
+		if [ -s "$BERTH_CLUSTER_DIR/node$1.exit" ]; then
+			cat "$BERTH_CLUSTER_DIR/node$1.exit"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# e2e_at_exit COMMAND: run COMMAND (a shell string) at exit, after the
+# servers and clusters are stopped, e.g. to stop an engine the test
+# started itself.
+e2e_at_exit() { E2E_AT_EXIT+=("$1"); }
+
+node_url() { printf '%s\n' "${BERTH_NODE_URLS[$1 - 1]}"; }
+node_pid() { awk -v n="node$1" '$1 == n { print $2 }' "$BERTH_CLUSTER_DIR/pids"; }
+node_stop() { bash "$E2E_CLUSTER_SH" node "$BERTH_CLUSTER_DIR" "$1" stop >>"$BERTH_LOG" 2>&1; }
+node_kill9() { bash "$E2E_CLUSTER_SH" node "$BERTH_CLUSTER_DIR" "$1" kill >>"$BERTH_LOG" 2>&1; }
+node_start() {
+	bash "$E2E_CLUSTER_SH" node "$BERTH_CLUSTER_DIR" "$1" start >>"$BERTH_LOG" 2>&1 && return 0
+	fail "node $1 did not start again (log $BERTH_LOG)"
+	return 1
+}
+
+e2e_cluster_start() {
+	local dir attempt extra='' args=() lb ports
+	E2E_SRV_SEQ=$((E2E_SRV_SEQ + 1))
+	dir=$E2E_TMP/srv$E2E_SRV_SEQ
+	mkdir -p "$dir"
+	BERTH_LOG=$dir/berthd.log
+	: >"$BERTH_LOG"
+	BERTH_DATA=$(mktemp -d "$dir/data.XXXXXX")
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--config)
+			extra=$2
+			shift 2
+			;;
+		*)
+			args+=("$1")
+			shift
+			;;
+		esac
+	done
+	[ "${BERTH_OPEN:-0}" = 1 ] && args+=(--insecure-no-auth)
+	BERTH_ARGS=("${args[@]}")
+	local -a env=(BERTHD="$BERTHD_BIN" BERTH_CLUSTER_BACKEND="$BERTH_CLUSTER_BACKEND"
+		BERTH_CLUSTER_LOG="$BERTH_LOG" BERTH_CLUSTER_CONFIG="$extra" BERTH_CLUSTER_DATA="$BERTH_DATA")
+	if [ "$BERTH_CLUSTER_BACKEND" = s3pg ]; then
+		e2e_cluster_engines "${E2E_NAME}_$$_$E2E_SRV_SEQ" || return 1
+		env+=(BERTH_PG_DSN="$E2E_CLUSTER_DSN" BERTH_CLUSTER_S3_PREFIX="$E2E_CLUSTER_PREFIX")
+	fi
+	# Ports can be taken between choosing and binding; try a few times.
+	for attempt in 1 2 3; do
+		BERTH_CLUSTER_DIR=$dir/cluster$attempt
+		lb=$(e2e_free_port) && ports="$(e2e_free_port) $(e2e_free_port) $(e2e_free_port)" || break
+		if env "${env[@]}" BERTH_CLUSTER_PORT="$lb" BERTH_CLUSTER_NODE_PORTS="$ports" \
+			bash "$E2E_CLUSTER_SH" start "$BERTH_CLUSTER_DIR" -- "${args[@]}" >>"$BERTH_LOG" 2>&1; then
+			E2E_CLUSTERS+=("$BERTH_CLUSTER_DIR")
+			# shellcheck disable=SC1091
+			. "$BERTH_CLUSTER_DIR/env"
+			read -r -a BERTH_NODE_URLS <<<"$BERTH_CLUSTER_NODE_URLS"
+			BERTH_URL=$BERTH_CLUSTER_URL
+			BERTH_PORT=$lb
+			BERTH_PID=$(node_pid 1)
+			BERTH_LB_LOG=$BERTH_CLUSTER_DIR/haproxy.log
+			cp "$BERTH_CLUSTER_CONFIG_FILE" "$E2E_TMP/cluster-admin.yml"
+			e2e_cluster_auto_key || return 1
+			return 0
+		fi
+		grep -qiE 'in use|cannot bind|address already' "$BERTH_LOG" || break
+		printf '(a port was taken, retrying: attempt %d)\n' "$attempt"
+	done
+	BERTH_CLUSTER_DIR=
+	fail "the cluster did not start (log $BERTH_LOG)"
+	tail -n 20 "$BERTH_LOG" 2>/dev/null | sed 's/^/     | /'
+	return 1
+}
+
+# BERTH_AUTO_KEY=1: the account and push key, made through the cluster's
+# shared state (a single server gets them before it starts).
+e2e_cluster_auto_key() {
+	[ "${BERTH_AUTO_KEY:-0}" = 1 ] || return 0
+	if "$BERTHD" account create --id "$BERTH_ACCOUNT" --data-dir "$BERTH_DATA" >/dev/null &&
+		BERTH_KEY=$("$BERTHD" key create --account "$BERTH_ACCOUNT" --data-dir "$BERTH_DATA" --label e2e); then
+		BERTH_KEY=${BERTH_KEY#* }
+		BERTH_AUTH_HDR=(-H "Authorization: Bearer $BERTH_KEY")
+		return 0
+	fi
+	fail "cannot create the test account and key on the cluster"
 	return 1
 }
 

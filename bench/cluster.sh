@@ -28,8 +28,9 @@
 # are access logs.  Method:
 #   rate  ab -k -c AB_CONNS -t AB_SECONDS: HEAD of a 2 MiB blob, GET of an
 #         OCI manifest by tag; req/s, p50/p99, errors; CPU seconds used per
-#         1000 requests by the servers and, for the S3 ones, by radosgw and
-#         PostgreSQL (what the engines cost on this machine).
+#         1000 requests by the servers (the nodes and haproxy for s3pg-3) and
+#         by the engines (radosgw, the other Ceph daemons and PostgreSQL with
+#         its backends), whichever server ran.
 #   big   POST + PUT <location>?digest= streaming the 1 GiB file (curl -T),
 #         a fresh repository per run; then GET of it to /dev/null (curl
 #         time_total); MiB/s.  The file is read into the page cache first.
@@ -68,6 +69,8 @@ fi
 mkdir -p "$BENCH_CACHE" "$BENCH_OUT/raw"
 BENCH_OUT=$(cd "$BENCH_OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-cluster-bench.XXXXXX")
+# PostgreSQL runs as its own user under it
+chmod 755 "$WORK"
 declare -A URL=() PIDS=()
 OWN_SERVICES=
 CLUSTER=$WORK/cluster
@@ -105,6 +108,18 @@ cpu_ticks() {  # the CPU ticks of PIDs (utime + stime), summed
 	done
 	echo "$t"
 }
+# The CPU ticks of PIDs and all their descendants, ended ones included
+# (PostgreSQL serves each connection from a process of its own).
+cpu_tree() {
+	local p t=0 v
+	for p in "$@"; do
+		v=$(awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+		t=$((t + v))
+		# shellcheck disable=SC2046
+		t=$((t + $(cpu_tree $(pgrep -P "$p" || true))))
+	done
+	echo "$t"
+}
 
 # ------------------------------------------------------------------ engines
 if [ -n "${BENCH_SERVICES:-}" ]; then
@@ -112,7 +127,11 @@ if [ -n "${BENCH_SERVICES:-}" ]; then
 else
 	SVC=$WORK/services
 	OWN_SERVICES=$SVC
-	"$ROOT/tests/services/services.sh" start "$SVC" >&2
+	# Ports of their own (a test run may hold the default ones), and room
+	# in radosgw's memory store for every 1 GiB push of every round.
+	BERTH_SERVICES_PG_PORT=25432 CEPH_MON_PORT=26789 CEPH_PORT_MIN=26790 CEPH_PORT_MAX=26799 \
+		CEPH_RGW_PORT=27480 CEPH_OSD_BYTES=$(((RUNS * 3 + 2) << 30)) \
+		"$ROOT/tests/services/services.sh" start "$SVC" >&2
 fi
 set -a
 # shellcheck disable=SC1091
@@ -231,10 +250,10 @@ ab_run() {  # ab_run SERVER RUN NAME ab-args...
 	local s=$1 i=$2 m=$3 out c0 c1 e0 e1 n rps; shift 3
 	out=$BENCH_OUT/raw/$m-$s-$i.txt
 	# shellcheck disable=SC2086
-	c0=$(cpu_ticks ${PIDS[$s]}); e0=$(cpu_ticks $ENGINE_PIDS)
+	c0=$(cpu_ticks ${PIDS[$s]}); e0=$(cpu_tree $ENGINE_PIDS)
 	timeout $((AB_SECONDS + 60)) ab -k -c "$AB_CONNS" -t "$AB_SECONDS" -n 10000000 "$@" >"$out" 2>&1 || true
 	# shellcheck disable=SC2086
-	c1=$(cpu_ticks ${PIDS[$s]}); e1=$(cpu_ticks $ENGINE_PIDS)
+	c1=$(cpu_ticks ${PIDS[$s]}); e1=$(cpu_tree $ENGINE_PIDS)
 	grep -q '^Requests per second' "$out" || { cat "$out" >&2; die "$s: ab $m failed"; }
 	rps=$(awk '/^Requests per second/{print $4}' "$out")
 	n=$(awk '/^Complete requests/{print $3}' "$out")

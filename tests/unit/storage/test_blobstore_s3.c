@@ -143,7 +143,8 @@ typedef struct fake_server {
 	pthread_t thread;
 	const char *const *replies;
 	size_t count;
-	char request[16384];
+	char request[16384];    /* the first request */
+	char requests[8][2048]; /* the first 8 requests' heads */
 	size_t request_len;
 } fake_server;
 
@@ -170,6 +171,11 @@ static void *fake_main(void *arg)
 			memcpy(srv->request, buf, len);
 			srv->request[len] = '\0';
 			srv->request_len = len;
+		}
+		if (i < 8) {
+			size_t keep = len < sizeof(srv->requests[i]) - 1 ? len : sizeof(srv->requests[i]) - 1;
+			memcpy(srv->requests[i], buf, keep);
+			srv->requests[i][keep] = '\0';
 		}
 		if (write(c, srv->replies[i], strlen(srv->replies[i])) < 0)
 			break;
@@ -256,6 +262,57 @@ static void check_fake_server(void)
 	fake_stop(&srv);
 }
 
+/* 5xx answers are retried, then reported with the status; a read whose
+ * connection drops resumes where it stopped, pinned to the object's
+ * ETag. */
+static void check_retries(void)
+{
+	static const char *const replies[] = {
+		OK_EMPTY,
+		"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"abc\"\r\nConnection: close\r\n\r\n",
+		/* 5 of the 10 bytes promised, then the connection drops. */
+		"HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\nContent-Range: bytes 0-9/10\r\n"
+		"Connection: close\r\n\r\n01234",
+		"HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\nContent-Range: bytes 5-9/10\r\n"
+		"Connection: close\r\n\r\n56789",
+	};
+	brt_s3_options o = base;
+	brt_blobstore *bs = NULL;
+	brt_blob_reader *r = NULL;
+	fake_server srv;
+	uint64_t size = 0;
+	char buf[32];
+	size_t got = 0, n = 0;
+
+	printf("s3: retries and resumed reads\n");
+	if (fake_start(&srv, replies, sizeof(replies) / sizeof(replies[0])) < 0) {
+		CHECK(!"cannot start the fake server");
+		return;
+	}
+	snprintf(o.endpoint, sizeof(o.endpoint), "http://127.0.0.1:%u", srv.port);
+	o.retries = 1;
+	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), 0);
+	if (bs) {
+		CHECK_EQ_INT(bs->stat(bs, "sha256/00/busy", &size), BRT_EIO);
+		CHECK(strstr(brt_error_last(), "HTTP 503") != NULL);
+		CHECK(strstr(brt_error_last(), "after 2 attempts") != NULL);
+		CHECK_EQ_INT(bs->reader_open(&r, bs, "sha256/00/flaky", 0), 0);
+		while (r && got < sizeof(buf) && r->read(r, buf + got, sizeof(buf) - got, &n) == 0 && n > 0)
+			got += n;
+		CHECK_EQ_INT(got, 10);
+		CHECK(got == 10 && memcmp(buf, "0123456789", 10) == 0);
+		CHECK(strstr(srv.requests[4], "Range: bytes=0-\r\n") != NULL);
+		CHECK(strstr(srv.requests[5], "Range: bytes=5-\r\n") != NULL);
+		CHECK(strstr(srv.requests[5], "If-Match: \"abc\"\r\n") != NULL);
+		if (r)
+			r->free(r);
+	}
+	brt_blobstore_free(bs);
+	fake_stop(&srv);
+}
+
 /* ------------------------------------------------------------ checks */
 
 /* Two attempts at a state that has a multipart upload both send part 2;
@@ -273,6 +330,26 @@ static void check_part_race(suite_ctx *ctx, brt_blobstore *bs)
 	CHECK(a && b);
 	if (!a || !b)
 		goto done;
+	suite_upload_id(ctx, id);
+	/* Two first parts: each attempt creates a multipart upload of its
+	 * own, and the loser's goes with it. */
+	CHECK_EQ_INT(suite_attempt(&wa, bs, id, &row), 0);
+	CHECK_EQ_INT(suite_attempt(&wb, bs, id, &row), 0);
+	if (!wa || !wb)
+		goto done;
+	CHECK_EQ_INT(wa->append(wa, a, 5 * MIB), 0);
+	CHECK_EQ_INT(wb->append(wb, b, 5 * MIB), 0);
+	CHECK_EQ_INT(suite_upload_size(bs, id), 10 * MIB);
+	CHECK_EQ_INT(suite_adopt(&row, 0, wb), 0);
+	CHECK_EQ_INT(suite_adopt(&row, 0, wa), BRT_ECONFLICT);
+	wa->free(wa);
+	wb->free(wb);
+	wa = wb = NULL;
+	CHECK_EQ_INT(suite_upload_size(bs, id), 5 * MIB);
+	CHECK_EQ_INT(bs->upload_remove(bs, id, row.state, row.state_len), 0);
+	CHECK(suite_upload_gone(bs, id));
+	suite_row_free(&row);
+
 	suite_upload_id(ctx, id);
 	/* Part 1 and a multipart upload, acknowledged. */
 	CHECK_EQ_INT(suite_chunk(bs, id, &row, a, 5 * MIB, MIB), 0);
@@ -599,6 +676,7 @@ int main(void)
 	check_env_credentials();
 	check_unreachable();
 	check_fake_server();
+	check_retries();
 	cleanup(bs);
 	brt_blobstore_free(bs);
 	suite_keyset_free(&ctx.expected);

@@ -1392,7 +1392,9 @@ static int s3_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 						      upload_id);
 			goto done;
 		}
-		error = head_object(s3, dst, &existing, NULL, key);
+		/* Nothing but this upload publishes at its own key: there, no
+		 * earlier copy can be waiting. */
+		error = strcmp(dst, home) == 0 ? BRT_ENOTFOUND : head_object(s3, dst, &existing, NULL, key);
 		if (error == 0 && existing == size)
 			goto published; /* the same content is there */
 		if (error < 0 && error != BRT_ENOTFOUND)

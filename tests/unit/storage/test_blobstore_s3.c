@@ -428,6 +428,16 @@ static void check_own_key(suite_ctx *ctx, brt_blobstore *bs, const brt_s3_option
 	CHECK_EQ_INT(bs->remove(bs, other), 0);
 	CHECK_EQ_INT(suite_commit(bs, id, &row, other), BRT_ENOTFOUND);
 	suite_row_free(&row);
+	/* Smaller than a part: its spill is published at the own key. */
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(suite_chunk(bs, id, &row, data, 1000, 100), 0);
+	CHECK_EQ_INT(bs->upload_key(bs, id, key), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	suite_expect_content(bs, key, data, 1000);
+	CHECK(suite_upload_gone(bs, id));
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->remove(bs, key), 0);
+	suite_row_free(&row);
 	free(data);
 }
 

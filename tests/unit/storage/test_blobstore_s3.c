@@ -24,6 +24,7 @@
 #include "check.h"
 #include "blobstore_suite.h"
 #include "common/error.h"
+#include "storage/blob_upload.h"
 #include "storage/blobstore.h"
 #include "storage/s3/s3.h"
 #include "storage/s3/s3_internal.h"
@@ -441,6 +442,61 @@ static void check_own_key(suite_ctx *ctx, brt_blobstore *bs, const brt_s3_option
 	free(data);
 }
 
+/* The core's upload path (storage/blob_upload.c): a body streamed
+ * through the upload ring is published under the store's upload_key;
+ * with a digest of another algorithm than the one hashed while
+ * streaming, through the re-hash path (staging key and copy). */
+static void check_core_upload(suite_ctx *ctx, brt_blobstore *bs)
+{
+	const size_t total = 12 * MIB + 3;
+	unsigned char *data = suite_make(total, 501), *back = malloc(total);
+	unsigned char hash_state[BRT_HASHER_STATE_MAX];
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], own[BRT_BLOB_KEY_MAX];
+	const unsigned char *state;
+	size_t hash_len, state_len;
+	brt_blob_upload *upload = NULL;
+	brt_digest want;
+	uint64_t size = 0;
+	size_t got = 0;
+
+	printf("s3: the core's uploads\n");
+	CHECK(data && back);
+	if (!data || !back)
+		goto done;
+	for (int rehash = 0; rehash <= 1; rehash++) {
+		brt_digest_of(&want, rehash ? BRT_DIGEST_SHA512 : BRT_DIGEST_SHA256, data, total);
+		suite_upload_id(ctx, id);
+		CHECK_EQ_INT(brt_blob_upload_open(&upload, bs, id, (uint64_t)1 << 40, BRT_DIGEST_SHA256,
+						  NULL),
+			     0);
+		if (!upload)
+			goto done;
+		brt_blob_upload_expect(upload, -1);
+		for (size_t at = 0; at < total; at += 100000)
+			CHECK_EQ_INT(brt_blob_upload_write(upload, data + at,
+							   total - at < 100000 ? total - at : 100000),
+				     0);
+		CHECK_EQ_INT(brt_blob_upload_save(upload, hash_state, &hash_len, &state, &state_len), 0);
+		CHECK_EQ_INT(brt_blob_upload_check(upload, &want), rehash);
+		CHECK_EQ_INT(brt_blob_upload_commit(upload, &want, key, &size), 0);
+		CHECK_EQ_INT(size, total);
+		CHECK_EQ_INT(bs->upload_key(bs, id, own), 0);
+		CHECK_EQ_STR(key, own);
+		CHECK_EQ_INT(suite_read(bs, key, 0, back, total, &got), 0);
+		CHECK(got == total && memcmp(back, data, total) == 0);
+		brt_blob_upload_free(upload);
+		upload = NULL;
+		CHECK(suite_upload_gone(bs, id));
+		snprintf(own, sizeof(own), "staging/%s", id);
+		CHECK_EQ_INT(bs->stat(bs, own, &size), BRT_ENOTFOUND);
+		CHECK_EQ_INT(bs->remove(bs, key), 0);
+	}
+done:
+	brt_blob_upload_free(upload);
+	free(data);
+	free(back);
+}
+
 static void check_presign(suite_ctx *ctx, brt_blobstore *bs)
 {
 	static const char expected[] =
@@ -696,6 +752,7 @@ int main(void)
 	check_part_race(&ctx, bs);
 	((s3_store *)bs)->list_page = 1000;
 	check_own_key(&ctx, bs, &base);
+	check_core_upload(&ctx, bs);
 	check_presign(&ctx, bs);
 	check_env_credentials();
 	check_unreachable();

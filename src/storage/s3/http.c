@@ -447,9 +447,9 @@ int s3_fail(const s3_request *req, const s3_response *resp)
 {
 	if (resp->status == 403 || resp->status == 401)
 		return brt_error_set(BRT_EIO,
-				     "S3 %s: access denied (HTTP %ld %s): check the access key, secret key, "
+				     "S3 %s: access denied (HTTP %ld%s%s): check the access key, secret key, "
 				     "session token and the bucket's permissions",
-				     req->what, resp->status, resp->code[0] ? resp->code : "");
+				     req->what, resp->status, resp->code[0] ? " " : "", resp->code);
 	return brt_error_set(BRT_EIO, "S3 %s: HTTP %ld%s%s (after %d attempts)", req->what, resp->status,
 			     resp->code[0] ? " " : "", resp->code, resp->attempts);
 }

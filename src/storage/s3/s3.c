@@ -461,7 +461,7 @@ static int list_objects(s3_store *s3, const char *prefix, object_cb cb, void *pa
 				error = brt_dynbuf_addf(&q, "&");
 		}
 		if (error == 0)
-			error = brt_dynbuf_addf(&q, "list-type=2&max-keys=1000&prefix=");
+			error = brt_dynbuf_addf(&q, "list-type=2&max-keys=%u&prefix=", s3->list_page);
 		if (error == 0)
 			error = s3_encode(&q, prefix, 0);
 		if (error < 0)
@@ -545,7 +545,7 @@ static int list_mpus(s3_store *s3, const char *prefix, mpu_cb cb, void *payload)
 				error = brt_dynbuf_addf(&q, "&");
 		}
 		if (error == 0)
-			error = brt_dynbuf_addf(&q, "max-uploads=1000&prefix=");
+			error = brt_dynbuf_addf(&q, "max-uploads=%u&prefix=", s3->list_page);
 		if (error == 0)
 			error = s3_encode(&q, prefix, 0);
 		if (error == 0 && id_marker[0]) {
@@ -614,12 +614,13 @@ static int mpu_measure(s3_store *s3, const char *full, const char *mpu, uint64_t
 		error = brt_error_set(BRT_ENOMEM, "S3: out of memory");
 		goto done;
 	}
-	for (int pages = 0; more && error == 0 && pages <= S3_PARTS_MAX / 1000 + 1; pages++) {
+	for (unsigned int pages = 0; more && error == 0 && pages <= S3_PARTS_MAX / s3->list_page + 1;
+	     pages++) {
 		xmlDoc *doc;
 		xmlNode *root, *item;
 
-		snprintf(fixed, sizeof(fixed),
-			 "max-parts=1000&part-number-marker=%s&uploadId=", marker[0] ? marker : "0");
+		snprintf(fixed, sizeof(fixed), "max-parts=%u&part-number-marker=%s&uploadId=", s3->list_page,
+			 marker[0] ? marker : "0");
 		if ((error = query3(query, fixed, mpu, NULL)) < 0)
 			break;
 		req.query = query;
@@ -1391,7 +1392,9 @@ static int s3_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 						      upload_id);
 			goto done;
 		}
-		error = head_object(s3, dst, &existing, NULL, key);
+		/* Nothing but this upload publishes at its own key: there, no
+		 * earlier copy can be waiting. */
+		error = strcmp(dst, home) == 0 ? BRT_ENOTFOUND : head_object(s3, dst, &existing, NULL, key);
 		if (error == 0 && existing == size)
 			goto published; /* the same content is there */
 		if (error < 0 && error != BRT_ENOTFOUND)
@@ -1420,26 +1423,38 @@ static int s3_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 		goto done;
 	}
 	memcpy(etags, st.etags, st.parts * sizeof(*etags));
-	if (spill[0]) {
-		if (st.parts >= S3_PARTS_MAX) {
-			error = brt_error_set(BRT_EINVALID, "blob store: upload %s has too many parts",
-					      upload_id);
-			goto done;
-		}
+	error = 0;
+	if (spill[0] && st.parts >= S3_PARTS_MAX) {
+		error = brt_error_set(BRT_EINVALID, "blob store: upload %s has too many parts", upload_id);
+		goto done;
+	}
+	if (spill[0])
 		error = copy_request(s3, spill, home, st.mpu, (unsigned int)st.parts + 1, NULL,
 				     etags[st.parts], "copy spill into the last part");
-		if (error == BRT_ENOTFOUND)
-			error = brt_error_set(BRT_ENOTFOUND, "blob store: data of upload %s is gone",
-					      upload_id);
-		if (error < 0)
-			goto done;
+	if (error == 0)
+		error = complete_mpu(s3, home, st.mpu, etags, st.parts + (spill[0] ? 1 : 0), size);
+	if (error == BRT_ENOTFOUND) {
+		/* An earlier commit of this upload may have completed it and
+		 * then failed (copying it elsewhere, or before it could tell):
+		 * the object at the upload's own key is then its data. */
+		char detail[512];
+		snprintf(detail, sizeof(detail), "%s", brt_error_last());
+		if (head_object(s3, home, &existing, NULL, "completed upload") == 0 && existing == size)
+			error = 0;
+		else
+			error = brt_error_set(BRT_ENOTFOUND, "%s", detail);
 	}
-	if ((error = complete_mpu(s3, home, st.mpu, etags, st.parts + (spill[0] ? 1 : 0), size)) < 0)
+	if (error < 0)
 		goto done;
 	if (strcmp(home, dst) != 0) {
 		/* Published under another key than the upload's own: the rare
 		 * path (a re-verified digest), at the cost of a copy. */
 		error = head_object(s3, dst, &existing, NULL, key);
+		if (error == 0 && existing != size)
+			brt_log_warn(
+				"blob store: %s has %llu bytes, not the %llu of its verified content: "
+				"replacing it",
+				key, (unsigned long long)existing, (unsigned long long)size);
 		if (error == BRT_ENOTFOUND || (error == 0 && existing != size)) {
 			brt_error_clear();
 			error = copy_object(s3, home, dst, size);
@@ -1775,6 +1790,7 @@ int brt_blobstore_s3_open(brt_blobstore **out, const brt_s3_options *options)
 		goto done;
 	}
 	s3->pid = getpid();
+	s3->list_page = 1000;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		pthread_mutex_destroy(&s3->lock);
 		error = brt_error_set(BRT_EIO, "S3: cannot initialise libcurl");

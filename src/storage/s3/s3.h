@@ -21,7 +21,10 @@
  * answers of the store are read up to 8 MiB.  Two racing attempts at one
  * offset upload the same part number; the ETag in the state makes the
  * commit refuse a part the loser overwrote (BRT_ENOTFOUND: the upload
- * cannot be finished), so a blob is never published with wrong bytes. */
+ * cannot be finished), so a blob is never published with wrong bytes.
+ * Parts a losing attempt added past the state's stay in the multipart
+ * upload (S3 cannot delete a part) until the next attempt overwrites
+ * them or commit drops them: completion takes only the parts listed. */
 #ifndef BRT_STORAGE_S3_H
 #define BRT_STORAGE_S3_H
 

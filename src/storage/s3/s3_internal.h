@@ -46,6 +46,9 @@ typedef struct s3_store {
 	CURL *idle[S3_IDLE_HANDLES];
 	size_t idle_count;
 	pid_t pid; /* the process the idle handles belong to */
+	/* Entries a listing page asks for (1000, the most S3 gives; tests
+	 * lower it to page through small listings). */
+	unsigned int list_page;
 } s3_store;
 
 /* ---------------------------------------------------------------- http.c */

@@ -24,6 +24,7 @@
 #include "check.h"
 #include "blobstore_suite.h"
 #include "common/error.h"
+#include "storage/blob_upload.h"
 #include "storage/blobstore.h"
 #include "storage/s3/s3.h"
 #include "storage/s3/s3_internal.h"
@@ -143,7 +144,8 @@ typedef struct fake_server {
 	pthread_t thread;
 	const char *const *replies;
 	size_t count;
-	char request[16384];
+	char request[16384];    /* the first request */
+	char requests[8][2048]; /* the first 8 requests' heads */
 	size_t request_len;
 } fake_server;
 
@@ -170,6 +172,11 @@ static void *fake_main(void *arg)
 			memcpy(srv->request, buf, len);
 			srv->request[len] = '\0';
 			srv->request_len = len;
+		}
+		if (i < 8) {
+			size_t keep = len < sizeof(srv->requests[i]) - 1 ? len : sizeof(srv->requests[i]) - 1;
+			memcpy(srv->requests[i], buf, keep);
+			srv->requests[i][keep] = '\0';
 		}
 		if (write(c, srv->replies[i], strlen(srv->replies[i])) < 0)
 			break;
@@ -256,6 +263,57 @@ static void check_fake_server(void)
 	fake_stop(&srv);
 }
 
+/* 5xx answers are retried, then reported with the status; a read whose
+ * connection drops resumes where it stopped, pinned to the object's
+ * ETag. */
+static void check_retries(void)
+{
+	static const char *const replies[] = {
+		OK_EMPTY,
+		"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"abc\"\r\nConnection: close\r\n\r\n",
+		/* 5 of the 10 bytes promised, then the connection drops. */
+		"HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\nContent-Range: bytes 0-9/10\r\n"
+		"Connection: close\r\n\r\n01234",
+		"HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\nContent-Range: bytes 5-9/10\r\n"
+		"Connection: close\r\n\r\n56789",
+	};
+	brt_s3_options o = base;
+	brt_blobstore *bs = NULL;
+	brt_blob_reader *r = NULL;
+	fake_server srv;
+	uint64_t size = 0;
+	char buf[32];
+	size_t got = 0, n = 0;
+
+	printf("s3: retries and resumed reads\n");
+	if (fake_start(&srv, replies, sizeof(replies) / sizeof(replies[0])) < 0) {
+		CHECK(!"cannot start the fake server");
+		return;
+	}
+	snprintf(o.endpoint, sizeof(o.endpoint), "http://127.0.0.1:%u", srv.port);
+	o.retries = 1;
+	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), 0);
+	if (bs) {
+		CHECK_EQ_INT(bs->stat(bs, "sha256/00/busy", &size), BRT_EIO);
+		CHECK(strstr(brt_error_last(), "HTTP 503") != NULL);
+		CHECK(strstr(brt_error_last(), "after 2 attempts") != NULL);
+		CHECK_EQ_INT(bs->reader_open(&r, bs, "sha256/00/flaky", 0), 0);
+		while (r && got < sizeof(buf) && r->read(r, buf + got, sizeof(buf) - got, &n) == 0 && n > 0)
+			got += n;
+		CHECK_EQ_INT(got, 10);
+		CHECK(got == 10 && memcmp(buf, "0123456789", 10) == 0);
+		CHECK(strstr(srv.requests[4], "Range: bytes=0-\r\n") != NULL);
+		CHECK(strstr(srv.requests[5], "Range: bytes=5-\r\n") != NULL);
+		CHECK(strstr(srv.requests[5], "If-Match: \"abc\"\r\n") != NULL);
+		if (r)
+			r->free(r);
+	}
+	brt_blobstore_free(bs);
+	fake_stop(&srv);
+}
+
 /* ------------------------------------------------------------ checks */
 
 /* Two attempts at a state that has a multipart upload both send part 2;
@@ -273,6 +331,26 @@ static void check_part_race(suite_ctx *ctx, brt_blobstore *bs)
 	CHECK(a && b);
 	if (!a || !b)
 		goto done;
+	suite_upload_id(ctx, id);
+	/* Two first parts: each attempt creates a multipart upload of its
+	 * own, and the loser's goes with it. */
+	CHECK_EQ_INT(suite_attempt(&wa, bs, id, &row), 0);
+	CHECK_EQ_INT(suite_attempt(&wb, bs, id, &row), 0);
+	if (!wa || !wb)
+		goto done;
+	CHECK_EQ_INT(wa->append(wa, a, 5 * MIB), 0);
+	CHECK_EQ_INT(wb->append(wb, b, 5 * MIB), 0);
+	CHECK_EQ_INT(suite_upload_size(bs, id), 10 * MIB);
+	CHECK_EQ_INT(suite_adopt(&row, 0, wb), 0);
+	CHECK_EQ_INT(suite_adopt(&row, 0, wa), BRT_ECONFLICT);
+	wa->free(wa);
+	wb->free(wb);
+	wa = wb = NULL;
+	CHECK_EQ_INT(suite_upload_size(bs, id), 5 * MIB);
+	CHECK_EQ_INT(bs->upload_remove(bs, id, row.state, row.state_len), 0);
+	CHECK(suite_upload_gone(bs, id));
+	suite_row_free(&row);
+
 	suite_upload_id(ctx, id);
 	/* Part 1 and a multipart upload, acknowledged. */
 	CHECK_EQ_INT(suite_chunk(bs, id, &row, a, 5 * MIB, MIB), 0);
@@ -318,7 +396,7 @@ static void check_own_key(suite_ctx *ctx, brt_blobstore *bs, const brt_s3_option
 	const size_t len = 11 * MIB + 12345;
 	unsigned char *data = suite_make(len, 401);
 	suite_row row = {0};
-	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], full[1024], etag[128];
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], other[BRT_BLOB_KEY_MAX], full[1024], etag[128];
 	size_t third = len / 3;
 
 	printf("s3: commit under the upload's own key\n");
@@ -338,13 +416,85 @@ static void check_own_key(suite_ctx *ctx, brt_blobstore *bs, const brt_s3_option
 	snprintf(full, sizeof(full), "%sblobs/%s", o->prefix, key);
 	CHECK_EQ_INT(signed_head(o, full, etag, sizeof(etag)), 200);
 	CHECK(strstr(etag, "-3\"") != NULL);
-	/* The upload's data is gone with the commit: committing it again
-	 * finds nothing, and leaves the object alone. */
-	CHECK_EQ_INT(suite_commit(bs, id, &row, key), BRT_ENOTFOUND);
+	/* Committing it again (a retry after a lost answer) finds it
+	 * published: the same key with the same size. */
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 	suite_expect_content(bs, key, data, len);
+	/* A commit elsewhere that completed the upload but failed before
+	 * its copy, retried: the completed object is the data, copied. */
+	suite_key_of(other, data, len);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, other), 0);
+	suite_expect_content(bs, other, data, len);
+	CHECK_EQ_INT(bs->stat(bs, key, &(uint64_t){0}), BRT_ENOTFOUND);
+	CHECK_EQ_INT(bs->remove(bs, other), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, other), BRT_ENOTFOUND);
+	suite_row_free(&row);
+	/* Smaller than a part: its spill is published at the own key. */
+	suite_upload_id(ctx, id);
+	CHECK_EQ_INT(suite_chunk(bs, id, &row, data, 1000, 100), 0);
+	CHECK_EQ_INT(bs->upload_key(bs, id, key), 0);
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+	suite_expect_content(bs, key, data, 1000);
+	CHECK(suite_upload_gone(bs, id));
+	CHECK_EQ_INT(suite_commit(bs, id, &row, key), BRT_ENOTFOUND);
 	CHECK_EQ_INT(bs->remove(bs, key), 0);
 	suite_row_free(&row);
 	free(data);
+}
+
+/* The core's upload path (storage/blob_upload.c): a body streamed
+ * through the upload ring is published under the store's upload_key;
+ * with a digest of another algorithm than the one hashed while
+ * streaming, through the re-hash path (staging key and copy). */
+static void check_core_upload(suite_ctx *ctx, brt_blobstore *bs)
+{
+	const size_t total = 12 * MIB + 3;
+	unsigned char *data = suite_make(total, 501), *back = malloc(total);
+	unsigned char hash_state[BRT_HASHER_STATE_MAX];
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX], own[BRT_BLOB_KEY_MAX];
+	const unsigned char *state;
+	size_t hash_len, state_len;
+	brt_blob_upload *upload = NULL;
+	brt_digest want;
+	uint64_t size = 0;
+	size_t got = 0;
+
+	printf("s3: the core's uploads\n");
+	CHECK(data && back);
+	if (!data || !back)
+		goto done;
+	for (int rehash = 0; rehash <= 1; rehash++) {
+		brt_digest_of(&want, rehash ? BRT_DIGEST_SHA512 : BRT_DIGEST_SHA256, data, total);
+		suite_upload_id(ctx, id);
+		CHECK_EQ_INT(brt_blob_upload_open(&upload, bs, id, (uint64_t)1 << 40, BRT_DIGEST_SHA256,
+						  NULL),
+			     0);
+		if (!upload)
+			goto done;
+		brt_blob_upload_expect(upload, -1);
+		for (size_t at = 0; at < total; at += 100000)
+			CHECK_EQ_INT(brt_blob_upload_write(upload, data + at,
+							   total - at < 100000 ? total - at : 100000),
+				     0);
+		CHECK_EQ_INT(brt_blob_upload_save(upload, hash_state, &hash_len, &state, &state_len), 0);
+		CHECK_EQ_INT(brt_blob_upload_check(upload, &want), rehash);
+		CHECK_EQ_INT(brt_blob_upload_commit(upload, &want, key, &size), 0);
+		CHECK_EQ_INT(size, total);
+		CHECK_EQ_INT(bs->upload_key(bs, id, own), 0);
+		CHECK_EQ_STR(key, own);
+		CHECK_EQ_INT(suite_read(bs, key, 0, back, total, &got), 0);
+		CHECK(got == total && memcmp(back, data, total) == 0);
+		brt_blob_upload_free(upload);
+		upload = NULL;
+		CHECK(suite_upload_gone(bs, id));
+		snprintf(own, sizeof(own), "staging/%s", id);
+		CHECK_EQ_INT(bs->stat(bs, own, &size), BRT_ENOTFOUND);
+		CHECK_EQ_INT(bs->remove(bs, key), 0);
+	}
+done:
+	brt_blob_upload_free(upload);
+	free(data);
+	free(back);
 }
 
 static void check_presign(suite_ctx *ctx, brt_blobstore *bs)
@@ -587,18 +737,27 @@ int main(void)
 		fprintf(stderr, "cannot open the S3 store: %s\n", brt_error_last());
 		return 1;
 	}
+	/* Small pages: every listing (objects, multipart uploads, parts)
+	 * runs over several. */
+	((s3_store *)bs)->list_page = 7;
 	t0 = now_s();
 	CHECK_EQ_INT(blobstore_suite_run(bs, "s3"), 0);
 	t1 = now_s();
 	printf("s3: suite took %.1f s\n", t1 - t0);
 	CHECK_EQ_INT(blobstore_suite_run_faults(bs, "s3"), 0);
 	printf("s3: faults took %.1f s\n", now_s() - t1);
+	/* One entry a page: the race's two multipart uploads and their
+	 * parts are listed a page each. */
+	((s3_store *)bs)->list_page = 1;
 	check_part_race(&ctx, bs);
+	((s3_store *)bs)->list_page = 1000;
 	check_own_key(&ctx, bs, &base);
+	check_core_upload(&ctx, bs);
 	check_presign(&ctx, bs);
 	check_env_credentials();
 	check_unreachable();
 	check_fake_server();
+	check_retries();
 	cleanup(bs);
 	brt_blobstore_free(bs);
 	suite_keyset_free(&ctx.expected);

@@ -214,7 +214,7 @@ static int redirect(brt_api_request *req, const char *key)
 	struct MHD_Response *resp;
 	/* Endpoint, bucket, prefix and key, the signature's query and a
 	 * session token if there is one. */
-	char url[4096];
+	char url[8192];
 	int error;
 
 	if ((error = brt_blobstore_presign(req->api->blobs, key, req->api->config->s3.redirect_ttl, url,

@@ -429,9 +429,12 @@ int s3_perform(s3_store *s3, const s3_request *req, s3_response *resp)
 		if (!retry || attempt >= s3->o.retries)
 			break;
 	}
+	/* A store that cannot be reached or does not answer is out of service
+	 * (503 to clients, who retry); anything else is an I/O error. */
 	if (rc != CURLE_OK)
-		error = brt_error_set(BRT_EIO, "S3 %s: %s (after %d attempts)", req->what,
-				      curl_easy_strerror(rc), resp->attempts);
+		error = brt_error_set(transient(rc) ? BRT_EUNAVAILABLE : BRT_EIO,
+				      "S3 %s: %s (after %d attempts)", req->what, curl_easy_strerror(rc),
+				      resp->attempts);
 	else if (resp->status >= 500)
 		error = s3_fail(req, resp);
 done:
@@ -450,7 +453,8 @@ int s3_fail(const s3_request *req, const s3_response *resp)
 				     "S3 %s: access denied (HTTP %ld%s%s): check the access key, secret key, "
 				     "session token and the bucket's permissions",
 				     req->what, resp->status, resp->code[0] ? " " : "", resp->code);
-	return brt_error_set(BRT_EIO, "S3 %s: HTTP %ld%s%s (after %d attempts)", req->what, resp->status,
+	return brt_error_set(resp->status >= 500 || resp->status == 429 ? BRT_EUNAVAILABLE : BRT_EIO,
+			     "S3 %s: HTTP %ld%s%s (after %d attempts)", req->what, resp->status,
 			     resp->code[0] ? " " : "", resp->code, resp->attempts);
 }
 

@@ -1136,7 +1136,7 @@ static int s3_writer_append(brt_blob_writer *base, const void *data, size_t len)
 	}
 	if (error < 0 && error != BRT_ETOOBIG) {
 		w->failed = 1;
-		if (error != BRT_EIO)
+		if (error != BRT_EIO && error != BRT_EUNAVAILABLE)
 			error = brt_error_set(BRT_EIO, "%s", brt_error_last());
 	}
 	return error;

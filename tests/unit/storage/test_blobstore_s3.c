@@ -220,7 +220,8 @@ static void check_fake_server(void)
 {
 	static const char *const replies[] = {
 		OK_EMPTY,
-		/* A listing cut off in the middle of its XML. */
+		/* A listing cut off in the middle of its XML (the connection
+		 * broke: the store is out of service for now). */
 		"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n"
 		"<ListBucketResult><Contents><Key>blobs/",
 		/* Not XML at all. */
@@ -253,7 +254,7 @@ static void check_fake_server(void)
 	CHECK(strstr(srv.request,
 		     "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token") != NULL);
 	if (bs) {
-		CHECK_EQ_INT(bs->list(bs, collect_count, &keys), BRT_EIO);
+		CHECK_EQ_INT(bs->list(bs, collect_count, &keys), BRT_EUNAVAILABLE);
 		CHECK_EQ_INT(bs->list(bs, collect_count, &keys), BRT_EIO);
 		CHECK_EQ_INT(bs->list(bs, collect_count, &keys), 0);
 		CHECK_EQ_INT(keys, 0);
@@ -296,7 +297,7 @@ static void check_retries(void)
 	o.retries = 1;
 	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), 0);
 	if (bs) {
-		CHECK_EQ_INT(bs->stat(bs, "sha256/00/busy", &size), BRT_EIO);
+		CHECK_EQ_INT(bs->stat(bs, "sha256/00/busy", &size), BRT_EUNAVAILABLE);
 		CHECK(strstr(brt_error_last(), "HTTP 503") != NULL);
 		CHECK(strstr(brt_error_last(), "after 2 attempts") != NULL);
 		CHECK_EQ_INT(bs->reader_open(&r, bs, "sha256/00/flaky", 0), 0);
@@ -616,7 +617,7 @@ static void check_unreachable(void)
 	o.retries = 2;
 	o.timeout_ms = 1000;
 	started = now_s();
-	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), BRT_EIO);
+	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), BRT_EUNAVAILABLE);
 	CHECK(strstr(brt_error_last(), "after 3 attempts") != NULL);
 	CHECK(now_s() - started < 5.0);
 	CHECK(bs == NULL);

@@ -5,7 +5,8 @@
  * Each case gets an empty store of its own: a schema created for it
  * (t<pid>_<n>) and named in the DSN's search_path (options=-csearch_path),
  * dropped at the end; so cases and concurrent runs never see each other's
- * rows. */
+ * rows.  The suites are the drivers' shared ones (meta_suite.h,
+ * policies_suite.h). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "common/error.h"
 #include "meta/meta.h"
 #include "meta_suite.h"
+#include "policies_suite.h"
 
 static const char *base_dsn;
 static PGconn *admin;
@@ -109,6 +111,14 @@ static void test_suite(void)
 	}
 	schema_drop(&t);
 	fprintf(stderr, "lifecycle: %lld ms\n", (long long)(brt_monotonic_coarse_ms() - start));
+	start = brt_monotonic_coarse_ms();
+	schema_new(&t);
+	if ((m = open_store(&t)) != NULL) {
+		policies_suite_run(m);
+		m->free(m);
+	}
+	schema_drop(&t);
+	fprintf(stderr, "policies: %lld ms\n", (long long)(brt_monotonic_coarse_ms() - start));
 }
 
 /* A query on the case's schema through the admin connection. */

@@ -90,6 +90,21 @@ static brt_meta *open_store(const test_schema *t)
 	return m;
 }
 
+static int count_problem(const char *problem, void *payload)
+{
+	fprintf(stderr, "check: %s\n", problem);
+	(*(int *)payload)++;
+	return 0;
+}
+
+static void admin_schema_exec(const test_schema *t, const char *sql)
+{
+	char query[512];
+
+	snprintf(query, sizeof(query), "SET search_path = %s; %s; SET search_path = public", t->name, sql);
+	admin_exec(query);
+}
+
 static void test_suite(void)
 {
 	test_schema t;
@@ -106,7 +121,22 @@ static void test_suite(void)
 	start = brt_monotonic_coarse_ms();
 	schema_new(&t);
 	if ((m = open_store(&t)) != NULL) {
+		unsigned long fixed = 99;
+		int problems = 0;
+
 		meta_suite_lifecycle(m);
+		/* What the lifecycle left is consistent; a count knocked off is
+		 * reported by check and put right by recount. */
+		CHECK_EQ_INT(m->check(m, count_problem, &problems), 0);
+		CHECK_EQ_INT(problems, 0);
+		admin_schema_exec(&t, "UPDATE repositories SET contents = contents + 5");
+		CHECK_EQ_INT(m->check(m, count_problem, &problems), 0);
+		CHECK(problems > 0);
+		CHECK_EQ_INT(m->recount(m, &fixed), 0);
+		CHECK(fixed > 0);
+		problems = 0;
+		CHECK_EQ_INT(m->check(m, count_problem, &problems), 0);
+		CHECK_EQ_INT(problems, 0);
 		m->free(m);
 	}
 	schema_drop(&t);
@@ -192,6 +222,14 @@ static void test_concurrent_open(void)
 	for (int i = 0; i < OPENERS; i++)
 		if (o[i].m)
 			o[i].m->free(o[i].m);
+	/* A schema newer than this build is refused. */
+	admin_schema_exec(&t, "UPDATE schema_version SET version = 99");
+	{
+		brt_meta *m = NULL;
+
+		CHECK_EQ_INT(brt_meta_open(&m, "postgres", t.dsn), BRT_EIO);
+		CHECK(m == NULL);
+	}
 	schema_drop(&t);
 }
 

@@ -611,12 +611,12 @@ done:
 	schema_drop(&t);
 }
 
-/* --- connections killed under an open store --- */
+/* --- connections killed under an open store, and a server away --- */
 
 typedef struct killed_thread {
 	brt_meta *m;
 	pthread_barrier_t *step;
-	int before, broken, again;
+	int before, after;
 } killed_thread;
 
 static int probe(brt_meta *m)
@@ -634,9 +634,29 @@ static void *killed_run(void *arg)
 	k->before = probe(k->m);
 	pthread_barrier_wait(k->step); /* the main thread kills the sessions */
 	pthread_barrier_wait(k->step);
-	k->broken = probe(k->m);
-	k->again = probe(k->m);
+	k->after = probe(k->m);
 	return NULL;
+}
+
+static long long kill_sessions(const test_schema *t)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
+		 "'%s'",
+		 t->name);
+	return admin_int(sql);
+}
+
+/* New sessions to the database refused (the owner may set that), as
+ * while the server is away; existing ones (the admin's) stay. */
+static void database_refuse(int refuse)
+{
+	admin_exec(refuse ? "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 0',"
+			    " current_database()); END $$"
+			  : "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT -1',"
+			    " current_database()); END $$");
 }
 
 static void test_connections_killed(void)
@@ -646,46 +666,46 @@ static void test_connections_killed(void)
 	killed_thread k;
 	pthread_t th;
 	pthread_barrier_t step;
-	char sql[256];
 	brt_account acct = ms_account("0146e9b57080961e2c835363000000a8", "after", 1);
+	brt_account b = ms_account("0146e9b57080961e2c835363000000a9", "b", 1);
 	uint64_t epoch;
 
 	schema_new(&t);
 	if (!(m = open_store(&t)))
 		goto done;
 	pthread_barrier_init(&step, NULL, 2);
-	k = (killed_thread){m, &step, -1, -1, -1};
+	k = (killed_thread){m, &step, -1, -1};
 	pthread_create(&th, NULL, killed_run, &k);
 	CHECK_EQ_INT(probe(m), 0);
 	pthread_barrier_wait(&step);
-	/* Every session of the store: both threads', and the listener's once it
-	 * connected. */
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
-		 "'%s'",
-		 t.name);
-	CHECK(admin_int(sql) >= 2); /* the listener may still be connecting */
+	/* Both threads' sessions, and the listener's once it connected. */
+	CHECK(kill_sessions(&t) >= 2);
 	pthread_barrier_wait(&step);
-	/* The first use of a dead connection fails cleanly... */
-	CHECK_EQ_INT(probe(m), BRT_EIO);
-	/* ...and the next one works, on a new connection, statements and all. */
+	/* A read finds its connection dead, and runs on a new one. */
 	CHECK_EQ_INT(probe(m), 0);
-	CHECK_EQ_INT(m->account_create(m, &acct), 0);
-	epoch = m->key_epoch(m);
-	CHECK(epoch < UINT64_MAX / 2);
 	pthread_join(th, NULL);
 	pthread_barrier_destroy(&step);
 	CHECK_EQ_INT(k.before, 0);
-	CHECK_EQ_INT(k.broken, BRT_EIO);
-	CHECK_EQ_INT(k.again, 0);
-	/* A write transaction on a killed connection fails the same way. */
-	CHECK(admin_int(sql) >= 1);
-	{
-		brt_account b = ms_account("0146e9b57080961e2c835363000000a9", "b", 1);
+	CHECK_EQ_INT(k.after, 0);
+	/* So does a write transaction found dead at BEGIN. */
+	CHECK(kill_sessions(&t) >= 1);
+	CHECK_EQ_INT(m->account_create(m, &acct), 0);
+	epoch = m->key_epoch(m);
+	CHECK(epoch < UINT64_MAX / 2);
 
-		CHECK_EQ_INT(m->account_create(m, &b), BRT_EIO);
-		CHECK_EQ_INT(m->account_create(m, &b), 0);
-	}
+	/* While no session can be opened, every slot fails cleanly with
+	 * BRT_EIO (the API's 503), and key_epoch with a value that matches
+	 * no epoch; once sessions are accepted again, the same store works. */
+	database_refuse(1);
+	CHECK(kill_sessions(&t) >= 1);
+	CHECK_EQ_INT(probe(m), BRT_EIO);
+	CHECK_EQ_INT(m->account_create(m, &b), BRT_EIO);
+	CHECK(m->key_epoch(m) > UINT64_MAX / 2);
+	CHECK_EQ_INT(probe(m), BRT_EIO);
+	database_refuse(0);
+	CHECK_EQ_INT(probe(m), 0);
+	CHECK_EQ_INT(m->account_create(m, &b), 0);
+	CHECK(m->key_epoch(m) == epoch);
 	m->free(m);
 done:
 	schema_drop(&t);
@@ -765,6 +785,8 @@ int main(void)
 		return 1;
 	}
 	admin_exec("SET client_min_messages = warning");
+	/* In case an earlier run died while refusing sessions. */
+	database_refuse(0);
 	test_suite();
 	test_concurrent_open();
 	test_epoch_across_nodes();

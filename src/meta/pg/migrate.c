@@ -41,8 +41,11 @@ int brt_pg_migrate(pg_conn *c)
 	long long version = 0;
 	int error;
 
+	/* No session timeout here: a migration's data steps may take long
+	 * on a big database, and the other nodes wait for it on the lock. */
 	if ((error = brt_pg_exec(c,
 				 "BEGIN ISOLATION LEVEL READ COMMITTED;"
+				 " SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0;"
 				 " SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ");"
 				 " CREATE TABLE IF NOT EXISTS schema_version ("
 				 " id SMALLINT NOT NULL PRIMARY KEY CHECK (id = 1),"

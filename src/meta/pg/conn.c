@@ -638,8 +638,7 @@ static int engine_run_write(brt_meta *m, brt_sql_tx_fn fn, void *ctx, enum brt_s
 {
 	pg_conn *c;
 	int error;
-
-	int fresh = 0;
+	int fresh = 0; /* a new connection was taken for a broken one */
 
 	for (int attempt = 1;; attempt++) {
 		char begin[256];

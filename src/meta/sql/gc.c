@@ -5,7 +5,8 @@
  * A collector step re-reads everything it decides on inside its own write
  * transaction, so a push, tag or link that lands between the due-row scan
  * and the step simply makes the step a no-op; SQLite's single writer (and
- * on PostgreSQL, row locks) make "check, then delete" atomic. */
+ * on PostgreSQL, SERIALIZABLE transactions) make "check, then delete"
+ * atomic. */
 #include "meta/sql/slots.h"
 
 #include <inttypes.h>

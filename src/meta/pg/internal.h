@@ -120,10 +120,6 @@ int brt_pg_registry_init(void);
 /* Bring the schema up to date once, whichever node gets there first. */
 int brt_pg_migrate(pg_conn *c);
 
-/* The PostgreSQL text of SQLite migration text `sql` (docs/postgres-schema.md:
- * identity ids, BIGINT, BYTEA, TEXT COLLATE "C").  Caller frees. */
-int brt_pg_ddl(char **out, const char *sql);
-
 /* --- epoch.c --- */
 
 int brt_pg_listener_start(pg_store *s);

@@ -1,6 +1,6 @@
 /* The PostgreSQL driver's connections and the engine the shared slots run
  * on: one connection per thread and store (the node's pool), opened on
- * first use and again after it broke, so that requests fail with BRT_EIO
+ * first use and again after it broke, so that requests fail with BRT_EUNAVAILABLE
  * while the server is away and work again when it is back; statements
  * prepared per connection from the shared texts ("?N" read as "$N"),
  * BYTEA and results in binary; write transactions SERIALIZABLE, retried
@@ -84,7 +84,7 @@ int brt_pg_connect(PGconn **out, const char *dsn)
 		snprintf(message, sizeof(message), "%s", PQerrorMessage(db));
 		message[strcspn(message, "\n")] = '\0';
 		PQfinish(db);
-		return brt_error_set(BRT_EIO, "postgres: cannot connect: %s", message);
+		return brt_error_set(BRT_EUNAVAILABLE, "postgres: cannot connect: %s", message);
 	}
 	PQsetNoticeProcessor(db, notice_ignore, NULL);
 	/* A statement or an idle transaction that outlives these is the
@@ -118,6 +118,13 @@ int brt_pg_result_error(pg_conn *c, const PGresult *res, const char *what)
 	 * it, so it is the client's error. */
 	else if (state && (strcmp(state, "22021") == 0 || strcmp(state, "22P05") == 0))
 		code = BRT_EINVALID;
+	/* The server is away, shutting down, out of connections or too slow
+	 * (a statement or lock timeout): the request may be retried later. */
+	else if ((state && (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+			    strncmp(state, "57P0", 4) == 0 || strcmp(state, "57014") == 0 ||
+			    strcmp(state, "55P03") == 0)) ||
+		 (!state && (!c->db || PQstatus(c->db) == CONNECTION_BAD)))
+		code = BRT_EUNAVAILABLE;
 	return brt_error_set(code, "postgres: %s: %.*s%s%s", what, (int)len, message,
 			     state ? " SQLSTATE " : "", state ? state : "");
 }
@@ -128,7 +135,7 @@ int brt_pg_exec(pg_conn *c, const char *sql)
 	int error = 0;
 
 	if (!c->db)
-		return brt_error_set(BRT_EIO, "postgres: not connected");
+		return brt_error_set(BRT_EUNAVAILABLE, "postgres: not connected");
 	res = PQexec(c->db, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
 		error = brt_pg_result_error(c, res, sql);
@@ -317,7 +324,7 @@ static int statement_prepare(pg_conn *c, pg_statement *st)
 	int error = 0;
 
 	if (!c->db) {
-		error = brt_error_set(BRT_EIO, "postgres: not connected");
+		error = brt_error_set(BRT_EUNAVAILABLE, "postgres: not connected");
 		goto done;
 	}
 	snprintf(name, sizeof(name), "s%d", st->id);
@@ -479,13 +486,14 @@ static int statement_run(pg_conn *c, pg_statement *st)
 	snprintf(name, sizeof(name), "s%d", st->id);
 	for (int tries = 0;; tries++) {
 		if (!c->db)
-			return brt_error_set(BRT_EIO, "postgres: not connected");
+			return brt_error_set(BRT_EUNAVAILABLE, "postgres: not connected");
 		/* Prepared in a session that ended since: inside a transaction,
 		 * that transaction is gone with it. */
 		if (st->session != c->session &&
 		    (before != PQTRANS_IDLE || (error = statement_prepare(c, st)) < 0))
-			return before != PQTRANS_IDLE ? brt_error_set(BRT_EIO, "postgres: connection lost")
-						      : error;
+			return before != PQTRANS_IDLE
+				       ? brt_error_set(BRT_EUNAVAILABLE, "postgres: connection lost")
+				       : error;
 		st->result = PQexecPrepared(c->db, name, st->nparams, st->values, st->lengths, st->formats,
 					    st->text_results ? 0 : 1);
 		status = PQresultStatus(st->result);

@@ -25,7 +25,7 @@ HERE=$BERTH_E2E_DIR
 	exit 1
 }
 W=$E2E_WORK
-COUNT=${CLUSTER_GC_IMAGES:-100}
+COUNT=${CLUSTER_GC_IMAGES:-60}
 printf 'gc:\n  interval: 1s\n  grace: 1s\n' >"$W/gc.yml"
 berth_start --config "$W/gc.yml" || exit 1
 echo "cluster ($BERTH_CLUSTER_BACKEND) at $BERTH_URL, nodes: ${BERTH_NODE_URLS[*]}"

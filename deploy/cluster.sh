@@ -113,6 +113,7 @@ install_locked() {
 find_berthd() {
 	if [ -n "${BERTHD:-}" ]; then
 		[ -x "$BERTHD" ] || die "BERTHD=$BERTHD is not executable"
+		BERTHD=$(abspath "$BERTHD")
 	elif command -v berthd >/dev/null 2>&1; then
 		BERTHD=$(command -v berthd)
 	elif [ -x "$SRC/build/berthd" ]; then
@@ -258,9 +259,11 @@ start_node() {
 	# shell waits for it and records its exit status in DIR/nodeN.exit
 	# (a clean shutdown is 0).
 	rm -f "$DIR/node$n.pid" "$DIR/node$n.exit"
+	# The working directory is DIR: whatever a node would write relative
+	# to it stays there, not in the caller's directory.
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	setsid bash -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.exit"' "$DIR/node$n" \
-		"$BERTHD" serve --config "$DIR/node$n.yml" "${args[@]}" </dev/null >>"$log" 2>&1 &
+	(cd "$DIR" && exec setsid bash -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.exit"' \
+		"$DIR/node$n" "$BERTHD" serve --config "$DIR/node$n.yml" "${args[@]}") </dev/null >>"$log" 2>&1 &
 	for ((i = 0; i < 50; i++)); do
 		[ -s "$DIR/node$n.pid" ] && break
 		sleep 0.02

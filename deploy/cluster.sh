@@ -323,7 +323,10 @@ cmd_start() {
 	find_berthd
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)
-	chmod 700 "$DIR"
+	# Others may pass through (PostgreSQL's system user must reach DIR/pg)
+	# but not list it; the node configurations, which hold the secrets,
+	# are readable by their owner only.
+	chmod 711 "$DIR"
 	: >"$DIR/pids"
 	trap start_failed EXIT
 	lb_port=${BERTH_CLUSTER_PORT:-5000}

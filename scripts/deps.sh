@@ -9,7 +9,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libjansson-dev
-      libsqlite3-dev libyaml-dev libgnutls28-dev libcurl4-openssl-dev libpq-dev)
+      libsqlite3-dev libyaml-dev libgnutls28-dev libcurl4-openssl-dev libxml2-dev libpq-dev)
 if [ "${1:-}" = --ci ]; then
   pkgs+=(clang libclang-rt-14-dev clang-format-14)
 fi

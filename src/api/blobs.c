@@ -205,6 +205,29 @@ static int open_body(struct MHD_Response **out, brt_api_request *req, const char
 	return 0;
 }
 
+/* storage.s3.redirect: 307 to a presigned URL of the object, so its bytes
+ * go from the object store straight to the client (who sends its Range
+ * there).  The access was checked here; the URL grants that one object for
+ * redirectttl. */
+static int redirect(brt_api_request *req, const char *key)
+{
+	struct MHD_Response *resp;
+	/* Endpoint, bucket, prefix and key, the signature's query and a
+	 * session token if there is one. */
+	char url[8192];
+	int error;
+
+	if ((error = brt_blobstore_presign(req->api->blobs, key, req->api->config->s3.redirect_ttl, url,
+					   sizeof(url))) < 0)
+		return error;
+	if (!(resp = api_response_empty()))
+		return brt_error_set(BRT_ENOMEM, "cannot create a response");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
+	MHD_add_response_header(resp, "Docker-Content-Digest", req->digest.str);
+	api_send(req, 307, resp, 0);
+	return 0;
+}
+
 int api_blob_get(brt_api_request *req)
 {
 	brt_blob_info info;
@@ -247,6 +270,8 @@ int api_blob_get(brt_api_request *req)
 	}
 	/* HEAD answers from the metadata alone (a blob fsck found damaged is
 	 * unknown there); GET checks the object it opens. */
+	if (req->http->method == BRT_GET && req->api->config->s3.redirect)
+		return redirect(req, info.storage_key);
 	if (req->http->method == BRT_HEAD) {
 		if (!(resp = MHD_create_response_from_callback(info.size, 4096, no_body, NULL, NULL)))
 			return brt_error_set(BRT_ENOMEM, "cannot create a response");

@@ -52,6 +52,13 @@ static void send_session(brt_api_request *req, const char *id, uint64_t offset, 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
 		add_range(resp, offset);
 		MHD_add_response_header(resp, "Docker-Upload-UUID", id);
+		/* A store that uploads in parts of a fixed size (S3) takes
+		 * chunks of at least that size best: fewer, full parts. */
+		if (req->api->blobs->chunk_min) {
+			char min[24];
+			snprintf(min, sizeof(min), "%llu", (unsigned long long)req->api->blobs->chunk_min);
+			MHD_add_response_header(resp, "OCI-Chunk-Min-Length", min);
+		}
 	}
 	api_send(req, status, resp, 0);
 }

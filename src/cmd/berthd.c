@@ -40,6 +40,7 @@
 #include "meta/meta.h"
 #include "storage/blobstore.h"
 #include "storage/faulty/faulty.h"
+#include "storage/s3/s3.h"
 
 static void usage(FILE *out)
 {
@@ -181,29 +182,78 @@ static int set_string(char *dst, size_t cap, const char *value, const char *what
 	return 0;
 }
 
-static int open_meta(brt_meta **out, const brt_config *config)
+/* The data directory, for the drivers that keep files there (the
+ * filesystem blob store, SQLite); nodes over S3 and PostgreSQL need none. */
+static int ensure_data_dir(const brt_config *config)
 {
-	char path[BRT_CONFIG_PATH_MAX + 32];
-
 	if (mkdir(config->data_dir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "berthd: cannot create %s: %s\n", config->data_dir, strerror(errno));
 		return -1;
 	}
-	if (config->meta_location[0])
-		snprintf(path, sizeof(path), "%s", config->meta_location);
-	else
-		snprintf(path, sizeof(path), "%s/meta.db", config->data_dir);
-	if (brt_meta_open(out, config->meta_driver, path) < 0) {
+	return 0;
+}
+
+static int open_meta(brt_meta **out, const brt_config *config)
+{
+	char path[BRT_CONFIG_PATH_MAX + 32];
+	const char *location = path;
+
+	if (strcmp(config->meta_driver, "postgres") == 0) {
+		location = config->pg_dsn;
+	} else {
+		if (ensure_data_dir(config) < 0)
+			return -1;
+		if (config->meta_location[0])
+			snprintf(path, sizeof(path), "%s", config->meta_location);
+		else
+			snprintf(path, sizeof(path), "%s/meta.db", config->data_dir);
+	}
+	if (brt_meta_open(out, config->meta_driver, location) < 0) {
 		fprintf(stderr, "berthd: metadata store (%s): %s\n", config->meta_driver, brt_error_last());
 		return -1;
 	}
 	return 0;
 }
 
+/* storage.s3 as the S3 driver's options. */
+static void s3_options(brt_s3_options *o, const brt_config_s3 *c)
+{
+	brt_s3_options_defaults(o);
+	snprintf(o->region, sizeof(o->region), "%s", c->region);
+	if (c->endpoint[0])
+		snprintf(o->endpoint, sizeof(o->endpoint), "%s", c->endpoint);
+	else
+		snprintf(o->endpoint, sizeof(o->endpoint), "%s://s3.%s.amazonaws.com",
+			 c->secure ? "https" : "http", c->region);
+	snprintf(o->bucket, sizeof(o->bucket), "%s", c->bucket);
+	snprintf(o->prefix, sizeof(o->prefix), "%s", c->prefix);
+	snprintf(o->access_key, sizeof(o->access_key), "%s", c->access_key);
+	snprintf(o->secret_key, sizeof(o->secret_key), "%s", c->secret_key);
+	snprintf(o->session_token, sizeof(o->session_token), "%s", c->session_token);
+	snprintf(o->ca_file, sizeof(o->ca_file), "%s", c->ca_file);
+	o->path_style = c->path_style;
+	o->verify_tls = !c->skip_verify;
+	o->part_size = c->chunk_size;
+	o->retries = c->retries;
+	o->timeout_ms = c->timeout * 1000;
+	o->redirect = c->redirect;
+	o->redirect_ttl = c->redirect_ttl;
+}
+
 static int open_blobs(brt_blobstore **out, const brt_config *config)
 {
-	if (brt_blobstore_open(out, config->blob_driver, config->data_dir) < 0 ||
-	    brt_blobstore_faulty_from_env(out) < 0) {
+	int error;
+
+	if (strcmp(config->blob_driver, "s3") == 0) {
+		brt_s3_options o;
+		s3_options(&o, &config->s3);
+		error = brt_blobstore_s3_open(out, &o);
+	} else {
+		error = ensure_data_dir(config) < 0
+				? BRT_EIO
+				: brt_blobstore_open(out, config->blob_driver, config->data_dir);
+	}
+	if (error < 0 || brt_blobstore_faulty_from_env(out) < 0) {
 		brt_log_error("blob store (%s): %s", config->blob_driver, brt_error_last());
 		return -1;
 	}
@@ -353,9 +403,15 @@ static int serve(const brt_config *config)
 	 * only trims the top of a heap by itself. */
 	malloc_trim(0);
 #endif
-	brt_log_info("data in %s (blobs: %s, metadata: %s), region %s, service %s", config->data_dir,
-		     api.blobs->name, api.meta->name, config->region[0] ? config->region : "-",
-		     api.auth.service);
+	if (strcmp(config->blob_driver, "s3") == 0)
+		brt_log_info("blobs: s3 bucket %s at %s (prefix \"%s\"), metadata: %s, region %s, service %s",
+			     config->s3.bucket, config->s3.endpoint[0] ? config->s3.endpoint : "AWS",
+			     config->s3.prefix, api.meta->name, config->region[0] ? config->region : "-",
+			     api.auth.service);
+	else
+		brt_log_info("data in %s (blobs: %s, metadata: %s), region %s, service %s", config->data_dir,
+			     api.blobs->name, api.meta->name, config->region[0] ? config->region : "-",
+			     api.auth.service);
 	sigwait(&signals, &sig);
 	brt_log_info("signal %d: draining in-flight requests", sig);
 	brt_http_server_stop(server);

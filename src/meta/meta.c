@@ -27,12 +27,13 @@ const char *brt_meta_repo_account(char *out, const char *repo)
 	return out;
 }
 
-/* One row per driver; PostgreSQL will be one more. */
+/* One row per driver. */
 static const struct {
 	const char *name;
 	brt_meta_open_fn open;
 } drivers[] = {
 	{"sqlite", brt_meta_sqlite_open},
+	{"postgres", brt_meta_pg_open},
 };
 
 #define REQUIRED(slot)                          \

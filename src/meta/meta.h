@@ -531,7 +531,7 @@ uint64_t brt_meta_serial_next(void);
  * path for SQLite, a connection string for PostgreSQL). */
 typedef int (*brt_meta_open_fn)(brt_meta **out, const char *location);
 
-/* Open a store with the driver named `driver` ("sqlite").  The driver's
+/* Open a store with the driver named `driver` ("sqlite", "postgres").  The driver's
  * store is checked once with brt_meta_validate (and freed if it fails)
  * and gets a serial if the driver gave it none.  BRT_EUNSUPPORTED for an
  * unknown driver name; otherwise the driver's or the check's code.  The
@@ -615,5 +615,13 @@ const char *brt_meta_repo_account(char *out, const char *repo);
 /* The SQLite driver (WAL mode, foreign keys on), database at `path`.
  * Creates or migrates the schema.  BRT_EIO on failure. */
 int brt_meta_sqlite_open(brt_meta **out, const char *path);
+
+/* The PostgreSQL driver, on the database `dsn` names (a libpq connection
+ * string or URI; its search_path picks the schema).  Creates or migrates
+ * the schema (once, if several nodes open it at once), then keeps one
+ * connection per thread, opened again after it breaks: while the server
+ * is away the slots fail with BRT_EIO, and work again once it is back.
+ * BRT_EIO if the database cannot be reached or its schema is newer. */
+int brt_meta_pg_open(brt_meta **out, const char *dsn);
 
 #endif

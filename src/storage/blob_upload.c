@@ -255,12 +255,17 @@ discard:
 int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
 			   uint64_t *size_out)
 {
-	int checked;
-
-	int error;
+	int checked, error;
 
 	*size_out = upload->size;
-	if ((error = brt_blob_key_unique(key_out, expected->str)) < 0)
+	/* A store that publishes an upload where its data already lives
+	 * names that key (unique to the upload id, so as fresh as a random
+	 * suffix); any other key would cost it a copy. */
+	if (upload->store->upload_key)
+		error = brt_blobstore_upload_key(upload->store, upload->upload_id, key_out);
+	else
+		error = brt_blob_key_unique(key_out, expected->str);
+	if (error < 0)
 		return error;
 	if (!upload->saved)
 		return brt_error_set(BRT_EINVALID, "upload %s: commit before save", upload->upload_id);

@@ -70,8 +70,9 @@ int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected);
 
 /* After a save and a check that did not fail, with the upload owned by the
  * caller (its session claimed, or none): adopt and publish it as blob
- * `expected`, under a storage key of its own (brt_blob_key_unique), so
- * it never lands on a copy of the same blob awaiting deletion.  On
+ * `expected`, under a storage key of its own (the store's upload_key
+ * where it has one, else brt_blob_key_unique), so it never lands on a
+ * copy of the same blob awaiting deletion.  On
  * success `key_out` (BRT_BLOB_KEY_MAX bytes) holds the storage key and
  * *size_out the size, and the upload's data is gone; the caller records
  * the key or removes the object.

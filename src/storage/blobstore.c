@@ -147,3 +147,21 @@ int brt_blobstore_list_dated(brt_blobstore *bs, brt_object_list_cb cb, void *pay
 				     bs->name);
 	return bs->list_dated(bs, cb, payload);
 }
+
+int brt_blobstore_upload_key(brt_blobstore *bs, const char *upload_id, char *key_out)
+{
+	key_out[0] = '\0';
+	if (!bs->upload_key)
+		return unsupported(bs, "name an upload's own key");
+	return bs->upload_key(bs, upload_id, key_out);
+}
+
+int brt_blobstore_presign(brt_blobstore *bs, const char *key, unsigned int ttl_seconds, char *url_out,
+			  size_t cap)
+{
+	if (cap > 0)
+		url_out[0] = '\0';
+	if (!bs->presign)
+		return unsupported(bs, "presign URLs");
+	return bs->presign(bs, key, ttl_seconds, url_out, cap);
+}

@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BRT_BLOBSTORE_VERSION 3
+#define BRT_BLOBSTORE_VERSION 4
 #define BRT_BLOB_KEY_MAX 160
 #define BRT_UPLOAD_ID_LEN 32
 /* Largest backend state a driver may produce (it lives in a row). */
@@ -187,6 +187,30 @@ struct brt_blobstore {
 	 * crash between commit and link, are taken only once older than the
 	 * grace period). */
 	int (*list_dated)(brt_blobstore *bs, brt_object_list_cb cb, void *payload);
+
+	/* Since version 4. */
+
+	/* The smallest chunk (bytes) the store takes without extra cost,
+	 * e.g. the part size of a multipart upload; 0 for none.  Clients are
+	 * told so (OCI-Chunk-Min-Length); smaller chunks still work. */
+	uint64_t chunk_min;
+
+	/* Optional: the key (BRT_BLOB_KEY_MAX bytes into `key_out`) that
+	 * `commit` publishes upload `upload_id` under without copying data:
+	 * unique to the upload id, valid as a key, and no other upload's.
+	 * Stores whose upload data already lives at its final home (an object
+	 * store's multipart upload) have it; committing to another key then
+	 * costs a server-side copy.  BRT_EINVALID for a malformed id. */
+	int (*upload_key)(brt_blobstore *bs, const char *upload_id, char *key_out);
+
+	/* Optional: a URL (NUL-terminated, into `url_out` of `cap` bytes)
+	 * from which anyone holding it can GET committed object `key` for
+	 * `ttl_seconds`, without other credentials.  Nothing is checked
+	 * against the store: an absent key gives a URL that answers 404.
+	 * BRT_EINVALID for a bad key or a TTL the store refuses, BRT_ETOOBIG
+	 * if `cap` is too small. */
+	int (*presign)(brt_blobstore *bs, const char *key, unsigned int ttl_seconds, char *url_out,
+		       size_t cap);
 };
 
 /* Open a store with driver `driver` ("filesystem") at `location` (for the
@@ -218,6 +242,9 @@ int brt_blobstore_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *pa
 int brt_blobstore_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const char *upload_id,
 			       const unsigned char *keep, size_t keep_len, int64_t before_ms);
 int brt_blobstore_list_dated(brt_blobstore *bs, brt_object_list_cb cb, void *payload);
+int brt_blobstore_upload_key(brt_blobstore *bs, const char *upload_id, char *key_out);
+int brt_blobstore_presign(brt_blobstore *bs, const char *key, unsigned int ttl_seconds, char *url_out,
+			  size_t cap);
 /* Accepts NULL. */
 void brt_blobstore_free(brt_blobstore *bs);
 
@@ -232,6 +259,15 @@ void brt_blob_key(char *out, const char *digest_str);
  * "<alg>/<xx>/<hex>.<16 random hex>", so that a new copy never lands on
  * one awaiting deletion.  BRT_EIO if no randomness is to be had. */
 int brt_blob_key_unique(char *out, const char *digest_str);
+
+/* Whether `key` is a valid storage key: relative, components of
+ * [a-z0-9.] not starting with '.', joined by single '/', shorter than
+ * BRT_BLOB_KEY_MAX.  BRT_EINVALID naming the problem if not. */
+int brt_blob_key_check(const char *key);
+
+/* Whether `id` is an upload id (BRT_UPLOAD_ID_LEN lower-case hex
+ * characters); BRT_EINVALID if not. */
+int brt_upload_id_check(const char *id);
 
 /* The filesystem driver: objects under ROOT/blobs/<key>, the data of an
  * upload as segment files under ROOT/uploads/<id>/.  Creates the

@@ -7,6 +7,8 @@
 #                                          under DIR), remove DIR
 # DIR/env sets BERTH_PG_DSN, the S3_* variables and BERTH_SERVICES=DIR, for
 # tests/services/run.sh.  ctest runs these as the "services" fixture.
+# PostgreSQL listens on BERTH_SERVICES_PG_PORT (default 15432); Ceph's ports
+# and capacity follow the CEPH_* variables of scripts/services/ceph.sh.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -19,7 +21,7 @@ start)
   [ -d "$dir" ] && "$0" stop "$dir" || true
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  "$src/scripts/services/postgres.sh" start "$dir/pg"
+  "$src/scripts/services/postgres.sh" start "$dir/pg" "${BERTH_SERVICES_PG_PORT:-15432}"
   if ! "$src/scripts/services/ceph.sh" start "$dir/ceph"; then
     "$src/scripts/services/postgres.sh" stop "$dir/pg" || true
     exit 1

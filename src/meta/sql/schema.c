@@ -588,3 +588,30 @@ const char *const brt_sql_text[BRT_SQL_COUNT] = {
 	 * answered from shared memory, without reading the database. */
 	[BRT_SQL_DATA_VERSION] = "PRAGMA data_version",
 };
+
+/* Where PostgreSQL needs another text (docs/postgres-schema.md); NULL:
+ * brt_sql_text's serves, with ?N read as $N.  SQLite's writers are
+ * serialised, PostgreSQL's are not: write transactions are SERIALIZABLE
+ * (the slots' read-check-write sequences were written for one writer),
+ * and the collectors of several nodes take due queue rows that no other
+ * transaction holds, rather than all queueing on the same first rows. */
+const char *const brt_sql_text_pg[BRT_SQL_COUNT] = {
+	[BRT_SQL_BEGIN] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
+	[BRT_SQL_GC_MANIFEST_DUE] =
+		"SELECT manifest_id FROM gc_manifest_queue WHERE queued_at <= ?1"
+		" AND (CAST(?2 AS TEXT) IS NULL OR account_id = ?2) ORDER BY queued_at LIMIT ?3"
+		" FOR UPDATE SKIP LOCKED",
+	[BRT_SQL_GC_LINK_DUE] =
+		"SELECT repository_id, digest FROM gc_link_queue WHERE queued_at <= ?1"
+		" AND (CAST(?2 AS TEXT) IS NULL OR account_id = ?2) ORDER BY queued_at LIMIT ?3"
+		" FOR UPDATE SKIP LOCKED",
+	[BRT_SQL_GC_BLOB_DUE] =
+		"SELECT digest FROM gc_blob_queue WHERE queued_at <= ?1 ORDER BY queued_at LIMIT ?2"
+		" FOR UPDATE SKIP LOCKED",
+	[BRT_SQL_GC_OUTBOX_DUE] =
+		"SELECT storage_key, size FROM gc_outbox WHERE not_before <= ?1 ORDER BY not_before LIMIT ?2"
+		" FOR UPDATE SKIP LOCKED",
+	/* No PostgreSQL equivalent; other nodes' revocations arrive by
+	 * LISTEN/NOTIFY (src/meta/pg). */
+	[BRT_SQL_DATA_VERSION] = "SELECT 0",
+};

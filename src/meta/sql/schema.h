@@ -130,4 +130,8 @@ enum brt_sql_stmt {
 /* The text of each statement. */
 extern const char *const brt_sql_text[BRT_SQL_COUNT];
 
+/* PostgreSQL's text of the statements that need another one there, NULL
+ * for the others (brt_sql_text's then serves, "?N" read as "$N"). */
+extern const char *const brt_sql_text_pg[BRT_SQL_COUNT];
+
 #endif

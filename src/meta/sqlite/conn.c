@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,8 @@ void brt_sqlite_conn_close(sqlite_conn *c)
 	size_t i;
 
 	for (i = 0; i < BRT_SQL_COUNT; i++) {
-		sqlite3_finalize(c->stmt[i]);
-		c->stmt[i] = NULL;
+		sqlite3_finalize(c->stmt[i].st);
+		c->stmt[i].st = NULL;
 	}
 	sqlite3_close_v2(c->db);
 	c->db = NULL;
@@ -127,20 +128,18 @@ int brt_sqlite_db_exec(sqlite3 *db, const char *sql)
 	return error;
 }
 
-/* Bind parameters 1.. in order.  Types: 't' text (NULL binds NULL),
- * 'i' int64_t, 'z' int64_t where 0 binds NULL (an optional time),
- * 'u' uint64_t (must fit int64), 'b' blob as pointer and size_t (NULL
- * pointer binds NULL).  Values are borrowed until reset. */
-int brt_sqlite_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
+/* brt_sql_engine.bind: see engine.h. */
+static int engine_bind(brt_sql_conn *conn, brt_sql_statement *statement, const char *types, va_list ap)
 {
-	va_list ap;
+	sqlite_conn *c = (sqlite_conn *)conn;
+	sqlite3_stmt *st;
 	int error = 0;
 	int rc = SQLITE_OK;
 	int i;
 
-	if (!st)
+	if (!statement)
 		return c->prepare_error;
-	va_start(ap, types);
+	st = ((sqlite_statement *)statement)->st;
 	for (i = 0; types[i] && rc == SQLITE_OK; i++) {
 		int index = i + 1;
 
@@ -161,11 +160,9 @@ int brt_sqlite_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
 		}
 		case 'u': {
 			uint64_t v = va_arg(ap, uint64_t);
-			if (v > INT64_MAX) {
-				error = brt_error_set(BRT_ETOOBIG, "value %llu too large for the database",
-						      (unsigned long long)v);
-				goto done;
-			}
+			if (v > INT64_MAX)
+				return brt_error_set(BRT_ETOOBIG, "value %llu too large for the database",
+						     (unsigned long long)v);
 			rc = sqlite3_bind_int64(st, index, (sqlite3_int64)v);
 			break;
 		}
@@ -177,14 +174,11 @@ int brt_sqlite_bind(sqlite_conn *c, sqlite3_stmt *st, const char *types, ...)
 			break;
 		}
 		default:
-			error = brt_error_set(BRT_EIO, "sqlite: bad bind type '%c'", types[i]);
-			goto done;
+			return brt_error_set(BRT_EIO, "sqlite: bad bind type '%c'", types[i]);
 		}
 	}
 	if (rc != SQLITE_OK)
 		error = brt_sqlite_db_error(c, rc);
-done:
-	va_end(ap);
 	return error;
 }
 
@@ -230,12 +224,13 @@ static int prepare_one(sqlite_conn *c, size_t id)
 {
 	int rc;
 
-	if (c->stmt[id])
+	if (c->stmt[id].st)
 		return 0;
-	rc = sqlite3_prepare_v3(c->db, brt_sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL);
+	rc = sqlite3_prepare_v3(c->db, brt_sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id].st,
+				NULL);
 	if (rc == SQLITE_OK)
 		return 0;
-	c->stmt[id] = NULL;
+	c->stmt[id].st = NULL;
 	c->prepare_error = (rc & 0xff) == SQLITE_NOMEM
 				   ? brt_error_set(BRT_ENOMEM, "sqlite: out of memory preparing a statement")
 				   : brt_error_set(BRT_EIO, "sqlite: prepare \"%s\": %s", brt_sql_text[id],
@@ -245,7 +240,7 @@ static int prepare_one(sqlite_conn *c, size_t id)
 
 sqlite3_stmt *brt_sqlite_stmt(sqlite_conn *c, enum brt_sql_stmt id)
 {
-	return prepare_one(c, (size_t)id) < 0 ? NULL : c->stmt[id];
+	return prepare_one(c, (size_t)id) < 0 ? NULL : c->stmt[id].st;
 }
 
 int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial)
@@ -257,6 +252,9 @@ int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial)
 	*out = NULL;
 	if (!(c = calloc(1, sizeof(*c))))
 		return brt_error_set(BRT_ENOMEM, "out of memory");
+	c->base.engine = &brt_sqlite_engine;
+	for (size_t i = 0; i < BRT_SQL_COUNT; i++)
+		c->stmt[i].base.engine = &brt_sqlite_engine;
 	c->serial = serial;
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
@@ -307,12 +305,12 @@ int brt_sqlite_conn_get(sqlite_conn **out, brt_meta *m)
 	int error = 0;
 
 	for (c = head; c; c = c->thread_next) {
-		if (c->serial == s->base.serial) {
+		if (c->serial == s->base.base.serial) {
 			*out = c;
 			return 0;
 		}
 	}
-	if ((error = brt_sqlite_conn_open(&c, s->path, s->base.serial)) < 0)
+	if ((error = brt_sqlite_conn_open(&c, s->path, s->base.base.serial)) < 0)
 		return error;
 	brt_sqlite_checkpoint_watch(s, c->db);
 	/* Statements are prepared on first use (brt_sqlite_stmt): a thread
@@ -348,7 +346,7 @@ static int restore_sync(sqlite_conn *c)
 /* Run `fn` in one write transaction, again if the database stayed locked;
  * `commit`: 0 rolls back, 1 commits, 2 commits with synchronous as the
  * caller set it. */
-static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx, int commit)
+static int run_transaction(brt_meta *m, brt_sql_tx_fn fn, void *ctx, int commit)
 {
 	sqlite_conn *c;
 	int error;
@@ -362,7 +360,7 @@ static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), vo
 		c->busy = 0;
 		gate_enter(&((sqlite_store *)m)->gate);
 		if ((error = brt_sqlite_run(c, BRT_SQL_BEGIN)) == 0) {
-			error = fn(c, ctx);
+			error = fn(&c->base, ctx);
 			if (error == 0 && commit)
 				error = brt_sqlite_run(c, BRT_SQL_COMMIT);
 			else if (error == 0)
@@ -384,12 +382,7 @@ static int run_transaction(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), vo
 	}
 }
 
-int brt_sqlite_run_write(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
-{
-	return run_transaction(m, fn, ctx, 1);
-}
-
-int brt_sqlite_run_write_lazy(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+static int run_write_lazy(brt_meta *m, brt_sql_tx_fn fn, void *ctx)
 {
 	sqlite_conn *c;
 	int error;
@@ -400,16 +393,23 @@ int brt_sqlite_run_write_lazy(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx),
 	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
 		return error;
 	if (sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
-		return brt_sqlite_run_write(m, fn, ctx);
+		return run_transaction(m, fn, ctx, 1);
 	c->lazy_sync = 1;
 	error = run_transaction(m, fn, ctx, 2);
 	(void)restore_sync(c);
 	return error;
 }
 
-int brt_sqlite_run_dry(brt_meta *m, int (*fn)(sqlite_conn *c, void *ctx), void *ctx)
+static int engine_run_write(brt_meta *m, brt_sql_tx_fn fn, void *ctx, enum brt_sql_tx_mode mode)
 {
-	return run_transaction(m, fn, ctx, 0);
+	switch (mode) {
+	case BRT_SQL_TX_LAZY:
+		return run_write_lazy(m, fn, ctx);
+	case BRT_SQL_TX_DRY:
+		return run_transaction(m, fn, ctx, 0);
+	default:
+		return run_transaction(m, fn, ctx, 1);
+	}
 }
 
 /* Close every thread's connection: all threads are done with the store,
@@ -448,3 +448,131 @@ int brt_sqlite_registry_init(void)
 	pthread_once(&conn_key_once, conn_key_init);
 	return conn_key_error ? brt_error_set(BRT_EIO, "pthread_key_create failed") : 0;
 }
+
+/* --- the engine table of the shared slots --- */
+
+static int engine_conn_get(brt_sql_conn **out, brt_meta *m)
+{
+	sqlite_conn *c;
+	int error = brt_sqlite_conn_get(&c, m);
+
+	*out = error < 0 ? NULL : &c->base;
+	return error;
+}
+
+static brt_sql_statement *engine_stmt(brt_sql_conn *conn, enum brt_sql_stmt id)
+{
+	sqlite_conn *c = (sqlite_conn *)conn;
+
+	return prepare_one(c, (size_t)id) < 0 ? NULL : &c->stmt[id].base;
+}
+
+static int engine_step(brt_sql_conn *c, brt_sql_statement *st, int *row_out)
+{
+	if (!st) {
+		*row_out = 0;
+		return ((sqlite_conn *)c)->prepare_error;
+	}
+	return brt_sqlite_step((sqlite_conn *)c, ((sqlite_statement *)st)->st, row_out);
+}
+
+static void engine_end(brt_sql_statement *st)
+{
+	brt_sqlite_end(((sqlite_statement *)st)->st);
+}
+
+static int64_t engine_column_int64(brt_sql_statement *st, int col)
+{
+	return sqlite3_column_int64(((sqlite_statement *)st)->st, col);
+}
+
+static const unsigned char *engine_column_text(brt_sql_statement *st, int col)
+{
+	return sqlite3_column_text(((sqlite_statement *)st)->st, col);
+}
+
+static const void *engine_column_blob(brt_sql_statement *st, int col)
+{
+	return sqlite3_column_blob(((sqlite_statement *)st)->st, col);
+}
+
+static int engine_column_bytes(brt_sql_statement *st, int col)
+{
+	return sqlite3_column_bytes(((sqlite_statement *)st)->st, col);
+}
+
+static int engine_column_is_null(brt_sql_statement *st, int col)
+{
+	return sqlite3_column_type(((sqlite_statement *)st)->st, col) == SQLITE_NULL;
+}
+
+/* A NULL from sqlite3_column_text or _blob is a NULL value or a failed
+ * allocation. */
+static int engine_column_error(brt_sql_conn *conn, int col)
+{
+	sqlite_conn *c = (sqlite_conn *)conn;
+
+	if (sqlite3_errcode(c->db) == SQLITE_NOMEM)
+		return brt_sqlite_db_error(c, SQLITE_NOMEM);
+	return brt_error_set(BRT_EIO, "sqlite: unexpected NULL in column %d", col);
+}
+
+static int64_t engine_changes(brt_sql_conn *c)
+{
+	return sqlite3_changes(((sqlite_conn *)c)->db);
+}
+
+static int engine_unique_violation(brt_sql_conn *conn)
+{
+	sqlite_conn *c = (sqlite_conn *)conn;
+
+	return c->last_rc == SQLITE_CONSTRAINT_PRIMARYKEY || c->last_rc == SQLITE_CONSTRAINT_UNIQUE;
+}
+
+/* A collector's page cache (the default one, 512 KiB, is sized for
+ * requests), and back. */
+static void engine_workload(brt_sql_conn *conn, enum brt_sql_workload work)
+{
+	sqlite_conn *c = (sqlite_conn *)conn;
+
+	sqlite3_exec(c->db,
+		     work == BRT_SQL_WORK_COLLECT ? "PRAGMA cache_size = -16384" : "PRAGMA cache_size = -512",
+		     NULL, NULL, NULL);
+}
+
+/* PRAGMA data_version does not see this connection's own commits, so its
+ * epoch cache is dropped in the revoking transaction. */
+static int engine_key_revoked(brt_sql_conn *conn)
+{
+	((sqlite_conn *)conn)->epoch_known = 0;
+	return 0;
+}
+
+static void engine_key_revoke_committed(brt_meta *m)
+{
+	sqlite_store *s = (sqlite_store *)m;
+
+	if (s->epoch_hint)
+		atomic_fetch_add(s->epoch_hint, 1);
+}
+
+const brt_sql_engine brt_sqlite_engine = {
+	.name = "sqlite",
+	.conn_get = engine_conn_get,
+	.stmt = engine_stmt,
+	.bind = engine_bind,
+	.step = engine_step,
+	.end = engine_end,
+	.column_int64 = engine_column_int64,
+	.column_text = engine_column_text,
+	.column_blob = engine_column_blob,
+	.column_bytes = engine_column_bytes,
+	.column_is_null = engine_column_is_null,
+	.column_error = engine_column_error,
+	.changes = engine_changes,
+	.unique_violation = engine_unique_violation,
+	.run_write = engine_run_write,
+	.workload = engine_workload,
+	.key_revoked = engine_key_revoked,
+	.key_revoke_committed = engine_key_revoke_committed,
+};

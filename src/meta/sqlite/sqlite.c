@@ -1,8 +1,8 @@
 /* The SQLite driver of the metadata store (meta.h): opening a store
  * (WAL, the schema migrated to the current version in one transaction),
- * freeing it, and the driver's own consistency checks.  Connections and
- * write transactions are in conn.c, the slots by family in repos.c,
- * uploads.c and accounts.c, the SQL in src/meta/sql/schema.c. */
+ * freeing it, and the driver's own consistency checks.  Connections, the
+ * engine under the shared slots and write transactions are in conn.c; the
+ * slots and the SQL are the shared ones of src/meta/sql/. */
 #include "meta/sqlite/internal.h"
 
 #include <limits.h>
@@ -61,26 +61,6 @@ static int pragma_rows(sqlite_conn *c, const char *sql, const char *what, brt_me
 	return error;
 }
 
-/* Repositories whose count of manifests and links, or catalog flag, is
- * not what their rows say. */
-static int counts_check(sqlite_conn *c, brt_meta_problem_cb cb, void *payload)
-{
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_COUNTS_WRONG);
-	char line[BRT_NAME_MAX + 128];
-	int row, error;
-
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		snprintf(line, sizeof(line),
-			 "counts: repository %s records %lld (listed %lld) but holds %lld",
-			 (const char *)sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 1),
-			 (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3));
-		if ((error = cb(line, payload)) != 0)
-			break;
-	}
-	brt_sqlite_end(st);
-	return error;
-}
-
 static int meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload)
 {
 	sqlite_conn *c;
@@ -91,21 +71,7 @@ static int meta_check(brt_meta *m, brt_meta_problem_cb cb, void *payload)
 	if ((error = pragma_rows(c, "PRAGMA integrity_check", "integrity_check", cb, payload)) != 0 ||
 	    (error = pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", cb, payload)) != 0)
 		return error;
-	return counts_check(c, cb, payload);
-}
-
-static int tx_recount(sqlite_conn *c, void *ctx)
-{
-	int error = brt_sqlite_run(c, BRT_SQL_REPO_RECOUNT);
-
-	if (error == 0)
-		*(unsigned long *)ctx = (unsigned long)sqlite3_changes(c->db);
-	return error;
-}
-
-static int meta_recount(brt_meta *m, unsigned long *fixed_out)
-{
-	return brt_sqlite_run_write(m, tx_recount, fixed_out);
+	return brt_sql_counts_check(&c->base, cb, payload);
 }
 
 static void meta_free(brt_meta *m)
@@ -195,16 +161,18 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
-	s->base.version = BRT_META_VERSION;
-	s->base.name = "sqlite";
-	s->base.free = meta_free;
-	s->base.check = meta_check;
-	s->base.recount = meta_recount;
-	brt_sqlite_repos_slots(&s->base);
-	brt_sqlite_uploads_slots(&s->base);
-	brt_sqlite_accounts_slots(&s->base);
-	brt_sqlite_gc_slots(&s->base);
-	brt_sqlite_policies_slots(&s->base);
+	s->base.engine = &brt_sqlite_engine;
+	s->base.base.version = BRT_META_VERSION;
+	s->base.base.name = "sqlite";
+	s->base.base.free = meta_free;
+	s->base.base.check = meta_check;
+	s->base.base.recount = brt_sql_recount;
+	brt_sql_repos_slots(&s->base.base);
+	brt_sql_uploads_slots(&s->base.base);
+	brt_sql_accounts_slots(&s->base.base);
+	brt_sql_gc_slots(&s->base.base);
+	brt_sql_policies_slots(&s->base.base);
+	s->base.base.key_epoch = brt_sqlite_key_epoch;
 	/* Migrate, and prepare every statement once so that a broken one fails
 	 * here rather than on some request; the connection is then closed:
 	 * threads open their own when they first need one. */
@@ -212,8 +180,8 @@ int brt_meta_sqlite_open(brt_meta **out, const char *path)
 	    (error = brt_sqlite_conn_prepare(c)) < 0)
 		goto done;
 	brt_sqlite_epoch_hint_map(s);
-	s->base.serial = brt_meta_serial_next();
-	*out = &s->base;
+	s->base.base.serial = brt_meta_serial_next();
+	*out = &s->base.base;
 	s = NULL;
 done:
 	if (c) {

@@ -687,6 +687,22 @@ static void faulty_free(brt_blobstore *bs)
 	free(fs);
 }
 
+/* Naming a key and signing a URL touch no data: nothing to inject. */
+static int faulty_upload_key(brt_blobstore *bs, const char *upload_id, char *key_out)
+{
+	faulty_store *fs = (faulty_store *)bs;
+
+	return fs->inner->upload_key(fs->inner, upload_id, key_out);
+}
+
+static int faulty_presign(brt_blobstore *bs, const char *key, unsigned int ttl_seconds, char *url_out,
+			  size_t cap)
+{
+	faulty_store *fs = (faulty_store *)bs;
+
+	return fs->inner->presign(fs->inner, key, ttl_seconds, url_out, cap);
+}
+
 /* Zero-copy reads bypass readers, so they are hidden while reads fail. */
 static void set_open_fd_slot(faulty_store *fs)
 {
@@ -728,6 +744,9 @@ int brt_blobstore_faulty_wrap(brt_blobstore **out, brt_blobstore *inner, const b
 	fs->base.upload_list = inner->upload_list ? faulty_upload_list : NULL;
 	fs->base.upload_prune = inner->upload_prune ? faulty_upload_prune : NULL;
 	fs->base.list_dated = inner->list_dated ? faulty_list_dated : NULL;
+	fs->base.chunk_min = inner->chunk_min;
+	fs->base.upload_key = inner->upload_key ? faulty_upload_key : NULL;
+	fs->base.presign = inner->presign ? faulty_presign : NULL;
 	set_open_fd_slot(fs);
 	*out = &fs->base;
 	return 0;

@@ -3,12 +3,28 @@
  * its built-in AWS SigV4 signing.
  *
  * Committed objects live at "<prefix>blobs/<key>".  An upload is one
- * multipart upload at its final home's staging name: parts of exactly
- * `part_size` bytes are sent as they fill, their numbers and ETags kept in
- * the session's backend state (never rediscovered by listing), and a tail
- * shorter than a part is kept as a small "spill" object of the attempt
- * that wrote it.  Commit completes the multipart upload (the tail as the
- * last part): no server-side copy of the data. */
+ * multipart upload at the key its commit publishes it under without a
+ * copy ("blobs/u/<upload id>", the store's upload_key), created when the
+ * first full part is there: parts of exactly `part_size` bytes are sent
+ * as they fill, their ETags kept in the session's backend state (never
+ * rediscovered by listing), and a tail shorter than a part is kept as a
+ * small "spill" object of the attempt that wrote it, at
+ * "<prefix>uploads/<upload id>/<16 hex>".  The next attempt reads the
+ * spill back and continues from there.  Commit completes the multipart
+ * upload with the spill as its last part (copied server-side); an upload
+ * smaller than a part is published by a server-side copy of its spill.
+ * Committing to another key than the upload's own costs a server-side
+ * copy of the object.
+ *
+ * Memory: each open attempt holds one part buffer (up to `part_size`
+ * bytes, grown as data arrives); a reader holds at most a few hundred KiB;
+ * answers of the store are read up to 8 MiB.  Two racing attempts at one
+ * offset upload the same part number; the ETag in the state makes the
+ * commit refuse a part the loser overwrote (BRT_ENOTFOUND: the upload
+ * cannot be finished), so a blob is never published with wrong bytes.
+ * Parts a losing attempt added past the state's stay in the multipart
+ * upload (S3 cannot delete a part) until the next attempt overwrites
+ * them or commit drops them: completion takes only the parts listed. */
 #ifndef BRT_STORAGE_S3_H
 #define BRT_STORAGE_S3_H
 
@@ -50,7 +66,23 @@ typedef struct brt_s3_options {
 void brt_s3_options_defaults(brt_s3_options *o);
 
 /* Open the store: checks the options (BRT_EINVALID naming the problem)
- * and that the bucket answers (BRT_EIO otherwise). */
+ * and that the bucket answers (BRT_EIO otherwise, after the retries).
+ * Empty credentials are taken from AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.  The caller owns the
+ * store (brt_blobstore_free). */
 int brt_blobstore_s3_open(brt_blobstore **out, const brt_s3_options *options);
+
+/* The URL of `key`, a full key in the bucket (prefix included), path or
+ * virtual-host style as `o` says, into `out` (`cap` bytes).
+ * BRT_EINVALID for a bad endpoint, BRT_ETOOBIG if it does not fit. */
+int brt_s3_object_url(char *out, size_t cap, const brt_s3_options *o, const char *key);
+
+/* A SigV4 presigned GET URL of full key `key`, valid `ttl_seconds`
+ * (1..604800) from `now` (seconds since the epoch), signed with the
+ * credentials in `o` (the store's presign slot fills those in and uses the
+ * current time).  BRT_EINVALID for a bad TTL or no credentials,
+ * BRT_ETOOBIG if it does not fit. */
+int brt_s3_presign_url(char *out, size_t cap, const brt_s3_options *o, const char *key,
+		       unsigned int ttl_seconds, int64_t now);
 
 #endif

@@ -711,9 +711,6 @@ static void test_callback_stops(brt_meta *m)
 	CHECK_EQ_STR(tags_of(m, app.s), "a,b");
 }
 
-/* Not in internal.h yet: retention on the caller's transaction. */
-int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out);
-
 typedef struct in_tx_run {
 	const char *account;
 	const char *repo;
@@ -723,7 +720,7 @@ typedef struct in_tx_run {
 	int manifest_removed;
 } in_tx_run;
 
-static int tx_retention_then_collect(sqlite_conn *c, void *ctx)
+static int tx_retention_then_collect(brt_sql_conn *c, void *ctx)
 {
 	in_tx_run *x = ctx;
 	brt_gc_params p = params_at(T0, &x->r);
@@ -733,18 +730,18 @@ static int tx_retention_then_collect(sqlite_conn *c, void *ctx)
 
 	p.account_id = x->account;
 	p.dry_run = 1;
-	if ((error = brt_sqlite_retention_in_tx(c, &p, &x->counts)) != 0)
+	if ((error = brt_sql_retention_in_tx(c, &p, &x->counts)) != 0)
 		return error;
 	/* The manifest whose only tag went is now free to go, in the same
 	 * transaction. */
-	if (sqlite3_prepare_v2(c->db, "SELECT id FROM manifests WHERE digest = ?1", -1, &st, NULL) ==
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v2(((sqlite_conn *)c)->db, "SELECT id FROM manifests WHERE digest = ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, x->lone->s, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			id = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
-	return brt_sqlite_gc_manifest_remove(c, id, &p, &x->counts, &x->manifest_removed);
+	return brt_sql_gc_manifest_remove(c, id, &p, &x->counts, &x->manifest_removed);
 }
 
 /* A dry run of retention and collection in one transaction sees what a
@@ -767,7 +764,7 @@ static void test_retention_in_tx(brt_meta *m)
 	x.repo = app.s;
 	x.lone = &lone;
 	report_init(&x.r);
-	CHECK_EQ_INT(brt_sqlite_run_dry(m, tx_retention_then_collect, &x), 0);
+	CHECK_EQ_INT(brt_sql_run_dry(m, tx_retention_then_collect, &x), 0);
 	CHECK_EQ_INT(x.counts.tags, 1);
 	CHECK_EQ_INT(x.manifest_removed, 1);
 	CHECK_EQ_INT(x.counts.manifests, 1);
@@ -870,24 +867,24 @@ static void test_guards(brt_meta *m)
 	CHECK_EQ_INT(put_full(m, api.s, &untagged, NULL, T0, NULL, 0, NULL), 0);
 
 	/* No policy: nothing is immutable. */
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "v1.2", BRT_EIMMUTABLE), 0);
-	CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, 1), 0);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, a.s, api.s, "v1.2", BRT_EIMMUTABLE), 0);
+	CHECK_EQ_INT(brt_sql_manifest_tags_guard(&c->base, a.s, api.s, 1), 0);
 
 	snprintf(p.immutable_tags, sizeof(p.immutable_tags), "v*, release");
 	CHECK_EQ_INT(policy_put(m, &p), 0);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "v1.2", BRT_EIMMUTABLE), BRT_EIMMUTABLE);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, a.s, api.s, "v1.2", BRT_EIMMUTABLE), BRT_EIMMUTABLE);
 	snprintf(expect, sizeof(expect),
 		 "tag v1.2 of %s is immutable (policy 'prod/*' of account %s: immutable tags 'v*, release')",
 		 api.s, a.s);
 	CHECK_EQ_STR(brt_error_last(), expect);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "release", BRT_EPROTECTED), BRT_EPROTECTED);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, a.s, api.s, "release", BRT_EPROTECTED), BRT_EPROTECTED);
 	CHECK(strstr(brt_error_last(), "tag release of") != NULL);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "latest", BRT_EIMMUTABLE), 0);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, api.s, "release-2", BRT_EIMMUTABLE), 0);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, a.s, dev.s, "v1.2", BRT_EIMMUTABLE), 0);
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, b.s, b_api.s, "v1.2", BRT_EIMMUTABLE), 0);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, a.s, api.s, "latest", BRT_EIMMUTABLE), 0);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, a.s, api.s, "release-2", BRT_EIMMUTABLE), 0);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, a.s, dev.s, "v1.2", BRT_EIMMUTABLE), 0);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, b.s, b_api.s, "v1.2", BRT_EIMMUTABLE), 0);
 	/* Without an account, the name's first component stands in. */
-	CHECK_EQ_INT(brt_sqlite_tag_guard(c, NULL, api.s, "v9", BRT_EIMMUTABLE), BRT_EIMMUTABLE);
+	CHECK_EQ_INT(brt_sql_tag_guard(&c->base, NULL, api.s, "v9", BRT_EIMMUTABLE), BRT_EIMMUTABLE);
 
 	/* Manifests: one carrying an immutable tag among others; one with
 	 * mutable tags only; one untagged. */
@@ -910,11 +907,11 @@ static void test_guards(brt_meta *m)
 				ids[i] = sqlite3_column_int64(st, 0);
 			sqlite3_finalize(st);
 		}
-		CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, ids[0]), BRT_EPROTECTED);
+		CHECK_EQ_INT(brt_sql_manifest_tags_guard(&c->base, a.s, api.s, ids[0]), BRT_EPROTECTED);
 		CHECK(strstr(brt_error_last(), "tag v1.2 of ") != NULL);
 		CHECK(strstr(brt_error_last(), "'prod/*'") != NULL);
-		CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, ids[1]), 0);
-		CHECK_EQ_INT(brt_sqlite_manifest_tags_guard(c, a.s, api.s, ids[2]), 0);
+		CHECK_EQ_INT(brt_sql_manifest_tags_guard(&c->base, a.s, api.s, ids[1]), 0);
+		CHECK_EQ_INT(brt_sql_manifest_tags_guard(&c->base, a.s, api.s, ids[2]), 0);
 	}
 
 	/* Through the interface, once manifest PUT, tag DELETE and manifest

@@ -367,9 +367,29 @@ static inline int suite_upload_gone(brt_blobstore *bs, const char *id)
 
 static inline void suite_check_interface(brt_blobstore *bs)
 {
+	char key[BRT_BLOB_KEY_MAX], other[BRT_BLOB_KEY_MAX], url[64];
+
 	CHECK_EQ_INT(bs->version, BRT_BLOBSTORE_VERSION);
 	CHECK(bs->name != NULL && bs->name[0] != '\0');
 	CHECK_EQ_INT(brt_blobstore_check(bs), 0);
+	/* An upload's own key is a valid key, its own, and refused for
+	 * ids that are none. */
+	if (bs->upload_key) {
+		CHECK_EQ_INT(brt_blobstore_upload_key(bs, "0123456789abcdef0123456789abcdef", key), 0);
+		CHECK_EQ_INT(brt_blob_key_check(key), 0);
+		CHECK_EQ_INT(brt_blobstore_upload_key(bs, "0123456789abcdef0123456789abcdee", other), 0);
+		CHECK(strcmp(key, other) != 0);
+		CHECK_EQ_INT(brt_blobstore_upload_key(bs, "../0123456789abcdef0123456789abc", key),
+			     BRT_EINVALID);
+	} else {
+		CHECK_EQ_INT(brt_blobstore_upload_key(bs, "0123456789abcdef0123456789abcdef", key),
+			     BRT_EUNSUPPORTED);
+	}
+	if (bs->presign)
+		CHECK_EQ_INT(brt_blobstore_presign(bs, "../x", 60, url, sizeof(url)), BRT_EINVALID);
+	else
+		CHECK_EQ_INT(brt_blobstore_presign(bs, "sha256/00/00", 60, url, sizeof(url)),
+			     BRT_EUNSUPPORTED);
 }
 
 static inline void suite_basic(suite_ctx *ctx, brt_blobstore *bs)
@@ -1029,8 +1049,9 @@ static inline void suite_invalid(suite_ctx *ctx, brt_blobstore *bs)
 		suite_expect_content(bs, ctx->key_a, ctx->data_a, ctx->len_a);
 }
 
-/* 64 MiB in one attempt (published without a copy where the driver can)
- * and in 4 attempts of 16 MiB (joined at commit). */
+/* 64 MiB in one attempt (published without a copy where the driver can:
+ * under the store's upload_key when it has one, as the core commits)
+ * and in 4 attempts of 16 MiB (joined at commit, under the content key). */
 static inline void suite_big(suite_ctx *ctx, brt_blobstore *bs)
 {
 	unsigned char *chunk = malloc(SUITE_BIG_CHUNK), *buf = malloc(1 << 20);
@@ -1073,6 +1094,8 @@ static inline void suite_big(suite_ctx *ctx, brt_blobstore *bs)
 		CHECK_EQ_INT(row.offset, SUITE_BIG_SIZE);
 		brt_hasher_final(&hasher, &written);
 		brt_blob_key(key, written.str);
+		if (attempts == 1 && bs->upload_key)
+			CHECK_EQ_INT(bs->upload_key(bs, id, key), 0);
 		CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
 		suite_row_free(&row);
 
@@ -1257,8 +1280,10 @@ static inline void suite_crash_leftovers(suite_ctx *ctx, brt_blobstore *bs)
 		CHECK(waitpid(pid, &status, 0) == pid);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
+	/* The leftover counts: at least the 2000 new bytes (a driver whose
+	 * attempts rewrite the unfinished tail holds more). */
 	if (bs->upload_list)
-		CHECK_EQ_INT(suite_upload_size(bs, id), 6000);
+		CHECK(suite_upload_size(bs, id) >= 6000);
 	/* Too young to judge: nothing goes. */
 	CHECK_EQ_INT(bs->upload_prune(&removed, bs, id, row.state, row.state_len, 0), 0);
 	CHECK_EQ_INT(removed, 0);

@@ -1,6 +1,6 @@
-/* The SQLite driver's repository slots: blobs and their links,
+/* The SQL drivers' repository slots: blobs and their links,
  * manifests, tags, referrers, the catalog, and the whole-store walks. */
-#include "meta/sqlite/internal.h"
+#include "meta/sql/slots.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -16,26 +16,26 @@
  * repository of another account is BRT_EINVALID: the caller's idea of the
  * tenancy and the stored one must never drift apart (usage is counted by
  * the stored account). */
-static int repo_find(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out, int *found_out)
+static int repo_find(brt_sql_conn *c, const char *repo, const char *account, int64_t *id_out, int *found_out)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_ID);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_REPO_ID);
 	int error;
 
 	*found_out = 0;
 	*id_out = 0;
-	if ((error = brt_sqlite_bind(c, st, "t", repo)) == 0 &&
-	    (error = brt_sqlite_step(c, st, found_out)) == 0 && *found_out) {
-		const unsigned char *stored = sqlite3_column_text(st, 1);
+	if ((error = brt_sql_bind(c, st, "t", repo)) == 0 && (error = brt_sql_step(c, st, found_out)) == 0 &&
+	    *found_out) {
+		const unsigned char *stored = brt_sql_column_text(st, 1);
 
-		*id_out = sqlite3_column_int64(st, 0);
+		*id_out = brt_sql_column_int64(st, 0);
 		if (account && (!stored || strcmp((const char *)stored, account) != 0))
 			error = brt_error_set(BRT_EINVALID, "repository %s belongs to another account", repo);
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
-static int repo_lookup(sqlite_conn *c, const char *repo, const char *account, int64_t *id_out)
+static int repo_lookup(brt_sql_conn *c, const char *repo, const char *account, int64_t *id_out)
 {
 	int found;
 	int error = repo_find(c, repo, account, id_out, &found);
@@ -57,70 +57,69 @@ static int account_check(const char *account)
 
 /* Inside a write transaction: the repository's id, creating it for
  * `account` if needed. */
-int brt_sqlite_repo_ensure(sqlite_conn *c, const char *repo, const char *account, int64_t now,
-			   int64_t *id_out)
+int brt_sql_repo_ensure(brt_sql_conn *c, const char *repo, const char *account, int64_t now, int64_t *id_out)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_INSERT);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_REPO_INSERT);
 	int found;
 	int error;
 
 	if ((error = account_check(account)) < 0 ||
 	    (error = repo_find(c, repo, account, id_out, &found)) < 0 || found)
 		return error;
-	if ((error = brt_sqlite_bind(c, st, "tti", account, repo, now)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &found)) == 0) {
+	if ((error = brt_sql_bind(c, st, "tti", account, repo, now)) == 0 &&
+	    (error = brt_sql_step(c, st, &found)) == 0) {
 		if (found)
-			*id_out = sqlite3_column_int64(st, 0);
+			*id_out = brt_sql_column_int64(st, 0);
 		else
-			error = brt_error_set(BRT_EIO, "sqlite: repository insert returned no id");
+			error = brt_error_set(BRT_EIO, "meta: repository insert returned no id");
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
-int brt_sqlite_repo_contents(sqlite_conn *c, int64_t repo_id, int64_t delta)
+int brt_sql_repo_contents(brt_sql_conn *c, int64_t repo_id, int64_t delta)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_REPO_CONTENTS);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_REPO_CONTENTS);
 	int64_t contents = 0;
 	int error, row = 0;
 
 	if (delta == 0)
 		return 0;
-	if ((error = brt_sqlite_bind(c, st, "ii", repo_id, delta)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row)
-		contents = sqlite3_column_int64(st, 0);
-	brt_sqlite_end(st);
+	if ((error = brt_sql_bind(c, st, "ii", repo_id, delta)) == 0 &&
+	    (error = brt_sql_step(c, st, &row)) == 0 && row)
+		contents = brt_sql_column_int64(st, 0);
+	brt_sql_end(st);
 	if (error < 0)
 		return error;
 	/* Rows that reference the repository keep it: it is always there. */
 	if (!row)
-		return brt_error_set(BRT_EIO, "sqlite: repository %lld vanished under its contents",
+		return brt_error_set(BRT_EIO, "meta: repository %lld vanished under its contents",
 				     (long long)repo_id);
 	if ((contents > 0) == (contents - delta > 0))
 		return 0;
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_REPO_LISTED), "ii", repo_id,
-				     (int64_t)(contents > 0))) < 0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_REPO_LISTED), "ii", repo_id,
+				  (int64_t)(contents > 0))) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_REPO_LISTED);
+	return brt_sql_run(c, BRT_SQL_REPO_LISTED);
 }
 
 /* The id of manifest `digest` in the repository, and its size unless
  * `size_out` is NULL. */
-static int manifest_find(sqlite_conn *c, int64_t repo_id, const char *digest, int64_t *id_out,
+static int manifest_find(brt_sql_conn *c, int64_t repo_id, const char *digest, int64_t *id_out,
 			 uint64_t *size_out, int *found_out)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_MANIFEST_ID);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_MANIFEST_ID);
 	int error;
 
 	*found_out = 0;
 	*id_out = 0;
-	if ((error = brt_sqlite_bind(c, st, "it", repo_id, digest)) == 0 &&
-	    (error = brt_sqlite_step(c, st, found_out)) == 0 && *found_out) {
-		*id_out = sqlite3_column_int64(st, 0);
+	if ((error = brt_sql_bind(c, st, "it", repo_id, digest)) == 0 &&
+	    (error = brt_sql_step(c, st, found_out)) == 0 && *found_out) {
+		*id_out = brt_sql_column_int64(st, 0);
 		if (size_out)
-			*size_out = (uint64_t)sqlite3_column_int64(st, 1);
+			*size_out = (uint64_t)brt_sql_column_int64(st, 1);
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
@@ -142,16 +141,17 @@ static int strings_add(brt_dynbuf *b, const char *s, size_t n, size_t *offset_ou
 }
 
 /* Column `col` (may be NULL: NO_STRING) appended to `b`. */
-static int strings_add_column(sqlite_conn *c, brt_dynbuf *b, sqlite3_stmt *st, int col, size_t *offset_out)
+static int strings_add_column(brt_sql_conn *c, brt_dynbuf *b, brt_sql_statement *st, int col,
+			      size_t *offset_out)
 {
 	const unsigned char *text;
 
 	*offset_out = NO_STRING;
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (brt_sql_column_is_null(st, col))
 		return 0;
-	if (!(text = sqlite3_column_text(st, col)))
-		return brt_sqlite_db_error(c, SQLITE_NOMEM);
-	return strings_add(b, (const char *)text, (size_t)sqlite3_column_bytes(st, col), offset_out);
+	if (!(text = brt_sql_column_text(st, col)))
+		return c->engine->column_error(c, col);
+	return strings_add(b, (const char *)text, (size_t)brt_sql_column_bytes(st, col), offset_out);
 }
 
 /* LIMIT for "at most `limit` rows, plus one to learn whether there are more". */
@@ -163,7 +163,7 @@ static int64_t limit_plus_one(size_t limit)
 /* Read name rows (column 0) from a bound statement: at most `limit` kept;
  * a further row sets *more_out.  With a `prefix`, the first row without it
  * ends the listing. */
-static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char *prefix,
+static int names_collect(brt_sql_conn *c, brt_sql_statement *st, size_t limit, const char *prefix,
 			 brt_dynbuf *names, size_t *count_out, int *more_out)
 {
 	size_t prefix_len = prefix ? strlen(prefix) : 0;
@@ -172,13 +172,13 @@ static int names_collect(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const c
 
 	*count_out = 0;
 	*more_out = 0;
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		const unsigned char *text = sqlite3_column_text(st, 0);
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+	while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
+		const unsigned char *text = brt_sql_column_text(st, 0);
+		size_t n = (size_t)brt_sql_column_bytes(st, 0);
 		size_t offset;
 
 		if (!text) {
-			error = brt_sqlite_db_error(c, SQLITE_NOMEM);
+			error = brt_error_set(BRT_ENOMEM, "out of memory");
 			break;
 		}
 		if (prefix && (n < prefix_len || memcmp(text, prefix, prefix_len) != 0))
@@ -212,17 +212,17 @@ static int names_emit(const brt_dynbuf *names, size_t count, brt_meta_name_cb cb
 /* Run a bound listing statement: collect at most `limit` names (those
  * starting with `prefix` when not NULL), end the statement, and only then
  * hand them to `cb`, which may call read slots itself. */
-static int names_list(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char *prefix, brt_meta_name_cb cb,
-		      void *payload, int *more_out)
+static int names_list(brt_sql_conn *c, brt_sql_statement *st, size_t limit, const char *prefix,
+		      brt_meta_name_cb cb, void *payload, int *more_out)
 {
 	brt_dynbuf names;
 	size_t count = 0;
 	int more = 0;
 	int error;
 
-	brt_dynbuf_init(&names, BRT_SQLITE_LISTING_MAX);
+	brt_dynbuf_init(&names, BRT_SQL_LISTING_MAX);
 	error = names_collect(c, st, limit, prefix, &names, &count, &more);
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	if (error == 0 && (error = names_emit(&names, count, cb, payload)) == 0)
 		*more_out = more;
 	brt_dynbuf_free(&names);
@@ -231,11 +231,11 @@ static int names_list(sqlite_conn *c, sqlite3_stmt *st, size_t limit, const char
 
 static int meta_repo_exists(brt_meta *m, const char *repo)
 {
-	sqlite_conn *c;
+	brt_sql_conn *c;
 	int64_t id;
 	int error;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
 	return repo_lookup(c, repo, NULL, &id);
 }
@@ -245,33 +245,32 @@ static int meta_repo_exists(brt_meta *m, const char *repo)
 static int blob_row(brt_meta *m, brt_blob_info *out, brt_pool *pool, enum brt_sql_stmt which,
 		    const char *owner, const char *digest)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
+	brt_sql_conn *c;
+	brt_sql_statement *st = NULL;
 	int error;
 	int row;
 	int64_t size;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		goto done;
-	st = brt_sqlite_stmt(c, which);
-	if ((error = brt_sqlite_bind(c, st, "tt", owner, digest)) < 0 ||
-	    (error = brt_sqlite_step(c, st, &row)) < 0)
+	st = brt_sql_stmt(c, which);
+	if ((error = brt_sql_bind(c, st, "tt", owner, digest)) < 0 || (error = brt_sql_step(c, st, &row)) < 0)
 		goto done;
 	if (!row) {
 		error = brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", digest, owner);
 		goto done;
 	}
-	size = sqlite3_column_int64(st, 0);
+	size = brt_sql_column_int64(st, 0);
 	if (size < 0) {
-		error = brt_error_set(BRT_EIO, "sqlite: negative blob size");
+		error = brt_error_set(BRT_EIO, "meta: negative blob size");
 		goto done;
 	}
-	if ((error = brt_sqlite_column_pool_text(c, st, 1, pool, &out->storage_key)) < 0)
+	if ((error = brt_sql_column_pool_text(c, st, 1, pool, &out->storage_key)) < 0)
 		goto done;
 	out->size = (uint64_t)size;
-	out->touched_at = sqlite3_column_int64(st, 2);
+	out->touched_at = brt_sql_column_int64(st, 2);
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
@@ -292,19 +291,19 @@ static int meta_account_blob_get(brt_meta *m, brt_blob_info *out, brt_pool *pool
  * copy is marked damaged: the verified new copy replaces it); a copy that
  * is not recorded is a duplicate and goes to the outbox.  Without an
  * object (a mount), the blob row must be there. */
-static int blob_record(sqlite_conn *c, const brt_blob_link *a)
+static int blob_record(brt_sql_conn *c, const brt_blob_link *a)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_BLOB_STATE);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_BLOB_STATE);
 	char stored[192];
 	int error, row = 0, damaged = 0;
 	const char *unused = NULL;
 
-	if ((error = brt_sqlite_bind(c, st, "t", a->digest)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		damaged = sqlite3_column_int(st, 1);
-		error = brt_sqlite_column_copy_text(c, st, 0, stored, sizeof(stored));
+	if ((error = brt_sql_bind(c, st, "t", a->digest)) == 0 && (error = brt_sql_step(c, st, &row)) == 0 &&
+	    row) {
+		damaged = (int)brt_sql_column_int64(st, 1);
+		error = brt_sql_column_copy_text(c, st, 0, stored, sizeof(stored));
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	if (error < 0)
 		return error;
 	if (!a->storage_key) {
@@ -313,15 +312,15 @@ static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 		return 0;
 	}
 	if (!row) {
-		st = brt_sqlite_stmt(c, BRT_SQL_BLOB_INSERT);
-		if ((error = brt_sqlite_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0)
+		st = brt_sql_stmt(c, BRT_SQL_BLOB_INSERT);
+		if ((error = brt_sql_bind(c, st, "tuti", a->digest, a->size, a->storage_key, a->now)) < 0)
 			return error;
-		return brt_sqlite_run(c, BRT_SQL_BLOB_INSERT);
+		return brt_sql_run(c, BRT_SQL_BLOB_INSERT);
 	}
 	if (damaged) {
-		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_BLOB_REPLACE), "tt", a->digest,
-					     a->storage_key)) < 0 ||
-		    (error = brt_sqlite_run(c, BRT_SQL_BLOB_REPLACE)) < 0)
+		if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_BLOB_REPLACE), "tt", a->digest,
+					  a->storage_key)) < 0 ||
+		    (error = brt_sql_run(c, BRT_SQL_BLOB_REPLACE)) < 0)
 			return error;
 		unused = stored;
 	} else {
@@ -330,55 +329,55 @@ static int blob_record(sqlite_conn *c, const brt_blob_link *a)
 	if (strcmp(stored, a->storage_key) == 0)
 		return 0;
 	/* Nobody has read the unused copy through a row: no read grace. */
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_OUTBOX_ADD), "tui", unused, a->size,
-				     a->now)) < 0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_GC_OUTBOX_ADD), "tui", unused, a->size,
+				  a->now)) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_GC_OUTBOX_ADD);
+	return brt_sql_run(c, BRT_SQL_GC_OUTBOX_ADD);
 }
 
-static int tx_blob_link(sqlite_conn *c, void *ctx)
+static int tx_blob_link(brt_sql_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
-	sqlite3_stmt *st = NULL;
+	brt_sql_statement *st = NULL;
 	int64_t repo_id;
 	int error;
 	int inserted;
 
 	if ((error = account_check(a->account_id)) < 0 || (error = blob_record(c, a)) < 0 ||
-	    (error = brt_sqlite_repo_ensure(c, a->repo, a->account_id, a->now, &repo_id)) < 0)
+	    (error = brt_sql_repo_ensure(c, a->repo, a->account_id, a->now, &repo_id)) < 0)
 		goto done;
-	st = brt_sqlite_stmt(c, BRT_SQL_LINK_INSERT);
-	if ((error = brt_sqlite_bind(c, st, "itti", repo_id, a->digest, a->account_id, a->now)) < 0 ||
-	    (error = brt_sqlite_step(c, st, &inserted)) < 0)
+	st = brt_sql_stmt(c, BRT_SQL_LINK_INSERT);
+	if ((error = brt_sql_bind(c, st, "itti", repo_id, a->digest, a->account_id, a->now)) < 0 ||
+	    (error = brt_sql_step(c, st, &inserted)) < 0)
 		goto done;
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	st = NULL;
 	/* A new link counts once more towards the account's use of the blob,
 	 * and is reviewed after the grace period (a blob no manifest lists
 	 * by then goes); linking again is a sign of a manifest PUT to come:
 	 * keep it fresh. */
 	if (inserted) {
-		if ((error = brt_sqlite_repo_contents(c, repo_id, 1)) < 0 ||
-		    (error = brt_sqlite_account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
-		    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_LINK), "itti", repo_id,
-					     a->digest, a->account_id, a->now)) < 0)
+		if ((error = brt_sql_repo_contents(c, repo_id, 1)) < 0 ||
+		    (error = brt_sql_account_blob_add(c, a->account_id, a->digest, a->now)) < 0 ||
+		    (error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_GC_QUEUE_LINK), "itti", repo_id,
+					  a->digest, a->account_id, a->now)) < 0)
 			goto done;
-		error = brt_sqlite_run(c, BRT_SQL_GC_QUEUE_LINK);
-	} else if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_LINK_TOUCH), "iti", repo_id,
-					    a->digest, a->now)) == 0) {
-		error = brt_sqlite_run(c, BRT_SQL_LINK_TOUCH);
+		error = brt_sql_run(c, BRT_SQL_GC_QUEUE_LINK);
+	} else if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_LINK_TOUCH), "iti", repo_id, a->digest,
+					 a->now)) == 0) {
+		error = brt_sql_run(c, BRT_SQL_LINK_TOUCH);
 	}
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
 static int meta_blob_link(brt_meta *m, const brt_blob_link *link)
 {
-	return brt_sqlite_run_write(m, tx_blob_link, (void *)link);
+	return brt_sql_run_write(m, tx_blob_link, (void *)link);
 }
 
-static int tx_blob_unlink(sqlite_conn *c, void *ctx)
+static int tx_blob_unlink(brt_sql_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
 	int64_t repo_id;
@@ -387,27 +386,25 @@ static int tx_blob_unlink(sqlite_conn *c, void *ctx)
 
 	if ((error = account_check(a->account_id)) < 0 ||
 	    (error = repo_lookup(c, a->repo, a->account_id, &repo_id)) < 0 ||
-	    (error = brt_sqlite_exists(c, BRT_SQL_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
+	    (error = brt_sql_exists(c, BRT_SQL_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", a->digest, a->repo);
 	/* A manifest may still list the blob: the client asked for it to go
 	 * all the same (as distribution allows), and the manifest's reference
 	 * rows go with the link (ON DELETE CASCADE). */
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_LINK_DELETE), "it", repo_id, a->digest)) <
-		    0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
-	    (error = brt_sqlite_repo_contents(c, repo_id, -(int64_t)sqlite3_changes(c->db))) < 0 ||
-	    (error = brt_sqlite_account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
-	    (error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_QUEUE_BLOB), "ti", a->digest, a->now)) <
-		    0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_LINK_DELETE), "it", repo_id, a->digest)) < 0 ||
+	    (error = brt_sql_run(c, BRT_SQL_LINK_DELETE)) < 0 ||
+	    (error = brt_sql_repo_contents(c, repo_id, -(int64_t)brt_sql_changes(c))) < 0 ||
+	    (error = brt_sql_account_blob_release(c, a->account_id, a->digest, a->now)) < 0 ||
+	    (error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_GC_QUEUE_BLOB), "ti", a->digest, a->now)) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_GC_QUEUE_BLOB);
+	return brt_sql_run(c, BRT_SQL_GC_QUEUE_BLOB);
 }
 
 static int meta_blob_unlink(brt_meta *m, const brt_blob_link *link)
 {
-	return brt_sqlite_run_write(m, tx_blob_unlink, (void *)link);
+	return brt_sql_run_write(m, tx_blob_unlink, (void *)link);
 }
 
 /* A blob or child a manifest lists: BRT_EBLOBUNKNOWN if not `found`,
@@ -426,50 +423,50 @@ static int reference_check(int found, uint64_t stored, const uint64_t *claimed, 
 
 /* Inside manifest_put's transaction: check the references of a manifest
  * new to the repository and store it with them. */
-static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, const char *account,
+static int manifest_insert(brt_sql_conn *c, const brt_manifest_put *put, int64_t repo_id, const char *account,
 			   int64_t *id_out)
 {
-	sqlite3_stmt *st = NULL;
+	brt_sql_statement *st = NULL;
 	int64_t manifest_id = 0;
 	int found;
 	int error = 0;
 	size_t i;
 
 	for (i = 0; i < put->blob_count; i++) {
-		sqlite3_stmt *link = brt_sqlite_stmt(c, BRT_SQL_LINK_SIZE);
+		brt_sql_statement *link = brt_sql_stmt(c, BRT_SQL_LINK_SIZE);
 		uint64_t stored = 0;
 
-		if ((error = brt_sqlite_bind(c, link, "it", repo_id, put->blobs[i])) == 0 &&
-		    (error = brt_sqlite_step(c, link, &found)) == 0 && found)
-			stored = (uint64_t)sqlite3_column_int64(link, 0);
-		brt_sqlite_end(link);
+		if ((error = brt_sql_bind(c, link, "it", repo_id, put->blobs[i])) == 0 &&
+		    (error = brt_sql_step(c, link, &found)) == 0 && found)
+			stored = (uint64_t)brt_sql_column_int64(link, 0);
+		brt_sql_end(link);
 		if (error < 0)
 			goto done;
 		if ((error = reference_check(found, stored, put->blob_sizes ? &put->blob_sizes[i] : NULL,
 					     "blob", put->blobs[i], "manifest")) < 0)
 			goto done;
 	}
-	st = brt_sqlite_stmt(c, BRT_SQL_MANIFEST_INSERT);
-	if ((error = brt_sqlite_bind(c, st, "itttubttti", repo_id, account, put->digest, put->media_type,
-				     (uint64_t)put->size, (const void *)put->payload, put->size, put->subject,
-				     put->artifact_type, put->annotations, put->now)) < 0 ||
-	    (error = brt_sqlite_step(c, st, &found)) < 0)
+	st = brt_sql_stmt(c, BRT_SQL_MANIFEST_INSERT);
+	if ((error = brt_sql_bind(c, st, "itttubttti", repo_id, account, put->digest, put->media_type,
+				  (uint64_t)put->size, (const void *)put->payload, put->size, put->subject,
+				  put->artifact_type, put->annotations, put->now)) < 0 ||
+	    (error = brt_sql_step(c, st, &found)) < 0)
 		goto done;
 	if (!found) {
-		error = brt_error_set(BRT_EIO, "sqlite: manifest insert returned no id");
+		error = brt_error_set(BRT_EIO, "meta: manifest insert returned no id");
 		goto done;
 	}
-	manifest_id = sqlite3_column_int64(st, 0);
-	brt_sqlite_end(st);
+	manifest_id = brt_sql_column_int64(st, 0);
+	brt_sql_end(st);
 	st = NULL;
-	if ((error = brt_sqlite_repo_contents(c, repo_id, 1)) < 0 ||
-	    (error = brt_sqlite_usage_charge(c, account, (int64_t)put->size, put->now)) < 0)
+	if ((error = brt_sql_repo_contents(c, repo_id, 1)) < 0 ||
+	    (error = brt_sql_usage_charge(c, account, (int64_t)put->size, put->now)) < 0)
 		goto done;
 	/* ON CONFLICT DO NOTHING: a digest listed twice is stored once. */
 	for (i = 0; i < put->blob_count; i++) {
-		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_MANIFEST_BLOB_INSERT), "iit",
-					     manifest_id, repo_id, put->blobs[i])) < 0 ||
-		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_BLOB_INSERT)) < 0)
+		if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_MANIFEST_BLOB_INSERT), "iit",
+					  manifest_id, repo_id, put->blobs[i])) < 0 ||
+		    (error = brt_sql_run(c, BRT_SQL_MANIFEST_BLOB_INSERT)) < 0)
 			goto done;
 	}
 	for (i = 0; i < put->child_count; i++) {
@@ -482,56 +479,56 @@ static int manifest_insert(sqlite_conn *c, const brt_manifest_put *put, int64_t 
 					     put->child_sizes ? &put->child_sizes[i] : NULL, "manifest",
 					     put->children[i], "index")) < 0)
 			goto done;
-		if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_MANIFEST_REF_INSERT), "ii",
-					     manifest_id, child_id)) < 0 ||
-		    (error = brt_sqlite_run(c, BRT_SQL_MANIFEST_REF_INSERT)) < 0)
+		if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_MANIFEST_REF_INSERT), "ii", manifest_id,
+					  child_id)) < 0 ||
+		    (error = brt_sql_run(c, BRT_SQL_MANIFEST_REF_INSERT)) < 0)
 			goto done;
 	}
 	*id_out = manifest_id;
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
 /* Inside manifest_put's transaction: point the tag at the manifest, as
  * `tag_expected` allows (see meta.h), unless a policy makes it immutable;
  * the manifest it leaves is queued for review. */
-static int tag_set(sqlite_conn *c, const brt_manifest_put *put, int64_t repo_id, int64_t manifest_id)
+static int tag_set(brt_sql_conn *c, const brt_manifest_put *put, int64_t repo_id, int64_t manifest_id)
 {
 	enum brt_sql_stmt id = !put->tag_expected     ? BRT_SQL_TAG_UPSERT
 			       : put->tag_expected[0] ? BRT_SQL_TAG_MOVE_FROM
 						      : BRT_SQL_TAG_INSERT_NEW;
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_TAG_TARGET);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_TAG_TARGET);
 	int64_t old_id = 0;
 	int error, row = 0;
 
-	if ((error = brt_sqlite_bind(c, st, "it", repo_id, put->tag)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row)
-		old_id = sqlite3_column_int64(st, 0);
-	brt_sqlite_end(st);
+	if ((error = brt_sql_bind(c, st, "it", repo_id, put->tag)) == 0 &&
+	    (error = brt_sql_step(c, st, &row)) == 0 && row)
+		old_id = brt_sql_column_int64(st, 0);
+	brt_sql_end(st);
 	if (error < 0)
 		return error;
 	if (row && old_id != manifest_id &&
-	    (error = brt_sqlite_tag_guard(c, put->account_id, put->repo, put->tag, BRT_EIMMUTABLE)) < 0)
+	    (error = brt_sql_tag_guard(c, put->account_id, put->repo, put->tag, BRT_EIMMUTABLE)) < 0)
 		return error;
 	if (id == BRT_SQL_TAG_MOVE_FROM)
-		error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "itiit", repo_id, put->tag, manifest_id,
-					put->now, put->tag_expected);
+		error = brt_sql_bind(c, brt_sql_stmt(c, id), "itiit", repo_id, put->tag, manifest_id,
+				     put->now, put->tag_expected);
 	else
-		error = brt_sqlite_bind(c, brt_sqlite_stmt(c, id), "itii", repo_id, put->tag, manifest_id,
-					put->now);
-	if (error < 0 || (error = brt_sqlite_run(c, id)) < 0)
+		error = brt_sql_bind(c, brt_sql_stmt(c, id), "itii", repo_id, put->tag, manifest_id,
+				     put->now);
+	if (error < 0 || (error = brt_sql_run(c, id)) < 0)
 		return error;
-	if (id != BRT_SQL_TAG_UPSERT && sqlite3_changes(c->db) == 0)
+	if (id != BRT_SQL_TAG_UPSERT && brt_sql_changes(c) == 0)
 		return brt_error_set(BRT_ECONFLICT, "tag %s in %s is not %s", put->tag, put->repo,
 				     put->tag_expected[0] ? put->tag_expected : "new");
-	return row && old_id != manifest_id ? brt_sqlite_gc_queue_manifest(c, old_id, put->now) : 0;
+	return row && old_id != manifest_id ? brt_sql_gc_queue_manifest(c, old_id, put->now) : 0;
 }
 
 /* A failure anywhere rolls back everything, including a repository this
  * call created and a manifest stored before the tag lost its race. */
 
-static int tx_manifest_put(sqlite_conn *c, void *ctx)
+static int tx_manifest_put(brt_sql_conn *c, void *ctx)
 {
 	const brt_manifest_put *put = ctx;
 	int64_t repo_id = 0;
@@ -539,7 +536,7 @@ static int tx_manifest_put(sqlite_conn *c, void *ctx)
 	int found;
 	int error;
 
-	if ((error = brt_sqlite_repo_ensure(c, put->repo, put->account_id, put->now, &repo_id)) < 0 ||
+	if ((error = brt_sql_repo_ensure(c, put->repo, put->account_id, put->now, &repo_id)) < 0 ||
 	    (error = manifest_find(c, repo_id, put->digest, &manifest_id, NULL, &found)) < 0)
 		return error;
 	/* Same digest, same bytes: the stored manifest and its references
@@ -551,47 +548,46 @@ static int tx_manifest_put(sqlite_conn *c, void *ctx)
 		return tag_set(c, put, repo_id, manifest_id);
 	if (!found)
 		return 0;
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_GC_MANIFEST_UNQUEUE), "i", manifest_id)) <
-	    0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_GC_MANIFEST_UNQUEUE), "i", manifest_id)) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_GC_MANIFEST_UNQUEUE);
+	return brt_sql_run(c, BRT_SQL_GC_MANIFEST_UNQUEUE);
 }
 
 static int meta_manifest_put(brt_meta *m, const brt_manifest_put *put)
 {
 	if (put->tag_expected && !put->tag)
 		return brt_error_set(BRT_EINVALID, "an expected tag target without a tag");
-	return brt_sqlite_run_write(m, tx_manifest_put, (void *)put);
+	return brt_sql_run_write(m, tx_manifest_put, (void *)put);
 }
 
 static int meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, const char *repo,
 			     const char *reference, int is_digest)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
+	brt_sql_conn *c;
+	brt_sql_statement *st = NULL;
 	const void *blob;
 	unsigned char *payload;
 	size_t size;
 	int error;
 	int row;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		goto done;
-	st = brt_sqlite_stmt(c, is_digest ? BRT_SQL_MANIFEST_GET_DIGEST : BRT_SQL_MANIFEST_GET_TAG);
-	if ((error = brt_sqlite_bind(c, st, "tt", repo, reference)) < 0 ||
-	    (error = brt_sqlite_step(c, st, &row)) < 0)
+	st = brt_sql_stmt(c, is_digest ? BRT_SQL_MANIFEST_GET_DIGEST : BRT_SQL_MANIFEST_GET_TAG);
+	if ((error = brt_sql_bind(c, st, "tt", repo, reference)) < 0 ||
+	    (error = brt_sql_step(c, st, &row)) < 0)
 		goto done;
 	if (!row) {
 		error = brt_error_set(BRT_ENOTFOUND, "manifest %s unknown in %s", reference, repo);
 		goto done;
 	}
-	if ((error = brt_sqlite_column_pool_text(c, st, 0, pool, &out->digest)) < 0 ||
-	    (error = brt_sqlite_column_pool_text(c, st, 1, pool, &out->media_type)) < 0)
+	if ((error = brt_sql_column_pool_text(c, st, 0, pool, &out->digest)) < 0 ||
+	    (error = brt_sql_column_pool_text(c, st, 1, pool, &out->media_type)) < 0)
 		goto done;
-	blob = sqlite3_column_blob(st, 2);
-	size = (size_t)sqlite3_column_bytes(st, 2);
+	blob = brt_sql_column_blob(st, 2);
+	size = (size_t)brt_sql_column_bytes(st, 2);
 	if (!blob && size > 0) {
-		error = brt_sqlite_db_error(c, SQLITE_NOMEM);
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
 		goto done;
 	}
 	if (!(payload = brt_pool_alloc(pool, size))) {
@@ -603,7 +599,7 @@ static int meta_manifest_get(brt_meta *m, brt_manifest *out, brt_pool *pool, con
 	out->payload = payload;
 	out->size = size;
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
@@ -612,10 +608,10 @@ typedef struct manifest_delete_args {
 	const char *digest;
 } manifest_delete_args;
 
-static int tx_manifest_delete(sqlite_conn *c, void *ctx)
+static int tx_manifest_delete(brt_sql_conn *c, void *ctx)
 {
 	const manifest_delete_args *a = ctx;
-	brt_sqlite_manifest_row row;
+	brt_sql_manifest_row row;
 	int64_t repo_id;
 	int64_t manifest_id;
 	int found;
@@ -626,22 +622,22 @@ static int tx_manifest_delete(sqlite_conn *c, void *ctx)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "manifest %s unknown in %s", a->digest, a->repo);
-	if ((error = brt_sqlite_exists(c, BRT_SQL_MANIFEST_REFERENCED, "i", manifest_id, NULL, &found)) < 0)
+	if ((error = brt_sql_exists(c, BRT_SQL_MANIFEST_REFERENCED, "i", manifest_id, NULL, &found)) < 0)
 		return error;
 	if (found)
 		return brt_error_set(BRT_ECONFLICT, "manifest %s is listed by an index of %s", a->digest,
 				     a->repo);
-	if ((error = brt_sqlite_manifest_find(c, manifest_id, &row, &found)) < 0 ||
-	    (error = brt_sqlite_manifest_tags_guard(c, row.account_id, a->repo, manifest_id)) < 0)
+	if ((error = brt_sql_manifest_find(c, manifest_id, &row, &found)) < 0 ||
+	    (error = brt_sql_manifest_tags_guard(c, row.account_id, a->repo, manifest_id)) < 0)
 		return error;
-	return brt_sqlite_manifest_drop(c, manifest_id, &row, brt_now_ms());
+	return brt_sql_manifest_drop(c, manifest_id, &row, brt_now_ms());
 }
 
 static int meta_manifest_delete(brt_meta *m, const char *repo, const char *digest)
 {
 	manifest_delete_args a = {repo, digest};
 
-	return brt_sqlite_run_write(m, tx_manifest_delete, &a);
+	return brt_sql_run_write(m, tx_manifest_delete, &a);
 }
 
 typedef struct tag_delete_args {
@@ -649,7 +645,7 @@ typedef struct tag_delete_args {
 	const char *tag;
 } tag_delete_args;
 
-static int tx_tag_delete(sqlite_conn *c, void *ctx)
+static int tx_tag_delete(brt_sql_conn *c, void *ctx)
 {
 	const tag_delete_args *a = ctx;
 	char account[BRT_ACCOUNT_ID_LEN + 1];
@@ -659,13 +655,13 @@ static int tx_tag_delete(sqlite_conn *c, void *ctx)
 	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) == BRT_ENOTFOUND)
 		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
 	if (error == 0 &&
-	    (error = brt_sqlite_exists(c, BRT_SQL_TAG_TARGET, "it", repo_id, a->tag, &found)) == 0 && !found)
+	    (error = brt_sql_exists(c, BRT_SQL_TAG_TARGET, "it", repo_id, a->tag, &found)) == 0 && !found)
 		return brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
 	/* Only an existing tag is protected: an absent one is a 404. */
 	if (error < 0 ||
-	    (error = brt_sqlite_tag_guard(c, brt_meta_repo_account(account, a->repo), a->repo, a->tag,
-					  BRT_EPROTECTED)) < 0 ||
-	    (error = brt_sqlite_tag_remove(c, repo_id, a->tag, brt_now_ms(), &removed)) < 0)
+	    (error = brt_sql_tag_guard(c, brt_meta_repo_account(account, a->repo), a->repo, a->tag,
+				       BRT_EPROTECTED)) < 0 ||
+	    (error = brt_sql_tag_remove(c, repo_id, a->tag, brt_now_ms(), &removed)) < 0)
 		return error;
 	return removed ? 0 : brt_error_set(BRT_ENOTFOUND, "tag %s unknown in %s", a->tag, a->repo);
 }
@@ -674,23 +670,23 @@ static int meta_tag_delete(brt_meta *m, const char *repo, const char *tag)
 {
 	tag_delete_args a = {repo, tag};
 
-	return brt_sqlite_run_write(m, tx_tag_delete, &a);
+	return brt_sql_run_write(m, tx_tag_delete, &a);
 }
 
 static int meta_tags_list(brt_meta *m, const char *repo, const char *last, size_t limit, brt_meta_name_cb cb,
 			  void *payload, int *more_out)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st;
+	brt_sql_conn *c;
+	brt_sql_statement *st;
 	int64_t repo_id;
 	int error;
 
 	*more_out = 0;
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, NULL, &repo_id)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0 || (error = repo_lookup(c, repo, NULL, &repo_id)) < 0)
 		return error;
-	st = brt_sqlite_stmt(c, BRT_SQL_TAGS_LIST);
-	if ((error = brt_sqlite_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0) {
-		brt_sqlite_end(st);
+	st = brt_sql_stmt(c, BRT_SQL_TAGS_LIST);
+	if ((error = brt_sql_bind(c, st, "iti", repo_id, last ? last : "", limit_plus_one(limit))) < 0) {
+		brt_sql_end(st);
 		return error;
 	}
 	return names_list(c, st, limit, NULL, cb, payload, more_out);
@@ -707,27 +703,27 @@ typedef struct referrer_row {
 static int meta_referrers_list(brt_meta *m, const char *repo, const char *subject, const char *artifact_type,
 			       brt_meta_referrer_cb cb, void *payload)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st = NULL;
+	brt_sql_conn *c;
+	brt_sql_statement *st = NULL;
 	brt_dynbuf strings, rows;
 	size_t count = 0;
 	size_t i;
 	int error;
 	int row;
 
-	brt_dynbuf_init(&strings, BRT_SQLITE_LISTING_MAX);
-	brt_dynbuf_init(&rows, BRT_SQLITE_LISTING_MAX);
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	brt_dynbuf_init(&strings, BRT_SQL_LISTING_MAX);
+	brt_dynbuf_init(&rows, BRT_SQL_LISTING_MAX);
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		goto done;
-	st = brt_sqlite_stmt(c, BRT_SQL_REFERRERS);
-	if ((error = brt_sqlite_bind(c, st, "ttt", repo, subject, artifact_type)) < 0)
+	st = brt_sql_stmt(c, BRT_SQL_REFERRERS);
+	if ((error = brt_sql_bind(c, st, "ttt", repo, subject, artifact_type)) < 0)
 		goto done;
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+	while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
 		referrer_row r;
-		int64_t size = sqlite3_column_int64(st, 2);
+		int64_t size = brt_sql_column_int64(st, 2);
 
 		if (size < 0) {
-			error = brt_error_set(BRT_EIO, "sqlite: negative manifest size");
+			error = brt_error_set(BRT_EIO, "meta: negative manifest size");
 			goto done;
 		}
 		r.size = (uint64_t)size;
@@ -737,7 +733,7 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 		    (error = strings_add_column(c, &strings, st, 4, &r.annotations)) < 0)
 			goto done;
 		if (r.media_type == NO_STRING || r.digest == NO_STRING) {
-			error = brt_error_set(BRT_EIO, "sqlite: unexpected NULL in manifests");
+			error = brt_error_set(BRT_EIO, "meta: unexpected NULL in manifests");
 			goto done;
 		}
 		if ((error = brt_dynbuf_add(&rows, &r, sizeof(r))) < 0)
@@ -746,7 +742,7 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 	}
 	if (error < 0)
 		goto done;
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	st = NULL;
 	for (i = 0; i < count; i++) {
 		const char *text = brt_dynbuf_ptr(&strings);
@@ -763,7 +759,7 @@ static int meta_referrers_list(brt_meta *m, const char *repo, const char *subjec
 			goto done;
 	}
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	brt_dynbuf_free(&rows);
 	brt_dynbuf_free(&strings);
 	return error;
@@ -789,8 +785,8 @@ static void prefix_upper(char *out, size_t out_size, const char *prefix, int *ha
 static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, size_t limit,
 			     brt_meta_name_cb cb, void *payload, int *more_out)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st;
+	brt_sql_conn *c;
+	brt_sql_statement *st;
 	char upper[BRT_NAME_MAX + 2];
 	const char *lower;
 	int has_upper = 0;
@@ -802,7 +798,7 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 		prefix = NULL;
 	if (prefix && strlen(prefix) > BRT_NAME_MAX)
 		return 0; /* no repository name is that long */
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
 	/* Start at whichever is later: just after `last`, or at `prefix`. */
 	lower = last ? last : "";
@@ -814,31 +810,31 @@ static int meta_catalog_list(brt_meta *m, const char *prefix, const char *last, 
 		}
 	}
 	if (has_upper) {
-		st = brt_sqlite_stmt(c, inclusive ? BRT_SQL_CATALOG_FROM_BELOW : BRT_SQL_CATALOG_AFTER_BELOW);
-		error = brt_sqlite_bind(c, st, "tti", lower, upper, limit_plus_one(limit));
+		st = brt_sql_stmt(c, inclusive ? BRT_SQL_CATALOG_FROM_BELOW : BRT_SQL_CATALOG_AFTER_BELOW);
+		error = brt_sql_bind(c, st, "tti", lower, upper, limit_plus_one(limit));
 	} else {
-		st = brt_sqlite_stmt(c, inclusive ? BRT_SQL_CATALOG_FROM : BRT_SQL_CATALOG_AFTER);
-		error = brt_sqlite_bind(c, st, "ti", lower, limit_plus_one(limit));
+		st = brt_sql_stmt(c, inclusive ? BRT_SQL_CATALOG_FROM : BRT_SQL_CATALOG_AFTER);
+		error = brt_sql_bind(c, st, "ti", lower, limit_plus_one(limit));
 	}
 	if (error < 0) {
-		brt_sqlite_end(st);
+		brt_sql_end(st);
 		return error;
 	}
 	return names_list(c, st, limit, prefix, cb, payload, more_out);
 }
 
-static int tx_blob_touch(sqlite_conn *c, void *ctx)
+static int tx_blob_touch(brt_sql_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
 	int64_t repo_id;
 	int error, found = 0;
 
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_BLOB_TOUCH), "tti", a->repo, a->digest,
-				     a->now)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_BLOB_TOUCH)) < 0 || sqlite3_changes(c->db) > 0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_BLOB_TOUCH), "tti", a->repo, a->digest,
+				  a->now)) < 0 ||
+	    (error = brt_sql_run(c, BRT_SQL_BLOB_TOUCH)) < 0 || brt_sql_changes(c) > 0)
 		return error;
 	if ((error = repo_lookup(c, a->repo, NULL, &repo_id)) < 0 ||
-	    (error = brt_sqlite_exists(c, BRT_SQL_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
+	    (error = brt_sql_exists(c, BRT_SQL_LINK_EXISTS, "it", repo_id, a->digest, &found)) < 0)
 		return error == BRT_ENOTFOUND
 			       ? brt_error_set(BRT_ENOTFOUND, "blob %s not linked in %s", a->digest, a->repo)
 			       : error;
@@ -853,21 +849,21 @@ static int meta_blob_touch(brt_meta *m, const char *repo, const char *digest, in
 	args.repo = repo;
 	args.digest = digest;
 	args.now = now;
-	return brt_sqlite_run_write(m, tx_blob_touch, &args);
+	return brt_sql_run_write(m, tx_blob_touch, &args);
 }
 
-static int tx_blob_mark_damaged(sqlite_conn *c, void *ctx)
+static int tx_blob_mark_damaged(brt_sql_conn *c, void *ctx)
 {
 	const brt_blob_link *a = ctx;
 	int found = 0, error;
 
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_BLOB_MARK_DAMAGED), "ti", a->digest,
-				     a->now)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_BLOB_MARK_DAMAGED)) < 0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_BLOB_MARK_DAMAGED), "ti", a->digest, a->now)) <
+		    0 ||
+	    (error = brt_sql_run(c, BRT_SQL_BLOB_MARK_DAMAGED)) < 0)
 		return error;
-	if (sqlite3_changes(c->db) > 0)
+	if (brt_sql_changes(c) > 0)
 		return 0;
-	if ((error = brt_sqlite_exists(c, BRT_SQL_BLOB_EXISTS, "t", 0, a->digest, &found)) < 0)
+	if ((error = brt_sql_exists(c, BRT_SQL_BLOB_EXISTS, "t", 0, a->digest, &found)) < 0)
 		return error;
 	return found ? 0 : brt_error_set(BRT_ENOTFOUND, "blob %s unknown", a->digest);
 }
@@ -879,55 +875,55 @@ static int meta_blob_mark_damaged(brt_meta *m, const char *digest, int64_t now)
 	memset(&args, 0, sizeof(args));
 	args.digest = digest;
 	args.now = now;
-	return brt_sqlite_run_write(m, tx_blob_mark_damaged, &args);
+	return brt_sql_run_write(m, tx_blob_mark_damaged, &args);
 }
 
 static int meta_blob_walk(brt_meta *m, brt_meta_blob_cb cb, void *payload)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st;
+	brt_sql_conn *c;
+	brt_sql_statement *st;
 	brt_blob_row b;
 	int error, row;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
-	st = brt_sqlite_stmt(c, BRT_SQL_BLOB_WALK);
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		b.digest = (const char *)sqlite3_column_text(st, 0);
-		b.size = (uint64_t)sqlite3_column_int64(st, 1);
-		b.storage_key = (const char *)sqlite3_column_text(st, 2);
-		b.created_at = sqlite3_column_int64(st, 3);
+	st = brt_sql_stmt(c, BRT_SQL_BLOB_WALK);
+	while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
+		b.digest = (const char *)brt_sql_column_text(st, 0);
+		b.size = (uint64_t)brt_sql_column_int64(st, 1);
+		b.storage_key = (const char *)brt_sql_column_text(st, 2);
+		b.created_at = brt_sql_column_int64(st, 3);
 		if (!b.digest || !b.storage_key) {
-			error = brt_error_set(BRT_EIO, "sqlite: blob row without digest or key");
+			error = brt_error_set(BRT_EIO, "meta: blob row without digest or key");
 			break;
 		}
 		if ((error = cb(&b, payload)) != 0)
 			break;
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
 static int meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payload)
 {
-	sqlite_conn *c;
-	sqlite3_stmt *st;
+	brt_sql_conn *c;
+	brt_sql_statement *st;
 	brt_manifest mf;
 	const char *repo;
 	int error, row;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
-	st = brt_sqlite_stmt(c, BRT_SQL_MANIFEST_WALK);
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		repo = (const char *)sqlite3_column_text(st, 0);
-		mf.digest = (const char *)sqlite3_column_text(st, 1);
-		mf.media_type = (const char *)sqlite3_column_text(st, 2);
-		mf.payload = sqlite3_column_blob(st, 3);
-		mf.size = (size_t)sqlite3_column_bytes(st, 3);
+	st = brt_sql_stmt(c, BRT_SQL_MANIFEST_WALK);
+	while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
+		repo = (const char *)brt_sql_column_text(st, 0);
+		mf.digest = (const char *)brt_sql_column_text(st, 1);
+		mf.media_type = (const char *)brt_sql_column_text(st, 2);
+		mf.payload = brt_sql_column_blob(st, 3);
+		mf.size = (size_t)brt_sql_column_bytes(st, 3);
 		if (!repo || !mf.digest || !mf.media_type) {
 			error = brt_error_set(BRT_EIO,
-					      "sqlite: manifest row without repository, digest or type");
+					      "meta: manifest row without repository, digest or type");
 			break;
 		}
 		if (!mf.payload)
@@ -935,11 +931,11 @@ static int meta_manifest_walk(brt_meta *m, brt_meta_manifest_cb cb, void *payloa
 		if ((error = cb(repo, &mf, payload)) != 0)
 			break;
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
-void brt_sqlite_repos_slots(brt_meta *m)
+void brt_sql_repos_slots(brt_meta *m)
 {
 	m->repo_exists = meta_repo_exists;
 	m->blob_get = meta_blob_get;

@@ -1,4 +1,4 @@
-/* The SQLite driver's retention and immutability policies: storing and
+/* The SQL drivers' retention and immutability policies: storing and
  * listing them, the immutable-tag guards that manifest PUT, tag DELETE and
  * manifest DELETE run inside their own write transactions, and retention,
  * applied one repository per transaction (so requests interleave) and one
@@ -16,7 +16,7 @@
  * they stand when its transaction starts; and tags younger than the grace
  * period are never taken.  An untagged manifest goes after the longest
  * untagged-after delay of the policies that set one. */
-#include "meta/sqlite/internal.h"
+#include "meta/sql/slots.h"
 
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -127,22 +127,22 @@ static int64_t minus_saturated(int64_t a, int64_t b)
 /* The first policy of `account_id` with immutable tags that applies to
  * `repo` and, when `tag` is not NULL, makes that tag immutable:
  * *found_out = 1, and with a tag the error `code` naming tag and rule. */
-static int immutable_find(sqlite_conn *c, const char *account_id, const char *repo, const char *tag, int code,
-			  int *found_out)
+static int immutable_find(brt_sql_conn *c, const char *account_id, const char *repo, const char *tag,
+			  int code, int *found_out)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_POLICY_IMMUTABLE);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_POLICY_IMMUTABLE);
 	int error;
 	int row;
 
 	*found_out = 0;
-	if ((error = brt_sqlite_bind(c, st, "t", account_id)) < 0)
+	if ((error = brt_sql_bind(c, st, "t", account_id)) < 0)
 		goto done;
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		const char *pattern = (const char *)sqlite3_column_text(st, 0);
-		const char *globs = (const char *)sqlite3_column_text(st, 1);
+	while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
+		const char *pattern = (const char *)brt_sql_column_text(st, 0);
+		const char *globs = (const char *)brt_sql_column_text(st, 1);
 
 		if (!pattern || !globs) {
-			error = brt_sqlite_db_error(c, SQLITE_NOMEM);
+			error = brt_error_set(BRT_ENOMEM, "out of memory");
 			break;
 		}
 		if (!pattern_match(pattern, repo, account_id) || (tag && !globs_match(globs, tag)))
@@ -156,11 +156,11 @@ static int immutable_find(sqlite_conn *c, const char *account_id, const char *re
 		break;
 	}
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
-int brt_sqlite_tag_guard(sqlite_conn *c, const char *account_id, const char *repo, const char *tag, int code)
+int brt_sql_tag_guard(brt_sql_conn *c, const char *account_id, const char *repo, const char *tag, int code)
 {
 	char account[BRT_ACCOUNT_ID_LEN + 1];
 	int found;
@@ -170,11 +170,11 @@ int brt_sqlite_tag_guard(sqlite_conn *c, const char *account_id, const char *rep
 	return immutable_find(c, account_id, repo, tag, code, &found);
 }
 
-int brt_sqlite_manifest_tags_guard(sqlite_conn *c, const char *account_id, const char *repo,
-				   int64_t manifest_id)
+int brt_sql_manifest_tags_guard(brt_sql_conn *c, const char *account_id, const char *repo,
+				int64_t manifest_id)
 {
 	char account[BRT_ACCOUNT_ID_LEN + 1];
-	sqlite3_stmt *st = NULL;
+	brt_sql_statement *st = NULL;
 	int found;
 	int error;
 	int row;
@@ -184,52 +184,52 @@ int brt_sqlite_manifest_tags_guard(sqlite_conn *c, const char *account_id, const
 	/* Most deletes meet no immutable policy: then the tags are not read. */
 	if ((error = immutable_find(c, account_id, repo, NULL, 0, &found)) < 0 || !found)
 		return error;
-	st = brt_sqlite_stmt(c, BRT_SQL_POLICY_MANIFEST_TAGS);
-	if ((error = brt_sqlite_bind(c, st, "i", manifest_id)) < 0)
+	st = brt_sql_stmt(c, BRT_SQL_POLICY_MANIFEST_TAGS);
+	if ((error = brt_sql_bind(c, st, "i", manifest_id)) < 0)
 		goto done;
-	while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		const char *tag = (const char *)sqlite3_column_text(st, 0);
+	while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
+		const char *tag = (const char *)brt_sql_column_text(st, 0);
 
 		if (!tag) {
-			error = brt_sqlite_db_error(c, SQLITE_NOMEM);
+			error = brt_error_set(BRT_ENOMEM, "out of memory");
 			break;
 		}
 		if ((error = immutable_find(c, account_id, repo, tag, BRT_EPROTECTED, &found)) < 0)
 			break;
 	}
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
 /* --- storing and listing ------------------------------------------- */
 
 /* An optional number column: NULL reads as 0 ("not set"). */
-static int64_t column_optional(sqlite3_stmt *st, int col)
+static int64_t column_optional(brt_sql_statement *st, int col)
 {
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+	return brt_sql_column_is_null(st, col) ? 0 : brt_sql_column_int64(st, col);
 }
 
-static int column_optional_text(sqlite_conn *c, sqlite3_stmt *st, int col, char *out, size_t out_size)
+static int column_optional_text(brt_sql_conn *c, brt_sql_statement *st, int col, char *out, size_t out_size)
 {
-	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+	if (brt_sql_column_is_null(st, col)) {
 		out[0] = '\0';
 		return 0;
 	}
-	return brt_sqlite_column_copy_text(c, st, col, out, out_size);
+	return brt_sql_column_copy_text(c, st, col, out, out_size);
 }
 
 /* Columns as BRT_SQL_POLICY_LIST reads them. */
-static int policy_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
+static int policy_from_row(brt_sql_conn *c, brt_sql_statement *st, void *row)
 {
 	brt_policy *p = row;
 	int64_t keep_last;
 	int error;
 
 	memset(p, 0, sizeof(*p));
-	if ((error = brt_sqlite_column_copy_text(c, st, 0, p->account_id, sizeof(p->account_id))) < 0 ||
-	    (error = brt_sqlite_column_copy_text(c, st, 1, p->repository_pattern,
-						 sizeof(p->repository_pattern))) < 0 ||
+	if ((error = brt_sql_column_copy_text(c, st, 0, p->account_id, sizeof(p->account_id))) < 0 ||
+	    (error = brt_sql_column_copy_text(c, st, 1, p->repository_pattern,
+					      sizeof(p->repository_pattern))) < 0 ||
 	    (error = column_optional_text(c, st, 5, p->protect_tags, sizeof(p->protect_tags))) < 0 ||
 	    (error = column_optional_text(c, st, 6, p->immutable_tags, sizeof(p->immutable_tags))) < 0)
 		return error;
@@ -237,7 +237,7 @@ static int policy_from_row(sqlite_conn *c, sqlite3_stmt *st, void *row)
 	p->keep_last = keep_last > 0 ? (uint64_t)keep_last : 0;
 	p->keep_within_ms = column_optional(st, 3);
 	p->untagged_after_ms = column_optional(st, 4);
-	p->updated_at = sqlite3_column_int64(st, 7);
+	p->updated_at = brt_sql_column_int64(st, 7);
 	return 0;
 }
 
@@ -245,13 +245,13 @@ static int policy_check(const brt_policy *p)
 {
 	int error;
 
-	if ((error = brt_sqlite_field_check(p->account_id, sizeof(p->account_id), 1, "account id")) < 0 ||
-	    (error = brt_sqlite_field_check(p->repository_pattern, sizeof(p->repository_pattern), 1,
-					    "repository pattern")) < 0 ||
-	    (error = brt_sqlite_field_check(p->protect_tags, sizeof(p->protect_tags), 0, "protected tags")) <
+	if ((error = brt_sql_field_check(p->account_id, sizeof(p->account_id), 1, "account id")) < 0 ||
+	    (error = brt_sql_field_check(p->repository_pattern, sizeof(p->repository_pattern), 1,
+					 "repository pattern")) < 0 ||
+	    (error = brt_sql_field_check(p->protect_tags, sizeof(p->protect_tags), 0, "protected tags")) <
 		    0 ||
-	    (error = brt_sqlite_field_check(p->immutable_tags, sizeof(p->immutable_tags), 0,
-					    "immutable tags")) < 0)
+	    (error = brt_sql_field_check(p->immutable_tags, sizeof(p->immutable_tags), 0, "immutable tags")) <
+		    0)
 		return error;
 	if (p->keep_last > (uint64_t)INT64_MAX)
 		return brt_error_set(BRT_EINVALID, "keep-last %" PRIu64 " too large", p->keep_last);
@@ -265,22 +265,22 @@ static int policy_check(const brt_policy *p)
 
 /* The account is checked first, so that an unknown one is a clear
  * BRT_ENOTFOUND rather than a foreign key failure. */
-static int tx_policy_set(sqlite_conn *c, void *ctx)
+static int tx_policy_set(brt_sql_conn *c, void *ctx)
 {
 	const brt_policy *p = ctx;
 	int found;
 	int error;
 
-	if ((error = brt_sqlite_exists(c, BRT_SQL_ACCOUNT_EXISTS, "t", 0, p->account_id, &found)) < 0)
+	if ((error = brt_sql_exists(c, BRT_SQL_ACCOUNT_EXISTS, "t", 0, p->account_id, &found)) < 0)
 		return error;
 	if (!found)
 		return brt_error_set(BRT_ENOTFOUND, "account %s unknown", p->account_id);
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_POLICY_UPSERT), "ttzzztti", p->account_id,
-				     p->repository_pattern, (int64_t)p->keep_last, p->keep_within_ms,
-				     p->untagged_after_ms, p->protect_tags[0] ? p->protect_tags : NULL,
-				     p->immutable_tags[0] ? p->immutable_tags : NULL, p->updated_at)) < 0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_POLICY_UPSERT), "ttzzztti", p->account_id,
+				  p->repository_pattern, (int64_t)p->keep_last, p->keep_within_ms,
+				  p->untagged_after_ms, p->protect_tags[0] ? p->protect_tags : NULL,
+				  p->immutable_tags[0] ? p->immutable_tags : NULL, p->updated_at)) < 0)
 		return error;
-	return brt_sqlite_run(c, BRT_SQL_POLICY_UPSERT);
+	return brt_sql_run(c, BRT_SQL_POLICY_UPSERT);
 }
 
 static int meta_policy_set(brt_meta *m, const brt_policy *policy)
@@ -289,7 +289,7 @@ static int meta_policy_set(brt_meta *m, const brt_policy *policy)
 
 	if ((error = policy_check(policy)) < 0)
 		return error;
-	return brt_sqlite_run_write(m, tx_policy_set, (void *)policy);
+	return brt_sql_run_write(m, tx_policy_set, (void *)policy);
 }
 
 typedef struct policy_emit {
@@ -308,13 +308,13 @@ static int meta_policy_list(brt_meta *m, const char *account_id, brt_meta_policy
 {
 	policy_emit e = {cb, payload};
 	brt_policy tmp;
-	sqlite_conn *c;
+	brt_sql_conn *c;
 	int error;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
-	return brt_sqlite_list_rows(c, account_id ? BRT_SQL_POLICY_LIST_ACCOUNT : BRT_SQL_POLICY_LIST,
-				    account_id, policy_from_row, &tmp, sizeof(tmp), emit_policy, &e);
+	return brt_sql_list_rows(c, account_id ? BRT_SQL_POLICY_LIST_ACCOUNT : BRT_SQL_POLICY_LIST,
+				 account_id, policy_from_row, &tmp, sizeof(tmp), emit_policy, &e);
 }
 
 typedef struct policy_key {
@@ -322,16 +322,16 @@ typedef struct policy_key {
 	const char *pattern;
 } policy_key;
 
-static int tx_policy_delete(sqlite_conn *c, void *ctx)
+static int tx_policy_delete(brt_sql_conn *c, void *ctx)
 {
 	const policy_key *k = ctx;
 	int error;
 
-	if ((error = brt_sqlite_bind(c, brt_sqlite_stmt(c, BRT_SQL_POLICY_DELETE), "tt", k->account_id,
-				     k->pattern)) < 0 ||
-	    (error = brt_sqlite_run(c, BRT_SQL_POLICY_DELETE)) < 0)
+	if ((error = brt_sql_bind(c, brt_sql_stmt(c, BRT_SQL_POLICY_DELETE), "tt", k->account_id,
+				  k->pattern)) < 0 ||
+	    (error = brt_sql_run(c, BRT_SQL_POLICY_DELETE)) < 0)
 		return error;
-	if (sqlite3_changes(c->db) == 0)
+	if (brt_sql_changes(c) == 0)
 		return brt_error_set(BRT_ENOTFOUND, "no policy '%s' for account %s", k->pattern,
 				     k->account_id);
 	return 0;
@@ -343,7 +343,7 @@ static int meta_policy_delete(brt_meta *m, const char *account_id, const char *r
 
 	if (!account_id || !repository_pattern)
 		return brt_error_set(BRT_EINVALID, "a policy is named by account and pattern");
-	return brt_sqlite_run_write(m, tx_policy_delete, &k);
+	return brt_sql_run_write(m, tx_policy_delete, &k);
 }
 
 /* --- retention ------------------------------------------------------ */
@@ -384,20 +384,20 @@ typedef struct repo_job {
 	brt_gc_counts counts;
 } repo_job;
 
-static int cutoff_find(sqlite_conn *c, int64_t repo_id, rule_state *r)
+static int cutoff_find(brt_sql_conn *c, int64_t repo_id, rule_state *r)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_POLICY_TAG_CUTOFF);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_POLICY_TAG_CUTOFF);
 	int error;
 	int row;
 
 	r->has_cutoff = 0;
-	if ((error = brt_sqlite_bind(c, st, "iu", repo_id, r->policy->keep_last)) == 0 &&
-	    (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-		r->cutoff_time = sqlite3_column_int64(st, 0);
-		error = brt_sqlite_column_copy_text(c, st, 1, r->cutoff_name, sizeof(r->cutoff_name));
+	if ((error = brt_sql_bind(c, st, "iu", repo_id, r->policy->keep_last)) == 0 &&
+	    (error = brt_sql_step(c, st, &row)) == 0 && row) {
+		r->cutoff_time = brt_sql_column_int64(st, 0);
+		error = brt_sql_column_copy_text(c, st, 1, r->cutoff_name, sizeof(r->cutoff_name));
 		r->has_cutoff = error == 0;
 	}
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
@@ -445,16 +445,16 @@ static int report_tag(repo_job *job, const char *tag)
 /* Walk the repository's tags a page at a time in name order (the primary
  * key, so no sort), decide each against the cutoffs found first, and
  * delete a page's doomed tags once its statement is reset. */
-static int tags_apply(sqlite_conn *c, repo_job *job)
+static int tags_apply(brt_sql_conn *c, repo_job *job)
 {
-	sqlite3_stmt *st = NULL;
+	brt_sql_statement *st = NULL;
 	brt_dynbuf doomed;
 	char last[BRT_TAG_MAX + 1] = "";
 	size_t rows, count, offset, i;
 	int error = 0;
 	int row;
 
-	brt_dynbuf_init(&doomed, BRT_SQLITE_LISTING_MAX);
+	brt_dynbuf_init(&doomed, BRT_SQL_LISTING_MAX);
 	for (i = 0; i < job->rule_count; i++)
 		if (job->rules[i].policy->keep_last > 0 &&
 		    (error = cutoff_find(c, job->repo_id, &job->rules[i])) < 0)
@@ -463,14 +463,14 @@ static int tags_apply(sqlite_conn *c, repo_job *job)
 		rows = 0;
 		count = 0;
 		brt_dynbuf_reset(&doomed);
-		st = brt_sqlite_stmt(c, BRT_SQL_POLICY_TAGS);
-		if ((error = brt_sqlite_bind(c, st, "iti", job->repo_id, last, (int64_t)TAG_PAGE)) < 0)
+		st = brt_sql_stmt(c, BRT_SQL_POLICY_TAGS);
+		if ((error = brt_sql_bind(c, st, "iti", job->repo_id, last, (int64_t)TAG_PAGE)) < 0)
 			goto done;
-		while ((error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-			if ((error = brt_sqlite_column_copy_text(c, st, 0, last, sizeof(last))) < 0)
+		while ((error = brt_sql_step(c, st, &row)) == 0 && row) {
+			if ((error = brt_sql_column_copy_text(c, st, 0, last, sizeof(last))) < 0)
 				goto done;
 			rows++;
-			if (tag_kept(job, last, sqlite3_column_int64(st, 1)))
+			if (tag_kept(job, last, brt_sql_column_int64(st, 1)))
 				continue;
 			if ((error = brt_dynbuf_add(&doomed, last, strlen(last) + 1)) < 0)
 				goto done;
@@ -478,22 +478,22 @@ static int tags_apply(sqlite_conn *c, repo_job *job)
 		}
 		if (error < 0)
 			goto done;
-		brt_sqlite_end(st);
+		brt_sql_end(st);
 		st = NULL;
 		for (i = 0, offset = 0; i < count; i++) {
 			const char *tag = brt_dynbuf_ptr(&doomed) + offset;
 			int removed = 0;
 
 			offset += strlen(tag) + 1;
-			if ((error = brt_sqlite_tag_remove(c, job->repo_id, tag, job->params->now,
-							   &removed)) < 0)
+			if ((error = brt_sql_tag_remove(c, job->repo_id, tag, job->params->now, &removed)) <
+			    0)
 				goto done;
 			if (removed && (error = report_tag(job, tag)) != 0)
 				goto done;
 		}
 	} while (rows == TAG_PAGE);
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	brt_dynbuf_free(&doomed);
 	return error;
 }
@@ -514,10 +514,10 @@ static int untagged_report(const brt_gc_item *item, void *payload)
  * longest untagged-after of the policies (and than the grace period), a
  * page at a time by digest; each is re-checked and removed by the
  * collector's own step, which reports it and queues what it held. */
-static int untagged_apply(sqlite_conn *c, repo_job *job)
+static int untagged_apply(brt_sql_conn *c, repo_job *job)
 {
 	brt_gc_params params = *job->params;
-	sqlite3_stmt *st = NULL;
+	brt_sql_statement *st = NULL;
 	int64_t ids[MANIFEST_PAGE];
 	char last[DIGEST_TEXT_MAX + 1] = "";
 	int64_t delay = job->untagged_after_ms;
@@ -535,33 +535,33 @@ static int untagged_apply(sqlite_conn *c, repo_job *job)
 	before = minus_saturated(params.now, delay);
 	do {
 		rows = 0;
-		st = brt_sqlite_stmt(c, BRT_SQL_POLICY_UNTAGGED);
-		if ((error = brt_sqlite_bind(c, st, "iiti", job->repo_id, before, last,
-					     (int64_t)MANIFEST_PAGE)) < 0)
+		st = brt_sql_stmt(c, BRT_SQL_POLICY_UNTAGGED);
+		if ((error = brt_sql_bind(c, st, "iiti", job->repo_id, before, last,
+					  (int64_t)MANIFEST_PAGE)) < 0)
 			goto done;
-		while (rows < MANIFEST_PAGE && (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
-			ids[rows++] = sqlite3_column_int64(st, 0);
-			if ((error = brt_sqlite_column_copy_text(c, st, 1, last, sizeof(last))) < 0)
+		while (rows < MANIFEST_PAGE && (error = brt_sql_step(c, st, &row)) == 0 && row) {
+			ids[rows++] = brt_sql_column_int64(st, 0);
+			if ((error = brt_sql_column_copy_text(c, st, 1, last, sizeof(last))) < 0)
 				goto done;
 		}
 		if (error < 0)
 			goto done;
-		brt_sqlite_end(st);
+		brt_sql_end(st);
 		st = NULL;
 		for (i = 0; i < rows; i++) {
 			int removed = 0;
 
-			if ((error = brt_sqlite_gc_manifest_remove(c, ids[i], &params, &job->counts,
-								   &removed)) != 0)
+			if ((error = brt_sql_gc_manifest_remove(c, ids[i], &params, &job->counts,
+								&removed)) != 0)
 				goto done;
 		}
 	} while (rows == MANIFEST_PAGE);
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
-static int tx_repo_retention(sqlite_conn *c, void *ctx)
+static int tx_repo_retention(brt_sql_conn *c, void *ctx)
 {
 	repo_job *job = ctx;
 	int error;
@@ -637,33 +637,33 @@ typedef struct repo_row {
 } repo_row;
 
 /* One page of the account's repositories after `last`. */
-static int repos_page(sqlite_conn *c, const char *account_id, const char *last, repo_row *page,
+static int repos_page(brt_sql_conn *c, const char *account_id, const char *last, repo_row *page,
 		      size_t *rows_out)
 {
-	sqlite3_stmt *st = brt_sqlite_stmt(c, BRT_SQL_POLICY_REPOS);
+	brt_sql_statement *st = brt_sql_stmt(c, BRT_SQL_POLICY_REPOS);
 	int error;
 	int row;
 
 	*rows_out = 0;
-	if ((error = brt_sqlite_bind(c, st, "tti", account_id, last, (int64_t)REPO_PAGE)) < 0)
+	if ((error = brt_sql_bind(c, st, "tti", account_id, last, (int64_t)REPO_PAGE)) < 0)
 		goto done;
-	while (*rows_out < REPO_PAGE && (error = brt_sqlite_step(c, st, &row)) == 0 && row) {
+	while (*rows_out < REPO_PAGE && (error = brt_sql_step(c, st, &row)) == 0 && row) {
 		repo_row *r = &page[*rows_out];
 
-		r->id = sqlite3_column_int64(st, 0);
-		if ((error = brt_sqlite_column_copy_text(c, st, 1, r->name, sizeof(r->name))) < 0)
+		r->id = brt_sql_column_int64(st, 0);
+		if ((error = brt_sql_column_copy_text(c, st, 1, r->name, sizeof(r->name))) < 0)
 			goto done;
 		(*rows_out)++;
 	}
 done:
-	brt_sqlite_end(st);
+	brt_sql_end(st);
 	return error;
 }
 
 /* Apply the `count` policies of one account to each of its repositories
  * that one of them with a retention rule matches: each repository in a
  * transaction of its own, or (`in_tx`) on the one the caller holds on `c`. */
-static int account_apply(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_params *params,
+static int account_apply(brt_meta *m, brt_sql_conn *c, int in_tx, const brt_gc_params *params,
 			 const brt_policy *policies, size_t count, brt_gc_counts *out)
 {
 	const char *account_id = policies[0].account_id;
@@ -711,12 +711,12 @@ static int account_apply(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_pa
 			if (in_tx)
 				error = tx_repo_retention(c, &job);
 			else if (params->dry_run)
-				error = brt_sqlite_run_dry(m, tx_repo_retention, &job);
+				error = brt_sql_run_dry(m, tx_repo_retention, &job);
 			else
-				error = brt_sqlite_run_write(m, tx_repo_retention, &job);
+				error = brt_sql_run_write(m, tx_repo_retention, &job);
 			if (error != 0)
 				goto done;
-			brt_sqlite_gc_counts_add(out, &job.counts);
+			brt_sql_gc_counts_add(out, &job.counts);
 		}
 		if (rows > 0)
 			memcpy(last, page[rows - 1].name, sizeof(last));
@@ -735,7 +735,7 @@ static int policy_collect(const void *row, void *payload)
 
 /* Retention by every policy (of params->account_id's only, when set), on
  * `c`: see account_apply for `in_tx`. */
-static int retention_run(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_params *params,
+static int retention_run(brt_meta *m, brt_sql_conn *c, int in_tx, const brt_gc_params *params,
 			 brt_gc_counts *out)
 {
 	brt_dynbuf all;
@@ -744,12 +744,11 @@ static int retention_run(brt_meta *m, sqlite_conn *c, int in_tx, const brt_gc_pa
 	size_t count, i, j, k;
 	int error;
 
-	brt_dynbuf_init(&all, BRT_SQLITE_LISTING_MAX);
-	if ((error = brt_sqlite_list_rows(c,
-					  params->account_id ? BRT_SQL_POLICY_LIST_ACCOUNT
-							     : BRT_SQL_POLICY_LIST,
-					  params->account_id, policy_from_row, &tmp, sizeof(tmp),
-					  policy_collect, &all)) != 0)
+	brt_dynbuf_init(&all, BRT_SQL_LISTING_MAX);
+	if ((error = brt_sql_list_rows(c,
+				       params->account_id ? BRT_SQL_POLICY_LIST_ACCOUNT : BRT_SQL_POLICY_LIST,
+				       params->account_id, policy_from_row, &tmp, sizeof(tmp), policy_collect,
+				       &all)) != 0)
 		goto done;
 	/* malloc'd, so aligned for the struct; listed by account. */
 	policies = (const brt_policy *)brt_dynbuf_ptr(&all);
@@ -770,10 +769,10 @@ done:
 
 static int meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
 {
-	sqlite_conn *c;
+	brt_sql_conn *c;
 	int error;
 
-	if ((error = brt_sqlite_conn_get(&c, m)) < 0)
+	if ((error = brt_sql_conn_get(&c, m)) < 0)
 		return error;
 	return retention_run(m, c, 0, params, out);
 }
@@ -783,12 +782,12 @@ static int meta_retention_apply(brt_meta *m, const brt_gc_params *params, brt_gc
  * (one transaction, rolled back), whose collection then sees the manifests
  * that the tags retention would delete leave behind. */
 
-int brt_sqlite_retention_in_tx(sqlite_conn *c, const brt_gc_params *params, brt_gc_counts *out)
+int brt_sql_retention_in_tx(brt_sql_conn *c, const brt_gc_params *params, brt_gc_counts *out)
 {
 	return retention_run(NULL, c, 1, params, out);
 }
 
-void brt_sqlite_policies_slots(brt_meta *m)
+void brt_sql_policies_slots(brt_meta *m)
 {
 	m->policy_set = meta_policy_set;
 	m->policy_list = meta_policy_list;

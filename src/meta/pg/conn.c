@@ -1,6 +1,6 @@
 /* The PostgreSQL driver's connections and the engine the shared slots run
  * on: one connection per thread and store (the node's pool), opened on
- * first use and again after it broke, so that requests fail with BRT_EIO
+ * first use and again after it broke, so that requests fail with BRT_EUNAVAILABLE
  * while the server is away and work again when it is back; statements
  * prepared per connection from the shared texts ("?N" read as "$N"),
  * BYTEA and results in binary; write transactions SERIALIZABLE, retried
@@ -84,7 +84,7 @@ int brt_pg_connect(PGconn **out, const char *dsn)
 		snprintf(message, sizeof(message), "%s", PQerrorMessage(db));
 		message[strcspn(message, "\n")] = '\0';
 		PQfinish(db);
-		return brt_error_set(BRT_EIO, "postgres: cannot connect: %s", message);
+		return brt_error_set(BRT_EUNAVAILABLE, "postgres: cannot connect: %s", message);
 	}
 	PQsetNoticeProcessor(db, notice_ignore, NULL);
 	/* A statement or an idle transaction that outlives these is the
@@ -118,6 +118,13 @@ int brt_pg_result_error(pg_conn *c, const PGresult *res, const char *what)
 	 * it, so it is the client's error. */
 	else if (state && (strcmp(state, "22021") == 0 || strcmp(state, "22P05") == 0))
 		code = BRT_EINVALID;
+	/* The server is away, shutting down, out of connections or too slow
+	 * (a statement or lock timeout): the request may be retried later. */
+	else if ((state && (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+			    strncmp(state, "57P0", 4) == 0 || strcmp(state, "57014") == 0 ||
+			    strcmp(state, "55P03") == 0)) ||
+		 (!state && (!c->db || PQstatus(c->db) == CONNECTION_BAD)))
+		code = BRT_EUNAVAILABLE;
 	return brt_error_set(code, "postgres: %s: %.*s%s%s", what, (int)len, message,
 			     state ? " SQLSTATE " : "", state ? state : "");
 }
@@ -128,7 +135,7 @@ int brt_pg_exec(pg_conn *c, const char *sql)
 	int error = 0;
 
 	if (!c->db)
-		return brt_error_set(BRT_EIO, "postgres: not connected");
+		return brt_error_set(BRT_EUNAVAILABLE, "postgres: not connected");
 	res = PQexec(c->db, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
 		error = brt_pg_result_error(c, res, sql);
@@ -209,12 +216,11 @@ static int conn_connect(pg_conn *c, const char *dsn)
 {
 	int error;
 
+	/* Results already read stay valid (they live in this process); the
+	 * statements are prepared again in the new session. */
 	PQfinish(c->db);
 	c->db = NULL;
 	c->epoch_known = 0;
-	for (size_t i = 0; i < BRT_SQL_COUNT; i++)
-		if (c->stmt[i])
-			statement_clear(c->stmt[i]);
 	if ((error = brt_pg_connect(&c->db, dsn)) < 0)
 		return error;
 	c->session++;
@@ -318,7 +324,7 @@ static int statement_prepare(pg_conn *c, pg_statement *st)
 	int error = 0;
 
 	if (!c->db) {
-		error = brt_error_set(BRT_EIO, "postgres: not connected");
+		error = brt_error_set(BRT_EUNAVAILABLE, "postgres: not connected");
 		goto done;
 	}
 	snprintf(name, sizeof(name), "s%d", st->id);
@@ -356,6 +362,18 @@ done:
 	return error;
 }
 
+/* Whether a failure on `c` may be tried again on a new connection, made
+ * here: the connection broke, and no transaction was open before (`before`)
+ * — a read on its own, which running again cannot harm.  A transaction's
+ * statements are never tried again here (engine_run_write runs the whole
+ * transaction again, or not at all). */
+static int reconnected_for_retry(pg_conn *c, PGTransactionStatusType before)
+{
+	if (before != PQTRANS_IDLE || !c->db || PQstatus(c->db) != CONNECTION_BAD || !c->store)
+		return 0;
+	return conn_connect(c, c->store->dsn) == 0;
+}
+
 static brt_sql_statement *engine_stmt(brt_sql_conn *conn, enum brt_sql_stmt id)
 {
 	pg_conn *c = (pg_conn *)conn;
@@ -372,8 +390,13 @@ static brt_sql_statement *engine_stmt(brt_sql_conn *conn, enum brt_sql_stmt id)
 		st->row = -1;
 		c->stmt[id] = st;
 	}
-	if (st->session != c->session && statement_prepare(c, st) < 0)
-		return NULL;
+	if (st->session != c->session) {
+		PGTransactionStatusType before = c->db ? PQtransactionStatus(c->db) : PQTRANS_UNKNOWN;
+
+		if (statement_prepare(c, st) < 0 &&
+		    (!reconnected_for_retry(c, before) || statement_prepare(c, st) < 0))
+			return NULL;
+	}
 	return &st->base;
 }
 
@@ -450,23 +473,37 @@ static void note_changes(pg_conn *c, const PGresult *res)
 		c->changes = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
 }
 
+/* Run a bound statement.  Outside a transaction, a connection found
+ * broken is replaced and the statement run once more on the new one, so
+ * that a restarted server or a killed session costs no request anything. */
 static int statement_run(pg_conn *c, pg_statement *st)
 {
 	char name[16];
 	ExecStatusType status;
+	PGTransactionStatusType before = c->db ? PQtransactionStatus(c->db) : PQTRANS_UNKNOWN;
+	int error;
 
-	if (!c->db || st->session != c->session)
-		return brt_error_set(BRT_EIO, "postgres: connection lost");
 	snprintf(name, sizeof(name), "s%d", st->id);
-	st->result = PQexecPrepared(c->db, name, st->nparams, st->values, st->lengths, st->formats,
-				    st->text_results ? 0 : 1);
-	status = PQresultStatus(st->result);
-	if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-		int error = brt_pg_result_error(c, st->result, "statement");
-
+	for (int tries = 0;; tries++) {
+		if (!c->db)
+			return brt_error_set(BRT_EUNAVAILABLE, "postgres: not connected");
+		/* Prepared in a session that ended since: inside a transaction,
+		 * that transaction is gone with it. */
+		if (st->session != c->session &&
+		    (before != PQTRANS_IDLE || (error = statement_prepare(c, st)) < 0))
+			return before != PQTRANS_IDLE
+				       ? brt_error_set(BRT_EUNAVAILABLE, "postgres: connection lost")
+				       : error;
+		st->result = PQexecPrepared(c->db, name, st->nparams, st->values, st->lengths, st->formats,
+					    st->text_results ? 0 : 1);
+		status = PQresultStatus(st->result);
+		if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+			break;
+		error = brt_pg_result_error(c, st->result, "statement");
 		PQclear(st->result);
 		st->result = NULL;
-		return error;
+		if (tries > 0 || !reconnected_for_retry(c, before))
+			return error;
 	}
 	note_changes(c, st->result);
 	st->rows = PQntuples(st->result);
@@ -609,6 +646,7 @@ static int engine_run_write(brt_meta *m, brt_sql_tx_fn fn, void *ctx, enum brt_s
 {
 	pg_conn *c;
 	int error;
+	int fresh = 0; /* a new connection was taken for a broken one */
 
 	for (int attempt = 1;; attempt++) {
 		char begin[256];
@@ -625,6 +663,13 @@ static int engine_run_write(brt_meta *m, brt_sql_tx_fn fn, void *ctx, enum brt_s
 			 alone ? "" : BEGIN_SHARED,
 			 mode == BRT_SQL_TX_LAZY ? "; SET LOCAL synchronous_commit = off" : "");
 		error = brt_pg_exec(c, begin);
+		/* A connection found broken at BEGIN did nothing yet: once, a
+		 * new one, without counting an attempt. */
+		if (error < 0 && !fresh && c->db && PQstatus(c->db) == CONNECTION_BAD) {
+			fresh = 1;
+			attempt--;
+			continue;
+		}
 		if (error == 0) {
 			error = fn(&c->base, ctx);
 			/* A failed statement whose error the slot did not pass up

@@ -96,11 +96,12 @@ extern const brt_sql_engine brt_pg_engine;
 /* --- conn.c --- */
 
 /* A new connection to `dsn` with the driver's session settings
- * (timeouts, keepalives, UTF-8).  BRT_EIO on failure. */
+ * (timeouts, keepalives, UTF-8).  BRT_EUNAVAILABLE if the server cannot
+ * be reached, BRT_EIO if it refuses the settings. */
 int brt_pg_connect(PGconn **out, const char *dsn);
 
 /* The calling thread's connection to `m`, opened on first use and opened
- * again if it broke.  BRT_EIO if the server cannot be reached. */
+ * again if it broke.  BRT_EUNAVAILABLE if the server cannot be reached. */
 int brt_pg_conn_get(pg_conn **out, brt_meta *m);
 
 /* Run a statement without parameters or results (the simple protocol:
@@ -109,7 +110,8 @@ int brt_pg_exec(pg_conn *c, const char *sql);
 
 /* An error for a failed result (NULL: the connection's), with the
  * SQLSTATE mapped: unique violation, serialization failure or deadlock
- * noted for the transaction loop, bad text BRT_EINVALID, else BRT_EIO. */
+ * noted for the transaction loop, bad text BRT_EINVALID, a server away,
+ * shutting down, overloaded or timing out BRT_EUNAVAILABLE, else BRT_EIO. */
 int brt_pg_result_error(pg_conn *c, const PGresult *res, const char *what);
 
 void brt_pg_conns_release(pg_store *s);
@@ -119,10 +121,6 @@ int brt_pg_registry_init(void);
 
 /* Bring the schema up to date once, whichever node gets there first. */
 int brt_pg_migrate(pg_conn *c);
-
-/* The PostgreSQL text of SQLite migration text `sql` (docs/postgres-schema.md:
- * identity ids, BIGINT, BYTEA, TEXT COLLATE "C").  Caller frees. */
-int brt_pg_ddl(char **out, const char *sql);
 
 /* --- epoch.c --- */
 

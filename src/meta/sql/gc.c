@@ -5,7 +5,8 @@
  * A collector step re-reads everything it decides on inside its own write
  * transaction, so a push, tag or link that lands between the due-row scan
  * and the step simply makes the step a no-op; SQLite's single writer (and
- * on PostgreSQL, row locks) make "check, then delete" atomic. */
+ * on PostgreSQL, SERIALIZABLE transactions) make "check, then delete"
+ * atomic. */
 #include "meta/sql/slots.h"
 
 #include <inttypes.h>
@@ -414,8 +415,9 @@ typedef struct collect_run {
 	brt_meta *m;
 	const brt_gc_params *params;
 	brt_gc_counts *counts;
-	due_row *rows;        /* DUE_CHUNK */
-	chunk_report *report; /* one chunk's, until it commits */
+	due_row *rows;          /* DUE_CHUNK */
+	chunk_report *report;   /* one chunk's, until it commits */
+	brt_gc_counts at_start; /* *counts before a dry run */
 } collect_run;
 
 /* Every level in turn, again while a level found work (a removal makes
@@ -591,6 +593,8 @@ static int tx_collect_dry(brt_sql_conn *c, void *ctx)
 	const collect_run *run = ctx;
 	int error;
 
+	/* An engine may run the transaction again: count from the start. */
+	*run->counts = run->at_start;
 	if (run->params->with_retention && (error = brt_sql_retention_in_tx(c, run->params, run->counts)) < 0)
 		return error;
 	return collect(c, run, 1);
@@ -598,7 +602,7 @@ static int tx_collect_dry(brt_sql_conn *c, void *ctx)
 
 static int meta_gc_collect(brt_meta *m, const brt_gc_params *params, brt_gc_counts *out)
 {
-	collect_run run = {m, params, out, NULL, NULL};
+	collect_run run = {m, params, out, NULL, NULL, *out};
 	brt_sql_conn *c;
 	int error;
 

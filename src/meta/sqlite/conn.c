@@ -333,7 +333,7 @@ fail:
 	return error;
 }
 
-/* Back to syncing every commit after brt_sqlite_run_write_lazy. */
+/* Back to syncing every commit after a lazy write (run_write_lazy). */
 static int restore_sync(sqlite_conn *c)
 {
 	if (sqlite3_exec(c->db, "PRAGMA synchronous = " BRT_META_SQLITE_SYNCHRONOUS, NULL, NULL, NULL) !=

@@ -38,7 +38,7 @@ struct sqlite_conn {
 	sqlite3 *db;
 	int busy;    /* the last error was SQLITE_BUSY/LOCKED */
 	int last_rc; /* extended code of the last error */
-	/* synchronous is NORMAL (brt_sqlite_run_write_lazy could not set it
+	/* synchronous is NORMAL (run_write_lazy in conn.c could not set it
 	 * back): the next durable write sets it first or fails. */
 	int lazy_sync;
 	/* key_epoch's cache: the epoch row as read when PRAGMA data_version
@@ -52,8 +52,8 @@ struct sqlite_conn {
 	/* Prepared statements by id, NULL until brt_sqlite_stmt() (or
 	 * brt_sqlite_conn_prepare) prepares them. */
 	sqlite_statement stmt[BRT_SQL_COUNT];
-	/* The error of the last failed prepare, which brt_sqlite_bind and
-	 * brt_sqlite_step return when handed its NULL statement. */
+	/* The error of the last failed prepare, which the engine's bind and
+	 * step return when handed its NULL statement. */
 	int prepare_error;
 };
 
@@ -120,10 +120,9 @@ int brt_sqlite_run(sqlite_conn *c, enum brt_sql_stmt id);
 
 /* Statement `id` of `c`, prepared on first use and kept until the
  * connection closes (one connection per thread, so no lock).  NULL if it
- * cannot be prepared: the detail is the thread's last error, and
- * brt_sqlite_bind and brt_sqlite_step handed that NULL return its code
- * (BRT_EIO, BRT_ENOMEM), so `brt_sqlite_bind(c, brt_sqlite_stmt(c, id),
- * ...)` needs no check of its own.  Borrowed. */
+ * cannot be prepared: the detail is the thread's last error (also kept
+ * in c->prepare_error, which the engine's bind and step return when
+ * handed the NULL).  Borrowed. */
 sqlite3_stmt *brt_sqlite_stmt(sqlite_conn *c, enum brt_sql_stmt id);
 
 int brt_sqlite_conn_open(sqlite_conn **out, const char *path, uint64_t serial);

@@ -431,6 +431,13 @@ stop_all() {
 		done <"$DIR/pids"
 		[ ${#jobs[@]} -eq 0 ] || wait "${jobs[@]}"
 	fi
+	# Each node's supervising shell also wrote its PID beside it: a node
+	# whose line in DIR/pids was lost (a start cut short) is still found.
+	local f
+	for f in "$DIR"/node*.pid; do
+		[ -s "$f" ] || continue
+		stop_pid "$(cat "$f")"
+	done
 	if [ -f "$DIR/engines" ]; then
 		grep -qx ceph "$DIR/engines" && { "$SRC/scripts/services/ceph.sh" stop "$DIR/ceph" || true; }
 		grep -qx pg "$DIR/engines" && { "$SRC/scripts/services/postgres.sh" stop "$DIR/pg" || true; }

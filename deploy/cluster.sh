@@ -113,6 +113,7 @@ install_locked() {
 find_berthd() {
 	if [ -n "${BERTHD:-}" ]; then
 		[ -x "$BERTHD" ] || die "BERTHD=$BERTHD is not executable"
+		BERTHD=$(abspath "$BERTHD")
 	elif command -v berthd >/dev/null 2>&1; then
 		BERTHD=$(command -v berthd)
 	elif [ -x "$SRC/build/berthd" ]; then
@@ -258,9 +259,11 @@ start_node() {
 	# shell waits for it and records its exit status in DIR/nodeN.exit
 	# (a clean shutdown is 0).
 	rm -f "$DIR/node$n.pid" "$DIR/node$n.exit"
+	# The working directory is DIR: whatever a node would write relative
+	# to it stays there, not in the caller's directory.
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	setsid bash -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.exit"' "$DIR/node$n" \
-		"$BERTHD" serve --config "$DIR/node$n.yml" "${args[@]}" </dev/null >>"$log" 2>&1 &
+	(cd "$DIR" && exec setsid bash -c '"$@" & echo $! >"$0.pid"; wait $!; echo $? >"$0.exit"' \
+		"$DIR/node$n" "$BERTHD" serve --config "$DIR/node$n.yml" "${args[@]}") </dev/null >>"$log" 2>&1 &
 	for ((i = 0; i < 50; i++)); do
 		[ -s "$DIR/node$n.pid" ] && break
 		sleep 0.02
@@ -320,7 +323,10 @@ cmd_start() {
 	find_berthd
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)
-	chmod 700 "$DIR"
+	# Others may pass through (PostgreSQL's system user must reach DIR/pg)
+	# but not list it; the node configurations, which hold the secrets,
+	# are readable by their owner only.
+	chmod 711 "$DIR"
 	: >"$DIR/pids"
 	trap start_failed EXIT
 	lb_port=${BERTH_CLUSTER_PORT:-5000}
@@ -425,6 +431,13 @@ stop_all() {
 		done <"$DIR/pids"
 		[ ${#jobs[@]} -eq 0 ] || wait "${jobs[@]}"
 	fi
+	# Each node's supervising shell also wrote its PID beside it: a node
+	# whose line in DIR/pids was lost (a start cut short) is still found.
+	local f
+	for f in "$DIR"/node*.pid; do
+		[ -s "$f" ] || continue
+		stop_pid "$(cat "$f")"
+	done
 	if [ -f "$DIR/engines" ]; then
 		grep -qx ceph "$DIR/engines" && { "$SRC/scripts/services/ceph.sh" stop "$DIR/ceph" || true; }
 		grep -qx pg "$DIR/engines" && { "$SRC/scripts/services/postgres.sh" stop "$DIR/pg" || true; }

@@ -28,10 +28,11 @@
 #
 # Cluster (BERTH_E2E_TARGET=cluster): the same tests against three berthd
 # nodes behind haproxy, started by deploy/cluster.sh.  The backend is
-# BERTH_CLUSTER_BACKEND: fs (one data directory shared by the nodes; the
-# default) or s3pg (PostgreSQL + S3 from the environment that
-# tests/services/run.sh sets: BERTH_PG_*, S3_*; every berth_start gets a
-# database and a key prefix of its own, dropped and emptied at exit).
+# BERTH_CLUSTER_BACKEND: s3pg (PostgreSQL + S3 from the environment that
+# tests/services/run.sh sets: BERTH_PG_*, S3_*; the default when that
+# environment is there; every berth_start gets a database and a key prefix
+# of its own, dropped and emptied at exit) or fs (one data directory shared
+# by the nodes; the default otherwise).
 #   berth_start [args]  starts a cluster; BERTH_URL is haproxy's,
 #       BERTH_PORT its port, BERTH_PID node 1's PID, BERTH_DATA the shared
 #       data dir (fs) or an empty one (s3pg), BERTH_LOG the nodes' common
@@ -150,7 +151,12 @@ E2E_PY=python3
 [ -x /usr/bin/python3 ] && E2E_PY=/usr/bin/python3
 
 BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-single}
-BERTH_CLUSTER_BACKEND=${BERTH_CLUSTER_BACKEND:-fs}
+# S3 + PostgreSQL when the engines' environment is there (tests/services/
+# run.sh), else one shared data directory.
+if [ -z "${BERTH_CLUSTER_BACKEND:-}" ]; then
+	BERTH_CLUSTER_BACKEND=fs
+	[ -n "${BERTH_PG_DSN:-}" ] && [ -n "${S3_ENDPOINT:-}" ] && BERTH_CLUSTER_BACKEND=s3pg
+fi
 BERTHD_BIN=$BERTHD
 E2E_AT_EXIT=()     # commands e2e_at_exit registered, run last first
 E2E_CLUSTERS=()    # cluster directories, stopped at exit

@@ -21,7 +21,12 @@ if [ "$BERTH_E2E_TARGET" != cluster ] || [ "$BERTH_CLUSTER_BACKEND" != s3pg ]; t
 	exit 77
 fi
 W=$E2E_WORK
-PG_DIR=$E2E_TMP/pg
+# PostgreSQL runs as its own system user when the test runs as root, and
+# must reach its directory: not under the test's private temporary one.
+PG_PARENT=$(mktemp -d "${TMPDIR:-/tmp}/berth-e2e-outage-pg.XXXXXX")
+chmod 711 "$PG_PARENT"
+e2e_at_exit "rmdir '$PG_PARENT'"
+PG_DIR=$PG_PARENT/pg
 CEPH_DIR=$E2E_TMP/ceph
 
 # ------------------------------------------------------------------ engines

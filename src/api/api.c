@@ -239,6 +239,7 @@ static void add_error_headers(brt_api_request *req, struct MHD_Response *resp)
 		}
 		break;
 	case 429:
+	case 503:
 		if (e->retry_after)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, e->retry_after);
 		break;

@@ -252,6 +252,33 @@ discard:
 	return error;
 }
 
+/* Re-hash published object `key`; remove it and fail with BRT_EDIGEST if
+ * it is not `expected`. */
+static int verify_published(brt_blob_upload *upload, const brt_digest *expected, const char *key)
+{
+	brt_digest got;
+	void *buf = malloc(REHASH_BUF);
+	int error;
+
+	if (!buf)
+		error = brt_error_set(BRT_ENOMEM, "out of memory");
+	else
+		error = brt_blob_rehash(&got, NULL, upload->store, key, expected->alg, buf, REHASH_BUF);
+	free(buf);
+	if (error == 0 && (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0)) {
+		brt_log_error("upload %s: published object %s holds %s, not %s: removed", upload->upload_id,
+			      key, got.str, expected->str);
+		error = brt_error_set(BRT_EDIGEST, "the stored content does not match the digest");
+	}
+	if (error < 0) {
+		char detail[512];
+		snprintf(detail, sizeof(detail), "%s", brt_error_last());
+		brt_blobstore_remove(upload->store, key);
+		brt_error_set(error, "%s", detail);
+	}
+	return error;
+}
+
 int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, char *key_out,
 			   uint64_t *size_out)
 {
@@ -274,8 +301,16 @@ int brt_blob_upload_commit(brt_blob_upload *upload, const brt_digest *expected, 
 	brt_blob_upload_adopt(upload);
 	if (checked == 1)
 		return commit_rehashed(upload, expected, key_out, *size_out);
-	return brt_blobstore_commit(upload->store, upload->upload_id, upload->backend_state,
-				    upload->backend_state_len, *size_out, key_out);
+	if ((error = brt_blobstore_commit(upload->store, upload->upload_id, upload->backend_state,
+					  upload->backend_state_len, *size_out, key_out)) < 0 ||
+	    !upload->store->upload_key)
+		return error;
+	/* What such a store publishes is the pieces other requests wrote
+	 * too (an S3 part is found by its number, checked only by its MD5
+	 * ETag, and a racing request may have overwritten it with other
+	 * bytes of the same MD5): read it back and check its digest before
+	 * anyone can be linked to it. */
+	return verify_published(upload, expected, key_out);
 }
 
 void brt_blob_upload_free(brt_blob_upload *upload)

@@ -604,7 +604,7 @@ done:
 static int mpu_measure(s3_store *s3, const char *full, const char *mpu, uint64_t *size_out,
 		       int64_t *mtime_out)
 {
-	char *query = malloc(S3_URL_MAX), marker[32] = "", text[64], fixed[64];
+	char *query = malloc(S3_URL_MAX), marker[32] = "", text[64], fixed[128];
 	s3_request req = {.method = "GET", .key = full, .retry = S3_RETRY_ALL, .what = "list parts"};
 	s3_response resp;
 	int error = 0, more = 1;

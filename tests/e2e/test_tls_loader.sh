@@ -38,11 +38,19 @@ maps_have() { grep -Eq "$2" "/proc/$1/maps"; }
 # The libraries GnuTLS brings (Debian 12): none may be there without TLS.
 GNUTLS_LIBS_RE='/lib(gnutls|p11-kit|nettle|hogweed|gmp|tasn1|unistring|idn2)\.so'
 
+# libcurl (the S3 client, through librtmp) and libpq (through libldap)
+# link GnuTLS themselves on Debian 12: then the dynamic loader maps it
+# before berthd runs, and loading it only for TLS saves nothing.
+DEPS_GNUTLS=0
+ldd "$BERTHD" | grep -q 'libgnutls\.so' && DEPS_GNUTLS=1
+
 section "plain HTTP: GnuTLS is not loaded"
 BERTH_OPEN=1 berth_start || exit 1
 req GET /v2/
 expect_status 200
-if maps_have "$BERTH_PID" "$GNUTLS_LIBS_RE"; then
+if [ "$DEPS_GNUTLS" = 1 ]; then
+	echo "(not checked: berthd's client libraries link GnuTLS: $(ldd "$BERTHD" | grep -Eo 'lib(rtmp|ldap)[^ ]*' | sort -u | tr '\n' ' '))"
+elif maps_have "$BERTH_PID" "$GNUTLS_LIBS_RE"; then
 	fail "berthd without TLS maps GnuTLS or its libraries" "$(grep -Eo "/[^ ]*$GNUTLS_LIBS_RE[^ ]*" "/proc/$BERTH_PID/maps" | sort -u)"
 else
 	ok "berthd without TLS maps none of libgnutls, p11-kit, nettle, hogweed, gmp, tasn1, unistring, idn2"
@@ -85,7 +93,9 @@ auth_stop
 expect_eq "HTTPS server exit status" "$BERTH_EXIT" 0
 
 section "HTTPS without a loadable libgnutls: start-up fails, and says why"
-if [ "$(id -u)" != 0 ] || [ -z "$GNUTLS_FILE" ] || ! unshare -m --propagation private true 2>/dev/null; then
+if [ "$DEPS_GNUTLS" = 1 ]; then
+	echo "(not checked: with GnuTLS linked by berthd's client libraries, hiding it stops the dynamic loader before berthd runs)"
+elif [ "$(id -u)" != 0 ] || [ -z "$GNUTLS_FILE" ] || ! unshare -m --propagation private true 2>/dev/null; then
 	# Not root (no private mount namespace): the rest of the test
 	# still stands; CI runs as root.
 	echo "(not checked: needs root and unshare -m to hide $GNUTLS_FILE)"

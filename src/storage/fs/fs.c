@@ -125,68 +125,17 @@ typedef struct fs_reader {
 
 /* Error details name the upload id or key, never the absolute path: the
  * API layer may show them to clients. */
+
+static int is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 static int fs_io_error(int errnum, const char *what, const char *name)
 {
 	char buf[128];
 
 	return brt_error_set(BRT_EIO, "blob store: %s %s: %s", what, name,
 			     strerror_r(errnum, buf, sizeof(buf)));
-}
-
-static int is_key_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* Keys are relative paths of [a-z0-9.]+ components joined by single '/',
- * where no component starts with '.': that rules out "..", "." and the
- * hidden temporary names outright. */
-static int check_key(const char *key)
-{
-	size_t len = 0;
-	int at_component_start = 1;
-
-	if (!key)
-		return brt_error_set(BRT_EINVALID, "blob store: missing key");
-	for (; key[len] != '\0'; len++) {
-		if (len + 1 >= BRT_BLOB_KEY_MAX)
-			return brt_error_set(BRT_EINVALID, "blob store: key too long");
-		if (key[len] == '/') {
-			if (at_component_start)
-				return brt_error_set(BRT_EINVALID,
-						     "blob store: key has an empty path component");
-			at_component_start = 1;
-		} else if (is_key_char(key[len]) || (key[len] == '.' && !at_component_start)) {
-			at_component_start = 0;
-		} else {
-			return brt_error_set(BRT_EINVALID,
-					     "blob store: key has a character outside [a-z0-9./] or a"
-					     " component starting with '.'");
-		}
-	}
-	if (at_component_start)
-		return brt_error_set(BRT_EINVALID, "blob store: key is empty or ends with '/'");
-	return 0;
-}
-
-static int check_upload_id(const char *id)
-{
-	size_t i;
-
-	if (!id)
-		return brt_error_set(BRT_EINVALID, "blob store: missing upload id");
-	for (i = 0; i < BRT_UPLOAD_ID_LEN; i++) {
-		char c = id[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return brt_error_set(BRT_EINVALID,
-					     "blob store: upload id must be %d lower-case hex characters",
-					     BRT_UPLOAD_ID_LEN);
-	}
-	if (id[i] != '\0')
-		return brt_error_set(BRT_EINVALID,
-				     "blob store: upload id must be %d lower-case hex characters",
-				     BRT_UPLOAD_ID_LEN);
-	return 0;
 }
 
 /* Copy the directory part of a valid `key` into `dir`; 0 if it has none. */
@@ -300,7 +249,7 @@ static int fs_stat(brt_blobstore *bs, const char *key, uint64_t *size_out)
 	int error;
 
 	*size_out = 0;
-	if ((error = check_key(key)) < 0)
+	if ((error = brt_blob_key_check(key)) < 0)
 		return error;
 	if (fstatat(fs->blobs_fd, key, &st, 0) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -321,7 +270,7 @@ static int open_object(int *fd_out, struct stat *st, fs_store *fs, const char *k
 
 	*fd_out = -1;
 	memset(st, 0, sizeof(*st));
-	if ((error = check_key(key)) < 0)
+	if ((error = brt_blob_key_check(key)) < 0)
 		return error;
 	fd = openat(fs->blobs_fd, key, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -888,7 +837,7 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	int dir_fd = -1, error = 0;
 
 	*out = NULL;
-	if ((error = check_upload_id(upload_id)) < 0 ||
+	if ((error = brt_upload_id_check(upload_id)) < 0 ||
 	    (error = parse_state(&segs, &count, &total, boot, state, state_len)) < 0)
 		return error;
 	if ((error = check_boot(fs, boot, upload_id)) < 0)
@@ -996,7 +945,7 @@ static int fs_upload_remove(brt_blobstore *bs, const char *upload_id, const unsi
 	/* The directory holds every piece, named in the state or not. */
 	(void)state;
 	(void)state_len;
-	if ((error = check_upload_id(upload_id)) < 0)
+	if ((error = brt_upload_id_check(upload_id)) < 0)
 		return error;
 	return remove_upload_data((fs_store *)bs, upload_id);
 }
@@ -1042,7 +991,7 @@ static int fs_upload_prune(unsigned long *removed_out, brt_blobstore *bs, const 
 	int fd = -1, error;
 
 	*removed_out = 0;
-	if ((error = check_upload_id(upload_id)) < 0 ||
+	if ((error = brt_upload_id_check(upload_id)) < 0 ||
 	    (error = parse_state(&segs, &count, &total, boot, keep, keep_len)) < 0)
 		return error;
 	if ((fd = open_upload_dir(fs, upload_id)) < 0) {
@@ -1215,7 +1164,7 @@ static int fs_commit(brt_blobstore *bs, const char *upload_id, const unsigned ch
 	const char *source;
 	int dir_fd = -1, fd = -1, seg_fd = -1, exact = 0, published = 0, error;
 
-	if ((error = check_upload_id(upload_id)) < 0 || (error = check_key(key)) < 0 ||
+	if ((error = brt_upload_id_check(upload_id)) < 0 || (error = brt_blob_key_check(key)) < 0 ||
 	    (error = parse_state(&segs, &count, &total, boot, state, state_len)) < 0)
 		return error;
 	if ((error = check_boot(fs, boot, upload_id)) < 0)
@@ -1318,7 +1267,7 @@ static int fs_remove(brt_blobstore *bs, const char *key)
 	fs_store *fs = (fs_store *)bs;
 	int error;
 
-	if ((error = check_key(key)) < 0)
+	if ((error = brt_blob_key_check(key)) < 0)
 		return error;
 	if (unlinkat(fs->blobs_fd, key, 0) != 0) {
 		/* EISDIR/EPERM: a fan-out directory, which is not an object. */
@@ -1336,7 +1285,7 @@ static int fs_copy(brt_blobstore *bs, const char *from, const char *to)
 	struct stat st;
 	int error;
 
-	if ((error = check_key(from)) < 0 || (error = check_key(to)) < 0)
+	if ((error = brt_blob_key_check(from)) < 0 || (error = brt_blob_key_check(to)) < 0)
 		return error;
 	for (int attempt = 0; attempt < FS_PLACE_ATTEMPTS; attempt++) {
 		if (fstatat(fs->blobs_fd, from, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -1518,7 +1467,7 @@ static int fs_upload_list(brt_blobstore *bs, brt_upload_list_cb cb, void *payloa
 			break;
 		}
 		/* Only names that can be upload ids; anything else is foreign. */
-		if (check_upload_id(entry->d_name) < 0) {
+		if (brt_upload_id_check(entry->d_name) < 0) {
 			brt_error_clear();
 			continue;
 		}

@@ -61,7 +61,7 @@ command -v haproxy >/dev/null || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing ${missing[*]}"
 	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's package starts a registry of its own; only ours is measured.
 [ -x "$BERTHD" ] || die "no berthd at $BERTHD (build it first)"

@@ -38,10 +38,10 @@ install_packages() {
   echo "ceph.sh: installing ${missing[*]}" >&2
   local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
   # Installing starts no daemon: the packages' units find no cluster in
   # /var/lib/ceph, and everything here runs from DIR.
-  nice -n 10 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  nice -n 10 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # Start a daemon in the foreground of a background job, record its PID.

@@ -58,9 +58,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 		chmod 755 "$policy"
 		own_policy=1
 	fi
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
 	rc=0
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
 	[ "$own_policy" = 1 ] && rm -f "$policy"
 	[ "$rc" = 0 ] || exit "$rc"
 fi

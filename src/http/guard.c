@@ -45,6 +45,7 @@ typedef struct address_entry {
 struct brt_guard_conn {
 	_Atomic uint64_t state;
 	_Atomic int receiving; /* a request body is expected and not all in */
+	_Atomic int unread;    /* the last request ended with `receiving` set */
 	int fd;
 	address_entry *address;
 	brt_guard_conn *prev, *next;
@@ -269,6 +270,7 @@ void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer, int has_bo
 {
 	uint64_t state;
 
+	atomic_store_explicit(&conn->unread, 0, memory_order_relaxed);
 	atomic_store_explicit(&conn->receiving, has_body, memory_order_relaxed);
 	if (long_transfer) {
 		atomic_store(&conn->state, STATE(BRT_PHASE_LONG, brt_guard_now_ms()));
@@ -283,6 +285,11 @@ void brt_guard_request_begin(brt_guard_conn *conn, int long_transfer, int has_bo
 		atomic_store(&conn->state, STATE(BRT_PHASE_SMALL, brt_guard_now_ms()));
 }
 
+int brt_guard_body_unread(brt_guard_conn *conn)
+{
+	return atomic_load_explicit(&conn->unread, memory_order_relaxed);
+}
+
 void brt_guard_request_received(brt_guard_conn *conn)
 {
 	atomic_store_explicit(&conn->receiving, 0, memory_order_relaxed);
@@ -290,7 +297,9 @@ void brt_guard_request_received(brt_guard_conn *conn)
 
 void brt_guard_request_end(brt_guard_conn *conn)
 {
-	atomic_store_explicit(&conn->receiving, 0, memory_order_relaxed);
+	atomic_store_explicit(&conn->unread,
+			      atomic_exchange_explicit(&conn->receiving, 0, memory_order_relaxed),
+			      memory_order_relaxed);
 	atomic_store(&conn->state, STATE(BRT_PHASE_IDLE, brt_guard_now_ms()));
 }
 

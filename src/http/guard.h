@@ -117,6 +117,11 @@ void brt_guard_request_received(brt_guard_conn *conn);
 /* The request is over: the connection idles until the next one. */
 void brt_guard_request_end(brt_guard_conn *conn);
 
+/* 1 if the last request ended before its body was all read (it was
+ * answered early, or the client stopped sending): whoever closes the
+ * connection then should linger (linger.h). */
+int brt_guard_body_unread(brt_guard_conn *conn);
+
 /* Counters since start, for logs and tests. */
 typedef struct brt_guard_stats {
 	uint64_t refused_full, refused_per_address, refused_reserved;

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "http/framing.h"
 #include "http/guard.h"
+#include "http/linger.h"
 #include "http/tls_loader.h"
 
 struct brt_http_server {
@@ -47,6 +48,7 @@ struct brt_http_server {
 	_Atomic long in_flight; /* requests begun and not completed */
 	brt_http_budget body_budget;
 	brt_guard *guard;
+	brt_linger *linger;
 	int tls;
 	char *tls_cert_pem, *tls_key_pem, *client_ca_pem;
 };
@@ -55,8 +57,13 @@ struct brt_http_server {
  * connection is cut instead. */
 #define DISCARD_MAX ((uint64_t)64 << 20)
 
+/* Connections answered before their body was read are closed by the
+ * lingerer (linger.h): this many at once, each for at most this long and
+ * this many bytes; later ones are closed at once. */
+static const brt_linger_limits linger_limits = {.slots = 32, .max_ms = 2000, .max_bytes = (uint64_t)16 << 20};
+
 /* Descriptors kept free for everything but client connections (listen
- * socket, epoll, the database, logs). */
+ * socket, epoll, the database, logs, the lingerer's slots). */
 #define FD_RESERVE 128
 /* http.max_connections when left to us (0), if the fd limit allows it. */
 #define DEFAULT_MAX_CONNECTIONS 4096u
@@ -342,6 +349,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	brt_guard_conn *gc = NULL;
 
 	if (code != MHD_CONNECTION_NOTIFY_STARTED) {
+		/* Answered before its body was read: closing now would reset
+		 * the connection under the answer. */
+		if (*socket_context && brt_guard_body_unread(*socket_context) &&
+		    (fd_info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD)))
+			brt_linger_take(server->linger, fd_info->connect_fd);
 		brt_guard_close(server->guard, *socket_context);
 		*socket_context = NULL;
 		return;
@@ -669,6 +681,7 @@ static void server_free(brt_http_server *server)
 	if (server->listen_token >= 0)
 		close(server->listen_token);
 	brt_guard_free(server->guard);
+	brt_linger_free(server->linger);
 	free(server->listen);
 	free((char *)server->options.tls_cert);
 	free((char *)server->options.tls_key);
@@ -785,7 +798,8 @@ int brt_http_server_start(brt_http_server **out, const brt_http_options *options
 	limits.min_rate = c->min_rate;
 	limits.min_rate_window_ms = (uint64_t)c->min_rate_window * 1000u;
 	server->max_connections = limits.max_connections;
-	if ((error = brt_guard_new(&server->guard, &limits)) < 0)
+	if ((error = brt_guard_new(&server->guard, &limits)) < 0 ||
+	    (error = brt_linger_start(&server->linger, &linger_limits)) < 0)
 		goto done;
 
 	if (!(server->daemons = calloc(threads, sizeof(*server->daemons))) ||

@@ -237,7 +237,7 @@ int brt_pg_conn_get(pg_conn **out, brt_meta *m)
 	for (c = head; c; c = c->thread_next) {
 		if (c->serial == s->base.base.serial) {
 			/* Broken (server restarted, connection killed): a new one,
-			 * or BRT_EIO while the server is away. */
+			 * or BRT_EUNAVAILABLE while the server is away. */
 			if ((!c->db || PQstatus(c->db) == CONNECTION_BAD) &&
 			    (error = conn_connect(c, s->dsn)) < 0)
 				return error;

@@ -66,7 +66,8 @@ typedef struct brt_s3_options {
 void brt_s3_options_defaults(brt_s3_options *o);
 
 /* Open the store: checks the options (BRT_EINVALID naming the problem)
- * and that the bucket answers (BRT_EIO otherwise, after the retries).
+ * and that the bucket answers (BRT_EUNAVAILABLE if the store cannot be
+ * reached or answers 5xx after the retries, BRT_EIO for other answers).
  * Empty credentials are taken from AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.  The caller owns the
  * store (brt_blobstore_free). */

@@ -95,12 +95,13 @@ void s3_response_free(s3_response *resp);
 
 /* Send a request (again after failures its `retry` allows, with
  * backoff) and take the answer.  0 when an answer came, whatever its
- * status (resp->status, resp->code); BRT_EIO when none did, or a 5xx
- * persisted, with a detail naming the request. */
+ * status (resp->status, resp->code); BRT_EUNAVAILABLE when none did
+ * (connection refused or reset, timeouts) or a 5xx/429 persisted, BRT_EIO
+ * for other transfer failures, with a detail naming the request. */
 int s3_perform(s3_store *s3, const s3_request *req, s3_response *resp);
 
-/* BRT_EIO with a detail naming the request and the answer (403: the
- * credentials). */
+/* BRT_EUNAVAILABLE for a 5xx or 429 answer, else BRT_EIO, with a detail
+ * naming the request and the answer (403: the credentials). */
 int s3_fail(const s3_request *req, const s3_response *resp);
 
 /* The URL of `key` (NULL: the bucket) with `query`.  BRT_ETOOBIG if

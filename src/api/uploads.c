@@ -346,8 +346,8 @@ static void drop_upload_data(brt_api_request *req)
  * session claimed, or none).  *committed_out says whether the upload is
  * over (its data published or gone).  A blob the registry stores already
  * is only linked: the new copy is not needed.  A link refused (over the
- * quota, a database failure) leaves nothing behind: a new object, which
- * no row names, goes at once. */
+ * quota, say) leaves nothing behind: a new object, which no row names,
+ * goes at once. */
 static int finish_blob(brt_api_request *req, int *committed_out)
 {
 	char key[BRT_BLOB_KEY_MAX], detail[512];
@@ -380,7 +380,10 @@ static int finish_blob(brt_api_request *req, int *committed_out)
 								    .size = size,
 								    .storage_key = key,
 								    .now = brt_now_ms()});
-	if (error < 0) {
+	/* A failed link removes the new object, unless the database failed
+	 * while it committed (then the row may name it: the collector's orphan
+	 * scan takes it if not). */
+	if (error < 0 && error != BRT_EUNAVAILABLE && error != BRT_EIO) {
 		snprintf(detail, sizeof(detail), "%s", brt_error_last());
 		brt_blobstore_remove(req->api->blobs, key);
 		brt_error_set(error, "%s", detail);
@@ -483,9 +486,16 @@ static int end_patch(brt_api_request *req)
 		return error;
 	s->offset = brt_blob_upload_size(req->upload);
 	s->updated_at = brt_now_ms();
+	s->durable = req->api->blobs->adopt_replaces;
 	error = brt_meta_upload_update(req->api->meta, s);
 	if (error == BRT_ECONFLICT)
 		return raced(req);
+	if (error == BRT_EUNAVAILABLE || error == BRT_EIO) {
+		/* The row may name the new state or still the old one: keep
+		 * the data of both. */
+		brt_blob_upload_keep(req->upload);
+		return error;
+	}
 	if (error < 0)
 		return error;
 	brt_blob_upload_adopt(req->upload);
@@ -523,8 +533,15 @@ static int end_put(brt_api_request *req)
 		return 0;
 	}
 	api_fail(req, error);
-	if (committed || error == BRT_ENOTFOUND || error == BRT_EDIGEST)
-		return error; /* published, or the data is gone: the session ends */
+	if (committed)
+		return error; /* published: the session ends */
+	if (error == BRT_ENOTFOUND || error == BRT_EDIGEST) {
+		/* What is left of the data cannot make the blob (a part
+		 * overwritten by a racing request, a piece lost): the session
+		 * ends and its pieces go. */
+		drop_upload_data(req);
+		return error;
+	}
 	/* Nothing was published and the data is still there. */
 	s->offset = brt_blob_upload_size(req->upload);
 	s->generation++;

@@ -139,6 +139,10 @@ typedef struct brt_upload {
 	 * it from the caller's pool; upload_list hands out NULL/0. */
 	const unsigned char *backend_state;
 	size_t backend_state_len;
+	/* upload_update only: commit it durably.  By default a crash of the
+	 * database may lose the update (the session rewinds to an earlier
+	 * chunk, whose data the blob store keeps unless its adopt_replaces). */
+	int durable;
 } brt_upload;
 
 /* An account (tenant).  Every repository name starts with its id. */

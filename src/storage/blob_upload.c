@@ -141,6 +141,14 @@ void brt_blob_upload_adopt(brt_blob_upload *upload)
 	upload->writer->adopt(upload->writer);
 }
 
+void brt_blob_upload_keep(brt_blob_upload *upload)
+{
+	if (upload->writer->keep)
+		upload->writer->keep(upload->writer);
+	else
+		upload->writer->adopt(upload->writer);
+}
+
 int brt_blob_upload_check(brt_blob_upload *upload, const brt_digest *expected)
 {
 	brt_hasher copy;

@@ -62,6 +62,12 @@ int brt_blob_upload_save(brt_blob_upload *upload, unsigned char *hash_state_out,
  * won, or the caller owns the upload outright): keep the attempt's data. */
 void brt_blob_upload_adopt(brt_blob_upload *upload);
 
+/* Whether the state from the last save was stored is unknown (the
+ * metadata store failed while it committed): keep the attempt's data and
+ * what the previous state named; the janitor removes what the row does
+ * not name. */
+void brt_blob_upload_keep(brt_blob_upload *upload);
+
 /* After a save: 0 if the data hashes to `expected`, BRT_EDIGEST if not
  * (detail: the digest received); 1 if `expected` uses another algorithm
  * than the one hashed while streaming (commit then verifies by reading

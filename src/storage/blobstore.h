@@ -89,6 +89,14 @@ struct brt_blob_writer {
 	 * through it after commit or free.  BRT_ENOTFOUND while nothing was
 	 * appended.  Called by the thread that appends. */
 	int (*data_fd)(brt_blob_writer *w, int *fd_out);
+	/* Optional (NULL: a driver whose adopt removes nothing): the caller
+	 * does not know whether it stored the state from the last sync (the
+	 * database lost the connection while it committed).  free then
+	 * removes nothing: not the attempt's data (the row may name it now)
+	 * and not what the previous state named (the row may name that
+	 * still); the janitor's prune takes whichever the row does not name
+	 * once it is old. */
+	void (*keep)(brt_blob_writer *w);
 };
 
 /* Called once per upload that has data in the store: its id, the bytes
@@ -211,6 +219,12 @@ struct brt_blobstore {
 	 * if `cap` is too small. */
 	int (*presign)(brt_blobstore *bs, const char *key, unsigned int ttl_seconds, char *url_out,
 		       size_t cap);
+
+	/* 1 if adopt removes pieces that only the previous backend state
+	 * named (an object store replaces its tail object): the row update
+	 * before adopt must then survive a crash of the database, or the row
+	 * could come back naming what is gone. */
+	int adopt_replaces;
 };
 
 /* Open a store with driver `driver` ("filesystem") at `location` (for the

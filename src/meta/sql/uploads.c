@@ -26,8 +26,8 @@ static int tx_upload_create(brt_sql_conn *c, void *ctx)
 
 	if (a->max_per_account > 0) {
 		/* Counted inside the write transaction: concurrent POSTs are
-		 * serialised, so the cap holds exactly.  (PostgreSQL would
-		 * need the account row locked, FOR UPDATE, for the same.) */
+		 * serialised (SQLite's one writer, PostgreSQL's SERIALIZABLE
+		 * retries), so the cap holds exactly. */
 		if ((error = brt_sql_bind(c, st, "t", u->account_id)) == 0 &&
 		    (error = brt_sql_step(c, st, &row)) == 0 && row)
 			open_sessions = brt_sql_column_int64(st, 0);
@@ -217,8 +217,10 @@ static int meta_upload_update(brt_meta *m, const brt_upload *upload)
 	 * its row names it, or the row's backend state says which boot wrote
 	 * it unsynced and the session ends after a restart of the machine
 	 * (docs/drivers.md, Crash safety).  No need to wait for the disk per
-	 * chunk.  Creating and ending sessions stay synced. */
-	return brt_sql_run_write_lazy(m, tx_upload_update, (void *)upload);
+	 * chunk, unless the caller asks (a blob store that removes what the
+	 * previous state named).  Creating and ending sessions stay synced. */
+	return upload->durable ? brt_sql_run_write(m, tx_upload_update, (void *)upload)
+			       : brt_sql_run_write_lazy(m, tx_upload_update, (void *)upload);
 }
 
 typedef struct upload_delete_args {

@@ -507,6 +507,16 @@ static void faulty_adopt(brt_blob_writer *w)
 	fw->inner->adopt(fw->inner);
 }
 
+static void faulty_keep(brt_blob_writer *w)
+{
+	faulty_writer *fw = (faulty_writer *)w;
+
+	if (fw->inner->keep)
+		fw->inner->keep(fw->inner);
+	else
+		fw->inner->adopt(fw->inner);
+}
+
 static int faulty_data_fd(brt_blob_writer *w, int *fd_out)
 {
 	return brt_blob_writer_data_fd(((faulty_writer *)w)->inner, fd_out);
@@ -545,6 +555,7 @@ static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const ch
 	fw->base.append = faulty_append;
 	fw->base.sync = faulty_sync;
 	fw->base.adopt = faulty_adopt;
+	fw->base.keep = faulty_keep;
 	fw->base.free = faulty_writer_free;
 	fw->base.data_fd = faulty_data_fd;
 	snprintf(fw->upload_id, sizeof(fw->upload_id), "%s", upload_id);
@@ -745,6 +756,7 @@ int brt_blobstore_faulty_wrap(brt_blobstore **out, brt_blobstore *inner, const b
 	fs->base.upload_prune = inner->upload_prune ? faulty_upload_prune : NULL;
 	fs->base.list_dated = inner->list_dated ? faulty_list_dated : NULL;
 	fs->base.chunk_min = inner->chunk_min;
+	fs->base.adopt_replaces = inner->adopt_replaces;
 	fs->base.upload_key = inner->upload_key ? faulty_upload_key : NULL;
 	fs->base.presign = inner->presign ? faulty_presign : NULL;
 	set_open_fd_slot(fs);

@@ -910,11 +910,13 @@ static int reader_failed(s3_reader *r)
 		return brt_error_set(BRT_ENOTFOUND, "blob store: %s was removed while read", r->key);
 	if (status == 412)
 		return brt_error_set(BRT_EIO, "blob store: %s was replaced while read", r->key);
+	/* Out of retries on a transport failure or a store that is busy or
+	 * down: an outage, as for every other request to the store. */
 	if (r->result != CURLE_OK && !r->bad_status)
-		return brt_error_set(BRT_EIO, "S3 read %s at %llu: %s", r->key, (unsigned long long)r->pos,
-				     curl_easy_strerror(r->result));
-	return brt_error_set(BRT_EIO, "S3 read %s at %llu: HTTP %ld", r->key, (unsigned long long)r->pos,
-			     status);
+		return brt_error_set(BRT_EUNAVAILABLE, "S3 read %s at %llu: %s", r->key,
+				     (unsigned long long)r->pos, curl_easy_strerror(r->result));
+	return brt_error_set(status >= 500 || status == 429 ? BRT_EUNAVAILABLE : BRT_EIO,
+			     "S3 read %s at %llu: HTTP %ld", r->key, (unsigned long long)r->pos, status);
 }
 
 static int s3_reader_read(brt_blob_reader *base, void *buf, size_t len, size_t *read_out)
@@ -1203,6 +1205,16 @@ static void s3_writer_adopt(brt_blob_writer *base)
 	w->start = w->base.size;
 }
 
+static void s3_writer_keep(brt_blob_writer *base)
+{
+	s3_writer *w = (s3_writer *)base;
+
+	/* Nothing is removed: the prune takes the spill and the multipart
+	 * upload the row does not name. */
+	w->own_spill[0] = '\0';
+	w->created_mpu = 0;
+}
+
 static void s3_writer_free(brt_blob_writer *base)
 {
 	s3_writer *w = (s3_writer *)base;
@@ -1239,6 +1251,7 @@ static int s3_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	w->base.append = s3_writer_append;
 	w->base.sync = s3_writer_sync;
 	w->base.adopt = s3_writer_adopt;
+	w->base.keep = s3_writer_keep;
 	w->base.free = s3_writer_free;
 	w->s3 = s3;
 	memcpy(w->upload_id, upload_id, BRT_UPLOAD_ID_LEN + 1);
@@ -1814,6 +1827,7 @@ int brt_blobstore_s3_open(brt_blobstore **out, const brt_s3_options *options)
 	s3->base.upload_prune = s3_upload_prune;
 	s3->base.list_dated = s3_list_dated;
 	s3->base.chunk_min = s3->o.part_size;
+	s3->base.adopt_replaces = 1; /* the spill object */
 	s3->base.upload_key = s3_upload_key;
 	s3->base.presign = s3_presign;
 

@@ -1243,6 +1243,82 @@ static inline void suite_threads(suite_ctx *ctx, brt_blobstore *bs)
 	}
 }
 
+/* An attempt kept (the caller cannot tell whether its row update was
+ * stored): whichever state the row turns out to hold, the upload goes on
+ * from it and commits the right bytes, and the prune then takes only what
+ * that state does not name.  The kept attempt's data is more than one of
+ * the store's parts where it has them, so it created a multipart upload. */
+static inline void suite_keep(suite_ctx *ctx, brt_blobstore *bs)
+{
+	const size_t len1 = 30000, len2 = (bs->chunk_min ? (size_t)bs->chunk_min : 40000) + 5000,
+		     len3 = 20000, len = len1 + len2 + len3;
+	unsigned char *data = suite_make(len, 61), *other = suite_make(len2, 62), *want = malloc(len);
+	char id[BRT_UPLOAD_ID_LEN + 1], key[BRT_BLOB_KEY_MAX];
+
+	printf("blobstore suite [%s]: keep\n", ctx->label);
+	CHECK(data && other && want);
+	if (!data || !other || !want)
+		goto done;
+	for (int stored = 0; stored < 2; stored++) {
+		suite_row row = {0};
+		brt_blob_writer *w = NULL;
+		const unsigned char *state = NULL;
+		size_t state_len = 0;
+		unsigned long removed = 0;
+
+		suite_upload_id(ctx, id);
+		CHECK_EQ_INT(suite_chunk(bs, id, &row, data, len1, 4096), 0);
+		CHECK_EQ_INT(suite_attempt(&w, bs, id, &row), 0);
+		if (!w) {
+			suite_row_free(&row);
+			break;
+		}
+		CHECK_EQ_INT(suite_append_chunks(w, data + len1, len2, 65536), 0);
+		CHECK_EQ_INT(w->sync(w, &state, &state_len), 0);
+		if (stored) { /* the row took the new state after all */
+			unsigned char *copy = malloc(state_len ? state_len : 1);
+			CHECK(copy != NULL);
+			if (copy && state_len)
+				memcpy(copy, state, state_len);
+			free(row.state);
+			row.state = copy;
+			row.state_len = copy ? state_len : 0;
+			row.offset = w->size;
+			row.generation++;
+		}
+		if (w->keep)
+			w->keep(w);
+		else
+			w->adopt(w);
+		w->free(w);
+		/* The next chunk continues whatever the row holds. */
+		memcpy(want, data, len);
+		if (!stored)
+			memcpy(want + len1, other, len2);
+		if (!stored)
+			CHECK_EQ_INT(suite_chunk(bs, id, &row, other, len2, 65536), 0);
+		if (bs->upload_prune) {
+			CHECK_EQ_INT(bs->upload_prune(&removed, bs, id, row.state, row.state_len, INT64_MAX),
+				     0);
+			printf("blobstore suite [%s]: keep (row %s): prune removed %lu\n", ctx->label,
+			       stored ? "stored" : "not stored", removed);
+			CHECK(stored || removed >= 1);
+		}
+		CHECK_EQ_INT(suite_chunk(bs, id, &row, data + len1 + len2, len3, 4096), 0);
+		CHECK_EQ_INT(row.offset, len);
+		suite_key_of(key, want, len);
+		CHECK_EQ_INT(suite_commit(bs, id, &row, key), 0);
+		suite_expect_content(bs, key, want, len);
+		suite_keyset_add(&ctx->expected, key, len);
+		CHECK(suite_upload_gone(bs, id));
+		suite_row_free(&row);
+	}
+done:
+	free(data);
+	free(other);
+	free(want);
+}
+
 /* What a writer killed mid-attempt leaves (synced, never adopted nor
  * freed) is swept by upload_prune, and what was adopted stays. */
 static inline void suite_crash_leftovers(suite_ctx *ctx, brt_blobstore *bs)
@@ -1377,6 +1453,7 @@ static inline int blobstore_suite_run(brt_blobstore *bs, const char *label)
 	suite_big(&ctx, bs);
 	suite_threads(&ctx, bs);
 	suite_crash_leftovers(&ctx, bs);
+	suite_keep(&ctx, bs);
 	suite_list(&ctx, bs);
 
 	free(ctx.data_a);

@@ -234,6 +234,7 @@ static void s3_options(brt_s3_options *o, const brt_config_s3 *c)
 	o->path_style = c->path_style;
 	o->verify_tls = !c->skip_verify;
 	o->part_size = c->chunk_size;
+	o->buffer_memory = c->buffer_memory;
 	o->retries = c->retries;
 	o->timeout_ms = c->timeout * 1000;
 	o->redirect = c->redirect;

@@ -51,6 +51,7 @@ void brt_config_defaults(brt_config *config)
 	config->s3.secure = 1;
 	config->s3.chunk_size = (uint64_t)16 << 20;
 	config->s3.retries = 3;
+	config->s3.buffer_memory = (uint64_t)1 << 30;
 	config->s3.timeout = 30;
 	config->s3.redirect_ttl = 1200;
 }
@@ -268,6 +269,14 @@ static int apply_s3(brt_config_s3 *s3, yaml_document_t *doc)
 			     (uint64_t)5 << 20, (uint64_t)5 << 30)) < 0)
 		return error;
 	s3->chunk_size = v;
+	v = s3->buffer_memory;
+	if ((error = get_u64(&v, doc, "storage.s3.buffermemory", PATH("storage", "s3", "buffermemory"),
+			     (uint64_t)5 << 20, (uint64_t)1 << 40)) < 0)
+		return error;
+	if (v < s3->chunk_size)
+		return brt_error_set(BRT_EINVALID,
+				     "config: storage.s3.buffermemory must hold one chunksize part");
+	s3->buffer_memory = v;
 	v = s3->retries;
 	if ((error = get_u64(&v, doc, "storage.s3.retries", PATH("storage", "s3", "retries"), 0, 10)) < 0)
 		return error;
@@ -428,6 +437,7 @@ static const brt_yaml_key known_keys[] = {
 	{"storage.s3.cafile", BRT_YAML_VALUE},
 	{"storage.s3.chunksize", BRT_YAML_VALUE},
 	{"storage.s3.retries", BRT_YAML_VALUE},
+	{"storage.s3.buffermemory", BRT_YAML_VALUE},
 	{"storage.s3.timeout", BRT_YAML_VALUE},
 	{"storage.s3.redirect", BRT_YAML_VALUE},
 	{"storage.s3.redirectttl", BRT_YAML_VALUE},

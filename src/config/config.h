@@ -28,6 +28,7 @@ typedef struct brt_config_s3 {
 	int skip_verify;                   /* skipverify: do not check the server's certificate */
 	char ca_file[BRT_CONFIG_PATH_MAX]; /* cafile: CAs to check it with */
 	uint64_t chunk_size;               /* chunksize: multipart part size, 5 MiB..5 GiB */
+	uint64_t buffer_memory;            /* buffermemory: all uploads' part buffers, >= chunksize */
 	unsigned int retries;              /* retries after a failed request */
 	unsigned int timeout;              /* timeout (seconds) without progress */
 	int redirect;                      /* redirect: blob GETs answered with presigned URLs */

@@ -1059,10 +1059,13 @@ typedef struct s3_writer {
 	char mpu_key[S3_KEY_MAX];
 } s3_writer;
 
+/* Grow the part buffer to hold `need` bytes, within what the part
+ * buffers of all uploads may hold together. */
 static int writer_grow(s3_writer *w, size_t need)
 {
 	size_t cap = w->buf_cap ? w->buf_cap : (size_t)256 << 10;
 	unsigned char *grown;
+	uint64_t held;
 
 	if (need <= w->buf_cap)
 		return 0;
@@ -1070,8 +1073,18 @@ static int writer_grow(s3_writer *w, size_t need)
 		cap *= 2;
 	if (cap > w->st.part_size)
 		cap = (size_t)w->st.part_size;
-	if (!(grown = realloc(w->buf, cap)))
+	held = atomic_fetch_add(&w->s3->buffered, cap - w->buf_cap) + (cap - w->buf_cap);
+	if (held > w->s3->o.buffer_memory) {
+		atomic_fetch_sub(&w->s3->buffered, cap - w->buf_cap);
+		return brt_error_set(BRT_EUNAVAILABLE,
+				     "S3: the part buffers of the uploads in progress hold what "
+				     "storage.s3.buffermemory allows (%llu bytes); retry shortly",
+				     (unsigned long long)w->s3->o.buffer_memory);
+	}
+	if (!(grown = realloc(w->buf, cap))) {
+		atomic_fetch_sub(&w->s3->buffered, cap - w->buf_cap);
 		return brt_error_set(BRT_ENOMEM, "S3: out of memory for a part buffer");
+	}
 	w->buf = grown;
 	w->buf_cap = cap;
 	return 0;
@@ -1231,6 +1244,7 @@ static void s3_writer_free(brt_blob_writer *base)
 	}
 	s3_state_free(&w->st);
 	brt_dynbuf_free(&w->out);
+	atomic_fetch_sub(&w->s3->buffered, w->buf_cap);
 	free(w->buf);
 	free(w);
 }
@@ -1708,6 +1722,7 @@ void brt_s3_options_defaults(brt_s3_options *o)
 	o->retries = 3;
 	o->timeout_ms = 30000;
 	o->redirect_ttl = 20 * 60;
+	o->buffer_memory = (uint64_t)1 << 30;
 }
 
 /* Copy environment variable `name` into `out` if it is set and fits. */
@@ -1745,6 +1760,9 @@ static int check_options(const brt_s3_options *o)
 		return brt_error_set(BRT_EINVALID, "S3: part size must be %llu..%llu bytes",
 				     (unsigned long long)BRT_S3_PART_MIN,
 				     (unsigned long long)BRT_S3_PART_MAX);
+	if (o->buffer_memory < o->part_size)
+		return brt_error_set(BRT_EINVALID, "S3: buffer memory (%llu bytes) must hold a part (%llu)",
+				     (unsigned long long)o->buffer_memory, (unsigned long long)o->part_size);
 	if (o->retries > 10)
 		return brt_error_set(BRT_EINVALID, "S3: at most 10 retries");
 	if (o->timeout_ms < 100)

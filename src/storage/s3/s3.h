@@ -51,18 +51,24 @@ typedef struct brt_s3_options {
 	char access_key[256];
 	char secret_key[256];
 	char session_token[2048];
-	int path_style;            /* 1: endpoint/bucket/key; 0: bucket.host/key */
-	int verify_tls;            /* 1 (default): check the server's certificate */
-	char ca_file[1024];        /* "" = the system's CAs */
-	uint64_t part_size;        /* multipart part size, BRT_S3_PART_MIN..MAX */
-	unsigned int retries;      /* attempts after the first on 5xx, timeouts, resets */
-	unsigned int timeout_ms;   /* per request without progress (connect and stall) */
+	int path_style;          /* 1: endpoint/bucket/key; 0: bucket.host/key */
+	int verify_tls;          /* 1 (default): check the server's certificate */
+	char ca_file[1024];      /* "" = the system's CAs */
+	uint64_t part_size;      /* multipart part size, BRT_S3_PART_MIN..MAX */
+	unsigned int retries;    /* attempts after the first on 5xx, timeouts, resets */
+	unsigned int timeout_ms; /* per request without progress (connect and stall) */
+	/* Bytes the part buffers of all uploads in progress may hold
+	 * together (each holds up to a part); past it a write fails with
+	 * BRT_EUNAVAILABLE (503, retry) instead of the node running out of
+	 * memory.  At least part_size. */
+	uint64_t buffer_memory;
 	int redirect;              /* presigned URL redirects for blob GETs (off by default) */
 	unsigned int redirect_ttl; /* seconds a presigned URL stays valid */
 } brt_s3_options;
 
 /* Defaults: path style off, TLS verified, part_size 16 MiB, 3 retries,
- * 30 s stall timeout, redirect off with a 20 min TTL. */
+ * 30 s stall timeout, redirect off with a 20 min TTL, 1 GiB of part
+ * buffers. */
 void brt_s3_options_defaults(brt_s3_options *o);
 
 /* Open the store: checks the options (BRT_EINVALID naming the problem)

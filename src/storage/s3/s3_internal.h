@@ -6,6 +6,7 @@
 #define BRT_STORAGE_S3_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,7 @@ typedef struct s3_store {
 	/* Entries a listing page asks for (1000, the most S3 gives; tests
 	 * lower it to page through small listings). */
 	unsigned int list_page;
+	_Atomic uint64_t buffered; /* bytes the writers' part buffers hold */
 } s3_store;
 
 /* ---------------------------------------------------------------- http.c */

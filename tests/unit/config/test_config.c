@@ -714,6 +714,7 @@ static void test_scale_out_drivers(void)
 		"    forcepathstyle: true\n"
 		"    skipverify: true\n"
 		"    chunksize: 8Mi\n"
+		"    buffermemory: 256Mi\n"
 		"    retries: 5\n"
 		"    timeout: 1m\n"
 		"    redirect: true\n"
@@ -735,6 +736,7 @@ static void test_scale_out_drivers(void)
 	CHECK_EQ_INT(c.s3.skip_verify, 1);
 	CHECK_EQ_INT(c.s3.secure, 1);
 	CHECK(c.s3.chunk_size == (uint64_t)8 << 20);
+	CHECK(c.s3.buffer_memory == (uint64_t)256 << 20);
 	CHECK_EQ_INT(c.s3.retries, 5);
 	CHECK_EQ_INT(c.s3.timeout, 60);
 	CHECK_EQ_INT(c.s3.redirect, 1);
@@ -747,6 +749,7 @@ static void test_scale_out_drivers(void)
 	CHECK_EQ_STR(c.s3.prefix, "");
 	CHECK_EQ_STR(c.s3.endpoint, "");
 	CHECK(c.s3.chunk_size == (uint64_t)16 << 20);
+	CHECK(c.s3.buffer_memory == (uint64_t)1 << 30);
 	CHECK_EQ_INT(c.s3.skip_verify, 0);
 	CHECK_EQ_INT(c.s3.redirect, 0);
 	c = accepted("storage:\n  s3: {region: r, bucket: b, rootdirectory: a/b/}\n");
@@ -762,6 +765,8 @@ static void test_scale_out_drivers(void)
 	refused("storage:\n  s3: {region: r, bucket: b, forcepathstyle: maybe}\n",
 		"storage.s3.forcepathstyle");
 	refused("storage:\n  s3: {region: r, bucket: b, retries: 11}\n", "storage.s3.retries");
+	refused("storage:\n  s3: {region: r, bucket: b, chunksize: 64Mi, buffermemory: 32Mi}\n",
+		"storage.s3.buffermemory");
 	refused("storage:\n  filesystem: {rootdirectory: /x}\n  s3: {region: r, bucket: b}\n", "choose one");
 	refused("database:\n  sqlite: {path: /x}\n  postgres: {dsn: x}\n", "choose one");
 	refused("database:\n  postgres: {}\n", "database.postgres.dsn");

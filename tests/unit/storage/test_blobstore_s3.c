@@ -637,6 +637,54 @@ static void check_unreachable(void)
 	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), BRT_EIO);
 }
 
+/* The part buffers of all attempts together stay within buffer_memory:
+ * past it a write fails with BRT_EUNAVAILABLE (503, retry), and the room
+ * comes back as attempts end. */
+static void check_buffer_memory(suite_ctx *ctx)
+{
+	brt_s3_options o = base;
+	brt_blobstore *bs = NULL;
+	brt_blob_writer *w[3] = {NULL, NULL, NULL};
+	const size_t almost = (size_t)o.part_size - 1;
+	unsigned char *data = suite_make(almost, 71);
+	char id[BRT_UPLOAD_ID_LEN + 1];
+
+	printf("s3: buffer memory\n");
+	o.buffer_memory = 2 * o.part_size;
+	CHECK(data != NULL);
+	if (!data || brt_blobstore_s3_open(&bs, &o) < 0) {
+		CHECK(0);
+		free(data);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		suite_upload_id(ctx, id);
+		CHECK_EQ_INT(bs->writer_open(&w[i], bs, id, 0, NULL, 0), 0);
+	}
+	if (w[0] && w[1] && w[2]) {
+		CHECK_EQ_INT(w[0]->append(w[0], data, almost), 0);
+		CHECK_EQ_INT(w[1]->append(w[1], data, almost), 0);
+		CHECK_EQ_INT(w[2]->append(w[2], data, 1), BRT_EUNAVAILABLE);
+		CHECK(strstr(brt_error_last(), "buffermemory") != NULL);
+		w[2]->free(w[2]);
+		w[0]->free(w[0]);
+		suite_upload_id(ctx, id);
+		w[0] = w[2] = NULL;
+		CHECK_EQ_INT(bs->writer_open(&w[2], bs, id, 0, NULL, 0), 0);
+		if (w[2])
+			CHECK_EQ_INT(w[2]->append(w[2], data, almost), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		if (w[i])
+			w[i]->free(w[i]);
+	CHECK(atomic_load(&((s3_store *)bs)->buffered) == 0);
+	o.buffer_memory = o.part_size - 1;
+	brt_blobstore_free(bs);
+	bs = NULL;
+	CHECK_EQ_INT(brt_blobstore_s3_open(&bs, &o), BRT_EINVALID);
+	free(data);
+}
+
 /* The state stays within BRT_BACKEND_STATE_MAX at 10000 parts with the
  * longest ETags, parses back, and rejects what it must. */
 static void check_state_limits(void)
@@ -755,6 +803,7 @@ int main(void)
 	check_own_key(&ctx, bs, &base);
 	check_core_upload(&ctx, bs);
 	check_presign(&ctx, bs);
+	check_buffer_memory(&ctx);
 	check_env_credentials();
 	check_unreachable();
 	check_fake_server();

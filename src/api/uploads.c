@@ -380,10 +380,10 @@ static int finish_blob(brt_api_request *req, int *committed_out)
 								    .size = size,
 								    .storage_key = key,
 								    .now = brt_now_ms()});
-	/* A failed link removes the new object, unless the database failed
-	 * while it committed (then the row may name it: the collector's orphan
-	 * scan takes it if not). */
-	if (error < 0 && error != BRT_EUNAVAILABLE && error != BRT_EIO) {
+	/* A failed link removes the new object, unless the database went
+	 * away, maybe while it committed (then the row may name it: the
+	 * collector's orphan scan takes it if not). */
+	if (error < 0 && error != BRT_EUNAVAILABLE) {
 		snprintf(detail, sizeof(detail), "%s", brt_error_last());
 		brt_blobstore_remove(req->api->blobs, key);
 		brt_error_set(error, "%s", detail);
@@ -490,9 +490,10 @@ static int end_patch(brt_api_request *req)
 	error = brt_meta_upload_update(req->api->meta, s);
 	if (error == BRT_ECONFLICT)
 		return raced(req);
-	if (error == BRT_EUNAVAILABLE || error == BRT_EIO) {
-		/* The row may name the new state or still the old one: keep
-		 * the data of both. */
+	if (error == BRT_EUNAVAILABLE) {
+		/* The database went away, maybe while it committed: the row
+		 * may name the new state or still the old one.  Keep the data
+		 * of both (the janitor prunes what the row does not name). */
 		brt_blob_upload_keep(req->upload);
 		return error;
 	}

@@ -8,7 +8,8 @@
 # body, the balancer routing around it, and the session finished through
 # another node with the right digest; two chunks racing for the same
 # offset of one session on two nodes (one wins, the other gets 416 or 409,
-# and the blob is the winner's bytes, never a mix).
+# and the blob is the winner's bytes, never a mix), also with chunks of
+# whole multipart parts.
 set -u -o pipefail
 BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-cluster}
 BERTH_AUTO_KEY=1
@@ -271,6 +272,63 @@ done
 expect_eq "rounds not ending in one 202 and one 416 or 409" "$bad_codes" 0
 expect_eq "rounds whose blob is not exactly the winner's bytes" "$mixed" 0
 expect_eq "rounds completed" "$done_rounds" "$ROUNDS"
+
+section "two full parts racing for the same offset on two nodes"
+# Chunks over the part size (5 MiB in the nodes' configuration) are
+# multipart parts on S3, sent under the part number of their offset: the
+# losing request may overwrite the winner's part before it learns that it
+# lost.  Then the session cannot make the winner's blob any more; the PUT
+# must say so (404 BLOB_UPLOAD_UNKNOWN, the session ended) -- never
+# publish the loser's bytes or a mix under the winner's digest.
+PROUNDS=${CLUSTER_PART_RACE_ROUNDS:-3}
+part_bad=0 part_done=0 part_ended=0
+for r in $(seq 1 "$PROUNDS"); do
+	make_blob "$W/pa" 6291456 "part-race-a-$r"
+	make_blob "$W/pb" 6291456 "part-race-b-$r"
+	open_upload "" || break
+	for side in a b; do
+		n=1
+		[ $side = b ] && n=2
+		(
+			curl -s --max-time 120 -o /dev/null -w '%{http_code}\n' "${BERTH_AUTH_HDR[@]}" \
+				-X PATCH -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-6291455' \
+				--data-binary "@$W/p$side" "$(node_url $n)$LOC"
+		) >"$W/prace.$side" 2>&1 &
+	done
+	wait
+	ca=$(cat "$W/prace.a") cb=$(cat "$W/prace.b")
+	if [ "$ca" = 202 ] && [[ $cb =~ ^(416|409)$ ]]; then
+		winner=a loser=b
+	elif [ "$cb" = 202 ] && [[ $ca =~ ^(416|409)$ ]]; then
+		winner=b loser=a
+	else
+		part_bad=$((part_bad + 1))
+		printf '     round %d: node 1 answered %s, node 2 answered %s\n' "$r" "$ca" "$cb"
+		continue
+	fi
+	req PUT "$(node_url 3)$(with_digest "$LOC" "$(digest_of "$W/p$winner")")" -H 'Content-Length: 0'
+	if [ "$REQ_STATUS" = 201 ]; then
+		req GET "/v2/$R/blobs/$(digest_of "$W/p$winner")"
+		if [ "$REQ_STATUS" = 200 ] && cmp -s "$REQ_BODY_FILE" "$W/p$winner"; then
+			part_done=$((part_done + 1))
+		else
+			part_bad=$((part_bad + 1))
+			fail_resp "round $r: the blob is not the winner's bytes"
+		fi
+	elif [ "$REQ_STATUS" = 404 ] && [[ $REQ_BODY == *BLOB_UPLOAD_UNKNOWN* ]]; then
+		part_ended=$((part_ended + 1))
+		req GET "$LOC"
+		[ "$REQ_STATUS" = 404 ] || fail_resp "round $r: the session outlived its lost data"
+	else
+		part_bad=$((part_bad + 1))
+		fail_resp "round $r: PUT with the winner's digest"
+	fi
+	req HEAD "/v2/$R/blobs/$(digest_of "$W/p$loser")"
+	[ "$REQ_STATUS" = 404 ] || fail_resp "round $r: the losing part became a blob"
+done
+echo "     $part_done rounds published the winner's blob, $part_ended ended the session"
+expect_eq "part rounds with another outcome" "$part_bad" 0
+expect_eq "part rounds done" "$((part_done + part_ended))" "$PROUNDS"
 
 section "every node still serves"
 for n in 1 2 3; do

@@ -35,6 +35,7 @@ struct brt_linger {
 	unsigned int used;
 	uint64_t taken, full;
 	slot *slots;
+	char sink[64 * 1024]; /* what is read goes here, unread */
 };
 
 static uint64_t now_ms(void)
@@ -57,10 +58,8 @@ static void release(brt_linger *linger, slot *s)
  * peer has closed, failed, or sent its allowance. */
 static void drain(brt_linger *linger, slot *s)
 {
-	static char sink[64 * 1024];
-
 	for (;;) {
-		ssize_t n = recv(s->fd, sink, sizeof(sink), 0);
+		ssize_t n = recv(s->fd, linger->sink, sizeof(linger->sink), 0);
 		if (n > 0) {
 			s->bytes += (uint64_t)n;
 			if (s->bytes >= linger->limits.max_bytes)

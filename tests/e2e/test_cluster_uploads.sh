@@ -217,6 +217,33 @@ req GET "$(node_url 3)/v2/$R/blobs/$DC"
 expect_status 200
 expect_body_file "$W/crash"
 
+# race PREFIX BYTES ROUND: PATCH PREFIXa to node 1 and PREFIXb to node 2,
+# both BYTES long, at once, as the first chunk of session $LOC.  Sets
+# winner and loser (a or b) when one got 202 and the other 416 or 409;
+# returns 1 (and says what they got) otherwise.
+race() {
+	local prefix=$1 bytes=$2 round=$3 side n ca cb
+	for side in a b; do
+		n=1
+		[ $side = b ] && n=2
+		(
+			curl -s --max-time 120 -o /dev/null -w '%{http_code}\n' "${BERTH_AUTH_HDR[@]}" \
+				-X PATCH -H 'Content-Type: application/octet-stream' \
+				-H "Content-Range: 0-$((bytes - 1))" --data-binary "@$prefix$side" "$(node_url $n)$LOC"
+		) >"$prefix$side.code" 2>&1 &
+	done
+	wait
+	ca=$(cat "${prefix}a.code") cb=$(cat "${prefix}b.code")
+	if [ "$ca" = 202 ] && [[ $cb =~ ^(416|409)$ ]]; then
+		winner=a loser=b
+	elif [ "$cb" = 202 ] && [[ $ca =~ ^(416|409)$ ]]; then
+		winner=b loser=a
+	else
+		printf '     round %d: node 1 answered %s, node 2 answered %s\n' "$round" "$ca" "$cb"
+		return 1
+	fi
+}
+
 section "two chunks racing for the same offset on two nodes"
 ROUNDS=${CLUSTER_RACE_ROUNDS:-8}
 mixed=0 bad_codes=0 done_rounds=0
@@ -224,26 +251,8 @@ for r in $(seq 1 "$ROUNDS"); do
 	make_blob "$W/ra" 1048576 "race-a-$r"
 	make_blob "$W/rb" 1048576 "race-b-$r"
 	open_upload "" || break
-	# Both leave at once, one to node 1 and one to node 2.
-	for side in a b; do
-		n=1
-		[ $side = b ] && n=2
-		(
-			curl -s --max-time 60 -o /dev/null -w '%{http_code}\n' "${BERTH_AUTH_HDR[@]}" \
-				-X PATCH -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-1048575' \
-				--data-binary "@$W/r$side" "$(node_url $n)$LOC"
-		) >"$W/race.$side" 2>&1 &
-	done
-	wait
-	ca=$(cat "$W/race.a") cb=$(cat "$W/race.b")
-	winner=
-	if [ "$ca" = 202 ] && [[ $cb =~ ^(416|409)$ ]]; then
-		winner=a
-	elif [ "$cb" = 202 ] && [[ $ca =~ ^(416|409)$ ]]; then
-		winner=b
-	else
+	if ! race "$W/r" 1048576 "$r"; then
 		bad_codes=$((bad_codes + 1))
-		printf '     round %d: node 1 answered %s, node 2 answered %s\n' "$r" "$ca" "$cb"
 		continue
 	fi
 	req GET "$(node_url 3)$LOC"
@@ -264,8 +273,6 @@ for r in $(seq 1 "$ROUNDS"); do
 		mixed=$((mixed + 1))
 		fail_resp "round $r: the blob is not the winner's bytes"
 	fi
-	loser=a
-	[ $winner = a ] && loser=b
 	req HEAD "/v2/$R/blobs/$(digest_of "$W/r$loser")"
 	[ "$REQ_STATUS" = 404 ] || fail_resp "round $r: the losing chunk became a blob"
 done
@@ -286,24 +293,8 @@ for r in $(seq 1 "$PROUNDS"); do
 	make_blob "$W/pa" 6291456 "part-race-a-$r"
 	make_blob "$W/pb" 6291456 "part-race-b-$r"
 	open_upload "" || break
-	for side in a b; do
-		n=1
-		[ $side = b ] && n=2
-		(
-			curl -s --max-time 120 -o /dev/null -w '%{http_code}\n' "${BERTH_AUTH_HDR[@]}" \
-				-X PATCH -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-6291455' \
-				--data-binary "@$W/p$side" "$(node_url $n)$LOC"
-		) >"$W/prace.$side" 2>&1 &
-	done
-	wait
-	ca=$(cat "$W/prace.a") cb=$(cat "$W/prace.b")
-	if [ "$ca" = 202 ] && [[ $cb =~ ^(416|409)$ ]]; then
-		winner=a loser=b
-	elif [ "$cb" = 202 ] && [[ $ca =~ ^(416|409)$ ]]; then
-		winner=b loser=a
-	else
+	if ! race "$W/p" 6291456 "$r"; then
 		part_bad=$((part_bad + 1))
-		printf '     round %d: node 1 answered %s, node 2 answered %s\n' "$r" "$ca" "$cb"
 		continue
 	fi
 	req PUT "$(node_url 3)$(with_digest "$LOC" "$(digest_of "$W/p$winner")")" -H 'Content-Length: 0'

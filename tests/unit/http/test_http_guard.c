@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tcp_pair.h"
 #include "common/error.h"
 #include "http/guard.h"
 
@@ -91,26 +92,6 @@ static void test_address_keys(void)
 	CHECK(memcmp(ka, kb, 16) != 0);
 	CHECK_EQ_INT(brt_guard_address_key(ka, &other, sizeof(other)), BRT_EINVALID);
 	CHECK_EQ_INT(brt_guard_address_key(ka, (struct sockaddr *)&a4, 4), BRT_EINVALID);
-}
-
-/* A connected loopback pair: *server_fd is the accepted end. */
-static int tcp_pair(int *client_fd, int *server_fd, struct sockaddr_in *peer)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	socklen_t len = sizeof(addr);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (l < 0 || bind(l, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(l, 4) < 0 ||
-	    getsockname(l, (struct sockaddr *)&addr, &len) < 0)
-		return -1;
-	*client_fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (connect(*client_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return -1;
-	len = sizeof(*peer);
-	*server_fd = accept(l, (struct sockaddr *)peer, &len);
-	close(l);
-	return *server_fd < 0 ? -1 : 0;
 }
 
 /* Milliseconds until the peer of `fd` is shut down (EOF), or -1 if it is

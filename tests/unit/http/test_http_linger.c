@@ -13,26 +13,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tcp_pair.h"
 #include "common/error.h"
 #include "http/linger.h"
-
-static int tcp_pair(int *client_fd, int *server_fd)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	socklen_t len = sizeof(addr);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (l < 0 || bind(l, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(l, 4) < 0 ||
-	    getsockname(l, (struct sockaddr *)&addr, &len) < 0)
-		return -1;
-	*client_fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (connect(*client_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return -1;
-	*server_fd = accept(l, NULL, NULL);
-	close(l);
-	return *server_fd < 0 ? -1 : 0;
-}
 
 static long now_ms(void)
 {
@@ -92,7 +75,7 @@ static void test_answer_then_end(void)
 	ssize_t n;
 
 	CHECK_EQ_INT(brt_linger_start(&linger, &limits), 0);
-	CHECK_EQ_INT(tcp_pair(&client, &server), 0);
+	CHECK_EQ_INT(tcp_pair(&client, &server, NULL), 0);
 	CHECK_EQ_INT(send_all(client, 100000, 2000), 100000); /* unread by the server */
 	CHECK_EQ_INT(send(server, "HTTP/1.1 401 no\r\n\r\n", 19, 0), 19);
 	CHECK_EQ_INT(brt_linger_take(linger, server), 1);
@@ -121,7 +104,7 @@ static void test_limits(void)
 	long start, sent;
 
 	CHECK_EQ_INT(brt_linger_start(&linger, &limits), 0);
-	CHECK_EQ_INT(tcp_pair(&client, &server), 0);
+	CHECK_EQ_INT(tcp_pair(&client, &server, NULL), 0);
 	CHECK_EQ_INT(brt_linger_take(linger, server), 1);
 	close(server);
 	sent = send_all(client, 64u << 20, 3000);
@@ -129,7 +112,7 @@ static void test_limits(void)
 	CHECK_EQ_INT(wait_held(linger, 0, 1000), 0);
 	close(client);
 
-	CHECK_EQ_INT(tcp_pair(&client2, &server2), 0);
+	CHECK_EQ_INT(tcp_pair(&client2, &server2, NULL), 0);
 	start = now_ms();
 	CHECK_EQ_INT(brt_linger_take(linger, server2), 1);
 	close(server2);
@@ -151,7 +134,7 @@ static void test_slots(void)
 
 	CHECK_EQ_INT(brt_linger_start(&linger, &limits), 0);
 	for (int i = 0; i < 3; i++) {
-		CHECK_EQ_INT(tcp_pair(&client[i], &server[i]), 0);
+		CHECK_EQ_INT(tcp_pair(&client[i], &server[i], NULL), 0);
 		CHECK_EQ_INT(brt_linger_take(linger, server[i]), i < 2);
 		close(server[i]);
 	}

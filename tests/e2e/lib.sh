@@ -589,8 +589,29 @@ e2e_cluster_nodes() {
 		done
 		return "$BERTH_EXIT"
 	fi
-	[ "$action" = start ] && BERTH_PID=$(node_pid 1)
+	if [ "$action" = start ]; then
+		BERTH_PID=$(node_pid 1)
+		[ "$rc" = 0 ] && e2e_cluster_routed
+	fi
 	return $rc
+}
+
+# Wait (at most 10 s) until the balancer routes again: nodes that were
+# down take haproxy's `rise` checks (2 x 1 s) to be used, and meanwhile
+# it answers 503 itself.  Three answers from a node in a row.
+e2e_cluster_routed() {
+	local i code in_row=0
+	for i in $(seq 1 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BERTH_URL/v2/" 2>/dev/null) || true
+		if [ "$code" = 200 ] || [ "$code" = 401 ]; then
+			in_row=$((in_row + 1))
+			[ "$in_row" -ge 3 ] && return 0
+		else
+			in_row=0
+		fi
+		sleep 0.1
+	done
+	return 1
 }
 
 # Exit status of node N once it has stopped (bounded wait for the file

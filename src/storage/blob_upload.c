@@ -201,6 +201,23 @@ done:
 	return error;
 }
 
+/* Re-hash committed object `key` with `expected`'s algorithm: 0 if it
+ * holds that content, BRT_EDIGEST (detail: the digest found) if not. */
+static int rehash_check(brt_blobstore *store, const char *key, const brt_digest *expected)
+{
+	brt_digest got;
+	void *buf = malloc(REHASH_BUF);
+	int error;
+
+	if (!buf)
+		return brt_error_set(BRT_ENOMEM, "out of memory");
+	error = brt_blob_rehash(&got, NULL, store, key, expected->alg, buf, REHASH_BUF);
+	free(buf);
+	if (error == 0 && (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0))
+		error = brt_error_set(BRT_EDIGEST, "content digest is %s", got.str);
+	return error;
+}
+
 /* Publish the upload under a private key, re-hash it with the algorithm
  * the client named, and copy it to `key` only if it matches. */
 static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, const char *key,
@@ -208,8 +225,6 @@ static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, 
 {
 	brt_blobstore *store = upload->store;
 	char staging[BRT_BLOB_KEY_MAX], detail[512];
-	brt_digest got;
-	void *buf;
 	int error;
 
 	snprintf(staging, sizeof(staging), "staging/%s", upload->upload_id);
@@ -218,18 +233,8 @@ static int commit_rehashed(brt_blob_upload *upload, const brt_digest *expected, 
 	if ((error = brt_blobstore_commit(store, upload->upload_id, upload->backend_state,
 					  upload->backend_state_len, size, staging)) < 0)
 		goto discard;
-	if (!(buf = malloc(REHASH_BUF))) {
-		error = brt_error_set(BRT_ENOMEM, "out of memory");
+	if ((error = rehash_check(store, staging, expected)) < 0)
 		goto discard;
-	}
-	error = brt_blob_rehash(&got, NULL, store, staging, expected->alg, buf, REHASH_BUF);
-	free(buf);
-	if (error < 0)
-		goto discard;
-	if (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0) {
-		error = brt_error_set(BRT_EDIGEST, "content digest is %s", got.str);
-		goto discard;
-	}
 	error = brt_blobstore_copy(store, staging, key);
 	if (error == BRT_EEXISTS) {
 		/* Content-addressed: an object of the same size is this content;
@@ -264,18 +269,11 @@ discard:
  * it is not `expected`. */
 static int verify_published(brt_blob_upload *upload, const brt_digest *expected, const char *key)
 {
-	brt_digest got;
-	void *buf = malloc(REHASH_BUF);
-	int error;
+	int error = rehash_check(upload->store, key, expected);
 
-	if (!buf)
-		error = brt_error_set(BRT_ENOMEM, "out of memory");
-	else
-		error = brt_blob_rehash(&got, NULL, upload->store, key, expected->alg, buf, REHASH_BUF);
-	free(buf);
-	if (error == 0 && (got.len != expected->len || memcmp(got.str, expected->str, got.len) != 0)) {
-		brt_log_error("upload %s: published object %s holds %s, not %s: removed", upload->upload_id,
-			      key, got.str, expected->str);
+	if (error == BRT_EDIGEST) {
+		brt_log_error("upload %s: published object %s: %s, not %s: removed", upload->upload_id, key,
+			      brt_error_last(), expected->str);
 		error = brt_error_set(BRT_EDIGEST, "the stored content does not match the digest");
 	}
 	if (error < 0) {

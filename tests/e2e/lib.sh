@@ -596,6 +596,15 @@ e2e_cluster_nodes() {
 	return $rc
 }
 
+# e2e_need_cluster: a test written for a cluster fails at once anywhere
+# else (ctest runs it only against one).
+e2e_need_cluster() {
+	[ "$BERTH_E2E_TARGET" = cluster ] && return 0
+	fail "this test needs BERTH_E2E_TARGET=cluster"
+	berth_done
+	exit 1
+}
+
 # Wait (at most 10 s) until the balancer routes again: nodes that were
 # down take haproxy's `rise` checks (2 x 1 s) to be used, and meanwhile
 # it answers 503 itself.  Three answers from a node in a row.

@@ -12,11 +12,7 @@ set -u -o pipefail
 BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-cluster}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[ "$BERTH_E2E_TARGET" = cluster ] || {
-	fail "this test needs BERTH_E2E_TARGET=cluster"
-	berth_done
-	exit 1
-}
+e2e_need_cluster
 berth_start || exit 1
 W=$E2E_WORK
 echo "cluster ($BERTH_CLUSTER_BACKEND) at $BERTH_URL, nodes: ${BERTH_NODE_URLS[*]}"

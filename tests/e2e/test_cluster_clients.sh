@@ -18,11 +18,7 @@ BERTH_AUTO_KEY=1
 . "$HERE/edge_clients_lib.sh"
 
 clients_need skopeo dockerd docker jq curl sha256sum openssl
-[ "$BERTH_E2E_TARGET" = cluster ] || {
-	fail "this test needs BERTH_E2E_TARGET=cluster"
-	berth_done
-	exit 1
-}
+e2e_need_cluster
 section "setup"
 clients_content small multiarch
 berth_start || exit 1

@@ -19,11 +19,7 @@ BERTH_OPEN=1 # the pushers send no credentials; auth is test_cluster_auth.sh's
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE=$BERTH_E2E_DIR
 
-[ "$BERTH_E2E_TARGET" = cluster ] || {
-	fail "this test needs BERTH_E2E_TARGET=cluster"
-	berth_done
-	exit 1
-}
+e2e_need_cluster
 W=$E2E_WORK
 COUNT=${CLUSTER_GC_IMAGES:-60}
 # Over S3 each upload is several round trips: fewer images, the same mix

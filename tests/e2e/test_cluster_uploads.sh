@@ -15,11 +15,7 @@ BERTH_E2E_TARGET=${BERTH_E2E_TARGET:-cluster}
 BERTH_AUTO_KEY=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[ "$BERTH_E2E_TARGET" = cluster ] || {
-	fail "this test needs BERTH_E2E_TARGET=cluster"
-	berth_done
-	exit 1
-}
+e2e_need_cluster
 berth_start || exit 1
 W=$E2E_WORK
 R=$BERTH_TENANT/cluster/uploads

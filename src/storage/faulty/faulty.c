@@ -511,10 +511,7 @@ static void faulty_keep(brt_blob_writer *w)
 {
 	faulty_writer *fw = (faulty_writer *)w;
 
-	if (fw->inner->keep)
-		fw->inner->keep(fw->inner);
-	else
-		fw->inner->adopt(fw->inner);
+	fw->inner->keep(fw->inner);
 }
 
 static int faulty_data_fd(brt_blob_writer *w, int *fd_out)
@@ -555,7 +552,7 @@ static int faulty_writer_open(brt_blob_writer **out, brt_blobstore *bs, const ch
 	fw->base.append = faulty_append;
 	fw->base.sync = faulty_sync;
 	fw->base.adopt = faulty_adopt;
-	fw->base.keep = faulty_keep;
+	fw->base.keep = fw->inner->keep ? faulty_keep : NULL;
 	fw->base.free = faulty_writer_free;
 	fw->base.data_fd = faulty_data_fd;
 	snprintf(fw->upload_id, sizeof(fw->upload_id), "%s", upload_id);

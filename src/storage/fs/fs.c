@@ -867,7 +867,6 @@ static int fs_writer_open(brt_blob_writer **out, brt_blobstore *bs, const char *
 	writer->base.append = fs_writer_append;
 	writer->base.sync = fs_writer_sync;
 	writer->base.adopt = fs_writer_adopt;
-	writer->base.keep = fs_writer_adopt; /* adopt removes nothing */
 	writer->base.free = fs_writer_free;
 	writer->base.data_fd = fs_writer_data_fd;
 	writer->fs = fs;

@@ -1074,7 +1074,7 @@ static int writer_grow(s3_writer *w, size_t need)
 {
 	size_t cap = w->buf_cap ? w->buf_cap : (size_t)256 << 10;
 	unsigned char *grown;
-	uint64_t held;
+	size_t more;
 
 	if (need <= w->buf_cap)
 		return 0;
@@ -1082,16 +1082,16 @@ static int writer_grow(s3_writer *w, size_t need)
 		cap *= 2;
 	if (cap > w->st.part_size)
 		cap = (size_t)w->st.part_size;
-	held = atomic_fetch_add(&w->s3->buffered, cap - w->buf_cap) + (cap - w->buf_cap);
-	if (held > w->s3->o.buffer_memory) {
-		atomic_fetch_sub(&w->s3->buffered, cap - w->buf_cap);
+	more = cap - w->buf_cap;
+	if (atomic_fetch_add(&w->s3->buffered, more) + more > w->s3->o.buffer_memory) {
+		atomic_fetch_sub(&w->s3->buffered, more);
 		return brt_error_set(BRT_EUNAVAILABLE,
 				     "S3: the part buffers of the uploads in progress hold what "
 				     "storage.s3.buffermemory allows (%llu bytes); retry shortly",
 				     (unsigned long long)w->s3->o.buffer_memory);
 	}
 	if (!(grown = realloc(w->buf, cap))) {
-		atomic_fetch_sub(&w->s3->buffered, cap - w->buf_cap);
+		atomic_fetch_sub(&w->s3->buffered, more);
 		return brt_error_set(BRT_ENOMEM, "S3: out of memory for a part buffer");
 	}
 	w->buf = grown;
